@@ -1,0 +1,486 @@
+//! Agents: the configuration a tenant writes (instructions, model, tools, knowledge, …).
+//!
+//! The wire shape is the one ARCHITECTURE.md fixes: top-level fields may be added, none
+//! renamed. Unknown fields are rejected so that a typo is an error, not a silent default.
+//! Every change is kept as a numbered version.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::id::{AgentId, TenantId};
+use crate::time::Timestamp;
+use crate::validate;
+
+/// The model used when an agent names none.
+pub const DEFAULT_MODEL: &str = "local/smollm2-135m";
+
+/// Chat or voice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    #[default]
+    Chat,
+    Voice,
+}
+
+impl AgentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Chat => "chat",
+            AgentKind::Voice => "voice",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self> {
+        match value {
+            "chat" => Ok(AgentKind::Chat),
+            "voice" => Ok(AgentKind::Voice),
+            other => Err(Error::invalid("kind", format!("`{other}` is not one of chat, voice"))),
+        }
+    }
+}
+
+/// HTTP method of a webhook tool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// A tool the agent may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ToolEntry {
+    /// A tool built into frontdesk, by name.
+    Builtin { name: String },
+    /// An HTTP endpoint of the tenant's, called with the model's arguments as JSON.
+    Webhook {
+        name: String,
+        #[serde(default)]
+        description: String,
+        /// JSON Schema of the arguments.
+        #[serde(default = "empty_object_schema")]
+        #[schema(value_type = Object)]
+        parameters: Value,
+        url: String,
+        #[serde(default)]
+        method: HttpMethod,
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u32,
+        #[serde(default)]
+        requires_approval: bool,
+    },
+}
+
+fn empty_object_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+fn default_timeout_ms() -> u32 {
+    10_000
+}
+
+/// An MCP server (Streamable HTTP) whose tools the agent may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerEntry {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub requires_approval: bool,
+}
+
+/// Which knowledge bases the agent searches, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    #[serde(default)]
+    pub knowledge_base_ids: Vec<String>,
+    #[serde(default = "default_top_k")]
+    pub top_k: u32,
+    #[serde(default)]
+    pub min_score: Option<f64>,
+}
+
+fn default_top_k() -> u32 {
+    5
+}
+
+/// Where the widget's launcher sits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WidgetPosition {
+    #[default]
+    BottomRight,
+    BottomLeft,
+}
+
+/// Light, dark, or following the visitor's system setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WidgetTheme {
+    Light,
+    Dark,
+    #[default]
+    Auto,
+}
+
+/// Appearance and behaviour of the chat widget for this agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WidgetSettings {
+    pub title: Option<String>,
+    pub subtitle: Option<String>,
+    pub avatar_url: Option<String>,
+    /// CSS hex colour such as `#4f46e5`.
+    pub accent_color: Option<String>,
+    /// Corner radius in pixels.
+    pub radius: Option<u32>,
+    pub position: WidgetPosition,
+    pub theme: WidgetTheme,
+    pub greeting: Option<String>,
+    pub starter_prompts: Vec<String>,
+    pub placeholder: Option<String>,
+    /// Texts for other languages, by language tag (`{"de": {"greeting": "Hallo!"}}`).
+    #[schema(value_type = Object)]
+    pub texts: Map<String, Value>,
+}
+
+/// The configuration of an agent: what a tenant writes and versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub instructions: String,
+    /// `provider/model`, e.g. `openai/gpt-4.1-mini` or `local/smollm2-135m`.
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default)]
+    pub fallback_models: Vec<String>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub tools: Vec<ToolEntry>,
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerEntry>,
+    /// Slugs of agents in the same tenant this agent may hand off to.
+    #[serde(default)]
+    pub handoffs: Vec<String>,
+    /// JSON Schema the final answer must match.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub guardrails: Map<String, Value>,
+    #[serde(default)]
+    pub knowledge: Option<KnowledgeSettings>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub approvals: Map<String, Value>,
+    #[serde(default)]
+    pub widget: WidgetSettings,
+    #[serde(default)]
+    pub kind: AgentKind,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub voice: Map<String, Value>,
+}
+
+fn default_model() -> String {
+    DEFAULT_MODEL.to_owned()
+}
+
+/// An agent as stored: its spec plus identity and bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Agent {
+    pub id: AgentId,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// Starts at 1 and grows by one with every update.
+    pub version: i64,
+    #[serde(flatten)]
+    pub spec: AgentSpec,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One saved version of an agent's spec.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AgentVersion {
+    pub agent_id: AgentId,
+    pub version: i64,
+    pub spec: AgentSpec,
+    pub created_at: Timestamp,
+}
+
+/// How a caller names an agent: by id (`agt_…`) or by slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRef {
+    Id(AgentId),
+    Slug(String),
+}
+
+impl AgentRef {
+    /// `agt_…` is an id; anything else must be a slug.
+    pub fn parse(value: &str) -> Result<Self> {
+        if value.starts_with("agt_") {
+            AgentId::parse(value).map(AgentRef::Id).map_err(|e| Error::invalid("agent", e.to_string()))
+        } else {
+            validate::slug("agent", value)?;
+            Ok(AgentRef::Slug(value.to_owned()))
+        }
+    }
+}
+
+/// Limits on an agent's fields.
+const MAX_NAME: usize = 200;
+const MAX_DESCRIPTION: usize = 2_000;
+const MAX_INSTRUCTIONS: usize = 100_000;
+const MAX_TOOLS: usize = 128;
+const MAX_LIST: usize = 32;
+
+impl AgentSpec {
+    /// Parses a spec from JSON, naming the field that is wrong, then validates it.
+    pub fn from_json(value: Value) -> Result<Self> {
+        let spec: AgentSpec = crate::json::from_value(value)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) and validates the result.
+    pub fn patched(&self, patch: Value) -> Result<Self> {
+        let Value::Object(patch) = patch else {
+            return Err(Error::bad_request("invalid_body", "the body must be a JSON object"));
+        };
+        let mut current = serde_json::to_value(self).map_err(Error::internal)?;
+        if let Value::Object(fields) = &mut current {
+            for (key, value) in patch {
+                if value.is_null() {
+                    fields.remove(&key);
+                } else {
+                    fields.insert(key, value);
+                }
+            }
+        }
+        Self::from_json(current)
+    }
+
+    /// Checks lengths, formats and ranges.
+    pub fn validate(&self) -> Result<()> {
+        validate::slug("slug", &self.slug)?;
+        validate::non_empty("name", &self.name, MAX_NAME)?;
+        validate::max_chars("description", &self.description, MAX_DESCRIPTION)?;
+        validate::max_chars("instructions", &self.instructions, MAX_INSTRUCTIONS)?;
+        model_name("model", &self.model)?;
+        validate::max_items("fallback_models", &self.fallback_models, 8)?;
+        for (idx, model) in self.fallback_models.iter().enumerate() {
+            model_name(&format!("fallback_models[{idx}]"), model)?;
+        }
+        if let Some(t) = self.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(Error::invalid("temperature", "must be between 0 and 2"));
+            }
+        }
+        if let Some(p) = self.top_p {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::invalid("top_p", "must be between 0 and 1"));
+            }
+        }
+        if let Some(n) = self.max_tokens {
+            if n == 0 || n > 1_000_000 {
+                return Err(Error::invalid("max_tokens", "must be between 1 and 1000000"));
+            }
+        }
+        validate::max_items("tools", &self.tools, MAX_TOOLS)?;
+        let mut names = std::collections::HashSet::new();
+        for (idx, tool) in self.tools.iter().enumerate() {
+            let field = format!("tools[{idx}]");
+            let name = match tool {
+                ToolEntry::Builtin { name } => name,
+                ToolEntry::Webhook { name, description, parameters, url, headers, timeout_ms, .. } => {
+                    validate::max_chars(&format!("{field}.description"), description, MAX_DESCRIPTION)?;
+                    json_schema_object(&format!("{field}.parameters"), parameters)?;
+                    validate::http_url(&format!("{field}.url"), url)?;
+                    header_map(&format!("{field}.headers"), headers)?;
+                    if *timeout_ms == 0 || *timeout_ms > 120_000 {
+                        return Err(Error::invalid(format!("{field}.timeout_ms"), "must be between 1 and 120000"));
+                    }
+                    name
+                }
+            };
+            validate::tool_name(&format!("{field}.name"), name)?;
+            if !names.insert(name.clone()) {
+                return Err(Error::invalid(format!("{field}.name"), format!("the tool name `{name}` is used twice")));
+            }
+        }
+        validate::max_items("mcp_servers", &self.mcp_servers, MAX_LIST)?;
+        for (idx, server) in self.mcp_servers.iter().enumerate() {
+            validate::tool_name(&format!("mcp_servers[{idx}].name"), &server.name)?;
+            validate::http_url(&format!("mcp_servers[{idx}].url"), &server.url)?;
+            header_map(&format!("mcp_servers[{idx}].headers"), &server.headers)?;
+        }
+        validate::max_items("handoffs", &self.handoffs, MAX_LIST)?;
+        for (idx, slug) in self.handoffs.iter().enumerate() {
+            validate::slug(&format!("handoffs[{idx}]"), slug)?;
+            if *slug == self.slug {
+                return Err(Error::invalid(format!("handoffs[{idx}]"), "an agent cannot hand off to itself"));
+            }
+        }
+        if let Some(schema) = &self.output_schema {
+            json_schema_object("output_schema", schema)?;
+        }
+        if let Some(knowledge) = &self.knowledge {
+            validate::max_items("knowledge.knowledge_base_ids", &knowledge.knowledge_base_ids, MAX_LIST)?;
+            if knowledge.top_k == 0 || knowledge.top_k > 50 {
+                return Err(Error::invalid("knowledge.top_k", "must be between 1 and 50"));
+            }
+        }
+        self.validate_widget()?;
+        let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > 512 * 1024 {
+            return Err(Error::PayloadTooLarge { message: format!("the agent config is {size} bytes; the limit is 524288") });
+        }
+        Ok(())
+    }
+
+    fn validate_widget(&self) -> Result<()> {
+        let widget = &self.widget;
+        for (field, value) in [
+            ("widget.title", &widget.title),
+            ("widget.subtitle", &widget.subtitle),
+            ("widget.placeholder", &widget.placeholder),
+        ] {
+            if let Some(value) = value {
+                validate::max_chars(field, value, MAX_NAME)?;
+            }
+        }
+        if let Some(greeting) = &widget.greeting {
+            validate::max_chars("widget.greeting", greeting, MAX_DESCRIPTION)?;
+        }
+        if let Some(url) = &widget.avatar_url {
+            validate::http_url("widget.avatar_url", url)?;
+        }
+        if let Some(color) = &widget.accent_color {
+            let hex = color.strip_prefix('#').unwrap_or("");
+            if !(hex.len() == 6 || hex.len() == 3) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::invalid("widget.accent_color", "must be a hex colour such as #4f46e5"));
+            }
+        }
+        if widget.radius.is_some_and(|r| r > 48) {
+            return Err(Error::invalid("widget.radius", "must be between 0 and 48"));
+        }
+        validate::max_items("widget.starter_prompts", &widget.starter_prompts, 8)?;
+        for (idx, prompt) in widget.starter_prompts.iter().enumerate() {
+            validate::non_empty(&format!("widget.starter_prompts[{idx}]"), prompt, MAX_NAME)?;
+        }
+        Ok(())
+    }
+}
+
+/// `provider/model`, each part non-empty, no spaces.
+fn model_name(field: &str, value: &str) -> Result<()> {
+    validate::max_chars(field, value, 200)?;
+    match value.split_once('/') {
+        Some((provider, model))
+            if !provider.is_empty()
+                && !model.is_empty()
+                && provider.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !value.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::invalid(field, format!("`{}` is not `provider/model` (for example openai/gpt-4.1-mini)", validate::truncate(value, 80)))),
+    }
+}
+
+fn json_schema_object(field: &str, schema: &Value) -> Result<()> {
+    match schema {
+        Value::Object(map) if map.get("type").is_none_or(|t| t == "object") => Ok(()),
+        _ => Err(Error::invalid(field, "must be a JSON Schema object with \"type\": \"object\"")),
+    }
+}
+
+fn header_map(field: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if headers.len() > MAX_LIST {
+        return Err(Error::invalid(field, format!("has {} headers; the limit is {MAX_LIST}", headers.len())));
+    }
+    for (name, value) in headers {
+        let name_ok = !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok || value.len() > 4096 || value.contains(['\r', '\n']) {
+            return Err(Error::invalid(format!("{field}.{}", validate::truncate(name, 40)), "is not a valid HTTP header"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(value: Value) -> Result<AgentSpec> {
+        AgentSpec::from_json(value)
+    }
+
+    #[test]
+    fn minimal_spec_gets_defaults() {
+        let agent = spec(json!({"slug": "support", "name": "Support"})).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(agent.model, DEFAULT_MODEL);
+        assert_eq!(agent.kind, AgentKind::Chat);
+        assert!(agent.tools.is_empty());
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let cases = [
+            (json!({"slug": "Support", "name": "S"}), "slug"),
+            (json!({"slug": "s", "name": ""}), "name"),
+            (json!({"slug": "s", "name": "S", "model": "gpt-4"}), "model"),
+            (json!({"slug": "s", "name": "S", "temperature": 3}), "temperature"),
+            (json!({"slug": "s", "name": "S", "temperature": "hot"}), "temperature"),
+            (json!({"slug": "s", "name": "S", "colour": "red"}), "colour"),
+            (json!({"slug": "s", "name": "S", "tools": [{"type": "webhook", "name": "x", "url": "file:///etc"}]}), "tools[0].url"),
+            (json!({"slug": "s", "name": "S", "tools": [{"type": "builtin", "name": "a b"}]}), "tools[0].name"),
+            (json!({"slug": "s", "name": "S", "tools": [{"type": "magic", "name": "a"}]}), "tools[0]"),
+            (json!({"slug": "s", "name": "S", "handoffs": ["s"]}), "handoffs[0]"),
+            (json!({"slug": "s", "name": "S", "output_schema": "yes"}), "output_schema"),
+            (json!({"slug": "s", "name": "S", "widget": {"accent_color": "blue"}}), "widget.accent_color"),
+        ];
+        for (input, field) in cases {
+            let error = spec(input.clone()).err().unwrap_or_else(|| unreachable!("{input} should fail"));
+            let got = error.field().unwrap_or_default().to_owned();
+            assert!(got.starts_with(field) || got.contains(field), "{input}: field {got:?}, want {field:?} ({error})");
+        }
+    }
+
+    #[test]
+    fn merge_patch_changes_only_named_fields() {
+        let agent = spec(json!({"slug": "s", "name": "S", "temperature": 0.5, "instructions": "Be kind."}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let patched = agent.patched(json!({"name": "New", "temperature": null})).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(patched.name, "New");
+        assert_eq!(patched.temperature, None);
+        assert_eq!(patched.instructions, "Be kind.");
+        assert!(agent.patched(json!({"bogus": 1})).is_err());
+        assert!(agent.patched(json!([1])).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! The one configuration, validated at start: defaults, then `frontdesk.toml`, then
+//! `FRONTDESK_*` environment variables (env wins), then command-line flags.
+//!
+//! Unknown keys in the file and unknown `FRONTDESK_*` variables are errors, so a typo never
+//! silently falls back to a default. Secrets are `SecretString`s and `show` redacts them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The effective configuration of a frontdesk process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP listener binds.
+    pub bind: SocketAddr,
+    /// Directory for the SQLite database and uploaded files.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data_dir>/frontdesk.db`.
+    pub database_url: Option<SecretString>,
+    /// The URL users reach this server at, for printed links; defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Bearer token of the platform operator (`POST /api/v1/tenants`); unset disables that API.
+    pub admin_token: Option<SecretString>,
+    /// Log filter (`info`, `frontdesk=debug,tower_http=info`, …).
+    pub log: String,
+    /// Create the demo tenant, agent and keys on first start.
+    pub bootstrap_demo: bool,
+    pub limits: Limits,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Default requests per minute per API key (a key may set its own).
+    pub rate_limit_per_minute: u32,
+    /// Largest page a list endpoint returns.
+    pub max_page_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, rate_limit_per_minute: 600, max_page_size: 100 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            public_url: None,
+            admin_token: None,
+            log: "info".to_owned(),
+            bootstrap_demo: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Environment variables `Config` reads, with the setting each fills.
+const ENV_VARS: &[(&str, &str)] = &[
+    ("FRONTDESK_CONFIG", "path of the TOML file (default ./frontdesk.toml when present)"),
+    ("FRONTDESK_BIND", "bind"),
+    ("FRONTDESK_DATA_DIR", "data_dir"),
+    ("FRONTDESK_DATABASE_URL", "database_url"),
+    ("DATABASE_URL", "database_url"),
+    ("FRONTDESK_PUBLIC_URL", "public_url"),
+    ("FRONTDESK_ADMIN_TOKEN", "admin_token"),
+    ("FRONTDESK_LOG", "log"),
+    ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
+    ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
+    ("FRONTDESK_RATE_LIMIT_PER_MINUTE", "limits.rate_limit_per_minute"),
+    ("FRONTDESK_MAX_PAGE_SIZE", "limits.max_page_size"),
+];
+
+/// Names of `FRONTDESK_*` variables owned by other parts (read where they are used).
+const OTHER_ENV_VARS: &[&str] = &["FRONTDESK_TEST_DATABASE_URL", "FRONTDESK_ALLOW_PRIVATE_URLS"];
+
+impl Config {
+    /// Loads the configuration from `file` (or `./frontdesk.toml` when present) and `env`.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self> {
+        let explicit = file.map(Path::to_path_buf).or_else(|| env.get("FRONTDESK_CONFIG").map(PathBuf::from));
+        let mut config = match &explicit {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("frontdesk.toml").exists() => Self::from_file(Path::new("frontdesk.toml"))?,
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid("config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {}", path.display(), e.message())))
+    }
+
+    fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<()> {
+        for name in env.keys().filter(|name| name.starts_with("FRONTDESK_")) {
+            if !ENV_VARS.iter().any(|(known, _)| known == name) && !OTHER_ENV_VARS.contains(&name.as_str()) {
+                let known: Vec<&str> = ENV_VARS.iter().map(|(known, _)| *known).collect();
+                return Err(Error::invalid(name.clone(), format!("unknown setting; known ones are {}", known.join(", "))));
+            }
+        }
+        let get = |name: &str| env.get(name).filter(|value| !value.is_empty());
+        if let Some(value) = get("FRONTDESK_BIND") {
+            self.bind = parse_env("FRONTDESK_BIND", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_DATA_DIR") {
+            self.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = get("DATABASE_URL") {
+            self.database_url = Some(SecretString::from(value.clone()));
+        }
+        if let Some(value) = get("FRONTDESK_DATABASE_URL") {
+            self.database_url = Some(SecretString::from(value.clone()));
+        }
+        if let Some(value) = get("FRONTDESK_PUBLIC_URL") {
+            self.public_url = Some(value.clone());
+        }
+        if let Some(value) = get("FRONTDESK_ADMIN_TOKEN") {
+            self.admin_token = Some(SecretString::from(value.clone()));
+        }
+        if let Some(value) = get("FRONTDESK_LOG") {
+            self.log = value.clone();
+        }
+        if let Some(value) = get("FRONTDESK_BOOTSTRAP_DEMO") {
+            self.bootstrap_demo = parse_env("FRONTDESK_BOOTSTRAP_DEMO", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_MAX_BODY_BYTES") {
+            self.limits.max_body_bytes = parse_env("FRONTDESK_MAX_BODY_BYTES", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_RATE_LIMIT_PER_MINUTE") {
+            self.limits.rate_limit_per_minute = parse_env("FRONTDESK_RATE_LIMIT_PER_MINUTE", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_MAX_PAGE_SIZE") {
+            self.limits.max_page_size = parse_env("FRONTDESK_MAX_PAGE_SIZE", value)?;
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.limits.max_body_bytes < 1024 {
+            return Err(Error::invalid("limits.max_body_bytes", "must be at least 1024"));
+        }
+        if self.limits.rate_limit_per_minute == 0 {
+            return Err(Error::invalid("limits.rate_limit_per_minute", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&self.limits.max_page_size) {
+            return Err(Error::invalid("limits.max_page_size", "must be between 1 and 1000"));
+        }
+        if let Some(token) = &self.admin_token {
+            if token.expose_secret().len() < 16 {
+                return Err(Error::invalid("admin_token", "must be at least 16 characters"));
+            }
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Error::invalid("database_url", "must start with sqlite:// or postgres://"));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("frontdesk.db").display()),
+        }
+    }
+
+    /// The base URL printed links use.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn show(&self) -> String {
+        let redacted = |secret: &Option<SecretString>| match secret {
+            Some(_) => "\"[redacted]\"".to_owned(),
+            None => "\"\" # unset".to_owned(),
+        };
+        format!(
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
+            self.bind,
+            self.data_dir.display(),
+            redact_url(&self.database_url()),
+            self.public_url(),
+            redacted(&self.admin_token),
+            self.log,
+            self.bootstrap_demo,
+            self.limits.max_body_bytes,
+            self.limits.rate_limit_per_minute,
+            self.limits.max_page_size,
+        )
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| Error::invalid(name, format!("`{value}`: {e}")))
+}
+
+/// Replaces the password in `scheme://user:password@host/…` with `[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let shown = if user_info.contains(':') { format!("{user}:[redacted]") } else { user.to_owned() };
+            format!("{scheme}://{shown}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn env_wins_over_file_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let file = dir.path().join("frontdesk.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nlog = \"debug\"\n[limits]\nmax_page_size = 50\n")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let config = Config::load(Some(&file), &env(&[("FRONTDESK_BIND", "0.0.0.0:7000")]))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(config.bind.to_string(), "0.0.0.0:7000");
+        assert_eq!(config.log, "debug");
+        assert_eq!(config.limits.max_page_size, 50);
+
+        std::fs::write(&file, "bnd = \"127.0.0.1:9000\"\n").unwrap_or_else(|e| unreachable!("{e}"));
+        let error = Config::load(Some(&file), &env(&[])).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("bnd"), "{error}");
+
+        let error = Config::load(Some(&dir.path().join("missing.toml")), &env(&[])).err();
+        assert!(error.is_some());
+        let error = Config::load(None, &env(&[("FRONTDESK_BINDD", "x")])).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("FRONTDESK_BINDD"), "{error}");
+        let error = Config::load(None, &env(&[("FRONTDESK_BIND", "nope")])).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("FRONTDESK_BIND"), "{error}");
+    }
+
+    #[test]
+    fn show_redacts_secrets() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("DATABASE_URL", "postgres://app:s3cret@db:5432/frontdesk"),
+                ("FRONTDESK_ADMIN_TOKEN", "admin-token-0123456789"),
+            ]),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let shown = config.show();
+        assert!(!shown.contains("s3cret") && !shown.contains("admin-token"), "{shown}");
+        assert!(shown.contains("postgres://app:[redacted]@db:5432/frontdesk"), "{shown}");
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,23 @@
+//! frontdesk-core: the domain of frontdesk.
+//!
+//! Ids, timestamps, the domain types (tenants, users, keys, agents, conversations,
+//! messages), the error type with its code table, the configuration, the `Store` trait the
+//! store crate implements, and the `Service` facade that handlers and the CLI call.
+//! This crate knows neither HTTP nor SQL.
+
+pub mod agent;
+pub mod config;
+pub mod conversation;
+pub mod error;
+pub mod id;
+pub mod json;
+pub mod key;
+pub mod service;
+pub mod store;
+pub mod tenant;
+pub mod time;
+pub mod validate;
+
+pub use error::{Error, Result, StoreError};
+pub use service::Service;
+pub use store::Store;

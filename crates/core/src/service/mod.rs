@@ -1,0 +1,50 @@
+//! Domain operations: what the HTTP handlers and the CLI call. Each validates its input,
+//! mints ids and timestamps, and calls the store. Nothing here knows HTTP or SQL.
+
+mod agents;
+mod conversations;
+mod keys;
+mod tenants;
+
+use std::sync::Arc;
+
+use crate::config::Limits;
+use crate::store::Store;
+
+pub use conversations::{render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation};
+pub use keys::NewKey;
+pub use tenants::{NewTenant, NewUser, TenantCreated, UserAdded};
+
+/// The domain facade over a store.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    limits: Limits,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        Self { store, limits }
+    }
+
+    /// The store underneath, for readiness checks and tests.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Clamps a requested page size to `1..=max_page_size` (default 20).
+    pub fn page_size(&self, requested: Option<u32>) -> crate::Result<u32> {
+        match requested {
+            None => Ok(20.min(self.limits.max_page_size)),
+            Some(0) => Err(crate::Error::invalid("limit", "must be at least 1")),
+            Some(n) if n > self.limits.max_page_size => {
+                Err(crate::Error::invalid("limit", format!("must be at most {}", self.limits.max_page_size)))
+            }
+            Some(n) => Ok(n),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Creating tenants, users and memberships.
+
+use serde::Deserialize;
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::id::{TenantId, UserId};
+use crate::key::{ApiKey, KeyKind, KeySecret};
+use crate::tenant::{generate_password, hash_password, normalize_email, Membership, Role, Tenant, User};
+use crate::time::Timestamp;
+use crate::validate;
+
+/// What the operator sends to create a tenant.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub name: String,
+    /// Creates (or reuses) a user with this email as the tenant's owner.
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    #[serde(default)]
+    pub monthly_token_quota: Option<i64>,
+}
+
+/// A new tenant with its first secret key and, when asked, its owner.
+#[derive(Debug)]
+pub struct TenantCreated {
+    pub tenant: Tenant,
+    pub owner: Option<UserAdded>,
+    pub secret_key: ApiKey,
+    pub secret: KeySecret,
+}
+
+/// A user to add to a tenant.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    /// `None` generates one (for a new user).
+    pub password: Option<String>,
+}
+
+/// A user added to a tenant; `password` is set when one was generated.
+#[derive(Debug)]
+pub struct UserAdded {
+    pub user: User,
+    pub role: Role,
+    pub generated_password: Option<String>,
+}
+
+impl Service {
+    /// Creates a tenant, its first secret key, and optionally its owner.
+    pub async fn create_tenant(&self, input: NewTenant) -> Result<TenantCreated> {
+        validate::non_empty("name", &input.name, 200)?;
+        if input.monthly_token_quota.is_some_and(|q| q < 0) {
+            return Err(Error::invalid("monthly_token_quota", "must not be negative"));
+        }
+        if let Some(email) = &input.owner_email {
+            normalize_email(email)?;
+        }
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name: input.name.trim().to_owned(),
+            monthly_token_quota: input.monthly_token_quota,
+            created_at: Timestamp::now(),
+        };
+        self.store.insert_tenant(&tenant).await.map_err(|e| Error::from_store("tenant", e))?;
+        let owner = match input.owner_email {
+            Some(email) => Some(
+                self.add_user(&tenant.id, NewUser { email, name: None, role: Role::Owner, password: None }).await?,
+            ),
+            None => None,
+        };
+        let (secret_key, secret) = self
+            .create_key(&tenant.id, super::NewKey::named(KeyKind::Secret, "Default secret key"))
+            .await?;
+        Ok(TenantCreated { tenant, owner, secret_key, secret })
+    }
+
+    pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
+        self.store.get_tenant(tenant).await.map_err(|e| Error::from_store("tenant", e))
+    }
+
+    /// Adds a user to a tenant with a role, creating the user when the email is new.
+    /// An existing user keeps their password unless a new one is given.
+    pub async fn add_user(&self, tenant: &TenantId, input: NewUser) -> Result<UserAdded> {
+        self.get_tenant(tenant).await?;
+        let email = normalize_email(&input.email)?;
+        let name = input.name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        validate::max_chars("name", &name, 200)?;
+        let existing = self.store.find_user_by_email(&email).await.map_err(|e| Error::from_store("user", e))?;
+        let (user, generated_password) = match existing {
+            Some(user) => {
+                if let Some(password) = &input.password {
+                    let hash = hash_password(password)?;
+                    self.store.set_user_password(&user.id, &hash).await.map_err(|e| Error::from_store("user", e))?;
+                }
+                (user, None)
+            }
+            None => {
+                let (password, generated) = match input.password {
+                    Some(password) => (password, None),
+                    None => {
+                        let password = generate_password();
+                        (password.clone(), Some(password))
+                    }
+                };
+                let user = User {
+                    id: UserId::new(),
+                    email,
+                    name,
+                    password_hash: hash_password(&password)?,
+                    created_at: Timestamp::now(),
+                };
+                self.store.insert_user(&user).await.map_err(|e| Error::from_store("user", e))?;
+                (user, generated)
+            }
+        };
+        let membership = Membership { tenant_id: tenant.clone(), user_id: user.id.clone(), role: input.role, created_at: Timestamp::now() };
+        self.store.upsert_membership(&membership).await.map_err(|e| Error::from_store("membership", e))?;
+        Ok(UserAdded { user, role: input.role, generated_password })
+    }
+}

@@ -1,0 +1,118 @@
+//! The `Store` trait: everything frontdesk persists, behind one interface that SQLite and
+//! PostgreSQL both implement and one test suite checks.
+//!
+//! Every method that reads or writes a tenant's data takes that tenant's `TenantId`, and
+//! implementations put it in every query's `WHERE`, so another tenant's object is simply not
+//! found. The store stores what it is given: ids and timestamps are minted by the domain.
+
+use async_trait::async_trait;
+
+use crate::agent::{Agent, AgentRef, AgentVersion};
+use crate::conversation::{Conversation, ConversationPatch, ConversationQuery, Message, MessageQuery, NewMessage, Page};
+use crate::error::StoreError;
+use crate::id::{AgentId, ConversationId, KeyId, TenantId, UserId};
+use crate::key::ApiKey;
+use crate::tenant::{Membership, Tenant, User};
+use crate::time::Timestamp;
+
+/// Results of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An API key found by its hash, for authentication (the only lookup not scoped by tenant).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
+    pub key: ApiKey,
+}
+
+/// Persistence for all of frontdesk: one trait per area, implemented by each backend.
+pub trait Store: BaseStore + TenantStore + KeyStore + AgentStore + ConversationStore {}
+
+impl<T: BaseStore + TenantStore + KeyStore + AgentStore + ConversationStore> Store for T {}
+
+/// Lifecycle and operator settings.
+#[async_trait]
+pub trait BaseStore: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and `config show`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations. Safe to run at every start and from several processes.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Checks that the database answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Operator-level settings (bootstrap markers and the like).
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;
+    async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+}
+
+/// Tenants, users and memberships.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn get_tenant(&self, tenant: &TenantId) -> StoreResult<Tenant>;
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn set_user_password(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
+    async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
+    async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
+    /// The only lookup not scoped by tenant: it is how a request finds its tenant.
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
+    async fn list_api_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKey>>;
+    async fn get_api_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<ApiKey>;
+    /// Sets `revoked_at` unless already set, and returns the key.
+    async fn revoke_api_key(&self, tenant: &TenantId, key: &KeyId, at: Timestamp) -> StoreResult<ApiKey>;
+    async fn touch_api_key(&self, key: &KeyId, at: Timestamp) -> StoreResult<()>;
+}
+
+/// Agents and their versions.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Inserts the agent and its first version. A taken slug is `Conflict("slug")`.
+    async fn insert_agent(&self, agent: &Agent) -> StoreResult<()>;
+    /// Saves `agent` (whose `version` is one more than the stored one) and its version row.
+    /// If the stored version is not `agent.version - 1`, another writer won: `Conflict("version")`.
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<()>;
+    async fn get_agent(&self, tenant: &TenantId, agent: &AgentRef) -> StoreResult<Agent>;
+    /// An agent by id, deleted or not (for conversations that outlive their agent).
+    async fn get_agent_any(&self, tenant: &TenantId, agent: &AgentId) -> StoreResult<Agent>;
+    async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>>;
+    async fn delete_agent(&self, tenant: &TenantId, agent: &AgentId, at: Timestamp) -> StoreResult<()>;
+    /// Versions, newest first.
+    async fn list_agent_versions(&self, tenant: &TenantId, agent: &AgentId) -> StoreResult<Vec<AgentVersion>>;
+}
+
+/// Conversations and messages.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
+    async fn get_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> StoreResult<Conversation>;
+    async fn list_conversations(&self, tenant: &TenantId, query: &ConversationQuery) -> StoreResult<Page<Conversation>>;
+    async fn update_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        patch: &ConversationPatch,
+        at: Timestamp,
+    ) -> StoreResult<Conversation>;
+    /// Hides the conversation from every read; its rows stay until purged.
+    async fn soft_delete_conversation(&self, tenant: &TenantId, conversation: &ConversationId, at: Timestamp) -> StoreResult<()>;
+    /// Removes the conversation and all its messages for good (deleted or not).
+    async fn purge_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> StoreResult<()>;
+    /// Appends a message and, in the same transaction, bumps the conversation's counters,
+    /// preview, and (for a user message on an untitled conversation) its title.
+    async fn append_message(&self, tenant: &TenantId, message: &NewMessage) -> StoreResult<Message>;
+    /// A page of messages and whether more follow.
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        query: &MessageQuery,
+    ) -> StoreResult<(Vec<Message>, bool)>;
+}
