@@ -1,1 +1,111 @@
-//! placeholder
+//! frontdesk-server: the HTTP surface of frontdesk (axum).
+//!
+//! Invariants:
+//! - Handlers are thin: extract, make one call into `frontdesk_core::Service`, map the
+//!   result. Domain rules live in the core crate.
+//! - Every error leaves through [`error::ApiError`] in the one JSON shape; 5xx details are
+//!   logged once, here, with the request id.
+//! - Every `/api/v1` route that reads tenant data takes a [`auth::SecretKeyAuth`], whose
+//!   tenant id goes into every store call; another tenant's object is a 404.
+//!
+//! It deliberately knows no SQL and runs no agent logic.
+
+pub mod auth;
+pub mod error;
+pub mod observe;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::Router;
+use frontdesk_core::config::Config;
+use frontdesk_core::{Error, Service};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+/// What every handler can reach.
+pub struct Inner {
+    pub service: Service,
+    pub config: Config,
+    pub limiter: rate_limit::RateLimiter,
+    pub metrics: PrometheusHandle,
+}
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(service: Service, config: Config) -> Self {
+        Self(Arc::new(Inner { service, config, limiter: rate_limit::RateLimiter::default(), metrics: observe::prometheus() }))
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .merge(routes::agents::routes())
+        .merge(routes::keys::routes())
+        .merge(routes::conversations::routes())
+        .merge(routes::tenants::routes())
+        .merge(routes::system::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(observe::record_route))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    error::ApiError(Error::NotFound { resource: "route" })
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    let mut response = error::ApiError(Error::bad_request("method_not_allowed", "this method is not allowed on this route")).into_response();
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -13,7 +13,7 @@ use crate::store::Store;
 
 pub use conversations::{render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation};
 pub use keys::NewKey;
-pub use tenants::{NewTenant, NewUser, TenantCreated, UserAdded};
+pub use tenants::{Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL};
 
 /// The domain facade over a store.
 #[derive(Clone)]

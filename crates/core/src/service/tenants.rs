@@ -122,3 +122,97 @@ impl Service {
         Ok(UserAdded { user, role: input.role, generated_password })
     }
 }
+
+/// The setting that records the demo tenant made at first start.
+const DEMO_TENANT_SETTING: &str = "demo_tenant_id";
+/// The demo owner's login.
+pub const DEMO_OWNER_EMAIL: &str = "owner@demo.frontdesk.dev";
+
+/// What the first start created; its secrets are printed once and never again.
+#[derive(Debug)]
+pub struct DemoCreated {
+    pub tenant: Tenant,
+    pub owner_email: String,
+    pub owner_password: String,
+    pub agent_slug: String,
+    pub secret_key: KeySecret,
+    pub publishable_key: KeySecret,
+}
+
+/// The demo as a later start finds it (no secrets).
+#[derive(Debug)]
+pub enum Demo {
+    Created(Box<DemoCreated>),
+    Existing { tenant: Tenant, owner_email: String, agent_slug: String },
+}
+
+impl Service {
+    /// Creates the demo tenant, its owner, a demo agent and one secret and one publishable
+    /// key on first start; later starts find it again. `origins` are the origins the
+    /// publishable key accepts (the server's own, for the demo page).
+    pub async fn bootstrap_demo(&self, origins: &[String]) -> Result<Demo> {
+        let existing = self.store.get_setting(DEMO_TENANT_SETTING).await.map_err(|e| Error::from_store("setting", e))?;
+        if let Some(id) = existing.as_deref().and_then(|id| TenantId::parse(id).ok()) {
+            if let Ok(tenant) = self.get_tenant(&id).await {
+                return Ok(Demo::Existing { tenant, owner_email: DEMO_OWNER_EMAIL.to_owned(), agent_slug: "support".to_owned() });
+            }
+        }
+        let created = self
+            .create_tenant(NewTenant { name: "Demo Company".into(), owner_email: Some(DEMO_OWNER_EMAIL.into()), monthly_token_quota: None })
+            .await?;
+        let tenant = created.tenant;
+        let owner = created.owner.ok_or_else(|| Error::internal(anyhow::anyhow!("demo owner was not created")))?;
+        let owner_password = match owner.generated_password {
+            Some(password) => password,
+            // The demo email existed already (a wiped settings table): give it a fresh password.
+            None => {
+                let password = generate_password();
+                self.add_user(&tenant.id, NewUser { email: DEMO_OWNER_EMAIL.into(), name: None, role: Role::Owner, password: Some(password.clone()) })
+                    .await?;
+                password
+            }
+        };
+        let agent = self
+            .create_agent(
+                &tenant.id,
+                serde_json::json!({
+                    "slug": "support",
+                    "name": "Demo support agent",
+                    "description": "Answers questions about the demo company's orders, shipping and returns.",
+                    "instructions": "You are the friendly support assistant of Demo Company, an online shop. Answer briefly and politely. If you do not know something, say so and offer to connect the customer with a human.",
+                    "widget": {
+                        "title": "Demo Company",
+                        "subtitle": "We usually answer right away",
+                        "greeting": "Hi! How can I help you today?",
+                        "starter_prompts": ["Where is my order?", "What is your return policy?"]
+                    }
+                }),
+            )
+            .await?;
+        let mut origins_parsed = Vec::new();
+        for origin in origins {
+            origins_parsed.push(crate::key::Origin::parse(origin)?);
+        }
+        let (_, publishable) = self
+            .create_key(
+                &tenant.id,
+                super::NewKey {
+                    kind: KeyKind::Publishable,
+                    name: "Demo widget".into(),
+                    allowed_origins: origins_parsed,
+                    allowed_agents: vec![agent.spec.slug.clone()],
+                    rate_limit_per_minute: None,
+                },
+            )
+            .await?;
+        self.store.set_setting(DEMO_TENANT_SETTING, tenant.id.as_str()).await.map_err(|e| Error::from_store("setting", e))?;
+        Ok(Demo::Created(Box::new(DemoCreated {
+            tenant,
+            owner_email: DEMO_OWNER_EMAIL.to_owned(),
+            owner_password,
+            agent_slug: agent.spec.slug,
+            secret_key: created.secret,
+            publishable_key: publishable,
+        })))
+    }
+}

@@ -1,0 +1,97 @@
+//! Authentication extractors: a tenant's secret key, and the platform operator's token.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use frontdesk_core::id::TenantId;
+use frontdesk_core::key::{ApiKey, KeyKind};
+use frontdesk_core::Error;
+use secrecy::ExposeSecret;
+use sha2_compare::constant_time_eq;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A request authenticated with a tenant's secret key (and within its rate limit).
+#[derive(Debug, Clone)]
+pub struct SecretKeyAuth {
+    pub tenant: TenantId,
+    pub key: ApiKey,
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError(Error::Unauthenticated {
+            code: "missing_api_key",
+            message: "send your secret key as `Authorization: Bearer fd_sk_…`".to_owned(),
+        })
+    })?;
+    let value = header.to_str().unwrap_or_default();
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    token.ok_or_else(|| {
+        ApiError(Error::Unauthenticated {
+            code: "invalid_authorization",
+            message: "the Authorization header must be `Bearer <key>`".to_owned(),
+        })
+    })
+}
+
+impl FromRequestParts<AppState> for SecretKeyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let key = state.service.authenticate(token).await?;
+        if key.kind != KeyKind::Secret {
+            return Err(ApiError(Error::Forbidden {
+                code: "publishable_key_not_allowed",
+                message: "publishable keys only work with the widget API; use a secret key here".to_owned(),
+            }));
+        }
+        let per_minute = key.rate_limit_per_minute.unwrap_or(state.config.limits.rate_limit_per_minute);
+        if let Err(retry_after_secs) = state.limiter.check(key.id.as_str(), per_minute) {
+            return Err(ApiError(Error::RateLimited {
+                retry_after_secs,
+                message: format!("this key is limited to {per_minute} requests per minute; retry in {retry_after_secs} s"),
+            }));
+        }
+        Ok(Self { tenant: key.tenant_id.clone(), key })
+    }
+}
+
+/// A request from the platform operator (`FRONTDESK_ADMIN_TOKEN`).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(expected) = &state.config.admin_token else {
+            return Err(ApiError(Error::Forbidden {
+                code: "admin_api_disabled",
+                message: "the operator API is disabled: set FRONTDESK_ADMIN_TOKEN to enable it".to_owned(),
+            }));
+        };
+        let token = bearer(parts)?;
+        if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) {
+            Ok(AdminAuth)
+        } else {
+            Err(ApiError(Error::Unauthenticated { code: "invalid_admin_token", message: "the operator token is not valid".to_owned() }))
+        }
+    }
+}
+
+/// Comparison whose time does not depend on where the inputs differ.
+mod sha2_compare {
+    pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}

@@ -1,0 +1,131 @@
+//! The API error response and the JSON body extractor that produces our errors.
+//!
+//! Every error leaves as `{"error": {"type", "code", "message"}}` (plus `field` for a
+//! validation error and `request_id` for our own faults), with the status of the domain's
+//! code table and `Retry-After` where a retry makes sense. 5xx details are logged here,
+//! once, and never sent.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use frontdesk_core::Error;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+tokio::task_local! {
+    /// The id of the request being handled, for error bodies and logs.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, when inside a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// A domain error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+/// Results of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let request_id = current_request_id();
+        if status.is_server_error() {
+            tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), error = ?error, "request failed");
+        }
+        let mut body = json!({
+            "type": error.kind().as_str(),
+            "code": error.code(),
+            "message": error.public_message(),
+        });
+        if let Some(field) = error.field() {
+            body["field"] = json!(field);
+        }
+        if status.is_server_error() {
+            body["request_id"] = json!(request_id);
+        }
+        let mut response = (status, axum::Json(json!({ "error": body }))).into_response();
+        if let Some(seconds) = error.retry_after_secs() {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// A JSON body decoded with our error shape: malformed JSON is a 400, a wrong shape a 422
+/// naming the field, an oversized body a 413, a wrong content type a 415-like 400.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        if !is_json {
+            return Err(ApiError(Error::bad_request(
+                "unsupported_content_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(Error::PayloadTooLarge { message: "the request body is larger than this server accepts".to_owned() })
+            } else {
+                ApiError(Error::bad_request("invalid_body", format!("the body could not be read: {rejection}")))
+            }
+        })?;
+        frontdesk_core::json::from_body(&bytes).map(JsonBody).map_err(ApiError)
+    }
+}
+
+/// Query strings decoded with our error shape.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_parse(query).map(Query).map_err(ApiError)
+    }
+}
+
+fn serde_urlencoded_parse<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| {
+        Error::bad_request("invalid_query", "the query string is malformed")
+    })?)
+    .map(|q| q.0)
+    .map_err(|e| Error::bad_request("invalid_query", format!("the query string is invalid: {}", e.body_text())))
+}
+
+/// Maps a path segment that should be an id; a malformed id cannot exist, so it is a 404.
+pub fn path_id<T>(value: &str, parse: fn(&str) -> Result<T, frontdesk_core::id::IdError>, resource: &'static str) -> ApiResult<T> {
+    parse(value).map_err(|_| ApiError(Error::NotFound { resource }))
+}

@@ -1,0 +1,119 @@
+//! The OpenAPI 3.1 document of the native API, generated from the handlers' annotations,
+//! and the docs page rendered from it.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, PathItem};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "frontdesk API", description = "The native REST API of frontdesk. Authenticate with a secret key: `Authorization: Bearer fd_sk_…`. Errors are `{\"error\": {\"type\", \"code\", \"message\"}}`."),
+    paths(
+        routes::agents::list_agents, routes::agents::create_agent, routes::agents::get_agent,
+        routes::agents::update_agent, routes::agents::delete_agent, routes::agents::list_versions,
+        routes::keys::create_key, routes::keys::list_keys, routes::keys::revoke_key,
+        routes::conversations::list_conversations, routes::conversations::create_conversation,
+        routes::conversations::get_conversation, routes::conversations::list_messages,
+        routes::conversations::update_conversation, routes::conversations::delete_conversation,
+        routes::conversations::export_conversation,
+        routes::tenants::create_tenant,
+        routes::system::healthz, routes::system::readyz, routes::system::metrics,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "agents", description = "Agents: instructions, model, tools, knowledge, widget."),
+        (name = "api-keys", description = "Secret and publishable keys."),
+        (name = "conversations", description = "Conversations and their messages."),
+        (name = "tenants", description = "The platform operator's API."),
+        (name = "system", description = "Health, readiness and metrics."),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "secret_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("fd_sk_…").build()),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("FRONTDESK_ADMIN_TOKEN")).build()),
+        );
+    }
+}
+
+/// The document, with the crate's version.
+pub fn document() -> Document {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn operations(item: &PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Operation)> {
+    [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("DELETE", &item.delete),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_ref().map(|op| (method, op)))
+    .collect()
+}
+
+/// A self-contained HTML page listing every operation with its parameters and responses.
+pub fn render_docs(doc: &Document) -> String {
+    let mut body = String::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in operations(item) {
+            let summary = op.summary.clone().unwrap_or_default();
+            body.push_str(&format!(
+                "<section><h3><code class=\"m\">{method}</code> <code>{}</code></h3><p>{}</p>",
+                escape(path),
+                escape(&summary)
+            ));
+            if let Some(description) = &op.description {
+                body.push_str(&format!("<p>{}</p>", escape(description)));
+            }
+            if let Some(params) = &op.parameters {
+                body.push_str("<table><tr><th>Parameter</th><th>In</th><th>Description</th></tr>");
+                for param in params {
+                    let location = serde_json::to_value(&param.parameter_in).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                    body.push_str(&format!(
+                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        escape(&param.name),
+                        escape(&location),
+                        escape(param.description.as_deref().unwrap_or(""))
+                    ));
+                }
+                body.push_str("</table>");
+            }
+            let statuses: Vec<String> = op.responses.responses.keys().map(|s| escape(s)).collect();
+            body.push_str(&format!("<p class=\"r\">Responses: {}</p></section>", statuses.join(", ")));
+        }
+    }
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
+         body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2937}}\
+         section{{border-top:1px solid #e5e7eb;padding:.5rem 0}}code.m{{background:#eef2ff;color:#3730a3;padding:0 .3rem;border-radius:3px}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #e5e7eb;padding:.2rem .5rem;text-align:left}}.r{{color:#6b7280}}\
+         </style></head><body><h1>{title} <small>{version}</small></h1><p>{description}</p>\
+         <p><a href=\"/api/v1/openapi.json\">OpenAPI 3.1 document</a></p>{body}</body></html>",
+        title = escape(&doc.info.title),
+        version = escape(&doc.info.version),
+        description = escape(doc.info.description.as_deref().unwrap_or("")),
+    )
+}

@@ -1,0 +1,70 @@
+//! Per-key rate limits: a token bucket per API key, refilled continuously.
+//!
+//! The buckets live in this process. With several instances each enforces its share;
+//! sharing counters through Redis is the scale-out issue's work.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Buckets beyond this many are pruned of full (idle) ones.
+const PRUNE_AT: usize = 10_000;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets keyed by API key id.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// Takes one token for `key` with a budget of `per_minute`; `Err(seconds)` says how long
+    /// until one is available.
+    pub fn check(&self, key: &str, per_minute: u32) -> Result<(), u64> {
+        let capacity = f64::from(per_minute.max(1));
+        let per_second = capacity / 60.0;
+        let now = Instant::now();
+        let mut buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if buckets.len() > PRUNE_AT {
+            buckets.retain(|_, bucket| {
+                let refilled = bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
+                refilled < capacity
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated: now });
+        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_the_budget_then_refuses_with_a_wait() {
+        let limiter = RateLimiter::default();
+        for _ in 0..3 {
+            assert_eq!(limiter.check("key_a", 3), Ok(()));
+        }
+        let wait = limiter.check("key_a", 3).err().unwrap_or(0);
+        assert!((1..=20).contains(&wait), "{wait}");
+        // Other keys have their own bucket.
+        assert_eq!(limiter.check("key_b", 3), Ok(()));
+    }
+}

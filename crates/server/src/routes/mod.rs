@@ -1,0 +1,25 @@
+//! Route tables, one small file per area; handlers extract, make one domain call, and map
+//! the result.
+
+pub mod agents;
+pub mod conversations;
+pub mod keys;
+pub mod system;
+pub mod tenants;
+
+use serde::Serialize;
+
+/// A page of a list: `data`, and where the next page starts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListPage<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+impl<T> ListPage<T> {
+    pub fn all(data: Vec<T>) -> Self {
+        Self { data, next_cursor: None, has_more: false }
+    }
+}

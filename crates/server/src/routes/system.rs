@@ -1,0 +1,68 @@
+//! Liveness, readiness, Prometheus metrics, the OpenAPI document and its docs page.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/docs", get(docs))
+        .route("/", get(index))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The process can serve: its store answers.
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, description = "ready"), (status = 503, description = "the store does not answer")))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.service.store().ping().await {
+        Ok(()) => Json(json!({"status": "ready", "store": state.service.store().backend()})).into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": "unreachable"}))).into_response()
+        }
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// This API's OpenAPI 3.1 document, generated from the code.
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+/// A readable page of the API, rendered from the same OpenAPI document.
+pub async fn docs() -> Html<String> {
+    Html(crate::openapi::render_docs(&crate::openapi::document()))
+}
+
+/// The landing page: where things are.
+pub async fn index(State(state): State<AppState>) -> Html<String> {
+    let base = crate::openapi::escape(&state.config.public_url());
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>frontdesk</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}</style></head>\
+         <body><h1>frontdesk</h1><p>This server is running.</p><ul>\
+         <li><a href=\"{base}/api/v1/docs\">API reference</a> (<a href=\"{base}/api/v1/openapi.json\">OpenAPI document</a>)</li>\
+         <li><a href=\"{base}/readyz\">Readiness</a> · <a href=\"{base}/metrics\">Metrics</a></li></ul></body></html>"
+    ))
+}
