@@ -13,6 +13,7 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
         // serde reports unknown fields at the parent; name the field itself.
         let field = match unknown_field_name(&message) {
             Some(name) if path == "." => name.to_owned(),
+            Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
             Some(name) => format!("{path}.{name}"),
             None if path == "." => "body".to_owned(),
             None => path,
@@ -21,8 +22,9 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
     })
 }
 
+/// The field an "unknown field" or "missing field" message is about.
 fn unknown_field_name(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("missing field `"))?;
     rest.split('`').next()
 }
 
@@ -30,5 +32,8 @@ fn unknown_field_name(message: &str) -> Option<&str> {
 pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::invalid("body", "the body must be a JSON object"));
+    }
     from_value(value)
 }

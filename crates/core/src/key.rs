@@ -159,9 +159,12 @@ impl Origin {
 }
 
 impl TryFrom<String> for Origin {
-    type Error = Error;
-    fn try_from(value: String) -> Result<Self> {
-        Self::parse(&value)
+    type Error = String;
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        Self::parse(&value).map_err(|error| match error {
+            Error::InvalidField { message, .. } => message,
+            other => other.to_string(),
+        })
     }
 }
 

@@ -1,0 +1,194 @@
+//! `TestApp`: the real server on a random port over a fresh SQLite file or PostgreSQL
+//! schema, with typed helpers so tests stay short.
+
+use std::sync::Arc;
+
+use frontdesk_core::config::Config;
+use frontdesk_core::conversation::{MessageDraft, MessageRole};
+use frontdesk_core::id::{ConversationId, TenantId};
+use frontdesk_core::service::NewTenant;
+use frontdesk_core::store::BaseStore;
+use frontdesk_core::Service;
+use frontdesk_server::AppState;
+use frontdesk_store::SqlStore;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Options for a test app.
+pub struct TestAppBuilder {
+    backend: Backend,
+    config: Config,
+}
+
+impl TestAppBuilder {
+    pub fn postgres(mut self) -> Self {
+        self.backend = Backend::Postgres;
+        self
+    }
+
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.config.admin_token = Some(token.to_owned().into());
+        self
+    }
+
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.limits.max_body_bytes = bytes;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, schema) = match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("frontdesk.db").display());
+                (SqlStore::connect(&url).await.unwrap(), None)
+            }
+            Backend::Postgres => {
+                let url = std::env::var("FRONTDESK_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                let schema = format!("fdapi_{}", frontdesk_core::id::new_body());
+                let store = SqlStore::connect_postgres_schema(&url, &schema)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required (make test starts it): {e:#}"));
+                (store, Some(schema))
+            }
+        };
+        store.migrate().await.unwrap();
+        let service = Service::new(Arc::new(store.clone()), self.config.limits.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = self.config;
+        config.public_url = Some(base.clone());
+        let state = AppState::new(service.clone(), config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(frontdesk_server::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        TestApp { base, client: reqwest::Client::new(), service, store, schema, stop: Some(stop), server: Some(server), _dir: dir }
+    }
+}
+
+/// A running server and what it runs on.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub service: Service,
+    store: SqlStore,
+    schema: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A tenant and its secret key.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: TenantId,
+    pub key: String,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        let mut config = Config::default();
+        config.bootstrap_demo = false;
+        TestAppBuilder { backend: Backend::Sqlite, config }
+    }
+
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// A new tenant with a secret key.
+    pub async fn tenant(&self, name: &str) -> TestTenant {
+        let created = self
+            .service
+            .create_tenant(NewTenant { name: name.into(), owner_email: None, monthly_token_quota: None })
+            .await
+            .unwrap();
+        TestTenant { id: created.tenant.id, key: created.secret.expose().to_owned() }
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(key)
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> RequestBuilder {
+        self.request(Method::GET, path, key)
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: &Value) -> RequestBuilder {
+        self.request(Method::POST, path, key).json(body)
+    }
+
+    pub fn patch(&self, path: &str, key: &str, body: &Value) -> RequestBuilder {
+        self.request(Method::PATCH, path, key).json(body)
+    }
+
+    pub fn delete(&self, path: &str, key: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path, key)
+    }
+
+    /// Creates an agent through the API and returns its JSON.
+    pub async fn agent(&self, tenant: &TestTenant, slug: &str) -> Value {
+        let body = serde_json::json!({"slug": slug, "name": slug.to_uppercase(), "instructions": "Be helpful."});
+        expect(self.post("/api/v1/agents", &tenant.key, &body).send().await.unwrap(), StatusCode::CREATED).await
+    }
+
+    /// Creates a conversation through the API and appends `texts` (user, assistant, …).
+    pub async fn conversation(&self, tenant: &TestTenant, agent: &str, texts: &[&str]) -> Value {
+        let body = serde_json::json!({"agent": agent});
+        let conversation = expect(self.post("/api/v1/conversations", &tenant.key, &body).send().await.unwrap(), StatusCode::CREATED).await;
+        let id = ConversationId::parse(conversation["id"].as_str().unwrap()).unwrap();
+        for (idx, text) in texts.iter().enumerate() {
+            let role = if idx % 2 == 0 { MessageRole::User } else { MessageRole::Assistant };
+            self.service.append_message(&tenant.id, &id, MessageDraft::text(role, *text)).await.unwrap();
+        }
+        conversation
+    }
+
+    /// Closes the store's pool under the running server (readiness tests).
+    pub async fn stop_store(&self) {
+        self.store.close().await;
+    }
+
+    /// Stops the server and drops a PostgreSQL schema.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        if let Some(schema) = &self.schema {
+            let _ = self.store.drop_postgres_schema(schema).await;
+        }
+        self.store.close().await;
+    }
+}
+
+/// Asserts the status (showing the body when it differs) and returns the JSON body.
+pub async fn expect(response: Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Asserts an error response: status and `error.code`; returns the error object.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let body = expect(response, status).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["type"].is_string() && body["error"]["message"].is_string(), "{body}");
+    body["error"].clone()
+}
