@@ -116,6 +116,12 @@ impl SqlStore {
         Ok(Self { pool, dialect })
     }
 
+    /// The connection pool, for benchmarks that seed data in bulk.
+    #[doc(hidden)]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
