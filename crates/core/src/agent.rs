@@ -36,7 +36,10 @@ impl AgentKind {
         match value {
             "chat" => Ok(AgentKind::Chat),
             "voice" => Ok(AgentKind::Voice),
-            other => Err(Error::invalid("kind", format!("`{other}` is not one of chat, voice"))),
+            other => Err(Error::invalid(
+                "kind",
+                format!("`{other}` is not one of chat, voice"),
+            )),
         }
     }
 }
@@ -243,7 +246,9 @@ impl AgentRef {
     /// `agt_…` is an id; anything else must be a slug.
     pub fn parse(value: &str) -> Result<Self> {
         if value.starts_with("agt_") {
-            AgentId::parse(value).map(AgentRef::Id).map_err(|e| Error::invalid("agent", e.to_string()))
+            AgentId::parse(value)
+                .map(AgentRef::Id)
+                .map_err(|e| Error::invalid("agent", e.to_string()))
         } else {
             validate::slug("agent", value)?;
             Ok(AgentRef::Slug(value.to_owned()))
@@ -269,7 +274,10 @@ impl AgentSpec {
     /// Applies a JSON merge patch (RFC 7396) and validates the result.
     pub fn patched(&self, patch: Value) -> Result<Self> {
         let Value::Object(patch) = patch else {
-            return Err(Error::bad_request("invalid_body", "the body must be a JSON object"));
+            return Err(Error::bad_request(
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
         };
         let mut current = serde_json::to_value(self).map_err(Error::internal)?;
         if let Value::Object(fields) = &mut current {
@@ -307,7 +315,10 @@ impl AgentSpec {
         }
         if let Some(n) = self.max_tokens {
             if n == 0 || n > 1_000_000 {
-                return Err(Error::invalid("max_tokens", "must be between 1 and 1000000"));
+                return Err(Error::invalid(
+                    "max_tokens",
+                    "must be between 1 and 1000000",
+                ));
             }
         }
         validate::max_items("tools", &self.tools, MAX_TOOLS)?;
@@ -316,20 +327,38 @@ impl AgentSpec {
             let field = format!("tools[{idx}]");
             let name = match tool {
                 ToolEntry::Builtin { name } => name,
-                ToolEntry::Webhook { name, description, parameters, url, headers, timeout_ms, .. } => {
-                    validate::max_chars(&format!("{field}.description"), description, MAX_DESCRIPTION)?;
+                ToolEntry::Webhook {
+                    name,
+                    description,
+                    parameters,
+                    url,
+                    headers,
+                    timeout_ms,
+                    ..
+                } => {
+                    validate::max_chars(
+                        &format!("{field}.description"),
+                        description,
+                        MAX_DESCRIPTION,
+                    )?;
                     json_schema_object(&format!("{field}.parameters"), parameters)?;
                     validate::http_url(&format!("{field}.url"), url)?;
                     header_map(&format!("{field}.headers"), headers)?;
                     if *timeout_ms == 0 || *timeout_ms > 120_000 {
-                        return Err(Error::invalid(format!("{field}.timeout_ms"), "must be between 1 and 120000"));
+                        return Err(Error::invalid(
+                            format!("{field}.timeout_ms"),
+                            "must be between 1 and 120000",
+                        ));
                     }
                     name
                 }
             };
             validate::tool_name(&format!("{field}.name"), name)?;
             if !names.insert(name.clone()) {
-                return Err(Error::invalid(format!("{field}.name"), format!("the tool name `{name}` is used twice")));
+                return Err(Error::invalid(
+                    format!("{field}.name"),
+                    format!("the tool name `{name}` is used twice"),
+                ));
             }
         }
         validate::max_items("mcp_servers", &self.mcp_servers, MAX_LIST)?;
@@ -342,22 +371,36 @@ impl AgentSpec {
         for (idx, slug) in self.handoffs.iter().enumerate() {
             validate::slug(&format!("handoffs[{idx}]"), slug)?;
             if *slug == self.slug {
-                return Err(Error::invalid(format!("handoffs[{idx}]"), "an agent cannot hand off to itself"));
+                return Err(Error::invalid(
+                    format!("handoffs[{idx}]"),
+                    "an agent cannot hand off to itself",
+                ));
             }
         }
         if let Some(schema) = &self.output_schema {
             json_schema_object("output_schema", schema)?;
         }
         if let Some(knowledge) = &self.knowledge {
-            validate::max_items("knowledge.knowledge_base_ids", &knowledge.knowledge_base_ids, MAX_LIST)?;
+            validate::max_items(
+                "knowledge.knowledge_base_ids",
+                &knowledge.knowledge_base_ids,
+                MAX_LIST,
+            )?;
             if knowledge.top_k == 0 || knowledge.top_k > 50 {
-                return Err(Error::invalid("knowledge.top_k", "must be between 1 and 50"));
+                return Err(Error::invalid(
+                    "knowledge.top_k",
+                    "must be between 1 and 50",
+                ));
             }
         }
         self.validate_widget()?;
-        let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(self)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > 512 * 1024 {
-            return Err(Error::PayloadTooLarge { message: format!("the agent config is {size} bytes; the limit is 524288") });
+            return Err(Error::PayloadTooLarge {
+                message: format!("the agent config is {size} bytes; the limit is 524288"),
+            });
         }
         Ok(())
     }
@@ -382,7 +425,10 @@ impl AgentSpec {
         if let Some(color) = &widget.accent_color {
             let hex = color.strip_prefix('#').unwrap_or("");
             if !(hex.len() == 6 || hex.len() == 3) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Error::invalid("widget.accent_color", "must be a hex colour such as #4f46e5"));
+                return Err(Error::invalid(
+                    "widget.accent_color",
+                    "must be a hex colour such as #4f46e5",
+                ));
             }
         }
         if widget.radius.is_some_and(|r| r > 48) {
@@ -403,30 +449,51 @@ fn model_name(field: &str, value: &str) -> Result<()> {
         Some((provider, model))
             if !provider.is_empty()
                 && !model.is_empty()
-                && provider.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && provider
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !value.contains(char::is_whitespace) =>
         {
             Ok(())
         }
-        _ => Err(Error::invalid(field, format!("`{}` is not `provider/model` (for example openai/gpt-4.1-mini)", validate::truncate(value, 80)))),
+        _ => Err(Error::invalid(
+            field,
+            format!(
+                "`{}` is not `provider/model` (for example openai/gpt-4.1-mini)",
+                validate::truncate(value, 80)
+            ),
+        )),
     }
 }
 
 fn json_schema_object(field: &str, schema: &Value) -> Result<()> {
     match schema {
         Value::Object(map) if map.get("type").is_none_or(|t| t == "object") => Ok(()),
-        _ => Err(Error::invalid(field, "must be a JSON Schema object with \"type\": \"object\"")),
+        _ => Err(Error::invalid(
+            field,
+            "must be a JSON Schema object with \"type\": \"object\"",
+        )),
     }
 }
 
 fn header_map(field: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<()> {
     if headers.len() > MAX_LIST {
-        return Err(Error::invalid(field, format!("has {} headers; the limit is {MAX_LIST}", headers.len())));
+        return Err(Error::invalid(
+            field,
+            format!("has {} headers; the limit is {MAX_LIST}", headers.len()),
+        ));
     }
     for (name, value) in headers {
-        let name_ok = !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let name_ok = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !name_ok || value.len() > 4096 || value.contains(['\r', '\n']) {
-            return Err(Error::invalid(format!("{field}.{}", validate::truncate(name, 40)), "is not a valid HTTP header"));
+            return Err(Error::invalid(
+                format!("{field}.{}", validate::truncate(name, 40)),
+                "is not a valid HTTP header",
+            ));
         }
     }
     Ok(())
@@ -443,7 +510,8 @@ mod tests {
 
     #[test]
     fn minimal_spec_gets_defaults() {
-        let agent = spec(json!({"slug": "support", "name": "Support"})).unwrap_or_else(|e| unreachable!("{e}"));
+        let agent = spec(json!({"slug": "support", "name": "Support"}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(agent.model, DEFAULT_MODEL);
         assert_eq!(agent.kind, AgentKind::Chat);
         assert!(agent.tools.is_empty());
@@ -455,28 +523,60 @@ mod tests {
             (json!({"slug": "Support", "name": "S"}), "slug"),
             (json!({"slug": "s", "name": ""}), "name"),
             (json!({"slug": "s", "name": "S", "model": "gpt-4"}), "model"),
-            (json!({"slug": "s", "name": "S", "temperature": 3}), "temperature"),
-            (json!({"slug": "s", "name": "S", "temperature": "hot"}), "temperature"),
+            (
+                json!({"slug": "s", "name": "S", "temperature": 3}),
+                "temperature",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "temperature": "hot"}),
+                "temperature",
+            ),
             (json!({"slug": "s", "name": "S", "colour": "red"}), "colour"),
-            (json!({"slug": "s", "name": "S", "tools": [{"type": "webhook", "name": "x", "url": "file:///etc"}]}), "tools[0].url"),
-            (json!({"slug": "s", "name": "S", "tools": [{"type": "builtin", "name": "a b"}]}), "tools[0].name"),
-            (json!({"slug": "s", "name": "S", "tools": [{"type": "magic", "name": "a"}]}), "tools[0]"),
-            (json!({"slug": "s", "name": "S", "handoffs": ["s"]}), "handoffs[0]"),
-            (json!({"slug": "s", "name": "S", "output_schema": "yes"}), "output_schema"),
-            (json!({"slug": "s", "name": "S", "widget": {"accent_color": "blue"}}), "widget.accent_color"),
+            (
+                json!({"slug": "s", "name": "S", "tools": [{"type": "webhook", "name": "x", "url": "file:///etc"}]}),
+                "tools[0].url",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "tools": [{"type": "builtin", "name": "a b"}]}),
+                "tools[0].name",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "tools": [{"type": "magic", "name": "a"}]}),
+                "tools[0]",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "handoffs": ["s"]}),
+                "handoffs[0]",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "output_schema": "yes"}),
+                "output_schema",
+            ),
+            (
+                json!({"slug": "s", "name": "S", "widget": {"accent_color": "blue"}}),
+                "widget.accent_color",
+            ),
         ];
         for (input, field) in cases {
-            let error = spec(input.clone()).err().unwrap_or_else(|| unreachable!("{input} should fail"));
+            let error = spec(input.clone())
+                .err()
+                .unwrap_or_else(|| unreachable!("{input} should fail"));
             let got = error.field().unwrap_or_default().to_owned();
-            assert!(got.starts_with(field) || got.contains(field), "{input}: field {got:?}, want {field:?} ({error})");
+            assert!(
+                got.starts_with(field) || got.contains(field),
+                "{input}: field {got:?}, want {field:?} ({error})"
+            );
         }
     }
 
     #[test]
     fn merge_patch_changes_only_named_fields() {
-        let agent = spec(json!({"slug": "s", "name": "S", "temperature": 0.5, "instructions": "Be kind."}))
+        let agent =
+            spec(json!({"slug": "s", "name": "S", "temperature": 0.5, "instructions": "Be kind."}))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        let patched = agent
+            .patched(json!({"name": "New", "temperature": null}))
             .unwrap_or_else(|e| unreachable!("{e}"));
-        let patched = agent.patched(json!({"name": "New", "temperature": null})).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(patched.name, "New");
         assert_eq!(patched.temperature, None);
         assert_eq!(patched.instructions, "Be kind.");

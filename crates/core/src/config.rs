@@ -48,7 +48,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, rate_limit_per_minute: 600, max_page_size: 100 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            rate_limit_per_minute: 600,
+            max_page_size: 100,
+        }
     }
 }
 
@@ -69,7 +73,10 @@ impl Default for Config {
 
 /// Environment variables `Config` reads, with the setting each fills.
 const ENV_VARS: &[(&str, &str)] = &[
-    ("FRONTDESK_CONFIG", "path of the TOML file (default ./frontdesk.toml when present)"),
+    (
+        "FRONTDESK_CONFIG",
+        "path of the TOML file (default ./frontdesk.toml when present)",
+    ),
     ("FRONTDESK_BIND", "bind"),
     ("FRONTDESK_DATA_DIR", "data_dir"),
     ("FRONTDESK_DATABASE_URL", "database_url"),
@@ -79,20 +86,30 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("FRONTDESK_LOG", "log"),
     ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
     ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
-    ("FRONTDESK_RATE_LIMIT_PER_MINUTE", "limits.rate_limit_per_minute"),
+    (
+        "FRONTDESK_RATE_LIMIT_PER_MINUTE",
+        "limits.rate_limit_per_minute",
+    ),
     ("FRONTDESK_MAX_PAGE_SIZE", "limits.max_page_size"),
 ];
 
 /// Names of `FRONTDESK_*` variables owned by other parts (read where they are used).
-const OTHER_ENV_VARS: &[&str] = &["FRONTDESK_TEST_DATABASE_URL", "FRONTDESK_ALLOW_PRIVATE_URLS"];
+const OTHER_ENV_VARS: &[&str] = &[
+    "FRONTDESK_TEST_DATABASE_URL",
+    "FRONTDESK_ALLOW_PRIVATE_URLS",
+];
 
 impl Config {
     /// Loads the configuration from `file` (or `./frontdesk.toml` when present) and `env`.
     pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self> {
-        let explicit = file.map(Path::to_path_buf).or_else(|| env.get("FRONTDESK_CONFIG").map(PathBuf::from));
+        let explicit = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("FRONTDESK_CONFIG").map(PathBuf::from));
         let mut config = match &explicit {
             Some(path) => Self::from_file(path)?,
-            None if Path::new("frontdesk.toml").exists() => Self::from_file(Path::new("frontdesk.toml"))?,
+            None if Path::new("frontdesk.toml").exists() => {
+                Self::from_file(Path::new("frontdesk.toml"))?
+            }
             None => Self::default(),
         };
         config.apply_env(env)?;
@@ -101,16 +118,23 @@ impl Config {
     }
 
     fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::invalid("config", format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {}", path.display(), e.message())))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| Error::invalid("config", format!("{}: {}", path.display(), e.message())))
     }
 
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<()> {
         for name in env.keys().filter(|name| name.starts_with("FRONTDESK_")) {
-            if !ENV_VARS.iter().any(|(known, _)| known == name) && !OTHER_ENV_VARS.contains(&name.as_str()) {
+            if !ENV_VARS.iter().any(|(known, _)| known == name)
+                && !OTHER_ENV_VARS.contains(&name.as_str())
+            {
                 let known: Vec<&str> = ENV_VARS.iter().map(|(known, _)| *known).collect();
-                return Err(Error::invalid(name.clone(), format!("unknown setting; known ones are {}", known.join(", "))));
+                return Err(Error::invalid(
+                    name.clone(),
+                    format!("unknown setting; known ones are {}", known.join(", ")),
+                ));
             }
         }
         let get = |name: &str| env.get(name).filter(|value| !value.is_empty());
@@ -142,7 +166,8 @@ impl Config {
             self.limits.max_body_bytes = parse_env("FRONTDESK_MAX_BODY_BYTES", value)?;
         }
         if let Some(value) = get("FRONTDESK_RATE_LIMIT_PER_MINUTE") {
-            self.limits.rate_limit_per_minute = parse_env("FRONTDESK_RATE_LIMIT_PER_MINUTE", value)?;
+            self.limits.rate_limit_per_minute =
+                parse_env("FRONTDESK_RATE_LIMIT_PER_MINUTE", value)?;
         }
         if let Some(value) = get("FRONTDESK_MAX_PAGE_SIZE") {
             self.limits.max_page_size = parse_env("FRONTDESK_MAX_PAGE_SIZE", value)?;
@@ -153,22 +178,40 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<()> {
         if self.limits.max_body_bytes < 1024 {
-            return Err(Error::invalid("limits.max_body_bytes", "must be at least 1024"));
+            return Err(Error::invalid(
+                "limits.max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.limits.rate_limit_per_minute == 0 {
-            return Err(Error::invalid("limits.rate_limit_per_minute", "must be at least 1"));
+            return Err(Error::invalid(
+                "limits.rate_limit_per_minute",
+                "must be at least 1",
+            ));
         }
         if !(1..=1000).contains(&self.limits.max_page_size) {
-            return Err(Error::invalid("limits.max_page_size", "must be between 1 and 1000"));
+            return Err(Error::invalid(
+                "limits.max_page_size",
+                "must be between 1 and 1000",
+            ));
         }
         if let Some(token) = &self.admin_token {
             if token.expose_secret().len() < 16 {
-                return Err(Error::invalid("admin_token", "must be at least 16 characters"));
+                return Err(Error::invalid(
+                    "admin_token",
+                    "must be at least 16 characters",
+                ));
             }
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(Error::invalid("database_url", "must start with sqlite:// or postgres://"));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(Error::invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
         }
         Ok(())
     }
@@ -215,18 +258,26 @@ fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| Error::invalid(name, format!("`{value}`: {e}")))
+    value
+        .parse()
+        .map_err(|e: T::Err| Error::invalid(name, format!("`{value}`: {e}")))
 }
 
 /// Replaces the password in `scheme://user:password@host/…` with `[redacted]`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = user_info.split(':').next().unwrap_or_default();
-            let shown = if user_info.contains(':') { format!("{user}:[redacted]") } else { user.to_owned() };
+            let shown = if user_info.contains(':') {
+                format!("{user}:[redacted]")
+            } else {
+                user.to_owned()
+            };
             format!("{scheme}://{shown}@{host}{path}")
         }
         None => url.to_owned(),
@@ -238,15 +289,21 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn env_wins_over_file_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let file = dir.path().join("frontdesk.toml");
-        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nlog = \"debug\"\n[limits]\nmax_page_size = 50\n")
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\nlog = \"debug\"\n[limits]\nmax_page_size = 50\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         let config = Config::load(Some(&file), &env(&[("FRONTDESK_BIND", "0.0.0.0:7000")]))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(config.bind.to_string(), "0.0.0.0:7000");
@@ -254,14 +311,23 @@ mod tests {
         assert_eq!(config.limits.max_page_size, 50);
 
         std::fs::write(&file, "bnd = \"127.0.0.1:9000\"\n").unwrap_or_else(|e| unreachable!("{e}"));
-        let error = Config::load(Some(&file), &env(&[])).err().map(|e| e.to_string()).unwrap_or_default();
+        let error = Config::load(Some(&file), &env(&[]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("bnd"), "{error}");
 
         let error = Config::load(Some(&dir.path().join("missing.toml")), &env(&[])).err();
         assert!(error.is_some());
-        let error = Config::load(None, &env(&[("FRONTDESK_BINDD", "x")])).err().map(|e| e.to_string()).unwrap_or_default();
+        let error = Config::load(None, &env(&[("FRONTDESK_BINDD", "x")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("FRONTDESK_BINDD"), "{error}");
-        let error = Config::load(None, &env(&[("FRONTDESK_BIND", "nope")])).err().map(|e| e.to_string()).unwrap_or_default();
+        let error = Config::load(None, &env(&[("FRONTDESK_BIND", "nope")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("FRONTDESK_BIND"), "{error}");
     }
 
@@ -276,8 +342,14 @@ mod tests {
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
         let shown = config.show();
-        assert!(!shown.contains("s3cret") && !shown.contains("admin-token"), "{shown}");
-        assert!(shown.contains("postgres://app:[redacted]@db:5432/frontdesk"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("admin-token"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://app:[redacted]@db:5432/frontdesk"),
+            "{shown}"
+        );
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

@@ -60,7 +60,10 @@ impl MessageRole {
             "user" => Ok(MessageRole::User),
             "assistant" => Ok(MessageRole::Assistant),
             "tool" => Ok(MessageRole::Tool),
-            other => Err(Error::invalid("role", format!("`{other}` is not a message role"))),
+            other => Err(Error::invalid(
+                "role",
+                format!("`{other}` is not a message role"),
+            )),
         }
     }
 }
@@ -69,8 +72,12 @@ impl MessageRole {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { url: String },
+    Text {
+        text: String,
+    },
+    ImageUrl {
+        url: String,
+    },
     ToolCall {
         id: String,
         name: String,
@@ -219,20 +226,30 @@ pub struct Cursor {
 impl Cursor {
     /// The opaque form clients pass back.
     pub fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.sort, self.id))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}:{}", self.sort, self.id))
     }
 
     /// Parses what `encode` made; anything else is a 400 `invalid_cursor`.
     pub fn decode(value: &str) -> Result<Self> {
-        let bad = || Error::bad_request("invalid_cursor", "the cursor is not one this API returned");
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value).map_err(|_| bad())?;
+        let bad =
+            || Error::bad_request("invalid_cursor", "the cursor is not one this API returned");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let (sort, id) = text.split_once(':').ok_or_else(bad)?;
         let sort = sort.parse().map_err(|_| bad())?;
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(bad());
         }
-        Ok(Self { sort, id: id.to_owned() })
+        Ok(Self {
+            sort,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -259,9 +276,19 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor { sort: 1_795_000_000_123, id: "conv_01jd8x5k7m3q4r5s6t7v8w9x0y".into() };
+        let cursor = Cursor {
+            sort: 1_795_000_000_123,
+            id: "conv_01jd8x5k7m3q4r5s6t7v8w9x0y".into(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()).ok(), Some(cursor));
-        for bad in ["", "!!!", "bm9jb2xvbg", "MTIzOg", "YWJjOmNvbnY", "MTI6Y29udl8nOy0t"] {
+        for bad in [
+            "",
+            "!!!",
+            "bm9jb2xvbg",
+            "MTIzOg",
+            "YWJjOmNvbnY",
+            "MTI6Y29udl8nOy0t",
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }

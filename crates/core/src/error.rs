@@ -43,10 +43,16 @@ pub enum Error {
     Forbidden { code: &'static str, message: String },
     /// Too many requests for this key; retry after the given seconds.
     #[error("{message}")]
-    RateLimited { retry_after_secs: u64, message: String },
+    RateLimited {
+        retry_after_secs: u64,
+        message: String,
+    },
     /// The tenant's quota for the period is spent.
     #[error("{message}")]
-    QuotaExceeded { retry_after_secs: u64, message: String },
+    QuotaExceeded {
+        retry_after_secs: u64,
+        message: String,
+    },
     /// The body or a part of it is larger than allowed.
     #[error("{message}")]
     PayloadTooLarge { message: String },
@@ -93,12 +99,18 @@ impl fmt::Display for ErrorKind {
 impl Error {
     /// A field-level validation error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidField { field: field.into(), message: message.into() }
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A request-level error (400).
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Wraps an internal failure with context.
@@ -127,9 +139,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::InvalidField { .. } | Error::BadRequest { .. } | Error::PayloadTooLarge { .. } => {
-                ErrorKind::InvalidRequest
-            }
+            Error::InvalidField { .. }
+            | Error::BadRequest { .. }
+            | Error::PayloadTooLarge { .. } => ErrorKind::InvalidRequest,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Unauthenticated { .. } => ErrorKind::Authentication,
             Error::Forbidden { .. } => ErrorKind::Permission,
@@ -157,9 +169,12 @@ impl Error {
     /// Seconds a client should wait before retrying, where that is known.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Error::RateLimited { retry_after_secs, .. } | Error::QuotaExceeded { retry_after_secs, .. } => {
-                Some(*retry_after_secs)
+            Error::RateLimited {
+                retry_after_secs, ..
             }
+            | Error::QuotaExceeded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             Error::Unavailable(_) => Some(1),
             Error::NotFound { .. }
             | Error::InvalidField { .. }
@@ -176,7 +191,9 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::Internal(_) => "An internal error occurred. It has been logged.".to_owned(),
-            Error::Unavailable(_) => "The service is temporarily unavailable. Retry shortly.".to_owned(),
+            Error::Unavailable(_) => {
+                "The service is temporarily unavailable. Retry shortly.".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -212,14 +229,45 @@ mod tests {
     #[test]
     fn the_code_table_holds() {
         let cases: Vec<(Error, &str, &str, u16)> = vec![
-            (Error::NotFound { resource: "agent" }, "not_found", "not_found_error", 404),
-            (Error::invalid("name", "too long"), "invalid_field", "invalid_request_error", 422),
-            (Error::bad_request("invalid_json", "x"), "invalid_json", "invalid_request_error", 400),
-            (Error::RateLimited { retry_after_secs: 3, message: "slow".into() }, "rate_limited", "rate_limit_error", 429),
-            (Error::internal(anyhow::anyhow!("db password is hunter2")), "internal_error", "api_error", 500),
+            (
+                Error::NotFound { resource: "agent" },
+                "not_found",
+                "not_found_error",
+                404,
+            ),
+            (
+                Error::invalid("name", "too long"),
+                "invalid_field",
+                "invalid_request_error",
+                422,
+            ),
+            (
+                Error::bad_request("invalid_json", "x"),
+                "invalid_json",
+                "invalid_request_error",
+                400,
+            ),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 3,
+                    message: "slow".into(),
+                },
+                "rate_limited",
+                "rate_limit_error",
+                429,
+            ),
+            (
+                Error::internal(anyhow::anyhow!("db password is hunter2")),
+                "internal_error",
+                "api_error",
+                500,
+            ),
         ];
         for (error, code, kind, status) in cases {
-            assert_eq!((error.code(), error.kind().as_str(), error.status()), (code, kind, status));
+            assert_eq!(
+                (error.code(), error.kind().as_str(), error.status()),
+                (code, kind, status)
+            );
         }
         let internal = Error::internal(anyhow::anyhow!("db password is hunter2"));
         assert!(!internal.public_message().contains("hunter2"));

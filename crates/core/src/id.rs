@@ -56,7 +56,9 @@ pub fn new_body() -> String {
 
 /// A malformed id: wrong prefix or wrong body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{value}` is not a valid {kind} id (expected `{prefix}_` followed by 26 base32 characters)")]
+#[error(
+    "`{value}` is not a valid {kind} id (expected `{prefix}_` followed by 26 base32 characters)"
+)]
 pub struct IdError {
     pub kind: &'static str,
     pub prefix: &'static str,

@@ -24,14 +24,17 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
 
 /// The field an "unknown field" or "missing field" message is about.
 fn unknown_field_name(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("missing field `"))?;
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
     rest.split('`').next()
 }
 
 /// Parses a request body: malformed JSON is a 400, a wrong shape a 422 naming the field.
 pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
     if !value.is_object() {
         return Err(Error::invalid("body", "the body must be a JSON object"));
     }

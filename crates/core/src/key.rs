@@ -41,7 +41,10 @@ impl KeyKind {
         match value {
             "secret" => Ok(KeyKind::Secret),
             "publishable" => Ok(KeyKind::Publishable),
-            other => Err(Error::invalid("kind", format!("`{other}` is not one of secret, publishable"))),
+            other => Err(Error::invalid(
+                "kind",
+                format!("`{other}` is not one of secret, publishable"),
+            )),
         }
     }
 }
@@ -140,14 +143,27 @@ impl Origin {
         let rest = value
             .strip_prefix("https://")
             .or_else(|| value.strip_prefix("http://"))
-            .ok_or_else(|| Error::invalid("allowed_origins", format!("`{}` must start with http:// or https://", validate::truncate(raw, 80))))?;
+            .ok_or_else(|| {
+                Error::invalid(
+                    "allowed_origins",
+                    format!(
+                        "`{}` must start with http:// or https://",
+                        validate::truncate(raw, 80)
+                    ),
+                )
+            })?;
         let host_ok = !rest.is_empty()
             && rest.len() <= 253
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]*".contains(&b));
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]*".contains(&b));
         if !host_ok {
             return Err(Error::invalid(
                 "allowed_origins",
-                format!("`{}` is not an origin (scheme://host[:port], no path)", validate::truncate(raw, 80)),
+                format!(
+                    "`{}` is not an origin (scheme://host[:port], no path)",
+                    validate::truncate(raw, 80)
+                ),
             ));
         }
         Ok(Self(value))
@@ -195,14 +211,21 @@ mod tests {
     #[test]
     fn origins() {
         let cases = [
-            ("https://Shop.Example.com/", Some("https://shop.example.com")),
+            (
+                "https://Shop.Example.com/",
+                Some("https://shop.example.com"),
+            ),
             ("http://localhost:3000", Some("http://localhost:3000")),
             ("shop.example.com", None),
             ("https://shop.example.com/path", None),
             ("https://", None),
         ];
         for (input, expect) in cases {
-            assert_eq!(Origin::parse(input).ok().as_ref().map(Origin::as_str), expect, "{input}");
+            assert_eq!(
+                Origin::parse(input).ok().as_ref().map(Origin::as_str),
+                expect,
+                "{input}"
+            );
         }
     }
 }

@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 
 use crate::agent::{Agent, AgentRef, AgentVersion};
-use crate::conversation::{Conversation, ConversationPatch, ConversationQuery, Message, MessageQuery, NewMessage, Page};
+use crate::conversation::{
+    Conversation, ConversationPatch, ConversationQuery, Message, MessageQuery, NewMessage, Page,
+};
 use crate::error::StoreError;
 use crate::id::{AgentId, ConversationId, KeyId, TenantId, UserId};
 use crate::key::ApiKey;
@@ -67,7 +69,12 @@ pub trait KeyStore: Send + Sync {
     async fn list_api_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKey>>;
     async fn get_api_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<ApiKey>;
     /// Sets `revoked_at` unless already set, and returns the key.
-    async fn revoke_api_key(&self, tenant: &TenantId, key: &KeyId, at: Timestamp) -> StoreResult<ApiKey>;
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key: &KeyId,
+        at: Timestamp,
+    ) -> StoreResult<ApiKey>;
     async fn touch_api_key(&self, key: &KeyId, at: Timestamp) -> StoreResult<()>;
 }
 
@@ -83,17 +90,34 @@ pub trait AgentStore: Send + Sync {
     /// An agent by id, deleted or not (for conversations that outlive their agent).
     async fn get_agent_any(&self, tenant: &TenantId, agent: &AgentId) -> StoreResult<Agent>;
     async fn list_agents(&self, tenant: &TenantId) -> StoreResult<Vec<Agent>>;
-    async fn delete_agent(&self, tenant: &TenantId, agent: &AgentId, at: Timestamp) -> StoreResult<()>;
+    async fn delete_agent(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     /// Versions, newest first.
-    async fn list_agent_versions(&self, tenant: &TenantId, agent: &AgentId) -> StoreResult<Vec<AgentVersion>>;
+    async fn list_agent_versions(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+    ) -> StoreResult<Vec<AgentVersion>>;
 }
 
 /// Conversations and messages.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()>;
-    async fn get_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> StoreResult<Conversation>;
-    async fn list_conversations(&self, tenant: &TenantId, query: &ConversationQuery) -> StoreResult<Page<Conversation>>;
+    async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Conversation>;
+    async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        query: &ConversationQuery,
+    ) -> StoreResult<Page<Conversation>>;
     async fn update_conversation(
         &self,
         tenant: &TenantId,
@@ -102,12 +126,22 @@ pub trait ConversationStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<Conversation>;
     /// Hides the conversation from every read; its rows stay until purged.
-    async fn soft_delete_conversation(&self, tenant: &TenantId, conversation: &ConversationId, at: Timestamp) -> StoreResult<()>;
+    async fn soft_delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     /// Removes the conversation and all its messages for good (deleted or not).
-    async fn purge_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> StoreResult<()>;
+    async fn purge_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<()>;
     /// Appends a message and, in the same transaction, bumps the conversation's counters,
     /// preview, and (for a user message on an untitled conversation) its title.
-    async fn append_message(&self, tenant: &TenantId, message: &NewMessage) -> StoreResult<Message>;
+    async fn append_message(&self, tenant: &TenantId, message: &NewMessage)
+        -> StoreResult<Message>;
     /// A page of messages and whether more follow.
     async fn list_messages(
         &self,

@@ -31,7 +31,9 @@ pub struct User {
 }
 
 /// What a member may do in a tenant, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -56,7 +58,10 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "editor" => Ok(Role::Editor),
             "viewer" => Ok(Role::Viewer),
-            other => Err(Error::invalid("role", format!("`{other}` is not one of owner, admin, editor, viewer"))),
+            other => Err(Error::invalid(
+                "role",
+                format!("`{other}` is not one of owner, admin, editor, viewer"),
+            )),
         }
     }
 }
@@ -88,7 +93,10 @@ pub fn normalize_email(raw: &str) -> Result<String> {
     if valid {
         Ok(email)
     } else {
-        Err(Error::invalid("email", format!("`{}` is not an email address", raw.trim())))
+        Err(Error::invalid(
+            "email",
+            format!("`{}` is not an email address", raw.trim()),
+        ))
     }
 }
 
@@ -97,7 +105,10 @@ pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 20];
     random_bytes(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Hashes a password with argon2id (PHC string with its own salt and parameters).
@@ -108,7 +119,8 @@ pub fn hash_password(password: &str) -> Result<String> {
     validate::max_chars("password", password, 256)?;
     let mut salt_bytes = [0u8; 16];
     random_bytes(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -118,7 +130,9 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// Checks a password against a stored argon2 hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

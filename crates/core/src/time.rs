@@ -41,7 +41,9 @@ impl Timestamp {
                 let (year, month, day) = (at.year(), at.month() as u8, at.day());
                 let (hour, minute, second) = (at.hour(), at.minute(), at.second());
                 let millis = at.millisecond();
-                format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+                format!(
+                    "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
+                )
             }
             Err(_) => self.0.to_string(),
         }
@@ -69,8 +71,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Self::parse_rfc3339(&raw)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 timestamp")))
+        Self::parse_rfc3339(&raw).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 timestamp"))
+        })
     }
 }
 
@@ -99,7 +102,10 @@ mod tests {
         ];
         for (millis, text) in cases {
             assert_eq!(Timestamp::from_millis(millis).to_rfc3339(), text);
-            assert_eq!(Timestamp::parse_rfc3339(text), Some(Timestamp::from_millis(millis)));
+            assert_eq!(
+                Timestamp::parse_rfc3339(text),
+                Some(Timestamp::from_millis(millis))
+            );
         }
         assert_eq!(
             Timestamp::parse_rfc3339("2026-11-18T12:06:40.123+01:00"),

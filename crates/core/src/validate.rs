@@ -6,7 +6,10 @@ use crate::error::{Error, Result};
 pub fn max_chars(field: &str, value: &str, max: usize) -> Result<()> {
     let count = value.chars().count();
     if count > max {
-        return Err(Error::invalid(field, format!("is {count} characters long; the limit is {max}")));
+        return Err(Error::invalid(
+            field,
+            format!("is {count} characters long; the limit is {max}"),
+        ));
     }
     Ok(())
 }
@@ -22,7 +25,10 @@ pub fn non_empty(field: &str, value: &str, max: usize) -> Result<()> {
 /// Fails when a list has more than `max` entries.
 pub fn max_items<T>(field: &str, items: &[T], max: usize) -> Result<()> {
     if items.len() > max {
-        return Err(Error::invalid(field, format!("has {} entries; the limit is {max}", items.len())));
+        return Err(Error::invalid(
+            field,
+            format!("has {} entries; the limit is {max}", items.len()),
+        ));
     }
     Ok(())
 }
@@ -31,14 +37,19 @@ pub fn max_items<T>(field: &str, items: &[T], max: usize) -> Result<()> {
 pub fn slug(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && value.as_bytes().first().is_some_and(|b| *b != b'-');
     if ok {
         Ok(())
     } else {
         Err(Error::invalid(
             field,
-            format!("`{}` is not a slug (1-64 characters of a-z, 0-9 and '-', not starting with '-')", truncate(value, 80)),
+            format!(
+                "`{}` is not a slug (1-64 characters of a-z, 0-9 and '-', not starting with '-')",
+                truncate(value, 80)
+            ),
         ))
     }
 }
@@ -47,11 +58,19 @@ pub fn slug(field: &str, value: &str) -> Result<()> {
 pub fn tool_name(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("`{}` is not a valid name (1-64 characters of A-Z, a-z, 0-9, '_' and '-')", truncate(value, 80))))
+        Err(Error::invalid(
+            field,
+            format!(
+                "`{}` is not a valid name (1-64 characters of A-Z, a-z, 0-9, '_' and '-')",
+                truncate(value, 80)
+            ),
+        ))
     }
 }
 
@@ -64,7 +83,10 @@ pub fn http_url(field: &str, value: &str) -> Result<()> {
         .ok_or_else(|| Error::invalid(field, "must be an http:// or https:// URL"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') || value.contains(char::is_whitespace) {
-        return Err(Error::invalid(field, "must be an absolute URL with a host and no credentials or spaces"));
+        return Err(Error::invalid(
+            field,
+            "must be an absolute URL with a host and no credentials or spaces",
+        ));
     }
     Ok(())
 }
@@ -80,7 +102,15 @@ mod tests {
 
     #[test]
     fn slugs() {
-        for (input, ok) in [("support", true), ("a-1", true), ("-a", false), ("A", false), ("", false), ("a_b", false), (&"a".repeat(65), false)] {
+        for (input, ok) in [
+            ("support", true),
+            ("a-1", true),
+            ("-a", false),
+            ("A", false),
+            ("", false),
+            ("a_b", false),
+            (&"a".repeat(65), false),
+        ] {
             assert_eq!(slug("slug", input).is_ok(), ok, "{input}");
         }
     }

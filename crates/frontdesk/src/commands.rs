@@ -22,7 +22,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     init_logging(&config);
     match cli.command {
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             print!("{}", config.show());
             Ok(())
         }
@@ -49,23 +51,33 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.database_url = Some(url.clone().into());
     }
     if let Command::Serve { bind: Some(bind) } = &cli.command {
-        config.bind = bind.parse().with_context(|| format!("--bind {bind}: not an address such as 127.0.0.1:8080"))?;
+        config.bind = bind
+            .parse()
+            .with_context(|| format!("--bind {bind}: not an address such as 127.0.0.1:8080"))?;
     }
     config.validate().context("invalid configuration")?;
     Ok(config)
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
-    let store = SqlStore::connect(&url)
-        .await
-        .with_context(|| format!("opening the database {}", frontdesk_core::config::redact_url(&url)))?;
+    let store = SqlStore::connect(&url).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            frontdesk_core::config::redact_url(&url)
+        )
+    })?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -90,7 +102,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let service = Service::new(Arc::new(store.clone()), config.limits.clone());
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .with_context(|| format!("cannot listen on {} (use --bind or FRONTDESK_BIND)", config.bind))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (use --bind or FRONTDESK_BIND)",
+                config.bind
+            )
+        })?;
     let local = listener.local_addr()?;
     let mut config = config;
     if config.public_url.is_none() {
@@ -104,23 +121,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             origins.push(format!("http://127.0.0.1:{}", local.port()));
         }
         origins.dedup();
-        Some(service.bootstrap_demo(&origins).await.context("creating the demo tenant")?)
+        Some(
+            service
+                .bootstrap_demo(&origins)
+                .await
+                .context("creating the demo tenant")?,
+        )
     } else {
         None
     };
-    println!("frontdesk {} listening on http://{local} ({backend})", env!("CARGO_PKG_VERSION"));
+    println!(
+        "frontdesk {} listening on http://{local} ({backend})",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("  Home:       {base}/");
     println!("  API docs:   {base}/api/v1/docs");
     match demo {
         Some(Demo::Created(demo)) => {
-            println!("  Demo tenant {} created. These secrets are shown only now:", demo.tenant.id);
-            println!("  Login:       {} / {}", demo.owner_email, demo.owner_password);
+            println!(
+                "  Demo tenant {} created. These secrets are shown only now:",
+                demo.tenant.id
+            );
+            println!(
+                "  Login:       {} / {}",
+                demo.owner_email, demo.owner_password
+            );
             println!("  Secret key:  {}", demo.secret_key.expose());
-            println!("  Publishable: {} (agent `{}`)", demo.publishable_key.expose(), demo.agent_slug);
+            println!(
+                "  Publishable: {} (agent `{}`)",
+                demo.publishable_key.expose(),
+                demo.agent_slug
+            );
         }
-        Some(Demo::Existing { tenant, owner_email, agent_slug }) => {
-            println!("  Demo tenant {} (agent `{agent_slug}`), login {owner_email}", tenant.id);
-            println!("  Keys were printed at first start; make new ones with `frontdesk key create`.");
+        Some(Demo::Existing {
+            tenant,
+            owner_email,
+            agent_slug,
+        }) => {
+            println!(
+                "  Demo tenant {} (agent `{agent_slug}`), login {owner_email}",
+                tenant.id
+            );
+            println!(
+                "  Keys were printed at first start; make new ones with `frontdesk key create`."
+            );
         }
         None => {}
     }
@@ -133,8 +177,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn tenant(config: &Config, json: bool, command: TenantCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
-    let TenantCommand::Create { name, owner_email, monthly_token_quota } = command;
-    let created = service.create_tenant(NewTenant { name, owner_email, monthly_token_quota }).await?;
+    let TenantCommand::Create {
+        name,
+        owner_email,
+        monthly_token_quota,
+    } = command;
+    let created = service
+        .create_tenant(NewTenant {
+            name,
+            owner_email,
+            monthly_token_quota,
+        })
+        .await?;
     if json {
         print_json(&json!({
             "tenant": created.tenant,
@@ -142,11 +196,19 @@ async fn tenant(config: &Config, json: bool, command: TenantCommand) -> anyhow::
             "secret_key": {"id": created.secret_key.id, "key": created.secret.expose()},
         }))
     } else {
-        println!("tenant:     {} ({})", created.tenant.id, created.tenant.name);
+        println!(
+            "tenant:     {} ({})",
+            created.tenant.id, created.tenant.name
+        );
         if let Some(owner) = &created.owner {
             match &owner.generated_password {
-                Some(password) => println!("owner:      {} / {password} (shown once)", owner.user.email),
-                None => println!("owner:      {} (existing user, password unchanged)", owner.user.email),
+                Some(password) => {
+                    println!("owner:      {} / {password} (shown once)", owner.user.email)
+                }
+                None => println!(
+                    "owner:      {} (existing user, password unchanged)",
+                    owner.user.email
+                ),
             }
         }
         println!("secret key: {} (shown once)", created.secret.expose());
@@ -156,25 +218,52 @@ async fn tenant(config: &Config, json: bool, command: TenantCommand) -> anyhow::
 
 async fn key(config: &Config, json: bool, command: KeyCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
-    let KeyCommand::Create { tenant, kind, name, origins, agents, rate_limit_per_minute } = command;
+    let KeyCommand::Create {
+        tenant,
+        kind,
+        name,
+        origins,
+        agents,
+        rate_limit_per_minute,
+    } = command;
     let tenant = tenant_id(&tenant)?;
     service.get_tenant(&tenant).await?;
-    let allowed_origins = origins.iter().map(|o| Origin::parse(o)).collect::<Result<Vec<_>, _>>()?;
-    let input = NewKey { kind: KeyKind::parse(&kind)?, name, allowed_origins, allowed_agents: agents, rate_limit_per_minute };
+    let allowed_origins = origins
+        .iter()
+        .map(|o| Origin::parse(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let input = NewKey {
+        kind: KeyKind::parse(&kind)?,
+        name,
+        allowed_origins,
+        allowed_agents: agents,
+        rate_limit_per_minute,
+    };
     let (record, secret) = service.create_key(&tenant, input).await?;
     if json {
         let mut value = serde_json::to_value(&record)?;
         value["key"] = json!(secret.expose());
         print_json(&value)
     } else {
-        println!("{} key {} created: {} (shown once)", record.kind.as_str(), record.id, secret.expose());
+        println!(
+            "{} key {} created: {} (shown once)",
+            record.kind.as_str(),
+            record.id,
+            secret.expose()
+        );
         Ok(())
     }
 }
 
 async fn agent(config: &Config, json: bool, command: AgentCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
-    let AgentCommand::Create { tenant, slug, name, instructions, model } = command;
+    let AgentCommand::Create {
+        tenant,
+        slug,
+        name,
+        instructions,
+        model,
+    } = command;
     let tenant = tenant_id(&tenant)?;
     service.get_tenant(&tenant).await?;
     let mut spec = json!({"slug": slug, "name": name.unwrap_or_else(|| slug.clone()), "instructions": instructions});
@@ -185,22 +274,50 @@ async fn agent(config: &Config, json: bool, command: AgentCommand) -> anyhow::Re
     if json {
         print_json(&serde_json::to_value(&agent)?)
     } else {
-        println!("agent {} created: `{}` on {}", agent.id, agent.spec.slug, agent.spec.model);
+        println!(
+            "agent {} created: `{}` on {}",
+            agent.id, agent.spec.slug, agent.spec.model
+        );
         Ok(())
     }
 }
 
 async fn user(config: &Config, json: bool, command: UserCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
-    let UserCommand::Add { tenant, email, name, role } = command;
+    let UserCommand::Add {
+        tenant,
+        email,
+        name,
+        role,
+    } = command;
     let tenant = tenant_id(&tenant)?;
-    let added = service.add_user(&tenant, NewUser { email, name, role: Role::parse(&role)?, password: None }).await?;
+    let added = service
+        .add_user(
+            &tenant,
+            NewUser {
+                email,
+                name,
+                role: Role::parse(&role)?,
+                password: None,
+            },
+        )
+        .await?;
     if json {
-        print_json(&json!({"user": added.user, "role": added.role, "password": added.generated_password}))
+        print_json(
+            &json!({"user": added.user, "role": added.role, "password": added.generated_password}),
+        )
     } else {
         match &added.generated_password {
-            Some(password) => println!("user {} added as {}: password {password} (shown once)", added.user.email, added.role.as_str()),
-            None => println!("existing user {} is now {} of this tenant", added.user.email, added.role.as_str()),
+            Some(password) => println!(
+                "user {} added as {}: password {password} (shown once)",
+                added.user.email,
+                added.role.as_str()
+            ),
+            None => println!(
+                "existing user {} is now {} of this tenant",
+                added.user.email,
+                added.role.as_str()
+            ),
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The binary end to end: zero-config `serve` (first and second start), operator commands
 //! writing what the server then serves, `config show`, and graceful shutdown on SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,11 @@ fn frontdesk(dir: &Path) -> Command {
 
 fn run_json(dir: &Path, args: &[&str]) -> Value {
     let output = frontdesk(dir).args(args).arg("--json").output().unwrap();
-    assert!(output.status.success(), "frontdesk {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "frontdesk {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -54,7 +60,10 @@ fn serve(dir: &Path) -> Server {
     let mut base = String::new();
     // The banner ends with the API docs line, then (first start) the secrets or the reminder.
     while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(60)) {
-        if let Some(rest) = line.strip_prefix("frontdesk ").and_then(|l| l.split("listening on ").nth(1)) {
+        if let Some(rest) = line
+            .strip_prefix("frontdesk ")
+            .and_then(|l| l.split("listening on ").nth(1))
+        {
             base = rest.split_whitespace().next().unwrap().to_owned();
         }
         let done = line.contains("Publishable:") || line.contains("Keys were printed");
@@ -70,23 +79,48 @@ fn serve(dir: &Path) -> Server {
 
 impl Server {
     fn line(&self, label: &str) -> String {
-        let line = self.lines.iter().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no `{label}` in {:?}", self.lines));
-        line.split_once(':').unwrap().1.split_whitespace().next().unwrap().to_owned()
+        let line = self
+            .lines
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` in {:?}", self.lines));
+        line.split_once(':')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
     fn terminate(mut self) {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
         let status = self.child.wait().unwrap();
-        assert!(status.success(), "frontdesk did not shut down cleanly: {status}");
+        assert!(
+            status.success(),
+            "frontdesk did not shut down cleanly: {status}"
+        );
     }
 }
 
 fn get(url: &str, key: &str) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let response = reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap();
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     })
@@ -101,7 +135,11 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
     let secret = first.line("Secret key");
     let publishable = first.line("Publishable");
     let login = first.line("Login");
-    assert!(secret.starts_with("fd_sk_") && publishable.starts_with("fd_pk_"), "{:?}", first.lines);
+    assert!(
+        secret.starts_with("fd_sk_") && publishable.starts_with("fd_pk_"),
+        "{:?}",
+        first.lines
+    );
     assert_eq!(login, "owner@demo.frontdesk.dev");
     let (status, agents) = get(&format!("{}/api/v1/agents", first.base), &secret);
     assert_eq!(status, 200);
@@ -109,29 +147,95 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
     first.terminate();
 
     // SQLite runs in WAL mode.
-    let mode = Command::new("sqlite3").arg(dir.path().join("data/frontdesk.db")).arg("PRAGMA journal_mode;").output().unwrap();
+    let mode = Command::new("sqlite3")
+        .arg(dir.path().join("data/frontdesk.db"))
+        .arg("PRAGMA journal_mode;")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "wal");
 
     // Operator commands beside the data: a tenant, an agent, keys, a user.
-    let tenant = run_json(dir.path(), &["tenant", "create", "--name", "Initech", "--owner-email", "peter@initech.example"]);
+    let tenant = run_json(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Initech",
+            "--owner-email",
+            "peter@initech.example",
+        ],
+    );
     let tenant_id = tenant["tenant"]["id"].as_str().unwrap().to_owned();
     let tenant_key = tenant["secret_key"]["key"].as_str().unwrap().to_owned();
     assert_eq!(tenant["owner"]["password"].as_str().unwrap().len(), 20);
-    let agent = run_json(dir.path(), &["agent", "create", "--tenant", &tenant_id, "--slug", "tps", "--instructions", "File TPS reports.", "--model", "openai/gpt-4.1-mini"]);
+    let agent = run_json(
+        dir.path(),
+        &[
+            "agent",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--slug",
+            "tps",
+            "--instructions",
+            "File TPS reports.",
+            "--model",
+            "openai/gpt-4.1-mini",
+        ],
+    );
     assert_eq!(agent["model"], "openai/gpt-4.1-mini");
-    let key = run_json(dir.path(), &["key", "create", "--tenant", &tenant_id, "--kind", "publishable", "--origin", "https://initech.example", "--agent", "tps"]);
+    let key = run_json(
+        dir.path(),
+        &[
+            "key",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--kind",
+            "publishable",
+            "--origin",
+            "https://initech.example",
+            "--agent",
+            "tps",
+        ],
+    );
     assert!(key["key"].as_str().unwrap().starts_with("fd_pk_"));
-    let user = run_json(dir.path(), &["user", "add", "--tenant", &tenant_id, "--email", "milton@initech.example", "--role", "editor"]);
+    let user = run_json(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--tenant",
+            &tenant_id,
+            "--email",
+            "milton@initech.example",
+            "--role",
+            "editor",
+        ],
+    );
     assert_eq!(user["role"], "editor");
     // Bad input is a clear error and a failing exit code.
-    let bad = frontdesk(dir.path()).args(["agent", "create", "--tenant", &tenant_id, "--slug", "Bad Slug"]).output().unwrap();
+    let bad = frontdesk(dir.path())
+        .args([
+            "agent", "create", "--tenant", &tenant_id, "--slug", "Bad Slug",
+        ])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("slug"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("slug"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     // The second start reuses the demo and prints no secrets; it serves what the CLI wrote.
     let second = serve(dir.path());
     let banner = second.lines.join("\n");
-    assert!(!banner.contains("fd_sk_") && !banner.contains("fd_pk_") && !banner.contains(" / "), "{banner}");
+    assert!(
+        !banner.contains("fd_sk_") && !banner.contains("fd_pk_") && !banner.contains(" / "),
+        "{banner}"
+    );
     let (status, agents) = get(&format!("{}/api/v1/agents", second.base), &tenant_key);
     assert_eq!(status, 200);
     assert_eq!(agents["data"][0]["slug"], "tps");
@@ -143,22 +247,46 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
 #[test]
 fn config_show_prints_the_effective_config_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("frontdesk.toml"), "bind = \"127.0.0.1:9999\"\n[limits]\nmax_page_size = 50\n").unwrap();
+    std::fs::write(
+        dir.path().join("frontdesk.toml"),
+        "bind = \"127.0.0.1:9999\"\n[limits]\nmax_page_size = 50\n",
+    )
+    .unwrap();
     let output = frontdesk(dir.path())
         .args(["config", "show"])
         .env("FRONTDESK_ADMIN_TOKEN", "super-secret-operator-token")
-        .env("DATABASE_URL", "postgres://app:hunter2@db.internal:5432/frontdesk")
+        .env(
+            "DATABASE_URL",
+            "postgres://app:hunter2@db.internal:5432/frontdesk",
+        )
         .env("FRONTDESK_BIND", "127.0.0.1:7777")
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(shown.contains("bind = \"127.0.0.1:7777\""), "env wins over the file: {shown}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        shown.contains("bind = \"127.0.0.1:7777\""),
+        "env wins over the file: {shown}"
+    );
     assert!(shown.contains("max_page_size = 50"), "{shown}");
-    assert!(shown.contains("postgres://app:[redacted]@db.internal:5432/frontdesk"), "{shown}");
-    assert!(!shown.contains("hunter2") && !shown.contains("super-secret"), "{shown}");
+    assert!(
+        shown.contains("postgres://app:[redacted]@db.internal:5432/frontdesk"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("super-secret"),
+        "{shown}"
+    );
 
-    let output = frontdesk(dir.path()).args(["config", "show"]).env("FRONTDESK_BIDN", "x").output().unwrap();
+    let output = frontdesk(dir.path())
+        .args(["config", "show"])
+        .env("FRONTDESK_BIDN", "x")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("FRONTDESK_BIDN"));
 }

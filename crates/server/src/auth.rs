@@ -43,23 +43,32 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 impl FromRequestParts<AppState> for SecretKeyAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let key = state.service.authenticate(token).await?;
         if key.kind != KeyKind::Secret {
             return Err(ApiError(Error::Forbidden {
                 code: "publishable_key_not_allowed",
-                message: "publishable keys only work with the widget API; use a secret key here".to_owned(),
+                message: "publishable keys only work with the widget API; use a secret key here"
+                    .to_owned(),
             }));
         }
-        let per_minute = key.rate_limit_per_minute.unwrap_or(state.config.limits.rate_limit_per_minute);
+        let per_minute = key
+            .rate_limit_per_minute
+            .unwrap_or(state.config.limits.rate_limit_per_minute);
         if let Err(retry_after_secs) = state.limiter.check(key.id.as_str(), per_minute) {
             return Err(ApiError(Error::RateLimited {
                 retry_after_secs,
                 message: format!("this key is limited to {per_minute} requests per minute; retry in {retry_after_secs} s"),
             }));
         }
-        Ok(Self { tenant: key.tenant_id.clone(), key })
+        Ok(Self {
+            tenant: key.tenant_id.clone(),
+            key,
+        })
     }
 }
 
@@ -70,18 +79,25 @@ pub struct AdminAuth;
 impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = &state.config.admin_token else {
             return Err(ApiError(Error::Forbidden {
                 code: "admin_api_disabled",
-                message: "the operator API is disabled: set FRONTDESK_ADMIN_TOKEN to enable it".to_owned(),
+                message: "the operator API is disabled: set FRONTDESK_ADMIN_TOKEN to enable it"
+                    .to_owned(),
             }));
         };
         let token = bearer(parts)?;
         if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) {
             Ok(AdminAuth)
         } else {
-            Err(ApiError(Error::Unauthenticated { code: "invalid_admin_token", message: "the operator token is not valid".to_owned() }))
+            Err(ApiError(Error::Unauthenticated {
+                code: "invalid_admin_token",
+                message: "the operator token is not valid".to_owned(),
+            }))
         }
     }
 }

@@ -39,7 +39,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = self.0;
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let request_id = current_request_id();
         if status.is_server_error() {
             tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), error = ?error, "request failed");
@@ -82,7 +83,11 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
             return Err(ApiError(Error::bad_request(
                 "unsupported_content_type",
@@ -91,12 +96,19 @@ where
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(Error::PayloadTooLarge { message: "the request body is larger than this server accepts".to_owned() })
+                ApiError(Error::PayloadTooLarge {
+                    message: "the request body is larger than this server accepts".to_owned(),
+                })
             } else {
-                ApiError(Error::bad_request("invalid_body", format!("the body could not be read: {rejection}")))
+                ApiError(Error::bad_request(
+                    "invalid_body",
+                    format!("the body could not be read: {rejection}"),
+                ))
             }
         })?;
-        frontdesk_core::json::from_body(&bytes).map(JsonBody).map_err(ApiError)
+        frontdesk_core::json::from_body(&bytes)
+            .map(JsonBody)
+            .map_err(ApiError)
     }
 }
 
@@ -111,21 +123,35 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         serde_urlencoded_parse(query).map(Query).map_err(ApiError)
     }
 }
 
 fn serde_urlencoded_parse<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| {
-        Error::bad_request("invalid_query", "the query string is malformed")
-    })?)
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| Error::bad_request("invalid_query", "the query string is malformed"))?,
+    )
     .map(|q| q.0)
-    .map_err(|e| Error::bad_request("invalid_query", format!("the query string is invalid: {}", e.body_text())))
+    .map_err(|e| {
+        Error::bad_request(
+            "invalid_query",
+            format!("the query string is invalid: {}", e.body_text()),
+        )
+    })
 }
 
 /// Maps a path segment that should be an id; a malformed id cannot exist, so it is a 404.
-pub fn path_id<T>(value: &str, parse: fn(&str) -> Result<T, frontdesk_core::id::IdError>, resource: &'static str) -> ApiResult<T> {
+pub fn path_id<T>(
+    value: &str,
+    parse: fn(&str) -> Result<T, frontdesk_core::id::IdError>,
+    resource: &'static str,
+) -> ApiResult<T> {
     parse(value).map_err(|_| ApiError(Error::NotFound { resource }))
 }

@@ -50,7 +50,12 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(service: Service, config: Config) -> Self {
-        Self(Arc::new(Inner { service, config, limiter: rate_limit::RateLimiter::default(), metrics: observe::prometheus() }))
+        Self(Arc::new(Inner {
+            service,
+            config,
+            limiter: rate_limit::RateLimiter::default(),
+            metrics: observe::prometheus(),
+        }))
     }
 }
 
@@ -76,14 +81,24 @@ async fn not_found() -> impl IntoResponse {
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
-    let mut response = error::ApiError(Error::bad_request("method_not_allowed", "this method is not allowed on this route")).into_response();
+    let mut response = error::ApiError(Error::bad_request(
+        "method_not_allowed",
+        "this method is not allowed on this route",
+    ))
+    .into_response();
     *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     response
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 

@@ -19,7 +19,10 @@ pub fn prometheus() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("http_request_duration_seconds".to_owned()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
@@ -38,7 +41,10 @@ pub struct RouteSlot(Arc<OnceLock<String>>);
 
 /// Records the route template (`/api/v1/agents/{agent}`) of a matched request.
 pub async fn record_route(request: Request, next: Next) -> Response {
-    if let (Some(slot), Some(path)) = (request.extensions().get::<RouteSlot>(), request.extensions().get::<MatchedPath>()) {
+    if let (Some(slot), Some(path)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
         let _ = slot.0.set(path.as_str().to_owned());
     }
     next.run(request).await
@@ -52,20 +58,36 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", frontdesk_core::id::new_body()));
     let method = request.method().as_str().to_owned();
     let slot = RouteSlot::default();
     let mut request = request;
     request.extensions_mut().insert(slot.clone());
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
-    let route = slot.0.get().cloned().unwrap_or_else(|| "unmatched".to_owned());
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+    let route = slot
+        .0
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let labels = [("method", method.clone()), ("route", route.clone()), ("status", status.to_string())];
+    let labels = [
+        ("method", method.clone()),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
     tracing::debug!(
         request.id = %request_id,
         http.method = %method,

@@ -39,11 +39,21 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "secret_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("fd_sk_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("fd_sk_…")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("FRONTDESK_ADMIN_TOKEN")).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("FRONTDESK_ADMIN_TOKEN"))
+                    .build(),
+            ),
         );
     }
 }
@@ -57,7 +67,11 @@ pub fn document() -> Document {
 
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn operations(item: &PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Operation)> {
@@ -90,7 +104,10 @@ pub fn render_docs(doc: &Document) -> String {
             if let Some(params) = &op.parameters {
                 body.push_str("<table><tr><th>Parameter</th><th>In</th><th>Description</th></tr>");
                 for param in params {
-                    let location = serde_json::to_value(&param.parameter_in).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                    let location = serde_json::to_value(&param.parameter_in)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
                     body.push_str(&format!(
                         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                         escape(&param.name),
@@ -101,7 +118,10 @@ pub fn render_docs(doc: &Document) -> String {
                 body.push_str("</table>");
             }
             let statuses: Vec<String> = op.responses.responses.keys().map(|s| escape(s)).collect();
-            body.push_str(&format!("<p class=\"r\">Responses: {}</p></section>", statuses.join(", ")));
+            body.push_str(&format!(
+                "<p class=\"r\">Responses: {}</p></section>",
+                statuses.join(", ")
+            ));
         }
     }
     format!(

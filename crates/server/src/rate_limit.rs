@@ -35,11 +35,15 @@ impl RateLimiter {
         };
         if buckets.len() > PRUNE_AT {
             buckets.retain(|_, bucket| {
-                let refilled = bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
+                let refilled =
+                    bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
                 refilled < capacity
             });
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated: now });
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
         let elapsed = now.duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.updated = now;

@@ -4,10 +4,15 @@
 //! deep page), getting a conversation with its latest 50 messages, and searching.
 //!
 //! `cargo bench -p frontdesk-store --bench store -- [--backend sqlite|postgres|both]
-//!  [--conversations N] [--noise-tenants N]`. PostgreSQL comes from
+//!  [--conversations N] [--noise-tenants N] [--sqlite-path FILE]`. PostgreSQL comes from
 //! `FRONTDESK_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +24,8 @@ use frontdesk_core::service::{ListConversations, NewTenant};
 use frontdesk_core::store::BaseStore;
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::Service;
+use frontdesk_store::db::Stmt;
 use frontdesk_store::SqlStore;
-use sqlx::Executor;
 
 /// Conversations of the big tenant that get a long history.
 const LONG_CONVERSATIONS: usize = 1_000;
@@ -29,22 +34,44 @@ const SHORT_MESSAGES: usize = 8;
 const BATCH: usize = 2_000;
 
 struct Args {
+    /// Keep the SQLite database at this path (to inspect query plans afterwards).
+    sqlite_path: Option<String>,
     backends: Vec<String>,
     conversations: usize,
     noise_tenants: usize,
 }
 
 fn args() -> Args {
-    let mut args = Args { backends: vec!["sqlite".into(), "postgres".into()], conversations: 100_000, noise_tenants: 2 };
+    let mut args = Args {
+        sqlite_path: None,
+        backends: vec!["sqlite".into(), "postgres".into()],
+        conversations: 100_000,
+        noise_tenants: 2,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--backend" => {
                 let value = it.next().expect("--backend needs a value");
-                args.backends = if value == "both" { vec!["sqlite".into(), "postgres".into()] } else { vec![value] };
+                args.backends = if value == "both" {
+                    vec!["sqlite".into(), "postgres".into()]
+                } else {
+                    vec![value]
+                };
             }
-            "--conversations" => args.conversations = it.next().and_then(|v| v.parse().ok()).expect("--conversations N"),
-            "--noise-tenants" => args.noise_tenants = it.next().and_then(|v| v.parse().ok()).expect("--noise-tenants N"),
+            "--conversations" => {
+                args.conversations = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--conversations N")
+            }
+            "--noise-tenants" => {
+                args.noise_tenants = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--noise-tenants N")
+            }
+            "--sqlite-path" => args.sqlite_path = it.next(),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -68,27 +95,81 @@ impl Rng {
     }
 }
 
-const WORDS: &[&str] = &[
-    "order", "shipping", "refund", "account", "password", "delivery", "invoice", "payment", "card", "address", "return",
-    "product", "size", "color", "warranty", "store", "hours", "discount", "code", "subscription", "cancel", "upgrade",
-    "plan", "help", "thanks", "please", "when", "where", "how", "what", "my", "the", "is", "a", "to", "for", "it", "not",
-];
+/// A Zipf-distributed vocabulary of pronounceable made-up words, like natural text: a few
+/// words are everywhere, most are rare.
+struct Vocabulary {
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+}
 
-fn sentence(rng: &mut Rng, n_words: usize) -> String {
-    let mut words = Vec::with_capacity(n_words + 1);
-    for _ in 0..n_words {
-        words.push(WORDS[rng.below(WORDS.len())].to_owned());
+const VOCABULARY_SIZE: usize = 5_000;
+
+impl Vocabulary {
+    fn new() -> Self {
+        const ONSETS: &[&str] = &[
+            "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "br", "st", "tr",
+        ];
+        const VOWELS: &[&str] = &["a", "e", "i", "o", "u", "ai", "ou"];
+        let mut words = Vec::with_capacity(VOCABULARY_SIZE);
+        let mut n = 0usize;
+        while words.len() < VOCABULARY_SIZE {
+            let (mut rest, mut word) = (n, String::new());
+            for _ in 0..3 {
+                word.push_str(ONSETS[rest % ONSETS.len()]);
+                rest /= ONSETS.len();
+                word.push_str(VOWELS[rest % VOWELS.len()]);
+                rest /= VOWELS.len();
+                if rest == 0 {
+                    break;
+                }
+            }
+            words.push(word);
+            n += 1;
+        }
+        let mut total = 0.0;
+        let cumulative = (1..=VOCABULARY_SIZE)
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Self { words, cumulative }
     }
-    // One message in a thousand mentions a rare word; search measures both kinds.
+
+    fn sample(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative[VOCABULARY_SIZE - 1];
+        let x = (rng.next() % 1_000_000_000) as f64 / 1e9 * total;
+        let idx = self
+            .cumulative
+            .partition_point(|c| *c < x)
+            .min(VOCABULARY_SIZE - 1);
+        &self.words[idx]
+    }
+
+    /// The word of a given frequency rank (1 = most common).
+    fn rank(&self, rank: usize) -> &str {
+        &self.words[rank - 1]
+    }
+}
+
+fn sentence(vocabulary: &Vocabulary, rng: &mut Rng, n_words: usize) -> String {
+    let mut words: Vec<&str> = (0..n_words).map(|_| vocabulary.sample(rng)).collect();
+    // One message in a thousand mentions a word that appears nowhere else.
     if rng.below(1000) == 0 {
-        words.push("zeppelin".to_owned());
+        words.push("zeppelin");
     }
     words.join(" ")
 }
 
 /// Seeds `n_conversations` conversations for `tenant` with literal multi-row inserts.
-async fn seed_tenant(store: &SqlStore, tenant: &TenantId, agent: &AgentId, n_conversations: usize, rng: &mut Rng) -> usize {
-    let pool = store.pool();
+async fn seed_tenant(
+    store: &SqlStore,
+    vocabulary: &Vocabulary,
+    tenant: &TenantId,
+    agent: &AgentId,
+    n_conversations: usize,
+    rng: &mut Rng,
+) -> usize {
     let start = Timestamp::now().as_millis() - (n_conversations as i64) * 1000;
     let mut n_messages = 0;
     let mut conv_rows = Vec::with_capacity(BATCH);
@@ -96,16 +177,23 @@ async fn seed_tenant(store: &SqlStore, tenant: &TenantId, agent: &AgentId, n_con
     let mut last_report = Instant::now();
     for idx in 0..n_conversations {
         let id = ConversationId::new();
-        let count = if idx < LONG_CONVERSATIONS { LONG_MESSAGES } else { SHORT_MESSAGES };
+        let count = if idx < LONG_CONVERSATIONS {
+            LONG_MESSAGES
+        } else {
+            SHORT_MESSAGES
+        };
         let created = start + (idx as i64) * 1000;
-        let title = sentence(rng, 5);
+        let title = sentence(vocabulary, rng, 5);
         let mut parent: Option<String> = None;
         for seq in 1..=count {
-            let text = sentence(rng, 18);
+            let text = sentence(vocabulary, rng, 18);
             let content = serde_json::json!([{"type": "text", "text": text}]).to_string();
             let message_id = MessageId::new();
             let role = if seq % 2 == 1 { "user" } else { "assistant" };
-            let parent_sql = parent.as_ref().map(|p| format!("'{p}'")).unwrap_or_else(|| "NULL".to_owned());
+            let parent_sql = parent
+                .as_ref()
+                .map(|p| format!("'{p}'"))
+                .unwrap_or_else(|| "NULL".to_owned());
             msg_rows.push(format!(
                 "('{message_id}', '{tenant}', '{id}', {seq}, {parent_sql}, '{role}', '{content}', '{text}', NULL, NULL, NULL, NULL, NULL, NULL, {})",
                 created + seq as i64
@@ -119,34 +207,27 @@ async fn seed_tenant(store: &SqlStore, tenant: &TenantId, agent: &AgentId, n_con
             idx % 5000
         ));
         if conv_rows.len() >= BATCH || msg_rows.len() >= BATCH * 8 || idx + 1 == n_conversations {
-            let mut tx = pool.begin().await.unwrap();
-            tx.execute(
-                format!(
-                    "INSERT INTO conversations (id, tenant_id, agent_id, end_user_id, title, preview, message_count, last_message_at, \
-                     activity_at, archived, metadata, created_at, updated_at) VALUES {}",
-                    conv_rows.join(",")
-                )
-                .as_str(),
-            )
-            .await
-            .unwrap();
+            let mut script = format!(
+                "BEGIN; INSERT INTO conversations (id, tenant_id, agent_id, end_user_id, title, preview, message_count, last_message_at, \
+                 activity_at, archived, metadata, created_at, updated_at) VALUES {};",
+                conv_rows.join(",")
+            );
             for chunk in msg_rows.chunks(BATCH) {
-                tx.execute(
-                    format!(
-                        "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, text, model, \
-                         finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) VALUES {}",
-                        chunk.join(",")
-                    )
-                    .as_str(),
-                )
-                .await
-                .unwrap();
+                script.push_str(&format!(
+                    "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, text, model, \
+                     finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) VALUES {};",
+                    chunk.join(",")
+                ));
             }
-            tx.commit().await.unwrap();
+            script.push_str("COMMIT;");
+            store.db().execute_script(&script).await.unwrap();
             conv_rows.clear();
             msg_rows.clear();
             if last_report.elapsed() > Duration::from_secs(10) {
-                println!("  seeding {tenant}: {}/{n_conversations} conversations, {n_messages} messages", idx + 1);
+                println!(
+                    "  seeding {tenant}: {}/{n_conversations} conversations, {n_messages} messages",
+                    idx + 1
+                );
                 last_report = Instant::now();
             }
         }
@@ -157,7 +238,10 @@ async fn seed_tenant(store: &SqlStore, tenant: &TenantId, agent: &AgentId, n_con
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(samples[samples.len() / 2]), ms(samples[(samples.len() * 99 / 100).min(samples.len() - 1)]))
+    (
+        ms(samples[samples.len() / 2]),
+        ms(samples[(samples.len() * 99 / 100).min(samples.len() - 1)]),
+    )
 }
 
 fn report(name: &str, samples: Vec<Duration>) {
@@ -168,58 +252,114 @@ fn report(name: &str, samples: Vec<Duration>) {
 
 async fn bench(backend: &str, args: &Args) {
     let dir = tempfile::tempdir().unwrap();
-    let pg_url = std::env::var("FRONTDESK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pg_url = std::env::var("FRONTDESK_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("fdbench_{}", frontdesk_core::id::new_body());
     let store = match backend {
-        "sqlite" => SqlStore::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await.unwrap(),
-        "postgres" => SqlStore::connect_postgres_schema(&pg_url, &schema).await.unwrap(),
+        "sqlite" => {
+            let path = args
+                .sqlite_path
+                .clone()
+                .unwrap_or_else(|| dir.path().join("bench.db").display().to_string());
+            SqlStore::connect(&format!("sqlite://{path}"))
+                .await
+                .unwrap()
+        }
+        "postgres" => SqlStore::connect_postgres_schema(&pg_url, &schema)
+            .await
+            .unwrap(),
         other => panic!("unknown backend {other}"),
     };
     store.migrate().await.unwrap();
     let service = Service::new(Arc::new(store.clone()), Limits::default());
-    println!("\n== {backend}: seeding {} conversations (+{} noise tenants)", args.conversations, args.noise_tenants);
+    println!(
+        "\n== {backend}: seeding {} conversations (+{} noise tenants)",
+        args.conversations, args.noise_tenants
+    );
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let vocabulary = Vocabulary::new();
     let seeded = Instant::now();
     let mut tenants = Vec::new();
     for idx in 0..=args.noise_tenants {
         let created = service
-            .create_tenant(NewTenant { name: format!("tenant {idx}"), owner_email: None, monthly_token_quota: None })
+            .create_tenant(NewTenant {
+                name: format!("tenant {idx}"),
+                owner_email: None,
+                monthly_token_quota: None,
+            })
             .await
             .unwrap();
-        let agent = service.create_agent(&created.tenant.id, serde_json::json!({"slug": "support", "name": "Support"})).await.unwrap();
-        let n_conversations = if idx == 0 { args.conversations } else { args.conversations / 10 };
-        let n_messages = seed_tenant(&store, &created.tenant.id, &agent.id, n_conversations, &mut rng).await;
+        let agent = service
+            .create_agent(
+                &created.tenant.id,
+                serde_json::json!({"slug": "support", "name": "Support"}),
+            )
+            .await
+            .unwrap();
+        let n_conversations = if idx == 0 {
+            args.conversations
+        } else {
+            args.conversations / 10
+        };
+        let n_messages = seed_tenant(
+            &store,
+            &vocabulary,
+            &created.tenant.id,
+            &agent.id,
+            n_conversations,
+            &mut rng,
+        )
+        .await;
         println!("  tenant {idx}: {n_conversations} conversations, {n_messages} messages");
         tenants.push(created.tenant.id);
     }
-    store.pool().execute("ANALYZE").await.unwrap();
+    store.db().execute_script("ANALYZE").await.unwrap();
+    if backend == "sqlite" {
+        // Measure the steady state, not the checkpoint of the bulk load.
+        store
+            .db()
+            .execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .unwrap();
+    }
     println!("  seeded in {:.1} s", seeded.elapsed().as_secs_f64());
     let tenant = &tenants[0];
 
     // Pick conversations to work on: long ones for reads, any for appends.
-    let page = service.list_conversations(tenant, ListConversations { limit: Some(100), ..Default::default() }).await.unwrap();
-    let recent: Vec<ConversationId> = page.items.iter().map(|c| c.id.clone()).collect();
-    let long_ids: Vec<String> = sqlx::query_scalar::<_, String>("SELECT id FROM conversations WHERE tenant_id = $1 AND message_count >= $2 LIMIT 200")
-        .bind(tenant.as_str())
-        .bind(LONG_MESSAGES as i64)
-        .fetch_all(store.pool())
+    let page = service
+        .list_conversations(
+            tenant,
+            ListConversations {
+                limit: Some(100),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    let long: Vec<ConversationId> = long_ids.iter().map(|id| ConversationId::parse(id).unwrap()).collect();
-
-    let mut samples = Vec::new();
-    for idx in 0..2_000 {
-        let conversation = &recent[idx % recent.len()];
-        let started = Instant::now();
-        service.append_message(tenant, conversation, MessageDraft::text(MessageRole::User, "Where is my order? It has not arrived yet.")).await.unwrap();
-        samples.push(started.elapsed());
-    }
-    report("append message (+ counters, one transaction)", samples);
+    let recent: Vec<ConversationId> = page.items.iter().map(|c| c.id.clone()).collect();
+    let long_rows = store
+        .db()
+        .query(Stmt::new("SELECT id FROM conversations WHERE tenant_id = $1 AND message_count >= $2 LIMIT 200").arg(tenant.as_str()).arg(LONG_MESSAGES as i64))
+        .await
+        .unwrap();
+    let long: Vec<ConversationId> = long_rows
+        .iter()
+        .map(|row| ConversationId::parse(&row.get::<String>("id").unwrap()).unwrap())
+        .collect();
 
     let mut samples = Vec::new();
     for _ in 0..500 {
         let started = Instant::now();
-        let page = service.list_conversations(tenant, ListConversations { limit: Some(20), ..Default::default() }).await.unwrap();
+        let page = service
+            .list_conversations(
+                tenant,
+                ListConversations {
+                    limit: Some(20),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 20);
         samples.push(started.elapsed());
     }
@@ -227,50 +367,124 @@ async fn bench(backend: &str, args: &Args) {
 
     // A deep page: the cursor of the conversation half-way down the list.
     let middle = args.conversations / 2;
-    let row: (i64, String) = sqlx::query_as(
-        "SELECT activity_at, id FROM conversations WHERE tenant_id = $1 AND deleted_at IS NULL AND archived = 0 \
-         ORDER BY activity_at DESC, id DESC LIMIT 1 OFFSET $2",
-    )
-    .bind(tenant.as_str())
-    .bind(middle as i64)
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    let cursor = frontdesk_core::conversation::Cursor { sort: row.0, id: row.1 }.encode();
+    let rows = store
+        .db()
+        .query(
+            Stmt::new(
+                "SELECT activity_at, id FROM conversations WHERE tenant_id = $1 AND deleted_at IS NULL AND archived = 0 \
+                 ORDER BY activity_at DESC, id DESC LIMIT 1 OFFSET $2",
+            )
+            .arg(tenant.as_str())
+            .arg(middle as i64),
+        )
+        .await
+        .unwrap();
+    let cursor = frontdesk_core::conversation::Cursor {
+        sort: rows[0].get("activity_at").unwrap(),
+        id: rows[0].get("id").unwrap(),
+    }
+    .encode();
     let mut samples = Vec::new();
     for _ in 0..500 {
         let started = Instant::now();
         let page = service
-            .list_conversations(tenant, ListConversations { limit: Some(20), cursor: Some(cursor.clone()), ..Default::default() })
+            .list_conversations(
+                tenant,
+                ListConversations {
+                    limit: Some(20),
+                    cursor: Some(cursor.clone()),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(page.items.len(), 20);
         samples.push(started.elapsed());
     }
-    report(&format!("list conversations, deep page (after {middle})"), samples);
+    report(
+        &format!("list conversations, deep page (after {middle})"),
+        samples,
+    );
 
     let mut samples = Vec::new();
     for idx in 0..500 {
         let conversation = &long[idx % long.len()];
         let started = Instant::now();
-        service.get_conversation(tenant, conversation).await.unwrap();
-        let (messages, _) = service.list_messages(tenant, conversation, true, Some(50), None).await.unwrap();
+        service
+            .get_conversation(tenant, conversation)
+            .await
+            .unwrap();
+        let (messages, _) = service
+            .list_messages(tenant, conversation, true, Some(50), None)
+            .await
+            .unwrap();
         assert_eq!(messages.len(), 50);
         samples.push(started.elapsed());
     }
     report("get conversation + latest 50 messages", samples);
 
-    for (label, q) in [("search, rare word (~0.1% of messages)", "zeppelin"), ("search, two common words", "refund invoice"), ("search, prefix as typed", "warr")] {
+    let searches = [
+        (
+            "search, a word in ~0.1% of messages".to_owned(),
+            "zeppelin".to_owned(),
+        ),
+        (
+            "search, a word in ~0.6% of messages".to_owned(),
+            vocabulary.rank(300).to_owned(),
+        ),
+        (
+            "search, a word in ~6% of messages".to_owned(),
+            vocabulary.rank(30).to_owned(),
+        ),
+        (
+            "search, two words (~6% and ~0.6%)".to_owned(),
+            format!("{} {}", vocabulary.rank(30), vocabulary.rank(300)),
+        ),
+        (
+            "search, the most common word (~85%)".to_owned(),
+            vocabulary.rank(1).to_owned(),
+        ),
+    ];
+    for (label, q) in searches {
         let mut samples = Vec::new();
-        for _ in 0..200 {
+        for _ in 0..100 {
             let started = Instant::now();
-            service.list_conversations(tenant, ListConversations { q: Some(q.into()), limit: Some(20), ..Default::default() }).await.unwrap();
+            service
+                .list_conversations(
+                    tenant,
+                    ListConversations {
+                        q: Some(q.clone()),
+                        limit: Some(20),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
             samples.push(started.elapsed());
         }
         report(&format!("{label} `{q}`"), samples);
     }
 
-    if backend == "postgres" {
+    let mut samples = Vec::new();
+    for idx in 0..2_000 {
+        let conversation = &recent[idx % recent.len()];
+        let started = Instant::now();
+        service
+            .append_message(
+                tenant,
+                conversation,
+                MessageDraft::text(
+                    MessageRole::User,
+                    "Where is my order? It has not arrived yet.",
+                ),
+            )
+            .await
+            .unwrap();
+        samples.push(started.elapsed());
+    }
+    report("append message (+ counters, one transaction)", samples);
+
+    if backend == "postgres" && std::env::var_os("FRONTDESK_BENCH_KEEP").is_none() {
         store.drop_postgres_schema(&schema).await.unwrap();
     }
     store.close().await;

@@ -6,14 +6,14 @@ use frontdesk_core::key::{ApiKey, KeyKind};
 use frontdesk_core::store::{KeyRecord, KeyStore, StoreResult};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
-use sqlx::any::AnyRow;
 
-use crate::sql::{backend, bad_value, col, db_error, id_col, json_col, to_json, ts, ts_opt};
+use crate::db::{execute, query_one, Row, Stmt};
+use crate::sql::{bad_value, col, id_col, json_col, to_json, ts, ts_opt};
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, tenant_id, kind, name, prefix, allowed_origins, allowed_agents, rate_limit_per_minute, created_at, last_used_at, revoked_at";
 
-fn key_row(row: &AnyRow) -> StoreResult<ApiKey> {
+fn key_row(row: &Row) -> StoreResult<ApiKey> {
     let kind: String = col(row, "kind")?;
     let rate: Option<i64> = col(row, "rate_limit_per_minute")?;
     Ok(ApiKey {
@@ -34,75 +34,79 @@ fn key_row(row: &AnyRow) -> StoreResult<ApiKey> {
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
-        sqlx::query(
+        let stmt = Stmt::new(
             "INSERT INTO api_keys (id, tenant_id, kind, name, prefix, key_hash, allowed_origins, allowed_agents, \
              rate_limit_per_minute, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(key.id.as_str())
-        .bind(key.tenant_id.as_str())
-        .bind(key.kind.as_str())
-        .bind(key.name.as_str())
-        .bind(key.prefix.as_str())
-        .bind(key_hash)
-        .bind(to_json(&key.allowed_origins)?)
-        .bind(to_json(&key.allowed_agents)?)
-        .bind(key.rate_limit_per_minute.map(i64::from))
-        .bind(key.created_at.as_millis())
-        .bind(key.last_used_at.map(Timestamp::as_millis))
-        .bind(key.revoked_at.map(Timestamp::as_millis))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "key"))?;
-        Ok(())
+        .arg(key.id.as_str())
+        .arg(key.tenant_id.as_str())
+        .arg(key.kind.as_str())
+        .arg(key.name.as_str())
+        .arg(key.prefix.as_str())
+        .arg(key_hash)
+        .arg(to_json(&key.allowed_origins)?)
+        .arg(to_json(&key.allowed_agents)?)
+        .arg(key.rate_limit_per_minute.map(i64::from))
+        .arg(key.created_at.as_millis())
+        .arg(key.last_used_at.map(Timestamp::as_millis))
+        .arg(key.revoked_at.map(Timestamp::as_millis))
+        .unique("key");
+        execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
 
     async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"))
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(|row| key_row(row).map(|key| KeyRecord { key })).transpose()
+        let stmt = Stmt::new(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"
+        ))
+        .arg(key_hash);
+        query_one(self.db.as_ref(), stmt)
+            .await?
+            .as_ref()
+            .map(|row| key_row(row).map(|key| KeyRecord { key }))
+            .transpose()
     }
 
     async fn list_api_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"))
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter().map(key_row).collect()
+        let stmt = Stmt::new(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .arg(tenant.as_str());
+        self.db.query(stmt).await?.iter().map(key_row).collect()
     }
 
     async fn get_api_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<ApiKey> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?;
-        key_row(&row)
+        let stmt = Stmt::new(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2"
+        ))
+        .arg(tenant.as_str())
+        .arg(key.as_str());
+        key_row(
+            &query_one(self.db.as_ref(), stmt)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        )
     }
 
-    async fn revoke_api_key(&self, tenant: &TenantId, key: &KeyId, at: Timestamp) -> StoreResult<ApiKey> {
-        sqlx::query("UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL")
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .bind(at.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        self.get_api_key(tenant, key).await
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key: &KeyId,
+        at: Timestamp,
+    ) -> StoreResult<ApiKey> {
+        let stmt = Stmt::new(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        ))
+        .arg(tenant.as_str())
+        .arg(key.as_str())
+        .arg(at.as_millis());
+        let outcome = execute(self.db.as_ref(), stmt).await?;
+        key_row(outcome.rows.first().ok_or(StoreError::NotFound)?)
     }
 
     async fn touch_api_key(&self, key: &KeyId, at: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(key.as_str())
-            .bind(at.as_millis())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        let stmt = Stmt::new("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+            .arg(key.as_str())
+            .arg(at.as_millis());
+        execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
 }

@@ -4,15 +4,19 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test gets a fresh schema. When it cannot
 //! be reached the PostgreSQL tests fail: `make test` starts it first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
+
 use std::sync::Arc;
 
 use frontdesk_core::agent::AgentRef;
 use frontdesk_core::config::Limits;
 use frontdesk_core::conversation::{MessageDraft, MessageRole, Usage};
 use frontdesk_core::key::{KeyKind, KeySecret, Origin};
-use frontdesk_core::service::{ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation};
-use frontdesk_core::tenant::{verify_password, Role};
+use frontdesk_core::service::{
+    ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation,
+};
 use frontdesk_core::store::{AgentStore, BaseStore, KeyStore, TenantStore};
+use frontdesk_core::tenant::{verify_password, Role};
 use frontdesk_core::{Error, Service};
 use frontdesk_store::SqlStore;
 use serde_json::json;
@@ -39,16 +43,29 @@ impl Fixture {
         let schema = format!("fdtest_{}", frontdesk_core::id::new_body());
         let store = SqlStore::connect_postgres_schema(&url, &schema)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for this suite (make test starts it): {e:#}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {url} is required for this suite (make test starts it): {e:#}"
+                )
+            });
         Self::finish(store, Some(schema), None).await
     }
 
-    async fn finish(store: SqlStore, schema: Option<String>, dir: Option<tempfile::TempDir>) -> Self {
+    async fn finish(
+        store: SqlStore,
+        schema: Option<String>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         store.migrate().await.unwrap();
         // Migrating twice is a no-op.
         store.migrate().await.unwrap();
         let service = Service::new(Arc::new(store.clone()), Limits::default());
-        Self { service, store, schema, _dir: dir }
+        Self {
+            service,
+            store,
+            schema,
+            _dir: dir,
+        }
     }
 
     async fn done(self) {
@@ -60,24 +77,51 @@ impl Fixture {
 }
 
 async fn tenant(service: &Service, name: &str) -> frontdesk_core::id::TenantId {
-    service.create_tenant(NewTenant { name: name.into(), owner_email: None, monthly_token_quota: None }).await.unwrap().tenant.id
+    service
+        .create_tenant(NewTenant {
+            name: name.into(),
+            owner_email: None,
+            monthly_token_quota: None,
+        })
+        .await
+        .unwrap()
+        .tenant
+        .id
 }
 
 async fn tenants_users_and_keys(fx: &Fixture) {
     let service = &fx.service;
     let created = service
-        .create_tenant(NewTenant { name: "Acme".into(), owner_email: Some("Owner@Acme.test".into()), monthly_token_quota: Some(1000) })
+        .create_tenant(NewTenant {
+            name: "Acme".into(),
+            owner_email: Some("Owner@Acme.test".into()),
+            monthly_token_quota: Some(1000),
+        })
         .await
         .unwrap();
     let owner = created.owner.as_ref().unwrap();
     assert_eq!(owner.user.email, "owner@acme.test");
-    assert!(verify_password(owner.generated_password.as_deref().unwrap(), &owner.user.password_hash));
-    assert_eq!(service.get_tenant(&created.tenant.id).await.unwrap(), created.tenant);
+    assert!(verify_password(
+        owner.generated_password.as_deref().unwrap(),
+        &owner.user.password_hash
+    ));
+    assert_eq!(
+        service.get_tenant(&created.tenant.id).await.unwrap(),
+        created.tenant
+    );
 
     // The same user joins a second tenant without a new password.
     let other = tenant(service, "Other").await;
     let again = service
-        .add_user(&other, NewUser { email: "owner@acme.test".into(), name: None, role: Role::Viewer, password: None })
+        .add_user(
+            &other,
+            NewUser {
+                email: "owner@acme.test".into(),
+                name: None,
+                role: Role::Viewer,
+                password: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(again.user.id, owner.user.id);
@@ -90,13 +134,32 @@ async fn tenants_users_and_keys(fx: &Fixture) {
     let key = service.authenticate(created.secret.expose()).await.unwrap();
     assert_eq!(key.tenant_id, created.tenant.id);
     assert_eq!(key.kind, KeyKind::Secret);
-    let touched = fx.store.get_api_key(&created.tenant.id, &key.id).await.unwrap();
+    let touched = fx
+        .store
+        .get_api_key(&created.tenant.id, &key.id)
+        .await
+        .unwrap();
     assert!(touched.last_used_at.is_some());
-    assert!(fx.store.get_api_key(&other, &key.id).await.is_err(), "another tenant's key is not found");
-    assert!(fx.store.list_api_keys(&other).await.unwrap().iter().all(|k| k.id != key.id));
+    assert!(
+        fx.store.get_api_key(&other, &key.id).await.is_err(),
+        "another tenant's key is not found"
+    );
+    assert!(fx
+        .store
+        .list_api_keys(&other)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.id != key.id));
 
     // Publishable keys carry their origins and agents.
-    service.create_agent(&created.tenant.id, json!({"slug": "support", "name": "Support"})).await.unwrap();
+    service
+        .create_agent(
+            &created.tenant.id,
+            json!({"slug": "support", "name": "Support"}),
+        )
+        .await
+        .unwrap();
     let (publishable, secret) = service
         .create_key(
             &created.tenant.id,
@@ -116,13 +179,31 @@ async fn tenants_users_and_keys(fx: &Fixture) {
     assert_eq!(found.rate_limit_per_minute, Some(30));
 
     // Revoked and unknown keys fail; revoking twice keeps the first time.
-    let revoked = service.revoke_key(&created.tenant.id, &publishable.id).await.unwrap();
-    let revoked_again = service.revoke_key(&created.tenant.id, &publishable.id).await.unwrap();
+    let revoked = service
+        .revoke_key(&created.tenant.id, &publishable.id)
+        .await
+        .unwrap();
+    let revoked_again = service
+        .revoke_key(&created.tenant.id, &publishable.id)
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, revoked_again.revoked_at);
-    assert!(matches!(service.authenticate(secret.expose()).await, Err(Error::Unauthenticated { code: "revoked_api_key", .. })));
+    assert!(matches!(
+        service.authenticate(secret.expose()).await,
+        Err(Error::Unauthenticated {
+            code: "revoked_api_key",
+            ..
+        })
+    ));
     let unknown = KeySecret::generate(KeyKind::Secret);
-    assert!(matches!(service.authenticate(unknown.expose()).await, Err(Error::Unauthenticated { .. })));
-    assert!(matches!(service.revoke_key(&other, &key.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        service.authenticate(unknown.expose()).await,
+        Err(Error::Unauthenticated { .. })
+    ));
+    assert!(matches!(
+        service.revoke_key(&other, &key.id).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 async fn agents_and_versions(fx: &Fixture) {
@@ -139,54 +220,141 @@ async fn agents_and_versions(fx: &Fixture) {
         .await
         .unwrap();
     assert_eq!(agent.version, 1);
-    let by_slug = service.get_agent(&a, &AgentRef::Slug("support".into())).await.unwrap();
+    let by_slug = service
+        .get_agent(&a, &AgentRef::Slug("support".into()))
+        .await
+        .unwrap();
     assert_eq!(by_slug, agent);
-    assert_eq!(service.get_agent(&a, &AgentRef::Id(agent.id.clone())).await.unwrap(), agent);
+    assert_eq!(
+        service
+            .get_agent(&a, &AgentRef::Id(agent.id.clone()))
+            .await
+            .unwrap(),
+        agent
+    );
 
     // Slugs are unique per tenant, not globally.
-    let dup = service.create_agent(&a, json!({"slug": "support", "name": "Again"})).await;
-    assert!(matches!(dup, Err(Error::Conflict { code: "slug_taken", .. })), "{dup:?}");
-    service.create_agent(&b, json!({"slug": "support", "name": "B's"})).await.unwrap();
+    let dup = service
+        .create_agent(&a, json!({"slug": "support", "name": "Again"}))
+        .await;
+    assert!(
+        matches!(
+            dup,
+            Err(Error::Conflict {
+                code: "slug_taken",
+                ..
+            })
+        ),
+        "{dup:?}"
+    );
+    service
+        .create_agent(&b, json!({"slug": "support", "name": "B's"}))
+        .await
+        .unwrap();
 
     // Updates keep every version.
-    let v2 = service.update_agent(&a, &AgentRef::Slug("support".into()), json!({"instructions": "Help kindly."})).await.unwrap();
+    let v2 = service
+        .update_agent(
+            &a,
+            &AgentRef::Slug("support".into()),
+            json!({"instructions": "Help kindly."}),
+        )
+        .await
+        .unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(v2.spec.temperature, Some(0.3));
-    let versions = service.agent_versions(&a, &AgentRef::Id(agent.id.clone())).await.unwrap();
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+    let versions = service
+        .agent_versions(&a, &AgentRef::Id(agent.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
     assert_eq!(versions[1].spec.instructions, "Help.");
     // A no-op patch makes no version.
-    let same = service.update_agent(&a, &AgentRef::Slug("support".into()), json!({"instructions": "Help kindly."})).await.unwrap();
+    let same = service
+        .update_agent(
+            &a,
+            &AgentRef::Slug("support".into()),
+            json!({"instructions": "Help kindly."}),
+        )
+        .await
+        .unwrap();
     assert_eq!(same.version, 2);
     // A stale writer loses.
-    let stale = frontdesk_core::agent::Agent { version: 2, ..v2.clone() };
-    assert!(matches!(fx.store.update_agent(&stale).await, Err(frontdesk_core::StoreError::Conflict("version"))));
+    let stale = frontdesk_core::agent::Agent {
+        version: 2,
+        ..v2.clone()
+    };
+    assert!(matches!(
+        fx.store.update_agent(&stale).await,
+        Err(frontdesk_core::StoreError::Conflict("version"))
+    ));
 
     // Handoffs must name agents of the same tenant.
-    let bad = service.create_agent(&b, json!({"slug": "triage", "name": "T", "handoffs": ["billing"]})).await;
-    assert!(matches!(&bad, Err(Error::InvalidField { field, .. }) if field == "handoffs[0]"), "{bad:?}");
+    let bad = service
+        .create_agent(
+            &b,
+            json!({"slug": "triage", "name": "T", "handoffs": ["billing"]}),
+        )
+        .await;
+    assert!(
+        matches!(&bad, Err(Error::InvalidField { field, .. }) if field == "handoffs[0]"),
+        "{bad:?}"
+    );
 
     // Tenant B sees none of A's agents.
-    assert!(matches!(service.get_agent(&b, &AgentRef::Id(agent.id.clone())).await, Err(Error::NotFound { .. })));
-    assert!(service.agent_versions(&b, &AgentRef::Id(agent.id.clone())).await.is_err());
-    assert!(service.update_agent(&b, &AgentRef::Id(agent.id.clone()), json!({"name": "x"})).await.is_err());
-    assert!(service.delete_agent(&b, &AgentRef::Id(agent.id.clone())).await.is_err());
+    assert!(matches!(
+        service.get_agent(&b, &AgentRef::Id(agent.id.clone())).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(service
+        .agent_versions(&b, &AgentRef::Id(agent.id.clone()))
+        .await
+        .is_err());
+    assert!(service
+        .update_agent(&b, &AgentRef::Id(agent.id.clone()), json!({"name": "x"}))
+        .await
+        .is_err());
+    assert!(service
+        .delete_agent(&b, &AgentRef::Id(agent.id.clone()))
+        .await
+        .is_err());
     assert_eq!(service.list_agents(&b).await.unwrap().len(), 1);
 
     // Deleting frees the slug but keeps the row for old conversations.
-    service.delete_agent(&a, &AgentRef::Slug("support".into())).await.unwrap();
-    assert!(service.get_agent(&a, &AgentRef::Slug("support".into())).await.is_err());
+    service
+        .delete_agent(&a, &AgentRef::Slug("support".into()))
+        .await
+        .unwrap();
+    assert!(service
+        .get_agent(&a, &AgentRef::Slug("support".into()))
+        .await
+        .is_err());
     assert!(fx.store.get_agent_any(&a, &agent.id).await.is_ok());
-    service.create_agent(&a, json!({"slug": "support", "name": "Support 2"})).await.unwrap();
+    service
+        .create_agent(&a, json!({"slug": "support", "name": "Support 2"}))
+        .await
+        .unwrap();
 }
 
 async fn conversations_and_messages(fx: &Fixture) {
     let service = &fx.service;
     let a = tenant(service, "A").await;
     let b = tenant(service, "B").await;
-    let support = service.create_agent(&a, json!({"slug": "support", "name": "Support"})).await.unwrap();
-    service.create_agent(&a, json!({"slug": "sales", "name": "Sales"})).await.unwrap();
-    service.create_agent(&b, json!({"slug": "support", "name": "Support"})).await.unwrap();
+    let support = service
+        .create_agent(&a, json!({"slug": "support", "name": "Support"}))
+        .await
+        .unwrap();
+    service
+        .create_agent(&a, json!({"slug": "sales", "name": "Sales"}))
+        .await
+        .unwrap();
+    service
+        .create_agent(&b, json!({"slug": "support", "name": "Support"}))
+        .await
+        .unwrap();
 
     let new = |agent: &str, end_user: Option<&str>| NewConversation {
         agent: agent.into(),
@@ -194,17 +362,34 @@ async fn conversations_and_messages(fx: &Fixture) {
         title: None,
         metadata: Default::default(),
     };
-    let first = service.create_conversation(&a, new("support", Some("visitor-1"))).await.unwrap();
+    let first = service
+        .create_conversation(&a, new("support", Some("visitor-1")))
+        .await
+        .unwrap();
     assert_eq!(first.agent_id, support.id);
     assert_eq!(first.message_count, 0);
 
     // Appending updates counters, preview and title in one go; parents chain by default.
     let question = "Where is my order #1234? It was due last week and I have heard nothing since.";
-    let m1 = service.append_message(&a, &first.id, MessageDraft::text(MessageRole::User, question)).await.unwrap();
-    let mut answer = MessageDraft::text(MessageRole::Assistant, "Let me check the refund status for you.");
+    let m1 = service
+        .append_message(
+            &a,
+            &first.id,
+            MessageDraft::text(MessageRole::User, question),
+        )
+        .await
+        .unwrap();
+    let mut answer = MessageDraft::text(
+        MessageRole::Assistant,
+        "Let me check the refund status for you.",
+    );
     answer.model = Some("local/smollm2-135m".into());
     answer.finish_reason = Some("stop".into());
-    answer.usage = Some(Usage { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 });
+    answer.usage = Some(Usage {
+        prompt_tokens: 12,
+        completion_tokens: 9,
+        total_tokens: 21,
+    });
     answer.latency_ms = Some(420);
     let m2 = service.append_message(&a, &first.id, answer).await.unwrap();
     assert_eq!((m1.seq, m2.seq), (1, 2));
@@ -213,116 +398,325 @@ async fn conversations_and_messages(fx: &Fixture) {
     let got = service.get_conversation(&a, &first.id).await.unwrap();
     assert_eq!(got.message_count, 2);
     assert_eq!(got.title.as_deref(), Some(question));
-    assert_eq!(got.preview.as_deref(), Some("Let me check the refund status for you."));
+    assert_eq!(
+        got.preview.as_deref(),
+        Some("Let me check the refund status for you.")
+    );
     assert_eq!(got.last_message_at, Some(m2.created_at));
 
     // Messages read back in both orders, paginated.
     for text in ["three", "four", "five"] {
-        service.append_message(&a, &first.id, MessageDraft::text(MessageRole::User, text)).await.unwrap();
+        service
+            .append_message(&a, &first.id, MessageDraft::text(MessageRole::User, text))
+            .await
+            .unwrap();
     }
-    let (page, more) = service.list_messages(&a, &first.id, false, Some(2), None).await.unwrap();
+    let (page, more) = service
+        .list_messages(&a, &first.id, false, Some(2), None)
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
     assert!(more);
     assert_eq!(page[1], m2);
-    let (page, more) = service.list_messages(&a, &first.id, false, Some(10), Some(2)).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+    let (page, more) = service
+        .list_messages(&a, &first.id, false, Some(10), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
     assert!(!more);
-    let (page, _) = service.list_messages(&a, &first.id, true, Some(2), None).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.text()).collect::<Vec<_>>(), vec!["five", "four"]);
+    let (page, _) = service
+        .list_messages(&a, &first.id, true, Some(2), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.text()).collect::<Vec<_>>(),
+        vec!["five", "four"]
+    );
 
     // Listing: newest activity first, cursor pages, filters.
-    let second = service.create_conversation(&a, new("sales", Some("visitor-2"))).await.unwrap();
-    let third = service.create_conversation(&a, new("support", Some("visitor-2"))).await.unwrap();
-    service.append_message(&a, &second.id, MessageDraft::text(MessageRole::User, "Do you ship to Norway?")).await.unwrap();
-    let ids = |page: &frontdesk_core::conversation::Page<frontdesk_core::conversation::Conversation>| {
-        page.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
-    };
-    let all = service.list_conversations(&a, ListConversations::default()).await.unwrap();
+    let second = service
+        .create_conversation(&a, new("sales", Some("visitor-2")))
+        .await
+        .unwrap();
+    let third = service
+        .create_conversation(&a, new("support", Some("visitor-2")))
+        .await
+        .unwrap();
+    service
+        .append_message(
+            &a,
+            &second.id,
+            MessageDraft::text(MessageRole::User, "Do you ship to Norway?"),
+        )
+        .await
+        .unwrap();
+    let ids = |page: &frontdesk_core::conversation::Page<
+        frontdesk_core::conversation::Conversation,
+    >| { page.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>() };
+    let all = service
+        .list_conversations(&a, ListConversations::default())
+        .await
+        .unwrap();
     // Newest activity first; ties (same millisecond) by id, newest first.
-    let mut expected: Vec<_> = all.items.iter().map(|c| (c.last_message_at.unwrap_or(c.created_at), c.id.clone())).collect();
+    let mut expected: Vec<_> = all
+        .items
+        .iter()
+        .map(|c| (c.last_message_at.unwrap_or(c.created_at), c.id.clone()))
+        .collect();
     expected.sort_by(|x, y| y.cmp(x));
     let expected: Vec<_> = expected.into_iter().map(|(_, id)| id).collect();
     assert_eq!(ids(&all), expected);
     assert_eq!(expected.len(), 3);
-    let p1 = service.list_conversations(&a, ListConversations { limit: Some(2), ..Default::default() }).await.unwrap();
+    let p1 = service
+        .list_conversations(
+            &a,
+            ListConversations {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(ids(&p1), expected[..2].to_vec());
     let cursor = p1.next.as_ref().map(|c| c.encode());
-    let p2 = service.list_conversations(&a, ListConversations { limit: Some(2), cursor, ..Default::default() }).await.unwrap();
+    let p2 = service
+        .list_conversations(
+            &a,
+            ListConversations {
+                limit: Some(2),
+                cursor,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(ids(&p2), expected[2..].to_vec());
     assert!(p2.next.is_none());
     let by_agent = service
-        .list_conversations(&a, ListConversations { agent: Some("sales".into()), ..Default::default() })
+        .list_conversations(
+            &a,
+            ListConversations {
+                agent: Some("sales".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(ids(&by_agent), vec![second.id.clone()]);
     let by_user = service
-        .list_conversations(&a, ListConversations { end_user_id: Some("visitor-2".into()), ..Default::default() })
+        .list_conversations(
+            &a,
+            ListConversations {
+                end_user_id: Some("visitor-2".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let mut got = ids(&by_user);
     got.sort();
-    assert_eq!(got, vec![second.id.clone(), third.id.clone()]);
+    let mut want = vec![second.id.clone(), third.id.clone()];
+    want.sort();
+    assert_eq!(got, want);
 
     // Search matches titles and message text, whole words and a prefix of the last one.
-    let search = |q: &str| ListConversations { q: Some(q.into()), ..Default::default() };
-    assert_eq!(ids(&service.list_conversations(&a, search("refund")).await.unwrap()), vec![first.id.clone()]);
-    assert_eq!(ids(&service.list_conversations(&a, search("NORW")).await.unwrap()), vec![second.id.clone()]);
-    assert_eq!(ids(&service.list_conversations(&a, search("order 1234")).await.unwrap()), vec![first.id.clone()]);
-    assert!(service.list_conversations(&a, search("refund norway")).await.unwrap().items.is_empty());
-    assert!(service.list_conversations(&a, search("\"*) AND zzqx (")).await.unwrap().items.is_empty());
+    let search = |q: &str| ListConversations {
+        q: Some(q.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&service
+            .list_conversations(&a, search("refund"))
+            .await
+            .unwrap()),
+        vec![first.id.clone()]
+    );
+    assert_eq!(
+        ids(&service
+            .list_conversations(&a, search("NORW"))
+            .await
+            .unwrap()),
+        vec![second.id.clone()]
+    );
+    assert_eq!(
+        ids(&service
+            .list_conversations(&a, search("order 1234"))
+            .await
+            .unwrap()),
+        vec![first.id.clone()]
+    );
+    assert!(service
+        .list_conversations(&a, search("refund norway"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(service
+        .list_conversations(&a, search("\"*) AND zzqx ("))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     let titled = service
-        .update_conversation(&a, &third.id, UpdateConversation { title: Some(Some("Invoice question".into())), ..Default::default() })
+        .update_conversation(
+            &a,
+            &third.id,
+            UpdateConversation {
+                title: Some(Some("Invoice question".into())),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(titled.title.as_deref(), Some("Invoice question"));
-    assert_eq!(ids(&service.list_conversations(&a, search("invoice")).await.unwrap()), vec![third.id.clone()]);
+    assert_eq!(
+        ids(&service
+            .list_conversations(&a, search("invoice"))
+            .await
+            .unwrap()),
+        vec![third.id.clone()]
+    );
     // Tenant B's search never finds A's text.
-    assert!(service.list_conversations(&b, search("refund")).await.unwrap().items.is_empty());
+    assert!(service
+        .list_conversations(&b, search("refund"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 
     // Archive, then filter.
     service
-        .update_conversation(&a, &first.id, UpdateConversation { archived: Some(true), ..Default::default() })
+        .update_conversation(
+            &a,
+            &first.id,
+            UpdateConversation {
+                archived: Some(true),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    let active = service.list_conversations(&a, ListConversations { archived: Some(false), ..Default::default() }).await.unwrap();
+    let active = service
+        .list_conversations(
+            &a,
+            ListConversations {
+                archived: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(!ids(&active).contains(&first.id));
-    let archived = service.list_conversations(&a, ListConversations { archived: Some(true), ..Default::default() }).await.unwrap();
+    let archived = service
+        .list_conversations(
+            &a,
+            ListConversations {
+                archived: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(ids(&archived), vec![first.id.clone()]);
 
     // Tenant isolation on every operation.
-    assert!(matches!(service.get_conversation(&b, &first.id).await, Err(Error::NotFound { .. })));
-    assert!(service.list_messages(&b, &first.id, false, None, None).await.is_err());
-    assert!(service.append_message(&b, &first.id, MessageDraft::text(MessageRole::User, "hi")).await.is_err());
-    assert!(service.update_conversation(&b, &first.id, UpdateConversation::default()).await.is_err());
-    assert!(service.delete_conversation(&b, &first.id, false).await.is_err());
-    assert!(service.delete_conversation(&b, &first.id, true).await.is_err());
-    assert!(service.list_conversations(&b, ListConversations::default()).await.unwrap().items.is_empty());
-    assert_eq!(service.get_conversation(&a, &first.id).await.unwrap().message_count, 5);
+    assert!(matches!(
+        service.get_conversation(&b, &first.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(service
+        .list_messages(&b, &first.id, false, None, None)
+        .await
+        .is_err());
+    assert!(service
+        .append_message(&b, &first.id, MessageDraft::text(MessageRole::User, "hi"))
+        .await
+        .is_err());
+    assert!(service
+        .update_conversation(&b, &first.id, UpdateConversation::default())
+        .await
+        .is_err());
+    assert!(service
+        .delete_conversation(&b, &first.id, false)
+        .await
+        .is_err());
+    assert!(service
+        .delete_conversation(&b, &first.id, true)
+        .await
+        .is_err());
+    assert!(service
+        .list_conversations(&b, ListConversations::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        service
+            .get_conversation(&a, &first.id)
+            .await
+            .unwrap()
+            .message_count,
+        5
+    );
 
     // Export has every message in order.
     let export = service.export_conversation(&a, &first.id).await.unwrap();
     assert_eq!(export.messages.len(), 5);
     assert_eq!(export.agent_slug, "support");
     let markdown = frontdesk_core::service::render_markdown(&export);
-    assert!(markdown.starts_with("# Where is my order #1234?"), "{markdown}");
+    assert!(
+        markdown.starts_with("# Where is my order #1234?"),
+        "{markdown}"
+    );
     assert!(markdown.contains("## Assistant") && markdown.contains("refund status"));
 
     // Soft delete hides; purge removes for good, messages included.
-    service.delete_conversation(&a, &second.id, false).await.unwrap();
+    service
+        .delete_conversation(&a, &second.id, false)
+        .await
+        .unwrap();
     assert!(service.get_conversation(&a, &second.id).await.is_err());
-    assert!(service.list_conversations(&a, search("norway")).await.unwrap().items.is_empty());
-    assert!(service.append_message(&a, &second.id, MessageDraft::text(MessageRole::User, "x")).await.is_err());
-    service.delete_conversation(&a, &second.id, true).await.unwrap();
-    service.delete_conversation(&a, &first.id, true).await.unwrap();
-    assert!(service.delete_conversation(&a, &first.id, true).await.is_err());
-    assert!(service.list_conversations(&a, search("refund")).await.unwrap().items.is_empty());
+    assert!(service
+        .list_conversations(&a, search("norway"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(service
+        .append_message(&a, &second.id, MessageDraft::text(MessageRole::User, "x"))
+        .await
+        .is_err());
+    service
+        .delete_conversation(&a, &second.id, true)
+        .await
+        .unwrap();
+    service
+        .delete_conversation(&a, &first.id, true)
+        .await
+        .unwrap();
+    assert!(service
+        .delete_conversation(&a, &first.id, true)
+        .await
+        .is_err());
+    assert!(service
+        .list_conversations(&a, search("refund"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 async fn settings(fx: &Fixture) {
     assert_eq!(fx.store.get_setting("demo").await.unwrap(), None);
     fx.store.set_setting("demo", "one").await.unwrap();
     fx.store.set_setting("demo", "two").await.unwrap();
-    assert_eq!(fx.store.get_setting("demo").await.unwrap().as_deref(), Some("two"));
+    assert_eq!(
+        fx.store.get_setting("demo").await.unwrap().as_deref(),
+        Some("two")
+    );
     fx.store.ping().await.unwrap();
 }
 
@@ -353,4 +747,9 @@ macro_rules! suite {
     };
 }
 
-suite!(tenants_users_and_keys, agents_and_versions, conversations_and_messages, settings);
+suite!(
+    tenants_users_and_keys,
+    agents_and_versions,
+    conversations_and_messages,
+    settings
+);

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::Service;
 use crate::agent::AgentRef;
 use crate::conversation::{
-    content_text, Conversation, ConversationPatch, ConversationQuery, Cursor, Message, MessageQuery, NewMessage, Page,
+    content_text, Conversation, ConversationPatch, ConversationQuery, Cursor, Message,
+    MessageQuery, NewMessage, Page,
 };
 use crate::error::{Error, Result};
 use crate::id::{ConversationId, MessageId, TenantId};
@@ -50,7 +51,9 @@ pub struct UpdateConversation {
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
@@ -75,11 +78,21 @@ pub struct ConversationExport {
 }
 
 impl Service {
-    pub async fn create_conversation(&self, tenant: &TenantId, input: NewConversation) -> Result<Conversation> {
-        let agent = self.get_agent(tenant, &AgentRef::parse(&input.agent)?).await.map_err(|e| match e {
-            Error::NotFound { .. } => Error::invalid("agent", format!("no agent `{}`", validate::truncate(&input.agent, 80))),
-            other => other,
-        })?;
+    pub async fn create_conversation(
+        &self,
+        tenant: &TenantId,
+        input: NewConversation,
+    ) -> Result<Conversation> {
+        let agent = self
+            .get_agent(tenant, &AgentRef::parse(&input.agent)?)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::invalid(
+                    "agent",
+                    format!("no agent `{}`", validate::truncate(&input.agent, 80)),
+                ),
+                other => other,
+            })?;
         if let Some(end_user) = &input.end_user_id {
             validate::non_empty("end_user_id", end_user, MAX_END_USER_ID)?;
         }
@@ -103,21 +116,37 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_conversation(&conversation).await.map_err(|e| Error::from_store("conversation", e))?;
+        self.store
+            .insert_conversation(&conversation)
+            .await
+            .map_err(|e| Error::from_store("conversation", e))?;
         Ok(conversation)
     }
 
-    pub async fn list_conversations(&self, tenant: &TenantId, params: ListConversations) -> Result<Page<Conversation>> {
+    pub async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        params: ListConversations,
+    ) -> Result<Page<Conversation>> {
         let agent_id = match params.agent {
             Some(agent) => match self.get_agent(tenant, &AgentRef::parse(&agent)?).await {
                 Ok(agent) => Some(agent.id),
                 // An unknown agent filter matches nothing, like any other filter.
-                Err(Error::NotFound { .. }) => return Ok(Page { items: Vec::new(), next: None }),
+                Err(Error::NotFound { .. }) => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                    })
+                }
                 Err(e) => return Err(e),
             },
             None => None,
         };
-        let search = match params.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
+        let search = match params
+            .q
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty())
+        {
             Some(q) => {
                 validate::max_chars("q", &q, MAX_SEARCH_CHARS)?;
                 Some(q)
@@ -135,11 +164,21 @@ impl Service {
             limit: self.page_size(params.limit)?,
             after: params.cursor.as_deref().map(Cursor::decode).transpose()?,
         };
-        self.store.list_conversations(tenant, &query).await.map_err(|e| Error::from_store("conversation", e))
+        self.store
+            .list_conversations(tenant, &query)
+            .await
+            .map_err(|e| Error::from_store("conversation", e))
     }
 
-    pub async fn get_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<Conversation> {
-        self.store.get_conversation(tenant, conversation).await.map_err(|e| Error::from_store("conversation", e))
+    pub async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Conversation> {
+        self.store
+            .get_conversation(tenant, conversation)
+            .await
+            .map_err(|e| Error::from_store("conversation", e))
     }
 
     /// A page of a conversation's messages and whether more follow.
@@ -151,8 +190,15 @@ impl Service {
         limit: Option<u32>,
         after_seq: Option<i64>,
     ) -> Result<(Vec<Message>, bool)> {
-        let query = MessageQuery { newest_first, limit: self.page_size(limit)?, after_seq };
-        self.store.list_messages(tenant, conversation, &query).await.map_err(|e| Error::from_store("conversation", e))
+        let query = MessageQuery {
+            newest_first,
+            limit: self.page_size(limit)?,
+            after_seq,
+        };
+        self.store
+            .list_messages(tenant, conversation, &query)
+            .await
+            .map_err(|e| Error::from_store("conversation", e))
     }
 
     pub async fn update_conversation(
@@ -168,7 +214,11 @@ impl Service {
         if let Some(metadata) = &input.metadata {
             check_metadata(metadata)?;
         }
-        let patch = ConversationPatch { title, archived: input.archived, metadata: input.metadata };
+        let patch = ConversationPatch {
+            title,
+            archived: input.archived,
+            metadata: input.metadata,
+        };
         self.store
             .update_conversation(tenant, conversation, &patch, Timestamp::now())
             .await
@@ -176,11 +226,18 @@ impl Service {
     }
 
     /// Soft-deletes a conversation, or with `purge` removes it and its messages for good.
-    pub async fn delete_conversation(&self, tenant: &TenantId, conversation: &ConversationId, purge: bool) -> Result<()> {
+    pub async fn delete_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        purge: bool,
+    ) -> Result<()> {
         let result = if purge {
             self.store.purge_conversation(tenant, conversation).await
         } else {
-            self.store.soft_delete_conversation(tenant, conversation, Timestamp::now()).await
+            self.store
+                .soft_delete_conversation(tenant, conversation, Timestamp::now())
+                .await
         };
         result.map_err(|e| Error::from_store("conversation", e))
     }
@@ -207,26 +264,49 @@ impl Service {
             latency_ms: message.latency_ms,
             created_at: Timestamp::now(),
         };
-        self.store.append_message(tenant, &new).await.map_err(|e| Error::from_store("conversation", e))
+        self.store
+            .append_message(tenant, &new)
+            .await
+            .map_err(|e| Error::from_store("conversation", e))
     }
 
     /// Everything in a conversation, oldest message first.
-    pub async fn export_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> Result<ConversationExport> {
+    pub async fn export_conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<ConversationExport> {
         let conversation = self.get_conversation(tenant, conversation).await?;
-        let agent = self.store.get_agent_any(tenant, &conversation.agent_id).await.map_err(|e| Error::from_store("agent", e))?;
+        let agent = self
+            .store
+            .get_agent_any(tenant, &conversation.agent_id)
+            .await
+            .map_err(|e| Error::from_store("agent", e))?;
         let mut messages = Vec::new();
         let mut after_seq = None;
         loop {
-            let query = MessageQuery { newest_first: false, limit: 500, after_seq };
-            let (page, more) =
-                self.store.list_messages(tenant, &conversation.id, &query).await.map_err(|e| Error::from_store("conversation", e))?;
+            let query = MessageQuery {
+                newest_first: false,
+                limit: 500,
+                after_seq,
+            };
+            let (page, more) = self
+                .store
+                .list_messages(tenant, &conversation.id, &query)
+                .await
+                .map_err(|e| Error::from_store("conversation", e))?;
             after_seq = page.last().map(|m| m.seq);
             messages.extend(page);
             if !more {
                 break;
             }
         }
-        Ok(ConversationExport { conversation, agent_slug: agent.spec.slug, messages, exported_at: Timestamp::now() })
+        Ok(ConversationExport {
+            conversation,
+            agent_slug: agent.spec.slug,
+            messages,
+            exported_at: Timestamp::now(),
+        })
     }
 }
 
@@ -238,11 +318,22 @@ fn check_title(title: String) -> Result<String> {
 
 fn check_metadata(metadata: &Map<String, Value>) -> Result<()> {
     if metadata.len() > MAX_METADATA_KEYS {
-        return Err(Error::invalid("metadata", format!("has {} keys; the limit is {MAX_METADATA_KEYS}", metadata.len())));
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "has {} keys; the limit is {MAX_METADATA_KEYS}",
+                metadata.len()
+            ),
+        ));
     }
-    let size = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        return Err(Error::invalid("metadata", format!("is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")));
+        return Err(Error::invalid(
+            "metadata",
+            format!("is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"),
+        ));
     }
     Ok(())
 }
@@ -250,13 +341,23 @@ fn check_metadata(metadata: &Map<String, Value>) -> Result<()> {
 /// Renders an export as Markdown: a heading, a few facts, then each message.
 pub fn render_markdown(export: &ConversationExport) -> String {
     let conversation = &export.conversation;
-    let title = conversation.title.as_deref().unwrap_or("Untitled conversation");
+    let title = conversation
+        .title
+        .as_deref()
+        .unwrap_or("Untitled conversation");
     let mut out = format!("# {}\n\n", title.replace('\n', " "));
-    out.push_str(&format!("- Conversation: `{}`\n- Agent: `{}`\n", conversation.id, export.agent_slug));
+    out.push_str(&format!(
+        "- Conversation: `{}`\n- Agent: `{}`\n",
+        conversation.id, export.agent_slug
+    ));
     if let Some(end_user) = &conversation.end_user_id {
         out.push_str(&format!("- End user: `{}`\n", end_user.replace('`', "'")));
     }
-    out.push_str(&format!("- Started: {}\n- Messages: {}\n", conversation.created_at, export.messages.len()));
+    out.push_str(&format!(
+        "- Started: {}\n- Messages: {}\n",
+        conversation.created_at,
+        export.messages.len()
+    ));
     for message in &export.messages {
         let who = match message.role {
             crate::conversation::MessageRole::System => "System",
@@ -268,10 +369,14 @@ pub fn render_markdown(export: &ConversationExport) -> String {
         for part in &message.content {
             match part {
                 crate::conversation::ContentPart::Text { text } => out.push_str(text),
-                crate::conversation::ContentPart::ImageUrl { url } => out.push_str(&format!("![image]({url})")),
-                crate::conversation::ContentPart::ToolCall { name, arguments, .. } => {
-                    out.push_str(&format!("Called `{name}` with:\n\n```json\n{arguments}\n```"))
+                crate::conversation::ContentPart::ImageUrl { url } => {
+                    out.push_str(&format!("![image]({url})"))
                 }
+                crate::conversation::ContentPart::ToolCall {
+                    name, arguments, ..
+                } => out.push_str(&format!(
+                    "Called `{name}` with:\n\n```json\n{arguments}\n```"
+                )),
                 crate::conversation::ContentPart::ToolResult { output, .. } => {
                     out.push_str(&format!("Result:\n\n```json\n{output}\n```"))
                 }

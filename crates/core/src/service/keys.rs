@@ -33,37 +33,70 @@ pub struct NewKey {
 
 impl NewKey {
     pub fn named(kind: KeyKind, name: &str) -> Self {
-        Self { kind, name: name.to_owned(), allowed_origins: Vec::new(), allowed_agents: Vec::new(), rate_limit_per_minute: None }
+        Self {
+            kind,
+            name: name.to_owned(),
+            allowed_origins: Vec::new(),
+            allowed_agents: Vec::new(),
+            rate_limit_per_minute: None,
+        }
     }
 }
 
 impl Service {
     /// Creates a key; the returned secret is the only time it is visible.
-    pub async fn create_key(&self, tenant: &TenantId, input: NewKey) -> Result<(ApiKey, KeySecret)> {
+    pub async fn create_key(
+        &self,
+        tenant: &TenantId,
+        input: NewKey,
+    ) -> Result<(ApiKey, KeySecret)> {
         validate::max_chars("name", &input.name, 200)?;
         validate::max_items("allowed_origins", &input.allowed_origins, 32)?;
         validate::max_items("allowed_agents", &input.allowed_agents, 64)?;
-        if input.kind == KeyKind::Secret && !(input.allowed_origins.is_empty() && input.allowed_agents.is_empty()) {
+        if input.kind == KeyKind::Secret
+            && !(input.allowed_origins.is_empty() && input.allowed_agents.is_empty())
+        {
             return Err(Error::invalid(
                 "allowed_origins",
                 "allowed origins and agents apply to publishable keys only; secret keys must never reach a browser",
             ));
         }
         if input.kind == KeyKind::Publishable && input.allowed_origins.is_empty() {
-            return Err(Error::invalid("allowed_origins", "a publishable key needs at least one allowed origin"));
+            return Err(Error::invalid(
+                "allowed_origins",
+                "a publishable key needs at least one allowed origin",
+            ));
         }
         for (idx, slug) in input.allowed_agents.iter().enumerate() {
             let field = format!("allowed_agents[{idx}]");
             validate::slug(&field, slug)?;
-            if self.store.get_agent(tenant, &AgentRef::Slug(slug.clone())).await.is_err() {
-                return Err(Error::invalid(field, format!("no agent with slug `{slug}`")));
+            if self
+                .store
+                .get_agent(tenant, &AgentRef::Slug(slug.clone()))
+                .await
+                .is_err()
+            {
+                return Err(Error::invalid(
+                    field,
+                    format!("no agent with slug `{slug}`"),
+                ));
             }
         }
-        if input.rate_limit_per_minute.is_some_and(|n| n == 0 || n > 1_000_000) {
-            return Err(Error::invalid("rate_limit_per_minute", "must be between 1 and 1000000"));
+        if input
+            .rate_limit_per_minute
+            .is_some_and(|n| n == 0 || n > 1_000_000)
+        {
+            return Err(Error::invalid(
+                "rate_limit_per_minute",
+                "must be between 1 and 1000000",
+            ));
         }
         let secret = KeySecret::generate(input.kind);
-        let name = if input.name.trim().is_empty() { format!("{} key", input.kind.as_str()) } else { input.name.trim().to_owned() };
+        let name = if input.name.trim().is_empty() {
+            format!("{} key", input.kind.as_str())
+        } else {
+            input.name.trim().to_owned()
+        };
         let key = ApiKey {
             id: KeyId::new(),
             tenant_id: tenant.clone(),
@@ -77,17 +110,26 @@ impl Service {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&key, &secret.hash()).await.map_err(|e| Error::from_store("API key", e))?;
+        self.store
+            .insert_api_key(&key, &secret.hash())
+            .await
+            .map_err(|e| Error::from_store("API key", e))?;
         Ok((key, secret))
     }
 
     pub async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
-        self.store.list_api_keys(tenant).await.map_err(|e| Error::from_store("API key", e))
+        self.store
+            .list_api_keys(tenant)
+            .await
+            .map_err(|e| Error::from_store("API key", e))
     }
 
     /// Revokes a key. Revoking twice is harmless and keeps the first time.
     pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> Result<ApiKey> {
-        self.store.revoke_api_key(tenant, key, Timestamp::now()).await.map_err(|e| Error::from_store("API key", e))
+        self.store
+            .revoke_api_key(tenant, key, Timestamp::now())
+            .await
+            .map_err(|e| Error::from_store("API key", e))
     }
 
     /// Finds the live key a client presented. Unknown and revoked keys are both 401.
@@ -96,20 +138,37 @@ impl Service {
         if secret.kind().is_none() || presented.len() > 128 {
             return Err(Error::Unauthenticated {
                 code: "invalid_api_key",
-                message: "the API key is malformed: frontdesk keys start with fd_sk_ or fd_pk_".to_owned(),
+                message: "the API key is malformed: frontdesk keys start with fd_sk_ or fd_pk_"
+                    .to_owned(),
             });
         }
-        let record = self.store.find_api_key_by_hash(&secret.hash()).await.map_err(|e| Error::from_store("API key", e))?;
+        let record = self
+            .store
+            .find_api_key_by_hash(&secret.hash())
+            .await
+            .map_err(|e| Error::from_store("API key", e))?;
         let Some(record) = record else {
-            return Err(Error::Unauthenticated { code: "invalid_api_key", message: "the API key is not valid".to_owned() });
+            return Err(Error::Unauthenticated {
+                code: "invalid_api_key",
+                message: "the API key is not valid".to_owned(),
+            });
         };
         let key = record.key;
         if key.revoked_at.is_some() {
-            return Err(Error::Unauthenticated { code: "revoked_api_key", message: "the API key has been revoked".to_owned() });
+            return Err(Error::Unauthenticated {
+                code: "revoked_api_key",
+                message: "the API key has been revoked".to_owned(),
+            });
         }
         let now = Timestamp::now();
-        if key.last_used_at.is_none_or(|at| now.as_millis() - at.as_millis() > TOUCH_INTERVAL_MS) {
-            self.store.touch_api_key(&key.id, now).await.map_err(|e| Error::from_store("API key", e))?;
+        if key
+            .last_used_at
+            .is_none_or(|at| now.as_millis() - at.as_millis() > TOUCH_INTERVAL_MS)
+        {
+            self.store
+                .touch_api_key(&key.id, now)
+                .await
+                .map_err(|e| Error::from_store("API key", e))?;
         }
         Ok(key)
     }

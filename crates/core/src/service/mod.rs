@@ -11,9 +11,13 @@ use std::sync::Arc;
 use crate::config::Limits;
 use crate::store::Store;
 
-pub use conversations::{render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation};
+pub use conversations::{
+    render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
+};
 pub use keys::NewKey;
-pub use tenants::{Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL};
+pub use tenants::{
+    Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
+};
 
 /// The domain facade over a store.
 #[derive(Clone)]
@@ -41,9 +45,10 @@ impl Service {
         match requested {
             None => Ok(20.min(self.limits.max_page_size)),
             Some(0) => Err(crate::Error::invalid("limit", "must be at least 1")),
-            Some(n) if n > self.limits.max_page_size => {
-                Err(crate::Error::invalid("limit", format!("must be at most {}", self.limits.max_page_size)))
-            }
+            Some(n) if n > self.limits.max_page_size => Err(crate::Error::invalid(
+                "limit",
+                format!("must be at most {}", self.limits.max_page_size),
+            )),
             Some(n) => Ok(n),
         }
     }

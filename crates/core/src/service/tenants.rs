@@ -6,7 +6,9 @@ use super::Service;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::key::{ApiKey, KeyKind, KeySecret};
-use crate::tenant::{generate_password, hash_password, normalize_email, Membership, Role, Tenant, User};
+use crate::tenant::{
+    generate_password, hash_password, normalize_email, Membership, Role, Tenant, User,
+};
 use crate::time::Timestamp;
 use crate::validate;
 
@@ -54,7 +56,10 @@ impl Service {
     pub async fn create_tenant(&self, input: NewTenant) -> Result<TenantCreated> {
         validate::non_empty("name", &input.name, 200)?;
         if input.monthly_token_quota.is_some_and(|q| q < 0) {
-            return Err(Error::invalid("monthly_token_quota", "must not be negative"));
+            return Err(Error::invalid(
+                "monthly_token_quota",
+                "must not be negative",
+            ));
         }
         if let Some(email) = &input.owner_email {
             normalize_email(email)?;
@@ -65,21 +70,44 @@ impl Service {
             monthly_token_quota: input.monthly_token_quota,
             created_at: Timestamp::now(),
         };
-        self.store.insert_tenant(&tenant).await.map_err(|e| Error::from_store("tenant", e))?;
+        self.store
+            .insert_tenant(&tenant)
+            .await
+            .map_err(|e| Error::from_store("tenant", e))?;
         let owner = match input.owner_email {
             Some(email) => Some(
-                self.add_user(&tenant.id, NewUser { email, name: None, role: Role::Owner, password: None }).await?,
+                self.add_user(
+                    &tenant.id,
+                    NewUser {
+                        email,
+                        name: None,
+                        role: Role::Owner,
+                        password: None,
+                    },
+                )
+                .await?,
             ),
             None => None,
         };
         let (secret_key, secret) = self
-            .create_key(&tenant.id, super::NewKey::named(KeyKind::Secret, "Default secret key"))
+            .create_key(
+                &tenant.id,
+                super::NewKey::named(KeyKind::Secret, "Default secret key"),
+            )
             .await?;
-        Ok(TenantCreated { tenant, owner, secret_key, secret })
+        Ok(TenantCreated {
+            tenant,
+            owner,
+            secret_key,
+            secret,
+        })
     }
 
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
-        self.store.get_tenant(tenant).await.map_err(|e| Error::from_store("tenant", e))
+        self.store
+            .get_tenant(tenant)
+            .await
+            .map_err(|e| Error::from_store("tenant", e))
     }
 
     /// Adds a user to a tenant with a role, creating the user when the email is new.
@@ -87,14 +115,23 @@ impl Service {
     pub async fn add_user(&self, tenant: &TenantId, input: NewUser) -> Result<UserAdded> {
         self.get_tenant(tenant).await?;
         let email = normalize_email(&input.email)?;
-        let name = input.name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        let name = input
+            .name
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
         validate::max_chars("name", &name, 200)?;
-        let existing = self.store.find_user_by_email(&email).await.map_err(|e| Error::from_store("user", e))?;
+        let existing = self
+            .store
+            .find_user_by_email(&email)
+            .await
+            .map_err(|e| Error::from_store("user", e))?;
         let (user, generated_password) = match existing {
             Some(user) => {
                 if let Some(password) = &input.password {
                     let hash = hash_password(password)?;
-                    self.store.set_user_password(&user.id, &hash).await.map_err(|e| Error::from_store("user", e))?;
+                    self.store
+                        .set_user_password(&user.id, &hash)
+                        .await
+                        .map_err(|e| Error::from_store("user", e))?;
                 }
                 (user, None)
             }
@@ -113,13 +150,28 @@ impl Service {
                     password_hash: hash_password(&password)?,
                     created_at: Timestamp::now(),
                 };
-                self.store.insert_user(&user).await.map_err(|e| Error::from_store("user", e))?;
+                self.store
+                    .insert_user(&user)
+                    .await
+                    .map_err(|e| Error::from_store("user", e))?;
                 (user, generated)
             }
         };
-        let membership = Membership { tenant_id: tenant.clone(), user_id: user.id.clone(), role: input.role, created_at: Timestamp::now() };
-        self.store.upsert_membership(&membership).await.map_err(|e| Error::from_store("membership", e))?;
-        Ok(UserAdded { user, role: input.role, generated_password })
+        let membership = Membership {
+            tenant_id: tenant.clone(),
+            user_id: user.id.clone(),
+            role: input.role,
+            created_at: Timestamp::now(),
+        };
+        self.store
+            .upsert_membership(&membership)
+            .await
+            .map_err(|e| Error::from_store("membership", e))?;
+        Ok(UserAdded {
+            user,
+            role: input.role,
+            generated_password,
+        })
     }
 }
 
@@ -143,7 +195,11 @@ pub struct DemoCreated {
 #[derive(Debug)]
 pub enum Demo {
     Created(Box<DemoCreated>),
-    Existing { tenant: Tenant, owner_email: String, agent_slug: String },
+    Existing {
+        tenant: Tenant,
+        owner_email: String,
+        agent_slug: String,
+    },
 }
 
 impl Service {
@@ -151,24 +207,46 @@ impl Service {
     /// key on first start; later starts find it again. `origins` are the origins the
     /// publishable key accepts (the server's own, for the demo page).
     pub async fn bootstrap_demo(&self, origins: &[String]) -> Result<Demo> {
-        let existing = self.store.get_setting(DEMO_TENANT_SETTING).await.map_err(|e| Error::from_store("setting", e))?;
+        let existing = self
+            .store
+            .get_setting(DEMO_TENANT_SETTING)
+            .await
+            .map_err(|e| Error::from_store("setting", e))?;
         if let Some(id) = existing.as_deref().and_then(|id| TenantId::parse(id).ok()) {
             if let Ok(tenant) = self.get_tenant(&id).await {
-                return Ok(Demo::Existing { tenant, owner_email: DEMO_OWNER_EMAIL.to_owned(), agent_slug: "support".to_owned() });
+                return Ok(Demo::Existing {
+                    tenant,
+                    owner_email: DEMO_OWNER_EMAIL.to_owned(),
+                    agent_slug: "support".to_owned(),
+                });
             }
         }
         let created = self
-            .create_tenant(NewTenant { name: "Demo Company".into(), owner_email: Some(DEMO_OWNER_EMAIL.into()), monthly_token_quota: None })
+            .create_tenant(NewTenant {
+                name: "Demo Company".into(),
+                owner_email: Some(DEMO_OWNER_EMAIL.into()),
+                monthly_token_quota: None,
+            })
             .await?;
         let tenant = created.tenant;
-        let owner = created.owner.ok_or_else(|| Error::internal(anyhow::anyhow!("demo owner was not created")))?;
+        let owner = created
+            .owner
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("demo owner was not created")))?;
         let owner_password = match owner.generated_password {
             Some(password) => password,
             // The demo email existed already (a wiped settings table): give it a fresh password.
             None => {
                 let password = generate_password();
-                self.add_user(&tenant.id, NewUser { email: DEMO_OWNER_EMAIL.into(), name: None, role: Role::Owner, password: Some(password.clone()) })
-                    .await?;
+                self.add_user(
+                    &tenant.id,
+                    NewUser {
+                        email: DEMO_OWNER_EMAIL.into(),
+                        name: None,
+                        role: Role::Owner,
+                        password: Some(password.clone()),
+                    },
+                )
+                .await?;
                 password
             }
         };
@@ -205,7 +283,10 @@ impl Service {
                 },
             )
             .await?;
-        self.store.set_setting(DEMO_TENANT_SETTING, tenant.id.as_str()).await.map_err(|e| Error::from_store("setting", e))?;
+        self.store
+            .set_setting(DEMO_TENANT_SETTING, tenant.id.as_str())
+            .await
+            .map_err(|e| Error::from_store("setting", e))?;
         Ok(Demo::Created(Box::new(DemoCreated {
             tenant,
             owner_email: DEMO_OWNER_EMAIL.to_owned(),

@@ -15,20 +15,29 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents", get(list_agents).post(create_agent))
-        .route("/api/v1/agents/{agent}", get(get_agent).patch(update_agent).delete(delete_agent))
+        .route(
+            "/api/v1/agents/{agent}",
+            get(get_agent).patch(update_agent).delete(delete_agent),
+        )
         .route("/api/v1/agents/{agent}/versions", get(list_versions))
 }
 
 /// A path segment naming an agent; one that is neither id nor slug cannot exist (404).
 fn agent_ref(value: &str) -> ApiResult<AgentRef> {
-    AgentRef::parse(value).map_err(|_| ApiError(frontdesk_core::Error::NotFound { resource: "agent" }))
+    AgentRef::parse(value)
+        .map_err(|_| ApiError(frontdesk_core::Error::NotFound { resource: "agent" }))
 }
 
 /// Lists the tenant's agents, by slug.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("secret_key" = [])),
     responses((status = 200, body = ListPage<Agent>)))]
-pub async fn list_agents(State(state): State<AppState>, auth: SecretKeyAuth) -> ApiResult<Json<ListPage<Agent>>> {
-    Ok(Json(ListPage::all(state.service.list_agents(&auth.tenant).await?)))
+pub async fn list_agents(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+) -> ApiResult<Json<ListPage<Agent>>> {
+    Ok(Json(ListPage::all(
+        state.service.list_agents(&auth.tenant).await?,
+    )))
 }
 
 /// Creates an agent.
@@ -48,8 +57,17 @@ pub async fn create_agent(
 #[utoipa::path(get, path = "/api/v1/agents/{agent}", tag = "agents", security(("secret_key" = [])),
     params(("agent" = String, Path, description = "agent id or slug")),
     responses((status = 200, body = Agent), (status = 404)))]
-pub async fn get_agent(State(state): State<AppState>, auth: SecretKeyAuth, Path(agent): Path<String>) -> ApiResult<Json<Agent>> {
-    Ok(Json(state.service.get_agent(&auth.tenant, &agent_ref(&agent)?).await?))
+pub async fn get_agent(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<Agent>> {
+    Ok(Json(
+        state
+            .service
+            .get_agent(&auth.tenant, &agent_ref(&agent)?)
+            .await?,
+    ))
 }
 
 /// Changes an agent with a JSON merge patch (fields left out stay; `null` resets a field).
@@ -64,15 +82,27 @@ pub async fn update_agent(
     Path(agent): Path<String>,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Agent>> {
-    Ok(Json(state.service.update_agent(&auth.tenant, &agent_ref(&agent)?, patch).await?))
+    Ok(Json(
+        state
+            .service
+            .update_agent(&auth.tenant, &agent_ref(&agent)?, patch)
+            .await?,
+    ))
 }
 
 /// Deletes an agent. Its conversations stay; its slug becomes free.
 #[utoipa::path(delete, path = "/api/v1/agents/{agent}", tag = "agents", security(("secret_key" = [])),
     params(("agent" = String, Path, description = "agent id or slug")),
     responses((status = 204), (status = 404)))]
-pub async fn delete_agent(State(state): State<AppState>, auth: SecretKeyAuth, Path(agent): Path<String>) -> ApiResult<StatusCode> {
-    state.service.delete_agent(&auth.tenant, &agent_ref(&agent)?).await?;
+pub async fn delete_agent(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(agent): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .service
+        .delete_agent(&auth.tenant, &agent_ref(&agent)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,5 +115,10 @@ pub async fn list_versions(
     auth: SecretKeyAuth,
     Path(agent): Path<String>,
 ) -> ApiResult<Json<ListPage<AgentVersion>>> {
-    Ok(Json(ListPage::all(state.service.agent_versions(&auth.tenant, &agent_ref(&agent)?).await?)))
+    Ok(Json(ListPage::all(
+        state
+            .service
+            .agent_versions(&auth.tenant, &agent_ref(&agent)?)
+            .await?,
+    )))
 }

@@ -8,7 +8,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use frontdesk_core::conversation::{Conversation, Cursor, Message};
 use frontdesk_core::id::ConversationId;
-use frontdesk_core::service::{render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation};
+use frontdesk_core::service::{
+    render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
+};
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 
@@ -19,13 +21,24 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/conversations", get(list_conversations).post(create_conversation))
+        .route(
+            "/api/v1/conversations",
+            get(list_conversations).post(create_conversation),
+        )
         .route(
             "/api/v1/conversations/{conversation}",
-            get(get_conversation).patch(update_conversation).delete(delete_conversation),
+            get(get_conversation)
+                .patch(update_conversation)
+                .delete(delete_conversation),
         )
-        .route("/api/v1/conversations/{conversation}/messages", get(list_messages))
-        .route("/api/v1/conversations/{conversation}/export", get(export_conversation))
+        .route(
+            "/api/v1/conversations/{conversation}/messages",
+            get(list_messages),
+        )
+        .route(
+            "/api/v1/conversations/{conversation}/export",
+            get(export_conversation),
+        )
 }
 
 fn conversation_id(value: &str) -> ApiResult<ConversationId> {
@@ -64,7 +77,10 @@ pub async fn list_conversations(
         Some("true") => Some(true),
         Some("all") => None,
         Some(other) => {
-            return Err(ApiError(Error::invalid("archived", format!("`{other}` is not one of true, false, all"))));
+            return Err(ApiError(Error::invalid(
+                "archived",
+                format!("`{other}` is not one of true, false, all"),
+            )));
         }
     };
     let page = state
@@ -82,7 +98,11 @@ pub async fn list_conversations(
         )
         .await?;
     let next_cursor = page.next.map(|c| c.encode());
-    Ok(Json(ListPage { has_more: next_cursor.is_some(), data: page.items, next_cursor }))
+    Ok(Json(ListPage {
+        has_more: next_cursor.is_some(),
+        data: page.items,
+        next_cursor,
+    }))
 }
 
 /// Creates an empty conversation with an agent.
@@ -93,7 +113,15 @@ pub async fn create_conversation(
     auth: SecretKeyAuth,
     JsonBody(input): JsonBody<NewConversation>,
 ) -> ApiResult<(StatusCode, Json<Conversation>)> {
-    Ok((StatusCode::CREATED, Json(state.service.create_conversation(&auth.tenant, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .service
+                .create_conversation(&auth.tenant, input)
+                .await?,
+        ),
+    ))
 }
 
 /// Paging of a conversation's messages.
@@ -120,10 +148,24 @@ impl MessageParams {
         let newest_first = match self.order.as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
-            Some(other) => return Err(ApiError(Error::invalid("order", format!("`{other}` is not one of asc, desc")))),
+            Some(other) => {
+                return Err(ApiError(Error::invalid(
+                    "order",
+                    format!("`{other}` is not one of asc, desc"),
+                )))
+            }
         };
-        let after_seq = self.cursor.as_deref().map(Cursor::decode).transpose()?.map(|c| c.sort);
-        Ok(MessagePaging { newest_first, limit: self.limit, after_seq })
+        let after_seq = self
+            .cursor
+            .as_deref()
+            .map(Cursor::decode)
+            .transpose()?
+            .map(|c| c.sort);
+        Ok(MessagePaging {
+            newest_first,
+            limit: self.limit,
+            after_seq,
+        })
     }
 }
 
@@ -135,14 +177,30 @@ async fn message_page(
 ) -> ApiResult<ListPage<Message>> {
     let (data, has_more) = state
         .service
-        .list_messages(&auth.tenant, conversation, paging.newest_first, paging.limit, paging.after_seq)
+        .list_messages(
+            &auth.tenant,
+            conversation,
+            paging.newest_first,
+            paging.limit,
+            paging.after_seq,
+        )
         .await?;
     let next_cursor = if has_more {
-        data.last().map(|m| Cursor { sort: m.seq, id: m.id.as_str().to_owned() }.encode())
+        data.last().map(|m| {
+            Cursor {
+                sort: m.seq,
+                id: m.id.as_str().to_owned(),
+            }
+            .encode()
+        })
     } else {
         None
     };
-    Ok(ListPage { data, next_cursor, has_more })
+    Ok(ListPage {
+        data,
+        next_cursor,
+        has_more,
+    })
 }
 
 /// A conversation with a page of its messages.
@@ -167,7 +225,10 @@ pub async fn get_conversation(
     let paging = params.parse()?;
     let conversation = state.service.get_conversation(&auth.tenant, &id).await?;
     let messages = message_page(&state, &auth, &id, paging).await?;
-    Ok(Json(ConversationWithMessages { conversation, messages }))
+    Ok(Json(ConversationWithMessages {
+        conversation,
+        messages,
+    }))
 }
 
 /// Lists a conversation's messages.
@@ -182,7 +243,9 @@ pub async fn list_messages(
     Query(params): Query<MessageParams>,
 ) -> ApiResult<Json<ListPage<Message>>> {
     let id = conversation_id(&conversation)?;
-    Ok(Json(message_page(&state, &auth, &id, params.parse()?).await?))
+    Ok(Json(
+        message_page(&state, &auth, &id, params.parse()?).await?,
+    ))
 }
 
 /// Changes a conversation's title, archived flag or metadata.
@@ -196,7 +259,12 @@ pub async fn update_conversation(
     JsonBody(input): JsonBody<UpdateConversation>,
 ) -> ApiResult<Json<Conversation>> {
     let id = conversation_id(&conversation)?;
-    Ok(Json(state.service.update_conversation(&auth.tenant, &id, input).await?))
+    Ok(Json(
+        state
+            .service
+            .update_conversation(&auth.tenant, &id, input)
+            .await?,
+    ))
 }
 
 /// Whether a delete removes everything for good.
@@ -220,7 +288,10 @@ pub async fn delete_conversation(
     Query(params): Query<DeleteParams>,
 ) -> ApiResult<StatusCode> {
     let id = conversation_id(&conversation)?;
-    state.service.delete_conversation(&auth.tenant, &id, params.purge).await?;
+    state
+        .service
+        .delete_conversation(&auth.tenant, &id, params.purge)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -249,12 +320,26 @@ pub async fn export_conversation(
     let markdown = match params.format.as_deref() {
         None | Some("json") => false,
         Some("markdown") | Some("md") => true,
-        Some(other) => return Err(ApiError(Error::invalid("format", format!("`{other}` is not one of json, markdown")))),
+        Some(other) => {
+            return Err(ApiError(Error::invalid(
+                "format",
+                format!("`{other}` is not one of json, markdown"),
+            )))
+        }
     };
     let export = state.service.export_conversation(&auth.tenant, &id).await?;
     let response = if markdown {
         let disposition = format!("attachment; filename=\"{id}.md\"");
-        ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], render_markdown(&export))
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "text/markdown; charset=utf-8".to_owned(),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            render_markdown(&export),
+        )
             .into_response()
     } else {
         let disposition = format!("attachment; filename=\"{id}.json\"");

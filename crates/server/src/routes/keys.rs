@@ -38,21 +38,36 @@ pub async fn create_key(
     JsonBody(input): JsonBody<NewKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let (record, secret) = state.service.create_key(&auth.tenant, input).await?;
-    Ok((StatusCode::CREATED, Json(CreatedKey { record, key: secret.expose().to_owned() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            record,
+            key: secret.expose().to_owned(),
+        }),
+    ))
 }
 
 /// Lists the tenant's keys (prefixes only), newest first.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", security(("secret_key" = [])),
     responses((status = 200, body = ListPage<ApiKey>)))]
-pub async fn list_keys(State(state): State<AppState>, auth: SecretKeyAuth) -> ApiResult<Json<ListPage<ApiKey>>> {
-    Ok(Json(ListPage::all(state.service.list_keys(&auth.tenant).await?)))
+pub async fn list_keys(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+) -> ApiResult<Json<ListPage<ApiKey>>> {
+    Ok(Json(ListPage::all(
+        state.service.list_keys(&auth.tenant).await?,
+    )))
 }
 
 /// Revokes a key at once. Revoking a revoked key changes nothing.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key}", tag = "api-keys", security(("secret_key" = [])),
     params(("key" = String, Path, description = "key id (`key_…`)")),
     responses((status = 200, body = ApiKey), (status = 404)))]
-pub async fn revoke_key(State(state): State<AppState>, auth: SecretKeyAuth, Path(key): Path<String>) -> ApiResult<Json<ApiKey>> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(key): Path<String>,
+) -> ApiResult<Json<ApiKey>> {
     let key = path_id(&key, KeyId::parse, "API key")?;
     Ok(Json(state.service.revoke_key(&auth.tenant, &key).await?))
 }

@@ -20,6 +20,10 @@ pub struct ListPage<T> {
 
 impl<T> ListPage<T> {
     pub fn all(data: Vec<T>) -> Self {
-        Self { data, next_cursor: None, has_more: false }
+        Self {
+            data,
+            next_cursor: None,
+            has_more: false,
+        }
     }
 }

@@ -30,10 +30,15 @@ pub async fn healthz() -> Json<serde_json::Value> {
     responses((status = 200, description = "ready"), (status = 503, description = "the store does not answer")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.service.store().ping().await {
-        Ok(()) => Json(json!({"status": "ready", "store": state.service.store().backend()})).into_response(),
+        Ok(()) => Json(json!({"status": "ready", "store": state.service.store().backend()}))
+            .into_response(),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": "unreachable"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "store": "unreachable"})),
+            )
+                .into_response()
         }
     }
 }
@@ -41,7 +46,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// This API's OpenAPI 3.1 document, generated from the code.

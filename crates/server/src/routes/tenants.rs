@@ -43,7 +43,21 @@ pub async fn create_tenant(
     JsonBody(input): JsonBody<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<CreatedTenant>)> {
     let created = state.service.create_tenant(input).await?;
-    let owner = created.owner.map(|owner| CreatedOwner { user: owner.user, role: owner.role, password: owner.generated_password });
-    let secret_key = CreatedKey { record: created.secret_key, key: created.secret.expose().to_owned() };
-    Ok((StatusCode::CREATED, Json(CreatedTenant { tenant: created.tenant, owner, secret_key })))
+    let owner = created.owner.map(|owner| CreatedOwner {
+        user: owner.user,
+        role: owner.role,
+        password: owner.generated_password,
+    });
+    let secret_key = CreatedKey {
+        record: created.secret_key,
+        key: created.secret.expose().to_owned(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTenant {
+            tenant: created.tenant,
+            owner,
+            secret_key,
+        }),
+    ))
 }

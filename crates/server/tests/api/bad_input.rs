@@ -12,51 +12,246 @@ async fn malformed_requests_get_precise_errors() {
     app.agent(&t, "support").await;
 
     // Malformed JSON.
-    let response = app.request(Method::POST, "/api/v1/agents", &t.key).header("content-type", "application/json").body("{\"slug\": ").send().await.unwrap();
+    let response = app
+        .request(Method::POST, "/api/v1/agents", &t.key)
+        .header("content-type", "application/json")
+        .body("{\"slug\": ")
+        .send()
+        .await
+        .unwrap();
     expect_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
     // Not JSON at all.
-    let response = app.request(Method::POST, "/api/v1/agents", &t.key).body("slug=x").send().await.unwrap();
-    expect_error(response, StatusCode::BAD_REQUEST, "unsupported_content_type").await;
+    let response = app
+        .request(Method::POST, "/api/v1/agents", &t.key)
+        .body("slug=x")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "unsupported_content_type",
+    )
+    .await;
     // A JSON array where an object is expected.
-    let error = expect_error(app.post("/api/v1/conversations", &t.key, &json!([1, 2])).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let error = expect_error(
+        app.post("/api/v1/conversations", &t.key, &json!([1, 2]))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "body");
     // Wrong types and unknown fields name the field.
-    let error = expect_error(app.post("/api/v1/conversations", &t.key, &json!({"agent": 7})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let error = expect_error(
+        app.post("/api/v1/conversations", &t.key, &json!({"agent": 7}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "agent");
-    let error = expect_error(app.post("/api/v1/conversations", &t.key, &json!({"agent": "support", "colour": "red"})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let error = expect_error(
+        app.post(
+            "/api/v1/conversations",
+            &t.key,
+            &json!({"agent": "support", "colour": "red"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "colour");
-    let error = expect_error(app.post("/api/v1/conversations", &t.key, &json!({"agent": "support", "title": "x".repeat(201)})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let error = expect_error(
+        app.post(
+            "/api/v1/conversations",
+            &t.key,
+            &json!({"agent": "support", "title": "x".repeat(201)}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "title");
-    let metadata: serde_json::Map<String, serde_json::Value> = (0..100).map(|n| (format!("k{n}"), json!(n))).collect();
-    let error = expect_error(app.post("/api/v1/conversations", &t.key, &json!({"agent": "support", "metadata": metadata})).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        (0..100).map(|n| (format!("k{n}"), json!(n))).collect();
+    let error = expect_error(
+        app.post(
+            "/api/v1/conversations",
+            &t.key,
+            &json!({"agent": "support", "metadata": metadata}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "metadata");
     // Oversized body.
     let big = json!({"slug": "big", "name": "Big", "instructions": "x".repeat(70 * 1024)});
-    expect_error(app.post("/api/v1/agents", &t.key, &big).send().await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    expect_error(
+        app.post("/api/v1/agents", &t.key, &big)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
 
     // Query strings.
-    expect_error(app.get("/api/v1/conversations?cursor=garbage!", &t.key).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_cursor").await;
-    expect_error(app.get("/api/v1/conversations?cursor=MTIz", &t.key).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_cursor").await;
-    let error = expect_error(app.get("/api/v1/conversations?limit=0", &t.key).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    expect_error(
+        app.get("/api/v1/conversations?cursor=garbage!", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/conversations?cursor=MTIz", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+    let error = expect_error(
+        app.get("/api/v1/conversations?limit=0", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(error["field"], "limit");
-    expect_error(app.get("/api/v1/conversations?limit=100000", &t.key).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
-    expect_error(app.get("/api/v1/conversations?limit=ten", &t.key).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
-    expect_error(app.get("/api/v1/conversations?archived=maybe", &t.key).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
-    expect_error(app.get("/api/v1/conversations?sort=asc", &t.key).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
-    expect_error(app.get(&format!("/api/v1/conversations?q={}", "a".repeat(201)), &t.key).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    expect_error(
+        app.get("/api/v1/conversations?limit=100000", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/conversations?limit=ten", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/conversations?archived=maybe", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/conversations?sort=asc", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    expect_error(
+        app.get(
+            &format!("/api/v1/conversations?q={}", "a".repeat(201)),
+            &t.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
 
     // Malformed ids cannot exist: 404.
-    expect_error(app.get("/api/v1/conversations/conv_nope", &t.key).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
-    expect_error(app.get("/api/v1/agents/NOT%20A%20SLUG", &t.key).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
-    expect_error(app.delete("/api/v1/api-keys/key_123", &t.key).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(
+        app.get("/api/v1/conversations/conv_nope", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/agents/NOT%20A%20SLUG", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.delete("/api/v1/api-keys/key_123", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     // Unknown routes and methods.
-    expect_error(app.get("/api/v1/nothing-here", &t.key).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
-    expect_error(app.request(Method::PUT, "/api/v1/agents", &t.key).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    expect_error(
+        app.get("/api/v1/nothing-here", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.request(Method::PUT, "/api/v1/agents", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 
     // Nothing was written by any of it.
-    let agents = expect(app.get("/api/v1/agents", &t.key).send().await.unwrap(), StatusCode::OK).await;
+    let agents = expect(
+        app.get("/api/v1/agents", &t.key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(agents["data"].as_array().unwrap().len(), 1);
-    let conversations = expect(app.get("/api/v1/conversations?archived=all", &t.key).send().await.unwrap(), StatusCode::OK).await;
+    let conversations = expect(
+        app.get("/api/v1/conversations?archived=all", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(conversations["data"], json!([]));
     app.stop().await;
 }
@@ -66,9 +261,44 @@ async fn bad_credentials_are_401() {
     let app = TestApp::spawn().await;
     let client = &app.client;
     let url = format!("{}/api/v1/agents", app.base);
-    expect_error(client.get(&url).send().await.unwrap(), StatusCode::UNAUTHORIZED, "missing_api_key").await;
-    expect_error(client.get(&url).header("authorization", "Basic Zm9vOmJhcg==").send().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_authorization").await;
-    expect_error(client.get(&url).bearer_auth("sk-not-ours").send().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_api_key").await;
-    expect_error(client.get(&url).bearer_auth("fd_sk_00000000000000000000000000000000").send().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_api_key").await;
+    expect_error(
+        client.get(&url).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "missing_api_key",
+    )
+    .await;
+    expect_error(
+        client
+            .get(&url)
+            .header("authorization", "Basic Zm9vOmJhcg==")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_authorization",
+    )
+    .await;
+    expect_error(
+        client
+            .get(&url)
+            .bearer_auth("sk-not-ours")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+    )
+    .await;
+    expect_error(
+        client
+            .get(&url)
+            .bearer_auth("fd_sk_00000000000000000000000000000000")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+    )
+    .await;
     app.stop().await;
 }

@@ -56,7 +56,9 @@ impl TestAppBuilder {
                 let schema = format!("fdapi_{}", frontdesk_core::id::new_body());
                 let store = SqlStore::connect_postgres_schema(&url, &schema)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required (make test starts it): {e:#}"));
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {url} is required (make test starts it): {e:#}")
+                    });
                 (store, Some(schema))
             }
         };
@@ -71,7 +73,16 @@ impl TestAppBuilder {
         let server = tokio::spawn(frontdesk_server::serve(listener, state, async {
             let _ = stopped.await;
         }));
-        TestApp { base, client: reqwest::Client::new(), service, store, schema, stop: Some(stop), server: Some(server), _dir: dir }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            service,
+            store,
+            schema,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
     }
 }
 
@@ -96,9 +107,14 @@ pub struct TestTenant {
 
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
-        let mut config = Config::default();
-        config.bootstrap_demo = false;
-        TestAppBuilder { backend: Backend::Sqlite, config }
+        let config = Config {
+            bootstrap_demo: false,
+            ..Config::default()
+        };
+        TestAppBuilder {
+            backend: Backend::Sqlite,
+            config,
+        }
     }
 
     pub async fn spawn() -> Self {
@@ -109,14 +125,23 @@ impl TestApp {
     pub async fn tenant(&self, name: &str) -> TestTenant {
         let created = self
             .service
-            .create_tenant(NewTenant { name: name.into(), owner_email: None, monthly_token_quota: None })
+            .create_tenant(NewTenant {
+                name: name.into(),
+                owner_email: None,
+                monthly_token_quota: None,
+            })
             .await
             .unwrap();
-        TestTenant { id: created.tenant.id, key: created.secret.expose().to_owned() }
+        TestTenant {
+            id: created.tenant.id,
+            key: created.secret.expose().to_owned(),
+        }
     }
 
     pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(key)
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
     }
 
     pub fn get(&self, path: &str, key: &str) -> RequestBuilder {
@@ -138,17 +163,38 @@ impl TestApp {
     /// Creates an agent through the API and returns its JSON.
     pub async fn agent(&self, tenant: &TestTenant, slug: &str) -> Value {
         let body = serde_json::json!({"slug": slug, "name": slug.to_uppercase(), "instructions": "Be helpful."});
-        expect(self.post("/api/v1/agents", &tenant.key, &body).send().await.unwrap(), StatusCode::CREATED).await
+        expect(
+            self.post("/api/v1/agents", &tenant.key, &body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
     /// Creates a conversation through the API and appends `texts` (user, assistant, …).
     pub async fn conversation(&self, tenant: &TestTenant, agent: &str, texts: &[&str]) -> Value {
         let body = serde_json::json!({"agent": agent});
-        let conversation = expect(self.post("/api/v1/conversations", &tenant.key, &body).send().await.unwrap(), StatusCode::CREATED).await;
+        let conversation = expect(
+            self.post("/api/v1/conversations", &tenant.key, &body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
         let id = ConversationId::parse(conversation["id"].as_str().unwrap()).unwrap();
         for (idx, text) in texts.iter().enumerate() {
-            let role = if idx % 2 == 0 { MessageRole::User } else { MessageRole::Assistant };
-            self.service.append_message(&tenant.id, &id, MessageDraft::text(role, *text)).await.unwrap();
+            let role = if idx % 2 == 0 {
+                MessageRole::User
+            } else {
+                MessageRole::Assistant
+            };
+            self.service
+                .append_message(&tenant.id, &id, MessageDraft::text(role, *text))
+                .await
+                .unwrap();
         }
         conversation
     }
@@ -189,6 +235,9 @@ pub async fn expect(response: Response, status: StatusCode) -> Value {
 pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
     let body = expect(response, status).await;
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["type"].is_string() && body["error"]["message"].is_string(), "{body}");
+    assert!(
+        body["error"]["type"].is_string() && body["error"]["message"].is_string(),
+        "{body}"
+    );
     body["error"].clone()
 }

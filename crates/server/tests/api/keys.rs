@@ -11,7 +11,18 @@ async fn keys_are_shown_once_and_revocation_is_immediate() {
     let t = app.tenant("Acme").await;
     app.agent(&t, "support").await;
 
-    let created = expect(app.post("/api/v1/api-keys", &t.key, &json!({"kind": "secret", "name": "CI"})).send().await.unwrap(), StatusCode::CREATED).await;
+    let created = expect(
+        app.post(
+            "/api/v1/api-keys",
+            &t.key,
+            &json!({"kind": "secret", "name": "CI"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
     let secret = created["key"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("fd_sk_"));
     assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
@@ -30,19 +41,44 @@ async fn keys_are_shown_once_and_revocation_is_immediate() {
     )
     .await;
     assert!(publishable["key"].as_str().unwrap().starts_with("fd_pk_"));
-    assert_eq!(publishable["allowed_origins"], json!(["https://shop.example.com"]));
+    assert_eq!(
+        publishable["allowed_origins"],
+        json!(["https://shop.example.com"])
+    );
 
     // Listing never shows a key.
-    let list = app.get("/api/v1/api-keys", &t.key).send().await.unwrap().text().await.unwrap();
-    assert!(!list.contains(&secret) && !list.contains(publishable["key"].as_str().unwrap()) && !list.contains(&t.key));
+    let list = app
+        .get("/api/v1/api-keys", &t.key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !list.contains(&secret)
+            && !list.contains(publishable["key"].as_str().unwrap())
+            && !list.contains(&t.key)
+    );
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 3);
-    assert!(list["data"].as_array().unwrap().iter().all(|k| k.get("key").is_none()));
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k.get("key").is_none()));
 
     // The new key works; a publishable key is refused on the secret API.
-    expect(app.get("/api/v1/agents", &secret).send().await.unwrap(), StatusCode::OK).await;
+    expect(
+        app.get("/api/v1/agents", &secret).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     expect_error(
-        app.get("/api/v1/agents", publishable["key"].as_str().unwrap()).send().await.unwrap(),
+        app.get("/api/v1/agents", publishable["key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
         StatusCode::FORBIDDEN,
         "publishable_key_not_allowed",
     )
@@ -50,20 +86,49 @@ async fn keys_are_shown_once_and_revocation_is_immediate() {
 
     // Revoked: 401 at once, and the record says when.
     let id = created["id"].as_str().unwrap();
-    let revoked = expect(app.delete(&format!("/api/v1/api-keys/{id}"), &t.key).send().await.unwrap(), StatusCode::OK).await;
+    let revoked = expect(
+        app.delete(&format!("/api/v1/api-keys/{id}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert!(revoked["revoked_at"].is_string());
-    expect_error(app.get("/api/v1/agents", &secret).send().await.unwrap(), StatusCode::UNAUTHORIZED, "revoked_api_key").await;
+    expect_error(
+        app.get("/api/v1/agents", &secret).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "revoked_api_key",
+    )
+    .await;
 
     // Rules of key creation.
     let cases = [
         (json!({"kind": "publishable"}), "allowed_origins"),
-        (json!({"kind": "publishable", "allowed_origins": ["shop.example.com"]}), "allowed_origins[0]"),
-        (json!({"kind": "publishable", "allowed_origins": ["https://a.example"], "allowed_agents": ["ghost"]}), "allowed_agents[0]"),
-        (json!({"kind": "secret", "allowed_origins": ["https://a.example"]}), "allowed_origins"),
+        (
+            json!({"kind": "publishable", "allowed_origins": ["shop.example.com"]}),
+            "allowed_origins[0]",
+        ),
+        (
+            json!({"kind": "publishable", "allowed_origins": ["https://a.example"], "allowed_agents": ["ghost"]}),
+            "allowed_agents[0]",
+        ),
+        (
+            json!({"kind": "secret", "allowed_origins": ["https://a.example"]}),
+            "allowed_origins",
+        ),
         (json!({"kind": "master"}), "kind"),
     ];
     for (body, field) in cases {
-        let error = expect_error(app.post("/api/v1/api-keys", &t.key, &body).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        let error = expect_error(
+            app.post("/api/v1/api-keys", &t.key, &body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
         assert_eq!(error["field"], field, "{body}: {error}");
     }
     app.stop().await;
@@ -74,19 +139,38 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     let app = TestApp::spawn().await;
     let t = app.tenant("Acme").await;
     let limited = expect(
-        app.post("/api/v1/api-keys", &t.key, &json!({"kind": "secret", "rate_limit_per_minute": 3})).send().await.unwrap(),
+        app.post(
+            "/api/v1/api-keys",
+            &t.key,
+            &json!({"kind": "secret", "rate_limit_per_minute": 3}),
+        )
+        .send()
+        .await
+        .unwrap(),
         StatusCode::CREATED,
     )
     .await;
     let key = limited["key"].as_str().unwrap();
     for _ in 0..3 {
-        expect(app.get("/api/v1/agents", key).send().await.unwrap(), StatusCode::OK).await;
+        expect(
+            app.get("/api/v1/agents", key).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await;
     }
     let response = app.get("/api/v1/agents", key).send().await.unwrap();
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Other keys of the tenant are not affected.
-    expect(app.get("/api/v1/agents", &t.key).send().await.unwrap(), StatusCode::OK).await;
+    expect(
+        app.get("/api/v1/agents", &t.key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     app.stop().await;
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the HTTP API: the real server on a random port, driven over HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
+
 mod agents;
 mod bad_input;
 mod common;

@@ -8,18 +8,59 @@ use crate::common::{expect, TestApp};
 async fn health_ready_and_metrics() {
     let app = TestApp::spawn().await;
     let t = app.tenant("Acme").await;
-    let health = expect(app.client.get(format!("{}/healthz", app.base)).send().await.unwrap(), StatusCode::OK).await;
+    let health = expect(
+        app.client
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(health["status"], "ok");
-    let ready = expect(app.client.get(format!("{}/readyz", app.base)).send().await.unwrap(), StatusCode::OK).await;
+    let ready = expect(
+        app.client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(ready["store"], "sqlite");
 
-    expect(app.get("/api/v1/agents", &t.key).send().await.unwrap(), StatusCode::OK).await;
-    let _ = app.client.get(format!("{}/api/v1/agents", app.base)).send().await.unwrap();
-    let response = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
-    assert!(response.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+    expect(
+        app.get("/api/v1/agents", &t.key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let _ = app
+        .client
+        .get(format!("{}/api/v1/agents", app.base))
+        .send()
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req_"));
     let metrics = response.text().await.unwrap();
-    assert!(metrics.contains("http_requests_total{method=\"GET\",route=\"/api/v1/agents\",status=\"200\"}"), "{metrics}");
-    assert!(metrics.contains("route=\"/api/v1/agents\",status=\"401\""), "{metrics}");
+    assert!(
+        metrics.contains(
+            "http_requests_total{method=\"GET\",route=\"/api/v1/agents\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/api/v1/agents\",status=\"401\""),
+        "{metrics}"
+    );
     assert!(metrics.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/agents\",le=\"0.005\"}"), "{metrics}");
     app.stop().await;
 }
@@ -29,7 +70,12 @@ async fn readiness_fails_when_the_store_is_gone() {
     let app = TestApp::spawn().await;
     app.service.store().ping().await.unwrap();
     app.stop_store().await;
-    let response = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     app.stop().await;
 }
@@ -37,7 +83,15 @@ async fn readiness_fails_when_the_store_is_gone() {
 #[tokio::test]
 async fn openapi_document_covers_the_api_and_renders_as_docs() {
     let app = TestApp::spawn().await;
-    let doc = expect(app.client.get(format!("{}/api/v1/openapi.json", app.base)).send().await.unwrap(), StatusCode::OK).await;
+    let doc = expect(
+        app.client
+            .get(format!("{}/api/v1/openapi.json", app.base))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
@@ -47,7 +101,10 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ("/api/v1/api-keys", &["get", "post"]),
         ("/api/v1/api-keys/{key}", &["delete"]),
         ("/api/v1/conversations", &["get", "post"]),
-        ("/api/v1/conversations/{conversation}", &["get", "patch", "delete"]),
+        (
+            "/api/v1/conversations/{conversation}",
+            &["get", "patch", "delete"],
+        ),
         ("/api/v1/conversations/{conversation}/messages", &["get"]),
         ("/api/v1/conversations/{conversation}/export", &["get"]),
         ("/api/v1/tenants", &["post"]),
@@ -56,18 +113,41 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ("/metrics", &["get"]),
     ] {
         for method in methods {
-            assert!(paths.get(path).and_then(|p| p.get(*method)).is_some(), "{method} {path} missing from the OpenAPI document");
+            assert!(
+                paths.get(path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} missing from the OpenAPI document"
+            );
         }
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["Agent", "AgentSpec", "Conversation", "Message", "ApiKey", "NewKey", "ToolEntry"] {
+    for schema in [
+        "Agent",
+        "AgentSpec",
+        "Conversation",
+        "Message",
+        "ApiKey",
+        "NewKey",
+        "ToolEntry",
+    ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
     assert!(doc["components"]["securitySchemes"]["secret_key"].is_object());
 
-    let docs = app.client.get(format!("{}/api/v1/docs", app.base)).send().await.unwrap();
-    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let docs = app
+        .client
+        .get(format!("{}/api/v1/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(docs.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = docs.text().await.unwrap();
-    assert!(html.contains("/api/v1/conversations/{conversation}/export") && html.contains("Exports a whole conversation"), "{html}");
+    assert!(
+        html.contains("/api/v1/conversations/{conversation}/export")
+            && html.contains("Exports a whole conversation"),
+        "{html}"
+    );
     app.stop().await;
 }

@@ -139,7 +139,7 @@ END;
 CREATE TRIGGER conversations_fts_delete AFTER DELETE ON conversations BEGIN
     INSERT INTO conversations_fts (conversations_fts, rowid, title) VALUES ('delete', old.pk, coalesce(old.title, ''));
 END;
-CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations BEGIN
+CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations WHEN old.title IS NOT new.title BEGIN
     INSERT INTO conversations_fts (conversations_fts, rowid, title) VALUES ('delete', old.pk, coalesce(old.title, ''));
     INSERT INTO conversations_fts (rowid, title) VALUES (new.pk, coalesce(new.title, ''));
 END;
