@@ -280,15 +280,7 @@ impl AgentSpec {
             ));
         };
         let mut current = serde_json::to_value(self).map_err(Error::internal)?;
-        if let Value::Object(fields) = &mut current {
-            for (key, value) in patch {
-                if value.is_null() {
-                    fields.remove(&key);
-                } else {
-                    fields.insert(key, value);
-                }
-            }
-        }
+        merge_patch(&mut current, Value::Object(patch));
         Self::from_json(current)
     }
 
@@ -442,6 +434,27 @@ impl AgentSpec {
     }
 }
 
+/// RFC 7396: objects merge key by key, recursively; `null` removes a key; anything else
+/// replaces the target.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                fields.remove(&key);
+            } else {
+                merge_patch(fields.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
 /// `provider/model`, each part non-empty, no spaces.
 fn model_name(field: &str, value: &str) -> Result<()> {
     validate::max_chars(field, value, 200)?;
@@ -581,6 +594,16 @@ mod tests {
         assert_eq!(patched.temperature, None);
         assert_eq!(patched.instructions, "Be kind.");
         assert!(agent.patched(json!({"bogus": 1})).is_err());
+        // Nested objects merge too: a widget patch keeps the widget's other fields.
+        let with_widget = agent
+            .patched(json!({"widget": {"title": "Hi", "starter_prompts": ["a"]}}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let greeted = with_widget
+            .patched(json!({"widget": {"greeting": "Hello!", "title": null}}))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(greeted.widget.greeting.as_deref(), Some("Hello!"));
+        assert_eq!(greeted.widget.starter_prompts, vec!["a".to_owned()]);
+        assert_eq!(greeted.widget.title, None);
         assert!(agent.patched(json!([1])).is_err());
     }
 }

@@ -27,6 +27,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Bearer token of the platform operator (`POST /api/v1/tenants`); unset disables that API.
     pub admin_token: Option<SecretString>,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<SecretString>,
     /// Log filter (`info`, `frontdesk=debug,tower_http=info`, …).
     pub log: String,
     /// Create the demo tenant, agent and keys on first start.
@@ -64,6 +66,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             admin_token: None,
+            metrics_token: None,
             log: "info".to_owned(),
             bootstrap_demo: true,
             limits: Limits::default(),
@@ -83,6 +86,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
     ("FRONTDESK_PUBLIC_URL", "public_url"),
     ("FRONTDESK_ADMIN_TOKEN", "admin_token"),
+    ("FRONTDESK_METRICS_TOKEN", "metrics_token"),
     ("FRONTDESK_LOG", "log"),
     ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
     ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
@@ -155,6 +159,9 @@ impl Config {
         }
         if let Some(value) = get("FRONTDESK_ADMIN_TOKEN") {
             self.admin_token = Some(SecretString::from(value.clone()));
+        }
+        if let Some(value) = get("FRONTDESK_METRICS_TOKEN") {
+            self.metrics_token = Some(SecretString::from(value.clone()));
         }
         if let Some(value) = get("FRONTDESK_LOG") {
             self.log = value.clone();
@@ -232,6 +239,26 @@ impl Config {
         }
     }
 
+    /// The effective configuration as JSON, secrets redacted.
+    pub fn show_json(&self) -> serde_json::Value {
+        let redacted = |secret: &Option<SecretString>| secret.as_ref().map(|_| "[redacted]");
+        serde_json::json!({
+            "bind": self.bind.to_string(),
+            "data_dir": self.data_dir.display().to_string(),
+            "database_url": redact_url(&self.database_url()),
+            "public_url": self.public_url(),
+            "admin_token": redacted(&self.admin_token),
+            "metrics_token": redacted(&self.metrics_token),
+            "log": self.log,
+            "bootstrap_demo": self.bootstrap_demo,
+            "limits": {
+                "max_body_bytes": self.limits.max_body_bytes,
+                "rate_limit_per_minute": self.limits.rate_limit_per_minute,
+                "max_page_size": self.limits.max_page_size,
+            },
+        })
+    }
+
     /// The effective configuration as TOML, secrets redacted.
     pub fn show(&self) -> String {
         let redacted = |secret: &Option<SecretString>| match secret {
@@ -239,12 +266,13 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
             self.public_url(),
             redacted(&self.admin_token),
+            redacted(&self.metrics_token),
             self.log,
             self.bootstrap_demo,
             self.limits.max_body_bytes,
@@ -263,24 +291,49 @@ where
         .map_err(|e: T::Err| Error::invalid(name, format!("`{value}`: {e}")))
 }
 
-/// Replaces the password in `scheme://user:password@host/…` with `[redacted]`.
+/// Replaces the password in `scheme://user:password@host/…` and in a `password=` query
+/// parameter with `[redacted]`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            let shown = if user_info.contains(':') {
-                format!("{user}:[redacted]")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{shown}@{host}{path}")
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) => {
+                    let user = user_info.split(':').next().unwrap_or_default();
+                    let shown = if user_info.contains(':') {
+                        format!("{user}:[redacted]")
+                    } else {
+                        user.to_owned()
+                    };
+                    format!("{scheme}://{shown}@{host}{path}")
+                }
+                None => base.to_owned(),
+            }
         }
-        None => url.to_owned(),
+        None => base.to_owned(),
+    };
+    match query {
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name, _))
+                        if name.eq_ignore_ascii_case("password")
+                            || name.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{name}=[redacted]")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => base,
     }
 }
 
@@ -351,5 +404,18 @@ mod tests {
             "{shown}"
         );
         assert!(!format!("{config:?}").contains("s3cret"));
+        for (url, shown) in [
+            (
+                "postgres://db/x?user=app&password=s3cret&sslmode=require",
+                "postgres://db/x?user=app&password=[redacted]&sslmode=require",
+            ),
+            ("postgres://app@db/x", "postgres://app@db/x"),
+            (
+                "sqlite://./data/frontdesk.db",
+                "sqlite://./data/frontdesk.db",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
     }
 }

@@ -48,15 +48,33 @@ pub trait BaseStore: Send + Sync + 'static {
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
 }
 
+/// A user joining a tenant: the user row when the user is new, and the membership.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub new_user: Option<User>,
+    pub membership: Membership,
+}
+
+/// A new tenant with what it starts with, written all at once or not at all.
+#[derive(Debug, Clone)]
+pub struct TenantSetup {
+    pub tenant: Tenant,
+    pub owner: Option<NewMember>,
+    pub key: ApiKey,
+    pub key_hash: String,
+}
+
 /// Tenants, users and memberships.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// Inserts the tenant, its owner (and the owner's user when new) and its first key in one
+    /// transaction. An email taken meanwhile is `Conflict("email")` and writes nothing.
+    async fn create_tenant(&self, setup: &TenantSetup) -> StoreResult<()>;
     async fn get_tenant(&self, tenant: &TenantId) -> StoreResult<Tenant>;
-    async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn set_user_password(&self, user: &UserId, password_hash: &str) -> StoreResult<()>;
-    async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
+    /// Inserts the user (when new) and upserts the membership in one transaction.
+    async fn add_member(&self, member: &NewMember) -> StoreResult<()>;
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>>;
 }
 

@@ -25,14 +25,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Show,
         } => {
-            print!("{}", config.show());
-            Ok(())
+            if cli.json {
+                print_json(&config.show_json())
+            } else {
+                print!("{}", config.show());
+                Ok(())
+            }
         }
         Command::Serve { .. } => serve(config).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
-            println!("migrations applied ({})", store.backend());
-            Ok(())
+            if cli.json {
+                print_json(&json!({"status": "migrated", "backend": store.backend()}))
+            } else {
+                println!("migrations applied ({})", store.backend());
+                Ok(())
+            }
         }
         Command::Tenant { command } => tenant(&config, cli.json, command).await,
         Command::Key { command } => key(&config, cli.json, command).await,
@@ -111,7 +119,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let mut config = config;
     if config.public_url.is_none() {
-        config.public_url = Some(format!("http://{local}"));
+        // Links to 0.0.0.0 lead nowhere in a browser: show localhost instead.
+        config.public_url = Some(if local.ip().is_unspecified() {
+            format!("http://localhost:{}", local.port())
+        } else {
+            format!("http://{local}")
+        });
     }
     let base = config.public_url();
     let demo = if config.bootstrap_demo {
@@ -190,11 +203,10 @@ async fn tenant(config: &Config, json: bool, command: TenantCommand) -> anyhow::
         })
         .await?;
     if json {
-        print_json(&json!({
-            "tenant": created.tenant,
-            "owner": created.owner.as_ref().map(|o| json!({"user": o.user, "role": o.role, "password": o.generated_password})),
-            "secret_key": {"id": created.secret_key.id, "key": created.secret.expose()},
-        }))
+        // The same shape as `POST /api/v1/tenants` answers.
+        print_json(&serde_json::to_value(
+            frontdesk_server::routes::tenants::CreatedTenant::from(created),
+        )?)
     } else {
         println!(
             "tenant:     {} ({})",

@@ -132,6 +132,8 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
 
     let first = serve(dir.path());
     assert!(dir.path().join("data/frontdesk.db").exists());
+    // SQLite runs in WAL mode: the log sits beside the database while it is open.
+    assert!(dir.path().join("data/frontdesk.db-wal").exists());
     let secret = first.line("Secret key");
     let publishable = first.line("Publishable");
     let login = first.line("Login");
@@ -145,14 +147,6 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
     assert_eq!(status, 200);
     assert_eq!(agents["data"][0]["slug"], "support");
     first.terminate();
-
-    // SQLite runs in WAL mode.
-    let mode = Command::new("sqlite3")
-        .arg(dir.path().join("data/frontdesk.db"))
-        .arg("PRAGMA journal_mode;")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "wal");
 
     // Operator commands beside the data: a tenant, an agent, keys, a user.
     let tenant = run_json(
@@ -241,6 +235,19 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
     assert_eq!(agents["data"][0]["slug"], "tps");
     let (status, _) = get(&format!("{}/api/v1/agents", second.base), &secret);
     assert_eq!(status, 200, "the demo key from the first start still works");
+    // Commands work beside the running server, and it serves what they write at once.
+    run_json(
+        dir.path(),
+        &[
+            "agent", "create", "--tenant", &tenant_id, "--slug", "beside",
+        ],
+    );
+    let (status, agent) = get(
+        &format!("{}/api/v1/agents/beside", second.base),
+        &tenant_key,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(agent["name"], "beside");
     second.terminate();
 }
 

@@ -90,15 +90,44 @@ impl FromRequestParts<AppState> for AdminAuth {
                     .to_owned(),
             }));
         };
-        let token = bearer(parts)?;
-        if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) {
-            Ok(AdminAuth)
-        } else {
-            Err(ApiError(Error::Unauthenticated {
-                code: "invalid_admin_token",
-                message: "the operator token is not valid".to_owned(),
-            }))
+        check_token(parts, expected, "invalid_admin_token").map(|()| AdminAuth)
+    }
+}
+
+/// A scrape of `/metrics`: free unless `metrics_token` is configured.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAuth;
+
+impl FromRequestParts<AppState> for MetricsAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match &state.config.metrics_token {
+            Some(expected) => {
+                check_token(parts, expected, "invalid_metrics_token").map(|()| MetricsAuth)
+            }
+            None => Ok(MetricsAuth),
         }
+    }
+}
+
+/// Checks the bearer token against a configured secret, in constant time.
+fn check_token(
+    parts: &Parts,
+    expected: &secrecy::SecretString,
+    code: &'static str,
+) -> Result<(), ApiError> {
+    let token = bearer(parts)?;
+    if constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError(Error::Unauthenticated {
+            code,
+            message: "the token is not valid".to_owned(),
+        }))
     }
 }
 

@@ -66,7 +66,12 @@ pub async fn observe(request: Request, next: Next) -> Response {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", frontdesk_core::id::new_body()));
-    let method = request.method().as_str().to_owned();
+    // Any token is a valid HTTP method: label only the standard ones, so a client cannot
+    // grow the metrics without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     let slot = RouteSlot::default();
     let mut request = request;
     request.extensions_mut().insert(slot.clone());

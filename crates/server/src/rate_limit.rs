@@ -13,6 +13,8 @@ const PRUNE_AT: usize = 10_000;
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
+    per_second: f64,
+    capacity: f64,
     updated: Instant,
 }
 
@@ -34,17 +36,22 @@ impl RateLimiter {
             Err(poisoned) => poisoned.into_inner(),
         };
         if buckets.len() > PRUNE_AT {
+            // A bucket that has refilled to its capacity is the same as no bucket.
             buckets.retain(|_, bucket| {
-                let refilled =
-                    bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second;
-                refilled < capacity
+                let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+                bucket.tokens + elapsed * bucket.per_second < bucket.capacity
             });
         }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: capacity,
+            per_second,
+            capacity,
             updated: now,
         });
         let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        // A key whose limit changed takes its new limit at once.
+        bucket.per_second = per_second;
+        bucket.capacity = capacity;
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.updated = now;
         if bucket.tokens >= 1.0 {

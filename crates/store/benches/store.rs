@@ -447,7 +447,7 @@ async fn bench(backend: &str, args: &Args) {
     ];
     for (label, q) in searches {
         let mut samples = Vec::new();
-        for _ in 0..100 {
+        for _ in 0..30 {
             let started = Instant::now();
             service
                 .list_conversations(

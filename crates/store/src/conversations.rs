@@ -102,15 +102,17 @@ fn match_expression(dialect: Dialect, terms: &[String]) -> String {
 /// Appends a message: bump the conversation's counters, then insert the message with the
 /// new count as its `seq` and, without an explicit parent, the previous message as parent.
 /// `$1` id, `$2` tenant, `$3` conversation, `$4` parent, `$5` time, `$6` preview,
-/// `$7` title candidate, `$8` … `$16` the message's other columns.
-const BUMP_COUNTERS: &str =
-    "UPDATE conversations SET message_count = message_count + 1, last_message_at = $5, \
-    activity_at = $5, updated_at = $5, preview = $6, title = COALESCE(title, $7) \
-    WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL";
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, text, \
-    model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) \
-    SELECT $1, $2, $3, c.message_count, \
-    COALESCE($4, (SELECT p.id FROM messages p WHERE p.conversation_id = $3 AND p.seq = c.message_count - 1)), \
+/// `$7` title candidate, `$8` … `$16` the message's other columns. An explicit parent must be
+/// a message of the same conversation. A conversation holds at most 1,000,000 messages
+/// (SQLite's search index keeps `seq` in 20 bits of its rowids).
+const BUMP_COUNTERS: &str = "UPDATE conversations SET message_count = message_count + 1, \
+    last_message_at = $5, activity_at = $5, updated_at = $5, preview = COALESCE(NULLIF($6, ''), preview), \
+    title = COALESCE(title, $7), previous_message_id = last_message_id, last_message_id = $1 \
+    WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL AND message_count < 1000000 \
+    AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages p WHERE p.id = $4 AND p.conversation_id = $3))";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, \
+    text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) \
+    SELECT $1, $2, $3, c.message_count, COALESCE($4, c.previous_message_id), \
     $8, $9, $10, $11, $12, $13, $14, $15, $16, $5 FROM";
 
 #[async_trait]
@@ -187,8 +189,7 @@ impl ConversationStore for SqlStore {
             match self.dialect {
                 Dialect::Sqlite => sql.push(&format!(
                     " AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
-                     OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.pk = f.rowid \
-                     WHERE messages_fts MATCH {arg} AND m.tenant_id = {tenant_arg}))"
+                     OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg}))"
                 )),
                 Dialect::Postgres => sql.push(&format!(
                     " AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
@@ -331,7 +332,8 @@ impl ConversationStore for SqlStore {
             ],
             // PostgreSQL does it in one statement: one round trip, atomic on its own.
             Dialect::Postgres => vec![with(format!(
-                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count) {INSERT_MESSAGE} c RETURNING seq, parent_id"
+                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count, previous_message_id) {INSERT_MESSAGE} c \
+                 RETURNING seq, parent_id"
             ))],
         };
         let outcomes = self.db.transaction(statements).await?;

@@ -194,9 +194,16 @@ impl Stmt {
 
     /// Whether the statement returns rows (a query, or a write with `RETURNING`).
     pub fn returns_rows(&self) -> bool {
-        let head = self.sql.trim_start();
-        head.len() >= 6 && head[..6].eq_ignore_ascii_case("select")
-            || self.sql.contains("RETURNING")
+        let head: String = self
+            .sql
+            .trim_start()
+            .chars()
+            .take(6)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        head.starts_with("SELECT")
+            || head.starts_with("WITH")
+            || self.sql.to_ascii_uppercase().contains("RETURNING")
     }
 }
 

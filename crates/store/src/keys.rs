@@ -31,10 +31,9 @@ fn key_row(row: &Row) -> StoreResult<ApiKey> {
     })
 }
 
-#[async_trait]
-impl KeyStore for SqlStore {
-    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
-        let stmt = Stmt::new(
+/// The statement that stores a key (also part of creating a tenant).
+pub(crate) fn insert_key(key: &ApiKey, key_hash: &str) -> StoreResult<Stmt> {
+    Ok(Stmt::new(
             "INSERT INTO api_keys (id, tenant_id, kind, name, prefix, key_hash, allowed_origins, allowed_agents, \
              rate_limit_per_minute, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
@@ -50,8 +49,15 @@ impl KeyStore for SqlStore {
         .arg(key.created_at.as_millis())
         .arg(key.last_used_at.map(Timestamp::as_millis))
         .arg(key.revoked_at.map(Timestamp::as_millis))
-        .unique("key");
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
+        .unique("key"))
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()> {
+        execute(self.db.as_ref(), insert_key(key, key_hash)?)
+            .await
+            .map(|_| ())
     }
 
     async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {

@@ -153,6 +153,13 @@ impl SqliteDb {
     }
 }
 
+impl Drop for SqliteDb {
+    /// Stops the checkpointer; the worker threads end when their queues close with `self`.
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
 fn to_store_error(error: rusqlite::Error, unique: &'static str) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, _) = &error {
         if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use frontdesk_core::id::{TenantId, UserId};
-use frontdesk_core::store::{StoreResult, TenantStore};
+use frontdesk_core::store::{NewMember, StoreResult, TenantSetup, TenantStore};
 use frontdesk_core::tenant::{Membership, Role, Tenant, User};
 use frontdesk_core::StoreError;
 
 use crate::db::{execute, query_one, IfNone, Row, Stmt};
+use crate::keys::insert_key;
 use crate::sql::{bad_value, col, id_col, ts};
 use crate::SqlStore;
 
@@ -29,16 +30,51 @@ fn user_row(row: &Row) -> StoreResult<User> {
     })
 }
 
+/// The statements that add a member: the user when new, then the membership.
+fn member_statements(member: &NewMember) -> Vec<Stmt> {
+    let mut statements = Vec::with_capacity(2);
+    if let Some(user) = &member.new_user {
+        statements.push(
+            Stmt::new("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .arg(user.id.as_str())
+                .arg(user.email.as_str())
+                .arg(user.name.as_str())
+                .arg(user.password_hash.as_str())
+                .arg(user.created_at.as_millis())
+                .unique("email"),
+        );
+    }
+    let membership = &member.membership;
+    statements.push(
+        Stmt::new(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .arg(membership.tenant_id.as_str())
+        .arg(membership.user_id.as_str())
+        .arg(membership.role.as_str())
+        .arg(membership.created_at.as_millis()),
+    );
+    statements
+}
+
 #[async_trait]
 impl TenantStore for SqlStore {
-    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-        let stmt = Stmt::new("INSERT INTO tenants (id, name, monthly_token_quota, created_at) VALUES ($1, $2, $3, $4)")
-            .arg(tenant.id.as_str())
-            .arg(tenant.name.as_str())
-            .arg(tenant.monthly_token_quota)
-            .arg(tenant.created_at.as_millis())
-            .unique("id");
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
+    async fn create_tenant(&self, setup: &TenantSetup) -> StoreResult<()> {
+        let tenant = &setup.tenant;
+        let mut statements = vec![Stmt::new(
+            "INSERT INTO tenants (id, name, monthly_token_quota, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .arg(tenant.id.as_str())
+        .arg(tenant.name.as_str())
+        .arg(tenant.monthly_token_quota)
+        .arg(tenant.created_at.as_millis())
+        .unique("id")];
+        if let Some(owner) = &setup.owner {
+            statements.extend(member_statements(owner));
+        }
+        statements.push(insert_key(&setup.key, &setup.key_hash)?);
+        self.db.transaction(statements).await.map(|_| ())
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> StoreResult<Tenant> {
@@ -50,17 +86,6 @@ impl TenantStore for SqlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         tenant_row(&row)
-    }
-
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let stmt = Stmt::new("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .arg(user.id.as_str())
-            .arg(user.email.as_str())
-            .arg(user.name.as_str())
-            .arg(user.password_hash.as_str())
-            .arg(user.created_at.as_millis())
-            .unique("email");
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -83,16 +108,11 @@ impl TenantStore for SqlStore {
         execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
 
-    async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()> {
-        let stmt = Stmt::new(
-            "INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .arg(membership.tenant_id.as_str())
-        .arg(membership.user_id.as_str())
-        .arg(membership.role.as_str())
-        .arg(membership.created_at.as_millis());
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
+    async fn add_member(&self, member: &NewMember) -> StoreResult<()> {
+        self.db
+            .transaction(member_statements(member))
+            .await
+            .map(|_| ())
     }
 
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>> {

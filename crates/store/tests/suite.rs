@@ -709,6 +709,146 @@ async fn conversations_and_messages(fx: &Fixture) {
         .is_empty());
 }
 
+async fn concurrent_appends_keep_order_and_parents(fx: &Fixture) {
+    let service = &fx.service;
+    let a = tenant(service, "A").await;
+    service
+        .create_agent(&a, json!({"slug": "support", "name": "Support"}))
+        .await
+        .unwrap();
+    let new = |agent: &str| NewConversation {
+        agent: agent.into(),
+        end_user_id: None,
+        title: None,
+        metadata: Default::default(),
+    };
+    let conversation = service
+        .create_conversation(&a, new("support"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|n| {
+            let service = service.clone();
+            let (tenant, id) = (a.clone(), conversation.id.clone());
+            tokio::spawn(async move {
+                service
+                    .append_message(
+                        &tenant,
+                        &id,
+                        MessageDraft::text(MessageRole::User, format!("message {n}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let (messages, _) = service
+        .list_messages(&a, &conversation.id, false, Some(100), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=24).collect::<Vec<_>>()
+    );
+    // Each message's default parent is the message before it: one unbroken chain.
+    assert_eq!(messages[0].parent_id, None);
+    for pair in messages.windows(2) {
+        assert_eq!(
+            pair[1].parent_id.as_ref(),
+            Some(&pair[0].id),
+            "seq {}",
+            pair[1].seq
+        );
+    }
+    assert_eq!(
+        service
+            .get_conversation(&a, &conversation.id)
+            .await
+            .unwrap()
+            .message_count,
+        24
+    );
+
+    // An explicit parent must belong to the same conversation; a bad one writes nothing.
+    let other = service
+        .create_conversation(&a, new("support"))
+        .await
+        .unwrap();
+    let mut draft = MessageDraft::text(MessageRole::User, "reply to the wrong thread");
+    draft.parent_id = Some(messages[3].id.clone());
+    assert!(service.append_message(&a, &other.id, draft).await.is_err());
+    assert_eq!(
+        service
+            .get_conversation(&a, &other.id)
+            .await
+            .unwrap()
+            .message_count,
+        0
+    );
+    // A sibling answer: same parent as an earlier message.
+    let mut sibling = MessageDraft::text(MessageRole::Assistant, "another answer");
+    sibling.parent_id = Some(messages[3].id.clone());
+    let sibling = service
+        .append_message(&a, &conversation.id, sibling)
+        .await
+        .unwrap();
+    assert_eq!(sibling.parent_id.as_ref(), Some(&messages[3].id));
+    assert_eq!(sibling.seq, 25);
+}
+
+async fn tenant_creation_is_all_or_nothing(fx: &Fixture) {
+    let service = &fx.service;
+    let first = service
+        .create_tenant(NewTenant {
+            name: "First".into(),
+            owner_email: Some("taken@example.com".into()),
+            monthly_token_quota: None,
+        })
+        .await
+        .unwrap();
+    // A setup whose new user collides with an existing email (as a concurrent creation would)
+    // fails as a whole: no tenant, no key.
+    let owner = first.owner.unwrap();
+    let tenant = frontdesk_core::tenant::Tenant {
+        id: frontdesk_core::id::TenantId::new(),
+        name: "Second".into(),
+        monthly_token_quota: None,
+        created_at: frontdesk_core::time::Timestamp::now(),
+    };
+    let user = frontdesk_core::tenant::User {
+        id: frontdesk_core::id::UserId::new(),
+        ..owner.user.clone()
+    };
+    let secret = KeySecret::generate(KeyKind::Secret);
+    let key = frontdesk_core::key::ApiKey {
+        tenant_id: tenant.id.clone(),
+        id: frontdesk_core::id::KeyId::new(),
+        ..first.secret_key.clone()
+    };
+    let setup = frontdesk_core::store::TenantSetup {
+        tenant: tenant.clone(),
+        owner: Some(frontdesk_core::store::NewMember {
+            membership: frontdesk_core::tenant::Membership {
+                tenant_id: tenant.id.clone(),
+                user_id: user.id.clone(),
+                role: Role::Owner,
+                created_at: tenant.created_at,
+            },
+            new_user: Some(user),
+        }),
+        key,
+        key_hash: secret.hash(),
+    };
+    assert!(matches!(
+        fx.store.create_tenant(&setup).await,
+        Err(frontdesk_core::StoreError::Conflict("email"))
+    ));
+    assert!(fx.store.get_tenant(&tenant.id).await.is_err());
+    assert!(service.authenticate(secret.expose()).await.is_err());
+}
+
 async fn settings(fx: &Fixture) {
     assert_eq!(fx.store.get_setting("demo").await.unwrap(), None);
     fx.store.set_setting("demo", "one").await.unwrap();
@@ -725,7 +865,7 @@ macro_rules! suite {
         mod sqlite {
             use super::*;
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let fx = Fixture::sqlite().await;
                     super::$name(&fx).await;
@@ -736,7 +876,7 @@ macro_rules! suite {
         mod postgres {
             use super::*;
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let fx = Fixture::postgres().await;
                     super::$name(&fx).await;
@@ -751,5 +891,7 @@ suite!(
     tenants_users_and_keys,
     agents_and_versions,
     conversations_and_messages,
+    concurrent_appends_keep_order_and_parents,
+    tenant_creation_is_all_or_nothing,
     settings
 );

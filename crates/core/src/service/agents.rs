@@ -64,12 +64,16 @@ impl Service {
         };
         match self.store.update_agent(&updated).await {
             Ok(()) => Ok(updated),
-            Err(StoreError::Conflict("version")) => Err(Error::Conflict {
-                code: "concurrent_update",
-                message:
-                    "the agent was changed by someone else at the same time; fetch it and retry"
-                        .to_owned(),
-            }),
+            // Either someone else saved a version meanwhile (409) or deleted the agent (404).
+            Err(StoreError::Conflict("version")) => match self.get_agent(tenant, agent).await {
+                Err(Error::NotFound { resource }) => Err(Error::NotFound { resource }),
+                _ => Err(Error::Conflict {
+                    code: "concurrent_update",
+                    message:
+                        "the agent was changed by someone else at the same time; fetch it and retry"
+                            .to_owned(),
+                }),
+            },
             Err(e) => Err(slug_conflict(&updated.spec.slug, e)),
         }
     }

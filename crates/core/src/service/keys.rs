@@ -43,6 +43,30 @@ impl NewKey {
     }
 }
 
+/// Mints a key and the record to store for it.
+pub(super) fn build_key(tenant: &TenantId, input: NewKey) -> (ApiKey, KeySecret) {
+    let secret = KeySecret::generate(input.kind);
+    let name = if input.name.trim().is_empty() {
+        format!("{} key", input.kind.as_str())
+    } else {
+        input.name.trim().to_owned()
+    };
+    let key = ApiKey {
+        id: KeyId::new(),
+        tenant_id: tenant.clone(),
+        kind: input.kind,
+        name,
+        prefix: secret.display_prefix(),
+        allowed_origins: input.allowed_origins,
+        allowed_agents: input.allowed_agents,
+        rate_limit_per_minute: input.rate_limit_per_minute,
+        created_at: Timestamp::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    (key, secret)
+}
+
 impl Service {
     /// Creates a key; the returned secret is the only time it is visible.
     pub async fn create_key(
@@ -70,16 +94,19 @@ impl Service {
         for (idx, slug) in input.allowed_agents.iter().enumerate() {
             let field = format!("allowed_agents[{idx}]");
             validate::slug(&field, slug)?;
-            if self
+            match self
                 .store
                 .get_agent(tenant, &AgentRef::Slug(slug.clone()))
                 .await
-                .is_err()
             {
-                return Err(Error::invalid(
-                    field,
-                    format!("no agent with slug `{slug}`"),
-                ));
+                Ok(_) => {}
+                Err(crate::StoreError::NotFound) => {
+                    return Err(Error::invalid(
+                        field,
+                        format!("no agent with slug `{slug}`"),
+                    ));
+                }
+                Err(e) => return Err(Error::from_store("agent", e)),
             }
         }
         if input
@@ -91,25 +118,7 @@ impl Service {
                 "must be between 1 and 1000000",
             ));
         }
-        let secret = KeySecret::generate(input.kind);
-        let name = if input.name.trim().is_empty() {
-            format!("{} key", input.kind.as_str())
-        } else {
-            input.name.trim().to_owned()
-        };
-        let key = ApiKey {
-            id: KeyId::new(),
-            tenant_id: tenant.clone(),
-            kind: input.kind,
-            name,
-            prefix: secret.display_prefix(),
-            allowed_origins: input.allowed_origins,
-            allowed_agents: input.allowed_agents,
-            rate_limit_per_minute: input.rate_limit_per_minute,
-            created_at: Timestamp::now(),
-            last_used_at: None,
-            revoked_at: None,
-        };
+        let (key, secret) = build_key(tenant, input);
         self.store
             .insert_api_key(&key, &secret.hash())
             .await

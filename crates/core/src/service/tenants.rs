@@ -6,6 +6,7 @@ use super::Service;
 use crate::error::{Error, Result};
 use crate::id::{TenantId, UserId};
 use crate::key::{ApiKey, KeyKind, KeySecret};
+use crate::store::{NewMember, TenantSetup};
 use crate::tenant::{
     generate_password, hash_password, normalize_email, Membership, Role, Tenant, User,
 };
@@ -52,7 +53,7 @@ pub struct UserAdded {
 }
 
 impl Service {
-    /// Creates a tenant, its first secret key, and optionally its owner.
+    /// Creates a tenant, its first secret key, and optionally its owner, all at once.
     pub async fn create_tenant(&self, input: NewTenant) -> Result<TenantCreated> {
         validate::non_empty("name", &input.name, 200)?;
         if input.monthly_token_quota.is_some_and(|q| q < 0) {
@@ -61,40 +62,43 @@ impl Service {
                 "must not be negative",
             ));
         }
-        if let Some(email) = &input.owner_email {
-            normalize_email(email)?;
-        }
         let tenant = Tenant {
             id: TenantId::new(),
             name: input.name.trim().to_owned(),
             monthly_token_quota: input.monthly_token_quota,
             created_at: Timestamp::now(),
         };
-        self.store
-            .insert_tenant(&tenant)
-            .await
-            .map_err(|e| Error::from_store("tenant", e))?;
-        let owner = match input.owner_email {
-            Some(email) => Some(
-                self.add_user(
-                    &tenant.id,
-                    NewUser {
-                        email,
-                        name: None,
-                        role: Role::Owner,
-                        password: None,
-                    },
-                )
-                .await?,
-            ),
+        let owner = match &input.owner_email {
+            Some(email) => {
+                let request = NewUser {
+                    email: email.clone(),
+                    name: None,
+                    role: Role::Owner,
+                    password: None,
+                };
+                Some(self.prepare_member(&tenant.id, request).await?)
+            }
             None => None,
         };
-        let (secret_key, secret) = self
-            .create_key(
-                &tenant.id,
-                super::NewKey::named(KeyKind::Secret, "Default secret key"),
-            )
-            .await?;
+        let (secret_key, secret) = super::keys::build_key(
+            &tenant.id,
+            super::NewKey::named(KeyKind::Secret, "Default secret key"),
+        );
+        let setup = TenantSetup {
+            tenant: tenant.clone(),
+            owner: owner.as_ref().map(|(member, _)| member.new.clone()),
+            key: secret_key.clone(),
+            key_hash: secret.hash(),
+        };
+        self.store
+            .create_tenant(&setup)
+            .await
+            .map_err(|e| Error::from_store("user", e))?;
+        let owner = owner.map(|(member, generated_password)| UserAdded {
+            user: member.user,
+            role: member.new.membership.role,
+            generated_password,
+        });
         Ok(TenantCreated {
             tenant,
             owner,
@@ -114,6 +118,25 @@ impl Service {
     /// An existing user keeps their password unless a new one is given.
     pub async fn add_user(&self, tenant: &TenantId, input: NewUser) -> Result<UserAdded> {
         self.get_tenant(tenant).await?;
+        let (member, generated_password) = self.prepare_member(tenant, input).await?;
+        self.store
+            .add_member(&member.new)
+            .await
+            .map_err(|e| Error::from_store("user", e))?;
+        Ok(UserAdded {
+            user: member.user,
+            role: member.new.membership.role,
+            generated_password,
+        })
+    }
+
+    /// Finds or makes the user for a membership; a new user gets the given password or a
+    /// generated one (returned). An existing user's password changes only when one is given.
+    async fn prepare_member(
+        &self,
+        tenant: &TenantId,
+        input: NewUser,
+    ) -> Result<(PreparedMember, Option<String>)> {
         let email = normalize_email(&input.email)?;
         let name = input
             .name
@@ -124,7 +147,7 @@ impl Service {
             .find_user_by_email(&email)
             .await
             .map_err(|e| Error::from_store("user", e))?;
-        let (user, generated_password) = match existing {
+        let (user, new_user, generated) = match existing {
             Some(user) => {
                 if let Some(password) = &input.password {
                     let hash = hash_password(password)?;
@@ -133,7 +156,7 @@ impl Service {
                         .await
                         .map_err(|e| Error::from_store("user", e))?;
                 }
-                (user, None)
+                (user, None, None)
             }
             None => {
                 let (password, generated) = match input.password {
@@ -150,11 +173,7 @@ impl Service {
                     password_hash: hash_password(&password)?,
                     created_at: Timestamp::now(),
                 };
-                self.store
-                    .insert_user(&user)
-                    .await
-                    .map_err(|e| Error::from_store("user", e))?;
-                (user, generated)
+                (user.clone(), Some(user), generated)
             }
         };
         let membership = Membership {
@@ -163,16 +182,23 @@ impl Service {
             role: input.role,
             created_at: Timestamp::now(),
         };
-        self.store
-            .upsert_membership(&membership)
-            .await
-            .map_err(|e| Error::from_store("membership", e))?;
-        Ok(UserAdded {
-            user,
-            role: input.role,
-            generated_password,
-        })
+        Ok((
+            PreparedMember {
+                user,
+                new: NewMember {
+                    new_user,
+                    membership,
+                },
+            },
+            generated,
+        ))
     }
+}
+
+/// A membership ready to store, and the user it is for.
+struct PreparedMember {
+    user: User,
+    new: NewMember,
 }
 
 /// The setting that records the demo tenant made at first start.

@@ -308,8 +308,9 @@ pub struct ExportParams {
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation}/export", tag = "conversations",
     security(("secret_key" = [])),
     params(("conversation" = String, Path, description = "conversation id"), ExportParams),
-    responses((status = 200, body = ConversationExport, content_type = "application/json"),
-              (status = 200, body = String, content_type = "text/markdown"), (status = 404)))]
+    responses((status = 200, description = "the conversation as JSON (default) or Markdown",
+               content((ConversationExport = "application/json"), (String = "text/markdown"))),
+              (status = 404)))]
 pub async fn export_conversation(
     State(state): State<AppState>,
     auth: SecretKeyAuth,

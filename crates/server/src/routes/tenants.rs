@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use frontdesk_core::service::NewTenant;
+use frontdesk_core::service::{NewTenant, TenantCreated};
 use frontdesk_core::tenant::{Role, Tenant, User};
 use serde::Serialize;
 
@@ -43,21 +43,24 @@ pub async fn create_tenant(
     JsonBody(input): JsonBody<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<CreatedTenant>)> {
     let created = state.service.create_tenant(input).await?;
-    let owner = created.owner.map(|owner| CreatedOwner {
-        user: owner.user,
-        role: owner.role,
-        password: owner.generated_password,
-    });
-    let secret_key = CreatedKey {
-        record: created.secret_key,
-        key: created.secret.expose().to_owned(),
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedTenant {
+    Ok((StatusCode::CREATED, Json(CreatedTenant::from(created))))
+}
+
+impl From<TenantCreated> for CreatedTenant {
+    fn from(created: TenantCreated) -> Self {
+        let owner = created.owner.map(|owner| CreatedOwner {
+            user: owner.user,
+            role: owner.role,
+            password: owner.generated_password,
+        });
+        let secret_key = CreatedKey {
+            record: created.secret_key,
+            key: created.secret.expose().to_owned(),
+        };
+        CreatedTenant {
             tenant: created.tenant,
             owner,
             secret_key,
-        }),
-    ))
+        }
+    }
 }

@@ -97,9 +97,30 @@ async fn agent_lifecycle() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, vec![2, 1]);
+    assert_eq!(versions["data"].as_array().unwrap().len(), 2);
     assert_eq!(
         versions["data"][1]["spec"]["instructions"],
         "Help customers."
+    );
+
+    // Nested objects merge: patching the greeting keeps the widget's colour and prompts.
+    let greeted = expect(
+        app.patch(
+            "/api/v1/agents/support",
+            &t.key,
+            &json!({"widget": {"greeting": "Hello!"}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(greeted["widget"]["greeting"], "Hello!");
+    assert_eq!(greeted["widget"]["accent_color"], "#4f46e5");
+    assert_eq!(
+        greeted["widget"]["starter_prompts"],
+        json!(["Track my order"])
     );
 
     // Renaming the slug works, and the old slug is gone.

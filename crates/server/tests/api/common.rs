@@ -38,6 +38,11 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        self.config.metrics_token = Some(token.to_owned().into());
+        self
+    }
+
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self

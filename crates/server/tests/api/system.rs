@@ -66,6 +66,56 @@ async fn health_ready_and_metrics() {
 }
 
 #[tokio::test]
+async fn metrics_can_require_a_token() {
+    let app = TestApp::builder()
+        .metrics_token("scrape-token-0123456789")
+        .spawn()
+        .await;
+    let url = format!("{}/metrics", app.base);
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Odd methods are counted under one label, not one series each.
+    let odd = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let _ = app
+        .client
+        .request(odd, format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(&url)
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("BREW") && text.contains("method=\"other\""),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn readiness_fails_when_the_store_is_gone() {
     let app = TestApp::spawn().await;
     app.service.store().ping().await.unwrap();

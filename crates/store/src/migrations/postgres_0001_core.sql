@@ -91,6 +91,10 @@ CREATE TABLE conversations (
     preview TEXT,
     message_count BIGINT NOT NULL DEFAULT 0,
     last_message_at BIGINT,
+    -- The latest message, and the one before it (set by the same update, so that an append
+    -- learns its default parent from the row it locks, not from a stale snapshot).
+    last_message_id TEXT,
+    previous_message_id TEXT,
     activity_at BIGINT NOT NULL,
     archived BIGINT NOT NULL DEFAULT 0,
     metadata TEXT NOT NULL,

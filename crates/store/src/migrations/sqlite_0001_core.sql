@@ -93,6 +93,10 @@ CREATE TABLE conversations (
     preview TEXT,
     message_count BIGINT NOT NULL DEFAULT 0,
     last_message_at BIGINT,
+    -- The latest message, and the one before it (set by the same update, so that an append
+    -- learns its default parent from the row it locks, not from a stale snapshot).
+    last_message_id TEXT,
+    previous_message_id TEXT,
     activity_at BIGINT NOT NULL,
     archived BIGINT NOT NULL DEFAULT 0,
     metadata TEXT NOT NULL,
@@ -124,12 +128,16 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq);
 
-CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content = 'messages', content_rowid = 'pk');
+-- Message text is indexed under rowid = conversation pk << 20 | seq, so a search yields the
+-- matching conversations straight from the index, without visiting the messages.
+CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content = '', contentless_delete = 1);
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, text) VALUES (new.pk, new.text);
+    INSERT INTO messages_fts (rowid, text)
+    SELECT (c.pk << 20) | new.seq, new.text FROM conversations c WHERE c.id = new.conversation_id;
 END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.pk, old.text);
+    DELETE FROM messages_fts
+    WHERE rowid = ((SELECT c.pk FROM conversations c WHERE c.id = old.conversation_id) << 20) | old.seq;
 END;
 
 CREATE VIRTUAL TABLE conversations_fts USING fts5 (title, content = 'conversations', content_rowid = 'pk');
