@@ -12,6 +12,8 @@ pub mod error;
 pub mod id;
 pub mod json;
 pub mod key;
+pub mod model;
+pub mod run;
 pub mod service;
 pub mod store;
 pub mod tenant;

@@ -46,6 +46,14 @@ pub trait BaseStore: Send + Sync + 'static {
     /// Operator-level settings (bootstrap markers and the like).
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// Compare-and-set: writes `value` only if the setting is absent (`expected: None`) or
+    /// holds `expected`. Returns whether it wrote, so one process of many wins.
+    async fn swap_setting(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool>;
 }
 
 /// A user joining a tenant: the user row when the user is new, and the membership.

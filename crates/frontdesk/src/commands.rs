@@ -179,6 +179,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 "  Keys were printed at first start; make new ones with `frontdesk key create`."
             );
         }
+        Some(Demo::InProgress) => {
+            println!("  The demo tenant is being created by another instance.");
+        }
         None => {}
     }
     let state = AppState::new(service, config);

@@ -50,6 +50,28 @@ impl BaseStore for SqlStore {
         row.map(|row| row.get("value")).transpose()
     }
 
+    async fn swap_setting(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> StoreResult<bool> {
+        let stmt = match expected {
+            None => Stmt::new(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .arg(name)
+            .arg(value),
+            Some(expected) => {
+                Stmt::new("UPDATE settings SET value = $2 WHERE name = $1 AND value = $3")
+                    .arg(name)
+                    .arg(value)
+                    .arg(expected)
+            }
+        };
+        Ok(execute(self.db.as_ref(), stmt).await?.affected > 0)
+    }
+
     async fn set_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         let stmt = Stmt::new("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .arg(name)

@@ -13,7 +13,7 @@ use frontdesk_core::config::Limits;
 use frontdesk_core::conversation::{MessageDraft, MessageRole, Usage};
 use frontdesk_core::key::{KeyKind, KeySecret, Origin};
 use frontdesk_core::service::{
-    ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation,
+    Demo, ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation,
 };
 use frontdesk_core::store::{AgentStore, BaseStore, KeyStore, TenantStore};
 use frontdesk_core::tenant::{verify_password, Role};
@@ -849,6 +849,44 @@ async fn tenant_creation_is_all_or_nothing(fx: &Fixture) {
     assert!(service.authenticate(secret.expose()).await.is_err());
 }
 
+async fn the_demo_is_made_once(fx: &Fixture) {
+    let service = &fx.service;
+    let origins = vec!["http://127.0.0.1:8080".to_owned()];
+    // Two instances starting at once: one makes the demo, the other waits its turn.
+    let (first, second) = tokio::join!(
+        service.bootstrap_demo(&origins),
+        service.bootstrap_demo(&origins)
+    );
+    let outcomes = [first.unwrap(), second.unwrap()];
+    let created: Vec<_> = outcomes
+        .iter()
+        .filter(|d| matches!(d, Demo::Created(_)))
+        .collect();
+    assert_eq!(created.len(), 1, "{outcomes:?}");
+    let Demo::Created(demo) = created[0] else {
+        unreachable!()
+    };
+    assert!(service.authenticate(demo.secret_key.expose()).await.is_ok());
+    assert!(service
+        .authenticate(demo.publishable_key.expose())
+        .await
+        .is_ok());
+    // Later starts find it and reveal nothing.
+    match service.bootstrap_demo(&origins).await.unwrap() {
+        Demo::Existing { tenant, .. } => assert_eq!(tenant.id, demo.tenant.id),
+        other => panic!("expected the existing demo, got {other:?}"),
+    }
+    // A claim left by a process that died long ago is taken over.
+    fx.store
+        .set_setting("demo_tenant_id", "pending:1000")
+        .await
+        .unwrap();
+    assert!(matches!(
+        service.bootstrap_demo(&origins).await.unwrap(),
+        Demo::Created(_)
+    ));
+}
+
 async fn settings(fx: &Fixture) {
     assert_eq!(fx.store.get_setting("demo").await.unwrap(), None);
     fx.store.set_setting("demo", "one").await.unwrap();
@@ -893,5 +931,6 @@ suite!(
     conversations_and_messages,
     concurrent_appends_keep_order_and_parents,
     tenant_creation_is_all_or_nothing,
+    the_demo_is_made_once,
     settings
 );

@@ -226,6 +226,8 @@ pub enum Demo {
         owner_email: String,
         agent_slug: String,
     },
+    /// Another process is creating it right now.
+    InProgress,
 }
 
 impl Service {
@@ -233,11 +235,12 @@ impl Service {
     /// key on first start; later starts find it again. `origins` are the origins the
     /// publishable key accepts (the server's own, for the demo page).
     pub async fn bootstrap_demo(&self, origins: &[String]) -> Result<Demo> {
+        let setting_error = |e| Error::from_store("setting", e);
         let existing = self
             .store
             .get_setting(DEMO_TENANT_SETTING)
             .await
-            .map_err(|e| Error::from_store("setting", e))?;
+            .map_err(setting_error)?;
         if let Some(id) = existing.as_deref().and_then(|id| TenantId::parse(id).ok()) {
             if let Ok(tenant) = self.get_tenant(&id).await {
                 return Ok(Demo::Existing {
@@ -246,6 +249,27 @@ impl Service {
                     agent_slug: "support".to_owned(),
                 });
             }
+        }
+        // Claim the creation, so that of several instances starting at once only one makes
+        // the demo. A claim older than two minutes belongs to a process that died midway.
+        let now = Timestamp::now().as_millis();
+        if let Some(claimed_at) = existing
+            .as_deref()
+            .and_then(|v| v.strip_prefix("pending:"))
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            if now - claimed_at < 120_000 {
+                return Ok(Demo::InProgress);
+            }
+        }
+        let claim = format!("pending:{now}");
+        if !self
+            .store
+            .swap_setting(DEMO_TENANT_SETTING, existing.as_deref(), &claim)
+            .await
+            .map_err(setting_error)?
+        {
+            return Ok(Demo::InProgress);
         }
         let created = self
             .create_tenant(NewTenant {

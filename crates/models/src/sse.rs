@@ -1,0 +1,160 @@
+//! A Server-Sent Events decoder: bytes in (split anywhere), events out.
+//!
+//! Follows the HTML specification's parsing rules: lines end in LF, CRLF or CR; a line
+//! starting with `:` is a comment; `field: value` loses one leading space of its value;
+//! `data` lines join with LF; an empty line dispatches the event.
+
+/// One event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// The longest line accepted (a guard against a server that never ends a line).
+const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// Incremental decoder state.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    line: Vec<u8>,
+    /// A CR ended the last line: a following LF belongs to it.
+    after_cr: bool,
+    event: Option<String>,
+    data: Option<String>,
+    id: Option<String>,
+}
+
+/// A line longer than the decoder accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineTooLong;
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes; returns the events they complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
+        let mut events = Vec::new();
+        for &byte in bytes {
+            if self.after_cr {
+                self.after_cr = false;
+                if byte == b'\n' {
+                    continue;
+                }
+            }
+            match byte {
+                b'\n' | b'\r' => {
+                    self.after_cr = byte == b'\r';
+                    let line = std::mem::take(&mut self.line);
+                    if let Some(event) = self.line_done(&line) {
+                        events.push(event);
+                    }
+                }
+                _ => {
+                    if self.line.len() >= MAX_LINE {
+                        return Err(LineTooLong);
+                    }
+                    self.line.push(byte);
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn line_done(&mut self, line: &[u8]) -> Option<SseEvent> {
+        if line.is_empty() {
+            let data = self.data.take();
+            let event = self.event.take();
+            return data.map(|data| SseEvent {
+                event,
+                data,
+                id: self.id.clone(),
+            });
+        }
+        if line[0] == b':' {
+            return None;
+        }
+        let text = String::from_utf8_lossy(line);
+        let (field, value) = match text.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (text.as_ref(), ""),
+        };
+        match field {
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            "event" => self.event = Some(value.to_owned()),
+            "id" if !value.contains('\0') => self.id = Some(value.to_owned()),
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(chunks: &[&str]) -> Vec<SseEvent> {
+        let mut decoder = SseDecoder::new();
+        chunks
+            .iter()
+            .flat_map(|c| decoder.push(c.as_bytes()).unwrap_or_default())
+            .collect()
+    }
+
+    fn data(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn decodes_events_split_anywhere() {
+        let cases: Vec<(Vec<&str>, Vec<String>)> = vec![
+            (vec!["data: a\n\n"], data(&["a"])),
+            (vec!["da", "ta: a\n", "\n"], data(&["a"])),
+            (vec!["data: a\r\n\r\ndata: b\r\r"], data(&["a", "b"])),
+            (vec!["data: a\r", "\n\r", "\n"], data(&["a"])),
+            (vec![": keep-alive\n\ndata:x\n\n"], data(&["x"])),
+            (
+                vec!["data: line1\ndata: line2\n\n"],
+                data(&["line1\nline2"]),
+            ),
+            (vec!["data: unterminated"], data(&[])),
+            (vec!["event: ping\n\n"], data(&[])),
+            (vec!["data:  two spaces\n\n"], data(&[" two spaces"])),
+        ];
+        for (chunks, want) in cases {
+            let got: Vec<String> = decode(&chunks).into_iter().map(|e| e.data).collect();
+            assert_eq!(got, want, "{chunks:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_event_names_and_ids() {
+        let events = decode(&["id: 7\nevent: message.delta\ndata: {}\n\ndata: next\n\n"]);
+        assert_eq!(
+            events[0],
+            SseEvent {
+                event: Some("message.delta".into()),
+                data: "{}".into(),
+                id: Some("7".into())
+            }
+        );
+        assert_eq!(events[1].event, None);
+        assert_eq!(events[1].id.as_deref(), Some("7"), "the last id persists");
+    }
+
+    #[test]
+    fn refuses_endless_lines() {
+        let mut decoder = SseDecoder::new();
+        let big = vec![b'a'; MAX_LINE + 1];
+        assert_eq!(decoder.push(&big), Err(LineTooLong));
+    }
+}

@@ -1,0 +1,408 @@
+//! The Chat Completions provider against a scripted upstream: a real HTTP server on a random
+//! port that speaks the documented SSE framing, one script per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use frontdesk_core::conversation::Usage;
+use frontdesk_core::model::{ModelError, ModelEvent, ModelMessage, ModelProvider, ModelRequest};
+use frontdesk_core::run::FinishReason;
+use frontdesk_models::openai_chat::OpenAiChat;
+use frontdesk_models::Timeouts;
+use futures_util::StreamExt;
+use secrecy::SecretString;
+
+/// What the upstream does with the next request.
+#[derive(Clone)]
+enum Script {
+    /// A status and a JSON body, with headers.
+    Status(u16, Vec<(&'static str, &'static str)>, &'static str),
+    /// SSE chunks, each after a pause; then the body ends, or the connection breaks.
+    Stream {
+        chunks: Vec<(u64, String)>,
+        break_at_end: bool,
+    },
+}
+
+struct Upstream {
+    base_url: String,
+    requests: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>,
+}
+
+async fn upstream(script: Script) -> Upstream {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let script = script.clone();
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push((headers, serde_json::from_slice(&body).unwrap()));
+                match script {
+                    Script::Status(status, headers, body) => {
+                        let mut response = Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json");
+                        for (name, value) in headers {
+                            response = response.header(name, value);
+                        }
+                        response.body(Body::from(body)).unwrap()
+                    }
+                    Script::Stream {
+                        chunks,
+                        break_at_end,
+                    } => {
+                        let stream = futures_util::stream::iter(
+                            chunks.into_iter().map(Some).chain(std::iter::once(None)),
+                        )
+                        .then(move |item| async move {
+                            match item {
+                                Some((pause_ms, chunk)) => {
+                                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                                    Ok::<_, std::io::Error>(Bytes::from(chunk))
+                                }
+                                None if break_at_end => Err(std::io::Error::other("upstream died")),
+                                None => Ok(Bytes::new()),
+                            }
+                        });
+                        Response::builder()
+                            .status(StatusCode::OK)
+                            .header("content-type", "text/event-stream")
+                            .body(Body::from_stream(stream))
+                            .unwrap()
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Upstream { base_url, requests }
+}
+
+fn sse(json: &str) -> String {
+    format!("data: {json}\n\n")
+}
+
+fn text_chunk(text: &str) -> String {
+    sse(&format!(
+        r#"{{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":{}}},"finish_reason":null}}],"usage":null}}"#,
+        serde_json::to_string(text).unwrap()
+    ))
+}
+
+fn finish_chunk(reason: &str) -> String {
+    sse(&format!(
+        r#"{{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{}},"finish_reason":"{reason}"}}],"usage":null}}"#
+    ))
+}
+
+const USAGE: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":4,"total_tokens":15}}"#;
+
+fn provider(upstream: &Upstream, timeouts: Timeouts) -> OpenAiChat {
+    OpenAiChat::new(
+        &upstream.base_url,
+        Some(SecretString::from("sk-test-secret".to_owned())),
+        timeouts,
+    )
+    .unwrap()
+}
+
+fn request() -> ModelRequest {
+    ModelRequest {
+        model: "gpt-4.1-mini".into(),
+        messages: vec![ModelMessage::User {
+            text: "Hello".into(),
+        }],
+        ..ModelRequest::default()
+    }
+}
+
+async fn collect(provider: &OpenAiChat) -> (Vec<ModelEvent>, Option<ModelError>) {
+    let mut stream = provider.stream(request()).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => events.push(event),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+    (events, None)
+}
+
+#[tokio::test]
+async fn streams_text_finish_and_usage() {
+    let up = upstream(Script::Stream {
+        chunks: vec![
+            (0, text_chunk("Hel")),
+            (5, text_chunk("lo, \"world\"")),
+            (0, finish_chunk("stop")),
+            (0, sse(USAGE)),
+            (0, "data: [DONE]\n\n".into()),
+        ],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(error, None);
+    assert_eq!(
+        events,
+        vec![
+            ModelEvent::TextDelta("Hel".into()),
+            ModelEvent::TextDelta("lo, \"world\"".into()),
+            ModelEvent::Finish(FinishReason::Stop),
+            ModelEvent::Usage(Usage {
+                prompt_tokens: 11,
+                completion_tokens: 4,
+                total_tokens: 15
+            }),
+        ]
+    );
+    let requests = up.requests.lock().unwrap();
+    let (headers, body) = &requests[0];
+    assert_eq!(headers["authorization"], "Bearer sk-test-secret");
+    assert_eq!(body["model"], "gpt-4.1-mini");
+    assert_eq!(body["stream"], true);
+    assert_eq!(
+        body["messages"][0],
+        serde_json::json!({"role": "user", "content": "Hello"})
+    );
+}
+
+#[tokio::test]
+async fn tool_call_deltas_come_through_in_pieces() {
+    let call = |json: &str| {
+        sse(&format!(
+            r#"{{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"tool_calls":[{json}]}},"finish_reason":null}}]}}"#
+        ))
+    };
+    // Chunk boundaries fall inside SSE lines too.
+    let whole = [
+        call(r#"{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}"#),
+        call(r#"{"index":0,"function":{"arguments":"{\"city\":"}}"#),
+        call(r#"{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{}"}}"#),
+        call(r#"{"index":0,"function":{"arguments":"\"Oslo\"}"}}"#),
+        finish_chunk("tool_calls"),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (left, right) = whole.split_at(whole.len() / 2 + 3);
+    let up = upstream(Script::Stream {
+        chunks: vec![(0, left.to_owned()), (5, right.to_owned())],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(error, None);
+    let mut arguments = ["".to_owned(), "".to_owned()];
+    let mut names = [None, None];
+    for event in &events {
+        if let ModelEvent::ToolCallDelta {
+            index,
+            name,
+            arguments: piece,
+            ..
+        } = event
+        {
+            arguments[*index as usize].push_str(piece);
+            if name.is_some() {
+                names[*index as usize] = name.clone();
+            }
+        }
+    }
+    assert_eq!(
+        arguments,
+        ["{\"city\":\"Oslo\"}".to_owned(), "{}".to_owned()]
+    );
+    assert_eq!(names, [Some("weather".to_owned()), Some("time".to_owned())]);
+    assert_eq!(
+        events.last(),
+        Some(&ModelEvent::Finish(FinishReason::ToolCalls))
+    );
+}
+
+#[tokio::test]
+async fn upstream_dying_mid_stream_is_an_error_after_the_partial_text() {
+    let up = upstream(Script::Stream {
+        chunks: vec![(0, text_chunk("Partial ")), (5, text_chunk("answer"))],
+        break_at_end: true,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, Timeouts::default())).await;
+    // What was flushed before the break arrives (the last piece may die with the connection).
+    let sent = [
+        ModelEvent::TextDelta("Partial ".into()),
+        ModelEvent::TextDelta("answer".into()),
+    ];
+    assert!(
+        !events.is_empty() && sent.starts_with(&events),
+        "{events:?}"
+    );
+    assert!(matches!(error, Some(ModelError::Connect(_))), "{error:?}");
+    assert!(error.unwrap().is_retryable());
+}
+
+#[tokio::test]
+async fn a_body_that_ends_without_finishing_is_an_error() {
+    let up = upstream(Script::Stream {
+        chunks: vec![(0, text_chunk("Half"))],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(events, vec![ModelEvent::TextDelta("Half".into())]);
+    assert!(matches!(error, Some(ModelError::Connect(_))), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_chunk_is_a_protocol_error() {
+    let up = upstream(Script::Stream {
+        chunks: vec![(0, text_chunk("ok")), (0, "data: {not json\n\n".into())],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(events, vec![ModelEvent::TextDelta("ok".into())]);
+    assert!(matches!(error, Some(ModelError::Protocol(_))), "{error:?}");
+    assert!(!error.unwrap().is_retryable());
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_is_an_upstream_error() {
+    let up = upstream(Script::Stream {
+        chunks: vec![
+            (0, text_chunk("ok")),
+            (
+                0,
+                sse(r#"{"error":{"message":"overloaded","type":"server_error"}}"#),
+            ),
+        ],
+        break_at_end: false,
+    })
+    .await;
+    let (_, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(
+        error,
+        Some(ModelError::Upstream {
+            status: 500,
+            message: "overloaded".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn status_errors_map_to_model_errors() {
+    let up = upstream(Script::Status(
+        429,
+        vec![("retry-after", "7")],
+        r#"{"error":{"message":"slow down"}}"#,
+    ))
+    .await;
+    let error = provider(&up, Timeouts::default())
+        .stream(request())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        ModelError::RateLimited {
+            retry_after: Some(Duration::from_secs(7))
+        }
+    );
+
+    let up = upstream(Script::Status(429, vec![("retry-after-ms", "250")], "{}")).await;
+    let error = provider(&up, Timeouts::default())
+        .stream(request())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        ModelError::RateLimited {
+            retry_after: Some(Duration::from_millis(250))
+        }
+    );
+
+    let up = upstream(Script::Status(
+        503,
+        vec![],
+        r#"{"error":{"message":"maintenance"}}"#,
+    ))
+    .await;
+    let error = provider(&up, Timeouts::default())
+        .stream(request())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        ModelError::Upstream {
+            status: 503,
+            message: "maintenance".into()
+        }
+    );
+    assert!(error.is_retryable());
+
+    let up = upstream(Script::Status(
+        401,
+        vec![],
+        r#"{"error":{"message":"bad key"}}"#,
+    ))
+    .await;
+    let error = provider(&up, Timeouts::default())
+        .stream(request())
+        .await
+        .err()
+        .unwrap();
+    assert!(!error.is_retryable());
+    assert!(!format!("{error} {error:?}").contains("sk-test-secret"));
+}
+
+#[tokio::test]
+async fn first_token_and_idle_timeouts() {
+    let quick = Timeouts {
+        connect: Duration::from_secs(2),
+        first_token: Duration::from_millis(150),
+        idle: Duration::from_millis(150),
+    };
+    // Headers come at once, but the first token never does in time.
+    let up = upstream(Script::Stream {
+        chunks: vec![(2_000, text_chunk("late"))],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, quick)).await;
+    assert!(events.is_empty());
+    assert_eq!(error, Some(ModelError::Timeout(Duration::from_millis(150))));
+    // The first token comes, then the stream stalls.
+    let up = upstream(Script::Stream {
+        chunks: vec![(0, text_chunk("early")), (2_000, text_chunk("late"))],
+        break_at_end: false,
+    })
+    .await;
+    let (events, error) = collect(&provider(&up, quick)).await;
+    assert_eq!(events, vec![ModelEvent::TextDelta("early".into())]);
+    assert_eq!(error, Some(ModelError::Timeout(Duration::from_millis(150))));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    drop(listener);
+    let provider = OpenAiChat::new(&base, None, Timeouts::default()).unwrap();
+    let error = provider.stream(request()).await.err().unwrap();
+    assert!(matches!(error, ModelError::Connect(_)), "{error:?}");
+    assert!(error.is_retryable());
+}
