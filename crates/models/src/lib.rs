@@ -10,6 +10,7 @@
 //!   the Runner knows whether anything reached the client (and may fall back) or not.
 //! - API keys are `SecretString`s and never appear in errors or logs.
 
+pub mod fallback;
 pub mod openai_chat;
 pub mod sse;
 

@@ -37,17 +37,24 @@ struct Upstream {
 }
 
 async fn upstream(script: Script) -> Upstream {
+    upstream_sequence(vec![script]).await
+}
+
+/// An upstream that answers the n-th request with the n-th script (the last one repeats).
+async fn upstream_sequence(scripts: Vec<Script>) -> Upstream {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let seen = requests.clone();
     let app = Router::new().route(
         "/v1/chat/completions",
         post(move |headers: HeaderMap, body: Bytes| {
-            let script = script.clone();
             let seen = seen.clone();
+            let scripts = scripts.clone();
             async move {
-                seen.lock()
-                    .unwrap()
-                    .push((headers, serde_json::from_slice(&body).unwrap()));
+                let script = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push((headers, serde_json::from_slice(&body).unwrap()));
+                    scripts[(seen.len() - 1).min(scripts.len() - 1)].clone()
+                };
                 match script {
                     Script::Status(status, headers, body) => {
                         let mut response = Response::builder()
@@ -405,4 +412,176 @@ async fn an_unreachable_server_is_a_connect_error() {
     let error = provider.stream(request()).await.err().unwrap();
     assert!(matches!(error, ModelError::Connect(_)), "{error:?}");
     assert!(error.is_retryable());
+}
+
+mod fallback {
+    use std::sync::Arc;
+
+    use frontdesk_models::fallback::{start, Candidate, RetryPolicy};
+
+    use super::*;
+
+    fn ok_stream() -> Script {
+        Script::Stream {
+            chunks: vec![
+                (0, text_chunk("Hi")),
+                (0, finish_chunk("stop")),
+                (0, "data: [DONE]\n\n".into()),
+            ],
+            break_at_end: false,
+        }
+    }
+
+    fn candidate(upstream: &Upstream, label: &str, timeouts: Timeouts) -> Candidate {
+        Candidate {
+            provider: Arc::new(provider(upstream, timeouts)),
+            label: label.into(),
+            model: "m".into(),
+        }
+    }
+
+    const FAST: RetryPolicy = RetryPolicy {
+        max_retries: 2,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+    };
+
+    async fn texts(
+        stream: frontdesk_core::model::ModelStream,
+    ) -> Vec<Result<ModelEvent, ModelError>> {
+        stream.collect().await
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_after_its_retry_after() {
+        let up = upstream_sequence(vec![
+            Script::Status(429, vec![("retry-after-ms", "20")], "{}"),
+            ok_stream(),
+        ])
+        .await;
+        let started = start(
+            &[candidate(&up, "openai/m", Timeouts::default())],
+            &request(),
+            FAST,
+        )
+        .await
+        .ok()
+        .unwrap();
+        assert_eq!(started.candidate, 0);
+        assert_eq!(started.failures.len(), 1);
+        assert!(matches!(
+            started.failures[0].1,
+            ModelError::RateLimited { .. }
+        ));
+        assert_eq!(
+            texts(started.stream).await[0],
+            Ok(ModelEvent::TextDelta("Hi".into()))
+        );
+        assert_eq!(up.requests.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_model_falls_back_to_the_next() {
+        let broken = upstream(Script::Status(502, vec![], "{}")).await;
+        let good = upstream(ok_stream()).await;
+        let candidates = [
+            candidate(&broken, "openai/a", Timeouts::default()),
+            candidate(&good, "other/b", Timeouts::default()),
+        ];
+        let started = start(&candidates, &request(), FAST).await.ok().unwrap();
+        assert_eq!(started.candidate, 1);
+        // One attempt and two retries on the broken one.
+        assert_eq!(broken.requests.lock().unwrap().len(), 3);
+        assert_eq!(
+            started
+                .failures
+                .iter()
+                .filter(|(label, _)| label == "openai/a")
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_token_timeout_falls_back_and_a_bad_key_is_not_retried() {
+        let quick = Timeouts {
+            connect: Duration::from_secs(1),
+            first_token: Duration::from_millis(100),
+            idle: Duration::from_secs(1),
+        };
+        let slow = upstream(Script::Stream {
+            chunks: vec![(1_000, text_chunk("late"))],
+            break_at_end: false,
+        })
+        .await;
+        let unauthorized = upstream(Script::Status(
+            401,
+            vec![],
+            r#"{"error":{"message":"bad key"}}"#,
+        ))
+        .await;
+        let good = upstream(ok_stream()).await;
+        let policy = RetryPolicy {
+            max_retries: 0,
+            ..FAST
+        };
+        let candidates = [
+            candidate(&slow, "a/slow", quick),
+            candidate(&unauthorized, "b/key", quick),
+            candidate(&good, "c/good", quick),
+        ];
+        let started = start(&candidates, &request(), policy).await.ok().unwrap();
+        assert_eq!(started.candidate, 2);
+        assert_eq!(unauthorized.requests.lock().unwrap().len(), 1);
+        assert!(matches!(started.failures[0].1, ModelError::Timeout(_)));
+        assert!(matches!(
+            started.failures[1].1,
+            ModelError::Upstream { status: 401, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn when_all_fail_the_last_error_comes_back_and_late_errors_are_not_retried() {
+        let broken = upstream(Script::Status(
+            500,
+            vec![],
+            r#"{"error":{"message":"down"}}"#,
+        ))
+        .await;
+        let err = start(
+            &[candidate(&broken, "a/x", Timeouts::default())],
+            &request(),
+            FAST,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(
+            err.0,
+            ModelError::Upstream {
+                status: 500,
+                message: "down".into()
+            }
+        );
+        assert_eq!(err.1.len(), 3);
+
+        // Once a token went out, a broken stream is the run's to report: no retry.
+        let dying = upstream(Script::Stream {
+            chunks: vec![(0, text_chunk("Part")), (5, text_chunk("ial"))],
+            break_at_end: true,
+        })
+        .await;
+        let started = start(
+            &[candidate(&dying, "a/x", Timeouts::default())],
+            &request(),
+            FAST,
+        )
+        .await
+        .ok()
+        .unwrap();
+        let items = texts(started.stream).await;
+        assert_eq!(items[0], Ok(ModelEvent::TextDelta("Part".into())));
+        assert!(matches!(items.last(), Some(Err(ModelError::Connect(_)))));
+        assert_eq!(dying.requests.lock().unwrap().len(), 1);
+    }
 }

@@ -50,25 +50,66 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// Work a thread does when its queue has been empty for a while; `true` means it did some
+/// and would like to be called again.
+type IdleWork = fn(&Connection) -> bool;
+
+/// How long a worker's queue must be empty before it does idle work.
+const IDLE_AFTER: Duration = Duration::from_millis(100);
+
 fn spawn_worker(
     name: String,
     conn: Connection,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    idle_work: Option<IdleWork>,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new().name(name).spawn(move || {
         let mut conn = conn;
+        // How long to wait for a job before doing idle work; `None`: no idle work left.
+        let mut wait = idle_work.map(|_| IDLE_AFTER);
         loop {
-            let job = match jobs.lock() {
-                Ok(receiver) => receiver.recv(),
-                Err(_) => return,
+            let job = match (jobs.lock(), wait) {
+                (Ok(receiver), Some(wait)) => receiver.recv_timeout(wait),
+                (Ok(receiver), None) => receiver
+                    .recv()
+                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                (Err(_), _) => return,
             };
             match job {
-                Ok(job) => job(&mut conn),
-                Err(_) => return,
+                Ok(job) => {
+                    job(&mut conn);
+                    wait = idle_work.map(|_| IDLE_AFTER);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Keep going while there is work, checking for jobs between steps.
+                    let more = idle_work.is_some_and(|work| work(&conn));
+                    wait = more.then_some(Duration::ZERO);
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
     })?;
     Ok(())
+}
+
+/// Merges the full-text index's segments a bounded step at a time, between requests.
+///
+/// The index's automatic merging is off (see the migration): left on, it runs inside
+/// whichever append happens to fill a level, and on a large index that append waits tens
+/// of milliseconds. Here the writer does the same work when it has nothing else to do.
+fn merge_search_index(conn: &Connection) -> bool {
+    let before = conn.total_changes();
+    match conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 64)",
+        [],
+    ) {
+        // Fewer than two changes: nothing was left to merge.
+        Ok(_) => conn.total_changes() - before >= 2,
+        Err(error) => {
+            tracing::warn!(error = %error, "merging the search index failed");
+            false
+        }
+    }
 }
 
 /// Copies committed pages from the write-ahead log into the database file in the
@@ -104,6 +145,7 @@ impl SqliteDb {
             "sqlite-writer".into(),
             writer_conn,
             Arc::new(Mutex::new(writer_jobs)),
+            Some(merge_search_index),
         )?;
         let closed = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(open(path)?, closed.clone())?;
@@ -114,6 +156,7 @@ impl SqliteDb {
                 format!("sqlite-reader-{idx}"),
                 open(path)?,
                 reader_jobs.clone(),
+                None,
             )?;
         }
         Ok(Self {

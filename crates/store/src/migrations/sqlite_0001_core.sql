@@ -131,6 +131,8 @@ CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq)
 -- Message text is indexed under rowid = conversation pk << 20 | seq, so a search yields the
 -- matching conversations straight from the index, without visiting the messages.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content = '', contentless_delete = 1);
+-- Segments are merged by the store's writer between requests, not inside an append.
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 0);
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts (rowid, text)
     SELECT (c.pk << 20) | new.seq, new.text FROM conversations c WHERE c.id = new.conversation_id;
