@@ -10,9 +10,11 @@
 //!   the Runner knows whether anything reached the client (and may fall back) or not.
 //! - API keys are `SecretString`s and never appear in errors or logs.
 
+pub mod anthropic;
 pub mod fallback;
 pub mod openai_chat;
 pub mod sse;
+pub mod streaming;
 
 use std::time::Duration;
 
@@ -35,6 +37,18 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60),
         }
     }
+}
+
+/// An HTTP client for a provider, with its connect timeout.
+pub fn http_client(
+    timeouts: Timeouts,
+) -> Result<reqwest::Client, frontdesk_core::model::ModelError> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .build()
+        .map_err(|e| {
+            frontdesk_core::model::ModelError::Config(format!("cannot build the HTTP client: {e}"))
+        })
 }
 
 /// Reads `Retry-After` (seconds or an HTTP date is rare for model APIs: seconds only) and

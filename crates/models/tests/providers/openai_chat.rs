@@ -1,16 +1,7 @@
-//! The Chat Completions provider against a scripted upstream: a real HTTP server on a random
-//! port that speaks the documented SSE framing, one script per test.
+//! The Chat Completions provider against the scripted upstream.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
-
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use frontdesk_core::conversation::Usage;
 use frontdesk_core::model::{ModelError, ModelEvent, ModelMessage, ModelProvider, ModelRequest};
 use frontdesk_core::run::FinishReason;
@@ -19,84 +10,7 @@ use frontdesk_models::Timeouts;
 use futures_util::StreamExt;
 use secrecy::SecretString;
 
-/// What the upstream does with the next request.
-#[derive(Clone)]
-enum Script {
-    /// A status and a JSON body, with headers.
-    Status(u16, Vec<(&'static str, &'static str)>, &'static str),
-    /// SSE chunks, each after a pause; then the body ends, or the connection breaks.
-    Stream {
-        chunks: Vec<(u64, String)>,
-        break_at_end: bool,
-    },
-}
-
-struct Upstream {
-    base_url: String,
-    requests: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>,
-}
-
-async fn upstream(script: Script) -> Upstream {
-    upstream_sequence(vec![script]).await
-}
-
-/// An upstream that answers the n-th request with the n-th script (the last one repeats).
-async fn upstream_sequence(scripts: Vec<Script>) -> Upstream {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let seen = seen.clone();
-            let scripts = scripts.clone();
-            async move {
-                let script = {
-                    let mut seen = seen.lock().unwrap();
-                    seen.push((headers, serde_json::from_slice(&body).unwrap()));
-                    scripts[(seen.len() - 1).min(scripts.len() - 1)].clone()
-                };
-                match script {
-                    Script::Status(status, headers, body) => {
-                        let mut response = Response::builder()
-                            .status(status)
-                            .header("content-type", "application/json");
-                        for (name, value) in headers {
-                            response = response.header(name, value);
-                        }
-                        response.body(Body::from(body)).unwrap()
-                    }
-                    Script::Stream {
-                        chunks,
-                        break_at_end,
-                    } => {
-                        let stream = futures_util::stream::iter(
-                            chunks.into_iter().map(Some).chain(std::iter::once(None)),
-                        )
-                        .then(move |item| async move {
-                            match item {
-                                Some((pause_ms, chunk)) => {
-                                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-                                    Ok::<_, std::io::Error>(Bytes::from(chunk))
-                                }
-                                None if break_at_end => Err(std::io::Error::other("upstream died")),
-                                None => Ok(Bytes::new()),
-                            }
-                        });
-                        Response::builder()
-                            .status(StatusCode::OK)
-                            .header("content-type", "text/event-stream")
-                            .body(Body::from_stream(stream))
-                            .unwrap()
-                    }
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Upstream { base_url, requests }
-}
+use crate::common::{upstream, upstream_sequence, Script, Upstream};
 
 fn sse(json: &str) -> String {
     format!("data: {json}\n\n")
@@ -137,15 +51,7 @@ fn request() -> ModelRequest {
 }
 
 async fn collect(provider: &OpenAiChat) -> (Vec<ModelEvent>, Option<ModelError>) {
-    let mut stream = provider.stream(request()).await.unwrap();
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => events.push(event),
-            Err(error) => return (events, Some(error)),
-        }
-    }
-    (events, None)
+    crate::common::collect(provider, request()).await
 }
 
 #[tokio::test]

@@ -1,0 +1,177 @@
+//! What every streaming provider shares: sending with a first-token deadline, mapping error
+//! statuses, and turning an SSE body into model events with idle timeouts and end-of-stream
+//! rules. A provider supplies only an [`EventParser`] for its own event shapes.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use frontdesk_core::model::{ModelError, ModelEvent, ModelStream};
+use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use crate::sse::{SseDecoder, SseEvent};
+use crate::{retry_after, Timeouts};
+
+/// What reading should do after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read on.
+    Continue,
+    /// The provider said the stream is over (`[DONE]`, `message_stop`).
+    End,
+}
+
+/// Turns one provider's SSE events into model events.
+pub trait EventParser: Send + 'static {
+    fn parse(&mut self, event: SseEvent, out: &mut Vec<ModelEvent>) -> Result<Flow, ModelError>;
+}
+
+/// Sends the request, waiting at most the first-token timeout for the response head, and
+/// maps a non-2xx answer to a `ModelError` (`error_message` extracts the provider's text).
+pub async fn send(
+    call: reqwest::RequestBuilder,
+    timeouts: Timeouts,
+    error_message: fn(&str) -> String,
+) -> Result<reqwest::Response, ModelError> {
+    let response = match tokio::time::timeout(timeouts.first_token, call.send()).await {
+        Err(_) => return Err(ModelError::Timeout(timeouts.first_token)),
+        Ok(Err(error)) => return Err(connect_error(&error)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(response);
+    }
+    let retry = retry_after(response.headers());
+    let body = response.text().await.unwrap_or_default();
+    Err(if status == 429 {
+        ModelError::RateLimited { retry_after: retry }
+    } else {
+        ModelError::Upstream {
+            status,
+            message: error_message(&body),
+        }
+    })
+}
+
+/// A transport error, without the URL (short, and free of query strings).
+pub fn connect_error(error: &reqwest::Error) -> ModelError {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "");
+    }
+    ModelError::Connect(text.trim().to_owned())
+}
+
+/// The body of a successful response as model events. `started` is when the request was
+/// sent: the first event must come before `started + first_token`.
+pub fn events(
+    response: reqwest::Response,
+    parser: impl EventParser,
+    timeouts: Timeouts,
+    started: Instant,
+) -> ModelStream {
+    let state = State {
+        body: Box::pin(response.bytes_stream()),
+        decoder: SseDecoder::new(),
+        parser: Box::new(parser),
+        pending: VecDeque::new(),
+        first_deadline: Some(started + timeouts.first_token),
+        timeouts,
+        finished: false,
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(state, next))
+}
+
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+struct State {
+    body: Body,
+    decoder: SseDecoder,
+    parser: Box<dyn EventParser>,
+    pending: VecDeque<Result<ModelEvent, ModelError>>,
+    /// Until the first event: when to give up waiting for it.
+    first_deadline: Option<Instant>,
+    timeouts: Timeouts,
+    /// A finish arrived: the end of the body is the end of the answer.
+    finished: bool,
+    /// Nothing more will be read.
+    done: bool,
+}
+
+async fn next(mut state: State) -> Option<(Result<ModelEvent, ModelError>, State)> {
+    loop {
+        if let Some(item) = state.pending.pop_front() {
+            return Some((item, state));
+        }
+        if state.done {
+            return None;
+        }
+        let (wait, limit): (Duration, Duration) = match state.first_deadline {
+            Some(deadline) => (
+                deadline.saturating_duration_since(Instant::now()),
+                state.timeouts.first_token,
+            ),
+            None => (state.timeouts.idle, state.timeouts.idle),
+        };
+        match tokio::time::timeout(wait, state.body.next()).await {
+            Err(_) => {
+                state.done = true;
+                return Some((Err(ModelError::Timeout(limit)), state));
+            }
+            Ok(None) => {
+                state.done = true;
+                if !state.finished {
+                    let error = ModelError::Connect(
+                        "the model stream ended before the answer was complete".into(),
+                    );
+                    return Some((Err(error), state));
+                }
+            }
+            Ok(Some(Err(error))) => {
+                state.done = true;
+                return Some((Err(connect_error(&error)), state));
+            }
+            Ok(Some(Ok(bytes))) => read(&mut state, &bytes),
+        }
+    }
+}
+
+/// Decodes bytes into pending events; stops at the provider's end or an error.
+fn read(state: &mut State, bytes: &[u8]) {
+    let sse_events = match state.decoder.push(bytes) {
+        Ok(events) => events,
+        Err(_) => {
+            state.pending.push_back(Err(ModelError::Protocol(
+                "an SSE line longer than 4 MiB".into(),
+            )));
+            state.done = true;
+            return;
+        }
+    };
+    let mut out = Vec::new();
+    for sse_event in sse_events {
+        let flow = state.parser.parse(sse_event, &mut out);
+        for event in out.drain(..) {
+            state.finished |= matches!(event, ModelEvent::Finish(_));
+            state.first_deadline = None;
+            state.pending.push_back(Ok(event));
+        }
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::End) => {
+                state.finished = true;
+                state.done = true;
+                return;
+            }
+            Err(error) => {
+                state.pending.push_back(Err(error));
+                state.done = true;
+                return;
+            }
+        }
+    }
+}
