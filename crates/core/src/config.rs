@@ -34,6 +34,32 @@ pub struct Config {
     /// Create the demo tenant, agent and keys on first start.
     pub bootstrap_demo: bool,
     pub limits: Limits,
+    /// Model providers by name (the `provider` of `provider/model`). `openai` and
+    /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
+    /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// OpenAI Chat Completions (and every OpenAI-compatible server).
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// A named model provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// The API root; the provider's public default when unset.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
 }
 
 /// Request limits.
@@ -70,6 +96,7 @@ impl Default for Config {
             log: "info".to_owned(),
             bootstrap_demo: true,
             limits: Limits::default(),
+            providers: BTreeMap::new(),
         }
     }
 }
@@ -130,6 +157,39 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<()> {
+        let get = |name: &str| env.get(name).filter(|value| !value.is_empty());
+        for (name, kind, key_var, url_var) in [
+            (
+                "openai",
+                ProviderKind::Openai,
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+            ),
+            (
+                "anthropic",
+                ProviderKind::Anthropic,
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+            ),
+        ] {
+            if get(key_var).is_none() && get(url_var).is_none() {
+                continue;
+            }
+            let provider = self
+                .providers
+                .entry(name.to_owned())
+                .or_insert(ProviderConfig {
+                    kind,
+                    base_url: None,
+                    api_key: None,
+                });
+            if let Some(key) = get(key_var) {
+                provider.api_key = Some(SecretString::from(key.clone()));
+            }
+            if let Some(url) = get(url_var) {
+                provider.base_url = Some(url.clone());
+            }
+        }
         for name in env.keys().filter(|name| name.starts_with("FRONTDESK_")) {
             if !ENV_VARS.iter().any(|(known, _)| known == name)
                 && !OTHER_ENV_VARS.contains(&name.as_str())
@@ -210,6 +270,12 @@ impl Config {
                 ));
             }
         }
+        for (name, provider) in &self.providers {
+            crate::validate::tool_name(&format!("providers.{name}"), name)?;
+            if let Some(url) = &provider.base_url {
+                crate::validate::http_url(&format!("providers.{name}.base_url"), url)?;
+            }
+        }
         let url = self.database_url();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -251,12 +317,36 @@ impl Config {
             "metrics_token": redacted(&self.metrics_token),
             "log": self.log,
             "bootstrap_demo": self.bootstrap_demo,
+            "providers": self.providers.iter().map(|(name, p)| (name.clone(), serde_json::json!({
+                "kind": match p.kind { ProviderKind::Openai => "openai", ProviderKind::Anthropic => "anthropic" },
+                "base_url": p.base_url.as_deref().map(redact_url),
+                "api_key": redacted(&p.api_key),
+            }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "limits": {
                 "max_body_bytes": self.limits.max_body_bytes,
                 "rate_limit_per_minute": self.limits.rate_limit_per_minute,
                 "max_page_size": self.limits.max_page_size,
             },
         })
+    }
+
+    /// The providers section as TOML lines, keys redacted.
+    fn show_providers(&self) -> String {
+        let mut out = String::new();
+        for (name, provider) in &self.providers {
+            let kind = match provider.kind {
+                ProviderKind::Openai => "openai",
+                ProviderKind::Anthropic => "anthropic",
+            };
+            out.push_str(&format!("\n[providers.{name}]\nkind = \"{kind}\"\n"));
+            if let Some(url) = &provider.base_url {
+                out.push_str(&format!("base_url = \"{}\"\n", redact_url(url)));
+            }
+            if provider.api_key.is_some() {
+                out.push_str("api_key = \"[redacted]\"\n");
+            }
+        }
+        out
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -278,7 +368,7 @@ impl Config {
             self.limits.max_body_bytes,
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,
-        )
+        ) + &self.show_providers()
     }
 }
 
@@ -404,6 +494,24 @@ mod tests {
             "{shown}"
         );
         assert!(!format!("{config:?}").contains("s3cret"));
+        let with_keys = Config::load(
+            None,
+            &env(&[
+                ("OPENAI_API_KEY", "sk-live-123"),
+                ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/anthropic"),
+            ]),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(with_keys.providers["openai"].kind, ProviderKind::Openai);
+        assert_eq!(
+            with_keys.providers["anthropic"].base_url.as_deref(),
+            Some("http://127.0.0.1:9/anthropic")
+        );
+        let shown = with_keys.show() + &with_keys.show_json().to_string();
+        assert!(
+            shown.contains("[providers.openai]") && !shown.contains("sk-live-123"),
+            "{shown}"
+        );
         for (url, shown) in [
             (
                 "postgres://db/x?user=app&password=s3cret&sslmode=require",

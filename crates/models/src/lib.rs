@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub mod fallback;
 pub mod openai_chat;
+pub mod registry;
 pub mod sse;
 pub mod streaming;
 
