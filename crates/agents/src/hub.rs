@@ -1,0 +1,177 @@
+//! The run hub: the ordered event log of each live run, which any number of clients follow
+//! and re-attach to from any sequence number (`Last-Event-ID`).
+//!
+//! Events are kept in memory while the run lives and for a while after it ends, so a client
+//! that lost its connection can still collect the end. Sharing runs across instances (and
+//! replay after a restart) is the scale-out work; the interface does not change for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use frontdesk_core::id::{RunId, TenantId};
+use frontdesk_core::run::{RunEvent, SequencedEvent};
+use frontdesk_core::time::Timestamp;
+use tokio::sync::Notify;
+
+/// How long a finished run's events stay available.
+const KEEP_FINISHED: Duration = Duration::from_secs(15 * 60);
+
+/// One run's log.
+#[derive(Debug)]
+struct Log {
+    tenant: TenantId,
+    events: Vec<SequencedEvent>,
+    finished_at: Option<Instant>,
+}
+
+/// The live runs of this process.
+#[derive(Debug, Default, Clone)]
+pub struct RunHub {
+    runs: Arc<Mutex<HashMap<RunId, Arc<(Mutex<Log>, Notify)>>>>,
+}
+
+/// Writes one run's events, in order.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    run: Arc<(Mutex<Log>, Notify)>,
+}
+
+/// Reads one run's events from a point on.
+#[derive(Debug)]
+pub struct Follower {
+    run: Arc<(Mutex<Log>, Notify)>,
+    next_seq: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl RunHub {
+    /// Opens the log of a new run.
+    pub fn open(&self, run: &RunId, tenant: &TenantId) -> Publisher {
+        let entry = Arc::new((
+            Mutex::new(Log {
+                tenant: tenant.clone(),
+                events: Vec::new(),
+                finished_at: None,
+            }),
+            Notify::new(),
+        ));
+        let mut runs = lock(&self.runs);
+        runs.retain(|_, entry| {
+            lock(&entry.0)
+                .finished_at
+                .is_none_or(|at| at.elapsed() < KEEP_FINISHED)
+        });
+        runs.insert(run.clone(), entry.clone());
+        Publisher { run: entry }
+    }
+
+    /// Follows a run of `tenant` from after `last_seq` (0: from the start). Another tenant's
+    /// run, or one that is gone, is `None`.
+    pub fn follow(&self, run: &RunId, tenant: &TenantId, last_seq: u64) -> Option<Follower> {
+        let entry = lock(&self.runs).get(run).cloned()?;
+        if lock(&entry.0).tenant != *tenant {
+            return None;
+        }
+        Some(Follower {
+            run: entry,
+            next_seq: last_seq + 1,
+        })
+    }
+}
+
+impl Publisher {
+    /// Appends an event and wakes the followers; returns its sequence number.
+    pub fn publish(&self, event: RunEvent) -> u64 {
+        let (log, notify) = &*self.run;
+        let seq = {
+            let mut log = lock(log);
+            let seq = log.events.len() as u64 + 1;
+            if event.is_terminal() {
+                log.finished_at = Some(Instant::now());
+            }
+            log.events.push(SequencedEvent {
+                seq,
+                at: Timestamp::now(),
+                event,
+            });
+            seq
+        };
+        notify.notify_waiters();
+        seq
+    }
+}
+
+impl Follower {
+    /// The next event, waiting for it; `None` after the terminal event.
+    pub async fn next(&mut self) -> Option<SequencedEvent> {
+        let (log, notify) = &*self.run;
+        loop {
+            // Register interest before looking, so a publish in between is not missed.
+            let notified = notify.notified();
+            {
+                let log = lock(log);
+                if let Some(event) = log.events.get((self.next_seq - 1) as usize) {
+                    self.next_seq += 1;
+                    return Some(event.clone());
+                }
+                if log.finished_at.is_some() {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frontdesk_core::conversation::Usage;
+    use frontdesk_core::run::RunStatus;
+
+    #[tokio::test]
+    async fn followers_see_everything_in_order_from_where_they_ask() {
+        let hub = RunHub::default();
+        let (run, tenant) = (RunId::new(), TenantId::new());
+        let publisher = hub.open(&run, &tenant);
+        let mut early = hub
+            .follow(&run, &tenant, 0)
+            .unwrap_or_else(|| unreachable!());
+        let writer = tokio::spawn(async move {
+            for n in 0..50 {
+                publisher.publish(RunEvent::MessageDelta {
+                    text: n.to_string(),
+                });
+                tokio::task::yield_now().await;
+            }
+            publisher.publish(RunEvent::RunCompleted {
+                status: RunStatus::Completed,
+                usage: Usage::default(),
+            });
+        });
+        let mut seen = Vec::new();
+        while let Some(event) = early.next().await {
+            seen.push(event.seq);
+        }
+        writer.await.unwrap_or_default();
+        assert_eq!(seen, (1..=51).collect::<Vec<_>>());
+        // A late follower re-attaching after event 40 gets 41.. and the end.
+        let mut late = hub
+            .follow(&run, &tenant, 40)
+            .unwrap_or_else(|| unreachable!());
+        let mut rest = Vec::new();
+        while let Some(event) = late.next().await {
+            rest.push(event.seq);
+        }
+        assert_eq!(rest, (41..=51).collect::<Vec<_>>());
+        // Another tenant cannot follow it.
+        assert!(hub.follow(&run, &TenantId::new(), 0).is_none());
+    }
+}

@@ -1,0 +1,16 @@
+//! frontdesk-agents: the Runner and the run hub.
+//!
+//! Invariants:
+//! - Every turn produces one ordered stream of `RunEvent`s, starting with `run.started` and
+//!   always ending with `run.completed`, whatever happened.
+//! - A run lives in its own tracked task: a client leaving changes nothing, shutdown waits.
+//! - The user message is stored before the model is called; the answer is stored when the
+//!   run ends, partial or not.
+//!
+//! It knows no HTTP: adapters read the hub.
+
+pub mod hub;
+pub mod runner;
+
+pub use hub::{Follower, RunHub};
+pub use runner::{Runner, StartedRun};

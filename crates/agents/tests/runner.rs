@@ -1,0 +1,439 @@
+//! The Runner with a scripted model provider (a real `ModelProvider` whose answers each test
+//! writes) over a real SQLite store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use frontdesk_agents::{RunHub, Runner};
+use frontdesk_core::config::Limits;
+use frontdesk_core::conversation::{MessageRole, Usage};
+use frontdesk_core::id::{ConversationId, TenantId};
+use frontdesk_core::model::{
+    ModelError, ModelEvent, ModelMessage, ModelProvider, ModelRequest, ModelStream,
+};
+use frontdesk_core::run::{FinishReason, RunEvent, RunStatus};
+use frontdesk_core::service::{NewConversation, NewTenant};
+use frontdesk_core::store::BaseStore;
+use frontdesk_core::{Error, Service};
+use frontdesk_models::fallback::RetryPolicy;
+use frontdesk_models::registry::Registry;
+use frontdesk_store::SqlStore;
+use serde_json::json;
+
+/// One scripted step of a model's answer.
+#[derive(Clone)]
+enum Step {
+    Event(ModelEvent),
+    Pause(u64),
+    Fail(ModelError),
+}
+
+/// A provider that fails `stream()` with `refuse` when set, else plays `steps`; it records
+/// the requests it gets.
+#[derive(Clone, Default)]
+struct Scripted {
+    steps: Vec<Step>,
+    refuse: Option<ModelError>,
+    requests: Arc<Mutex<Vec<ModelRequest>>>,
+}
+
+#[async_trait]
+impl ModelProvider for Scripted {
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
+        self.requests.lock().unwrap().push(request);
+        if let Some(error) = &self.refuse {
+            return Err(error.clone());
+        }
+        let steps = self.steps.clone();
+        let stream = futures_util::stream::unfold(steps.into_iter(), |mut steps| async move {
+            loop {
+                match steps.next()? {
+                    Step::Event(event) => return Some((Ok(event), steps)),
+                    Step::Fail(error) => return Some((Err(error), steps)),
+                    Step::Pause(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+fn text(t: &str) -> Step {
+    Step::Event(ModelEvent::TextDelta(t.into()))
+}
+
+const USAGE: Usage = Usage {
+    prompt_tokens: 10,
+    completion_tokens: 3,
+    total_tokens: 13,
+};
+
+struct Fixture {
+    service: Service,
+    runner: Runner,
+    tenant: TenantId,
+    conversation: ConversationId,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(providers: Vec<(&str, Scripted)>, model: &str, fallbacks: &[&str]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let service = Service::new(Arc::new(store), Limits::default());
+    let tenant = service
+        .create_tenant(NewTenant {
+            name: "T".into(),
+            owner_email: None,
+            monthly_token_quota: None,
+        })
+        .await
+        .unwrap()
+        .tenant
+        .id;
+    service
+        .create_agent(&tenant, json!({"slug": "support", "name": "Support", "instructions": "Be kind.", "model": model, "fallback_models": fallbacks}))
+        .await
+        .unwrap();
+    let conversation = service
+        .create_conversation(
+            &tenant,
+            NewConversation {
+                agent: "support".into(),
+                end_user_id: None,
+                title: None,
+                metadata: Default::default(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut registry = Registry::default();
+    for (name, provider) in providers {
+        registry.register(name, Arc::new(provider));
+    }
+    let retry = RetryPolicy {
+        max_retries: 1,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    };
+    let runner = Runner::new(service.clone(), registry, RunHub::default(), retry);
+    Fixture {
+        service,
+        runner,
+        tenant,
+        conversation,
+        _dir: dir,
+    }
+}
+
+async fn drain(mut events: frontdesk_agents::Follower) -> Vec<RunEvent> {
+    let mut out = Vec::new();
+    while let Some(event) = events.next().await {
+        out.push(event.event);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_turn_streams_and_stores_both_messages() {
+    let model = Scripted {
+        steps: vec![
+            text("Hello"),
+            Step::Pause(5),
+            text(" there!"),
+            Step::Event(ModelEvent::Usage(USAGE)),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let requests = model.requests.clone();
+    let fx = fixture(vec![("script", model)], "script/m1", &[]).await;
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi!".into())
+        .await
+        .unwrap();
+    let events = drain(run.events).await;
+    let names: Vec<&str> = events.iter().map(RunEvent::name).collect();
+    assert_eq!(
+        names,
+        [
+            "run.started",
+            "message.delta",
+            "message.delta",
+            "message.completed",
+            "run.completed"
+        ]
+    );
+    let RunEvent::MessageCompleted { message } = &events[3] else {
+        unreachable!()
+    };
+    assert_eq!(message.text(), "Hello there!");
+    assert_eq!(message.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(message.usage, Some(USAGE));
+    assert_eq!(message.model.as_deref(), Some("script/m1"));
+    assert_eq!(message.parent_id.as_ref(), Some(&run.user_message.id));
+    assert_eq!(
+        events[4],
+        RunEvent::RunCompleted {
+            status: RunStatus::Completed,
+            usage: USAGE
+        }
+    );
+
+    let (stored, _) = fx
+        .service
+        .list_messages(&fx.tenant, &fx.conversation, false, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .map(|m| (m.role, m.text()))
+            .collect::<Vec<_>>(),
+        vec![
+            (MessageRole::User, "Hi!".to_owned()),
+            (MessageRole::Assistant, "Hello there!".to_owned()),
+        ]
+    );
+    // The model saw the instructions, then the user's message, under its own name.
+    let request = requests.lock().unwrap()[0].clone();
+    assert_eq!(request.model, "m1");
+    assert_eq!(
+        request.messages,
+        vec![
+            ModelMessage::System {
+                text: "Be kind.".into()
+            },
+            ModelMessage::User { text: "Hi!".into() }
+        ]
+    );
+
+    // The second turn carries the history.
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Thanks".into())
+        .await
+        .unwrap();
+    drain(run.events).await;
+    let request = requests.lock().unwrap()[1].clone();
+    assert_eq!(request.messages.len(), 4);
+    assert_eq!(
+        request.messages[2],
+        ModelMessage::Assistant {
+            text: "Hello there!".into(),
+            tool_calls: vec![]
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_failure_keeps_the_partial_answer() {
+    let model = Scripted {
+        steps: vec![
+            text("Partial"),
+            Step::Fail(ModelError::Connect("reset".into())),
+        ],
+        ..Scripted::default()
+    };
+    let fx = fixture(vec![("script", model)], "script/m", &[]).await;
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .await
+        .unwrap();
+    let events = drain(run.events).await;
+    let names: Vec<&str> = events.iter().map(RunEvent::name).collect();
+    assert_eq!(
+        names,
+        [
+            "run.started",
+            "message.delta",
+            "error",
+            "message.completed",
+            "run.completed"
+        ]
+    );
+    let RunEvent::MessageCompleted { message } = &events[3] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (message.text(), message.finish_reason.as_deref()),
+        ("Partial".to_owned(), Some("error"))
+    );
+    assert!(matches!(
+        events[4],
+        RunEvent::RunCompleted {
+            status: RunStatus::Failed,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_failing_model_falls_back_before_the_first_token() {
+    let broken = Scripted {
+        refuse: Some(ModelError::Upstream {
+            status: 503,
+            message: "down".into(),
+        }),
+        ..Scripted::default()
+    };
+    let tries = broken.requests.clone();
+    let good = Scripted {
+        steps: vec![
+            text("From the fallback"),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let fx = fixture(
+        vec![("broken", broken), ("good", good)],
+        "broken/a",
+        &["good/b"],
+    )
+    .await;
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .await
+        .unwrap();
+    let events = drain(run.events).await;
+    let RunEvent::MessageCompleted { message } = &events[events.len() - 2] else {
+        unreachable!()
+    };
+    assert_eq!(message.text(), "From the fallback");
+    assert_eq!(message.model.as_deref(), Some("good/b"));
+    assert_eq!(tries.lock().unwrap().len(), 2, "one try and one retry");
+}
+
+#[tokio::test]
+async fn cancel_stops_the_answer_and_keeps_what_was_said() {
+    let model = Scripted {
+        steps: vec![text("Once upon"), Step::Pause(10_000), text(" a time")],
+        ..Scripted::default()
+    };
+    let fx = fixture(vec![("script", model)], "script/m", &[]).await;
+    let mut run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Tell me a story".into())
+        .await
+        .unwrap();
+    // Wait for the first words, then press stop.
+    loop {
+        let event = run.events.next().await.unwrap();
+        if event.event.name() == "message.delta" {
+            break;
+        }
+    }
+    assert!(
+        matches!(
+            fx.runner.cancel(&TenantId::new(), &run.run_id),
+            Err(Error::NotFound { .. })
+        ),
+        "another tenant cannot cancel it"
+    );
+    fx.runner.cancel(&fx.tenant, &run.run_id).unwrap();
+    let rest = drain(run.events).await;
+    let RunEvent::MessageCompleted { message } = &rest[0] else {
+        panic!("{rest:?}")
+    };
+    assert_eq!(
+        (message.text(), message.finish_reason.as_deref()),
+        ("Once upon".to_owned(), Some("cancelled"))
+    );
+    assert!(matches!(
+        rest[1],
+        RunEvent::RunCompleted {
+            status: RunStatus::Cancelled,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_changes_nothing_and_can_come_back() {
+    let model = Scripted {
+        steps: vec![
+            text("a"),
+            Step::Pause(20),
+            text("b"),
+            Step::Pause(20),
+            text("c"),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let fx = fixture(vec![("script", model)], "script/m", &[]).await;
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .await
+        .unwrap();
+    let run_id = run.run_id.clone();
+    drop(run.events);
+    // Re-attach after event 2 (run.started, first delta): the rest arrives, nothing twice.
+    let follower = fx.runner.hub().follow(&run_id, &fx.tenant, 2).unwrap();
+    let rest = drain(follower).await;
+    let deltas: Vec<String> = rest
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::MessageDelta { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas, ["b", "c"]);
+    assert!(fx
+        .runner
+        .hub()
+        .follow(&run_id, &TenantId::new(), 0)
+        .is_none());
+    fx.runner.shutdown().await;
+    let (stored, _) = fx
+        .service
+        .list_messages(&fx.tenant, &fx.conversation, false, None, None)
+        .await
+        .unwrap();
+    assert_eq!(stored[1].text(), "abc");
+}
+
+#[tokio::test]
+async fn an_unconfigured_model_is_refused_before_anything_is_stored() {
+    let fx = fixture(vec![], "local/smollm2-135m", &[]).await;
+    let error = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            error,
+            Error::Conflict {
+                code: "model_unavailable",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let (stored, _) = fx
+        .service
+        .list_messages(&fx.tenant, &fx.conversation, false, None, None)
+        .await
+        .unwrap();
+    assert!(stored.is_empty());
+    // Another tenant's conversation is not found.
+    let error = fx
+        .runner
+        .start_turn(&TenantId::new(), &fx.conversation, "Hi".into())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(error, Error::NotFound { .. }));
+}
