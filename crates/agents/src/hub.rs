@@ -25,22 +25,25 @@ struct Log {
     finished_at: Option<Instant>,
 }
 
+/// A run's log and the signal that it grew.
+type Entry = Arc<(Mutex<Log>, Notify)>;
+
 /// The live runs of this process.
 #[derive(Debug, Default, Clone)]
 pub struct RunHub {
-    runs: Arc<Mutex<HashMap<RunId, Arc<(Mutex<Log>, Notify)>>>>,
+    runs: Arc<Mutex<HashMap<RunId, Entry>>>,
 }
 
 /// Writes one run's events, in order.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    run: Arc<(Mutex<Log>, Notify)>,
+    run: Entry,
 }
 
 /// Reads one run's events from a point on.
 #[derive(Debug)]
 pub struct Follower {
-    run: Arc<(Mutex<Log>, Notify)>,
+    run: Entry,
     next_seq: u64,
 }
 
