@@ -56,6 +56,9 @@ pub enum Error {
     /// The body or a part of it is larger than allowed.
     #[error("{message}")]
     PayloadTooLarge { message: String },
+    /// A provider we called (a model) failed; the message says how.
+    #[error("{message}")]
+    Upstream { message: String },
     /// The store (or another dependency we need) cannot be reached right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -130,6 +133,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::Upstream { .. } => "upstream_error",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -146,7 +150,7 @@ impl Error {
             Error::Unauthenticated { .. } => ErrorKind::Authentication,
             Error::Forbidden { .. } => ErrorKind::Permission,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => ErrorKind::RateLimit,
-            Error::Unavailable(_) | Error::Internal(_) => ErrorKind::Api,
+            Error::Upstream { .. } | Error::Unavailable(_) | Error::Internal(_) => ErrorKind::Api,
         }
     }
 
@@ -161,6 +165,7 @@ impl Error {
             Error::Forbidden { .. } => 403,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => 429,
             Error::PayloadTooLarge { .. } => 413,
+            Error::Upstream { .. } => 502,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -183,6 +188,7 @@ impl Error {
             | Error::Unauthenticated { .. }
             | Error::Forbidden { .. }
             | Error::PayloadTooLarge { .. }
+            | Error::Upstream { .. }
             | Error::Internal(_) => None,
         }
     }

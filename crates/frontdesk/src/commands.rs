@@ -184,7 +184,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => {}
     }
-    let state = AppState::new(service, config);
+    let state = AppState::new(service, config).context("configuring the model providers")?;
     frontdesk_server::serve(listener, state, frontdesk_server::shutdown_signal()).await?;
     store.close().await;
     println!("frontdesk stopped");

@@ -24,8 +24,12 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::Router;
+use frontdesk_agents::{RunHub, Runner};
 use frontdesk_core::config::Config;
 use frontdesk_core::{Error, Service};
+use frontdesk_models::fallback::RetryPolicy;
+use frontdesk_models::registry::Registry;
+use frontdesk_models::Timeouts;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
@@ -33,6 +37,7 @@ use tokio::net::TcpListener;
 pub struct Inner {
     pub service: Service,
     pub config: Config,
+    pub runner: Runner,
     pub limiter: rate_limit::RateLimiter,
     pub metrics: PrometheusHandle,
 }
@@ -49,10 +54,24 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(service: Service, config: Config) -> Self {
+    /// The state with the model providers the configuration declares.
+    pub fn new(service: Service, config: Config) -> anyhow::Result<Self> {
+        let registry = Registry::from_config(&config.providers, Timeouts::default())?;
+        Ok(Self::with_registry(service, config, registry))
+    }
+
+    /// The state with a given set of model providers (tests register scripted ones).
+    pub fn with_registry(service: Service, config: Config, registry: Registry) -> Self {
+        let runner = Runner::new(
+            service.clone(),
+            registry,
+            RunHub::default(),
+            RetryPolicy::default(),
+        );
         Self(Arc::new(Inner {
             service,
             config,
+            runner,
             limiter: rate_limit::RateLimiter::default(),
             metrics: observe::prometheus(),
         }))
@@ -66,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
         .merge(routes::conversations::routes())
+        .merge(routes::turns::routes())
         .merge(routes::tenants::routes())
         .merge(routes::system::routes())
         .fallback(not_found)
@@ -96,9 +116,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let runner = state.runner.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    // Runs outlive their requests: let the running ones finish and store their answers.
+    runner.shutdown().await;
     Ok(())
 }
 

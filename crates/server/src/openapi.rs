@@ -19,6 +19,7 @@ use crate::routes;
         routes::conversations::update_conversation, routes::conversations::delete_conversation,
         routes::conversations::export_conversation,
         routes::tenants::create_tenant,
+        routes::turns::send_message, routes::turns::run_events, routes::turns::cancel_run,
         routes::system::healthz, routes::system::readyz, routes::system::metrics,
     ),
     modifiers(&Security),

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod keys;
 pub mod system;
 pub mod tenants;
+pub mod turns;
 
 use serde::Serialize;
 

@@ -25,6 +25,7 @@ pub enum Backend {
 pub struct TestAppBuilder {
     backend: Backend,
     config: Config,
+    registry: frontdesk_models::registry::Registry,
 }
 
 impl TestAppBuilder {
@@ -35,6 +36,16 @@ impl TestAppBuilder {
 
     pub fn admin_token(mut self, token: &str) -> Self {
         self.config.admin_token = Some(token.to_owned().into());
+        self
+    }
+
+    /// Serves `provider/…` models with `provider`.
+    pub fn provider(
+        mut self,
+        name: &str,
+        provider: std::sync::Arc<dyn frontdesk_core::model::ModelProvider>,
+    ) -> Self {
+        self.registry.register(name, provider);
         self
     }
 
@@ -73,7 +84,7 @@ impl TestAppBuilder {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = self.config;
         config.public_url = Some(base.clone());
-        let state = AppState::new(service.clone(), config);
+        let state = AppState::with_registry(service.clone(), config, self.registry);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(frontdesk_server::serve(listener, state, async {
             let _ = stopped.await;
@@ -119,6 +130,7 @@ impl TestApp {
         TestAppBuilder {
             backend: Backend::Sqlite,
             config,
+            registry: Default::default(),
         }
     }
 
@@ -245,4 +257,58 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
         "{body}"
     );
     body["error"].clone()
+}
+
+/// A model that says `words` one by one, `pause_ms` apart, then stops, or fails with `fail`.
+pub struct ScriptedModel {
+    pub words: Vec<&'static str>,
+    pub pause_ms: u64,
+    pub fail: Option<frontdesk_core::model::ModelError>,
+}
+
+impl ScriptedModel {
+    pub fn saying(words: &[&'static str]) -> Arc<dyn frontdesk_core::model::ModelProvider> {
+        Arc::new(Self {
+            words: words.to_vec(),
+            pause_ms: 0,
+            fail: None,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl frontdesk_core::model::ModelProvider for ScriptedModel {
+    async fn stream(
+        &self,
+        _request: frontdesk_core::model::ModelRequest,
+    ) -> Result<frontdesk_core::model::ModelStream, frontdesk_core::model::ModelError> {
+        use frontdesk_core::model::ModelEvent;
+        let mut items: Vec<Result<ModelEvent, frontdesk_core::model::ModelError>> = self
+            .words
+            .iter()
+            .map(|w| Ok(ModelEvent::TextDelta((*w).to_owned())))
+            .collect();
+        match &self.fail {
+            Some(error) => items.push(Err(error.clone())),
+            None => {
+                let usage = frontdesk_core::conversation::Usage {
+                    prompt_tokens: 7,
+                    completion_tokens: 3,
+                    total_tokens: 10,
+                };
+                items.push(Ok(ModelEvent::Usage(usage)));
+                items.push(Ok(ModelEvent::Finish(
+                    frontdesk_core::run::FinishReason::Stop,
+                )));
+            }
+        }
+        let pause = std::time::Duration::from_millis(self.pause_ms);
+        Ok(Box::pin(futures_util::StreamExt::then(
+            futures_util::stream::iter(items),
+            move |item| async move {
+                tokio::time::sleep(pause).await;
+                item
+            },
+        )))
+    }
 }

@@ -5,13 +5,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{expect, expect_error, TestApp, TestAppBuilder};
+use crate::common::{expect, expect_error, ScriptedModel, TestApp, TestAppBuilder};
 
 /// Every route that names one of A's objects, with a body where it needs one.
 fn routes_with_ids(
     agent_id: &str,
     key_id: &str,
     conversation_id: &str,
+    run_id: &str,
 ) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (Method::GET, format!("/api/v1/agents/{agent_id}"), None),
@@ -63,6 +64,13 @@ fn routes_with_ids(
             format!("/api/v1/conversations/{conversation_id}?purge=true"),
             None,
         ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(json!({"content": "hi"})),
+        ),
+        (Method::GET, format!("/api/v1/runs/{run_id}/events"), None),
+        (Method::POST, format!("/api/v1/runs/{run_id}/cancel"), None),
     ]
 }
 
@@ -86,13 +94,29 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         StatusCode::CREATED,
     )
     .await;
+    let result = expect(
+        app.post(
+            &format!(
+                "/api/v1/conversations/{}/messages",
+                conversation["id"].as_str().unwrap()
+            ),
+            &a.key,
+            &json!({"content": "where is order 4711?"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let run_id = result["run_id"].as_str().unwrap().to_owned();
     let (agent_id, key_id, conversation_id) = (
         agent["id"].as_str().unwrap(),
         key["id"].as_str().unwrap(),
         conversation["id"].as_str().unwrap(),
     );
 
-    for (method, path, body) in routes_with_ids(agent_id, key_id, conversation_id) {
+    for (method, path, body) in routes_with_ids(agent_id, key_id, conversation_id, &run_id) {
         let mut request = app.request(method.clone(), &path, &b.key);
         if let Some(body) = &body {
             request = request.json(body);
@@ -164,7 +188,10 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     )
     .await;
     assert_eq!(conversation_after["title"], "my secret order 4711");
-    assert_eq!(conversation_after["message_count"], 2);
+    assert_eq!(
+        conversation_after["message_count"], 4,
+        "two seeded messages and A's own turn"
+    );
     expect(
         app.get("/api/v1/agents", key["key"].as_str().unwrap())
             .send()
@@ -178,10 +205,18 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
 
 #[tokio::test]
 async fn isolation_on_sqlite() {
-    another_tenant_sees_nothing(TestApp::builder()).await;
+    another_tenant_sees_nothing(
+        TestApp::builder().provider("local", ScriptedModel::saying(&["noted"])),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn isolation_on_postgres() {
-    another_tenant_sees_nothing(TestApp::builder().postgres()).await;
+    another_tenant_sees_nothing(
+        TestApp::builder()
+            .postgres()
+            .provider("local", ScriptedModel::saying(&["noted"])),
+    )
+    .await;
 }

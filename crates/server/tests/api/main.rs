@@ -10,3 +10,4 @@ mod isolation;
 mod keys;
 mod system;
 mod tenants;
+mod turns;

@@ -1,0 +1,205 @@
+//! Chat turns over the native API: `POST /api/v1/conversations/{id}/messages` starts a run
+//! and streams its `RunEvent`s as SSE (`Accept: text/event-stream`) or answers one JSON
+//! object when it ends; `GET /api/v1/runs/{id}/events` replays and follows a run from
+//! `Last-Event-ID`; `POST /api/v1/runs/{id}/cancel` stops it. The run itself lives in the
+//! Runner: leaving the stream does not stop it.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use frontdesk_agents::Follower;
+use frontdesk_core::conversation::{ContentPart, Message};
+use frontdesk_core::id::{ConversationId, RunId};
+use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/conversations/{conversation}/messages",
+            post(send_message),
+        )
+        .route("/api/v1/runs/{run}/events", axum::routing::get(run_events))
+        .route("/api/v1/runs/{run}/cancel", post(cancel_run))
+}
+
+/// A message from the end user: text, or a list of content parts (text parts only, for now).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    #[schema(value_type = Object)]
+    pub content: Value,
+}
+
+impl SendMessage {
+    fn text(&self) -> Result<String, Error> {
+        match &self.content {
+            Value::String(text) => Ok(text.clone()),
+            Value::Array(parts) => {
+                let mut texts = Vec::new();
+                for (idx, part) in parts.iter().enumerate() {
+                    let part: ContentPart = frontdesk_core::json::from_value(part.clone())
+                        .map_err(|e| Error::invalid(format!("content[{idx}]"), e.to_string()))?;
+                    match part {
+                        ContentPart::Text { text } => texts.push(text),
+                        _ => {
+                            return Err(Error::invalid(
+                                format!("content[{idx}]"),
+                                "only text parts are supported yet",
+                            ))
+                        }
+                    }
+                }
+                Ok(texts.join("\n\n"))
+            }
+            _ => Err(Error::invalid(
+                "content",
+                "must be a string or a list of content parts",
+            )),
+        }
+    }
+}
+
+/// The answer of a turn in JSON mode.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TurnResult {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    pub message: Option<Message>,
+}
+
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// Sends a message and runs the agent: SSE of RunEvents, or one JSON object at the end.
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation}/messages", tag = "conversations",
+    security(("secret_key" = [])),
+    params(("conversation" = String, Path, description = "conversation id")),
+    request_body = SendMessage,
+    responses((status = 200, description = "`text/event-stream` of RunEvents with Accept: text/event-stream; otherwise the final message",
+               content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
+              (status = 404), (status = 409, description = "the agent or its model is unavailable"), (status = 422),
+              (status = 502, description = "the model provider failed")))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(conversation): Path<String>,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<SendMessage>,
+) -> ApiResult<Response> {
+    let conversation = path_id(&conversation, ConversationId::parse, "conversation")?;
+    let text = input.text()?;
+    let run = state
+        .runner
+        .start_turn(&auth.tenant, &conversation, text)
+        .await?;
+    if wants_sse(&headers) {
+        return Ok(sse(run.events).into_response());
+    }
+    let mut events = run.events;
+    let (mut message, mut error, mut status) = (None, None, RunStatus::Failed);
+    while let Some(event) = events.next().await {
+        match event.event {
+            RunEvent::MessageCompleted { message: m } => message = Some(*m),
+            RunEvent::Error { code, message } => error = Some((code, message)),
+            RunEvent::RunCompleted { status: s, .. } => status = s,
+            _ => {}
+        }
+    }
+    if let (RunStatus::Failed, Some((_, message))) = (status, &error) {
+        return Err(ApiError(Error::Upstream {
+            message: message.clone(),
+        }));
+    }
+    Ok(Json(TurnResult {
+        run_id: run.run_id,
+        status,
+        message,
+    })
+    .into_response())
+}
+
+/// Replays a run's events after `Last-Event-ID` (or from the start) and follows it live.
+#[utoipa::path(get, path = "/api/v1/runs/{run}/events", tag = "conversations", security(("secret_key" = [])),
+    params(("run" = String, Path, description = "run id"),
+           ("Last-Event-ID" = Option<u64>, Header, description = "the last event seen")),
+    responses((status = 200, content_type = "text/event-stream"), (status = 404)))]
+pub async fn run_events(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let run = path_id(&run, RunId::parse, "run")?;
+    let last = match headers
+        .get("last-event-id")
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None => 0,
+        Some(Ok(value)) => value.parse::<u64>().map_err(|_| {
+            ApiError(Error::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be an event number",
+            ))
+        })?,
+        Some(Err(_)) => {
+            return Err(ApiError(Error::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be an event number",
+            )))
+        }
+    };
+    let follower = state
+        .runner
+        .hub()
+        .follow(&run, &auth.tenant, last)
+        .ok_or(ApiError(Error::NotFound { resource: "run" }))?;
+    Ok(sse(follower).into_response())
+}
+
+/// Stops a running turn; the partial answer is stored with `finish_reason: cancelled`.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/cancel", tag = "conversations", security(("secret_key" = [])),
+    params(("run" = String, Path, description = "run id")),
+    responses((status = 202), (status = 404)))]
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(run): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let run = path_id(&run, RunId::parse, "run")?;
+    state.runner.cancel(&auth.tenant, &run)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"run_id": run, "status": "cancelling"})),
+    ))
+}
+
+/// A follower as SSE: `id:` the sequence number, `event:` the type, `data:` the JSON.
+fn sse(follower: Follower) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures_util::stream::unfold(follower, |mut follower| async move {
+        let event = follower.next().await?;
+        let data = serde_json::to_string(&event.event).unwrap_or_else(|_| "{}".to_owned());
+        let sse = Event::default()
+            .id(event.seq.to_string())
+            .event(event.event.name())
+            .data(data);
+        Some((Ok(sse), follower))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

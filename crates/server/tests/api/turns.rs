@@ -1,0 +1,350 @@
+//! Chat turns over HTTP: SSE with ids and event names, JSON mode, re-attaching with
+//! Last-Event-ID, cancel, and upstream failures as 502.
+
+use std::sync::Arc;
+
+use frontdesk_core::model::ModelError;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{expect, expect_error, ScriptedModel, TestApp};
+
+/// Parses an SSE body into (id, event, data) triples.
+fn parse_sse(body: &str) -> Vec<(u64, String, Value)> {
+    body.split("\n\n")
+        .filter(|block| block.contains("data:"))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            (
+                field("id").parse().unwrap(),
+                field("event"),
+                serde_json::from_str(&field("data")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn app_with(
+    words: Vec<&'static str>,
+    pause_ms: u64,
+    fail: Option<ModelError>,
+) -> (TestApp, crate::common::TestTenant, String) {
+    let app = TestApp::builder()
+        .provider(
+            "script",
+            Arc::new(ScriptedModel {
+                words,
+                pause_ms,
+                fail,
+            }),
+        )
+        .spawn()
+        .await;
+    let t = app.tenant("Acme").await;
+    expect(
+        app.post(
+            "/api/v1/agents",
+            &t.key,
+            &json!({"slug": "support", "name": "S", "model": "script/m"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conversation = expect(
+        app.post(
+            "/api/v1/conversations",
+            &t.key,
+            &json!({"agent": "support"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    (app, t, id)
+}
+
+#[tokio::test]
+async fn a_turn_streams_as_sse_and_is_stored() {
+    let (app, t, id) = app_with(vec!["Hello", " there"], 0, None).await;
+    let response = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "Hi!"}),
+        )
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = parse_sse(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run.started",
+            "message.delta",
+            "message.delta",
+            "message.completed",
+            "run.completed"
+        ]
+    );
+    assert_eq!(
+        events.iter().map(|(seq, _, _)| *seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(events[0].2["run_id"].as_str().unwrap().starts_with("run_"));
+    assert_eq!(
+        events[1].2,
+        json!({"type": "message.delta", "text": "Hello"})
+    );
+    assert_eq!(events[3].2["message"]["finish_reason"], "stop");
+    assert_eq!(events[3].2["message"]["usage"]["total_tokens"], 10);
+    assert_eq!(events[4].2["status"], "completed");
+
+    // JSON mode: one object at the end; the conversation holds both turns.
+    let result = expect(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": [{"type": "text", "text": "Again"}]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(result["status"], "completed");
+    assert_eq!(result["message"]["content"][0]["text"], "Hello there");
+    let conversation = expect(
+        app.get(&format!("/api/v1/conversations/{id}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(conversation["message_count"], 4);
+    assert_eq!(conversation["title"], "Hi!");
+
+    // Replay from Last-Event-ID.
+    let run_id = events[0].2["run_id"].as_str().unwrap();
+    let replay = app
+        .get(&format!("/api/v1/runs/{run_id}/events"), &t.key)
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .unwrap();
+    let replayed = parse_sse(&replay.text().await.unwrap());
+    assert_eq!(
+        replayed.iter().map(|(seq, _, _)| *seq).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+
+    // Bad input writes nothing.
+    expect_error(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": 5}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    expect_error(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "  "}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    expect_error(
+        app.get(&format!("/api/v1/runs/{run_id}/events"), &t.key)
+            .header("last-event-id", "x")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_last_event_id",
+    )
+    .await;
+    let conversation = expect(
+        app.get(&format!("/api/v1/conversations/{id}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(conversation["message_count"], 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_and_failures() {
+    let (app, t, id) = app_with(vec!["One", " two", " three", " four"], 300, None).await;
+    let response = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "Count"}),
+        )
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut body = response;
+    // Read until the run id arrives, then cancel it.
+    let mut seen = String::new();
+    while !seen.contains("message.delta") {
+        seen.push_str(&String::from_utf8_lossy(
+            &body.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    let run_id = parse_sse(&seen)[0].2["run_id"].as_str().unwrap().to_owned();
+    let other = app.tenant("Other").await;
+    expect_error(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/runs/{run_id}/cancel"),
+            &other.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.get(&format!("/api/v1/runs/{run_id}/events"), &other.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/runs/{run_id}/cancel"),
+            &t.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    while let Some(chunk) = body.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = parse_sse(&seen);
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.1.as_str(), last.2["status"].as_str()),
+        ("run.completed", Some("cancelled"))
+    );
+    let completed = events
+        .iter()
+        .find(|(_, name, _)| name == "message.completed")
+        .unwrap();
+    assert_eq!(completed.2["message"]["finish_reason"], "cancelled");
+    assert!(completed.2["message"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("One"));
+    app.stop().await;
+
+    // An upstream failure in JSON mode is a 502 with our error shape.
+    let (app, t, id) = app_with(
+        vec!["Par"],
+        0,
+        Some(ModelError::Upstream {
+            status: 500,
+            message: "boom".into(),
+        }),
+    )
+    .await;
+    let error = expect_error(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "Hi"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::BAD_GATEWAY,
+        "upstream_error",
+    )
+    .await;
+    assert!(error["message"].as_str().unwrap().contains("boom"));
+    // A model nobody configured is a 409 before anything is stored.
+    expect(
+        app.patch(
+            "/api/v1/agents/support",
+            &t.key,
+            &json!({"model": "local/smollm2-135m"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "Hi"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "model_unavailable",
+    )
+    .await;
+    let conversation = expect(
+        app.get(&format!("/api/v1/conversations/{id}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        conversation["message_count"], 2,
+        "the failed turn's user message and partial answer, nothing from the refused one"
+    );
+    app.stop().await;
+}
