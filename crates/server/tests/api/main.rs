@@ -11,3 +11,4 @@ mod keys;
 mod system;
 mod tenants;
 mod turns;
+mod upstream;
