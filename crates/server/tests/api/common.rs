@@ -221,6 +221,30 @@ impl TestApp {
         self.store.close().await;
     }
 
+    /// A tenant with an agent `support` on `model`, and an empty conversation with it.
+    pub async fn chat(&self, model: &str) -> (TestTenant, String) {
+        let t = self.tenant("Acme").await;
+        let agent = serde_json::json!({"slug": "support", "name": "Support", "model": model});
+        expect(
+            self.post("/api/v1/agents", &t.key, &agent)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let body = serde_json::json!({"agent": "support"});
+        let conversation = expect(
+            self.post("/api/v1/conversations", &t.key, &body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        (t, conversation["id"].as_str().unwrap().to_owned())
+    }
+
     /// Stops the server and drops a PostgreSQL schema.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

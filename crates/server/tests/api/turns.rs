@@ -46,32 +46,7 @@ async fn app_with(
         )
         .spawn()
         .await;
-    let t = app.tenant("Acme").await;
-    expect(
-        app.post(
-            "/api/v1/agents",
-            &t.key,
-            &json!({"slug": "support", "name": "S", "model": "script/m"}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let conversation = expect(
-        app.post(
-            "/api/v1/conversations",
-            &t.key,
-            &json!({"agent": "support"}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let id = conversation["id"].as_str().unwrap().to_owned();
+    let (t, id) = app.chat("script/m").await;
     (app, t, id)
 }
 

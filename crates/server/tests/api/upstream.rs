@@ -60,29 +60,8 @@ async fn app_on(base: &str) -> (TestApp, crate::common::TestTenant, String) {
         .provider("openai", provider)
         .spawn()
         .await;
-    let t = app.tenant("Acme").await;
-    let agent = json!({"slug": "support", "name": "S", "model": "openai/gpt-4.1-mini"});
-    expect(
-        app.post("/api/v1/agents", &t.key, &agent)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let conversation = expect(
-        app.post(
-            "/api/v1/conversations",
-            &t.key,
-            &json!({"agent": "support"}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    (app, t, conversation["id"].as_str().unwrap().to_owned())
+    let (t, id) = app.chat("openai/gpt-4.1-mini").await;
+    (app, t, id)
 }
 
 #[tokio::test]
