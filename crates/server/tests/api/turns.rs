@@ -323,3 +323,92 @@ async fn cancel_and_failures() {
     );
     app.stop().await;
 }
+
+/// A model that echoes the last user message back, word by word.
+struct Echo;
+
+#[async_trait::async_trait]
+impl frontdesk_core::model::ModelProvider for Echo {
+    async fn stream(
+        &self,
+        request: frontdesk_core::model::ModelRequest,
+    ) -> Result<frontdesk_core::model::ModelStream, ModelError> {
+        use frontdesk_core::model::{ModelEvent, ModelMessage};
+        let last = request
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ModelMessage::User { text } => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut items: Vec<Result<ModelEvent, ModelError>> = last
+            .split_inclusive(' ')
+            .map(|w| Ok(ModelEvent::TextDelta(w.to_owned())))
+            .collect();
+        items.push(Ok(ModelEvent::Finish(
+            frontdesk_core::run::FinishReason::Stop,
+        )));
+        Ok(Box::pin(futures_util::StreamExt::then(
+            futures_util::stream::iter(items),
+            |item| async move {
+                tokio::task::yield_now().await;
+                item
+            },
+        )))
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_streams_stay_independent() {
+    let app = TestApp::builder()
+        .provider("echo", Arc::new(Echo))
+        .spawn()
+        .await;
+    let (t, _) = app.chat("echo/m").await;
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let conversation = expect(
+            app.post(
+                "/api/v1/conversations",
+                &t.key,
+                &json!({"agent": "support"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = conversation["id"].as_str().unwrap().to_owned();
+        let request = app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &t.key,
+                &json!({"content": format!("stream number {n} says hello")}),
+            )
+            .header("accept", "text/event-stream");
+        tasks.push(tokio::spawn(async move {
+            (n, request.send().await.unwrap().text().await.unwrap())
+        }));
+    }
+    for task in tasks {
+        let (n, body) = task.await.unwrap();
+        let events = parse_sse(&body);
+        let text: String = events
+            .iter()
+            .filter(|(_, name, _)| name == "message.delta")
+            .map(|(_, _, data)| data["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(text, format!("stream number {n} says hello"));
+        let seqs: Vec<u64> = events.iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "stream {n} is ordered and complete"
+        );
+        assert_eq!(events.last().unwrap().2["status"], "completed");
+    }
+    app.stop().await;
+}
