@@ -52,8 +52,8 @@ pub fn http_client(
         })
 }
 
-/// Reads `Retry-After` (seconds or an HTTP date is rare for model APIs: seconds only) and
-/// OpenAI's `retry-after-ms`.
+/// How long the provider asked us to wait: OpenAI's `retry-after-ms`, else `Retry-After` in
+/// seconds (model APIs do not send the HTTP-date form).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let header = |name: &str| {
         headers
