@@ -93,6 +93,7 @@ impl Runner {
         if text.trim().is_empty() {
             return Err(Error::invalid("content", "must not be empty"));
         }
+        self.service.check_quota(tenant).await?;
         let (history, _) = self
             .service
             .list_messages(tenant, &conversation.id, true, Some(MAX_HISTORY), None)

@@ -437,3 +437,84 @@ async fn an_unconfigured_model_is_refused_before_anything_is_stored() {
         .unwrap();
     assert!(matches!(error, Error::NotFound { .. }));
 }
+
+#[tokio::test]
+async fn a_spent_monthly_quota_stops_turns_before_the_model_is_called() {
+    let model = Scripted {
+        steps: vec![
+            text("Hi"),
+            Step::Event(ModelEvent::Usage(USAGE)),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let requests = model.requests.clone();
+    let fx = fixture(vec![("script", model)], "script/m", &[]).await;
+    // A tenant with a quota of 13 tokens: one turn (13 tokens) spends it.
+    let quota_tenant = fx
+        .service
+        .create_tenant(NewTenant {
+            name: "Q".into(),
+            owner_email: None,
+            monthly_token_quota: Some(13),
+        })
+        .await
+        .unwrap()
+        .tenant
+        .id;
+    fx.service
+        .create_agent(
+            &quota_tenant,
+            json!({"slug": "support", "name": "S", "model": "script/m"}),
+        )
+        .await
+        .unwrap();
+    let conversation = fx
+        .service
+        .create_conversation(
+            &quota_tenant,
+            NewConversation {
+                agent: "support".into(),
+                end_user_id: None,
+                title: None,
+                metadata: Default::default(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let run = fx
+        .runner
+        .start_turn(&quota_tenant, &conversation, "one".into())
+        .await
+        .unwrap();
+    drain(run.events).await;
+    let error = fx
+        .runner
+        .start_turn(&quota_tenant, &conversation, "two".into())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, Error::QuotaExceeded { retry_after_secs, .. } if retry_after_secs > 0),
+        "{error:?}"
+    );
+    assert_eq!(
+        requests.lock().unwrap().len(),
+        1,
+        "the model was not called again"
+    );
+    let (stored, _) = fx
+        .service
+        .list_messages(&quota_tenant, &conversation, false, None, None)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "the refused message was not stored");
+    // The tenant without a quota is not affected.
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .await
+        .unwrap();
+    drain(run.events).await;
+}

@@ -33,6 +33,35 @@ impl Timestamp {
         Some(Self((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 
+    /// The calendar month (UTC) as `YYYY-MM`: the period of monthly quotas.
+    pub fn month_key(self) -> String {
+        match OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000) {
+            Ok(at) => format!("{:04}-{:02}", at.year(), at.month() as u8),
+            Err(_) => "0000-00".to_owned(),
+        }
+    }
+
+    /// Seconds from this moment to the start of the next calendar month (UTC).
+    pub fn secs_to_next_month(self) -> u64 {
+        let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+        else {
+            return 0;
+        };
+        let (year, month) = if at.month() as u8 == 12 {
+            (at.year() + 1, 1)
+        } else {
+            (at.year(), at.month() as u8 + 1)
+        };
+        let next = time::Date::from_calendar_date(
+            year,
+            time::Month::try_from(month).unwrap_or(time::Month::January),
+            1,
+        )
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .unwrap_or(0);
+        u64::try_from(next - at.unix_timestamp()).unwrap_or(0)
+    }
+
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T10:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
@@ -112,5 +141,9 @@ mod tests {
             Some(Timestamp::from_millis(1_795_000_000_123))
         );
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+        let late_december =
+            Timestamp::parse_rfc3339("2026-12-31T23:59:00Z").unwrap_or(Timestamp(0));
+        assert_eq!(late_december.month_key(), "2026-12");
+        assert_eq!(late_december.secs_to_next_month(), 60);
     }
 }

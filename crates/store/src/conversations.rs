@@ -114,6 +114,11 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_
     text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) \
     SELECT $1, $2, $3, c.message_count, COALESCE($4, c.previous_message_id), \
     $8, $9, $10, $11, $12, $13, $14, $15, $16, $5 FROM";
+/// Adds an answer's tokens to its tenant's month (`$17`, `$18`); nothing without usage.
+const COUNT_USAGE: &str =
+    "INSERT INTO usage_counters (tenant_id, period, total_tokens) SELECT $2, $17, $18";
+const COUNT_USAGE_CONFLICT: &str = "ON CONFLICT (tenant_id, period) \
+    DO UPDATE SET total_tokens = usage_counters.total_tokens + excluded.total_tokens";
 
 #[async_trait]
 impl ConversationStore for SqlStore {
@@ -317,6 +322,8 @@ impl ConversationStore for SqlStore {
             .arg(usage.map(|u| u.completion_tokens))
             .arg(usage.map(|u| u.total_tokens))
             .arg(message.latency_ms)
+            .arg(message.created_at.month_key())
+            .arg(usage.map(|u| u.total_tokens))
             .args;
         let with = |sql: String| Stmt {
             sql,
@@ -325,15 +332,20 @@ impl ConversationStore for SqlStore {
             if_none: IfNone::NotFound,
         };
         let statements = match self.dialect {
-            // SQLite runs both on its writer thread: two statements cost no extra round trip.
+            // SQLite runs them on its writer thread: more statements cost no extra round trip.
             Dialect::Sqlite => vec![
                 with(BUMP_COUNTERS.to_owned()),
+                Stmt {
+                    if_none: IfNone::Fine,
+                    ..with(format!("{COUNT_USAGE} WHERE $18 IS NOT NULL {COUNT_USAGE_CONFLICT}"))
+                },
                 with(format!("{INSERT_MESSAGE} conversations c WHERE c.tenant_id = $2 AND c.id = $3 RETURNING seq, parent_id")),
             ],
             // PostgreSQL does it in one statement: one round trip, atomic on its own.
             Dialect::Postgres => vec![with(format!(
-                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count, previous_message_id) {INSERT_MESSAGE} c \
-                 RETURNING seq, parent_id"
+                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count, previous_message_id), \
+                 u AS ({COUNT_USAGE} FROM c WHERE $18 IS NOT NULL {COUNT_USAGE_CONFLICT}) \
+                 {INSERT_MESSAGE} c RETURNING seq, parent_id"
             ))],
         };
         let outcomes = self.db.transaction(statements).await?;
@@ -354,6 +366,18 @@ impl ConversationStore for SqlStore {
             latency_ms: message.latency_ms,
             created_at: message.created_at,
         })
+    }
+
+    async fn tokens_used(&self, tenant: &TenantId, period: &str) -> StoreResult<i64> {
+        let stmt = Stmt::new(
+            "SELECT total_tokens FROM usage_counters WHERE tenant_id = $1 AND period = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(period);
+        match query_one(self.db.as_ref(), stmt).await? {
+            Some(row) => col(&row, "total_tokens"),
+            None => Ok(0),
+        }
     }
 
     async fn list_messages(

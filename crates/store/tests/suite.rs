@@ -15,7 +15,7 @@ use frontdesk_core::key::{KeyKind, KeySecret, Origin};
 use frontdesk_core::service::{
     Demo, ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation,
 };
-use frontdesk_core::store::{AgentStore, BaseStore, KeyStore, TenantStore};
+use frontdesk_core::store::{AgentStore, BaseStore, ConversationStore, KeyStore, TenantStore};
 use frontdesk_core::tenant::{verify_password, Role};
 use frontdesk_core::{Error, Service};
 use frontdesk_store::SqlStore;
@@ -392,6 +392,10 @@ async fn conversations_and_messages(fx: &Fixture) {
     });
     answer.latency_ms = Some(420);
     let m2 = service.append_message(&a, &first.id, answer).await.unwrap();
+    // Answers with usage count towards the tenant's month.
+    let month = m2.created_at.month_key();
+    assert_eq!(fx.store.tokens_used(&a, &month).await.unwrap(), 21);
+    assert_eq!(fx.store.tokens_used(&b, &month).await.unwrap(), 0);
     assert_eq!((m1.seq, m2.seq), (1, 2));
     assert_eq!(m1.parent_id, None);
     assert_eq!(m2.parent_id, Some(m1.id.clone()));

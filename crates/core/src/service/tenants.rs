@@ -107,6 +107,30 @@ impl Service {
         })
     }
 
+    /// Fails with 429 `quota_exceeded` when the tenant has used its monthly tokens.
+    pub async fn check_quota(&self, tenant: &TenantId) -> Result<()> {
+        let tenant = self.get_tenant(tenant).await?;
+        let Some(quota) = tenant.monthly_token_quota else {
+            return Ok(());
+        };
+        let now = Timestamp::now();
+        let month = now.month_key();
+        let used = self
+            .store
+            .tokens_used(&tenant.id, &month)
+            .await
+            .map_err(|e| Error::from_store("tenant", e))?;
+        if used < quota {
+            return Ok(());
+        }
+        Err(Error::QuotaExceeded {
+            retry_after_secs: now.secs_to_next_month().max(1),
+            message: format!(
+                "this organisation has used {used} of its {quota} tokens for {month}; the quota renews on the 1st (UTC)"
+            ),
+        })
+    }
+
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
         self.store
             .get_tenant(tenant)

@@ -412,3 +412,73 @@ async fn a_hundred_concurrent_streams_stay_independent() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_spent_quota_is_a_429_with_retry_after() {
+    let app = TestApp::builder()
+        .provider("script", ScriptedModel::saying(&["Hi"]))
+        .spawn()
+        .await;
+    let created = app
+        .service
+        .create_tenant(frontdesk_core::service::NewTenant {
+            name: "Small".into(),
+            owner_email: None,
+            monthly_token_quota: Some(5),
+        })
+        .await
+        .unwrap();
+    let key = created.secret.expose().to_owned();
+    expect(
+        app.post(
+            "/api/v1/agents",
+            &key,
+            &json!({"slug": "support", "name": "S", "model": "script/m"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conversation = expect(
+        app.post("/api/v1/conversations", &key, &json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!(
+        "/api/v1/conversations/{}/messages",
+        conversation["id"].as_str().unwrap()
+    );
+    expect(
+        app.post(&path, &key, &json!({"content": "one"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let response = app
+        .post(&path, &key, &json!({"content": "two"}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 31 * 24 * 3600);
+    let error = expect_error(response, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 of its 5 tokens"),
+        "{error}"
+    );
+    app.stop().await;
+}

@@ -125,5 +125,14 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq);
 
+-- Tokens used per tenant and calendar month (UTC, `YYYY-MM`), kept with each answer, so a
+-- quota check is one row read.
+CREATE TABLE usage_counters (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    period TEXT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
+
 CREATE INDEX messages_text_search ON messages USING GIN (to_tsvector('simple', text));
 CREATE INDEX conversations_title_search ON conversations USING GIN (to_tsvector('simple', coalesce(title, '')));

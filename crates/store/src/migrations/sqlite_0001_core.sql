@@ -128,6 +128,15 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_conversation_seq ON messages (conversation_id, seq);
 
+-- Tokens used per tenant and calendar month (UTC, `YYYY-MM`), kept with each answer, so a
+-- quota check is one row read.
+CREATE TABLE usage_counters (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    period TEXT NOT NULL,
+    total_tokens BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, period)
+);
+
 -- Message text is indexed under rowid = conversation pk << 20 | seq, so a search yields the
 -- matching conversations straight from the index, without visiting the messages.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content = '', contentless_delete = 1);
