@@ -38,6 +38,8 @@ pub struct Config {
     /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
     /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Prices by `provider/model`, for usage reports.
+    pub prices: BTreeMap<String, crate::usage::Price>,
 }
 
 /// The protocol a provider speaks.
@@ -97,6 +99,7 @@ impl Default for Config {
             bootstrap_demo: true,
             limits: Limits::default(),
             providers: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod tenant;
 pub mod time;
+pub mod usage;
 pub mod validate;
 
 pub use error::{Error, Result, StoreError};

@@ -168,6 +168,14 @@ pub trait ConversationStore: Send + Sync {
     /// preview, and (for a user message on an untitled conversation) its title.
     async fn append_message(&self, tenant: &TenantId, message: &NewMessage)
         -> StoreResult<Message>;
+    /// Tokens of answers created in `[from, to)`, summed by group key and model.
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+        group: crate::usage::UsageGroup,
+    ) -> StoreResult<Vec<crate::usage::UsageRow>>;
     /// Tokens the tenant's answers used in a month (`YYYY-MM`), counted as they are stored.
     async fn tokens_used(&self, tenant: &TenantId, period: &str) -> StoreResult<i64>;
     /// A page of messages and whether more follow.

@@ -41,6 +41,18 @@ impl Timestamp {
         }
     }
 
+    /// The first moment of this calendar month (UTC).
+    pub fn month_start(self) -> Timestamp {
+        let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+        else {
+            return self;
+        };
+        match time::Date::from_calendar_date(at.year(), at.month(), 1) {
+            Ok(day) => Timestamp(day.midnight().assume_utc().unix_timestamp() * 1000),
+            Err(_) => self,
+        }
+    }
+
     /// Seconds from this moment to the start of the next calendar month (UTC).
     pub fn secs_to_next_month(self) -> u64 {
         let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
@@ -145,5 +157,9 @@ mod tests {
             Timestamp::parse_rfc3339("2026-12-31T23:59:00Z").unwrap_or(Timestamp(0));
         assert_eq!(late_december.month_key(), "2026-12");
         assert_eq!(late_december.secs_to_next_month(), 60);
+        assert_eq!(
+            late_december.month_start().to_rfc3339(),
+            "2026-12-01T00:00:00.000Z"
+        );
     }
 }

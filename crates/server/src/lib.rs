@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::keys::routes())
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
+        .merge(routes::usage::routes())
         .merge(routes::tenants::routes())
         .merge(routes::system::routes())
         .fallback(not_found)

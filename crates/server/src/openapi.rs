@@ -20,6 +20,7 @@ use crate::routes;
         routes::conversations::export_conversation,
         routes::tenants::create_tenant,
         routes::turns::send_message, routes::turns::run_events, routes::turns::cancel_run,
+        routes::usage::usage,
         routes::system::healthz, routes::system::readyz, routes::system::metrics,
     ),
     modifiers(&Security),
@@ -27,6 +28,7 @@ use crate::routes;
         (name = "agents", description = "Agents: instructions, model, tools, knowledge, widget."),
         (name = "api-keys", description = "Secret and publishable keys."),
         (name = "conversations", description = "Conversations and their messages."),
+        (name = "usage", description = "Tokens and cost."),
         (name = "tenants", description = "The platform operator's API."),
         (name = "system", description = "Health, readiness and metrics."),
     )

@@ -11,6 +11,7 @@ use frontdesk_core::conversation::{
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, TenantId};
 use frontdesk_core::store::{ConversationStore, StoreResult};
 use frontdesk_core::time::Timestamp;
+use frontdesk_core::usage::{UsageGroup, UsageRow};
 use frontdesk_core::StoreError;
 
 const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, c.title, c.preview, c.message_count, c.last_message_at, \
@@ -366,6 +367,52 @@ impl ConversationStore for SqlStore {
             latency_ms: message.latency_ms,
             created_at: message.created_at,
         })
+    }
+
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+        group: UsageGroup,
+    ) -> StoreResult<Vec<UsageRow>> {
+        let key = match (group, self.dialect) {
+            (UsageGroup::Day, Dialect::Sqlite) => {
+                "strftime('%Y-%m-%d', m.created_at / 1000, 'unixepoch')"
+            }
+            (UsageGroup::Day, Dialect::Postgres) => {
+                "to_char(to_timestamp(m.created_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+            }
+            (UsageGroup::Agent, _) => "c.agent_id",
+            (UsageGroup::Model, _) => "COALESCE(m.model, '')",
+        };
+        let stmt = Stmt::new(format!(
+            "SELECT {key} AS key, COALESCE(m.model, '') AS model, \
+             CAST(SUM(COALESCE(m.prompt_tokens, 0)) AS BIGINT) AS prompt_tokens, \
+             CAST(SUM(COALESCE(m.completion_tokens, 0)) AS BIGINT) AS completion_tokens, \
+             CAST(SUM(m.total_tokens) AS BIGINT) AS total_tokens, COUNT(*) AS messages \
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at < $3 AND m.total_tokens IS NOT NULL \
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
+        .arg(tenant.as_str())
+        .arg(from.as_millis())
+        .arg(to.as_millis());
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(UsageRow {
+                    key: col(row, "key")?,
+                    model: col(row, "model")?,
+                    prompt_tokens: col(row, "prompt_tokens")?,
+                    completion_tokens: col(row, "completion_tokens")?,
+                    total_tokens: col(row, "total_tokens")?,
+                    messages: col(row, "messages")?,
+                })
+            })
+            .collect()
     }
 
     async fn tokens_used(&self, tenant: &TenantId, period: &str) -> StoreResult<i64> {

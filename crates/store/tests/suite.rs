@@ -396,6 +396,42 @@ async fn conversations_and_messages(fx: &Fixture) {
     let month = m2.created_at.month_key();
     assert_eq!(fx.store.tokens_used(&a, &month).await.unwrap(), 21);
     assert_eq!(fx.store.tokens_used(&b, &month).await.unwrap(), 0);
+    let (from, to) = (
+        m2.created_at.month_start(),
+        frontdesk_core::time::Timestamp::from_millis(m2.created_at.as_millis() + 1),
+    );
+    for (group, key) in [
+        (
+            frontdesk_core::usage::UsageGroup::Day,
+            m2.created_at.to_rfc3339()[..10].to_owned(),
+        ),
+        (
+            frontdesk_core::usage::UsageGroup::Agent,
+            support.id.to_string(),
+        ),
+        (
+            frontdesk_core::usage::UsageGroup::Model,
+            "local/smollm2-135m".to_owned(),
+        ),
+    ] {
+        let rows = fx.store.usage(&a, from, to, group).await.unwrap();
+        assert_eq!(rows.len(), 1, "{group:?}: {rows:?}");
+        assert_eq!(
+            (
+                rows[0].key.as_str(),
+                rows[0].total_tokens,
+                rows[0].prompt_tokens,
+                rows[0].messages
+            ),
+            (key.as_str(), 21, 12, 1)
+        );
+        assert!(fx
+            .store
+            .usage(&b, from, to, group)
+            .await
+            .unwrap()
+            .is_empty());
+    }
     assert_eq!((m1.seq, m2.seq), (1, 2));
     assert_eq!(m1.parent_id, None);
     assert_eq!(m2.parent_id, Some(m1.id.clone()));

@@ -310,6 +310,33 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Tokens and cost over `[from, to)` (default: this month so far), grouped.
+    pub async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        group: crate::usage::UsageGroup,
+        prices: &std::collections::BTreeMap<String, crate::usage::Price>,
+    ) -> Result<crate::usage::UsageReport> {
+        let to = to.unwrap_or_else(Timestamp::now);
+        let from = from.unwrap_or_else(|| to.month_start());
+        if from >= to {
+            return Err(Error::invalid("from", "must be before `to`"));
+        }
+        if to.as_millis() - from.as_millis() > 400 * 24 * 3600 * 1000 {
+            return Err(Error::invalid("from", "a report covers at most 400 days"));
+        }
+        let rows = self
+            .store
+            .usage(tenant, from, to, group)
+            .await
+            .map_err(|e| Error::from_store("usage", e))?;
+        Ok(crate::usage::report(rows, prices, from, to, group))
+    }
+}
+
 fn check_title(title: String) -> Result<String> {
     let title = title.trim().to_owned();
     validate::non_empty("title", &title, 200)?;

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod system;
 pub mod tenants;
 pub mod turns;
+pub mod usage;
 
 use serde::Serialize;
 

@@ -49,6 +49,22 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn price(
+        mut self,
+        model: &str,
+        input_per_million_usd: f64,
+        output_per_million_usd: f64,
+    ) -> Self {
+        self.config.prices.insert(
+            model.to_owned(),
+            frontdesk_core::usage::Price {
+                input_per_million_usd,
+                output_per_million_usd,
+            },
+        );
+        self
+    }
+
     pub fn metrics_token(mut self, token: &str) -> Self {
         self.config.metrics_token = Some(token.to_owned().into());
         self

@@ -163,6 +163,7 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ("/api/v1/tenants", &["post"]),
         ("/api/v1/runs/{run}/events", &["get"]),
         ("/api/v1/runs/{run}/cancel", &["post"]),
+        ("/api/v1/usage", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),

@@ -482,3 +482,103 @@ async fn a_spent_quota_is_a_429_with_retry_after() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn usage_reports_group_tokens_and_price_them() {
+    let app = TestApp::builder()
+        .provider("script", ScriptedModel::saying(&["Hi"]))
+        .price("script/m", 1000.0, 2000.0)
+        .spawn()
+        .await;
+    let (t, id) = app.chat("script/m").await;
+    for content in ["one", "two"] {
+        expect(
+            app.post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &t.key,
+                &json!({"content": content}),
+            )
+            .send()
+            .await
+            .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let by_model = expect(
+        app.get("/api/v1/usage?group_by=model", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_model["data"].as_array().unwrap().len(), 1);
+    assert_eq!(by_model["data"][0]["key"], "script/m");
+    assert_eq!(by_model["data"][0]["total_tokens"], 20);
+    assert_eq!(by_model["data"][0]["messages"], 2);
+    // 14 prompt tokens at $1000/M + 6 completion tokens at $2000/M = $0.026.
+    let cost = by_model["total"]["cost_usd"].as_f64().unwrap();
+    assert!((cost - 0.026).abs() < 1e-9, "{cost}");
+    let by_day = expect(
+        app.get("/api/v1/usage", &t.key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_day["group_by"], "day");
+    assert_eq!(by_day["data"][0]["key"].as_str().unwrap().len(), 10);
+    let by_agent = expect(
+        app.get("/api/v1/usage?group_by=agent", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(by_agent["data"][0]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("agt_"));
+    // Another tenant sees none of it; bad input names the field.
+    let other = app.tenant("Other").await;
+    let theirs = expect(
+        app.get("/api/v1/usage", &other.key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(theirs["data"], json!([]));
+    let error = expect_error(
+        app.get("/api/v1/usage?group_by=week", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(error["field"], "group_by");
+    let error = expect_error(
+        app.get("/api/v1/usage?from=yesterday", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(error["field"], "from");
+    let error = expect_error(
+        app.get(
+            "/api/v1/usage?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z",
+            &t.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(error["field"], "from");
+    app.stop().await;
+}
