@@ -16,6 +16,8 @@ use crate::Timeouts;
 
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// The name the embedded local model registers under.
+pub const LOCAL: &str = "local";
 
 /// The configured providers.
 #[derive(Default, Clone)]
@@ -77,9 +79,13 @@ impl Registry {
             .filter(|(p, m)| !p.is_empty() && !m.is_empty())
             .ok_or_else(|| ModelError::Config(format!("`{model}` is not `provider/model`")))?;
         let provider = self.providers.get(provider_name).ok_or_else(|| {
-            ModelError::Config(format!(
-                "no model provider `{provider_name}` is configured (set its API key, or declare [providers.{provider_name}])"
-            ))
+            ModelError::Config(if provider_name == LOCAL {
+                "the embedded local model is not available in this build yet: give the agent another model \
+                 (for example openai/gpt-4.1-mini with OPENAI_API_KEY set)"
+                    .to_owned()
+            } else {
+                format!("no model provider `{provider_name}` is configured (set its API key, or declare [providers.{provider_name}])")
+            })
         })?;
         Ok(Candidate {
             provider: provider.clone(),
