@@ -20,12 +20,6 @@ use crate::time::Timestamp;
 /// Results of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An API key found by its hash, for authentication (the only lookup not scoped by tenant).
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyRecord {
-    pub key: ApiKey,
-}
-
 /// Persistence for all of frontdesk: one trait per area, implemented by each backend.
 pub trait Store: BaseStore + TenantStore + KeyStore + AgentStore + ConversationStore {}
 
@@ -91,7 +85,7 @@ pub trait TenantStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> StoreResult<()>;
     /// The only lookup not scoped by tenant: it is how a request finds its tenant.
-    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKey>>;
     async fn get_api_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<ApiKey>;
     /// Sets `revoked_at` unless already set, and returns the key.

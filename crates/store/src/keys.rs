@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use frontdesk_core::id::{KeyId, TenantId};
 use frontdesk_core::key::{ApiKey, KeyKind};
-use frontdesk_core::store::{KeyRecord, KeyStore, StoreResult};
+use frontdesk_core::store::{KeyStore, StoreResult};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
 
@@ -60,7 +60,7 @@ impl KeyStore for SqlStore {
             .map(|_| ())
     }
 
-    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
         let stmt = Stmt::new(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"
         ))
@@ -68,7 +68,7 @@ impl KeyStore for SqlStore {
         query_one(self.db.as_ref(), stmt)
             .await?
             .as_ref()
-            .map(|row| key_row(row).map(|key| KeyRecord { key }))
+            .map(key_row)
             .transpose()
     }
 

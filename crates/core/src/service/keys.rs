@@ -151,18 +151,17 @@ impl Service {
                     .to_owned(),
             });
         }
-        let record = self
+        let found = self
             .store
             .find_api_key_by_hash(&secret.hash())
             .await
             .map_err(|e| Error::from_store("API key", e))?;
-        let Some(record) = record else {
+        let Some(key) = found else {
             return Err(Error::Unauthenticated {
                 code: "invalid_api_key",
                 message: "the API key is not valid".to_owned(),
             });
         };
-        let key = record.key;
         if key.revoked_at.is_some() {
             return Err(Error::Unauthenticated {
                 code: "revoked_api_key",
