@@ -89,7 +89,30 @@ impl RunHub {
     }
 }
 
+impl Follower {
+    /// A follower over a finished run's stored events, from after `last_seq`.
+    pub fn finished(tenant: &TenantId, events: Vec<SequencedEvent>, last_seq: u64) -> Self {
+        let entry = Arc::new((
+            Mutex::new(Log {
+                tenant: tenant.clone(),
+                events,
+                finished_at: Some(Instant::now()),
+            }),
+            Notify::new(),
+        ));
+        Follower {
+            run: entry,
+            next_seq: last_seq + 1,
+        }
+    }
+}
+
 impl Publisher {
+    /// Every event published so far.
+    pub fn events(&self) -> Vec<SequencedEvent> {
+        lock(&self.run.0).events.clone()
+    }
+
     /// Appends an event and wakes the followers; returns its sequence number.
     pub fn publish(&self, event: RunEvent) -> u64 {
         let (log, notify) = &*self.run;

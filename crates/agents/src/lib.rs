@@ -9,8 +9,9 @@
 //!
 //! It knows no HTTP: adapters read the hub.
 
+mod history;
 pub mod hub;
 pub mod runner;
 
 pub use hub::{Follower, RunHub};
-pub use runner::{Runner, StartedRun};
+pub use runner::{Runner, StartedRun, TurnInput};

@@ -11,18 +11,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use frontdesk_core::agent::{Agent, AgentRef};
-use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRole, Usage};
-use frontdesk_core::id::{ConversationId, RunId, TenantId};
-use frontdesk_core::model::{ModelEvent, ModelMessage, ModelRequest};
-use frontdesk_core::run::{FinishReason, RunEvent, RunStatus};
+use frontdesk_core::conversation::{
+    ContentPart, Message, MessageDraft, MessageRole, Parent, Usage,
+};
+use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
+use frontdesk_core::model::{ModelEvent, ModelRequest, ProviderSecret};
+use frontdesk_core::run::{FinishReason, RunEvent, RunRecord, RunStatus};
+use frontdesk_core::time::Timestamp;
 use frontdesk_core::{Error, Result, Service};
+use frontdesk_models::context;
 use frontdesk_models::fallback::{self, Candidate, RetryPolicy};
-use frontdesk_models::registry::Registry;
+use frontdesk_models::registry::{Registry, TenantKeys};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::history;
 use crate::hub::{Follower, Publisher, RunHub};
 
 /// How many earlier messages a turn sends to the model at most.
@@ -39,10 +44,44 @@ pub struct Runner {
     live: Arc<Mutex<HashMap<RunId, (TenantId, CancellationToken)>>>,
 }
 
+/// What a turn starts from.
+#[derive(Debug, Clone)]
+pub enum TurnInput {
+    /// A new message after the active one.
+    Send { text: String },
+    /// A new version of an earlier user message (a new branch from its parent).
+    Edit { message: MessageId, text: String },
+    /// Another answer to a user message (given itself, or one of its answers).
+    Regenerate { message: MessageId },
+}
+
+/// The model request from a branch (and the pending message), fitted to `window`.
+fn fitted(
+    agent: &Agent,
+    branch: &[Message],
+    pending: Option<&str>,
+    window: u32,
+) -> Result<ModelRequest> {
+    let (request, dropped) = history::model_request(&agent.spec, branch, pending, window)?;
+    if dropped > 0 {
+        tracing::debug!(agent = %agent.spec.slug, dropped, window, "history trimmed to the context window");
+    }
+    Ok(request)
+}
+
+fn check_text(text: String) -> Result<String> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid("content", "must not be empty"));
+    }
+    Ok(text)
+}
+
 /// A run that has started: its id, the stored user message, and a follower from event 1.
 #[derive(Debug)]
 pub struct StartedRun {
     pub run_id: RunId,
+    pub conversation_id: ConversationId,
+    /// The message the run answers: the new one, or the one regenerated for.
     pub user_message: Message,
     pub events: Follower,
 }
@@ -63,12 +102,12 @@ impl Runner {
         &self.hub
     }
 
-    /// Starts a turn: `text` from the end user to the conversation's agent.
-    pub async fn start_turn(
+    /// Starts a turn on a conversation: a new message, an edited one, or another answer.
+    pub async fn start(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
-        text: String,
+        input: TurnInput,
     ) -> Result<StartedRun> {
         let conversation = self.service.get_conversation(tenant, conversation).await?;
         let agent = self
@@ -83,29 +122,112 @@ impl Runner {
                 },
                 other => other,
             })?;
+        let keys: TenantKeys = self
+            .service
+            .open_provider_keys(tenant)
+            .await?
+            .into_iter()
+            .map(|(provider, key)| (provider, ProviderSecret(key)))
+            .collect();
         let candidates = self
             .registry
-            .candidates(&agent.spec.model, &agent.spec.fallback_models)
+            .candidates(&agent.spec.model, &agent.spec.fallback_models, &keys)
             .map_err(|e| Error::Conflict {
                 code: "model_unavailable",
                 message: e.to_string(),
             })?;
-        if text.trim().is_empty() {
-            return Err(Error::invalid("content", "must not be empty"));
-        }
+        // What the new message is, and where it goes; or, to regenerate, which one to answer.
+        let (new_message, anchor) = match input {
+            TurnInput::Send { text } => (Some((check_text(text)?, Parent::Active)), None),
+            TurnInput::Edit { message, text } => {
+                let original = self
+                    .service
+                    .get_message(tenant, &conversation.id, &message)
+                    .await?;
+                if original.role != MessageRole::User {
+                    return Err(Error::invalid(
+                        "message_id",
+                        "only a user message can be edited",
+                    ));
+                }
+                let parent = Parent::of(original.parent_id);
+                (Some((check_text(text)?, parent)), None)
+            }
+            TurnInput::Regenerate { message } => {
+                let chosen = self
+                    .service
+                    .get_message(tenant, &conversation.id, &message)
+                    .await?;
+                let question = match (chosen.role, &chosen.parent_id) {
+                    (MessageRole::User, _) => chosen,
+                    (MessageRole::Assistant, Some(parent)) => {
+                        self.service
+                            .get_message(tenant, &conversation.id, parent)
+                            .await?
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            "message_id",
+                            "only an answer (or the message it answers) can be regenerated",
+                        ))
+                    }
+                };
+                if question.role != MessageRole::User {
+                    return Err(Error::invalid(
+                        "message_id",
+                        "only an answer to a user message can be regenerated",
+                    ));
+                }
+                (None, Some(question))
+            }
+        };
+        let window = candidates
+            .iter()
+            .map(|c| {
+                c.provider
+                    .context_window(&c.model)
+                    .unwrap_or_else(|| context::known_window(&c.model))
+            })
+            .min()
+            .unwrap_or(context::DEFAULT_CONTEXT_WINDOW);
         self.service.check_quota(tenant).await?;
-        let (history, _) = self
-            .service
-            .list_messages(tenant, &conversation.id, true, Some(MAX_HISTORY), None)
-            .await?;
-        let user_message = self
-            .service
-            .append_message(
-                tenant,
-                &conversation.id,
-                MessageDraft::text(MessageRole::User, text),
-            )
-            .await?;
+        // The request is built before the new message is stored, so that one that cannot
+        // fit the model is refused with nothing written.
+        let (request, user_message) = match (new_message, anchor) {
+            (Some((text, parent)), _) => {
+                let branch = match &parent {
+                    Parent::Active => {
+                        self.service
+                            .message_path(tenant, &conversation.id, None, MAX_HISTORY)
+                            .await?
+                    }
+                    Parent::Message(id) => {
+                        self.service
+                            .message_path(tenant, &conversation.id, Some(id), MAX_HISTORY)
+                            .await?
+                    }
+                    Parent::Root => Vec::new(),
+                };
+                let request = fitted(&agent, &branch, Some(&text), window)?;
+                let draft = MessageDraft {
+                    parent,
+                    ..MessageDraft::text(MessageRole::User, text)
+                };
+                let stored = self
+                    .service
+                    .append_message(tenant, &conversation.id, draft)
+                    .await?;
+                (request, stored)
+            }
+            (None, Some(question)) => {
+                let branch = self
+                    .service
+                    .message_path(tenant, &conversation.id, Some(&question.id), MAX_HISTORY)
+                    .await?;
+                (fitted(&agent, &branch, None, window)?, question)
+            }
+            (None, None) => return Err(Error::invalid("content", "nothing to answer")),
+        };
 
         let run_id = RunId::new();
         let publisher = self.hub.open(&run_id, tenant);
@@ -120,11 +242,12 @@ impl Runner {
         let turn = Turn {
             run_id: run_id.clone(),
             tenant: tenant.clone(),
-            conversation: conversation.id,
+            conversation: conversation.id.clone(),
             agent,
-            history: history.into_iter().rev().collect(),
+            request,
             user_message: user_message.clone(),
             candidates,
+            created_at: Timestamp::now(),
         };
         let runner = self.clone();
         self.tracker.spawn(async move {
@@ -132,9 +255,35 @@ impl Runner {
         });
         Ok(StartedRun {
             run_id,
+            conversation_id: conversation.id,
             user_message,
             events,
         })
+    }
+
+    /// Starts a turn: `text` from the end user to the conversation's agent.
+    pub async fn start_turn(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        text: String,
+    ) -> Result<StartedRun> {
+        self.start(tenant, conversation, TurnInput::Send { text })
+            .await
+    }
+
+    /// Whether tenants may store their own key for this provider.
+    pub fn accepts_tenant_key(&self, provider: &str) -> bool {
+        self.registry.accepts_tenant_key(provider)
+    }
+
+    /// A run's events after `last_seq`: live from the hub, or stored once it is gone from it.
+    pub async fn follow(&self, tenant: &TenantId, run: &RunId, last_seq: u64) -> Result<Follower> {
+        if let Some(follower) = self.hub.follow(run, tenant, last_seq) {
+            return Ok(follower);
+        }
+        let record = self.service.get_run(tenant, run).await?;
+        Ok(Follower::finished(tenant, record.events, last_seq))
     }
 
     /// Stops a live run of `tenant`; its partial answer is kept. Unknown runs are 404.
@@ -186,10 +335,10 @@ impl Runner {
             });
         }
         let draft = MessageDraft {
-            parent_id: Some(turn.user_message.id.clone()),
+            parent: Parent::Message(turn.user_message.id.clone()),
             role: MessageRole::Assistant,
             content: vec![ContentPart::Text { text: outcome.text }],
-            model: Some(outcome.model),
+            model: Some(outcome.model.clone()),
             finish_reason: Some(finish.as_str().to_owned()),
             usage: outcome.usage,
             latency_ms: Some(started.elapsed().as_millis() as i64),
@@ -218,12 +367,24 @@ impl Runner {
                 status = RunStatus::Failed;
             }
         }
-        publisher.publish(RunEvent::RunCompleted {
-            status,
-            usage: outcome.usage.unwrap_or_default(),
-        });
+        let usage = outcome.usage.unwrap_or_default();
+        publisher.publish(RunEvent::RunCompleted { status, usage });
         if let Ok(mut live) = self.live.lock() {
             live.remove(&turn.run_id);
+        }
+        let record = RunRecord {
+            id: turn.run_id.clone(),
+            tenant_id: turn.tenant.clone(),
+            conversation_id: turn.conversation.clone(),
+            status,
+            model: outcome.model,
+            usage,
+            events: publisher.events(),
+            created_at: turn.created_at,
+            completed_at: Timestamp::now(),
+        };
+        if let Err(error) = self.service.record_run(&record).await {
+            tracing::error!(run.id = %turn.run_id, error = %error, "could not store the run's events");
         }
     }
 }
@@ -234,10 +395,11 @@ struct Turn {
     tenant: TenantId,
     conversation: ConversationId,
     agent: Agent,
-    /// Earlier messages, oldest first (the new user message excluded).
-    history: Vec<Message>,
+    /// The model request, history fitted to the context window.
+    request: ModelRequest,
     user_message: Message,
     candidates: Vec<Candidate>,
+    created_at: Timestamp,
 }
 
 /// How the model part of a turn went.
@@ -250,40 +412,6 @@ struct Outcome {
     /// `(code, message)` of what went wrong.
     error: Option<(String, String)>,
     cancelled: bool,
-}
-
-/// The model request of a turn: the agent's instructions, the history, the new message.
-fn model_request(turn: &Turn) -> ModelRequest {
-    let mut messages = Vec::with_capacity(turn.history.len() + 2);
-    if !turn.agent.spec.instructions.trim().is_empty() {
-        messages.push(ModelMessage::System {
-            text: turn.agent.spec.instructions.clone(),
-        });
-    }
-    for message in turn
-        .history
-        .iter()
-        .chain(std::iter::once(&turn.user_message))
-    {
-        let text = message.text();
-        match message.role {
-            MessageRole::User => messages.push(ModelMessage::User { text }),
-            MessageRole::Assistant if !text.is_empty() => messages.push(ModelMessage::Assistant {
-                text,
-                tool_calls: Vec::new(),
-            }),
-            MessageRole::Assistant | MessageRole::System | MessageRole::Tool => {}
-        }
-    }
-    ModelRequest {
-        model: String::new(),
-        messages,
-        tools: Vec::new(),
-        output_schema: turn.agent.spec.output_schema.clone(),
-        temperature: turn.agent.spec.temperature,
-        top_p: turn.agent.spec.top_p,
-        max_tokens: turn.agent.spec.max_tokens,
-    }
 }
 
 async fn stream_answer(
@@ -300,13 +428,13 @@ async fn stream_answer(
             .unwrap_or_default(),
         ..Outcome::default()
     };
-    let request = model_request(turn);
+    let request = &turn.request;
     let attempt = tokio::select! {
         () = cancel.cancelled() => {
             outcome.cancelled = true;
             return outcome;
         }
-        attempt = fallback::start(&turn.candidates, &request, retry) => attempt,
+        attempt = fallback::start(&turn.candidates, request, retry) => attempt,
     };
     let started = match attempt {
         Ok(started) => started,

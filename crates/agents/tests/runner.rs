@@ -518,3 +518,55 @@ async fn a_spent_monthly_quota_stops_turns_before_the_model_is_called() {
         .unwrap();
     drain(run.events).await;
 }
+
+#[tokio::test]
+async fn a_finished_run_replays_from_the_store_when_the_live_log_is_gone() {
+    let model = Scripted {
+        steps: vec![
+            text("Stored"),
+            text(" answer"),
+            Step::Event(ModelEvent::Usage(USAGE)),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let fx = fixture(vec![("script", model)], "script/m1", &[]).await;
+    let run = fx
+        .runner
+        .start_turn(&fx.tenant, &fx.conversation, "Hi!".into())
+        .await
+        .unwrap();
+    let live = drain(run.events).await;
+    // Wait for the record: it is written right after the last event.
+    let mut record = None;
+    for _ in 0..100 {
+        if let Ok(found) = fx.service.get_run(&fx.tenant, &run.run_id).await {
+            record = Some(found);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let record = record.expect("the run was stored");
+    assert_eq!(record.status, RunStatus::Completed);
+    assert_eq!(record.usage, USAGE);
+    assert_eq!(record.model, "script/m1");
+
+    // Another runner (another instance, or after a restart) has no live log of it.
+    let other = Runner::new(
+        fx.service.clone(),
+        Registry::default(),
+        RunHub::default(),
+        RetryPolicy::default(),
+    );
+    let replayed = drain(other.follow(&fx.tenant, &run.run_id, 0).await.unwrap()).await;
+    assert_eq!(replayed, live);
+    let tail = drain(other.follow(&fx.tenant, &run.run_id, 3).await.unwrap()).await;
+    assert_eq!(tail, live[3..]);
+    // Another tenant's id, or an unknown run, is not found.
+    let stranger = TenantId::new();
+    assert!(other.follow(&stranger, &run.run_id, 0).await.is_err());
+    assert!(other
+        .follow(&fx.tenant, &frontdesk_core::id::RunId::new(), 0)
+        .await
+        .is_err());
+}

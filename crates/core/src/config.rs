@@ -29,6 +29,10 @@ pub struct Config {
     pub admin_token: Option<SecretString>,
     /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
     pub metrics_token: Option<SecretString>,
+    /// The key that seals the provider keys tenants bring: 32 bytes, base64 or hex. Unset on
+    /// SQLite: a random key kept in `<data_dir>/master.key`. Unset on PostgreSQL: tenants
+    /// cannot store provider keys (every instance must share the same master key).
+    pub master_key: Option<SecretString>,
     /// Log filter (`info`, `frontdesk=debug,tower_http=info`, …).
     pub log: String,
     /// Create the demo tenant, agent and keys on first start.
@@ -36,7 +40,10 @@ pub struct Config {
     pub limits: Limits,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
     /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
-    /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set.
+    /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set. The `openai` these variables create
+    /// speaks the Responses API to the official API, and Chat Completions when
+    /// `OPENAI_BASE_URL` is set (compatible servers such as Ollama and vLLM mostly speak only
+    /// that); a `[providers.openai]` in the file keeps the kind it declares.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Prices by `provider/model`, for usage reports.
     pub prices: BTreeMap<String, crate::usage::Price>,
@@ -48,8 +55,22 @@ pub struct Config {
 pub enum ProviderKind {
     /// OpenAI Chat Completions (and every OpenAI-compatible server).
     Openai,
+    /// The OpenAI Responses API (`POST /responses`).
+    #[serde(rename = "openai_responses")]
+    OpenaiResponses,
     /// Anthropic Messages.
     Anthropic,
+}
+
+impl ProviderKind {
+    /// The name the configuration file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::OpenaiResponses => "openai_responses",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
 }
 
 /// A named model provider.
@@ -95,6 +116,7 @@ impl Default for Config {
             public_url: None,
             admin_token: None,
             metrics_token: None,
+            master_key: None,
             log: "info".to_owned(),
             bootstrap_demo: true,
             limits: Limits::default(),
@@ -117,6 +139,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("FRONTDESK_PUBLIC_URL", "public_url"),
     ("FRONTDESK_ADMIN_TOKEN", "admin_token"),
     ("FRONTDESK_METRICS_TOKEN", "metrics_token"),
+    ("FRONTDESK_MASTER_KEY", "master_key"),
     ("FRONTDESK_LOG", "log"),
     ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
     ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
@@ -178,6 +201,12 @@ impl Config {
             if get(key_var).is_none() && get(url_var).is_none() {
                 continue;
             }
+            // The official API gets the Responses API; a custom URL is most likely a
+            // compatible server that speaks only Chat Completions.
+            let kind = match kind {
+                ProviderKind::Openai if get(url_var).is_none() => ProviderKind::OpenaiResponses,
+                other => other,
+            };
             let provider = self
                 .providers
                 .entry(name.to_owned())
@@ -226,6 +255,9 @@ impl Config {
         if let Some(value) = get("FRONTDESK_METRICS_TOKEN") {
             self.metrics_token = Some(SecretString::from(value.clone()));
         }
+        if let Some(value) = get("FRONTDESK_MASTER_KEY") {
+            self.master_key = Some(SecretString::from(value.clone()));
+        }
         if let Some(value) = get("FRONTDESK_LOG") {
             self.log = value.clone();
         }
@@ -273,6 +305,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(key) = &self.master_key {
+            crate::credentials::parse_master_key(key.expose_secret())?;
+        }
         for (name, provider) in &self.providers {
             crate::validate::tool_name(&format!("providers.{name}"), name)?;
             if let Some(url) = &provider.base_url {
@@ -318,10 +353,11 @@ impl Config {
             "public_url": self.public_url(),
             "admin_token": redacted(&self.admin_token),
             "metrics_token": redacted(&self.metrics_token),
+            "master_key": redacted(&self.master_key),
             "log": self.log,
             "bootstrap_demo": self.bootstrap_demo,
             "providers": self.providers.iter().map(|(name, p)| (name.clone(), serde_json::json!({
-                "kind": match p.kind { ProviderKind::Openai => "openai", ProviderKind::Anthropic => "anthropic" },
+                "kind": p.kind.as_str(),
                 "base_url": p.base_url.as_deref().map(redact_url),
                 "api_key": redacted(&p.api_key),
             }))).collect::<serde_json::Map<String, serde_json::Value>>(),
@@ -337,10 +373,7 @@ impl Config {
     fn show_providers(&self) -> String {
         let mut out = String::new();
         for (name, provider) in &self.providers {
-            let kind = match provider.kind {
-                ProviderKind::Openai => "openai",
-                ProviderKind::Anthropic => "anthropic",
-            };
+            let kind = provider.kind.as_str();
             out.push_str(&format!("\n[providers.{name}]\nkind = \"{kind}\"\n"));
             if let Some(url) = &provider.base_url {
                 out.push_str(&format!("base_url = \"{}\"\n", redact_url(url)));
@@ -359,13 +392,14 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
             self.public_url(),
             redacted(&self.admin_token),
             redacted(&self.metrics_token),
+            redacted(&self.master_key),
             self.log,
             self.bootstrap_demo,
             self.limits.max_body_bytes,
@@ -478,6 +512,52 @@ mod tests {
     }
 
     #[test]
+    fn openai_env_speaks_responses_unless_a_base_url_is_set() {
+        let kind_of = |config: &Config| config.providers.get("openai").map(|p| p.kind);
+        let official = Config::load(None, &env(&[("OPENAI_API_KEY", "sk-1")]))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(kind_of(&official), Some(ProviderKind::OpenaiResponses));
+        for vars in [
+            vec![("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")],
+            vec![
+                ("OPENAI_API_KEY", "sk-1"),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
+            ],
+        ] {
+            let compatible =
+                Config::load(None, &env(&vars)).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(kind_of(&compatible), Some(ProviderKind::Openai), "{vars:?}");
+        }
+
+        // A declared kind stays what it says, with or without the variables.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let file = dir.path().join("frontdesk.toml");
+        std::fs::write(
+            &file,
+            "[providers.openai]\nkind = \"openai\"\n\n[providers.official]\nkind = \"openai_responses\"\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let declared = Config::load(Some(&file), &env(&[("OPENAI_API_KEY", "sk-1")]))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(kind_of(&declared), Some(ProviderKind::Openai));
+        assert_eq!(
+            declared.providers.get("official").map(|p| p.kind),
+            Some(ProviderKind::OpenaiResponses)
+        );
+        assert!(declared
+            .show()
+            .contains("[providers.official]\nkind = \"openai_responses\"\n"));
+        assert_eq!(
+            declared.show_json()["providers"]["official"]["kind"],
+            "openai_responses"
+        );
+
+        std::fs::write(&file, "[providers.x]\nkind = \"openai-responses\"\n")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(Config::load(Some(&file), &env(&[])).is_err());
+    }
+
+    #[test]
     fn show_redacts_secrets() {
         let config = Config::load(
             None,
@@ -505,7 +585,10 @@ mod tests {
             ]),
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(with_keys.providers["openai"].kind, ProviderKind::Openai);
+        assert_eq!(
+            with_keys.providers["openai"].kind,
+            ProviderKind::OpenaiResponses
+        );
         assert_eq!(
             with_keys.providers["anthropic"].base_url.as_deref(),
             Some("http://127.0.0.1:9/anthropic")
@@ -513,6 +596,11 @@ mod tests {
         let shown = with_keys.show() + &with_keys.show_json().to_string();
         assert!(
             shown.contains("[providers.openai]") && !shown.contains("sk-live-123"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("kind = \"openai_responses\"")
+                && shown.contains("\"kind\":\"openai_responses\""),
             "{shown}"
         );
         for (url, shown) in [

@@ -27,6 +27,9 @@ pub struct Conversation {
     pub preview: Option<String>,
     pub message_count: i64,
     pub last_message_at: Option<Timestamp>,
+    /// The end of the branch the conversation shows: its latest message unless a client
+    /// switched branches. The next message goes after it.
+    pub active_message_id: Option<MessageId>,
     pub archived: bool,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
@@ -135,12 +138,31 @@ pub fn content_text(content: &[ContentPart]) -> String {
     texts.join("\n\n")
 }
 
+/// Where a new message goes in the conversation's tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Parent {
+    /// After the conversation's active message (the usual next turn).
+    #[default]
+    Active,
+    /// A new root: a sibling of the first message (editing the first user message).
+    Root,
+    /// After this message of the conversation (a regenerated answer, an edited message).
+    Message(MessageId),
+}
+
+impl Parent {
+    /// `Message(id)` when there is a parent, else `Root`.
+    pub fn of(parent: Option<MessageId>) -> Self {
+        parent.map_or(Parent::Root, Parent::Message)
+    }
+}
+
 /// A message to append; the store assigns `seq` and updates the conversation's counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     pub id: MessageId,
     pub conversation_id: ConversationId,
-    pub parent_id: Option<MessageId>,
+    pub parent: Parent,
     pub role: MessageRole,
     pub content: Vec<ContentPart>,
     /// Plain text of `content`, indexed for search.
@@ -155,7 +177,7 @@ pub struct NewMessage {
 /// A message as its author makes it, before it has an id, a place and a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDraft {
-    pub parent_id: Option<MessageId>,
+    pub parent: Parent,
     pub role: MessageRole,
     pub content: Vec<ContentPart>,
     pub model: Option<String>,
@@ -168,7 +190,7 @@ impl MessageDraft {
     /// A plain text message.
     pub fn text(role: MessageRole, text: impl Into<String>) -> Self {
         Self {
-            parent_id: None,
+            parent: Parent::Active,
             role,
             content: vec![ContentPart::Text { text: text.into() }],
             model: None,
@@ -207,6 +229,17 @@ pub struct ConversationPatch {
     pub title: Option<Option<String>>,
     pub archived: Option<bool>,
     pub metadata: Option<Map<String, Value>>,
+}
+
+/// A message on a conversation's active branch, with its siblings (itself included, in
+/// order of arrival) when it has any: the other answers to the same message, or the other
+/// versions of an edited message.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BranchMessage {
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sibling_ids: Vec<MessageId>,
 }
 
 /// A page of results and where the next one starts.

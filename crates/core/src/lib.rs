@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod config;
 pub mod conversation;
+pub mod credentials;
 pub mod error;
 pub mod id;
 pub mod json;

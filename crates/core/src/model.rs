@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_core::Stream;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::conversation::Usage;
@@ -61,6 +62,30 @@ pub struct ModelRequest {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// The tenant's own key for this provider, used instead of the operator's.
+    pub api_key: Option<ProviderSecret>,
+}
+
+/// A provider API key in a request: never printed, compared only in tests.
+#[derive(Clone)]
+pub struct ProviderSecret(pub SecretString);
+
+impl ProviderSecret {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for ProviderSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProviderSecret([redacted])")
+    }
+}
+
+impl PartialEq for ProviderSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
 }
 
 /// What a provider streams.
@@ -141,4 +166,10 @@ pub trait ModelProvider: Send + Sync + 'static {
     /// Starts a call. Errors before the first event (connect, status) come from here; errors
     /// after it come through the stream.
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError>;
+
+    /// How many tokens `model` takes in, when this provider knows (a local model knows its
+    /// own); `None` leaves it to the table of well-known models.
+    fn context_window(&self, _model: &str) -> Option<u32> {
+        None
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conversation::{Message, Usage};
-use crate::id::{ConversationId, RunId};
+use crate::id::{ConversationId, RunId, TenantId};
 use crate::time::Timestamp;
 
 /// How a run ended (or where it stands).
@@ -137,6 +137,45 @@ pub struct SequencedEvent {
     pub at: Timestamp,
     #[serde(flatten)]
     pub event: RunEvent,
+}
+
+/// A finished run as it is kept: what it was, how it ended, and every event it published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub status: RunStatus,
+    /// The `provider/model` that answered (or was tried first).
+    pub model: String,
+    pub usage: Usage,
+    pub events: Vec<SequencedEvent>,
+    pub created_at: Timestamp,
+    pub completed_at: Timestamp,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::AwaitingApproval,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::conversation::{
     Conversation, ConversationPatch, ConversationQuery, Message, MessageQuery, NewMessage, Page,
 };
 use crate::error::StoreError;
-use crate::id::{AgentId, ConversationId, KeyId, TenantId, UserId};
+use crate::id::{AgentId, ConversationId, KeyId, MessageId, RunId, TenantId, UserId};
 use crate::key::ApiKey;
 use crate::tenant::{Membership, Tenant, User};
 use crate::time::Timestamp;
@@ -21,9 +21,29 @@ use crate::time::Timestamp;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Persistence for all of frontdesk: one trait per area, implemented by each backend.
-pub trait Store: BaseStore + TenantStore + KeyStore + AgentStore + ConversationStore {}
+pub trait Store:
+    BaseStore
+    + TenantStore
+    + KeyStore
+    + AgentStore
+    + ConversationStore
+    + BranchStore
+    + RunStore
+    + CredentialStore
+{
+}
 
-impl<T: BaseStore + TenantStore + KeyStore + AgentStore + ConversationStore> Store for T {}
+impl<T> Store for T where
+    T: BaseStore
+        + TenantStore
+        + KeyStore
+        + AgentStore
+        + ConversationStore
+        + BranchStore
+        + RunStore
+        + CredentialStore
+{
+}
 
 /// Lifecycle and operator settings.
 #[async_trait]
@@ -179,4 +199,68 @@ pub trait ConversationStore: Send + Sync {
         conversation: &ConversationId,
         query: &MessageQuery,
     ) -> StoreResult<(Vec<Message>, bool)>;
+}
+
+/// The message tree of a conversation: paths, siblings, the active branch.
+#[async_trait]
+pub trait BranchStore: Send + Sync {
+    /// One message of a conversation.
+    async fn get_message(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        message: &MessageId,
+    ) -> StoreResult<Message>;
+    /// The path from the root to `leaf` (the active message when `None`), oldest first; at
+    /// most the last `max` messages of it. Empty for a conversation without messages.
+    async fn message_path(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        leaf: Option<&MessageId>,
+        max: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// `(id, parent_id)` of every message that shares a parent with a message on that same
+    /// path (the path's own messages included), in order of arrival.
+    async fn path_siblings(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        leaf: Option<&MessageId>,
+        max: u32,
+    ) -> StoreResult<Vec<(MessageId, Option<MessageId>)>>;
+    /// Makes the newest message at or under `message` the active one (switching branches).
+    async fn set_active_message(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        message: &MessageId,
+        at: Timestamp,
+    ) -> StoreResult<Conversation>;
+}
+
+/// Finished runs: their events, kept so that a run can be replayed after its live log is gone
+/// (another instance, a restart, or later than the live retention).
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    async fn insert_run(&self, run: &crate::run::RunRecord) -> StoreResult<()>;
+    async fn get_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<crate::run::RunRecord>;
+}
+
+/// Provider keys tenants bring, sealed by the domain before they get here.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Inserts or replaces the tenant's key for the provider.
+    async fn put_credential(
+        &self,
+        tenant: &TenantId,
+        credential: &crate::credentials::SealedCredential,
+    ) -> StoreResult<crate::credentials::CredentialInfo>;
+    async fn list_credentials(
+        &self,
+        tenant: &TenantId,
+    ) -> StoreResult<Vec<crate::credentials::CredentialInfo>>;
+    /// `(provider, sealed)` of every key the tenant stored.
+    async fn sealed_credentials(&self, tenant: &TenantId) -> StoreResult<Vec<(String, String)>>;
+    async fn delete_credential(&self, tenant: &TenantId, provider: &str) -> StoreResult<()>;
 }

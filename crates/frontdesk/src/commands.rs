@@ -107,7 +107,13 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let backend = store.backend();
-    let service = Service::new(Arc::new(store.clone()), config.limits.clone());
+    let sealer = frontdesk_core::credentials::sealer_for(&config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("loading the master key")?;
+    if sealer.is_none() {
+        tracing::warn!("no FRONTDESK_MASTER_KEY: tenants cannot store their own provider keys");
+    }
+    let service = Service::new(Arc::new(store.clone()), config.limits.clone()).with_sealer(sealer);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use frontdesk_core::model::{ModelError, ModelProvider, ModelRequest, ModelStream};
+use frontdesk_core::model::{ModelError, ModelProvider, ModelRequest, ModelStream, ProviderSecret};
 use futures_util::StreamExt;
 
 /// One model to try: its provider and its name there.
@@ -20,6 +20,8 @@ pub struct Candidate {
     pub label: String,
     /// The model's name at the provider.
     pub model: String,
+    /// The tenant's own key for this provider, when it brought one.
+    pub api_key: Option<ProviderSecret>,
 }
 
 /// How hard to try one model before moving on.
@@ -83,6 +85,7 @@ pub async fn start(
         loop {
             let request = ModelRequest {
                 model: candidate.model.clone(),
+                api_key: candidate.api_key.clone(),
                 ..request.clone()
             };
             let error = match candidate.provider.stream(request).await {

@@ -11,8 +11,10 @@
 //! - API keys are `SecretString`s and never appear in errors or logs.
 
 pub mod anthropic;
+pub mod context;
 pub mod fallback;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod registry;
 pub mod sse;
 pub mod streaming;

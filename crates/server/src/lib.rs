@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
+        .merge(routes::provider_keys::routes())
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())

@@ -7,12 +7,20 @@ use crate::db::{execute, query_one, Stmt};
 use crate::{Dialect, SqlStore};
 
 /// `(version, name, SQLite SQL, PostgreSQL SQL)` of every schema change, in order.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("migrations/sqlite_0001_core.sql"),
-    include_str!("migrations/postgres_0001_core.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("migrations/sqlite_0001_core.sql"),
+        include_str!("migrations/postgres_0001_core.sql"),
+    ),
+    (
+        2,
+        "branches_runs_credentials",
+        include_str!("migrations/sqlite_0002_branches_runs_credentials.sql"),
+        include_str!("migrations/postgres_0002_branches_runs_credentials.sql"),
+    ),
+];
 
 #[async_trait]
 impl BaseStore for SqlStore {

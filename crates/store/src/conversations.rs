@@ -6,7 +6,7 @@ use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
 use frontdesk_core::conversation::{
     excerpt, Conversation, ConversationPatch, ConversationQuery, Cursor, Message, MessageQuery,
-    MessageRole, NewMessage, Page, Usage, PREVIEW_CHARS, TITLE_CHARS,
+    MessageRole, NewMessage, Page, Parent, Usage, PREVIEW_CHARS, TITLE_CHARS,
 };
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, TenantId};
 use frontdesk_core::store::{ConversationStore, StoreResult};
@@ -14,14 +14,14 @@ use frontdesk_core::time::Timestamp;
 use frontdesk_core::usage::{UsageGroup, UsageRow};
 use frontdesk_core::StoreError;
 
-const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, c.title, c.preview, c.message_count, c.last_message_at, \
-    c.activity_at, c.archived, c.metadata, c.created_at, c.updated_at";
+pub(crate) const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, c.title, c.preview, c.message_count, c.last_message_at, \
+    c.last_message_id, c.activity_at, c.archived, c.metadata, c.created_at, c.updated_at";
 
-const MESSAGE_COLUMNS: &str =
+pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, parent_id, seq, role, content, model, finish_reason, prompt_tokens, \
     completion_tokens, total_tokens, latency_ms, created_at";
 
-fn conversation_row(row: &Row) -> StoreResult<Conversation> {
+pub(crate) fn conversation_row(row: &Row) -> StoreResult<Conversation> {
     let archived: i64 = col(row, "archived")?;
     Ok(Conversation {
         id: id_col(row, "id", ConversationId::parse)?,
@@ -32,6 +32,7 @@ fn conversation_row(row: &Row) -> StoreResult<Conversation> {
         preview: col(row, "preview")?,
         message_count: col(row, "message_count")?,
         last_message_at: ts_opt(row, "last_message_at")?,
+        active_message_id: id_col_opt(row, "last_message_id", MessageId::parse)?,
         archived: archived != 0,
         metadata: json_col(row, "metadata")?,
         created_at: ts(row, "created_at")?,
@@ -39,7 +40,7 @@ fn conversation_row(row: &Row) -> StoreResult<Conversation> {
     })
 }
 
-fn message_row(row: &Row) -> StoreResult<Message> {
+pub(crate) fn message_row(row: &Row) -> StoreResult<Message> {
     let role: String = col(row, "role")?;
     let prompt: Option<i64> = col(row, "prompt_tokens")?;
     let completion: Option<i64> = col(row, "completion_tokens")?;
@@ -103,8 +104,8 @@ fn match_expression(dialect: Dialect, terms: &[String]) -> String {
 /// Appends a message: bump the conversation's counters, then insert the message with the
 /// new count as its `seq` and, without an explicit parent, the previous message as parent.
 /// `$1` id, `$2` tenant, `$3` conversation, `$4` parent, `$5` time, `$6` preview,
-/// `$7` title candidate, `$8` … `$16` the message's other columns. An explicit parent must be
-/// a message of the same conversation. A conversation holds at most 1,000,000 messages
+/// `$7` title candidate, `$8` … `$16` the message's other columns, `$19` 1 for a new root.
+/// An explicit parent must be a message of the same conversation. A conversation holds at most 1,000,000 messages
 /// (SQLite's search index keeps `seq` in 20 bits of its rowids).
 const BUMP_COUNTERS: &str = "UPDATE conversations SET message_count = message_count + 1, \
     last_message_at = $5, activity_at = $5, updated_at = $5, preview = COALESCE(NULLIF($6, ''), preview), \
@@ -113,7 +114,7 @@ const BUMP_COUNTERS: &str = "UPDATE conversations SET message_count = message_co
     AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages p WHERE p.id = $4 AND p.conversation_id = $3))";
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, \
     text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) \
-    SELECT $1, $2, $3, c.message_count, COALESCE($4, c.previous_message_id), \
+    SELECT $1, $2, $3, c.message_count, CASE WHEN $19 = 1 THEN NULL ELSE COALESCE($4, c.previous_message_id) END, \
     $8, $9, $10, $11, $12, $13, $14, $15, $16, $5 FROM";
 /// Adds an answer's tokens to its tenant's month (`$17`, `$18`); nothing without usage.
 const COUNT_USAGE: &str =
@@ -310,7 +311,10 @@ impl ConversationStore for SqlStore {
             .arg(message.id.as_str())
             .arg(tenant.as_str())
             .arg(message.conversation_id.as_str())
-            .arg(message.parent_id.as_ref().map(MessageId::as_str))
+            .arg(match &message.parent {
+                Parent::Message(id) => Some(id.as_str()),
+                Parent::Active | Parent::Root => None,
+            })
             .arg(message.created_at.as_millis())
             .arg(preview)
             .arg(title)
@@ -325,6 +329,7 @@ impl ConversationStore for SqlStore {
             .arg(message.latency_ms)
             .arg(message.created_at.month_key())
             .arg(usage.map(|u| u.total_tokens))
+            .arg(i64::from(message.parent == Parent::Root))
             .args;
         let with = |sql: String| Stmt {
             sql,

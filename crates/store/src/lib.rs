@@ -14,10 +14,13 @@
 
 mod agents;
 mod base;
+mod branches;
 mod conversations;
+mod credentials;
 pub mod db;
 mod keys;
 mod postgres;
+mod runs;
 mod sql;
 mod sqlite;
 mod tenants;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use frontdesk_core::agent::AgentRef;
 use frontdesk_core::config::Limits;
-use frontdesk_core::conversation::{MessageDraft, MessageRole, Usage};
+use frontdesk_core::conversation::{MessageDraft, MessageRole, Parent, Usage};
 use frontdesk_core::key::{KeyKind, KeySecret, Origin};
 use frontdesk_core::service::{
     Demo, ListConversations, NewConversation, NewKey, NewTenant, NewUser, UpdateConversation,
@@ -22,9 +22,9 @@ use frontdesk_store::SqlStore;
 use serde_json::json;
 
 /// A store on a fresh database, and what cleans it up.
-struct Fixture {
-    service: Service,
-    store: SqlStore,
+pub(crate) struct Fixture {
+    pub(crate) service: Service,
+    pub(crate) store: SqlStore,
     schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -76,7 +76,7 @@ impl Fixture {
     }
 }
 
-async fn tenant(service: &Service, name: &str) -> frontdesk_core::id::TenantId {
+pub(crate) async fn tenant(service: &Service, name: &str) -> frontdesk_core::id::TenantId {
     service
         .create_tenant(NewTenant {
             name: name.into(),
@@ -817,7 +817,7 @@ async fn concurrent_appends_keep_order_and_parents(fx: &Fixture) {
         .await
         .unwrap();
     let mut draft = MessageDraft::text(MessageRole::User, "reply to the wrong thread");
-    draft.parent_id = Some(messages[3].id.clone());
+    draft.parent = Parent::Message(messages[3].id.clone());
     assert!(service.append_message(&a, &other.id, draft).await.is_err());
     assert_eq!(
         service
@@ -829,7 +829,7 @@ async fn concurrent_appends_keep_order_and_parents(fx: &Fixture) {
     );
     // A sibling answer: same parent as an earlier message.
     let mut sibling = MessageDraft::text(MessageRole::Assistant, "another answer");
-    sibling.parent_id = Some(messages[3].id.clone());
+    sibling.parent = Parent::Message(messages[3].id.clone());
     let sibling = service
         .append_message(&a, &conversation.id, sibling)
         .await
@@ -938,6 +938,10 @@ async fn settings(fx: &Fixture) {
     fx.store.ping().await.unwrap();
 }
 
+#[path = "suite/more.rs"]
+mod more;
+use more::{branches, provider_credentials, runs};
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -972,5 +976,8 @@ suite!(
     concurrent_appends_keep_order_and_parents,
     tenant_creation_is_all_or_nothing,
     the_demo_is_made_once,
-    settings
+    settings,
+    branches,
+    runs,
+    provider_credentials,
 );

@@ -48,6 +48,9 @@ pub struct UpdateConversation {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Switch branches: the newest message at or below this one becomes the active message.
+    #[serde(default)]
+    pub active_message_id: Option<String>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -111,6 +114,7 @@ impl Service {
             preview: None,
             message_count: 0,
             last_message_at: None,
+            active_message_id: None,
             archived: false,
             metadata: input.metadata,
             created_at: now,
@@ -214,15 +218,31 @@ impl Service {
         if let Some(metadata) = &input.metadata {
             check_metadata(metadata)?;
         }
+        let active = input
+            .active_message_id
+            .as_deref()
+            .map(|id| {
+                MessageId::parse(id)
+                    .map_err(|_| Error::invalid("active_message_id", "is not a message id"))
+            })
+            .transpose()?;
         let patch = ConversationPatch {
             title,
             archived: input.archived,
             metadata: input.metadata,
         };
-        self.store
+        let updated = self
+            .store
             .update_conversation(tenant, conversation, &patch, Timestamp::now())
             .await
-            .map_err(|e| Error::from_store("conversation", e))
+            .map_err(|e| Error::from_store("conversation", e))?;
+        match active {
+            Some(message) => {
+                self.set_active_message(tenant, conversation, &message)
+                    .await
+            }
+            None => Ok(updated),
+        }
     }
 
     /// Soft-deletes a conversation, or with `purge` removes it and its messages for good.
@@ -254,7 +274,7 @@ impl Service {
         let new = NewMessage {
             id: MessageId::new(),
             conversation_id: conversation.clone(),
-            parent_id: message.parent_id,
+            parent: message.parent,
             role: message.role,
             content: message.content,
             text,

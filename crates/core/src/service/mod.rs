@@ -2,8 +2,11 @@
 //! mints ids and timestamps, and calls the store. Nothing here knows HTTP or SQL.
 
 mod agents;
+mod branches;
 mod conversations;
+mod credentials;
 mod keys;
+mod runs;
 mod tenants;
 
 use std::sync::Arc;
@@ -24,11 +27,22 @@ pub use tenants::{
 pub struct Service {
     store: Arc<dyn Store>,
     limits: Limits,
+    sealer: Option<crate::credentials::Sealer>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
-        Self { store, limits }
+        Self {
+            store,
+            limits,
+            sealer: None,
+        }
+    }
+
+    /// The service with a master key to seal tenants' provider keys with.
+    pub fn with_sealer(mut self, sealer: Option<crate::credentials::Sealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     /// The store underneath, for readiness checks and tests.

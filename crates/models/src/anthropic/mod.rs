@@ -22,7 +22,7 @@ const API_VERSION: &str = "2023-06-01";
 pub struct Anthropic {
     client: reqwest::Client,
     base_url: String,
-    api_key: SecretString,
+    api_key: Option<SecretString>,
     timeouts: Timeouts,
 }
 
@@ -38,7 +38,7 @@ impl Anthropic {
     /// `base_url` is the API host (`https://api.anthropic.com`); requests go to `/v1/messages`.
     pub fn new(
         base_url: &str,
-        api_key: SecretString,
+        api_key: Option<SecretString>,
         timeouts: Timeouts,
     ) -> Result<Self, ModelError> {
         Ok(Self {
@@ -54,10 +54,20 @@ impl Anthropic {
 impl ModelProvider for Anthropic {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let started = Instant::now();
+        let key = match (&request.api_key, &self.api_key) {
+            (Some(key), _) => key.expose(),
+            (None, Some(key)) => key.expose_secret(),
+            (None, None) => {
+                return Err(ModelError::Config(
+                    "no Anthropic API key: set ANTHROPIC_API_KEY or add the tenant's own key"
+                        .to_owned(),
+                ))
+            }
+        };
         let call = self
             .client
             .post(format!("{}/v1/messages", self.base_url))
-            .header("x-api-key", self.api_key.expose_secret())
+            .header("x-api-key", key)
             .header("anthropic-version", API_VERSION)
             .json(&wire::request_body(&request));
         let response = streaming::send(call, self.timeouts, wire::error_message).await?;

@@ -4,7 +4,9 @@
 pub mod wire;
 
 use async_trait::async_trait;
-use frontdesk_core::model::{ModelError, ModelEvent, ModelProvider, ModelRequest, ModelStream};
+use frontdesk_core::model::{
+    ModelError, ModelEvent, ModelProvider, ModelRequest, ModelStream, ProviderSecret,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
@@ -52,8 +54,9 @@ impl ModelProvider for OpenAiChat {
             .client
             .post(format!("{}/chat/completions", self.base_url))
             .json(&wire::request_body(&request));
-        if let Some(key) = &self.api_key {
-            call = call.bearer_auth(key.expose_secret());
+        let key = request.api_key.as_ref().map(ProviderSecret::expose);
+        if let Some(key) = key.or(self.api_key.as_ref().map(ExposeSecret::expose_secret)) {
+            call = call.bearer_auth(key);
         }
         let response = streaming::send(call, self.timeouts, wire::error_message).await?;
         Ok(streaming::events(

@@ -35,7 +35,7 @@ fn provider(up: &Upstream) -> Anthropic {
     let base = up.base_url.trim_end_matches("/v1");
     Anthropic::new(
         base,
-        SecretString::from("sk-ant-secret".to_owned()),
+        Some(SecretString::from("sk-ant-secret".to_owned())),
         Timeouts::default(),
     )
     .unwrap()

@@ -5,3 +5,4 @@
 mod anthropic;
 mod common;
 mod openai_chat;
+mod responses;

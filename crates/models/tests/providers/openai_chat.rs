@@ -343,6 +343,7 @@ mod fallback {
             provider: Arc::new(provider(upstream, timeouts)),
             label: label.into(),
             model: "m".into(),
+            api_key: None,
         }
     }
 

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use frontdesk_core::conversation::{Conversation, Cursor, Message};
+use frontdesk_core::conversation::{BranchMessage, Conversation, Cursor, Message};
 use frontdesk_core::id::ConversationId;
 use frontdesk_core::service::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
@@ -203,15 +203,18 @@ async fn message_page(
     })
 }
 
-/// A conversation with a page of its messages.
+/// A conversation with a page of the messages on its active branch.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationWithMessages {
     #[serde(flatten)]
     pub conversation: Conversation,
-    pub messages: ListPage<Message>,
+    /// The active branch: each message with `sibling_ids` when it has siblings (other
+    /// answers to the same message, other versions of an edited one).
+    pub messages: ListPage<BranchMessage>,
 }
 
-/// Gets a conversation with a page of its messages (`order=desc&limit=50` for the latest 50).
+/// Gets a conversation with a page of its active branch (`order=desc&limit=50` for the
+/// latest 50). Switch branches with `PATCH {"active_message_id": …}`.
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation}", tag = "conversations", security(("secret_key" = [])),
     params(("conversation" = String, Path, description = "conversation id"), MessageParams),
     responses((status = 200, body = ConversationWithMessages), (status = 404)))]
@@ -224,14 +227,34 @@ pub async fn get_conversation(
     let id = conversation_id(&conversation)?;
     let paging = params.parse()?;
     let conversation = state.service.get_conversation(&auth.tenant, &id).await?;
-    let messages = message_page(&state, &auth, &id, paging).await?;
+    let (data, has_more) = state
+        .service
+        .branch_page(
+            &auth.tenant,
+            &id,
+            paging.newest_first,
+            paging.limit,
+            paging.after_seq,
+        )
+        .await?;
+    let next_cursor = has_more.then(|| data.last()).flatten().map(|m| {
+        Cursor {
+            sort: m.message.seq,
+            id: m.message.id.as_str().to_owned(),
+        }
+        .encode()
+    });
     Ok(Json(ConversationWithMessages {
         conversation,
-        messages,
+        messages: ListPage {
+            data,
+            next_cursor,
+            has_more,
+        },
     }))
 }
 
-/// Lists a conversation's messages.
+/// Lists all of a conversation's messages in order of arrival, every branch included.
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation}/messages", tag = "conversations",
     security(("secret_key" = [])),
     params(("conversation" = String, Path, description = "conversation id"), MessageParams),

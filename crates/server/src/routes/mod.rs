@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod conversations;
 pub mod keys;
+pub mod provider_keys;
 pub mod system;
 pub mod tenants;
 pub mod turns;

@@ -13,10 +13,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use frontdesk_agents::Follower;
+use frontdesk_agents::{Follower, StartedRun, TurnInput};
 use frontdesk_core::conversation::{ContentPart, Message};
-use frontdesk_core::id::{ConversationId, RunId};
+use frontdesk_core::id::{ConversationId, MessageId, RunId};
 use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::service::NewConversation;
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,6 +32,15 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/conversations/{conversation}/messages",
             post(send_message),
         )
+        .route(
+            "/api/v1/conversations/{conversation}/messages/{message}/regenerate",
+            post(regenerate),
+        )
+        .route(
+            "/api/v1/conversations/{conversation}/messages/{message}/edit",
+            post(edit_message),
+        )
+        .route("/api/v1/messages", post(start_conversation))
         .route("/api/v1/runs/{run}/events", axum::routing::get(run_events))
         .route("/api/v1/runs/{run}/cancel", post(cancel_run))
 }
@@ -72,10 +82,28 @@ impl SendMessage {
     }
 }
 
+/// A message that starts a new conversation with an agent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartConversation {
+    /// The agent's slug or id.
+    pub agent: String,
+    #[schema(value_type = Object)]
+    pub content: Value,
+    #[serde(default)]
+    pub end_user_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, Value>,
+}
+
 /// The answer of a turn in JSON mode.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TurnResult {
     pub run_id: RunId,
+    pub conversation_id: ConversationId,
     pub status: RunStatus,
     pub message: Option<Message>,
 }
@@ -107,9 +135,111 @@ pub async fn send_message(
     let text = input.text()?;
     let run = state
         .runner
-        .start_turn(&auth.tenant, &conversation, text)
+        .start(&auth.tenant, &conversation, TurnInput::Send { text })
         .await?;
-    if wants_sse(&headers) {
+    respond(run, &headers).await
+}
+
+/// Starts a conversation with an agent and sends its first message, in one call.
+#[utoipa::path(post, path = "/api/v1/messages", tag = "conversations",
+    security(("secret_key" = [])),
+    request_body = StartConversation,
+    responses((status = 200, description = "as for sending a message; `run.started` carries the new conversation's id",
+               content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
+              (status = 409), (status = 422), (status = 502)))]
+pub async fn start_conversation(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<StartConversation>,
+) -> ApiResult<Response> {
+    let text = SendMessage {
+        content: input.content,
+    }
+    .text()?;
+    if text.trim().is_empty() {
+        return Err(ApiError(Error::invalid("content", "must not be empty")));
+    }
+    let conversation = state
+        .service
+        .create_conversation(
+            &auth.tenant,
+            NewConversation {
+                agent: input.agent,
+                end_user_id: input.end_user_id,
+                title: input.title,
+                metadata: input.metadata,
+            },
+        )
+        .await?;
+    let run = state
+        .runner
+        .start(&auth.tenant, &conversation.id, TurnInput::Send { text })
+        .await?;
+    respond(run, &headers).await
+}
+
+/// Another answer to a user message; the earlier answers stay as its siblings.
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation}/messages/{message}/regenerate", tag = "conversations",
+    security(("secret_key" = [])),
+    params(("conversation" = String, Path, description = "conversation id"),
+           ("message" = String, Path, description = "the answer to replace, or the user message to answer again")),
+    responses((status = 200, description = "as for sending a message",
+               content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
+              (status = 404), (status = 409), (status = 422), (status = 502)))]
+pub async fn regenerate(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path((conversation, message)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let conversation = path_id(&conversation, ConversationId::parse, "conversation")?;
+    let message = path_id(&message, MessageId::parse, "message")?;
+    let run = state
+        .runner
+        .start(
+            &auth.tenant,
+            &conversation,
+            TurnInput::Regenerate { message },
+        )
+        .await?;
+    respond(run, &headers).await
+}
+
+/// Edits a user message: its new version starts a new branch (the old one stays) and is
+/// answered.
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation}/messages/{message}/edit", tag = "conversations",
+    security(("secret_key" = [])),
+    params(("conversation" = String, Path, description = "conversation id"),
+           ("message" = String, Path, description = "the user message to edit")),
+    request_body = SendMessage,
+    responses((status = 200, description = "as for sending a message",
+               content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
+              (status = 404), (status = 409), (status = 422), (status = 502)))]
+pub async fn edit_message(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path((conversation, message)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<SendMessage>,
+) -> ApiResult<Response> {
+    let conversation = path_id(&conversation, ConversationId::parse, "conversation")?;
+    let message = path_id(&message, MessageId::parse, "message")?;
+    let text = input.text()?;
+    let run = state
+        .runner
+        .start(
+            &auth.tenant,
+            &conversation,
+            TurnInput::Edit { message, text },
+        )
+        .await?;
+    respond(run, &headers).await
+}
+
+/// A started run as the client asked: SSE, or one JSON object when it ends.
+async fn respond(run: StartedRun, headers: &HeaderMap) -> ApiResult<Response> {
+    if wants_sse(headers) {
         return Ok(sse(run.events).into_response());
     }
     let mut events = run.events;
@@ -129,6 +259,7 @@ pub async fn send_message(
     }
     Ok(Json(TurnResult {
         run_id: run.run_id,
+        conversation_id: run.conversation_id,
         status,
         message,
     })
@@ -165,11 +296,7 @@ pub async fn run_events(
             )))
         }
     };
-    let follower = state
-        .runner
-        .hub()
-        .follow(&run, &auth.tenant, last)
-        .ok_or(ApiError(Error::NotFound { resource: "run" }))?;
+    let follower = state.runner.follow(&auth.tenant, &run, last).await?;
     Ok(sse(follower).into_response())
 }
 

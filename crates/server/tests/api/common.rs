@@ -34,6 +34,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// No master key: tenants cannot store provider keys.
+    pub fn no_master_key(mut self) -> Self {
+        self.config.master_key = None;
+        self
+    }
+
     pub fn admin_token(mut self, token: &str) -> Self {
         self.config.admin_token = Some(token.to_owned().into());
         self
@@ -95,7 +101,13 @@ impl TestAppBuilder {
             }
         };
         store.migrate().await.unwrap();
-        let service = Service::new(Arc::new(store.clone()), self.config.limits.clone());
+        let sealer = self.config.master_key.as_ref().map(|key| {
+            use secrecy::ExposeSecret;
+            let key = frontdesk_core::credentials::parse_master_key(key.expose_secret()).unwrap();
+            frontdesk_core::credentials::Sealer::new(key)
+        });
+        let service =
+            Service::new(Arc::new(store.clone()), self.config.limits.clone()).with_sealer(sealer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = self.config;
@@ -141,6 +153,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         let config = Config {
             bootstrap_demo: false,
+            master_key: Some(frontdesk_core::credentials::generate_master_key().into()),
             ..Config::default()
         };
         TestAppBuilder {
@@ -230,6 +243,12 @@ impl TestApp {
                 .unwrap();
         }
         conversation
+    }
+
+    /// The sealed provider keys the store holds for a tenant.
+    pub async fn store_sealed(&self, tenant: &TenantId) -> Vec<(String, String)> {
+        use frontdesk_core::store::CredentialStore;
+        self.store.sealed_credentials(tenant).await.unwrap()
     }
 
     /// Closes the store's pool under the running server (readiness tests).
@@ -350,5 +369,51 @@ impl frontdesk_core::model::ModelProvider for ScriptedModel {
                 item
             },
         )))
+    }
+}
+
+/// A model that records every request it gets and answers `reply` (numbered by call), with
+/// the context window it reports.
+pub struct RecordingModel {
+    pub requests: std::sync::Mutex<Vec<frontdesk_core::model::ModelRequest>>,
+    pub reply: &'static str,
+    pub window: Option<u32>,
+}
+
+impl RecordingModel {
+    pub fn new(reply: &'static str, window: Option<u32>) -> Arc<Self> {
+        Arc::new(Self {
+            requests: Default::default(),
+            reply,
+            window,
+        })
+    }
+
+    pub fn requests(&self) -> Vec<frontdesk_core::model::ModelRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl frontdesk_core::model::ModelProvider for RecordingModel {
+    async fn stream(
+        &self,
+        request: frontdesk_core::model::ModelRequest,
+    ) -> Result<frontdesk_core::model::ModelStream, frontdesk_core::model::ModelError> {
+        use frontdesk_core::model::ModelEvent;
+        let n = {
+            let mut requests = self.requests.lock().unwrap();
+            requests.push(request);
+            requests.len()
+        };
+        let items: Vec<Result<ModelEvent, frontdesk_core::model::ModelError>> = vec![
+            Ok(ModelEvent::TextDelta(format!("{} #{n}", self.reply))),
+            Ok(ModelEvent::Finish(frontdesk_core::run::FinishReason::Stop)),
+        ];
+        Ok(Box::pin(futures_util::stream::iter(items)))
+    }
+
+    fn context_window(&self, _model: &str) -> Option<u32> {
+        self.window
     }
 }

@@ -13,6 +13,7 @@ fn routes_with_ids(
     key_id: &str,
     conversation_id: &str,
     run_id: &str,
+    message_id: &str,
 ) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (Method::GET, format!("/api/v1/agents/{agent_id}"), None),
@@ -69,6 +70,21 @@ fn routes_with_ids(
             format!("/api/v1/conversations/{conversation_id}/messages"),
             Some(json!({"content": "hi"})),
         ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/messages/{message_id}/regenerate"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/messages/{message_id}/edit"),
+            Some(json!({"content": "hi"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/conversations/{conversation_id}"),
+            Some(json!({"active_message_id": message_id})),
+        ),
         (Method::GET, format!("/api/v1/runs/{run_id}/events"), None),
         (Method::POST, format!("/api/v1/runs/{run_id}/cancel"), None),
     ]
@@ -110,13 +126,16 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     )
     .await;
     let run_id = result["run_id"].as_str().unwrap().to_owned();
+    let message_id = result["message"]["parent_id"].as_str().unwrap().to_owned();
     let (agent_id, key_id, conversation_id) = (
         agent["id"].as_str().unwrap(),
         key["id"].as_str().unwrap(),
         conversation["id"].as_str().unwrap(),
     );
 
-    for (method, path, body) in routes_with_ids(agent_id, key_id, conversation_id, &run_id) {
+    for (method, path, body) in
+        routes_with_ids(agent_id, key_id, conversation_id, &run_id, &message_id)
+    {
         let mut request = app.request(method.clone(), &path, &b.key);
         if let Some(body) = &body {
             request = request.json(body);

@@ -4,10 +4,12 @@
 
 mod agents;
 mod bad_input;
+mod branches;
 mod common;
 mod conversations;
 mod isolation;
 mod keys;
+mod provider_keys;
 mod system;
 mod tenants;
 mod turns;

@@ -161,6 +161,17 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ),
         ("/api/v1/conversations/{conversation}/export", &["get"]),
         ("/api/v1/tenants", &["post"]),
+        (
+            "/api/v1/conversations/{conversation}/messages/{message}/regenerate",
+            &["post"],
+        ),
+        (
+            "/api/v1/conversations/{conversation}/messages/{message}/edit",
+            &["post"],
+        ),
+        ("/api/v1/messages", &["post"]),
+        ("/api/v1/provider-keys", &["get"]),
+        ("/api/v1/provider-keys/{provider}", &["put", "delete"]),
         ("/api/v1/runs/{run}/events", &["get"]),
         ("/api/v1/runs/{run}/cancel", &["post"]),
         ("/api/v1/usage", &["get"]),

@@ -1,0 +1,235 @@
+//! Store suite, continued: the message tree (paths, siblings, switching branches), stored
+//! runs, and sealed provider credentials — each checked for tenant isolation too.
+
+use frontdesk_core::conversation::{MessageDraft, MessageRole, Parent, Usage};
+use frontdesk_core::credentials::SealedCredential;
+use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
+use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, SequencedEvent};
+use frontdesk_core::service::NewConversation;
+use frontdesk_core::store::{BranchStore, CredentialStore, RunStore};
+use frontdesk_core::time::Timestamp;
+use frontdesk_core::StoreError;
+use serde_json::json;
+
+use super::{tenant, Fixture};
+
+async fn conversation(fx: &Fixture, tenant: &TenantId) -> ConversationId {
+    fx.service
+        .create_agent(tenant, json!({"slug": "support", "name": "Support"}))
+        .await
+        .unwrap();
+    fx.service
+        .create_conversation(
+            tenant,
+            NewConversation {
+                agent: "support".into(),
+                end_user_id: None,
+                title: None,
+                metadata: Default::default(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn say(
+    fx: &Fixture,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    role: MessageRole,
+    text: &str,
+    parent: Parent,
+) -> MessageId {
+    let draft = MessageDraft {
+        parent,
+        ..MessageDraft::text(role, text)
+    };
+    fx.service
+        .append_message(tenant, conversation, draft)
+        .await
+        .unwrap()
+        .id
+}
+
+fn texts(messages: &[frontdesk_core::conversation::Message]) -> Vec<String> {
+    messages.iter().map(|m| m.text()).collect()
+}
+
+pub async fn branches(fx: &Fixture) {
+    use MessageRole::{Assistant, User};
+    let a = tenant(&fx.service, "A").await;
+    let conv = conversation(fx, &a).await;
+    assert!(fx
+        .service
+        .message_path(&a, &conv, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let u1 = say(fx, &a, &conv, User, "u1", Parent::Active).await;
+    let a1 = say(fx, &a, &conv, Assistant, "a1", Parent::Message(u1.clone())).await;
+    let u2 = say(fx, &a, &conv, User, "u2", Parent::Active).await;
+    let a2 = say(fx, &a, &conv, Assistant, "a2", Parent::Message(u2.clone())).await;
+    // Regenerate a2: a sibling under u2, which becomes the active end.
+    let a2b = say(fx, &a, &conv, Assistant, "a2b", Parent::Message(u2.clone())).await;
+    let path = fx.service.message_path(&a, &conv, None, 100).await.unwrap();
+    assert_eq!(texts(&path), ["u1", "a1", "u2", "a2b"]);
+    let branch = fx.service.active_branch(&a, &conv).await.unwrap();
+    assert_eq!(branch[3].sibling_ids, [a2.clone(), a2b.clone()]);
+    assert!(branch[0].sibling_ids.is_empty() && branch[2].sibling_ids.is_empty());
+    // The path to a given message, and only its last `max` messages.
+    let to_a2 = fx
+        .service
+        .message_path(&a, &conv, Some(&a2), 100)
+        .await
+        .unwrap();
+    assert_eq!(texts(&to_a2), ["u1", "a1", "u2", "a2"]);
+    let last_two = fx.service.message_path(&a, &conv, None, 2).await.unwrap();
+    assert_eq!(texts(&last_two), ["u2", "a2b"]);
+
+    // Edit u1 (the first message): a new root, and its answer.
+    let u1b = say(fx, &a, &conv, User, "u1b", Parent::Root).await;
+    let a1b = say(
+        fx,
+        &a,
+        &conv,
+        Assistant,
+        "a1b",
+        Parent::Message(u1b.clone()),
+    )
+    .await;
+    let branch = fx.service.active_branch(&a, &conv).await.unwrap();
+    let shown: Vec<&str> = branch
+        .iter()
+        .map(|m| match &m.message.content[0] {
+            frontdesk_core::conversation::ContentPart::Text { text } => text.as_str(),
+            _ => "",
+        })
+        .collect();
+    assert_eq!(shown, ["u1b", "a1b"]);
+    assert_eq!(branch[0].sibling_ids, [u1.clone(), u1b.clone()]);
+    assert_eq!(branch[0].message.parent_id, None);
+
+    // Switch back to the first branch: the newest message under u1 is a2b.
+    let switched = fx.service.set_active_message(&a, &conv, &u1).await.unwrap();
+    assert_eq!(switched.active_message_id.as_ref(), Some(&a2b));
+    let path = fx.service.message_path(&a, &conv, None, 100).await.unwrap();
+    assert_eq!(texts(&path), ["u1", "a1", "u2", "a2b"]);
+    // The next message continues the shown branch.
+    let u3 = say(fx, &a, &conv, User, "u3", Parent::Active).await;
+    let stored = fx.service.get_message(&a, &conv, &u3).await.unwrap();
+    assert_eq!(stored.parent_id.as_ref(), Some(&a2b));
+    // Switching to a leaf shows exactly that leaf.
+    let switched = fx
+        .service
+        .set_active_message(&a, &conv, &a1b)
+        .await
+        .unwrap();
+    assert_eq!(switched.active_message_id.as_ref(), Some(&a1b));
+
+    // Another tenant sees none of it; an unknown message is refused.
+    let b = tenant(&fx.service, "B").await;
+    assert!(fx.service.get_message(&b, &conv, &u1).await.is_err());
+    assert!(fx
+        .service
+        .message_path(&b, &conv, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(fx.service.set_active_message(&b, &conv, &u1).await.is_err());
+    assert!(fx
+        .service
+        .set_active_message(&a, &conv, &MessageId::new())
+        .await
+        .is_err());
+    assert!(matches!(
+        fx.store.get_message(&b, &conv, &a1).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn runs(fx: &Fixture) {
+    let a = tenant(&fx.service, "A").await;
+    let conv = conversation(fx, &a).await;
+    let now = Timestamp::now();
+    let record = RunRecord {
+        id: RunId::new(),
+        tenant_id: a.clone(),
+        conversation_id: conv,
+        status: RunStatus::Completed,
+        model: "openai/gpt-4.1-mini".into(),
+        usage: Usage {
+            prompt_tokens: 5,
+            completion_tokens: 2,
+            total_tokens: 7,
+        },
+        events: vec![
+            SequencedEvent {
+                seq: 1,
+                at: now,
+                event: RunEvent::MessageDelta { text: "Hi".into() },
+            },
+            SequencedEvent {
+                seq: 2,
+                at: now,
+                event: RunEvent::RunCompleted {
+                    status: RunStatus::Completed,
+                    usage: Usage::default(),
+                },
+            },
+        ],
+        created_at: now,
+        completed_at: now,
+    };
+    fx.store.insert_run(&record).await.unwrap();
+    assert_eq!(fx.store.get_run(&a, &record.id).await.unwrap(), record);
+    assert!(matches!(
+        fx.store.insert_run(&record).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let b = tenant(&fx.service, "B").await;
+    assert!(matches!(
+        fx.store.get_run(&b, &record.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn provider_credentials(fx: &Fixture) {
+    let a = tenant(&fx.service, "A").await;
+    let b = tenant(&fx.service, "B").await;
+    let sealed = |sealed: &str, hint: &str| SealedCredential {
+        provider: "openai".into(),
+        sealed: sealed.into(),
+        hint: hint.into(),
+        at: Timestamp::now(),
+    };
+    let first = fx
+        .store
+        .put_credential(&a, &sealed("v1:one", "sk-…0001"))
+        .await
+        .unwrap();
+    assert_eq!(first.hint, "sk-…0001");
+    // Putting again replaces it, keeping its creation time.
+    let second = fx
+        .store
+        .put_credential(&a, &sealed("v1:two", "sk-…0002"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.created_at, second.hint.as_str()),
+        (first.created_at, "sk-…0002")
+    );
+    assert_eq!(
+        fx.store.sealed_credentials(&a).await.unwrap(),
+        [("openai".to_owned(), "v1:two".to_owned())]
+    );
+    assert_eq!(fx.store.list_credentials(&a).await.unwrap(), [second]);
+    assert!(fx.store.list_credentials(&b).await.unwrap().is_empty());
+    assert!(fx.store.sealed_credentials(&b).await.unwrap().is_empty());
+    assert!(matches!(
+        fx.store.delete_credential(&b, "openai").await,
+        Err(StoreError::NotFound)
+    ));
+    fx.store.delete_credential(&a, "openai").await.unwrap();
+    assert!(fx.store.sealed_credentials(&a).await.unwrap().is_empty());
+}
