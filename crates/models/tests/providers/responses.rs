@@ -432,13 +432,13 @@ async fn an_output_schema_tools_and_sampling_reach_the_request_body() {
 async fn a_tenant_key_overrides_the_configured_one() {
     let mut wire = Wire::default();
     let up = upstream(stream(text_turn(&mut wire, &["Hi"]))).await;
-    let request = ModelRequest {
+    let with_tenant_key = ModelRequest {
         api_key: Some(ProviderSecret(SecretString::from(
             "sk-tenant-own".to_owned(),
         ))),
         ..request()
     };
-    let (_, error) = collect(&provider(&up), request).await;
+    let (_, error) = collect(&provider(&up), with_tenant_key).await;
     assert_eq!(error, None);
     assert_eq!(seen(&up).0.as_deref(), Some("Bearer sk-tenant-own"));
 
