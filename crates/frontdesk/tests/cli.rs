@@ -41,7 +41,11 @@ struct Server {
 }
 
 fn serve(dir: &Path) -> Server {
-    let mut child = frontdesk(dir)
+    serve_with(frontdesk(dir))
+}
+
+fn serve_with(mut command: Command) -> Server {
+    let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -296,4 +300,68 @@ fn config_show_prints_the_effective_config_with_secrets_redacted() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("FRONTDESK_BIDN"));
+}
+
+#[test]
+fn the_demo_agent_answers_on_the_local_model_out_of_the_box() {
+    let models = std::env::var_os("FRONTDESK_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    assert!(
+        models.join("smollm2-135m/model.gguf").is_file(),
+        "the local model is not in {}: run `make test` (or `frontdesk models fetch`)",
+        models.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = frontdesk(dir.path());
+    command.env("FRONTDESK_MODELS_DIR", &models);
+    let server = serve_with(command);
+    assert!(
+        server
+            .lines
+            .iter()
+            .any(|l| l.contains("Local model: local/smollm2-135m")),
+        "{:?}",
+        server.lines
+    );
+    let secret = server.line("Secret key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer: Value = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let conversation: Value = client
+            .post(format!("{}/api/v1/conversations", server.base))
+            .bearer_auth(&secret)
+            .json(&serde_json::json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = conversation["id"].as_str().unwrap();
+        let response = client
+            .post(format!(
+                "{}/api/v1/conversations/{id}/messages",
+                server.base
+            ))
+            .bearer_auth(&secret)
+            .json(&serde_json::json!({"content": "Hello! What can you do?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    });
+    let message = &answer["message"];
+    assert_eq!(message["model"], "local/smollm2-135m");
+    assert!(!message["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .is_empty());
+    assert!(message["usage"]["completion_tokens"].as_i64().unwrap() > 0);
+    server.terminate();
 }

@@ -14,6 +14,7 @@ pub mod anthropic;
 pub mod context;
 pub mod fallback;
 pub mod openai_chat;
+pub mod openai_embeddings;
 pub mod openai_responses;
 pub mod registry;
 pub mod sse;

@@ -4,5 +4,6 @@
 
 mod anthropic;
 mod common;
+mod embeddings;
 mod openai_chat;
 mod responses;

@@ -1,0 +1,300 @@
+//! The report: markdown tables of added latency per system and concurrency, the LiteLLM to
+//! frontdesk ratio, memory per held stream and the most streams held, then every error.
+
+use std::fmt::Write;
+
+use crate::client::LevelResult;
+use crate::stats::Summary;
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub cores: usize,
+    pub nofile: u64,
+    pub concurrency: Vec<usize>,
+    /// LiteLLM's version and workers, when it ran.
+    pub litellm: Option<String>,
+    pub systems: Vec<SystemResult>,
+}
+
+/// One system's results.
+#[derive(Debug, Default)]
+pub struct SystemResult {
+    pub name: String,
+    pub levels: Vec<LevelResult>,
+    pub memory: Option<Memory>,
+    /// Why something is missing.
+    pub note: Option<String>,
+}
+
+impl SystemResult {
+    pub fn named(name: &str) -> SystemResult {
+        SystemResult {
+            name: name.to_owned(),
+            ..SystemResult::default()
+        }
+    }
+}
+
+/// Memory and held streams of one system.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub idle_kib: u64,
+    pub nofile_limit: Option<u64>,
+    pub steps: Vec<HoldStep>,
+    /// How the held streams ended once released.
+    pub after_release: LevelResult,
+    pub note: Option<String>,
+}
+
+/// One step of streams held open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HoldStep {
+    pub tried: usize,
+    pub opened: usize,
+    pub held: usize,
+    pub failed: usize,
+    pub rss_kib: u64,
+    pub fds: usize,
+}
+
+/// `p50 … p99 … max …` of the first-token added latency, for progress lines.
+pub fn brief(first_added: &[i64]) -> String {
+    match Summary::of_nanos(first_added) {
+        Some(s) => format!(
+            "first token added p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            s.p50, s.p99, s.max
+        ),
+        None => "no first token measured".to_owned(),
+    }
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |v| format!("{v:.2}"))
+}
+
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> String {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d > 0.0 => format!("{:.1}×", n / d),
+        _ => "–".to_owned(),
+    }
+}
+
+impl Report {
+    pub fn new(cores: usize, nofile: u64, concurrency: &[usize]) -> Report {
+        Report {
+            cores,
+            nofile,
+            concurrency: concurrency.to_vec(),
+            ..Report::default()
+        }
+    }
+
+    fn system(&self, name: &str) -> Option<&SystemResult> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+
+    fn first(&self, name: &str, concurrency: usize) -> Option<Summary> {
+        let level = self
+            .system(name)?
+            .levels
+            .iter()
+            .find(|l| l.concurrency == concurrency)?;
+        Summary::of_nanos(&level.first_added)
+    }
+
+    /// The whole report as markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, name)| name.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_owned());
+        let _ = writeln!(
+            out,
+            "# stream-bench: what a proxy adds to a streamed chat turn\n"
+        );
+        let _ = writeln!(
+            out,
+            "{} cores ({cpu}); open-file limit {} per process; LiteLLM {}.\n",
+            self.cores,
+            self.nofile,
+            self.litellm.as_deref().unwrap_or("not measured")
+        );
+        let _ = writeln!(
+            out,
+            "The scripted upstream (its own process) answers every turn with a first token 50 ms after \
+             the request and 19 more 20 ms apart, each stamped with its send time. **Added latency** is \
+             the client's receive time minus the upstream's send time of the same token (wall clock, one \
+             machine). **TTFT overhead** adds the request's way in (client send to upstream receive): all \
+             a proxy adds to the time to first token. The direct row is the floor: client and upstream \
+             with nothing between.\n"
+        );
+        self.latency_table(&mut out);
+        self.ratio_table(&mut out);
+        self.memory_table(&mut out);
+        self.errors(&mut out);
+        let _ = writeln!(
+            out,
+            "\n## Notes\n\n\
+             - Everything shares this machine's {} cores: the clients (in the bench process), the upstream \
+               and the proxy. At 1000 streams the numbers include contention with the clients' own work.\n\
+             - frontdesk runs its release build on SQLite in a temporary data directory; every turn stores \
+               the user message and the answer, and each stream has its own conversation, made before \
+               the clock starts. LiteLLM runs without a database, so it stores nothing.\n\
+             - Memory is the resident set (VmRSS) of the process and its children, read from /proc, \
+               after a warm-up; per stream is (RSS held - RSS idle) / streams held. Held streams get a \
+               token every 10 s until the upstream releases them.\n\
+             - Each system is measured in two fresh processes: one for the latency levels, one for memory.",
+            self.cores
+        );
+        out
+    }
+
+    fn latency_table(&self, out: &mut String) {
+        let _ = writeln!(out, "## Added latency (ms)\n");
+        let _ = writeln!(
+            out,
+            "| system | concurrent | streams | first token p50 | p99 | max | TTFT overhead p50 | p99 | every token p99 | failed |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for system in &self.systems {
+            if let Some(note) = &system.note {
+                let _ = writeln!(out, "| {} | | | {note} | | | | | | |", system.name);
+            }
+            for level in &system.levels {
+                let first = Summary::of_nanos(&level.first_added);
+                let ttft = Summary::of_nanos(&level.ttft_overhead);
+                let every = Summary::of_nanos(&level.token_added);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    system.name,
+                    level.concurrency,
+                    level.streams,
+                    ms(first.map(|s| s.p50)),
+                    ms(first.map(|s| s.p99)),
+                    ms(first.map(|s| s.max)),
+                    ms(ttft.map(|s| s.p50)),
+                    ms(ttft.map(|s| s.p99)),
+                    ms(every.map(|s| s.p99)),
+                    level.streams - level.ok,
+                );
+            }
+        }
+    }
+
+    fn ratio_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n## LiteLLM ÷ frontdesk, first-token added latency\n\nAbove 1×, frontdesk adds less.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| concurrent | p50 | p99 | max |\n|---:|---:|---:|---:|"
+        );
+        for &concurrency in &self.concurrency {
+            let (litellm, frontdesk) = (
+                self.first("LiteLLM", concurrency),
+                self.first("frontdesk", concurrency),
+            );
+            let pick =
+                |f: fn(&Summary) -> f64| ratio(litellm.as_ref().map(f), frontdesk.as_ref().map(f));
+            let _ = writeln!(
+                out,
+                "| {concurrency} | {} | {} | {} |",
+                pick(|s| s.p50),
+                pick(|s| s.p99),
+                pick(|s| s.max)
+            );
+        }
+    }
+
+    fn memory_table(&self, out: &mut String) {
+        let _ = writeln!(out, "\n## Memory per active stream and the most held\n");
+        let _ = writeln!(
+            out,
+            "| system | streams tried | held | failed | RSS idle (MiB) | RSS held (MiB) | per stream (KiB) | open files (limit) |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for system in &self.systems {
+            let Some(memory) = &system.memory else {
+                continue;
+            };
+            for step in &memory.steps {
+                let per_stream = (step.held > 0)
+                    .then(|| (step.rss_kib as f64 - memory.idle_kib as f64) / step.held as f64);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {:.0} | {:.0} | {} | {} ({}) |",
+                    system.name,
+                    step.tried,
+                    step.held,
+                    step.failed + step.tried.saturating_sub(step.opened),
+                    memory.idle_kib as f64 / 1024.0,
+                    step.rss_kib as f64 / 1024.0,
+                    per_stream.map_or("–".to_owned(), |v| format!("{v:.1}")),
+                    step.fds,
+                    memory
+                        .nofile_limit
+                        .map_or("?".to_owned(), |l| l.to_string()),
+                );
+            }
+        }
+        let _ = writeln!(out);
+        for system in &self.systems {
+            let Some(memory) = &system.memory else {
+                continue;
+            };
+            let most = memory.steps.iter().map(|s| s.held).max().unwrap_or(0);
+            let clean = memory
+                .steps
+                .iter()
+                .filter(|s| s.held == s.tried)
+                .map(|s| s.tried)
+                .max();
+            let _ = writeln!(
+                out,
+                "- {}: most streams held at once {most}; every stream held up to {}; after release {} of {} ended cleanly.{}",
+                system.name,
+                clean.map_or("no step".to_owned(), |c| c.to_string()),
+                memory.after_release.ok,
+                memory.after_release.streams,
+                memory
+                    .note
+                    .as_ref()
+                    .map_or(String::new(), |n| format!(" {n}")),
+            );
+        }
+    }
+
+    fn errors(&self, out: &mut String) {
+        let mut lines = Vec::new();
+        for system in &self.systems {
+            for level in &system.levels {
+                for (error, count) in &level.errors {
+                    lines.push(format!(
+                        "- {} at {} concurrent: {count} × {error}",
+                        system.name, level.concurrency
+                    ));
+                }
+            }
+            if let Some(memory) = &system.memory {
+                for (error, count) in &memory.after_release.errors {
+                    lines.push(format!("- {} held streams: {count} × {error}", system.name));
+                }
+            }
+        }
+        let _ = writeln!(out, "\n## Errors\n");
+        if lines.is_empty() {
+            let _ = writeln!(out, "None: every stream ended with its end event.");
+        } else {
+            let _ = writeln!(out, "{}", lines.join("\n"));
+        }
+    }
+}
