@@ -37,7 +37,7 @@ bench: services
 
 # What frontdesk adds to a streamed chat turn, with LiteLLM's proxy as the reference
 # (installed from PyPI into target/bench-venv on first use); report in target/bench-stream.md.
-bench-stream:
+bench-stream: deps
 	$(CARGO) build --release --bin frontdesk --bin stream-bench
 	./target/release/stream-bench run $(BENCH_ARGS)
 

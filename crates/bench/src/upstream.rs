@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -36,6 +37,10 @@ pub async fn serve(port: u16) -> anyhow::Result<()> {
         .route("/release", post(release_all))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(Arc::new(release));
+    // Each chunk leaves at once, as a model server's would, not batched by Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await?;
     Ok(())
 }
