@@ -12,8 +12,12 @@ run: deps models
 models:
 	$(CARGO) run --release --bin frontdesk -- models fetch
 
+# The test build (feature-unified with the test suite, so nothing is built twice), then the
+# model files with the binary it made.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 models-debug:
-	$(CARGO) run --bin frontdesk -- models fetch
+	$(CARGO) test --workspace --no-run
+	$(TARGET_DIR)/debug/frontdesk models fetch
 
 deps:
 	./scripts/ensure-build-deps.sh

@@ -329,6 +329,7 @@ impl Runner {
             outcome.finish.unwrap_or(FinishReason::Stop)
         };
         if let Some((code, message)) = &outcome.error {
+            tracing::warn!(run.id = %turn.run_id, model = %outcome.model, code = %code, error = %message, "the model call failed");
             publisher.publish(RunEvent::Error {
                 code: code.clone(),
                 message: message.clone(),

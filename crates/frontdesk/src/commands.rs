@@ -158,8 +158,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mut registry = Registry::from_config(&config.providers, Timeouts::default())
         .context("configuring the model providers")?;
-    let local = LocalChat::new(local_config(&config));
-    registry.register(LOCAL, Arc::new(local.clone()));
+    let local_chat = LocalChat::new(local_config(&config));
+    registry.register(LOCAL, Arc::new(local_chat.clone()));
     let models_dir = &config.local.models_dir;
     let local_line;
     if catalog::chat_model_path(models_dir, catalog::DEFAULT_CHAT_MODEL).is_some() {
@@ -169,7 +169,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             models_dir.display()
         );
         if config.local.preload {
-            if let Err(error) = local.preload(catalog::DEFAULT_CHAT_MODEL).await {
+            if let Err(error) = local_chat.preload(catalog::DEFAULT_CHAT_MODEL).await {
                 tracing::warn!(%error, "the local model did not load");
             }
         }

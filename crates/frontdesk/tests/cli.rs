@@ -365,3 +365,31 @@ fn the_demo_agent_answers_on_the_local_model_out_of_the_box() {
     assert!(message["usage"]["completion_tokens"].as_i64().unwrap() > 0);
     server.terminate();
 }
+
+#[test]
+fn models_list_tells_what_is_there_and_fetch_refuses_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = frontdesk(dir.path());
+    command.env("FRONTDESK_MODELS_DIR", dir.path().join("models"));
+    let output = command.args(["models", "list", "--json"]).output().unwrap();
+    assert!(output.status.success());
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = listed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["smollm2-135m", "all-minilm-l6-v2"]);
+    assert!(listed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["present"] == false));
+    let output = frontdesk(dir.path())
+        .args(["models", "fetch", "gpt-5"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no model `gpt-5` is known"));
+}

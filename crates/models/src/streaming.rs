@@ -56,11 +56,23 @@ pub async fn send(
     })
 }
 
-/// A transport error, without the URL (short, and free of query strings).
+/// A transport error with its causes (the OS error says why: refused, too many open files),
+/// without the URL (short, and free of query strings).
 pub fn connect_error(error: &reqwest::Error) -> ModelError {
     let mut text = error.to_string();
     if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "");
+        text = text
+            .replace(&format!(" for url ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
     }
     ModelError::Connect(text.trim().to_owned())
 }
