@@ -39,7 +39,9 @@ async fn main() {
         "Summarise this support ticket in one sentence.\n{}",
         "The customer ordered a blue kettle on Monday, paid by card, and received a red toaster on Thursday. They want the kettle. ".repeat(18)
     );
-    println!("| prompt | prompt tokens | TTFT ms | prefill tok/s | decode tok/s | tokens decoded |");
+    println!(
+        "| prompt | prompt tokens | TTFT ms | prefill tok/s | decode tok/s | tokens decoded |"
+    );
     println!("|---|---|---|---|---|---|");
     for (label, text) in [("short", short.to_owned()), ("long", long)] {
         let (mut ttft, mut prefill, mut decode) = (Vec::new(), Vec::new(), Vec::new());

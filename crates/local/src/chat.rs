@@ -155,11 +155,14 @@ fn factory(model: &LlamaModel) -> Result<Arc<ParserFactory>, ModelError> {
     Ok(built)
 }
 
+/// A model's engine, loaded once by whichever request comes first.
+type EngineCell = Arc<tokio::sync::OnceCell<Arc<Engine>>>;
+
 /// The `local` model provider.
 #[derive(Clone)]
 pub struct LocalChat {
     config: LocalConfig,
-    engines: Arc<Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Engine>>>>>>,
+    engines: Arc<Mutex<HashMap<String, EngineCell>>>,
     /// Tokens decoded so far, all models together (for metrics and tests).
     decoded: Arc<AtomicU64>,
 }
@@ -433,8 +436,7 @@ fn take_utf8(bytes: &mut Vec<u8>) -> String {
         Err(error) => error.valid_up_to(),
     };
     let rest = bytes.split_off(valid);
-    let text = String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default();
-    text
+    String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default()
 }
 
 #[async_trait]

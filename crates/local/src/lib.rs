@@ -11,8 +11,8 @@
 
 pub mod catalog;
 pub mod chat;
-pub mod embed;
 mod constrain;
+pub mod embed;
 mod prompt;
 
 pub use chat::{LocalChat, LocalConfig};

@@ -90,7 +90,7 @@ pub fn tokenize(
             // A template that drops a message (some drop system prompts): nothing to place.
             continue;
         };
-        tokens.extend(vocab.tokenize(rest[..at].as_bytes(), first, true));
+        tokens.extend(vocab.tokenize(&rest.as_bytes()[..at], first, true));
         first = false;
         tokens.extend(vocab.tokenize(content.as_bytes(), false, false));
         rest = &rest[at + mark.len()..];
