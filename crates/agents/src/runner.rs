@@ -195,18 +195,12 @@ impl Runner {
         // fit the model is refused with nothing written.
         let (request, user_message) = match (new_message, anchor) {
             (Some((text, parent)), _) => {
-                let branch = match &parent {
-                    Parent::Active => {
-                        self.service
-                            .message_path(tenant, &conversation.id, None, MAX_HISTORY)
-                            .await?
-                    }
-                    Parent::Message(id) => {
-                        self.service
-                            .message_path(tenant, &conversation.id, Some(id), MAX_HISTORY)
-                            .await?
-                    }
-                    Parent::Root => Vec::new(),
+                let branch = if parent == Parent::Root {
+                    Vec::new()
+                } else {
+                    self.service
+                        .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
+                        .await?
                 };
                 let request = fitted(&agent, &branch, Some(&text), window)?;
                 let draft = MessageDraft {

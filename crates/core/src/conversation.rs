@@ -155,6 +155,14 @@ impl Parent {
     pub fn of(parent: Option<MessageId>) -> Self {
         parent.map_or(Parent::Root, Parent::Message)
     }
+
+    /// The explicit parent message, if any.
+    pub fn message(&self) -> Option<&MessageId> {
+        match self {
+            Parent::Message(id) => Some(id),
+            Parent::Active | Parent::Root => None,
+        }
+    }
 }
 
 /// A message to append; the store assigns `seq` and updates the conversation's counters.

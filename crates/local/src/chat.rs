@@ -134,25 +134,30 @@ struct Engine {
     context: u32,
 }
 
-/// The constraint parser factory of a model, built on first use (it walks the vocabulary).
-type Factories = Mutex<HashMap<usize, Arc<ParserFactory>>>;
+/// A model's constraint parser factory, built on the first constrained request (it walks the
+/// vocabulary) and shared by the model's workers.
+type FactoryCell = OnceLock<Result<Arc<ParserFactory>, String>>;
 
-fn factory(model: &LlamaModel) -> Result<Arc<ParserFactory>, ModelError> {
-    static FACTORIES: OnceLock<Factories> = OnceLock::new();
-    let key = std::ptr::from_ref(model) as usize;
-    let factories = FACTORIES.get_or_init(Factories::default);
-    if let Some(found) = factories.lock().ok().and_then(|f| f.get(&key).cloned()) {
-        return Ok(found);
-    }
-    let env = LlamaSampler::llguidance_tok_env(model);
-    let mut built = ParserFactory::new_simple(&env)
-        .map_err(|e| ModelError::Config(format!("cannot prepare constrained decoding: {e}")))?;
-    built.quiet();
-    let built = Arc::new(built);
-    if let Ok(mut factories) = factories.lock() {
-        factories.insert(key, built.clone());
-    }
-    Ok(built)
+fn factory(cell: &FactoryCell, model: &LlamaModel) -> Result<Arc<ParserFactory>, ModelError> {
+    cell.get_or_init(|| {
+        let env = LlamaSampler::llguidance_tok_env(model);
+        let mut built = ParserFactory::new_simple(&env).map_err(|e| e.to_string())?;
+        built.quiet();
+        Ok(Arc::new(built))
+    })
+    .clone()
+    .map_err(|e| ModelError::Config(format!("cannot prepare constrained decoding: {e}")))
+}
+
+/// The shape a request's output takes and its prompt tokens.
+fn prompt_of(
+    model: &LlamaModel,
+    request: &ModelRequest,
+) -> Result<(Shape, Vec<LlamaToken>), ModelError> {
+    let shape = Shape::of(request);
+    let tokens = prompt::tokenize(model, request, shape.instructions().as_deref())
+        .map_err(|e| ModelError::Config(e.to_string()))?;
+    Ok((shape, tokens))
 }
 
 /// A model's engine, loaded once by whichever request comes first.
@@ -195,9 +200,7 @@ impl LocalChat {
         request: &ModelRequest,
     ) -> Result<Vec<(i32, bool)>, ModelError> {
         let engine = self.engine(&request.model).await?;
-        let shape = Shape::of(request);
-        let tokens = prompt::tokenize(&engine.model, request, shape.instructions().as_deref())
-            .map_err(|e| ModelError::Config(e.to_string()))?;
+        let (_, tokens) = prompt_of(&engine.model, request)?;
         let vocab = engine.model.vocab();
         Ok(tokens
             .into_iter()
@@ -253,12 +256,14 @@ fn start_engine(
     let context = config.context.min(model.n_ctx_train()).max(256);
     let (jobs, queue) = sync_channel::<Job>(config.queue.max(1));
     let queue = Arc::new(Mutex::new(queue));
+    let factory = Arc::new(FactoryCell::new());
     for slot in 0..config.parallel.max(1) {
         let (model, queue, decoded) = (model.clone(), queue.clone(), decoded.clone());
+        let factory = factory.clone();
         let threads = config.threads;
         std::thread::Builder::new()
             .name(format!("local-model-{slot}"))
-            .spawn(move || worker(&model, &queue, context, threads, &decoded))
+            .spawn(move || worker(&model, &factory, &queue, context, threads, &decoded))
             .map_err(|e| LocalError::Load(format!("cannot start a model thread: {e}")))?;
     }
     tracing::info!(model = %path.display(), context, slots = config.parallel, ms = started.elapsed().as_millis() as u64, "local model loaded");
@@ -272,6 +277,7 @@ fn start_engine(
 /// A slot: one context, jobs one after another until the engine goes away.
 fn worker(
     model: &LlamaModel,
+    factory: &FactoryCell,
     queue: &Mutex<Receiver<Job>>,
     n_ctx: u32,
     threads: i32,
@@ -298,7 +304,7 @@ fn worker(
             },
             Err(_) => return,
         };
-        if let Err(error) = run_job(model, &mut ctx, &job, decoded) {
+        if let Err(error) = run_job(model, factory, &mut ctx, &job, decoded) {
             let _ = job.out.blocking_send(Err(error));
         }
     }
@@ -315,6 +321,7 @@ fn decode_error(e: impl std::fmt::Display) -> ModelError {
 /// the context; stops as soon as nobody listens.
 fn run_job(
     model: &LlamaModel,
+    factory_cell: &FactoryCell,
     ctx: &mut LlamaContext<'_>,
     job: &Job,
     decoded: &AtomicU64,
@@ -344,7 +351,7 @@ fn run_job(
     let mut sampler = match job.shape.schema() {
         // The constraint sees only the answer: the prompt is not fed to it.
         Some(schema) => LlamaSampler::chain_simple([
-            constrain::sampler(&*factory(model)?, schema)?,
+            constrain::sampler(&*factory(factory_cell, model)?, schema)?,
             job.sampling.sampler(model.n_vocab()),
         ]),
         None => {
@@ -443,9 +450,7 @@ fn take_utf8(bytes: &mut Vec<u8>) -> String {
 impl ModelProvider for LocalChat {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let engine = self.engine(&request.model).await?;
-        let shape = Shape::of(&request);
-        let tokens = prompt::tokenize(&engine.model, &request, shape.instructions().as_deref())
-            .map_err(|e| ModelError::Config(e.to_string()))?;
+        let (shape, tokens) = prompt_of(&engine.model, &request)?;
         let (out, events) = mpsc::channel(64);
         let job = Job {
             tokens,

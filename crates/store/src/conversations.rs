@@ -311,10 +311,7 @@ impl ConversationStore for SqlStore {
             .arg(message.id.as_str())
             .arg(tenant.as_str())
             .arg(message.conversation_id.as_str())
-            .arg(match &message.parent {
-                Parent::Message(id) => Some(id.as_str()),
-                Parent::Active | Parent::Root => None,
-            })
+            .arg(message.parent.message().map(MessageId::as_str))
             .arg(message.created_at.as_millis())
             .arg(preview)
             .arg(title)
