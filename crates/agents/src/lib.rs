@@ -9,9 +9,17 @@
 //!
 //! It knows no HTTP: adapters read the hub.
 
+mod approvals;
+mod guardrails;
 mod history;
 pub mod hub;
+pub mod outbound;
 pub mod runner;
+mod structured;
+pub mod tools;
+mod turn;
 
+pub use approvals::{ApprovalDecision, Decided};
 pub use hub::{Follower, RunHub};
-pub use runner::{Runner, StartedRun, TurnInput};
+pub use runner::{Runner, RunnerOptions, StartedRun, TurnInput};
+pub use tools::webhook::signature as webhook_signature;

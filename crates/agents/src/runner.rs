@@ -1,34 +1,34 @@
 //! The Runner: a turn runs in its own task, not in the request that asked for it. It
-//! persists the user message first, calls the agent's model (with retries and fallbacks),
-//! publishes every step as a `RunEvent`, and persists the answer when the run ends — with
-//! the partial text and `finish_reason` `error` or `cancelled` when it did not finish. A
-//! client that goes away changes nothing; it can re-attach through the hub.
-//!
-//! This is the chat-turn core. Tools, handoffs, approvals and guardrails (the agent-runtime
-//! work) add steps to `run_turn`; the events they need already exist.
+//! persists the user message first, runs the agent loop (`turn.rs`: model calls with retries
+//! and fallbacks, tools, handoffs, guardrails, structured output), publishes every step as a
+//! `RunEvent`, and persists the answer when the run ends — with the partial text and
+//! `finish_reason` `error` or `cancelled` when it did not finish. A client that goes away
+//! changes nothing; it can re-attach through the hub. A run that waits for an approval is
+//! saved with its state and taken up again by `approvals.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use frontdesk_core::agent::{Agent, AgentRef};
-use frontdesk_core::conversation::{
-    ContentPart, Message, MessageDraft, MessageRole, Parent, Usage,
-};
+use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRole, Parent};
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
-use frontdesk_core::model::{ModelEvent, ModelRequest, ProviderSecret};
+use frontdesk_core::model::{ModelMessage, ProviderSecret};
+use frontdesk_core::policy::AfterHandoff;
 use frontdesk_core::run::{FinishReason, RunEvent, RunRecord, RunStatus};
 use frontdesk_core::time::Timestamp;
+use frontdesk_core::tool::ToolContext;
 use frontdesk_core::{Error, Result, Service};
 use frontdesk_models::context;
-use frontdesk_models::fallback::{self, Candidate, RetryPolicy};
+use frontdesk_models::fallback::{Candidate, RetryPolicy};
 use frontdesk_models::registry::{Registry, TenantKeys};
-use futures_util::StreamExt;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::guardrails;
 use crate::history;
 use crate::hub::{Follower, Publisher, RunHub};
+use crate::tools::{mcp::McpClients, ToolEnv, ToolSet};
+use crate::turn::{End, Paused, Progress, Work};
 
 /// How many earlier messages a turn sends to the model at most.
 const MAX_HISTORY: u32 = 100;
@@ -40,8 +40,9 @@ pub struct Runner {
     registry: Registry,
     hub: RunHub,
     retry: RetryPolicy,
+    env: ToolEnv,
     tracker: TaskTracker,
-    live: Arc<Mutex<HashMap<RunId, (TenantId, CancellationToken)>>>,
+    pub(crate) live: Arc<Mutex<HashMap<RunId, (TenantId, CancellationToken)>>>,
 }
 
 /// What a turn starts from.
@@ -55,18 +56,25 @@ pub enum TurnInput {
     Regenerate { message: MessageId },
 }
 
-/// The model request from a branch (and the pending message), fitted to `window`.
+/// Options of the agent runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunnerOptions {
+    /// Let webhooks and MCP servers reach private and loopback addresses.
+    pub allow_private_urls: bool,
+}
+
+/// The model request's history from a branch (and the pending message), fitted to `window`.
 fn fitted(
     agent: &Agent,
     branch: &[Message],
     pending: Option<&str>,
     window: u32,
-) -> Result<ModelRequest> {
+) -> Result<Vec<ModelMessage>> {
     let (request, dropped) = history::model_request(&agent.spec, branch, pending, window)?;
     if dropped > 0 {
         tracing::debug!(agent = %agent.spec.slug, dropped, window, "history trimmed to the context window");
     }
-    Ok(request)
+    Ok(request.messages)
 }
 
 fn check_text(text: String) -> Result<String> {
@@ -74,6 +82,19 @@ fn check_text(text: String) -> Result<String> {
         return Err(Error::invalid("content", "must not be empty"));
     }
     Ok(text)
+}
+
+/// The smallest context window among the candidates.
+fn window_of(candidates: &[Candidate]) -> u32 {
+    candidates
+        .iter()
+        .map(|c| {
+            c.provider
+                .context_window(&c.model)
+                .unwrap_or_else(|| context::known_window(&c.model))
+        })
+        .min()
+        .unwrap_or(context::DEFAULT_CONTEXT_WINDOW)
 }
 
 /// A run that has started: its id, the stored user message, and a follower from event 1.
@@ -86,13 +107,41 @@ pub struct StartedRun {
     pub events: Follower,
 }
 
+/// Who a run is, beside what it works on.
+#[derive(Clone)]
+pub(crate) struct Meta {
+    pub run_id: RunId,
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub user_message: Message,
+    /// The slug of the agent the run started with.
+    pub entry_agent: String,
+    pub created_at: Timestamp,
+}
+
 impl Runner {
     pub fn new(service: Service, registry: Registry, hub: RunHub, retry: RetryPolicy) -> Self {
+        Self::with_options(service, registry, hub, retry, RunnerOptions::default())
+    }
+
+    pub fn with_options(
+        service: Service,
+        registry: Registry,
+        hub: RunHub,
+        retry: RetryPolicy,
+        options: RunnerOptions,
+    ) -> Self {
+        let env = ToolEnv {
+            service: service.clone(),
+            allow_private: options.allow_private_urls,
+            mcp: McpClients::default(),
+        };
         Self {
             service,
             registry,
             hub,
             retry,
+            env,
             tracker: TaskTracker::new(),
             live: Arc::default(),
         }
@@ -100,6 +149,76 @@ impl Runner {
 
     pub fn hub(&self) -> &RunHub {
         &self.hub
+    }
+
+    pub(crate) fn service(&self) -> &Service {
+        &self.service
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    pub(crate) fn tool_env(&self) -> &ToolEnv {
+        &self.env
+    }
+
+    /// Forgets the cached tool lists of the MCP servers of `tenant` (they are listed again).
+    pub fn refresh_mcp_tools(&self, tenant: &TenantId) {
+        self.env.mcp.forget(tenant);
+    }
+
+    /// The tenant's provider keys, opened for one run.
+    pub(crate) async fn keys(&self, tenant: &TenantId) -> Result<TenantKeys> {
+        Ok(self
+            .service
+            .open_provider_keys(tenant)
+            .await?
+            .into_iter()
+            .map(|(provider, key)| (provider, ProviderSecret(key)))
+            .collect())
+    }
+
+    pub(crate) fn candidates(&self, agent: &Agent, keys: &TenantKeys) -> Result<Vec<Candidate>> {
+        self.registry
+            .candidates(&agent.spec.model, &agent.spec.fallback_models, keys)
+            .map_err(|e| Error::Conflict {
+                code: "model_unavailable",
+                message: e.to_string(),
+            })
+    }
+
+    /// The agent in charge on a branch: the conversation's own, or the one a handoff on the
+    /// branch left in charge (when the conversation's agent keeps handoffs in place).
+    async fn agent_in_charge(&self, entry: Agent, branch: &[Message]) -> Result<Agent> {
+        if entry.spec.after_handoff == AfterHandoff::Return || entry.spec.handoffs.is_empty() {
+            return Ok(entry);
+        }
+        let last = branch.iter().rev().find_map(|m| {
+            m.content.iter().rev().find_map(|part| match part {
+                ContentPart::Handoff { to, .. } => Some(to.clone()),
+                _ => None,
+            })
+        });
+        let Some(slug) = last else {
+            return Ok(entry);
+        };
+        if slug == entry.spec.slug {
+            return Ok(entry);
+        }
+        match self
+            .service
+            .get_agent(&entry.tenant_id, &AgentRef::Slug(slug))
+            .await
+        {
+            Ok(agent) => Ok(agent),
+            Err(Error::NotFound { .. }) => Ok(entry),
+            Err(other) => Err(other),
+        }
     }
 
     /// Starts a turn on a conversation: a new message, an edited one, or another answer.
@@ -110,7 +229,7 @@ impl Runner {
         input: TurnInput,
     ) -> Result<StartedRun> {
         let conversation = self.service.get_conversation(tenant, conversation).await?;
-        let agent = self
+        let entry = self
             .service
             .get_agent(tenant, &AgentRef::Id(conversation.agent_id.clone()))
             .await
@@ -121,20 +240,6 @@ impl Runner {
                         .to_owned(),
                 },
                 other => other,
-            })?;
-        let keys: TenantKeys = self
-            .service
-            .open_provider_keys(tenant)
-            .await?
-            .into_iter()
-            .map(|(provider, key)| (provider, ProviderSecret(key)))
-            .collect();
-        let candidates = self
-            .registry
-            .candidates(&agent.spec.model, &agent.spec.fallback_models, &keys)
-            .map_err(|e| Error::Conflict {
-                code: "model_unavailable",
-                message: e.to_string(),
             })?;
         // What the new message is, and where it goes; or, to regenerate, which one to answer.
         let (new_message, anchor) = match input {
@@ -181,28 +286,40 @@ impl Runner {
                 (None, Some(question))
             }
         };
-        let window = candidates
-            .iter()
-            .map(|c| {
-                c.provider
-                    .context_window(&c.model)
-                    .unwrap_or_else(|| context::known_window(&c.model))
-            })
-            .min()
-            .unwrap_or(context::DEFAULT_CONTEXT_WINDOW);
+        let branch = match (&new_message, &anchor) {
+            (Some((_, Parent::Root)), _) => Vec::new(),
+            (Some((_, parent)), _) => {
+                self.service
+                    .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
+                    .await?
+            }
+            (None, Some(question)) => {
+                let mut path = self
+                    .service
+                    .message_path(tenant, &conversation.id, Some(&question.id), MAX_HISTORY)
+                    .await?;
+                // The question itself is the last message; who answers is decided by what
+                // came before it.
+                path.pop();
+                path
+            }
+            (None, None) => return Err(Error::invalid("content", "nothing to answer")),
+        };
+        let agent = self.agent_in_charge(entry.clone(), &branch).await?;
+        let keys = self.keys(tenant).await?;
+        let candidates = self.candidates(&agent, &keys)?;
+        let window = window_of(&candidates);
         self.service.check_quota(tenant).await?;
-        // The request is built before the new message is stored, so that one that cannot
+        // The history is built before the new message is stored, so that one that cannot
         // fit the model is refused with nothing written.
-        let (request, user_message) = match (new_message, anchor) {
+        let (base, user_message) = match (new_message, anchor) {
             (Some((text, parent)), _) => {
-                let branch = if parent == Parent::Root {
-                    Vec::new()
+                let text = if agent.spec.guardrails.input.redact_pii {
+                    guardrails::redact_pii(&text)
                 } else {
-                    self.service
-                        .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
-                        .await?
+                    text
                 };
-                let request = fitted(&agent, &branch, Some(&text), window)?;
+                let base = fitted(&agent, &branch, Some(&text), window)?;
                 let draft = MessageDraft {
                     parent,
                     ..MessageDraft::text(MessageRole::User, text)
@@ -211,41 +328,49 @@ impl Runner {
                     .service
                     .append_message(tenant, &conversation.id, draft)
                     .await?;
-                (request, stored)
+                (base, stored)
             }
             (None, Some(question)) => {
-                let branch = self
-                    .service
-                    .message_path(tenant, &conversation.id, Some(&question.id), MAX_HISTORY)
-                    .await?;
-                (fitted(&agent, &branch, None, window)?, question)
+                let mut path = branch;
+                path.push(question.clone());
+                (fitted(&agent, &path, None, window)?, question)
             }
             (None, None) => return Err(Error::invalid("content", "nothing to answer")),
         };
-
+        let tools = ToolSet::build(&self.env, &agent).await?;
         let run_id = RunId::new();
         let publisher = self.hub.open(&run_id, tenant);
         let events = self
             .hub
             .follow(&run_id, tenant, 0)
             .ok_or_else(|| Error::internal(std::io::Error::other("run log vanished")))?;
-        let cancel = CancellationToken::new();
-        if let Ok(mut live) = self.live.lock() {
-            live.insert(run_id.clone(), (tenant.clone(), cancel.clone()));
-        }
-        let turn = Turn {
+        let cancel = self.track(&run_id, tenant);
+        let meta = Meta {
             run_id: run_id.clone(),
             tenant: tenant.clone(),
             conversation: conversation.id.clone(),
-            agent,
-            request,
             user_message: user_message.clone(),
-            candidates,
+            entry_agent: entry.spec.slug.clone(),
             created_at: Timestamp::now(),
+        };
+        let work = Work {
+            context: ToolContext {
+                tenant: tenant.clone(),
+                run: run_id.clone(),
+                conversation: conversation.id.clone(),
+                agent: agent.spec.slug.clone(),
+                end_user: conversation.end_user_id.clone(),
+            },
+            agent,
+            candidates,
+            tools,
+            base,
+            progress: Progress::default(),
+            keys,
         };
         let runner = self.clone();
         self.tracker.spawn(async move {
-            runner.run_turn(turn, publisher, cancel).await;
+            runner.run_turn(meta, work, publisher, cancel).await;
         });
         Ok(StartedRun {
             run_id,
@@ -301,42 +426,121 @@ impl Runner {
         self.tracker.wait().await;
     }
 
-    async fn run_turn(&self, turn: Turn, publisher: Publisher, cancel: CancellationToken) {
-        let started = Instant::now();
-        let primary = turn
-            .candidates
-            .first()
-            .map(|c| c.label.clone())
-            .unwrap_or_default();
+    /// Registers a live run and returns its cancel token.
+    pub(crate) fn track(&self, run: &RunId, tenant: &TenantId) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(run.clone(), (tenant.clone(), cancel.clone()));
+        }
+        cancel
+    }
+
+    pub(crate) fn spawn_tracked(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(task);
+    }
+
+    /// A new run: input guardrails, then the loop, then its end.
+    async fn run_turn(
+        &self,
+        meta: Meta,
+        mut work: Work,
+        publisher: Publisher,
+        cancel: CancellationToken,
+    ) {
         publisher.publish(RunEvent::RunStarted {
-            run_id: turn.run_id.clone(),
-            conversation_id: turn.conversation.clone(),
-            agent: turn.agent.spec.slug.clone(),
-            model: primary,
+            run_id: meta.run_id.clone(),
+            conversation_id: meta.conversation.clone(),
+            agent: work.agent.spec.slug.clone(),
+            model: work
+                .candidates
+                .first()
+                .map(|c| c.label.clone())
+                .unwrap_or_default(),
         });
-        let outcome = stream_answer(&turn, &publisher, &cancel, self.retry).await;
-        let finish = if outcome.cancelled {
-            FinishReason::Cancelled
-        } else if outcome.error.is_some() {
-            FinishReason::Error
-        } else {
-            outcome.finish.unwrap_or(FinishReason::Stop)
+        for warning in &work.tools.warnings {
+            tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
+        }
+        let question = meta.user_message.text();
+        let end = match self.check_input(&mut work, &question).await {
+            Some(trip) => End::Tripped(trip),
+            None => self.drive(&mut work, &publisher, &cancel).await,
         };
-        if let Some((code, message)) = &outcome.error {
-            tracing::warn!(run.id = %turn.run_id, model = %outcome.model, code = %code, error = %message, "the model call failed");
+        self.conclude(meta, work, end, &publisher).await;
+    }
+
+    /// Publishes and stores how a run ended (or that it paused).
+    pub(crate) async fn conclude(&self, meta: Meta, work: Work, end: End, publisher: &Publisher) {
+        let mut parts = work.progress.parts.clone();
+        let (finish, structured, error) = match end {
+            End::Paused(pending) => {
+                self.pause(meta, work, pending, publisher).await;
+                return;
+            }
+            End::Answer {
+                text,
+                structured,
+                finish,
+            } => {
+                if !text.is_empty() {
+                    parts.push(ContentPart::Text { text });
+                }
+                (finish, structured, None)
+            }
+            End::Failed {
+                code,
+                message,
+                partial,
+            } => {
+                if !partial.is_empty() {
+                    parts.push(ContentPart::Text { text: partial });
+                }
+                (FinishReason::Error, None, Some((code, message)))
+            }
+            End::Cancelled { partial } => {
+                if !partial.is_empty() {
+                    parts.push(ContentPart::Text { text: partial });
+                }
+                (FinishReason::Cancelled, None, None)
+            }
+            End::Tripped(trip) => {
+                tracing::info!(run.id = %meta.run_id, guardrail = trip.guardrail, reason = %trip.message, "a guardrail tripped");
+                publisher.publish(RunEvent::GuardrailTripped {
+                    guardrail: trip.guardrail.to_owned(),
+                    message: trip.message,
+                });
+                let reply = work.agent.spec.guardrails.safe_reply().to_owned();
+                publisher.publish(RunEvent::MessageDelta {
+                    text: reply.clone(),
+                });
+                parts.push(ContentPart::Text { text: reply });
+                (FinishReason::ContentFilter, None, None)
+            }
+        };
+        if let Some((code, message)) = &error {
+            tracing::warn!(run.id = %meta.run_id, model = %work.progress.model, code = %code, error = %message, "the run failed");
             publisher.publish(RunEvent::Error {
                 code: code.clone(),
                 message: message.clone(),
             });
         }
+        let usage = work.progress.usage;
+        let model = if work.progress.model.is_empty() {
+            work.candidates
+                .first()
+                .map(|c| c.label.clone())
+                .unwrap_or_default()
+        } else {
+            work.progress.model.clone()
+        };
         let draft = MessageDraft {
-            parent: Parent::Message(turn.user_message.id.clone()),
+            parent: Parent::Message(meta.user_message.id.clone()),
             role: MessageRole::Assistant,
-            content: vec![ContentPart::Text { text: outcome.text }],
-            model: Some(outcome.model.clone()),
+            content: parts,
+            model: Some(model.clone()),
             finish_reason: Some(finish.as_str().to_owned()),
-            usage: outcome.usage,
-            latency_ms: Some(started.elapsed().as_millis() as i64),
+            usage: (work.progress.model_calls > 0).then_some(usage),
+            latency_ms: Some(work.progress.active_ms as i64),
+            structured,
         };
         let mut status = match finish {
             FinishReason::Cancelled => RunStatus::Cancelled,
@@ -345,7 +549,7 @@ impl Runner {
         };
         match self
             .service
-            .append_message(&turn.tenant, &turn.conversation, draft)
+            .append_message(&meta.tenant, &meta.conversation, draft)
             .await
         {
             Ok(message) => {
@@ -354,7 +558,7 @@ impl Runner {
                 });
             }
             Err(error) => {
-                tracing::error!(run.id = %turn.run_id, error = %error, "could not store the answer");
+                tracing::error!(run.id = %meta.run_id, error = %error, "could not store the answer");
                 publisher.publish(RunEvent::Error {
                     code: "storage_failed".into(),
                     message: "the answer could not be stored".into(),
@@ -362,108 +566,94 @@ impl Runner {
                 status = RunStatus::Failed;
             }
         }
-        let usage = outcome.usage.unwrap_or_default();
         publisher.publish(RunEvent::RunCompleted { status, usage });
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(&turn.run_id);
-        }
+        self.untrack(&meta.run_id);
         let record = RunRecord {
-            id: turn.run_id.clone(),
-            tenant_id: turn.tenant.clone(),
-            conversation_id: turn.conversation.clone(),
+            id: meta.run_id.clone(),
+            tenant_id: meta.tenant.clone(),
+            conversation_id: meta.conversation.clone(),
             status,
-            model: outcome.model,
+            agent: meta.entry_agent.clone(),
+            model,
             usage,
+            steps: work.progress.steps,
             events: publisher.events(),
-            created_at: turn.created_at,
+            state: None,
+            expires_at: None,
+            created_at: meta.created_at,
             completed_at: Timestamp::now(),
         };
         if let Err(error) = self.service.record_run(&record).await {
-            tracing::error!(run.id = %turn.run_id, error = %error, "could not store the run's events");
+            tracing::error!(run.id = %meta.run_id, error = %error, "could not store the run's events");
         }
     }
-}
 
-/// What one turn needs, gathered before its task starts.
-struct Turn {
-    run_id: RunId,
-    tenant: TenantId,
-    conversation: ConversationId,
-    agent: Agent,
-    /// The model request, history fitted to the context window.
-    request: ModelRequest,
-    user_message: Message,
-    candidates: Vec<Candidate>,
-    created_at: Timestamp,
-}
-
-/// How the model part of a turn went.
-#[derive(Default)]
-struct Outcome {
-    text: String,
-    model: String,
-    usage: Option<Usage>,
-    finish: Option<FinishReason>,
-    /// `(code, message)` of what went wrong.
-    error: Option<(String, String)>,
-    cancelled: bool,
-}
-
-async fn stream_answer(
-    turn: &Turn,
-    publisher: &Publisher,
-    cancel: &CancellationToken,
-    retry: RetryPolicy,
-) -> Outcome {
-    let mut outcome = Outcome {
-        model: turn
-            .candidates
-            .first()
-            .map(|c| c.label.clone())
-            .unwrap_or_default(),
-        ..Outcome::default()
-    };
-    let request = &turn.request;
-    let attempt = tokio::select! {
-        () = cancel.cancelled() => {
-            outcome.cancelled = true;
-            return outcome;
-        }
-        attempt = fallback::start(&turn.candidates, request, retry) => attempt,
-    };
-    let started = match attempt {
-        Ok(started) => started,
-        Err((error, _)) => {
-            outcome.error = Some((error.code().to_owned(), error.to_string()));
-            return outcome;
-        }
-    };
-    if let Some(candidate) = turn.candidates.get(started.candidate) {
-        outcome.model = candidate.label.clone();
+    /// Whether a run of `tenant` is running in this process.
+    pub fn is_live(&self, tenant: &TenantId, run: &RunId) -> bool {
+        self.live
+            .lock()
+            .map(|live| live.get(run).is_some_and(|(owner, _)| owner == tenant))
+            .unwrap_or(false)
     }
-    let mut stream = started.stream;
-    loop {
-        let item = tokio::select! {
-            () = cancel.cancelled() => {
-                outcome.cancelled = true;
-                return outcome;
-            }
-            item = stream.next() => item,
+
+    pub(crate) fn untrack(&self, run: &RunId) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(run);
+        }
+    }
+
+    /// Saves a paused run with what it needs to go on, then ends this part of its stream.
+    async fn pause(
+        &self,
+        meta: Meta,
+        work: Work,
+        pending: Vec<crate::turn::Pending>,
+        publisher: &Publisher,
+    ) {
+        let expires_at = Timestamp::now().plus_secs(work.agent.spec.approvals.expires_after_seconds);
+        let paused = Paused {
+            agent_id: work.agent.id.clone(),
+            user_message_id: meta.user_message.id.clone(),
+            end_user: work.context.end_user.clone(),
+            progress: work.progress.clone(),
+            pending: pending.clone(),
         };
-        match item {
-            Some(Ok(ModelEvent::TextDelta(text))) => {
-                outcome.text.push_str(&text);
-                publisher.publish(RunEvent::MessageDelta { text });
-            }
-            Some(Ok(ModelEvent::Usage(usage))) => outcome.usage = Some(usage),
-            Some(Ok(ModelEvent::Finish(reason))) => outcome.finish = Some(reason),
-            // No tools are offered yet, so a tool call has nothing to run.
-            Some(Ok(ModelEvent::ToolCallDelta { .. })) => {}
-            Some(Err(error)) => {
-                outcome.error = Some((error.code().to_owned(), error.to_string()));
-                return outcome;
-            }
-            None => return outcome,
+        let usage = work.progress.usage;
+        // The events are in the log before the record is saved, and followers are woken only
+        // after it is: whoever sees `approval.required` can decide at once.
+        for call in &pending {
+            publisher.append(RunEvent::ApprovalRequired {
+                run_id: meta.run_id.clone(),
+                call_id: call.call_id.clone(),
+                tool: call.name.clone(),
+                arguments: call.arguments.clone(),
+                approver: call.approver.as_str().to_owned(),
+                expires_at,
+            });
         }
+        publisher.append(RunEvent::RunCompleted {
+            status: RunStatus::AwaitingApproval,
+            usage,
+        });
+        let record = RunRecord {
+            id: meta.run_id.clone(),
+            tenant_id: meta.tenant.clone(),
+            conversation_id: meta.conversation.clone(),
+            status: RunStatus::AwaitingApproval,
+            agent: meta.entry_agent.clone(),
+            model: work.progress.model.clone(),
+            usage,
+            steps: work.progress.steps.clone(),
+            events: publisher.events(),
+            state: serde_json::to_value(&paused).ok(),
+            expires_at: Some(expires_at),
+            created_at: meta.created_at,
+            completed_at: Timestamp::now(),
+        };
+        if let Err(error) = self.service.record_run(&record).await {
+            tracing::error!(run.id = %meta.run_id, error = %error, "could not save the paused run");
+        }
+        self.untrack(&meta.run_id);
+        publisher.wake();
     }
 }

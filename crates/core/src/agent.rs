@@ -192,13 +192,19 @@ pub struct AgentSpec {
     #[schema(value_type = Option<Object>)]
     pub output_schema: Option<Value>,
     #[serde(default)]
-    #[schema(value_type = Object)]
-    pub guardrails: Map<String, Value>,
+    pub guardrails: crate::policy::Guardrails,
     #[serde(default)]
     pub knowledge: Option<KnowledgeSettings>,
     #[serde(default)]
-    #[schema(value_type = Object)]
-    pub approvals: Map<String, Value>,
+    pub approvals: crate::policy::Approvals,
+    /// Model calls in one run at most (tool calls and handoffs each take one more).
+    #[serde(default = "default_max_turns")]
+    pub max_turns: u32,
+    #[serde(default)]
+    pub budgets: crate::policy::Budgets,
+    /// Who answers the next turn after this agent handed off during one.
+    #[serde(default)]
+    pub after_handoff: crate::policy::AfterHandoff,
     #[serde(default)]
     pub widget: WidgetSettings,
     #[serde(default)]
@@ -206,6 +212,10 @@ pub struct AgentSpec {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub voice: Map<String, Value>,
+}
+
+fn default_max_turns() -> u32 {
+    crate::policy::DEFAULT_MAX_TURNS
 }
 
 fn default_model() -> String {
@@ -318,7 +328,18 @@ impl AgentSpec {
         for (idx, tool) in self.tools.iter().enumerate() {
             let field = format!("tools[{idx}]");
             let name = match tool {
-                ToolEntry::Builtin { name } => name,
+                ToolEntry::Builtin { name } => {
+                    if !crate::tool::BUILTIN_TOOLS.contains(&name.as_str()) {
+                        return Err(Error::invalid(
+                            format!("{field}.name"),
+                            format!(
+                                "`{name}` is not a built-in tool; there are: {}",
+                                crate::tool::BUILTIN_TOOLS.join(", ")
+                            ),
+                        ));
+                    }
+                    name
+                }
                 ToolEntry::Webhook {
                     name,
                     description,
@@ -372,6 +393,12 @@ impl AgentSpec {
         if let Some(schema) = &self.output_schema {
             json_schema_object("output_schema", schema)?;
         }
+        if !(1..=100).contains(&self.max_turns) {
+            return Err(Error::invalid("max_turns", "must be between 1 and 100"));
+        }
+        self.guardrails.validate()?;
+        self.approvals.validate()?;
+        self.budgets.validate()?;
         if let Some(knowledge) = &self.knowledge {
             validate::max_items(
                 "knowledge.knowledge_base_ids",
@@ -481,7 +508,9 @@ fn model_name(field: &str, value: &str) -> Result<()> {
 
 fn json_schema_object(field: &str, schema: &Value) -> Result<()> {
     match schema {
-        Value::Object(map) if map.get("type").is_none_or(|t| t == "object") => Ok(()),
+        Value::Object(map) if map.get("type").is_none_or(|t| t == "object") => {
+            crate::schema::compile(field, schema).map(|_| ())
+        }
         _ => Err(Error::invalid(
             field,
             "must be a JSON Schema object with \"type\": \"object\"",

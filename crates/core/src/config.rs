@@ -37,6 +37,9 @@ pub struct Config {
     pub log: String,
     /// Create the demo tenant, agent and keys on first start.
     pub bootstrap_demo: bool,
+    /// Let webhooks and MCP servers reach private, loopback and link-local addresses (local
+    /// development and tests only: in production it opens the internal network to tenants).
+    pub allow_private_urls: bool,
     pub limits: Limits,
     pub local: Local,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
@@ -148,6 +151,7 @@ impl Default for Config {
             master_key: None,
             log: "info".to_owned(),
             bootstrap_demo: true,
+            allow_private_urls: false,
             limits: Limits::default(),
             local: Local::default(),
             providers: BTreeMap::new(),
@@ -172,6 +176,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("FRONTDESK_MASTER_KEY", "master_key"),
     ("FRONTDESK_LOG", "log"),
     ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
+    ("FRONTDESK_ALLOW_PRIVATE_URLS", "allow_private_urls"),
     ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
     (
         "FRONTDESK_RATE_LIMIT_PER_MINUTE",
@@ -188,7 +193,6 @@ const ENV_VARS: &[(&str, &str)] = &[
 /// Names of `FRONTDESK_*` variables owned by other parts (read where they are used).
 const OTHER_ENV_VARS: &[&str] = &[
     "FRONTDESK_TEST_DATABASE_URL",
-    "FRONTDESK_ALLOW_PRIVATE_URLS",
 ];
 
 impl Config {
@@ -298,6 +302,9 @@ impl Config {
         }
         if let Some(value) = get("FRONTDESK_BOOTSTRAP_DEMO") {
             self.bootstrap_demo = parse_env("FRONTDESK_BOOTSTRAP_DEMO", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_ALLOW_PRIVATE_URLS") {
+            self.allow_private_urls = parse_env("FRONTDESK_ALLOW_PRIVATE_URLS", value)?;
         }
         if let Some(value) = get("FRONTDESK_MAX_BODY_BYTES") {
             self.limits.max_body_bytes = parse_env("FRONTDESK_MAX_BODY_BYTES", value)?;
@@ -418,6 +425,7 @@ impl Config {
             "master_key": redacted(&self.master_key),
             "log": self.log,
             "bootstrap_demo": self.bootstrap_demo,
+            "allow_private_urls": self.allow_private_urls,
             "providers": self.providers.iter().map(|(name, p)| (name.clone(), serde_json::json!({
                 "kind": p.kind.as_str(),
                 "base_url": p.base_url.as_deref().map(redact_url),
@@ -461,7 +469,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -471,6 +479,7 @@ impl Config {
             redacted(&self.master_key),
             self.log,
             self.bootstrap_demo,
+            self.allow_private_urls,
             self.limits.max_body_bytes,
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,

@@ -91,6 +91,14 @@ pub enum ContentPart {
         call_id: String,
         #[schema(value_type = Object)]
         output: Value,
+        /// The call failed (bad arguments, an error from the tool, a timeout, a rejection).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+    /// The agent in charge changed during the answer.
+    Handoff {
+        from: String,
+        to: String,
     },
 }
 
@@ -116,6 +124,10 @@ pub struct Message {
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
+    /// The answer as JSON when the agent has an output schema (the text is its rendering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub structured: Option<Value>,
     pub created_at: Timestamp,
 }
 
@@ -179,6 +191,7 @@ pub struct NewMessage {
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
+    pub structured: Option<Value>,
     pub created_at: Timestamp,
 }
 
@@ -192,6 +205,7 @@ pub struct MessageDraft {
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
+    pub structured: Option<Value>,
 }
 
 impl MessageDraft {
@@ -205,6 +219,7 @@ impl MessageDraft {
             finish_reason: None,
             usage: None,
             latency_ms: None,
+            structured: None,
         }
     }
 }

@@ -15,11 +15,14 @@ pub mod id;
 pub mod json;
 pub mod key;
 pub mod model;
+pub mod policy;
 pub mod run;
+pub mod schema;
 pub mod service;
 pub mod store;
 pub mod tenant;
 pub mod time;
+pub mod tool;
 pub mod usage;
 pub mod validate;
 

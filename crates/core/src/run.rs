@@ -84,14 +84,19 @@ pub enum RunEvent {
     /// Another agent took over.
     #[serde(rename = "handoff")]
     Handoff { from: String, to: String },
-    /// A tool call waits for a person to approve it.
+    /// A tool call waits for a person to approve it
+    /// (`POST /api/v1/runs/{run_id}/approvals/{call_id}`).
     #[serde(rename = "approval.required")]
     ApprovalRequired {
+        run_id: RunId,
         call_id: String,
         tool: String,
         #[schema(value_type = Object)]
         arguments: Value,
+        /// `end_user` or `staff`.
         approver: String,
+        /// When an unanswered approval counts as a rejection.
+        expires_at: Timestamp,
     },
     /// A guardrail stopped the run.
     #[serde(rename = "guardrail.tripped")]
@@ -139,19 +144,73 @@ pub struct SequencedEvent {
     pub event: RunEvent,
 }
 
-/// A finished run as it is kept: what it was, how it ended, and every event it published.
+/// A run as it is kept once it ended or paused: what it was, how it stands, every step
+/// (its trace) and every event it published.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub id: RunId,
     pub tenant_id: TenantId,
     pub conversation_id: ConversationId,
     pub status: RunStatus,
+    /// The slug of the agent that started the run.
+    pub agent: String,
     /// The `provider/model` that answered (or was tried first).
     pub model: String,
     pub usage: Usage,
+    pub steps: Vec<RunStep>,
     pub events: Vec<SequencedEvent>,
+    /// What a run paused for an approval needs to go on (the Runner's, opaque to the store).
+    pub state: Option<Value>,
+    /// When a pending approval counts as rejected.
+    pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub completed_at: Timestamp,
+}
+
+/// A tool call of a paused run, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PendingApproval {
+    pub call_id: String,
+    pub tool: String,
+    #[schema(value_type = Object)]
+    pub arguments: Value,
+    /// `end_user` or `staff`.
+    pub approver: String,
+    /// `approved` or `rejected` once someone decided; the run goes on when all are decided.
+    pub decision: Option<String>,
+}
+
+/// What kind of work a step was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Model,
+    Tool,
+    Handoff,
+    Guardrail,
+    Approval,
+}
+
+/// One step of a run: a model call, a tool call, a handoff, a guardrail check, an approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunStep {
+    pub kind: StepKind,
+    /// The model (`provider/model`), the tool, the agent handed to, the guardrail.
+    pub name: String,
+    /// The agent in charge.
+    pub agent: String,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    /// What went in (tool arguments; for a model call, how many messages and tools).
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// What came out (text and tool calls, the tool's result).
+    #[schema(value_type = Object)]
+    pub output: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunStatus {

@@ -239,12 +239,23 @@ pub trait BranchStore: Send + Sync {
     ) -> StoreResult<Conversation>;
 }
 
-/// Finished runs: their events, kept so that a run can be replayed after its live log is gone
-/// (another instance, a restart, or later than the live retention).
+/// Runs that ended or paused: their steps and events, kept so that a run can be replayed after
+/// its live log is gone (another instance, a restart, or later than the live retention), and
+/// the state of runs waiting for an approval.
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    async fn insert_run(&self, run: &crate::run::RunRecord) -> StoreResult<()>;
+    /// Inserts the run, or replaces what is kept of it (a paused run saved again).
+    async fn save_run(&self, run: &crate::run::RunRecord) -> StoreResult<()>;
     async fn get_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<crate::run::RunRecord>;
+    /// Moves a run from `awaiting_approval` to `running`; `false` when it was not waiting
+    /// (someone else took it, or it never paused). This is what makes one decision win.
+    async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<bool>;
+    /// Paused runs (of every tenant) whose approval expired before `now`, oldest first.
+    async fn expired_approvals(
+        &self,
+        now: crate::time::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, RunId)>>;
 }
 
 /// Provider keys tenants bring, sealed by the domain before they get here.

@@ -23,6 +23,12 @@ impl Timestamp {
     }
 
     /// Milliseconds since the epoch.
+    /// This time plus `secs` seconds.
+    pub fn plus_secs(self, secs: u64) -> Self {
+        let millis = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Self::from_millis(self.as_millis().saturating_add(millis))
+    }
+
     pub fn as_millis(self) -> i64 {
         self.0
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::Router;
-use frontdesk_agents::{RunHub, Runner};
+use frontdesk_agents::{RunHub, Runner, RunnerOptions};
 use frontdesk_core::config::Config;
 use frontdesk_core::{Error, Service};
 use frontdesk_models::fallback::RetryPolicy;
@@ -62,11 +62,14 @@ impl AppState {
 
     /// The state with a given set of model providers (tests register scripted ones).
     pub fn with_registry(service: Service, config: Config, registry: Registry) -> Self {
-        let runner = Runner::new(
+        let runner = Runner::with_options(
             service.clone(),
             registry,
             RunHub::default(),
             RetryPolicy::default(),
+            RunnerOptions {
+                allow_private_urls: config.allow_private_urls,
+            },
         );
         Self(Arc::new(Inner {
             service,
@@ -85,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
         .merge(routes::provider_keys::routes())
+        .merge(routes::secrets::routes())
+        .merge(routes::runs::routes())
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())
@@ -119,9 +124,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let runner = state.runner.clone();
+    // Approvals nobody answered in time become rejections, and their runs go on.
+    let sweeper = tokio_util::sync::CancellationToken::new();
+    runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    sweeper.cancel();
     // Runs outlive their requests: let the running ones finish and store their answers.
     runner.shutdown().await;
     Ok(())

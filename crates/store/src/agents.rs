@@ -12,12 +12,13 @@ use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts};
 use crate::SqlStore;
 
 const COLUMNS: &str = "id, tenant_id, slug, name, description, instructions, model, fallback_models, temperature, top_p, \
-    max_tokens, tools, mcp_servers, handoffs, output_schema, guardrails, knowledge, approvals, widget, kind, voice, version, \
-    created_at, updated_at";
+    max_tokens, tools, mcp_servers, handoffs, output_schema, guardrails, knowledge, approvals, widget, kind, voice, max_turns, \
+    budgets, after_handoff, version, created_at, updated_at";
 
 fn agent_row(row: &Row) -> StoreResult<Agent> {
     let kind: String = col(row, "kind")?;
     let max_tokens: Option<i64> = col(row, "max_tokens")?;
+    let max_turns: i64 = col(row, "max_turns")?;
     let spec = AgentSpec {
         slug: col(row, "slug")?,
         name: col(row, "name")?,
@@ -38,6 +39,14 @@ fn agent_row(row: &Row) -> StoreResult<Agent> {
         widget: json_col(row, "widget")?,
         kind: AgentKind::parse(&kind).map_err(|e| bad_value("kind", e))?,
         voice: json_col(row, "voice")?,
+        max_turns: u32::try_from(max_turns).map_err(|e| {
+            bad_value(
+                "max_turns",
+                frontdesk_core::Error::invalid("max_turns", e.to_string()),
+            )
+        })?,
+        budgets: json_col(row, "budgets")?,
+        after_handoff: json_col(row, "after_handoff")?,
     };
     Ok(Agent {
         id: id_col(row, "id", AgentId::parse)?,
@@ -49,7 +58,7 @@ fn agent_row(row: &Row) -> StoreResult<Agent> {
     })
 }
 
-/// Adds the spec's columns as arguments `$3` … `$21` (after `id` and `tenant_id`).
+/// Adds the spec's columns as arguments `$3` … `$24` (after `id` and `tenant_id`).
 fn with_spec(stmt: Stmt, spec: &AgentSpec) -> StoreResult<Stmt> {
     Ok(stmt
         .arg(spec.slug.as_str())
@@ -70,7 +79,10 @@ fn with_spec(stmt: Stmt, spec: &AgentSpec) -> StoreResult<Stmt> {
         .arg(to_json(&spec.approvals)?)
         .arg(to_json(&spec.widget)?)
         .arg(spec.kind.as_str())
-        .arg(to_json(&spec.voice)?))
+        .arg(to_json(&spec.voice)?)
+        .arg(i64::from(spec.max_turns))
+        .arg(to_json(&spec.budgets)?)
+        .arg(to_json(&spec.after_handoff)?))
 }
 
 fn version_row(agent: &Agent) -> StoreResult<Stmt> {
@@ -88,7 +100,7 @@ impl AgentStore for SqlStore {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
         let insert = Stmt::new(format!(
             "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24)"
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         ))
         .arg(agent.id.as_str())
         .arg(agent.tenant_id.as_str());
@@ -108,8 +120,8 @@ impl AgentStore for SqlStore {
             "UPDATE agents SET slug = $3, name = $4, description = $5, instructions = $6, model = $7, \
              fallback_models = $8, temperature = $9, top_p = $10, max_tokens = $11, tools = $12, mcp_servers = $13, \
              handoffs = $14, output_schema = $15, guardrails = $16, knowledge = $17, approvals = $18, widget = $19, \
-             kind = $20, voice = $21, version = $22, updated_at = $23 \
-             WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND version = $24",
+             kind = $20, voice = $21, max_turns = $22, budgets = $23, after_handoff = $24, version = $25, \
+             updated_at = $26 WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND version = $27",
         )
         .arg(agent.id.as_str())
         .arg(agent.tenant_id.as_str());

@@ -20,6 +20,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0002_branches_runs_credentials.sql"),
         include_str!("migrations/postgres_0002_branches_runs_credentials.sql"),
     ),
+    (
+        3,
+        "agent_runtime",
+        include_str!("migrations/sqlite_0003_agent_runtime.sql"),
+        include_str!("migrations/postgres_0003_agent_runtime.sql"),
+    ),
 ];
 
 #[async_trait]

@@ -1,7 +1,7 @@
 //! Conversations and messages, with keyset pagination and full-text search.
 
 use crate::db::{execute, query_one, IfNone, Row, Stmt};
-use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, to_json, ts, ts_opt};
+use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
 use frontdesk_core::conversation::{
@@ -19,7 +19,7 @@ pub(crate) const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, 
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, parent_id, seq, role, content, model, finish_reason, prompt_tokens, \
-    completion_tokens, total_tokens, latency_ms, created_at";
+    completion_tokens, total_tokens, latency_ms, structured, created_at";
 
 pub(crate) fn conversation_row(row: &Row) -> StoreResult<Conversation> {
     let archived: i64 = col(row, "archived")?;
@@ -64,6 +64,7 @@ pub(crate) fn message_row(row: &Row) -> StoreResult<Message> {
         finish_reason: col(row, "finish_reason")?,
         usage,
         latency_ms: col(row, "latency_ms")?,
+        structured: json_col_opt(row, "structured")?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -113,9 +114,9 @@ const BUMP_COUNTERS: &str = "UPDATE conversations SET message_count = message_co
     WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL AND message_count < 1000000 \
     AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages p WHERE p.id = $4 AND p.conversation_id = $3))";
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, \
-    text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, created_at) \
+    text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, structured, created_at) \
     SELECT $1, $2, $3, c.message_count, CASE WHEN $19 = 1 THEN NULL ELSE COALESCE($4, c.previous_message_id) END, \
-    $8, $9, $10, $11, $12, $13, $14, $15, $16, $5 FROM";
+    $8, $9, $10, $11, $12, $13, $14, $15, $16, $20, $5 FROM";
 /// Adds an answer's tokens to its tenant's month (`$17`, `$18`); nothing without usage.
 const COUNT_USAGE: &str =
     "INSERT INTO usage_counters (tenant_id, period, total_tokens) SELECT $2, $17, $18";
@@ -327,6 +328,7 @@ impl ConversationStore for SqlStore {
             .arg(message.created_at.month_key())
             .arg(usage.map(|u| u.total_tokens))
             .arg(i64::from(message.parent == Parent::Root))
+            .arg(message.structured.as_ref().map(to_json).transpose()?)
             .args;
         let with = |sql: String| Stmt {
             sql,
@@ -367,6 +369,7 @@ impl ConversationStore for SqlStore {
             finish_reason: message.finish_reason.clone(),
             usage: message.usage,
             latency_ms: message.latency_ms,
+            structured: message.structured.clone(),
             created_at: message.created_at,
         })
     }

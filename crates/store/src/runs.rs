@@ -1,22 +1,29 @@
-//! Finished runs and their events (one JSON array per run).
+//! Runs that ended or paused: steps and events as JSON arrays, and a paused run's state.
 
 use async_trait::async_trait;
 use frontdesk_core::conversation::Usage;
 use frontdesk_core::id::{ConversationId, RunId, TenantId};
 use frontdesk_core::run::{RunRecord, RunStatus};
 use frontdesk_core::store::{RunStore, StoreResult};
+use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
 
 use crate::db::{execute, query_one, Stmt};
-use crate::sql::{bad_value, col, id_col, json_col, to_json, ts};
+use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::SqlStore;
 
 #[async_trait]
 impl RunStore for SqlStore {
-    async fn insert_run(&self, run: &RunRecord) -> StoreResult<()> {
+    async fn save_run(&self, run: &RunRecord) -> StoreResult<()> {
         let stmt = Stmt::new(
             "INSERT INTO runs (id, tenant_id, conversation_id, status, model, prompt_tokens, completion_tokens, \
-             total_tokens, events, created_at, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             total_tokens, events, created_at, completed_at, agent, steps, state, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, model = excluded.model, \
+             prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, \
+             total_tokens = excluded.total_tokens, events = excluded.events, completed_at = excluded.completed_at, \
+             steps = excluded.steps, state = excluded.state, expires_at = excluded.expires_at \
+             WHERE runs.tenant_id = excluded.tenant_id",
         )
         .arg(run.id.as_str())
         .arg(run.tenant_id.as_str())
@@ -29,6 +36,10 @@ impl RunStore for SqlStore {
         .arg(to_json(&run.events)?)
         .arg(run.created_at.as_millis())
         .arg(run.completed_at.as_millis())
+        .arg(run.agent.as_str())
+        .arg(to_json(&run.steps)?)
+        .arg(run.state.as_ref().map(to_json).transpose()?)
+        .arg(run.expires_at.map(|t| t.as_millis()))
         .unique("run");
         execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
@@ -51,15 +62,52 @@ impl RunStore for SqlStore {
                     frontdesk_core::Error::invalid("status", "unknown run status"),
                 )
             })?,
+            agent: col(&row, "agent")?,
             model: col(&row, "model")?,
             usage: Usage {
                 prompt_tokens: col(&row, "prompt_tokens")?,
                 completion_tokens: col(&row, "completion_tokens")?,
                 total_tokens: col(&row, "total_tokens")?,
             },
+            steps: json_col(&row, "steps")?,
             events: json_col(&row, "events")?,
+            state: json_col_opt(&row, "state")?,
+            expires_at: ts_opt(&row, "expires_at")?,
             created_at: ts(&row, "created_at")?,
             completed_at: ts(&row, "completed_at")?,
         })
+    }
+
+    async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "UPDATE runs SET status = 'running' WHERE tenant_id = $1 AND id = $2 AND status = 'awaiting_approval'",
+        )
+        .arg(tenant.as_str())
+        .arg(run.as_str());
+        Ok(execute(self.db.as_ref(), stmt).await?.affected == 1)
+    }
+
+    async fn expired_approvals(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, RunId)>> {
+        let stmt = Stmt::new(
+            "SELECT tenant_id, id FROM runs WHERE status = 'awaiting_approval' AND expires_at < $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .arg(now.as_millis())
+        .arg(i64::from(limit));
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    id_col(row, "tenant_id", TenantId::parse)?,
+                    id_col(row, "id", RunId::parse)?,
+                ))
+            })
+            .collect()
     }
 }

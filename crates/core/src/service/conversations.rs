@@ -282,6 +282,7 @@ impl Service {
             finish_reason: message.finish_reason,
             usage: message.usage,
             latency_ms: message.latency_ms,
+            structured: message.structured,
             created_at: Timestamp::now(),
         };
         self.store
@@ -426,6 +427,9 @@ pub fn render_markdown(export: &ConversationExport) -> String {
                 )),
                 crate::conversation::ContentPart::ToolResult { output, .. } => {
                     out.push_str(&format!("Result:\n\n```json\n{output}\n```"))
+                }
+                crate::conversation::ContentPart::Handoff { from, to } => {
+                    out.push_str(&format!("_Handed off from {from} to {to}._"))
                 }
             }
             out.push('\n');

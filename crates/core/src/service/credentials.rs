@@ -11,10 +11,10 @@ use crate::id::TenantId;
 use crate::time::Timestamp;
 
 impl Service {
-    fn sealer(&self) -> Result<&credentials::Sealer> {
+    pub(super) fn sealer(&self) -> Result<&credentials::Sealer> {
         self.sealer.as_ref().ok_or_else(|| Error::Conflict {
             code: "master_key_required",
-            message: "this server has no master key to seal provider keys with: the operator must set FRONTDESK_MASTER_KEY"
+            message: "this server has no master key to seal provider keys and secrets with: the operator must set FRONTDESK_MASTER_KEY"
                 .to_owned(),
         })
     }
@@ -49,10 +49,15 @@ impl Service {
     }
 
     pub async fn list_provider_keys(&self, tenant: &TenantId) -> Result<Vec<CredentialInfo>> {
-        self.store
+        let all = self
+            .store
             .list_credentials(tenant)
             .await
-            .map_err(|e| Error::from_store("provider key", e))
+            .map_err(|e| Error::from_store("provider key", e))?;
+        Ok(all
+            .into_iter()
+            .filter(|c| super::secrets::is_provider_name(&c.provider))
+            .collect())
     }
 
     pub async fn delete_provider_key(&self, tenant: &TenantId, provider: &str) -> Result<()> {
@@ -72,6 +77,10 @@ impl Service {
             .sealed_credentials(tenant)
             .await
             .map_err(|e| Error::from_store("provider key", e))?;
+        let sealed: Vec<(String, String)> = sealed
+            .into_iter()
+            .filter(|(name, _)| super::secrets::is_provider_name(name))
+            .collect();
         if sealed.is_empty() {
             return Ok(HashMap::new());
         }

@@ -7,6 +7,7 @@ mod conversations;
 mod credentials;
 mod keys;
 mod runs;
+mod secrets;
 mod tenants;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use conversations::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
 };
 pub use keys::NewKey;
+pub use secrets::SecretInfo;
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };

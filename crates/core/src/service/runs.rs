@@ -1,4 +1,4 @@
-//! Finished runs, kept for replay.
+//! Runs that ended or paused, kept for replay, traces and resuming after an approval.
 
 use super::Service;
 use crate::error::{Error, Result};
@@ -6,10 +6,10 @@ use crate::id::{RunId, TenantId};
 use crate::run::RunRecord;
 
 impl Service {
-    /// Keeps a finished run and its events.
+    /// Keeps a run that ended or paused, with its steps and events.
     pub async fn record_run(&self, run: &RunRecord) -> Result<()> {
         self.store
-            .insert_run(run)
+            .save_run(run)
             .await
             .map_err(|e| Error::from_store("run", e))
     }
@@ -18,6 +18,36 @@ impl Service {
     pub async fn get_run(&self, tenant: &TenantId, run: &RunId) -> Result<RunRecord> {
         self.store
             .get_run(tenant, run)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
+    /// Takes a paused run of `tenant` to resume it; a run that is not paused is a 409.
+    pub async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
+        let claimed = self
+            .store
+            .claim_paused_run(tenant, run)
+            .await
+            .map_err(|e| Error::from_store("run", e))?;
+        if claimed {
+            Ok(())
+        } else {
+            // Not found at all is a 404; found but not paused is a conflict.
+            let record = self.get_run(tenant, run).await?;
+            Err(Error::Conflict {
+                code: "run_not_awaiting_approval",
+                message: format!(
+                    "the run is {}, not waiting for an approval",
+                    record.status.as_str()
+                ),
+            })
+        }
+    }
+
+    /// Paused runs whose approval expired.
+    pub async fn expired_approvals(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>> {
+        self.store
+            .expired_approvals(crate::time::Timestamp::now(), limit)
             .await
             .map_err(|e| Error::from_store("run", e))
     }

@@ -5,6 +5,8 @@ pub mod agents;
 pub mod conversations;
 pub mod keys;
 pub mod provider_keys;
+pub mod runs;
+pub mod secrets;
 pub mod system;
 pub mod tenants;
 pub mod turns;

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use frontdesk_agents::{Follower, StartedRun, TurnInput};
 use frontdesk_core::conversation::{ContentPart, Message};
 use frontdesk_core::id::{ConversationId, MessageId, RunId};
-use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::run::{PendingApproval, RunEvent, RunStatus};
 use frontdesk_core::service::NewConversation;
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,19 @@ pub struct TurnResult {
     pub conversation_id: ConversationId,
     pub status: RunStatus,
     pub message: Option<Message>,
+    /// The calls waiting for a decision when `status` is `awaiting_approval`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<PendingApproval>,
+    /// What stopped a run that did not finish (its `error` event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunError>,
+}
+
+/// The `error` event of a run, in JSON mode.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunError {
+    pub code: String,
+    pub message: String,
 }
 
 fn wants_sse(headers: &HeaderMap) -> bool {
@@ -239,29 +252,60 @@ pub async fn edit_message(
 
 /// A started run as the client asked: SSE, or one JSON object when it ends.
 async fn respond(run: StartedRun, headers: &HeaderMap) -> ApiResult<Response> {
+    respond_events(run.run_id, run.conversation_id, run.events, headers).await
+}
+
+/// A run's events from a follower as the client asked: SSE, or one JSON object at the end
+/// (of the run, or of this part of it when it pauses for an approval).
+pub(crate) async fn respond_events(
+    run_id: RunId,
+    conversation_id: ConversationId,
+    follower: Follower,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     if wants_sse(headers) {
-        return Ok(sse(run.events).into_response());
+        return Ok(sse(follower).into_response());
     }
-    let mut events = run.events;
+    let mut events = follower;
     let (mut message, mut error, mut status) = (None, None, RunStatus::Failed);
+    let mut approvals = Vec::new();
     while let Some(event) = events.next().await {
         match event.event {
             RunEvent::MessageCompleted { message: m } => message = Some(*m),
             RunEvent::Error { code, message } => error = Some((code, message)),
             RunEvent::RunCompleted { status: s, .. } => status = s,
+            RunEvent::ApprovalRequired {
+                call_id,
+                tool,
+                arguments,
+                approver,
+                ..
+            } => approvals.push(PendingApproval {
+                call_id,
+                tool,
+                arguments,
+                approver,
+                decision: None,
+            }),
             _ => {}
         }
     }
-    if let (RunStatus::Failed, Some((_, message))) = (status, &error) {
-        return Err(ApiError(Error::Upstream {
-            message: message.clone(),
-        }));
+    // A model provider that failed the run is an upstream failure (502); a run the agent's
+    // own limits stopped (max_turns, budgets) is an answer that says so.
+    if let (RunStatus::Failed, Some((code, message))) = (status, &error) {
+        if code.starts_with("model_") {
+            return Err(ApiError(Error::Upstream {
+                message: message.clone(),
+            }));
+        }
     }
     Ok(Json(TurnResult {
-        run_id: run.run_id,
-        conversation_id: run.conversation_id,
+        run_id,
+        conversation_id,
         status,
         message,
+        approvals,
+        error: error.map(|(code, message)| RunError { code, message }),
     })
     .into_response())
 }

@@ -71,6 +71,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Lets tools reach loopback addresses (the test's webhook receivers and MCP servers).
+    pub fn allow_private_urls(mut self) -> Self {
+        self.config.allow_private_urls = true;
+        self
+    }
+
     pub fn metrics_token(mut self, token: &str) -> Self {
         self.config.metrics_token = Some(token.to_owned().into());
         self
@@ -106,27 +112,7 @@ impl TestAppBuilder {
             let key = frontdesk_core::credentials::parse_master_key(key.expose_secret()).unwrap();
             frontdesk_core::credentials::Sealer::new(key)
         });
-        let service =
-            Service::new(Arc::new(store.clone()), self.config.limits.clone()).with_sealer(sealer);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = self.config;
-        config.public_url = Some(base.clone());
-        let state = AppState::with_registry(service.clone(), config, self.registry);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(frontdesk_server::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            base,
-            client: reqwest::Client::new(),
-            service,
-            store,
-            schema,
-            stop: Some(stop),
-            server: Some(server),
-            _dir: dir,
-        }
+        TestApp::start(store, schema, sealer, self.config, self.registry, dir).await
     }
 }
 
@@ -139,6 +125,10 @@ pub struct TestApp {
     schema: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    config: Config,
+    registry: frontdesk_models::registry::Registry,
+    sealer: Option<frontdesk_core::credentials::Sealer>,
+    state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -150,6 +140,63 @@ pub struct TestTenant {
 }
 
 impl TestApp {
+    async fn start(
+        store: SqlStore,
+        schema: Option<String>,
+        sealer: Option<frontdesk_core::credentials::Sealer>,
+        mut config: Config,
+        registry: frontdesk_models::registry::Registry,
+        dir: tempfile::TempDir,
+    ) -> TestApp {
+        let service = Service::new(Arc::new(store.clone()), config.limits.clone())
+            .with_sealer(sealer.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        config.public_url = Some(base.clone());
+        let state = AppState::with_registry(service.clone(), config.clone(), registry.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(frontdesk_server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            service,
+            store,
+            schema,
+            stop: Some(stop),
+            server: Some(server),
+            config,
+            registry,
+            sealer,
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// Runs the approval expiry sweep now (the server runs it every 30 s).
+    pub async fn expire_approvals(&self) {
+        self.state.runner.expire_approvals().await.unwrap();
+    }
+
+    /// Stops the server (letting its runs finish) and starts a new one on the same database:
+    /// nothing in memory survives, as after a restart.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        let store = self.store.clone();
+        let schema = self.schema.take();
+        let config = self.config.clone();
+        let registry = self.registry.clone();
+        let sealer = self.sealer.clone();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        TestApp::start(store, schema, sealer, config, registry, dir).await
+    }
+
     pub fn builder() -> TestAppBuilder {
         let config = Config {
             bootstrap_demo: false,

@@ -10,6 +10,8 @@ mod conversations;
 mod isolation;
 mod keys;
 mod provider_keys;
+mod runtime;
+mod scripted;
 mod system;
 mod tenants;
 mod turns;

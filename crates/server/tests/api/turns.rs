@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::common::{expect, expect_error, ScriptedModel, TestApp};
 
 /// Parses an SSE body into (id, event, data) triples.
-fn parse_sse(body: &str) -> Vec<(u64, String, Value)> {
+pub(crate) fn parse_sse(body: &str) -> Vec<(u64, String, Value)> {
     body.split("\n\n")
         .filter(|block| block.contains("data:"))
         .map(|block| {

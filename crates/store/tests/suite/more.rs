@@ -4,7 +4,7 @@
 use frontdesk_core::conversation::{MessageDraft, MessageRole, Parent, Usage};
 use frontdesk_core::credentials::SealedCredential;
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
-use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, SequencedEvent};
+use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, RunStep, SequencedEvent, StepKind};
 use frontdesk_core::service::NewConversation;
 use frontdesk_core::store::{BranchStore, CredentialStore, RunStore};
 use frontdesk_core::time::Timestamp;
@@ -152,17 +152,29 @@ pub async fn runs(fx: &Fixture) {
     let a = tenant(&fx.service, "A").await;
     let conv = conversation(fx, &a).await;
     let now = Timestamp::now();
-    let record = RunRecord {
+    let mut record = RunRecord {
         id: RunId::new(),
         tenant_id: a.clone(),
         conversation_id: conv,
-        status: RunStatus::Completed,
+        status: RunStatus::AwaitingApproval,
+        agent: "support".into(),
         model: "openai/gpt-4.1-mini".into(),
         usage: Usage {
             prompt_tokens: 5,
             completion_tokens: 2,
             total_tokens: 7,
         },
+        steps: vec![RunStep {
+            kind: StepKind::Model,
+            name: "openai/gpt-4.1-mini".into(),
+            agent: "support".into(),
+            started_at: now,
+            duration_ms: 12,
+            input: serde_json::json!({"messages": 2}),
+            output: serde_json::json!({"text": "Hi"}),
+            usage: None,
+            error: None,
+        }],
         events: vec![
             SequencedEvent {
                 seq: 1,
@@ -173,25 +185,51 @@ pub async fn runs(fx: &Fixture) {
                 seq: 2,
                 at: now,
                 event: RunEvent::RunCompleted {
-                    status: RunStatus::Completed,
+                    status: RunStatus::AwaitingApproval,
                     usage: Usage::default(),
                 },
             },
         ],
+        state: Some(serde_json::json!({"pending": ["c1"]})),
+        expires_at: Some(Timestamp::from_millis(now.as_millis() - 1_000)),
         created_at: now,
         completed_at: now,
     };
-    fx.store.insert_run(&record).await.unwrap();
+    fx.store.save_run(&record).await.unwrap();
     assert_eq!(fx.store.get_run(&a, &record.id).await.unwrap(), record);
-    assert!(matches!(
-        fx.store.insert_run(&record).await,
-        Err(StoreError::Conflict(_))
-    ));
     let b = tenant(&fx.service, "B").await;
     assert!(matches!(
         fx.store.get_run(&b, &record.id).await,
         Err(StoreError::NotFound)
     ));
+    // The expiry sweep finds it; only one claim wins, and not another tenant's.
+    let expired = fx.store.expired_approvals(now, 10).await.unwrap();
+    assert!(expired.contains(&(a.clone(), record.id.clone())));
+    assert!(!fx.store.claim_paused_run(&b, &record.id).await.unwrap());
+    assert!(fx.store.claim_paused_run(&a, &record.id).await.unwrap());
+    assert!(!fx.store.claim_paused_run(&a, &record.id).await.unwrap());
+    assert!(!fx
+        .store
+        .expired_approvals(now, 10)
+        .await
+        .unwrap()
+        .contains(&(a.clone(), record.id.clone())));
+    // Saving again replaces what is kept (a run that went on and finished).
+    record.status = RunStatus::Completed;
+    record.state = None;
+    record.expires_at = None;
+    record.steps.clear();
+    fx.store.save_run(&record).await.unwrap();
+    assert_eq!(fx.store.get_run(&a, &record.id).await.unwrap(), record);
+    // Another tenant cannot overwrite it by reusing its id.
+    let mut theirs = record.clone();
+    theirs.tenant_id = b.clone();
+    theirs.status = RunStatus::Failed;
+    let _ = fx.store.save_run(&theirs).await;
+    assert_eq!(
+        fx.store.get_run(&a, &record.id).await.unwrap().status,
+        RunStatus::Completed
+    );
 }
 
 pub async fn provider_credentials(fx: &Fixture) {

@@ -1,0 +1,787 @@
+//! The agent loop of one run: call the model, run the tools it asks for, hand off, pause for
+//! approvals, check guardrails and structured output, and stop on budgets. Every step is
+//! published as a `RunEvent` and recorded as a `RunStep`.
+//!
+//! The loop's state ([`Progress`]) is plain data, so a run paused for an approval is saved
+//! with it and taken up again later, by this process or another one after a restart.
+
+use std::time::Duration;
+
+use frontdesk_core::agent::{Agent, AgentRef};
+use frontdesk_core::conversation::{ContentPart, Usage};
+use frontdesk_core::id::{AgentId, MessageId};
+use frontdesk_core::model::{ModelEvent, ModelMessage, ModelRequest, ToolCall};
+use frontdesk_core::policy::{Approver, Verdict};
+use frontdesk_core::run::{FinishReason, RunEvent, RunStep, StepKind};
+use frontdesk_core::time::Timestamp;
+use frontdesk_core::tool::{ToolContext, ToolOutput};
+use frontdesk_models::fallback::{self, Candidate};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::guardrails::{self, Trip};
+use crate::history;
+use crate::hub::Publisher;
+use crate::runner::Runner;
+use crate::structured;
+use crate::tools::{self, Kind, ToolSet};
+
+/// Tool calls of one step run at the same time, at most this many.
+const TOOL_CONCURRENCY: usize = 4;
+/// Longest tool result a model is shown (characters); the rest is cut with a note.
+const MAX_TOOL_RESULT_CHARS: usize = 16_000;
+/// Longest text kept in a trace step's input or output.
+const TRACE_CHARS: usize = 2_000;
+
+/// Where a run stands: what the answer holds so far and what it has used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Progress {
+    /// The answer's parts so far: text, tool calls and results, handoffs.
+    pub parts: Vec<ContentPart>,
+    pub usage: Usage,
+    pub model_calls: u32,
+    pub tool_calls: u32,
+    /// Wall time spent running (not waiting for approvals), in ms.
+    pub active_ms: u64,
+    pub steps: Vec<RunStep>,
+    /// The `provider/model` that answered last.
+    pub model: String,
+}
+
+/// A tool call waiting for a person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub call_id: String,
+    pub name: String,
+    pub arguments: Value,
+    pub approver: Approver,
+    pub decision: Option<Decision>,
+}
+
+/// A person's answer to a pending call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Decision {
+    pub approve: bool,
+    pub reason: Option<String>,
+    /// `end_user`, `staff`, or `expired`.
+    pub by: String,
+}
+
+/// What a paused run saves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Paused {
+    pub agent_id: AgentId,
+    pub user_message_id: MessageId,
+    pub end_user: Option<String>,
+    pub progress: Progress,
+    pub pending: Vec<Pending>,
+}
+
+/// How the loop ended.
+pub(crate) enum End {
+    /// The final answer: its text (already published) and JSON when structured.
+    Answer {
+        text: String,
+        structured: Option<Value>,
+        finish: FinishReason,
+    },
+    Failed {
+        code: String,
+        message: String,
+        partial: String,
+    },
+    Cancelled {
+        partial: String,
+    },
+    Paused(Vec<Pending>),
+    Tripped(Trip),
+}
+
+/// What the loop works on.
+pub(crate) struct Work {
+    pub agent: Agent,
+    pub candidates: Vec<Candidate>,
+    pub tools: ToolSet,
+    /// System instructions and history, the user's message last.
+    pub base: Vec<ModelMessage>,
+    pub progress: Progress,
+    pub context: ToolContext,
+    pub keys: frontdesk_models::registry::TenantKeys,
+}
+
+fn clip(text: &str, max: usize) -> String {
+    frontdesk_core::validate::truncate(text, max)
+}
+
+/// Replaces (or adds, or removes) the system message at the start of `messages`.
+fn set_instructions(messages: &mut Vec<ModelMessage>, instructions: &str) {
+    if matches!(messages.first(), Some(ModelMessage::System { .. })) {
+        messages.remove(0);
+    }
+    if !instructions.trim().is_empty() {
+        messages.insert(
+            0,
+            ModelMessage::System {
+                text: instructions.to_owned(),
+            },
+        );
+    }
+}
+
+/// One model call's outcome.
+#[derive(Default)]
+struct StepResult {
+    text: String,
+    calls: Vec<ToolCall>,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+    model: String,
+    error: Option<(String, String)>,
+    cancelled: bool,
+}
+
+impl Runner {
+    /// Runs the loop until an answer, a failure, a cancel, a pause or a tripped guardrail.
+    pub(crate) async fn drive(
+        &self,
+        work: &mut Work,
+        publisher: &Publisher,
+        cancel: &CancellationToken,
+    ) -> End {
+        let clock = Instant::now();
+        let spent = Duration::from_millis(work.progress.active_ms);
+        let budget = Duration::from_secs(u64::from(work.agent.spec.budgets.max_seconds));
+        let deadline = clock + budget.saturating_sub(spent);
+        let end = tokio::select! {
+            end = self.steps(work, publisher, cancel) => end,
+            () = tokio::time::sleep_until(deadline) => End::Failed {
+                code: "time_budget_exceeded".into(),
+                message: format!(
+                    "the run took longer than its budget of {} s (budgets.max_seconds)",
+                    budget.as_secs()
+                ),
+                partial: String::new(),
+            },
+        };
+        work.progress.active_ms += clock.elapsed().as_millis() as u64;
+        end
+    }
+
+    async fn steps(&self, work: &mut Work, publisher: &Publisher, cancel: &CancellationToken) -> End {
+        let mut repair: Option<Vec<ModelMessage>> = None;
+        let mut repaired = false;
+        loop {
+            let spec = &work.agent.spec;
+            if work.progress.model_calls >= spec.max_turns {
+                return End::Failed {
+                    code: "max_turns_exceeded".into(),
+                    message: format!(
+                        "the run stopped after {} model calls (max_turns) without a final answer",
+                        spec.max_turns
+                    ),
+                    partial: String::new(),
+                };
+            }
+            if let Some(max) = spec.budgets.max_tokens {
+                if work.progress.usage.total_tokens as u64 >= max {
+                    return End::Failed {
+                        code: "token_budget_exceeded".into(),
+                        message: format!(
+                            "the run used {} tokens, its budget is {max} (budgets.max_tokens)",
+                            work.progress.usage.total_tokens
+                        ),
+                        partial: String::new(),
+                    };
+                }
+            }
+            let mut messages = work.base.clone();
+            set_instructions(&mut messages, &spec.instructions);
+            messages.extend(history::expand(&work.progress.parts));
+            if let Some(extra) = &repair {
+                messages.extend(extra.iter().cloned());
+            }
+            let request = ModelRequest {
+                model: String::new(),
+                messages,
+                tools: work.tools.specs(),
+                output_schema: spec.output_schema.clone(),
+                temperature: spec.temperature,
+                top_p: spec.top_p,
+                max_tokens: spec.max_tokens,
+                api_key: None,
+            };
+            let buffer = spec.output_schema.is_some()
+                || !spec.guardrails.output.blocked_patterns.is_empty()
+                || spec.guardrails.output.schema.is_some()
+                || spec.guardrails.output.classifier.is_some();
+            let started = Timestamp::now();
+            let clock = Instant::now();
+            let step = self
+                .model_step(&work.candidates, &request, publisher, buffer, cancel)
+                .await;
+            work.progress.model_calls += 1;
+            if let Some(usage) = step.usage {
+                let total = &mut work.progress.usage;
+                total.prompt_tokens += usage.prompt_tokens;
+                total.completion_tokens += usage.completion_tokens;
+                total.total_tokens += usage.total_tokens;
+            }
+            work.progress.model = step.model.clone();
+            work.progress.steps.push(RunStep {
+                kind: StepKind::Model,
+                name: step.model.clone(),
+                agent: spec.slug.clone(),
+                started_at: started,
+                duration_ms: clock.elapsed().as_millis() as u64,
+                input: json!({
+                    "messages": request.messages.len(),
+                    "tools": request.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+                    "output_schema": request.output_schema.is_some(),
+                }),
+                output: json!({
+                    "text": clip(&step.text, TRACE_CHARS),
+                    "tool_calls": step.calls.iter().map(|c| json!({"id": c.id, "name": c.name, "arguments": clip(&c.arguments, TRACE_CHARS)})).collect::<Vec<_>>(),
+                    "finish_reason": step.finish.map(FinishReason::as_str),
+                }),
+                usage: step.usage,
+                error: step.error.as_ref().map(|(_, m)| m.clone()),
+            });
+            if step.cancelled {
+                return End::Cancelled { partial: step.text };
+            }
+            if let Some((code, message)) = step.error {
+                return End::Failed {
+                    code,
+                    message,
+                    partial: step.text,
+                };
+            }
+            if step.calls.is_empty() {
+                // The final answer: structured output, then output guardrails.
+                let mut text = step.text;
+                let mut structured_value = None;
+                if let Some(schema) = &spec.output_schema {
+                    match structured::validate(schema, &text) {
+                        Ok(value) => {
+                            text = structured::render(&value);
+                            structured_value = Some(value);
+                        }
+                        Err(problem) if !repaired => {
+                            repaired = true;
+                            repair = Some(vec![
+                                ModelMessage::Assistant {
+                                    text: text.clone(),
+                                    tool_calls: Vec::new(),
+                                },
+                                ModelMessage::User {
+                                    text: structured::repair_prompt(&problem),
+                                },
+                            ]);
+                            continue;
+                        }
+                        Err(problem) => {
+                            return End::Failed {
+                                code: "invalid_structured_output".into(),
+                                message: problem,
+                                partial: String::new(),
+                            }
+                        }
+                    }
+                }
+                if buffer {
+                    if let Some(trip) = self.check_output(work, &step_text_for_checks(&text, &structured_value)).await {
+                        return End::Tripped(trip);
+                    }
+                    if !text.is_empty() {
+                        publisher.publish(RunEvent::MessageDelta { text: text.clone() });
+                    }
+                }
+                return End::Answer {
+                    text,
+                    structured: structured_value,
+                    finish: step.finish.unwrap_or(FinishReason::Stop),
+                };
+            }
+            repair = None;
+            if !step.text.is_empty() {
+                if buffer {
+                    publisher.publish(RunEvent::MessageDelta {
+                        text: step.text.clone(),
+                    });
+                }
+                work.progress.parts.push(ContentPart::Text { text: step.text });
+            }
+            if let Some(end) = self.run_calls(work, step.calls, publisher).await {
+                return end;
+            }
+        }
+    }
+
+    /// Runs a step's tool calls: handoffs, approvals, and the rest concurrently.
+    async fn run_calls(
+        &self,
+        work: &mut Work,
+        calls: Vec<ToolCall>,
+        publisher: &Publisher,
+    ) -> Option<End> {
+        for call in &calls {
+            let arguments = serde_json::from_str(&call.arguments)
+                .unwrap_or_else(|_| Value::String(call.arguments.clone()));
+            work.progress.parts.push(ContentPart::ToolCall {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments,
+            });
+        }
+        let max_calls = work.agent.spec.budgets.max_tool_calls;
+        work.progress.tool_calls += calls.len() as u32;
+        if work.progress.tool_calls > max_calls {
+            return Some(End::Failed {
+                code: "tool_call_budget_exceeded".into(),
+                message: format!(
+                    "the run asked for more than {max_calls} tool calls (budgets.max_tool_calls)"
+                ),
+                partial: String::new(),
+            });
+        }
+        let handoff = calls.iter().find_map(|c| match work.tools.get(&c.name) {
+            Some(tools::Bound {
+                kind: Kind::Handoff { slug },
+                ..
+            }) => Some((c.id.clone(), slug.clone())),
+            _ => None,
+        });
+        let mut runnable = Vec::new();
+        let mut pending = Vec::new();
+        let mut skipped: Vec<(ToolCall, String)> = Vec::new();
+        for call in calls {
+            let bound = work.tools.get(&call.name);
+            match bound.map(|b| (&b.kind, b.approval)) {
+                Some((Kind::Handoff { .. }, _)) => {
+                    if handoff.as_ref().is_some_and(|(id, _)| *id != call.id) {
+                        skipped.push((
+                            call,
+                            "Only one handoff can be taken at a time; this one was ignored."
+                                .to_owned(),
+                        ));
+                    }
+                }
+                Some((Kind::Tool(_), Some(_))) if handoff.is_some() => {
+                    skipped.push((
+                        call,
+                        "Not run: the conversation was handed off to another agent.".to_owned(),
+                    ));
+                }
+                Some((Kind::Tool(_), Some(approver))) => match tools::parse_arguments(bound, &call) {
+                    Ok(arguments) => pending.push(Pending {
+                        call_id: call.id,
+                        name: call.name,
+                        arguments,
+                        approver,
+                        decision: None,
+                    }),
+                    Err(problem) => skipped.push((call, problem)),
+                },
+                _ => runnable.push(call),
+            }
+        }
+        for (call, note) in skipped.drain(..) {
+            self.finish_call(work, publisher, &call, ToolOutput::error(note), 0);
+        }
+        self.run_tools(work, runnable, publisher).await;
+        if let Some((call_id, slug)) = handoff {
+            if let Some(end) = self.hand_off(work, publisher, &call_id, &slug).await {
+                return Some(end);
+            }
+        }
+        if pending.is_empty() {
+            None
+        } else {
+            Some(End::Paused(pending))
+        }
+    }
+
+    /// Runs calls concurrently (bounded); their results are recorded in call order.
+    pub(crate) async fn run_tools(&self, work: &mut Work, calls: Vec<ToolCall>, publisher: &Publisher) {
+        if calls.is_empty() {
+            return;
+        }
+        for call in &calls {
+            let arguments = tools::parse_arguments(work.tools.get(&call.name), call)
+                .unwrap_or_else(|_| Value::String(call.arguments.clone()));
+            publisher.publish(RunEvent::ToolStarted {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                arguments,
+            });
+        }
+        let tools = work.tools.clone();
+        let context = work.context.clone();
+        let results: Vec<(ToolCall, ToolOutput, u64)> = futures_util::stream::iter(calls)
+            .map(|call| {
+                let tools = tools.clone();
+                let context = context.clone();
+                async move {
+                    let clock = Instant::now();
+                    let output = tools::execute(tools.get(&call.name), &context, &call).await;
+                    (call, output, clock.elapsed().as_millis() as u64)
+                }
+            })
+            .buffered(TOOL_CONCURRENCY)
+            .collect()
+            .await;
+        for (call, output, duration_ms) in results {
+            self.finish_call(work, publisher, &call, output, duration_ms);
+        }
+    }
+
+    /// Records a call's result: the part the model sees, the event, the trace step.
+    pub(crate) fn finish_call(
+        &self,
+        work: &mut Work,
+        publisher: &Publisher,
+        call: &ToolCall,
+        output: ToolOutput,
+        duration_ms: u64,
+    ) {
+        let content = if output.content.chars().count() > MAX_TOOL_RESULT_CHARS {
+            format!(
+                "{}\n[cut: the result was longer than {MAX_TOOL_RESULT_CHARS} characters]",
+                clip(&output.content, MAX_TOOL_RESULT_CHARS)
+            )
+        } else {
+            output.content
+        };
+        if output.is_error {
+            tracing::info!(run.id = %work.context.run, tool = %call.name, error = %clip(&content, 300), "a tool call failed");
+        }
+        publisher.publish(RunEvent::ToolCompleted {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            result: clip(&content, TRACE_CHARS),
+            is_error: output.is_error,
+            duration_ms,
+        });
+        work.progress.steps.push(RunStep {
+            kind: StepKind::Tool,
+            name: call.name.clone(),
+            agent: work.agent.spec.slug.clone(),
+            started_at: Timestamp::now(),
+            duration_ms,
+            input: serde_json::from_str(&call.arguments)
+                .unwrap_or_else(|_| Value::String(clip(&call.arguments, TRACE_CHARS))),
+            output: Value::String(clip(&content, TRACE_CHARS)),
+            usage: None,
+            error: output.is_error.then(|| clip(&content, 300)),
+        });
+        work.progress.parts.push(ContentPart::ToolResult {
+            call_id: call.id.clone(),
+            output: Value::String(content),
+            is_error: output.is_error,
+        });
+    }
+
+    /// Hands the run to `slug`: same history, the target's instructions, tools and model.
+    async fn hand_off(
+        &self,
+        work: &mut Work,
+        publisher: &Publisher,
+        call_id: &str,
+        slug: &str,
+    ) -> Option<End> {
+        let from = work.agent.spec.slug.clone();
+        let call = ToolCall {
+            id: call_id.to_owned(),
+            name: tools::handoff_tool_name(slug),
+            arguments: "{}".into(),
+        };
+        let target = match self
+            .service()
+            .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
+            .await
+        {
+            Ok(target) => target,
+            Err(error) => {
+                let output = ToolOutput::error(format!("the handoff to `{slug}` failed: {error}"));
+                self.finish_call(work, publisher, &call, output, 0);
+                return None;
+            }
+        };
+        let candidates = match self.registry().candidates(
+            &target.spec.model,
+            &target.spec.fallback_models,
+            &work.keys,
+        ) {
+            Ok(candidates) => candidates,
+            Err(error) => {
+                let output = ToolOutput::error(format!("the agent `{slug}` cannot answer now: {error}"));
+                self.finish_call(work, publisher, &call, output, 0);
+                return None;
+            }
+        };
+        let tools = match ToolSet::build(self.tool_env(), &target).await {
+            Ok(tools) => tools,
+            Err(error) => {
+                return Some(End::Failed {
+                    code: "tools_unavailable".into(),
+                    message: error.to_string(),
+                    partial: String::new(),
+                })
+            }
+        };
+        self.finish_call(
+            work,
+            publisher,
+            &call,
+            ToolOutput::ok(json!({"assistant": slug}).to_string()),
+            0,
+        );
+        publisher.publish(RunEvent::Handoff {
+            from: from.clone(),
+            to: slug.to_owned(),
+        });
+        work.progress.parts.push(ContentPart::Handoff {
+            from: from.clone(),
+            to: slug.to_owned(),
+        });
+        work.progress.steps.push(RunStep {
+            kind: StepKind::Handoff,
+            name: slug.to_owned(),
+            agent: from,
+            started_at: Timestamp::now(),
+            duration_ms: 0,
+            input: Value::Null,
+            output: Value::Null,
+            usage: None,
+            error: None,
+        });
+        for warning in &tools.warnings {
+            tracing::warn!(run.id = %work.context.run, agent = %slug, "{warning}");
+        }
+        work.context.agent = slug.to_owned();
+        work.agent = target;
+        work.candidates = candidates;
+        work.tools = tools;
+        None
+    }
+
+    /// One model call, streamed; text is published as it comes unless `buffer`.
+    async fn model_step(
+        &self,
+        candidates: &[Candidate],
+        request: &ModelRequest,
+        publisher: &Publisher,
+        buffer: bool,
+        cancel: &CancellationToken,
+    ) -> StepResult {
+        let mut result = StepResult {
+            model: candidates.first().map(|c| c.label.clone()).unwrap_or_default(),
+            ..StepResult::default()
+        };
+        let attempt = tokio::select! {
+            () = cancel.cancelled() => {
+                result.cancelled = true;
+                return result;
+            }
+            attempt = fallback::start(candidates, request, self.retry()) => attempt,
+        };
+        let started = match attempt {
+            Ok(started) => started,
+            Err((error, _)) => {
+                result.error = Some((error.code().to_owned(), error.to_string()));
+                return result;
+            }
+        };
+        if let Some(candidate) = candidates.get(started.candidate) {
+            result.model = candidate.label.clone();
+        }
+        // Tool calls by stream index: id, name, arguments so far.
+        let mut calls: Vec<(u32, String, String, String)> = Vec::new();
+        let mut stream = started.stream;
+        loop {
+            let item = tokio::select! {
+                () = cancel.cancelled() => {
+                    result.cancelled = true;
+                    break;
+                }
+                item = stream.next() => item,
+            };
+            match item {
+                Some(Ok(ModelEvent::TextDelta(text))) => {
+                    result.text.push_str(&text);
+                    if !buffer {
+                        publisher.publish(RunEvent::MessageDelta { text });
+                    }
+                }
+                Some(Ok(ModelEvent::ToolCallDelta {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                })) => {
+                    let at = match calls.iter().position(|c| c.0 == index) {
+                        Some(at) => at,
+                        None => {
+                            calls.push((index, String::new(), String::new(), String::new()));
+                            calls.len() - 1
+                        }
+                    };
+                    if let Some(entry) = calls.get_mut(at) {
+                        if let Some(id) = id {
+                            entry.1 = id;
+                        }
+                        if let Some(name) = name {
+                            entry.2.push_str(&name);
+                        }
+                        entry.3.push_str(&arguments);
+                    }
+                }
+                Some(Ok(ModelEvent::Usage(usage))) => result.usage = Some(usage),
+                Some(Ok(ModelEvent::Finish(reason))) => result.finish = Some(reason),
+                Some(Err(error)) => {
+                    result.error = Some((error.code().to_owned(), error.to_string()));
+                    break;
+                }
+                None => break,
+            }
+        }
+        if !result.cancelled && result.error.is_none() {
+            result.calls = calls
+                .into_iter()
+                .map(|(index, id, name, arguments)| ToolCall {
+                    id: if id.is_empty() {
+                        format!("call_{}_{index}", frontdesk_core::id::RunId::new().as_str())
+                    } else {
+                        id
+                    },
+                    name,
+                    arguments,
+                })
+                .collect();
+        }
+        result
+    }
+
+    /// Input guardrails that need no model, then the classifier.
+    pub(crate) async fn check_input(&self, work: &mut Work, text: &str) -> Option<Trip> {
+        let rules = work.agent.spec.guardrails.input.clone();
+        if let Some(trip) = guardrails::check_input(&rules, text) {
+            return Some(self.traced_trip(work, trip));
+        }
+        let slug = rules.classifier.as_deref()?;
+        self.classify(work, "input.classifier", slug, text).await
+    }
+
+    async fn check_output(&self, work: &mut Work, text: &str) -> Option<Trip> {
+        let rules = work.agent.spec.guardrails.output.clone();
+        if let Some(trip) = guardrails::check_output(&rules, text) {
+            return Some(self.traced_trip(work, trip));
+        }
+        let slug = rules.classifier.as_deref()?;
+        self.classify(work, "output.classifier", slug, text).await
+    }
+
+    fn traced_trip(&self, work: &mut Work, trip: Trip) -> Trip {
+        work.progress.steps.push(RunStep {
+            kind: StepKind::Guardrail,
+            name: trip.guardrail.to_owned(),
+            agent: work.agent.spec.slug.clone(),
+            started_at: Timestamp::now(),
+            duration_ms: 0,
+            input: Value::Null,
+            output: json!({"tripped": true, "reason": trip.message}),
+            usage: None,
+            error: None,
+        });
+        trip
+    }
+
+    /// Asks the classifier agent `slug` whether `text` must be stopped. A classifier that
+    /// cannot answer stops the text too (a guardrail fails closed).
+    async fn classify(&self, work: &mut Work, guardrail: &'static str, slug: &str, text: &str) -> Option<Trip> {
+        let clock = Instant::now();
+        let started = Timestamp::now();
+        let verdict = self.ask_classifier(work, slug, text).await;
+        let (tripped, reason, usage, error) = match verdict {
+            Ok((verdict, usage)) => (verdict.tripped, verdict.reason, usage, None),
+            Err(problem) => (true, format!("the classifier could not answer: {problem}"), None, Some(problem)),
+        };
+        if let Some(usage) = usage {
+            work.progress.usage.prompt_tokens += usage.prompt_tokens;
+            work.progress.usage.completion_tokens += usage.completion_tokens;
+            work.progress.usage.total_tokens += usage.total_tokens;
+        }
+        work.progress.steps.push(RunStep {
+            kind: StepKind::Guardrail,
+            name: guardrail.to_owned(),
+            agent: slug.to_owned(),
+            started_at: started,
+            duration_ms: clock.elapsed().as_millis() as u64,
+            input: Value::String(clip(text, TRACE_CHARS)),
+            output: json!({"tripped": tripped, "reason": reason}),
+            usage,
+            error,
+        });
+        tripped.then(|| Trip {
+            guardrail,
+            message: reason,
+        })
+    }
+
+    async fn ask_classifier(
+        &self,
+        work: &Work,
+        slug: &str,
+        text: &str,
+    ) -> Result<(Verdict, Option<Usage>), String> {
+        let agent = self
+            .service()
+            .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let candidates = self
+            .registry()
+            .candidates(&agent.spec.model, &agent.spec.fallback_models, &work.keys)
+            .map_err(|e| e.to_string())?;
+        let mut messages = Vec::new();
+        set_instructions(&mut messages, &agent.spec.instructions);
+        messages.push(ModelMessage::User {
+            text: text.to_owned(),
+        });
+        let request = ModelRequest {
+            messages,
+            output_schema: Some(Verdict::schema()),
+            temperature: Some(0.0),
+            max_tokens: Some(256),
+            ..ModelRequest::default()
+        };
+        let mut stream = fallback::start(&candidates, &request, self.retry())
+            .await
+            .map_err(|(e, _)| e.to_string())?
+            .stream;
+        let mut answer = String::new();
+        let mut usage = None;
+        while let Some(event) = stream.next().await {
+            match event.map_err(|e| e.to_string())? {
+                ModelEvent::TextDelta(text) => answer.push_str(&text),
+                ModelEvent::Usage(u) => usage = Some(u),
+                ModelEvent::ToolCallDelta { .. } | ModelEvent::Finish(_) => {}
+            }
+        }
+        let value = structured::parse(&answer)?;
+        let verdict: Verdict = serde_json::from_value(value)
+            .map_err(|e| format!("the classifier's answer has the wrong shape: {e}"))?;
+        Ok((verdict, usage))
+    }
+}
+
+/// What output guardrails look at: the JSON for a structured answer, else the text.
+fn step_text_for_checks(text: &str, structured: &Option<Value>) -> String {
+    match structured {
+        Some(value) => value.to_string(),
+        None => text.to_owned(),
+    }
+}

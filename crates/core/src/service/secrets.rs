@@ -1,0 +1,130 @@
+//! Tenant secrets: values webhook headers use as `{{secrets.NAME}}`, and the tenant's webhook
+//! signing secret. They are sealed like provider keys and kept beside them under their own
+//! names (`secret:NAME`, `frontdesk:webhook_signing`), which provider names cannot take.
+
+use std::collections::HashMap;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::Service;
+use crate::credentials::{self, SealedCredential};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::time::Timestamp;
+
+const SECRET_PREFIX: &str = "secret:";
+const SIGNING: &str = "frontdesk:webhook_signing";
+/// Longest secret value.
+const MAX_SECRET_CHARS: usize = 4_096;
+
+/// A stored secret as lists show it: its name and a hint, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SecretInfo {
+    pub name: String,
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Service {
+    async fn seal_and_store(&self, tenant: &TenantId, name: &str, value: &str) -> Result<()> {
+        let sealed = SealedCredential {
+            provider: name.to_owned(),
+            sealed: self.sealer()?.seal(tenant, name, value)?,
+            hint: credentials::hint(value),
+            at: Timestamp::now(),
+        };
+        self.store
+            .put_credential(tenant, &sealed)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::from_store("secret", e))
+    }
+
+    /// Stores (or replaces) the secret `name`.
+    pub async fn put_secret(&self, tenant: &TenantId, name: &str, value: &str) -> Result<SecretInfo> {
+        crate::validate::tool_name("name", name)?;
+        crate::validate::non_empty("value", value, MAX_SECRET_CHARS)?;
+        if value.contains(['\r', '\n']) {
+            return Err(Error::invalid("value", "must not contain line breaks"));
+        }
+        self.seal_and_store(tenant, &format!("{SECRET_PREFIX}{name}"), value)
+            .await?;
+        self.list_secrets(tenant)
+            .await?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or(Error::NotFound { resource: "secret" })
+    }
+
+    pub async fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<SecretInfo>> {
+        let all = self
+            .store
+            .list_credentials(tenant)
+            .await
+            .map_err(|e| Error::from_store("secret", e))?;
+        Ok(all
+            .into_iter()
+            .filter_map(|c| {
+                c.provider.strip_prefix(SECRET_PREFIX).map(|name| SecretInfo {
+                    name: name.to_owned(),
+                    hint: c.hint,
+                    created_at: c.created_at,
+                    updated_at: c.updated_at,
+                })
+            })
+            .collect())
+    }
+
+    pub async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<()> {
+        crate::validate::tool_name("name", name)?;
+        self.store
+            .delete_credential(tenant, &format!("{SECRET_PREFIX}{name}"))
+            .await
+            .map_err(|e| Error::from_store("secret", e))
+    }
+
+    /// The tenant's secrets in the clear, by name, for one run's webhook calls.
+    pub async fn open_secrets(&self, tenant: &TenantId) -> Result<HashMap<String, SecretString>> {
+        let sealed = self
+            .store
+            .sealed_credentials(tenant)
+            .await
+            .map_err(|e| Error::from_store("secret", e))?;
+        let mut out = HashMap::new();
+        for (name, sealed) in sealed {
+            if let Some(short) = name.strip_prefix(SECRET_PREFIX) {
+                out.insert(short.to_owned(), self.sealer()?.open(tenant, &name, &sealed)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The secret the tenant's webhooks are signed with, made on first use.
+    pub async fn webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        let sealed = self
+            .store
+            .sealed_credentials(tenant)
+            .await
+            .map_err(|e| Error::from_store("secret", e))?;
+        if let Some((name, sealed)) = sealed.into_iter().find(|(name, _)| name == SIGNING) {
+            return self.sealer()?.open(tenant, &name, &sealed);
+        }
+        self.rotate_webhook_signing_secret(tenant).await
+    }
+
+    /// Replaces the signing secret with a new random one and returns it.
+    pub async fn rotate_webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        let mut bytes = [0u8; 24];
+        crate::id::random_bytes(&mut bytes);
+        let secret = format!("whsec_{}", hex::encode(bytes));
+        self.seal_and_store(tenant, SIGNING, &secret).await?;
+        Ok(SecretString::from(secret))
+    }
+}
+
+/// Whether a stored credential name is a provider key (not a secret of another kind).
+pub(crate) fn is_provider_name(name: &str) -> bool {
+    !name.contains(':')
+}

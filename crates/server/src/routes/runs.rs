@@ -1,0 +1,166 @@
+//! Runs: `GET /api/v1/runs/{id}` is a run's trace (every model call, tool call, handoff,
+//! guardrail and approval with inputs, outputs, tokens and timings) and the calls it waits
+//! on; `POST /api/v1/runs/{id}/approvals/{call_id}` decides one of them, and when none is
+//! left the run goes on, its events streamed like a turn's.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use frontdesk_agents::{ApprovalDecision, Decided, Runner};
+use frontdesk_core::conversation::Usage;
+use frontdesk_core::id::{ConversationId, RunId};
+use frontdesk_core::policy::Approver;
+use frontdesk_core::run::{PendingApproval, RunStatus, RunStep};
+use frontdesk_core::time::Timestamp;
+use frontdesk_core::Error;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::routes::turns::respond_events;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/runs/{run}", get(get_run))
+        .route("/api/v1/runs/{run}/approvals/{call_id}", post(decide))
+}
+
+/// A run as a trace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunTrace {
+    pub id: RunId,
+    pub conversation_id: Option<ConversationId>,
+    pub status: RunStatus,
+    /// The agent the run started with.
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub usage: Usage,
+    pub steps: Vec<RunStep>,
+    /// Calls waiting for a decision (`status` is `awaiting_approval`).
+    pub approvals: Vec<PendingApproval>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// A run's trace; a run still going has only its status until it ends or pauses.
+#[utoipa::path(get, path = "/api/v1/runs/{run}", tag = "runs", security(("secret_key" = [])),
+    params(("run" = String, Path, description = "run id")),
+    responses((status = 200, body = RunTrace), (status = 404)))]
+pub async fn get_run(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(run): Path<String>,
+) -> ApiResult<Json<RunTrace>> {
+    let run = path_id(&run, RunId::parse, "run")?;
+    match state.service.get_run(&auth.tenant, &run).await {
+        Ok(record) if !(record.status == RunStatus::Running && state.runner.is_live(&auth.tenant, &run)) => {
+            let approvals = Runner::pending_approvals(&record);
+            Ok(Json(RunTrace {
+                id: record.id,
+                conversation_id: Some(record.conversation_id),
+                status: record.status,
+                agent: Some(record.agent),
+                model: Some(record.model),
+                usage: record.usage,
+                steps: record.steps,
+                approvals,
+                expires_at: record.expires_at,
+                created_at: Some(record.created_at),
+                completed_at: Some(record.completed_at),
+            }))
+        }
+        Ok(_) | Err(Error::NotFound { .. }) if state.runner.is_live(&auth.tenant, &run) => {
+            Ok(Json(RunTrace {
+                id: run,
+                conversation_id: None,
+                status: RunStatus::Running,
+                agent: None,
+                model: None,
+                usage: Usage::default(),
+                steps: Vec::new(),
+                approvals: Vec::new(),
+                expires_at: None,
+                created_at: None,
+                completed_at: None,
+            }))
+        }
+        Ok(_) => Err(ApiError(Error::NotFound { resource: "run" })),
+        Err(error) => Err(ApiError(error)),
+    }
+}
+
+/// What a person decided.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Approve,
+    Reject,
+}
+
+/// A decision on a call that waits for approval.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    pub decision: DecisionKind,
+    /// Shown to the model with a rejection.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Other calls of the run still wait.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StillWaiting {
+    pub run_id: RunId,
+    pub status: RunStatus,
+    /// Ids of the calls still waiting.
+    pub pending: Vec<String>,
+}
+
+/// Approves or rejects a call of a paused run (as the tenant's staff: a secret key may
+/// decide calls waiting for the end user too, relaying their answer). When it was the last
+/// one, the run goes on: SSE of its further events, or one JSON object when it ends.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/approvals/{call_id}", tag = "runs", security(("secret_key" = [])),
+    params(("run" = String, Path, description = "run id"), ("call_id" = String, Path, description = "the tool call's id")),
+    request_body = DecisionBody,
+    responses((status = 200, description = "the run went on: SSE with Accept: text/event-stream, else its result",
+               body = crate::routes::turns::TurnResult),
+              (status = 202, body = StillWaiting, description = "recorded; other calls still wait"),
+              (status = 404), (status = 409, description = "the run is not waiting, or the call was decided")))]
+pub async fn decide(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path((run, call_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<DecisionBody>,
+) -> ApiResult<Response> {
+    let run = path_id(&run, RunId::parse, "run")?;
+    frontdesk_core::validate::max_chars("call_id", &call_id, 200)?;
+    let decision = ApprovalDecision {
+        approve: matches!(body.decision, DecisionKind::Approve),
+        reason: body.reason,
+        by: Approver::Staff,
+    };
+    match state
+        .runner
+        .decide(&auth.tenant, &run, &call_id, decision)
+        .await?
+    {
+        Decided::Waiting { pending } => Ok((
+            StatusCode::ACCEPTED,
+            Json(StillWaiting {
+                run_id: run,
+                status: RunStatus::AwaitingApproval,
+                pending,
+            }),
+        )
+            .into_response()),
+        Decided::Resumed {
+            conversation_id,
+            events,
+        } => respond_events(run, conversation_id, events, &headers).await,
+    }
+}
