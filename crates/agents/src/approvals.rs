@@ -258,7 +258,9 @@ impl Runner {
         let tools = ToolSet::build(self.tool_env(), &agent).await?;
         let entry_agent = record.agent.clone();
         let last_seq = record.events.len() as u64;
-        let publisher = self.hub().reopen(&record.id, &tenant, record.events.clone());
+        let publisher = self
+            .hub()
+            .reopen(&record.id, &tenant, record.events.clone());
         let events = self
             .hub()
             .follow(&record.id, &tenant, last_seq)

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 
 use frontdesk_core::conversation::{ContentPart, Message, MessageRole};
 use frontdesk_core::model::{ModelMessage, ModelRequest, ToolCall};
-use serde_json::Value;
 use frontdesk_core::{Error, Result};
 use frontdesk_models::context::estimate_tokens;
+use serde_json::Value;
 
 /// Tokens a message costs beyond its text (role, separators).
 const PER_MESSAGE: u32 = 4;
@@ -184,7 +184,9 @@ pub fn expand(parts: &[ContentPart]) -> Vec<ModelMessage> {
                     },
                 });
             }
-            ContentPart::ToolCall { .. } | ContentPart::Handoff { .. } | ContentPart::ImageUrl { .. } => {}
+            ContentPart::ToolCall { .. }
+            | ContentPart::Handoff { .. }
+            | ContentPart::ImageUrl { .. } => {}
         }
     }
     flush(&mut out, &mut text, &mut calls);

@@ -103,9 +103,8 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -177,10 +176,7 @@ pub async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > limit as u64)
-    {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(format!("the response is larger than {limit} bytes"));
     }
     let mut body = Vec::new();
@@ -222,7 +218,12 @@ mod tests {
             let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(!is_public(parsed), "{ip} must not count as public");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(is_public(parsed), "{ip} is public");
         }
@@ -231,13 +232,28 @@ mod tests {
     #[test]
     fn urls_are_checked_by_scheme_and_literal_host() {
         let check = |url: &str, allow: bool| {
-            check_url(&reqwest::Url::parse(url).unwrap_or_else(|e| unreachable!("{e}")), allow)
+            check_url(
+                &reqwest::Url::parse(url).unwrap_or_else(|e| unreachable!("{e}")),
+                allow,
+            )
         };
         assert!(check("https://example.com/hook", false).is_ok());
-        assert!(matches!(check("http://127.0.0.1:8080/", false), Err(UrlRefused::Private(_))));
-        assert!(matches!(check("http://[::1]/", false), Err(UrlRefused::Private(_))));
-        assert!(matches!(check("http://LOCALHOST./x", false), Err(UrlRefused::Private(_))));
-        assert!(matches!(check("http://0x7f000001/", false), Err(UrlRefused::Private(_))));
+        assert!(matches!(
+            check("http://127.0.0.1:8080/", false),
+            Err(UrlRefused::Private(_))
+        ));
+        assert!(matches!(
+            check("http://[::1]/", false),
+            Err(UrlRefused::Private(_))
+        ));
+        assert!(matches!(
+            check("http://LOCALHOST./x", false),
+            Err(UrlRefused::Private(_))
+        ));
+        assert!(matches!(
+            check("http://0x7f000001/", false),
+            Err(UrlRefused::Private(_))
+        ));
         assert_eq!(check("ftp://example.com/", false), Err(UrlRefused::Scheme));
         assert!(check("http://127.0.0.1:8080/", true).is_ok());
     }

@@ -337,7 +337,6 @@ impl Runner {
             }
             (None, None) => return Err(Error::invalid("content", "nothing to answer")),
         };
-        let tools = ToolSet::build(&self.env, &agent).await?;
         let run_id = RunId::new();
         let publisher = self.hub.open(&run_id, tenant);
         let events = self
@@ -363,7 +362,8 @@ impl Runner {
             },
             agent,
             candidates,
-            tools,
+            // Gathered in the run's task: listing MCP servers' tools may take a while.
+            tools: ToolSet::default(),
             base,
             progress: Progress::default(),
             keys,
@@ -435,7 +435,10 @@ impl Runner {
         cancel
     }
 
-    pub(crate) fn spawn_tracked(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn_tracked(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         self.tracker.spawn(task);
     }
 
@@ -457,13 +460,23 @@ impl Runner {
                 .map(|c| c.label.clone())
                 .unwrap_or_default(),
         });
-        for warning in &work.tools.warnings {
-            tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
-        }
         let question = meta.user_message.text();
-        let end = match self.check_input(&mut work, &question).await {
-            Some(trip) => End::Tripped(trip),
-            None => self.drive(&mut work, &publisher, &cancel).await,
+        let end = match ToolSet::build(&self.env, &work.agent).await {
+            Err(error) => End::Failed {
+                code: "tools_unavailable".into(),
+                message: error.to_string(),
+                partial: String::new(),
+            },
+            Ok(tools) => {
+                for warning in &tools.warnings {
+                    tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
+                }
+                work.tools = tools;
+                match self.check_input(&mut work, &question).await {
+                    Some(trip) => End::Tripped(trip),
+                    None => self.drive(&mut work, &publisher, &cancel).await,
+                }
+            }
         };
         self.conclude(meta, work, end, &publisher).await;
     }
@@ -610,7 +623,8 @@ impl Runner {
         pending: Vec<crate::turn::Pending>,
         publisher: &Publisher,
     ) {
-        let expires_at = Timestamp::now().plus_secs(work.agent.spec.approvals.expires_after_seconds);
+        let expires_at =
+            Timestamp::now().plus_secs(work.agent.spec.approvals.expires_after_seconds);
         let paused = Paused {
             agent_id: work.agent.id.clone(),
             user_message_id: meta.user_message.id.clone(),

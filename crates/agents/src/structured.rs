@@ -56,13 +56,18 @@ mod tests {
             "properties": {"response": {"type": "string"}, "suggestions": {"type": "array", "items": {"type": "string"}}},
             "required": ["response", "suggestions"]
         });
-        let value = validate(&schema, "```json\n{\"response\": \"Hi!\", \"suggestions\": [\"Track order\"]}\n```")
-            .unwrap_or_default();
+        let value = validate(
+            &schema,
+            "```json\n{\"response\": \"Hi!\", \"suggestions\": [\"Track order\"]}\n```",
+        )
+        .unwrap_or_default();
         assert_eq!(render(&value), "Hi!");
         assert!(validate(&schema, "{\"response\": 1}")
             .unwrap_err()
             .contains("does not match"));
-        assert!(validate(&schema, "Hello").unwrap_err().contains("not valid JSON"));
+        assert!(validate(&schema, "Hello")
+            .unwrap_err()
+            .contains("not valid JSON"));
         assert_eq!(render(&json!({"a": 1})), "{\n  \"a\": 1\n}");
     }
 }

@@ -11,7 +11,7 @@ use frontdesk_core::agent::{Agent, AgentRef};
 use frontdesk_core::conversation::{ContentPart, Usage};
 use frontdesk_core::id::{AgentId, MessageId};
 use frontdesk_core::model::{ModelEvent, ModelMessage, ModelRequest, ToolCall};
-use frontdesk_core::policy::{Approver, Verdict};
+use frontdesk_core::policy::Approver;
 use frontdesk_core::run::{FinishReason, RunEvent, RunStep, StepKind};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::{ToolContext, ToolOutput};
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::guardrails::{self, Trip};
+use crate::guardrails::Trip;
 use crate::history;
 use crate::hub::Publisher;
 use crate::runner::Runner;
@@ -34,7 +34,7 @@ const TOOL_CONCURRENCY: usize = 4;
 /// Longest tool result a model is shown (characters); the rest is cut with a note.
 const MAX_TOOL_RESULT_CHARS: usize = 16_000;
 /// Longest text kept in a trace step's input or output.
-const TRACE_CHARS: usize = 2_000;
+pub(crate) const TRACE_CHARS: usize = 2_000;
 
 /// Where a run stands: what the answer holds so far and what it has used.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -112,12 +112,12 @@ pub(crate) struct Work {
     pub keys: frontdesk_models::registry::TenantKeys,
 }
 
-fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     frontdesk_core::validate::truncate(text, max)
 }
 
 /// Replaces (or adds, or removes) the system message at the start of `messages`.
-fn set_instructions(messages: &mut Vec<ModelMessage>, instructions: &str) {
+pub(crate) fn set_instructions(messages: &mut Vec<ModelMessage>, instructions: &str) {
     if matches!(messages.first(), Some(ModelMessage::System { .. })) {
         messages.remove(0);
     }
@@ -170,7 +170,12 @@ impl Runner {
         end
     }
 
-    async fn steps(&self, work: &mut Work, publisher: &Publisher, cancel: &CancellationToken) -> End {
+    async fn steps(
+        &self,
+        work: &mut Work,
+        publisher: &Publisher,
+        cancel: &CancellationToken,
+    ) -> End {
         let mut repair: Option<Vec<ModelMessage>> = None;
         let mut repaired = false;
         loop {
@@ -292,7 +297,10 @@ impl Runner {
                     }
                 }
                 if buffer {
-                    if let Some(trip) = self.check_output(work, &step_text_for_checks(&text, &structured_value)).await {
+                    if let Some(trip) = self
+                        .check_output(work, &step_text_for_checks(&text, &structured_value))
+                        .await
+                    {
                         return End::Tripped(trip);
                     }
                     if !text.is_empty() {
@@ -306,13 +314,12 @@ impl Runner {
                 };
             }
             repair = None;
-            if !step.text.is_empty() {
-                if buffer {
-                    publisher.publish(RunEvent::MessageDelta {
-                        text: step.text.clone(),
-                    });
-                }
-                work.progress.parts.push(ContentPart::Text { text: step.text });
+            // Text beside tool calls ("let me check") was streamed as it came; when answers
+            // are held back for checks it is neither shown nor kept, as it was not checked.
+            if !step.text.is_empty() && !buffer {
+                work.progress
+                    .parts
+                    .push(ContentPart::Text { text: step.text });
             }
             if let Some(end) = self.run_calls(work, step.calls, publisher).await {
                 return end;
@@ -375,7 +382,8 @@ impl Runner {
                         "Not run: the conversation was handed off to another agent.".to_owned(),
                     ));
                 }
-                Some((Kind::Tool(_), Some(approver))) => match tools::parse_arguments(bound, &call) {
+                Some((Kind::Tool(_), Some(approver))) => match tools::parse_arguments(bound, &call)
+                {
                     Ok(arguments) => pending.push(Pending {
                         call_id: call.id,
                         name: call.name,
@@ -405,7 +413,12 @@ impl Runner {
     }
 
     /// Runs calls concurrently (bounded); their results are recorded in call order.
-    pub(crate) async fn run_tools(&self, work: &mut Work, calls: Vec<ToolCall>, publisher: &Publisher) {
+    pub(crate) async fn run_tools(
+        &self,
+        work: &mut Work,
+        calls: Vec<ToolCall>,
+        publisher: &Publisher,
+    ) {
         if calls.is_empty() {
             return;
         }
@@ -517,7 +530,8 @@ impl Runner {
         ) {
             Ok(candidates) => candidates,
             Err(error) => {
-                let output = ToolOutput::error(format!("the agent `{slug}` cannot answer now: {error}"));
+                let output =
+                    ToolOutput::error(format!("the agent `{slug}` cannot answer now: {error}"));
                 self.finish_call(work, publisher, &call, output, 0);
                 return None;
             }
@@ -578,7 +592,10 @@ impl Runner {
         cancel: &CancellationToken,
     ) -> StepResult {
         let mut result = StepResult {
-            model: candidates.first().map(|c| c.label.clone()).unwrap_or_default(),
+            model: candidates
+                .first()
+                .map(|c| c.label.clone())
+                .unwrap_or_default(),
             ..StepResult::default()
         };
         let attempt = tokio::select! {
@@ -663,118 +680,6 @@ impl Runner {
                 .collect();
         }
         result
-    }
-
-    /// Input guardrails that need no model, then the classifier.
-    pub(crate) async fn check_input(&self, work: &mut Work, text: &str) -> Option<Trip> {
-        let rules = work.agent.spec.guardrails.input.clone();
-        if let Some(trip) = guardrails::check_input(&rules, text) {
-            return Some(self.traced_trip(work, trip));
-        }
-        let slug = rules.classifier.as_deref()?;
-        self.classify(work, "input.classifier", slug, text).await
-    }
-
-    async fn check_output(&self, work: &mut Work, text: &str) -> Option<Trip> {
-        let rules = work.agent.spec.guardrails.output.clone();
-        if let Some(trip) = guardrails::check_output(&rules, text) {
-            return Some(self.traced_trip(work, trip));
-        }
-        let slug = rules.classifier.as_deref()?;
-        self.classify(work, "output.classifier", slug, text).await
-    }
-
-    fn traced_trip(&self, work: &mut Work, trip: Trip) -> Trip {
-        work.progress.steps.push(RunStep {
-            kind: StepKind::Guardrail,
-            name: trip.guardrail.to_owned(),
-            agent: work.agent.spec.slug.clone(),
-            started_at: Timestamp::now(),
-            duration_ms: 0,
-            input: Value::Null,
-            output: json!({"tripped": true, "reason": trip.message}),
-            usage: None,
-            error: None,
-        });
-        trip
-    }
-
-    /// Asks the classifier agent `slug` whether `text` must be stopped. A classifier that
-    /// cannot answer stops the text too (a guardrail fails closed).
-    async fn classify(&self, work: &mut Work, guardrail: &'static str, slug: &str, text: &str) -> Option<Trip> {
-        let clock = Instant::now();
-        let started = Timestamp::now();
-        let verdict = self.ask_classifier(work, slug, text).await;
-        let (tripped, reason, usage, error) = match verdict {
-            Ok((verdict, usage)) => (verdict.tripped, verdict.reason, usage, None),
-            Err(problem) => (true, format!("the classifier could not answer: {problem}"), None, Some(problem)),
-        };
-        if let Some(usage) = usage {
-            work.progress.usage.prompt_tokens += usage.prompt_tokens;
-            work.progress.usage.completion_tokens += usage.completion_tokens;
-            work.progress.usage.total_tokens += usage.total_tokens;
-        }
-        work.progress.steps.push(RunStep {
-            kind: StepKind::Guardrail,
-            name: guardrail.to_owned(),
-            agent: slug.to_owned(),
-            started_at: started,
-            duration_ms: clock.elapsed().as_millis() as u64,
-            input: Value::String(clip(text, TRACE_CHARS)),
-            output: json!({"tripped": tripped, "reason": reason}),
-            usage,
-            error,
-        });
-        tripped.then(|| Trip {
-            guardrail,
-            message: reason,
-        })
-    }
-
-    async fn ask_classifier(
-        &self,
-        work: &Work,
-        slug: &str,
-        text: &str,
-    ) -> Result<(Verdict, Option<Usage>), String> {
-        let agent = self
-            .service()
-            .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
-            .await
-            .map_err(|e| e.to_string())?;
-        let candidates = self
-            .registry()
-            .candidates(&agent.spec.model, &agent.spec.fallback_models, &work.keys)
-            .map_err(|e| e.to_string())?;
-        let mut messages = Vec::new();
-        set_instructions(&mut messages, &agent.spec.instructions);
-        messages.push(ModelMessage::User {
-            text: text.to_owned(),
-        });
-        let request = ModelRequest {
-            messages,
-            output_schema: Some(Verdict::schema()),
-            temperature: Some(0.0),
-            max_tokens: Some(256),
-            ..ModelRequest::default()
-        };
-        let mut stream = fallback::start(&candidates, &request, self.retry())
-            .await
-            .map_err(|(e, _)| e.to_string())?
-            .stream;
-        let mut answer = String::new();
-        let mut usage = None;
-        while let Some(event) = stream.next().await {
-            match event.map_err(|e| e.to_string())? {
-                ModelEvent::TextDelta(text) => answer.push_str(&text),
-                ModelEvent::Usage(u) => usage = Some(u),
-                ModelEvent::ToolCallDelta { .. } | ModelEvent::Finish(_) => {}
-            }
-        }
-        let value = structured::parse(&answer)?;
-        let verdict: Verdict = serde_json::from_value(value)
-            .map_err(|e| format!("the classifier's answer has the wrong shape: {e}"))?;
-        Ok((verdict, usage))
     }
 }
 

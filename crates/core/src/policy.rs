@@ -97,7 +97,10 @@ impl Guardrails {
                 "must be at least 1",
             ));
         }
-        patterns("guardrails.input.blocked_patterns", &self.input.blocked_patterns)?;
+        patterns(
+            "guardrails.input.blocked_patterns",
+            &self.input.blocked_patterns,
+        )?;
         patterns(
             "guardrails.output.blocked_patterns",
             &self.output.blocked_patterns,

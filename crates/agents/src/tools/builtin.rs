@@ -103,7 +103,9 @@ mod tests {
             .as_str()
             .unwrap_or_default()
             .ends_with("+05:30"));
-        let bad = tool.call(&context(), json!({"timezone": "Mars/Base"})).await;
+        let bad = tool
+            .call(&context(), json!({"timezone": "Mars/Base"}))
+            .await;
         assert!(bad.is_error);
         assert!(builtin("nope").is_none());
         for name in frontdesk_core::tool::BUILTIN_TOOLS {

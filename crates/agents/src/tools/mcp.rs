@@ -139,10 +139,10 @@ async fn connect(
         StreamableHttpClientTransportConfig::with_uri(server.url.as_str()),
     );
     let work = async {
-        let service = ()
-            .serve(transport)
-            .await
-            .map_err(|e| format!("could not start a session: {e}"))?;
+        let service =
+            ().serve(transport)
+                .await
+                .map_err(|e| format!("could not start a session: {e}"))?;
         let tools = service
             .list_all_tools()
             .await
@@ -217,10 +217,7 @@ impl Tool for McpTool {
             Err(error) => {
                 // A broken session is dropped so the next run connects afresh.
                 self.clients.drop_session(&self.key);
-                ToolOutput::error(format!(
-                    "the MCP server `{}` failed: {error}",
-                    self.server
-                ))
+                ToolOutput::error(format!("the MCP server `{}` failed: {error}", self.server))
             }
         }
     }

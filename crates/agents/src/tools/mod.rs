@@ -31,7 +31,9 @@ pub const HANDOFF_PREFIX: &str = "transfer_to_";
 pub enum Kind {
     Tool(Arc<dyn Tool>),
     /// Hands the run to the agent with this slug.
-    Handoff { slug: String },
+    Handoff {
+        slug: String,
+    },
 }
 
 /// A tool as the agent in charge has it.
@@ -84,7 +86,10 @@ impl ToolSet {
             (flagged || approvals.tools.iter().any(|t| t == name)).then_some(approvals.approver)
         };
         let mut secrets: Option<WebhookSecrets> = None;
-        let named = if spec.tools.iter().any(|t| matches!(t, ToolEntry::Webhook { .. }))
+        let named = if spec
+            .tools
+            .iter()
+            .any(|t| matches!(t, ToolEntry::Webhook { .. }))
             || !spec.mcp_servers.is_empty()
         {
             env.service.open_secrets(tenant).await?
@@ -142,7 +147,11 @@ impl ToolSet {
             }
         }
         for server in &spec.mcp_servers {
-            match env.mcp.tools(tenant, server, env.allow_private, &named).await {
+            match env
+                .mcp
+                .tools(tenant, server, env.allow_private, &named)
+                .await
+            {
                 Ok(tools) => {
                     for tool in tools {
                         let name = tool.spec().name.clone();
@@ -216,7 +225,8 @@ impl ToolSet {
             ));
             return;
         }
-        self.by_name.insert(bound.spec.name.clone(), self.tools.len());
+        self.by_name
+            .insert(bound.spec.name.clone(), self.tools.len());
         self.tools.push(bound);
     }
 
@@ -252,11 +262,9 @@ pub fn fill_secrets(
         match after[..end].trim().strip_prefix("secrets.") {
             Some(name) => match secrets.get(name) {
                 Some(secret) => out.push_str(secret.expose_secret()),
-                None => {
-                    return Err(format!(
-                        "the secret `{name}` used in a header is not set (PUT /api/v1/secrets/{name})"
-                    ))
-                }
+                None => return Err(format!(
+                    "the secret `{name}` used in a header is not set (PUT /api/v1/secrets/{name})"
+                )),
             },
             None => out.push_str(&rest[start..start + 2 + end + 2]),
         }
@@ -271,7 +279,10 @@ fn outbound_client(allow_private: bool, timeout: Duration) -> Result<reqwest::Cl
 }
 
 /// Parses a call's arguments and checks them against the tool's schema.
-pub fn parse_arguments(bound: Option<&Bound>, call: &ToolCall) -> std::result::Result<Value, String> {
+pub fn parse_arguments(
+    bound: Option<&Bound>,
+    call: &ToolCall,
+) -> std::result::Result<Value, String> {
     let text = call.arguments.trim();
     let value: Value = if text.is_empty() {
         json!({})

@@ -43,7 +43,12 @@ impl Service {
     }
 
     /// Stores (or replaces) the secret `name`.
-    pub async fn put_secret(&self, tenant: &TenantId, name: &str, value: &str) -> Result<SecretInfo> {
+    pub async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+    ) -> Result<SecretInfo> {
         crate::validate::tool_name("name", name)?;
         crate::validate::non_empty("value", value, MAX_SECRET_CHARS)?;
         if value.contains(['\r', '\n']) {
@@ -67,12 +72,14 @@ impl Service {
         Ok(all
             .into_iter()
             .filter_map(|c| {
-                c.provider.strip_prefix(SECRET_PREFIX).map(|name| SecretInfo {
-                    name: name.to_owned(),
-                    hint: c.hint,
-                    created_at: c.created_at,
-                    updated_at: c.updated_at,
-                })
+                c.provider
+                    .strip_prefix(SECRET_PREFIX)
+                    .map(|name| SecretInfo {
+                        name: name.to_owned(),
+                        hint: c.hint,
+                        created_at: c.created_at,
+                        updated_at: c.updated_at,
+                    })
             })
             .collect())
     }
@@ -95,7 +102,10 @@ impl Service {
         let mut out = HashMap::new();
         for (name, sealed) in sealed {
             if let Some(short) = name.strip_prefix(SECRET_PREFIX) {
-                out.insert(short.to_owned(), self.sealer()?.open(tenant, &name, &sealed)?);
+                out.insert(
+                    short.to_owned(),
+                    self.sealer()?.open(tenant, &name, &sealed)?,
+                );
             }
         }
         Ok(out)

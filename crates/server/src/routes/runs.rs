@@ -57,7 +57,10 @@ pub async fn get_run(
 ) -> ApiResult<Json<RunTrace>> {
     let run = path_id(&run, RunId::parse, "run")?;
     match state.service.get_run(&auth.tenant, &run).await {
-        Ok(record) if !(record.status == RunStatus::Running && state.runner.is_live(&auth.tenant, &run)) => {
+        Ok(record)
+            if !(record.status == RunStatus::Running
+                && state.runner.is_live(&auth.tenant, &run)) =>
+        {
             let approvals = Runner::pending_approvals(&record);
             Ok(Json(RunTrace {
                 id: record.id,

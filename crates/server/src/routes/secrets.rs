@@ -18,7 +18,10 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/secrets", get(list_secrets))
-        .route("/api/v1/secrets/{name}", put(put_secret).delete(delete_secret))
+        .route(
+            "/api/v1/secrets/{name}",
+            put(put_secret).delete(delete_secret),
+        )
         .route("/api/v1/webhook-signing-secret", get(get_signing_secret))
         .route(
             "/api/v1/webhook-signing-secret/rotate",
@@ -92,7 +95,8 @@ pub struct SigningSecret {
 fn signing(secret: &SecretString) -> SigningSecret {
     SigningSecret {
         secret: secret.expose_secret().to_owned(),
-        scheme: "X-Frontdesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">",
+        scheme:
+            "X-Frontdesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">",
     }
 }
 

@@ -87,6 +87,12 @@ fn routes_with_ids(
         ),
         (Method::GET, format!("/api/v1/runs/{run_id}/events"), None),
         (Method::POST, format!("/api/v1/runs/{run_id}/cancel"), None),
+        (Method::GET, format!("/api/v1/runs/{run_id}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/runs/{run_id}/approvals/call_1"),
+            Some(json!({"decision": "approve"})),
+        ),
     ]
 }
 

@@ -9,6 +9,8 @@ mod common;
 mod conversations;
 mod isolation;
 mod keys;
+mod mcp;
+mod parity;
 mod provider_keys;
 mod runtime;
 mod scripted;

@@ -122,8 +122,14 @@ fn answer(reply: Reply, stream: bool) -> Response {
     let finish = match reply {
         Reply::Text(t) => {
             // Two pieces, so streaming is visible.
-            let mid = t.char_indices().nth(t.chars().count() / 2).map_or(0, |(i, _)| i);
-            out.push_str(&chunk(json!({"role": "assistant", "content": &t[..mid]}), None));
+            let mid = t
+                .char_indices()
+                .nth(t.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            out.push_str(&chunk(
+                json!({"role": "assistant", "content": &t[..mid]}),
+                None,
+            ));
             out.push_str(&chunk(json!({"content": &t[mid..]}), None));
             "stop"
         }
@@ -131,10 +137,16 @@ fn answer(reply: Reply, stream: bool) -> Response {
             for (index, (id, name, args)) in calls.iter().enumerate() {
                 let args = args.to_string();
                 let half = args.len() / 2;
-                out.push_str(&chunk(json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                    "function": {"name": name, "arguments": &args[..half]}}]}), None));
-                out.push_str(&chunk(json!({"tool_calls": [{"index": index,
-                    "function": {"arguments": &args[half..]}}]}), None));
+                out.push_str(&chunk(
+                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": &args[..half]}}]}),
+                    None,
+                ));
+                out.push_str(&chunk(
+                    json!({"tool_calls": [{"index": index,
+                    "function": {"arguments": &args[half..]}}]}),
+                    None,
+                ));
             }
             "tool_calls"
         }
@@ -171,7 +183,10 @@ impl Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let r = received.clone();
         let app = Router::new().fallback(
-            move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, bytes: Bytes| {
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  bytes: Bytes| {
                 let r = r.clone();
                 async move {
                     r.lock().unwrap().push(Received {
