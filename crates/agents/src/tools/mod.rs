@@ -262,9 +262,11 @@ pub fn fill_secrets(
         match after[..end].trim().strip_prefix("secrets.") {
             Some(name) => match secrets.get(name) {
                 Some(secret) => out.push_str(secret.expose_secret()),
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "the secret `{name}` used in a header is not set (PUT /api/v1/secrets/{name})"
-                )),
+                ))
+                }
             },
             None => out.push_str(&rest[start..start + 2 + end + 2]),
         }
