@@ -938,3 +938,126 @@ async fn runtime_config_is_validated_with_named_fields() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_classifier_agent_judges_input_with_a_constrained_verdict() {
+    let scripted = Scripted::start(vec![
+        text(r#"{"tripped": false, "reason": "a product question"}"#),
+        text("The blue one is in stock."),
+        text(r#"{"tripped": true, "reason": "asks for medical advice"}"#),
+    ])
+    .await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "judge", "instructions": "Trip anything that is not about our products."}),
+    )
+    .await;
+    create_agent(&app, &t, json!({"slug": "a", "guardrails": {"input": {"classifier": "judge"}, "safe_reply": "Only product questions, please."}})).await;
+    let conv = conversation(&app, &t, "a").await;
+    let done = turn(&app, &t, &conv, "Is the blue one in stock?").await;
+    assert_eq!(
+        done["message"]["content"][0]["text"],
+        "The blue one is in stock."
+    );
+    let judged = &scripted.requests()[0];
+    assert_eq!(
+        judged["messages"][0]["content"],
+        "Trip anything that is not about our products."
+    );
+    assert_eq!(
+        judged["messages"][1]["content"],
+        "Is the blue one in stock?"
+    );
+    assert_eq!(judged["response_format"]["type"], "json_schema");
+    let events = turn_events(&app, &t, &conv, "What should I take for a headache?").await;
+    let tripped = events
+        .iter()
+        .find(|(n, _)| n == "guardrail.tripped")
+        .unwrap();
+    assert_eq!(tripped.1["guardrail"], "input.classifier");
+    assert_eq!(tripped.1["message"], "asks for medical advice");
+    assert_eq!(
+        scripted.requests().len(),
+        3,
+        "the main model is not called after a trip"
+    );
+    let run = events[0].1["run_id"].as_str().unwrap();
+    let trace = expect(
+        app.get(&format!("/api/v1/runs/{run}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(trace["steps"][0]["name"], "input.classifier");
+    assert_eq!(trace["steps"][0]["agent"], "judge");
+    assert_eq!(
+        trace["usage"]["total_tokens"], 25,
+        "the classifier's tokens count for the run"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn token_and_time_budgets_stop_runs() {
+    let slow = Receiver::start(200, "{}", 1_500).await;
+    let scripted = Scripted::start(vec![
+        call("c1", "current_time", json!({})),
+        call("c2", "current_time", json!({})),
+    ])
+    .await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(&app, &t, json!({"slug": "tokens", "tools": [{"type": "builtin", "name": "current_time"}], "budgets": {"max_tokens": 30}})).await;
+    let conv = conversation(&app, &t, "tokens").await;
+    let done = turn(&app, &t, &conv, "time?").await;
+    assert_eq!(done["error"]["code"], "token_budget_exceeded", "{done}");
+    assert_eq!(scripted.requests().len(), 2);
+    // A run that outlives max_seconds stops, also while a tool is still running.
+    scripted.push(call("c3", "slow", json!({})));
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "slowpoke", "budgets": {"max_seconds": 1},
+        "tools": [{"type": "webhook", "name": "slow", "url": slow.url, "timeout_ms": 5000}]}),
+    )
+    .await;
+    let conv = conversation(&app, &t, "slowpoke").await;
+    let clock = std::time::Instant::now();
+    let done = turn(&app, &t, &conv, "go").await;
+    assert_eq!(done["error"]["code"], "time_budget_exceeded", "{done}");
+    assert!(clock.elapsed() < std::time::Duration::from_millis(1_450));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_webhook_response_is_an_error_result() {
+    let big: &'static str = "x".repeat(1_100_000).leak();
+    let receiver = Receiver::start(200, big, 0).await;
+    let scripted = Scripted::start(vec![call("c1", "dump", json!({})), text("Too big.")]).await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "a", "tools": [{"type": "webhook", "name": "dump", "url": receiver.url}]}),
+    )
+    .await;
+    let conv = conversation(&app, &t, "a").await;
+    turn(&app, &t, &conv, "dump it").await;
+    let results = tool_messages(&scripted.requests()[1]);
+    assert!(
+        results[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1048576 bytes"),
+        "{}",
+        &results[0]["content"].as_str().unwrap()
+            [..200.min(results[0]["content"].as_str().unwrap().len())]
+    );
+    app.stop().await;
+}
