@@ -288,6 +288,7 @@ impl Runner {
             base: request.messages,
             progress: paused.progress.clone(),
             keys,
+            options: crate::runner::TurnOptions::default(),
         };
         let runner = self.clone();
         self.spawn_tracked(async move {

@@ -15,11 +15,13 @@ mod history;
 pub mod hub;
 pub mod outbound;
 pub mod runner;
+mod stateless;
 mod structured;
 pub mod tools;
 mod turn;
 
 pub use approvals::{ApprovalDecision, Decided};
 pub use hub::{Follower, RunHub};
-pub use runner::{Runner, RunnerOptions, StartedRun, TurnInput};
+pub use runner::{Runner, RunnerOptions, StartedRun, TurnInput, TurnOptions};
+pub use stateless::{Imported, StatelessTurn};
 pub use tools::webhook::signature as webhook_signature;

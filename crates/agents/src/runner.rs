@@ -54,6 +54,19 @@ pub enum TurnInput {
     Edit { message: MessageId, text: String },
     /// Another answer to a user message (given itself, or one of its answers).
     Regenerate { message: MessageId },
+    /// Go on after a stored message that is not a question: an answer holding the results of
+    /// tools the client ran (protocol adapters whose clients run their own tools).
+    Continue { after: MessageId },
+}
+
+/// What a caller adds to a turn beyond the agent's config (protocol adapters).
+#[derive(Debug, Clone, Default)]
+pub struct TurnOptions {
+    /// Tools the client runs itself: offered to the model beside the agent's; a call of one
+    /// ends the run with `finish_reason: tool_calls`, the call left for the client.
+    pub client_tools: Vec<frontdesk_core::model::ToolSpec>,
+    /// Instructions the client sends, after the agent's own.
+    pub instructions: Option<String>,
 }
 
 /// Options of the agent runtime.
@@ -228,6 +241,18 @@ impl Runner {
         conversation: &ConversationId,
         input: TurnInput,
     ) -> Result<StartedRun> {
+        self.start_with(tenant, conversation, input, TurnOptions::default())
+            .await
+    }
+
+    /// [`Runner::start`] with what a protocol adapter adds (client tools, instructions).
+    pub async fn start_with(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        input: TurnInput,
+        options: TurnOptions,
+    ) -> Result<StartedRun> {
         let conversation = self.service.get_conversation(tenant, conversation).await?;
         let entry = self
             .service
@@ -285,6 +310,13 @@ impl Runner {
                 }
                 (None, Some(question))
             }
+            TurnInput::Continue { after } => {
+                let stored = self
+                    .service
+                    .get_message(tenant, &conversation.id, &after)
+                    .await?;
+                (None, Some(stored))
+            }
         };
         let branch = match (&new_message, &anchor) {
             (Some((_, Parent::Root)), _) => Vec::new(),
@@ -293,14 +325,16 @@ impl Runner {
                     .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
                     .await?
             }
-            (None, Some(question)) => {
+            (None, Some(anchor)) => {
                 let mut path = self
                     .service
-                    .message_path(tenant, &conversation.id, Some(&question.id), MAX_HISTORY)
+                    .message_path(tenant, &conversation.id, Some(&anchor.id), MAX_HISTORY)
                     .await?;
-                // The question itself is the last message; who answers is decided by what
-                // came before it.
-                path.pop();
+                // The anchor itself is the last message; who answers is decided by what came
+                // before it (an answer being continued is on the path to its own handoffs).
+                if anchor.role == MessageRole::User {
+                    path.pop();
+                }
                 path
             }
             (None, None) => return Err(Error::invalid("content", "nothing to answer")),
@@ -330,10 +364,12 @@ impl Runner {
                     .await?;
                 (base, stored)
             }
-            (None, Some(question)) => {
+            (None, Some(anchor)) => {
                 let mut path = branch;
-                path.push(question.clone());
-                (fitted(&agent, &path, None, window)?, question)
+                if anchor.role == MessageRole::User {
+                    path.push(anchor.clone());
+                }
+                (fitted(&agent, &path, None, window)?, anchor)
             }
             (None, None) => return Err(Error::invalid("content", "nothing to answer")),
         };
@@ -367,6 +403,7 @@ impl Runner {
             base,
             progress: Progress::default(),
             keys,
+            options,
         };
         let runner = self.clone();
         self.tracker.spawn(async move {
@@ -472,7 +509,14 @@ impl Runner {
                     tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
                 }
                 work.tools = tools;
-                match self.check_input(&mut work, &question).await {
+                work.tools.add_client_tools(&work.options.client_tools);
+                // Only new words from the end user go through the input guardrails.
+                let trip = if meta.user_message.role == MessageRole::User {
+                    self.check_input(&mut work, &question).await
+                } else {
+                    None
+                };
+                match trip {
                     Some(trip) => End::Tripped(trip),
                     None => self.drive(&mut work, &publisher, &cancel).await,
                 }

@@ -110,6 +110,7 @@ pub(crate) struct Work {
     pub progress: Progress,
     pub context: ToolContext,
     pub keys: frontdesk_models::registry::TenantKeys,
+    pub options: crate::runner::TurnOptions,
 }
 
 pub(crate) fn clip(text: &str, max: usize) -> String {
@@ -203,7 +204,13 @@ impl Runner {
                 }
             }
             let mut messages = work.base.clone();
-            set_instructions(&mut messages, &spec.instructions);
+            match &work.options.instructions {
+                Some(extra) if !extra.trim().is_empty() => set_instructions(
+                    &mut messages,
+                    &format!("{}\n\n{extra}", spec.instructions.trim()),
+                ),
+                _ => set_instructions(&mut messages, &spec.instructions),
+            }
             messages.extend(history::expand(&work.progress.parts));
             if let Some(extra) = &repair {
                 messages.extend(extra.iter().cloned());
@@ -363,10 +370,12 @@ impl Runner {
         });
         let mut runnable = Vec::new();
         let mut pending = Vec::new();
+        let mut for_client = 0usize;
         let mut skipped: Vec<(ToolCall, String)> = Vec::new();
         for call in calls {
             let bound = work.tools.get(&call.name);
             match bound.map(|b| (&b.kind, b.approval)) {
+                Some((Kind::Client, _)) => for_client += 1,
                 Some((Kind::Handoff { .. }, _)) => {
                     if handoff.as_ref().is_some_and(|(id, _)| *id != call.id) {
                         skipped.push((
@@ -405,10 +414,17 @@ impl Runner {
                 return Some(end);
             }
         }
-        if pending.is_empty() {
-            None
-        } else {
+        if !pending.is_empty() {
             Some(End::Paused(pending))
+        } else if for_client > 0 {
+            // The client runs these: the run ends here with the calls for it to make.
+            Some(End::Answer {
+                text: String::new(),
+                structured: None,
+                finish: FinishReason::ToolCalls,
+            })
+        } else {
+            None
         }
     }
 
@@ -579,6 +595,7 @@ impl Runner {
         work.agent = target;
         work.candidates = candidates;
         work.tools = tools;
+        work.tools.add_client_tools(&work.options.client_tools);
         None
     }
 

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::provider_keys::routes())
         .merge(routes::secrets::routes())
         .merge(routes::runs::routes())
+        .merge(routes::openai::routes())
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())

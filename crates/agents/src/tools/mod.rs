@@ -34,6 +34,8 @@ pub enum Kind {
     Handoff {
         slug: String,
     },
+    /// The client runs it (a protocol adapter's caller): the run ends with the call.
+    Client,
 }
 
 /// A tool as the agent in charge has it.
@@ -230,6 +232,19 @@ impl ToolSet {
         self.tools.push(bound);
     }
 
+    /// Adds tools the client runs itself; a name the agent already has keeps the agent's.
+    pub fn add_client_tools(&mut self, specs: &[ToolSpec]) {
+        for spec in specs {
+            self.insert(Bound {
+                spec: spec.clone(),
+                kind: Kind::Client,
+                approval: None,
+                schema: None,
+                timeout: DEFAULT_TOOL_TIMEOUT,
+            });
+        }
+    }
+
     /// What the model is offered.
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.tools.iter().map(|t| t.spec.clone()).collect()
@@ -312,7 +327,7 @@ pub async fn execute(bound: Option<&Bound>, context: &ToolContext, call: &ToolCa
         Err(message) => return ToolOutput::error(message),
     };
     let Kind::Tool(tool) = &bound.kind else {
-        return ToolOutput::error("a handoff cannot be called as a tool");
+        return ToolOutput::error("this tool is not run by the server");
     };
     match tokio::time::timeout(bound.timeout, tool.call(context, arguments)).await {
         Ok(output) => output,

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod conversations;
 pub mod keys;
+pub mod openai;
 pub mod provider_keys;
 pub mod runs;
 pub mod secrets;

@@ -10,6 +10,7 @@ mod conversations;
 mod isolation;
 mod keys;
 mod mcp;
+mod openai_compat;
 mod parity;
 mod provider_keys;
 mod runtime;

@@ -1,0 +1,434 @@
+//! `POST /openai/v1/chat/completions`: OpenAI's request becomes a stateless turn (system and
+//! developer messages as extra instructions, the rest as history, `tools` as client tools);
+//! the run's events become a `chat.completion` or `chat.completion.chunk`s ending in
+//! `data: [DONE]`, with the usage chunk when `stream_options.include_usage` asks for it.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use frontdesk_agents::{Follower, Imported, StatelessTurn, TurnOptions};
+use frontdesk_core::conversation::{ContentPart, Message, Usage};
+use frontdesk_core::model::ToolSpec;
+use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::Error;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    model: String,
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Vec<ChatTool>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    tool_calls: Vec<ChatToolCall>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatToolCall {
+    id: String,
+    function: FunctionCall,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatTool {
+    #[serde(rename = "type")]
+    kind: String,
+    function: FunctionDef,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionDef {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+/// Most client tools in one request.
+const MAX_CLIENT_TOOLS: usize = 128;
+
+/// The text of a message's `content`: a string, or text parts joined.
+fn text_of(content: &Option<Value>, field: &str) -> Result<String, Error> {
+    match content {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(Value::Array(parts)) => {
+            let mut texts = Vec::new();
+            for part in parts {
+                match (part["type"].as_str(), part["text"].as_str()) {
+                    (Some("text"), Some(text)) => texts.push(text),
+                    _ => {
+                        return Err(Error::invalid(
+                            field,
+                            "only text content parts are supported",
+                        ))
+                    }
+                }
+            }
+            Ok(texts.join("\n"))
+        }
+        Some(_) => Err(Error::invalid(field, "must be a string or a list of parts")),
+    }
+}
+
+impl ChatRequest {
+    /// The turn this request asks for.
+    fn into_turn(self) -> Result<(StatelessTurn, ChatShape), Error> {
+        let mut instructions = Vec::new();
+        let mut history = Vec::new();
+        for (idx, message) in self.messages.iter().enumerate() {
+            let field = format!("messages[{idx}].content");
+            match message.role.as_str() {
+                "system" | "developer" => instructions.push(text_of(&message.content, &field)?),
+                "user" => history.push(Imported::User(text_of(&message.content, &field)?)),
+                "assistant" => history.push(Imported::Assistant {
+                    text: text_of(&message.content, &field)?,
+                    tool_calls: message
+                        .tool_calls
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.id.clone(),
+                                c.function.name.clone(),
+                                c.function.arguments.clone(),
+                            )
+                        })
+                        .collect(),
+                }),
+                "tool" => history.push(Imported::ToolResult {
+                    call_id: message.tool_call_id.clone().ok_or_else(|| {
+                        Error::invalid(format!("messages[{idx}].tool_call_id"), "is required")
+                    })?,
+                    content: text_of(&message.content, &field)?,
+                }),
+                other => {
+                    return Err(Error::invalid(
+                        format!("messages[{idx}].role"),
+                        format!("`{other}` is not one of system, developer, user, assistant, tool"),
+                    ))
+                }
+            }
+        }
+        if self.tools.len() > MAX_CLIENT_TOOLS {
+            return Err(Error::invalid(
+                "tools",
+                format!("at most {MAX_CLIENT_TOOLS} tools"),
+            ));
+        }
+        let mut client_tools = Vec::new();
+        for (idx, tool) in self.tools.iter().enumerate() {
+            if tool.kind != "function" {
+                return Err(Error::invalid(
+                    format!("tools[{idx}].type"),
+                    "only function tools are supported",
+                ));
+            }
+            frontdesk_core::validate::tool_name(
+                &format!("tools[{idx}].function.name"),
+                &tool.function.name,
+            )?;
+            client_tools.push(ToolSpec {
+                name: tool.function.name.clone(),
+                description: tool.function.description.clone().unwrap_or_default(),
+                parameters: tool
+                    .function
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            });
+        }
+        let shape = ChatShape {
+            model: self.model.clone(),
+            include_usage: self
+                .stream_options
+                .as_ref()
+                .is_some_and(|o| o.include_usage),
+            client_tools: client_tools.iter().map(|t| t.name.clone()).collect(),
+        };
+        let instructions = instructions.join("\n\n");
+        Ok((
+            StatelessTurn {
+                agent: self.model,
+                end_user_id: self.user,
+                source: "openai.chat_completions",
+                history,
+                options: TurnOptions {
+                    client_tools,
+                    instructions: (!instructions.trim().is_empty()).then_some(instructions),
+                },
+            },
+            shape,
+        ))
+    }
+}
+
+/// What the answer's shape needs from the request.
+#[derive(Debug, Clone)]
+struct ChatShape {
+    model: String,
+    include_usage: bool,
+    client_tools: Vec<String>,
+}
+
+/// The calls in an answer that are for the client (made, not answered).
+fn client_calls(message: &Message, shape: &ChatShape) -> Vec<Value> {
+    message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
+            } if shape.client_tools.contains(name) => Some(json!({
+                "id": id,
+                "type": "function",
+                "function": {"name": name, "arguments": match arguments {
+                    Value::String(raw) => raw.clone(),
+                    other => other.to_string(),
+                }},
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    })
+}
+
+/// Runs the agent named by `model` on the messages.
+pub async fn completions(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    JsonBody(request): JsonBody<ChatRequest>,
+) -> ApiResult<Response> {
+    let stream = request.stream;
+    // OpenAI answers an unknown model with 404, whatever its name looks like.
+    let agent =
+        frontdesk_core::agent::AgentRef::parse(&request.model).map_err(|_| model_not_found())?;
+    match state.service.get_agent(&auth.tenant, &agent).await {
+        Err(Error::NotFound { .. }) => return Err(model_not_found()),
+        other => other?,
+    };
+    let (turn, shape) = request.into_turn()?;
+    let started = state.runner.start_stateless(&auth.tenant, turn).await?;
+    let id = format!("chatcmpl-{}", started.run_id.as_str());
+    let created = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
+    if stream {
+        return Ok(stream_response(started.events, id, created, shape));
+    }
+    let mut events = started.events;
+    let (mut message, mut error, mut usage, mut status) =
+        (None, None, Usage::default(), RunStatus::Failed);
+    while let Some(event) = events.next().await {
+        match event.event {
+            RunEvent::MessageCompleted { message: m } => message = Some(*m),
+            RunEvent::Error { code, message } => error = Some((code, message)),
+            RunEvent::RunCompleted {
+                status: s,
+                usage: u,
+            } => {
+                status = s;
+                usage = u;
+            }
+            _ => {}
+        }
+    }
+    if let Some((code, message)) = error {
+        return Err(run_error(&code, message));
+    }
+    let message = match (status, message) {
+        (RunStatus::AwaitingApproval, _) => {
+            return Err(ApiError(Error::Conflict {
+                code: "approval_required",
+                message: "the agent waits for a person to approve a tool call; decide it with POST /api/v1/runs/{id}/approvals/{call_id}".into(),
+            }))
+        }
+        (_, Some(message)) => message,
+        (_, None) => {
+            return Err(ApiError(Error::internal(std::io::Error::other(
+                "the run ended without an answer",
+            ))))
+        }
+    };
+    let calls = client_calls(&message, &shape);
+    let text = message.text();
+    let finish = message
+        .finish_reason
+        .clone()
+        .unwrap_or_else(|| "stop".into());
+    let mut body_message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) }, "refusal": null});
+    if !calls.is_empty() {
+        body_message["tool_calls"] = Value::Array(calls);
+    }
+    Ok(Json(json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": shape.model,
+        "choices": [{"index": 0, "message": body_message, "finish_reason": finish, "logprobs": null}],
+        "usage": usage_json(&usage),
+    }))
+    .into_response())
+}
+
+fn model_not_found() -> ApiError {
+    ApiError(Error::NotFound { resource: "model" })
+}
+
+/// A run that failed: the model provider's failures are 502, the agent's own limits 422.
+fn run_error(code: &str, message: String) -> ApiError {
+    if code.starts_with("model_") {
+        ApiError(Error::Upstream { message })
+    } else {
+        ApiError(Error::invalid(
+            "model",
+            format!("the agent could not finish ({code}): {message}"),
+        ))
+    }
+}
+
+fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>) -> String {
+    let body = json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+    });
+    format!("data: {body}\n\n")
+}
+
+/// The run's events as `chat.completion.chunk`s.
+fn stream_response(follower: Follower, id: String, created: i64, shape: ChatShape) -> Response {
+    let first = chunk(
+        &id,
+        created,
+        &shape.model,
+        json!({"role": "assistant", "content": ""}),
+        None,
+    );
+    let state = (follower, id, shape, false);
+    let rest = futures_util::stream::unfold(
+        state,
+        move |(mut follower, id, shape, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let Some(event) = follower.next().await else {
+                    return Some((
+                        String::from("data: [DONE]\n\n"),
+                        (follower, id, shape, true),
+                    ));
+                };
+                let model = shape.model.as_str();
+                let out = match event.event {
+                    RunEvent::MessageDelta { text } => {
+                        chunk(&id, created, model, json!({"content": text}), None)
+                    }
+                    RunEvent::MessageCompleted { message } => {
+                        let mut out = String::new();
+                        for (index, call) in client_calls(&message, &shape).into_iter().enumerate()
+                        {
+                            let mut call = call;
+                            call["index"] = json!(index);
+                            out.push_str(&chunk(
+                                &id,
+                                created,
+                                model,
+                                json!({"tool_calls": [call]}),
+                                None,
+                            ));
+                        }
+                        let finish = message
+                            .finish_reason
+                            .clone()
+                            .unwrap_or_else(|| "stop".into());
+                        if finish != "error" {
+                            let finish = if finish == "cancelled" {
+                                "stop".to_owned()
+                            } else {
+                                finish
+                            };
+                            out.push_str(&chunk(&id, created, model, json!({}), Some(&finish)));
+                        }
+                        out
+                    }
+                    RunEvent::Error { code, message } => {
+                        let body = json!({"error": {"message": message, "type": "server_error", "code": code, "param": null}});
+                        format!("data: {body}\n\n")
+                    }
+                    RunEvent::RunCompleted { status, usage } => {
+                        let mut out = String::new();
+                        if status == RunStatus::AwaitingApproval {
+                            let body = json!({"error": {"message": "the agent waits for a person to approve a tool call", "type": "invalid_request_error", "code": "approval_required", "param": null}});
+                            out.push_str(&format!("data: {body}\n\n"));
+                        }
+                        if shape.include_usage {
+                            let body = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                            "choices": [], "usage": usage_json(&usage)});
+                            out.push_str(&format!("data: {body}\n\n"));
+                        }
+                        out
+                    }
+                    _ => continue,
+                };
+                if !out.is_empty() {
+                    return Some((out, (follower, id, shape, false)));
+                }
+            }
+        },
+    );
+    let body = futures_util::stream::once(async move { first })
+        .chain(rest)
+        .map(Ok::<_, Infallible>);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| {
+            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
+        })
+}
