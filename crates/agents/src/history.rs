@@ -49,19 +49,30 @@ pub fn model_request(
     let mut kept: Vec<Vec<ModelMessage>> = Vec::new();
     let mut used = 0u32;
     let mut dropped = 0usize;
-    let entries: Vec<Vec<ModelMessage>> = branch
-        .iter()
-        .map(|m| match m.role {
-            MessageRole::User => vec![ModelMessage::User { text: m.text() }],
-            MessageRole::Assistant => expand(&m.content),
-            MessageRole::System | MessageRole::Tool => Vec::new(),
-        })
-        .chain(pending.map(|text| {
-            vec![ModelMessage::User {
-                text: text.to_owned(),
-            }]
-        }))
-        .collect();
+    // Consecutive answers (an answer, the client's tool results, the answer that went on)
+    // expand together, so a call and its result in different messages stay paired.
+    let mut entries: Vec<Vec<ModelMessage>> = Vec::new();
+    let mut answer: Vec<ContentPart> = Vec::new();
+    for m in branch {
+        match m.role {
+            MessageRole::Assistant => answer.extend(m.content.iter().cloned()),
+            MessageRole::User => {
+                if !answer.is_empty() {
+                    entries.push(expand(&std::mem::take(&mut answer)));
+                }
+                entries.push(vec![ModelMessage::User { text: m.text() }]);
+            }
+            MessageRole::System | MessageRole::Tool => {}
+        }
+    }
+    if !answer.is_empty() {
+        entries.push(expand(&answer));
+    }
+    if let Some(text) = pending {
+        entries.push(vec![ModelMessage::User {
+            text: text.to_owned(),
+        }]);
+    }
     for (idx, group) in entries.into_iter().enumerate().rev() {
         if group.is_empty() {
             continue;

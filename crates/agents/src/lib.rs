@@ -23,5 +23,5 @@ mod turn;
 pub use approvals::{ApprovalDecision, Decided};
 pub use hub::{Follower, RunHub};
 pub use runner::{Runner, RunnerOptions, StartedRun, TurnInput, TurnOptions};
-pub use stateless::{Imported, StatelessTurn};
+pub use stateless::{ChainedTurn, Imported, StatelessTurn};
 pub use tools::webhook::signature as webhook_signature;

@@ -57,6 +57,9 @@ pub enum TurnInput {
     /// Go on after a stored message that is not a question: an answer holding the results of
     /// tools the client ran (protocol adapters whose clients run their own tools).
     Continue { after: MessageId },
+    /// A new message right after a given one (a protocol adapter continuing a chain that may
+    /// not be the active branch, such as a `previous_response_id`).
+    Reply { after: MessageId, text: String },
 }
 
 /// What a caller adds to a turn beyond the agent's config (protocol adapters).
@@ -309,6 +312,13 @@ impl Runner {
                     ));
                 }
                 (None, Some(question))
+            }
+            TurnInput::Reply { after, text } => {
+                // The message must be this conversation's.
+                self.service
+                    .get_message(tenant, &conversation.id, &after)
+                    .await?;
+                (Some((check_text(text)?, Parent::Message(after))), None)
             }
             TurnInput::Continue { after } => {
                 let stored = self

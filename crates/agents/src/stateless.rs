@@ -41,6 +41,19 @@ pub struct StatelessTurn {
     pub options: TurnOptions,
 }
 
+/// A turn that goes on from a stored message (OpenAI Responses' `previous_response_id` or
+/// `conversation`): the results of the client's tool calls and/or a new user message.
+#[derive(Debug, Clone)]
+pub struct ChainedTurn {
+    pub conversation: frontdesk_core::id::ConversationId,
+    /// The message to go on from; the conversation's active message when `None`.
+    pub after: Option<MessageId>,
+    pub user_text: Option<String>,
+    /// `(call_id, output)` of calls the answer at `after` asked the client to make.
+    pub tool_results: Vec<(String, String)>,
+    pub options: TurnOptions,
+}
+
 /// Most messages a stateless history may hold.
 const MAX_HISTORY: usize = 500;
 
@@ -167,6 +180,76 @@ impl Runner {
         };
         self.start_with(tenant, &conversation.id, input, options)
             .await
+    }
+
+    /// Goes on from a stored message: records the client's tool results (as an answer part
+    /// of the chain), then answers them, or the new user message after them.
+    pub async fn start_chained(&self, tenant: &TenantId, turn: ChainedTurn) -> Result<StartedRun> {
+        let ChainedTurn {
+            conversation,
+            after,
+            user_text,
+            tool_results,
+            options,
+        } = turn;
+        let conv = self
+            .service()
+            .get_conversation(tenant, &conversation)
+            .await?;
+        let after = after.or(conv.active_message_id);
+        if user_text.is_none() && tool_results.is_empty() {
+            return Err(Error::invalid("input", "must not be empty"));
+        }
+        let mut last = after.clone();
+        if !tool_results.is_empty() {
+            let Some(anchor) = &after else {
+                return Err(Error::invalid(
+                    "input",
+                    "there is no call to give a result for",
+                ));
+            };
+            let asked = self
+                .service()
+                .get_message(tenant, &conversation, anchor)
+                .await?;
+            let mut parts = Vec::new();
+            for (call_id, output) in tool_results {
+                let called = asked
+                    .content
+                    .iter()
+                    .any(|p| matches!(p, ContentPart::ToolCall { id, .. } if *id == call_id));
+                if !called {
+                    return Err(Error::invalid(
+                        "input",
+                        format!("the previous answer made no call `{call_id}`"),
+                    ));
+                }
+                parts.push(ContentPart::ToolResult {
+                    call_id,
+                    output: Value::String(output),
+                    is_error: false,
+                });
+            }
+            self.service().check_quota(tenant).await?;
+            let draft = MessageDraft {
+                parent: Parent::Message(anchor.clone()),
+                content: parts,
+                ..MessageDraft::text(MessageRole::Assistant, "")
+            };
+            last = Some(
+                self.service()
+                    .append_message(tenant, &conversation, draft)
+                    .await?
+                    .id,
+            );
+        }
+        let input = match (user_text, last) {
+            (Some(text), Some(after)) => TurnInput::Reply { after, text },
+            (Some(text), None) => TurnInput::Send { text },
+            (None, Some(after)) => TurnInput::Continue { after },
+            (None, None) => return Err(Error::invalid("input", "nothing to answer")),
+        };
+        self.start_with(tenant, &conversation, input, options).await
     }
 
     async fn store_answer(

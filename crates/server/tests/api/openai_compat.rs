@@ -173,3 +173,129 @@ async fn the_openai_python_sdk_talks_to_an_agent() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_responses_api_chains_turns_by_previous_response_id_and_conversation() {
+    let scripted = Scripted::start(vec![
+        text("Nice to meet you, Ada."),
+        text("Your name is Ada."),
+        text("Streamed answer."),
+        call("call_w", "get_weather", json!({"city": "Oslo"})),
+        text("Sunny in Oslo."),
+        text("Hi again."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .spawn()
+        .await;
+    let t = app.tenant("Acme").await;
+    let agent = json!({"slug": "support", "name": "Support", "model": "scripted/gpt-test", "instructions": "Be brief."});
+    expect(
+        app.post("/api/v1/agents", &t.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conversation = app
+        .conversation(&t, "support", &["Earlier question", "Earlier answer"])
+        .await;
+    let conversation = conversation["id"].as_str().unwrap();
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/openai_responses.py");
+    let output = tokio::process::Command::new(python())
+        .arg(script)
+        .arg(format!("{}/openai/v1", app.base))
+        .arg(&t.key)
+        .arg(conversation)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(out["first"]["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(out["first"]["text"], "Nice to meet you, Ada.");
+    assert_eq!(out["first"]["status"], "completed");
+    assert_eq!(out["first"]["total_tokens"], 25);
+    assert_eq!(out["second"]["text"], "Your name is Ada.");
+    assert_eq!(out["second"]["previous"], out["first"]["id"]);
+    assert_eq!(out["stream"]["text"], "Streamed answer.");
+    assert_eq!(out["stream"]["status"], "completed");
+    assert!(out["stream"]["deltas"].as_u64().unwrap() >= 2);
+    assert_eq!(out["call"]["name"], "get_weather");
+    assert_eq!(out["call"]["arguments"], json!({"city": "Oslo"}));
+    assert_eq!(out["answered"], "Sunny in Oslo.");
+    assert_eq!(out["retrieved"], "Sunny in Oslo.");
+    assert_eq!(out["conversation"]["text"], "Hi again.");
+    assert_eq!(out["conversation"]["conversation"], conversation);
+    let requests = scripted.requests();
+    // The second turn carried the first without resending it.
+    let texts = |r: &Value| -> Vec<String> {
+        r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        texts(&requests[1]),
+        [
+            "Be brief.",
+            "My name is Ada.",
+            "Nice to meet you, Ada.",
+            "What is my name?"
+        ]
+    );
+    // The client's tool result reached the model, paired with its call.
+    let messages = requests[4]["messages"].as_array().unwrap();
+    let call_at = messages
+        .iter()
+        .position(|m| m["tool_calls"][0]["id"] == "call_w")
+        .unwrap();
+    assert_eq!(messages[call_at + 1]["role"], "tool");
+    assert_eq!(messages[call_at + 1]["content"], "Sunny, 21 C");
+    // The conversation's own history came along.
+    assert_eq!(
+        texts(&requests[5])[1..],
+        ["Earlier question", "Earlier answer", "Hello there"]
+    );
+    // Another tenant cannot chain onto these responses.
+    let other = app.tenant("Other").await;
+    expect(
+        app.post("/api/v1/agents", &other.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let first = out["first"]["id"].as_str().unwrap();
+    let body = json!({"model": "support", "input": "x", "previous_response_id": first});
+    let response = app
+        .post("/openai/v1/responses", &other.key, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = app
+        .get(&format!("/openai/v1/responses/{first}"), &other.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body = json!({"model": "support", "input": "x", "conversation": conversation});
+    let response = app
+        .post("/openai/v1/responses", &other.key, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}

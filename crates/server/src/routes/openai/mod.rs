@@ -1,11 +1,12 @@
 //! The OpenAI-compatible API (`/openai/v1`): `models` lists the tenant's agents, and
-//! `chat/completions` runs one (the `model` names the agent) — a thin translation of the
+//! `chat/completions` and `responses` run one (the `model` names the agent) — a thin translation of the
 //! request into a stateless turn and of the run's events into OpenAI's shapes. The agent's
 //! own tools run server-side; tools the client sends are offered as client tools and come
 //! back as `tool_calls`, as from a plain model. Errors keep our JSON shape, whose `message`,
 //! `type` and `code` are what OpenAI's clients read, with the statuses they map to exceptions.
 
 mod chat;
+mod responses;
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -22,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/openai/v1/models", get(list_models))
         .route("/openai/v1/models/{model}", get(get_model))
         .route("/openai/v1/chat/completions", post(chat::completions))
+        .route("/openai/v1/responses", post(responses::create))
+        .route("/openai/v1/responses/{id}", get(responses::retrieve))
 }
 
 /// An agent as an OpenAI model.

@@ -1,0 +1,648 @@
+//! `POST /openai/v1/responses` and `GET /openai/v1/responses/{id}`: OpenAI's Responses API
+//! over our conversations. A response is a run (`resp_…` carries the run's id); with
+//! `previous_response_id` the turn goes on from that response's answer, with `conversation`
+//! (a `conv_…` id) from the conversation's active message, and without either the `input`
+//! items are a history of their own, as in Chat Completions. `function_call_output` items
+//! answer the calls a previous response left for the client.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnOptions};
+use frontdesk_core::agent::AgentRef;
+use frontdesk_core::conversation::{ContentPart, Message, Usage};
+use frontdesk_core::id::{ConversationId, RunId};
+use frontdesk_core::model::ToolSpec;
+use frontdesk_core::run::{RunEvent, RunRecord, RunStatus};
+use frontdesk_core::Error;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ResponsesRequest {
+    model: String,
+    input: Value,
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default)]
+    tools: Vec<FlatTool>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+    #[serde(default)]
+    conversation: Option<Value>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FlatTool {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+/// The response id of a run, and back.
+fn response_id(run: &RunId) -> String {
+    format!("resp_{}", run.as_str().trim_start_matches("run_"))
+}
+
+fn run_of(response: &str) -> Result<RunId, Error> {
+    response
+        .strip_prefix("resp_")
+        .and_then(|rest| RunId::parse(&format!("run_{rest}")).ok())
+        .ok_or(Error::NotFound {
+            resource: "response",
+        })
+}
+
+/// The input as history items (and the instructions found among them).
+fn parse_input(input: &Value) -> Result<(Vec<Imported>, Vec<String>), Error> {
+    let items = match input {
+        Value::String(text) => return Ok((vec![Imported::User(text.clone())], Vec::new())),
+        Value::Array(items) => items,
+        _ => {
+            return Err(Error::invalid(
+                "input",
+                "must be a string or a list of items",
+            ))
+        }
+    };
+    let mut history = Vec::new();
+    let mut instructions = Vec::new();
+    for (idx, item) in items.iter().enumerate() {
+        let field = format!("input[{idx}]");
+        let kind = item["type"].as_str().unwrap_or("message");
+        match kind {
+            "message" => {
+                let text = content_text(&item["content"], &field)?;
+                match item["role"].as_str() {
+                    Some("user") => history.push(Imported::User(text)),
+                    Some("assistant") => history.push(Imported::Assistant {
+                        text,
+                        tool_calls: Vec::new(),
+                    }),
+                    Some("system" | "developer") => instructions.push(text),
+                    _ => {
+                        return Err(Error::invalid(
+                            format!("{field}.role"),
+                            "must be user, assistant, system or developer",
+                        ))
+                    }
+                }
+            }
+            "function_call" => {
+                let call = (
+                    str_field(item, "call_id", &field)?,
+                    str_field(item, "name", &field)?,
+                    item["arguments"].as_str().unwrap_or("{}").to_owned(),
+                );
+                // Calls of one answer follow its text.
+                match history.last_mut() {
+                    Some(Imported::Assistant { tool_calls, .. }) => tool_calls.push(call),
+                    _ => history.push(Imported::Assistant {
+                        text: String::new(),
+                        tool_calls: vec![call],
+                    }),
+                }
+            }
+            "function_call_output" => history.push(Imported::ToolResult {
+                call_id: str_field(item, "call_id", &field)?,
+                content: match &item["output"] {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                },
+            }),
+            other => {
+                return Err(Error::invalid(
+                    format!("{field}.type"),
+                    format!("`{other}` items are not supported"),
+                ))
+            }
+        }
+    }
+    Ok((history, instructions))
+}
+
+fn str_field(item: &Value, name: &str, field: &str) -> Result<String, Error> {
+    item[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid(format!("{field}.{name}"), "is required"))
+}
+
+fn content_text(content: &Value, field: &str) -> Result<String, Error> {
+    match content {
+        Value::String(text) => Ok(text.clone()),
+        Value::Array(parts) => {
+            let mut texts = Vec::new();
+            for part in parts {
+                match (part["type"].as_str(), part["text"].as_str()) {
+                    (Some("input_text" | "output_text" | "text"), Some(text)) => texts.push(text),
+                    _ => return Err(Error::invalid(field, "only text content is supported")),
+                }
+            }
+            Ok(texts.join("\n"))
+        }
+        _ => Err(Error::invalid(
+            field,
+            "content must be a string or a list of parts",
+        )),
+    }
+}
+
+/// What the answer's shape needs from the request.
+#[derive(Debug, Clone)]
+struct Shape {
+    model: String,
+    instructions: Option<String>,
+    previous_response_id: Option<String>,
+    conversation: Option<ConversationId>,
+    client_tools: Vec<String>,
+}
+
+/// Runs the agent named by `model`.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    JsonBody(request): JsonBody<ResponsesRequest>,
+) -> ApiResult<Response> {
+    let tenant = &auth.tenant;
+    let agent_ref = AgentRef::parse(&request.model).map_err(|_| not_found("model"))?;
+    let agent = match state.service.get_agent(tenant, &agent_ref).await {
+        Err(Error::NotFound { .. }) => return Err(not_found("model")),
+        other => other?,
+    };
+    if request.tools.len() > 128 {
+        return Err(ApiError(Error::invalid("tools", "at most 128 tools")));
+    }
+    let mut client_tools = Vec::new();
+    for (idx, tool) in request.tools.iter().enumerate() {
+        if tool.kind != "function" {
+            return Err(ApiError(Error::invalid(
+                format!("tools[{idx}].type"),
+                "only function tools are supported",
+            )));
+        }
+        frontdesk_core::validate::tool_name(&format!("tools[{idx}].name"), &tool.name)?;
+        client_tools.push(ToolSpec {
+            name: tool.name.clone(),
+            description: tool.description.clone().unwrap_or_default(),
+            parameters: tool
+                .parameters
+                .clone()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        });
+    }
+    let (history, mut instructions) = parse_input(&request.input)?;
+    if let Some(extra) = &request.instructions {
+        instructions.insert(0, extra.clone());
+    }
+    let instructions = instructions.join("\n\n");
+    let options = TurnOptions {
+        client_tools: client_tools.clone(),
+        instructions: (!instructions.trim().is_empty()).then_some(instructions),
+    };
+    let conversation_id = match &request.conversation {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(value) => value["id"].as_str().map(str::to_owned),
+    };
+    let chained = match (&request.previous_response_id, conversation_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError(Error::invalid(
+                "previous_response_id",
+                "give previous_response_id or conversation, not both",
+            )))
+        }
+        (Some(previous), None) => {
+            let record = state
+                .service
+                .get_run(tenant, &run_of(previous)?)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::NotFound {
+                        resource: "response",
+                    },
+                    other => other,
+                })?;
+            let answer = answer_of(&record).ok_or(Error::NotFound {
+                resource: "response",
+            })?;
+            Some((record.conversation_id, Some(answer.id)))
+        }
+        (None, Some(id)) => {
+            let id = ConversationId::parse(&id).map_err(|_| not_found("conversation"))?;
+            Some((id, None))
+        }
+        (None, None) => None,
+    };
+    let started = match chained {
+        Some((conversation, after)) => {
+            let conv = state
+                .service
+                .get_conversation(tenant, &conversation)
+                .await?;
+            if conv.agent_id != agent.id {
+                return Err(ApiError(Error::invalid(
+                    "model",
+                    "the conversation belongs to another agent",
+                )));
+            }
+            let mut user_texts = Vec::new();
+            let mut tool_results = Vec::new();
+            for item in history {
+                match item {
+                    Imported::User(text) => user_texts.push(text),
+                    Imported::ToolResult { call_id, content } => tool_results.push((call_id, content)),
+                    Imported::Assistant { .. } => {
+                        return Err(ApiError(Error::invalid(
+                            "input",
+                            "with previous_response_id or conversation, the input holds only new user messages and function_call_output items",
+                        )))
+                    }
+                }
+            }
+            let user_text = (!user_texts.is_empty()).then(|| user_texts.join("\n\n"));
+            state
+                .runner
+                .start_chained(
+                    tenant,
+                    ChainedTurn {
+                        conversation,
+                        after,
+                        user_text,
+                        tool_results,
+                        options,
+                    },
+                )
+                .await?
+        }
+        None => {
+            state
+                .runner
+                .start_stateless(
+                    tenant,
+                    StatelessTurn {
+                        agent: request.model.clone(),
+                        end_user_id: request.user.clone(),
+                        source: "openai.responses",
+                        history,
+                        options,
+                    },
+                )
+                .await?
+        }
+    };
+    let shape = Shape {
+        model: request.model.clone(),
+        instructions: request.instructions.clone(),
+        previous_response_id: request.previous_response_id.clone(),
+        conversation: request
+            .conversation
+            .as_ref()
+            .map(|_| started.conversation_id.clone()),
+        client_tools: client_tools.iter().map(|t| t.name.clone()).collect(),
+    };
+    let id = response_id(&started.run_id);
+    let created = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
+    if request.stream {
+        return Ok(stream_response(started.events, id, created, shape));
+    }
+    let mut events = started.events;
+    let (mut message, mut error, mut usage, mut status) =
+        (None, None, Usage::default(), RunStatus::Failed);
+    while let Some(event) = events.next().await {
+        match event.event {
+            RunEvent::MessageCompleted { message: m } => message = Some(*m),
+            RunEvent::Error { code, message } => error = Some((code, message)),
+            RunEvent::RunCompleted {
+                status: s,
+                usage: u,
+            } => {
+                status = s;
+                usage = u;
+            }
+            _ => {}
+        }
+    }
+    if let Some((code, message)) = error {
+        if code.starts_with("model_") {
+            return Err(ApiError(Error::Upstream { message }));
+        }
+    }
+    Ok(Json(response_json(
+        &id,
+        created,
+        &shape,
+        status,
+        message.as_ref(),
+        &usage,
+    ))
+    .into_response())
+}
+
+/// A stored response (a run's answer), as `GET /responses/{id}` shows it.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let record = state
+        .service
+        .get_run(&auth.tenant, &run_of(&id)?)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::NotFound {
+                resource: "response",
+            },
+            other => other,
+        })?;
+    let message = answer_of(&record);
+    let shape = Shape {
+        model: record.agent.clone(),
+        instructions: None,
+        previous_response_id: None,
+        conversation: None,
+        client_tools: message
+            .as_ref()
+            .map(|m| {
+                m.content
+                    .iter()
+                    .filter_map(|p| match p {
+                        ContentPart::ToolCall { id, name, .. } if !answered(m, id) => {
+                            Some(name.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    Ok(Json(response_json(
+        &id,
+        record.created_at.as_millis() / 1000,
+        &shape,
+        record.status,
+        message.as_ref(),
+        &record.usage,
+    )))
+}
+
+fn answered(message: &Message, call: &str) -> bool {
+    message
+        .content
+        .iter()
+        .any(|p| matches!(p, ContentPart::ToolResult { call_id, .. } if call_id == call))
+}
+
+/// The answer a run stored (its `message.completed`).
+fn answer_of(record: &RunRecord) -> Option<Message> {
+    record.events.iter().rev().find_map(|e| match &e.event {
+        RunEvent::MessageCompleted { message } => Some((**message).clone()),
+        _ => None,
+    })
+}
+
+fn not_found(resource: &'static str) -> ApiError {
+    ApiError(Error::NotFound { resource })
+}
+
+fn item_id(prefix: &str, response: &str) -> String {
+    format!("{prefix}_{}", response.trim_start_matches("resp_"))
+}
+
+/// The client's calls in an answer, as `function_call` items.
+fn call_items(message: &Message, shape: &Shape) -> Vec<Value> {
+    message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            ContentPart::ToolCall { id, name, arguments } if shape.client_tools.contains(name) => Some(json!({
+                "type": "function_call",
+                "id": format!("fc_{id}"),
+                "call_id": id,
+                "name": name,
+                "arguments": match arguments { Value::String(raw) => raw.clone(), other => other.to_string() },
+                "status": "completed",
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+fn message_item(id: &str, text: &str, status: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": id,
+        "role": "assistant",
+        "status": status,
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    })
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens,
+    })
+}
+
+fn response_json(
+    id: &str,
+    created: i64,
+    shape: &Shape,
+    status: RunStatus,
+    message: Option<&Message>,
+    usage: &Usage,
+) -> Value {
+    let mut output = Vec::new();
+    if let Some(message) = message {
+        let text = message.text();
+        if !text.is_empty() {
+            output.push(message_item(&item_id("msg", id), &text, "completed"));
+        }
+        output.extend(call_items(message, shape));
+    }
+    let status = match status {
+        RunStatus::Completed => "completed",
+        RunStatus::Running => "in_progress",
+        RunStatus::Cancelled => "cancelled",
+        RunStatus::Failed => "failed",
+        RunStatus::AwaitingApproval => "incomplete",
+    };
+    json!({
+        "id": id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "model": shape.model,
+        "output": output,
+        "usage": usage_json(usage),
+        "instructions": shape.instructions,
+        "previous_response_id": shape.previous_response_id,
+        "conversation": shape.conversation.as_ref().map(|c| json!({"id": c})),
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": true,
+        "temperature": null,
+        "top_p": null,
+        "metadata": {},
+        "error": null,
+        "incomplete_details": null,
+        "store": true,
+        "text": {"format": {"type": "text"}},
+    })
+}
+
+/// Numbers the events of one response.
+struct Events {
+    seq: u64,
+    out: String,
+}
+
+impl Events {
+    fn push(&mut self, kind: &str, mut data: Value) {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        self.out
+            .push_str(&format!("event: {kind}\ndata: {data}\n\n"));
+    }
+}
+
+/// The run's events as Responses stream events.
+fn stream_response(follower: Follower, id: String, created: i64, shape: Shape) -> Response {
+    struct State {
+        follower: Follower,
+        id: String,
+        shape: Shape,
+        seq: u64,
+        text: Option<String>,
+        done: bool,
+    }
+    let start = State {
+        follower,
+        id,
+        shape,
+        seq: 0,
+        text: None,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(start, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let mut ev = Events {
+            seq: st.seq,
+            out: String::new(),
+        };
+        if st.seq == 0 {
+            let shell = response_json(
+                &st.id,
+                created,
+                &st.shape,
+                RunStatus::Running,
+                None,
+                &Usage::default(),
+            );
+            ev.push("response.created", json!({"response": shell}));
+            ev.push("response.in_progress", json!({"response": shell}));
+        }
+        let msg_id = item_id("msg", &st.id);
+        loop {
+            let Some(event) = st.follower.next().await else {
+                st.done = true;
+                break;
+            };
+            match event.event {
+                RunEvent::MessageDelta { text } => {
+                    if st.text.is_none() {
+                        ev.push("response.output_item.added", json!({"output_index": 0, "item": {"type": "message", "id": msg_id, "role": "assistant", "status": "in_progress", "content": []}}));
+                        ev.push("response.content_part.added", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
+                        st.text = Some(String::new());
+                    }
+                    if let Some(all) = st.text.as_mut() {
+                        all.push_str(&text);
+                    }
+                    ev.push("response.output_text.delta", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}));
+                    break;
+                }
+                RunEvent::MessageCompleted { message } => {
+                    let mut index = 0;
+                    if let Some(text) = st.text.take() {
+                        ev.push("response.output_text.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}));
+                        ev.push("response.content_part.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}));
+                        ev.push("response.output_item.done", json!({"output_index": 0, "item": message_item(&msg_id, &text, "completed")}));
+                        index = 1;
+                    }
+                    for item in call_items(&message, &st.shape) {
+                        let mut open = item.clone();
+                        open["arguments"] = json!("");
+                        open["status"] = json!("in_progress");
+                        ev.push(
+                            "response.output_item.added",
+                            json!({"output_index": index, "item": open}),
+                        );
+                        ev.push("response.function_call_arguments.delta", json!({"item_id": item["id"], "output_index": index, "delta": item["arguments"]}));
+                        ev.push("response.function_call_arguments.done", json!({"item_id": item["id"], "output_index": index, "arguments": item["arguments"]}));
+                        ev.push(
+                            "response.output_item.done",
+                            json!({"output_index": index, "item": item}),
+                        );
+                        index += 1;
+                    }
+                    // `run.completed` follows the answer, with the run's usage and status.
+                    let (status, usage) = match st.follower.next().await.map(|e| e.event) {
+                        Some(RunEvent::RunCompleted { status, usage }) => (status, usage),
+                        _ => (RunStatus::Failed, Usage::default()),
+                    };
+                    let response =
+                        response_json(&st.id, created, &st.shape, status, Some(&message), &usage);
+                    let kind = if status == RunStatus::Failed {
+                        "response.failed"
+                    } else {
+                        "response.completed"
+                    };
+                    ev.push(kind, json!({"response": response}));
+                    st.done = true;
+                    break;
+                }
+                RunEvent::Error { code, message } => {
+                    ev.push(
+                        "error",
+                        json!({"code": code, "message": message, "param": null}),
+                    );
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        st.seq = ev.seq;
+        Some((Ok::<_, Infallible>(ev.out), st))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| {
+            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
+        })
+}
