@@ -28,9 +28,11 @@ build: deps
 services:
 	./scripts/ensure-postgres.sh
 
-# Python peers of the interop tests (MCP SDK, OpenAI Agents SDK) in .venv-test.
+# Peers of the interop tests: Python (MCP SDK, OpenAI SDKs) in .venv-test, JavaScript (the
+# AI SDK) in .node-test.
 test-python:
 	./scripts/ensure-test-python.sh
+	./scripts/ensure-test-node.sh
 
 check:
 	$(CARGO) fmt --all -- --check

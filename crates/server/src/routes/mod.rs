@@ -2,6 +2,7 @@
 //! the result.
 
 pub mod agents;
+pub mod ai_sdk;
 pub mod conversations;
 pub mod keys;
 pub mod openai;

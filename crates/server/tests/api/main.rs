@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: a failure should fail loudly.
 
 mod agents;
+mod ai_sdk;
 mod bad_input;
 mod branches;
 mod common;

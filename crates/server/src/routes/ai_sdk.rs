@@ -1,0 +1,387 @@
+//! The Vercel AI SDK's UI message stream (`POST /api/v1/ai-sdk/chat/{agent}`), so `useChat`
+//! with `DefaultChatTransport({api})` can talk to an agent. The request's UI messages become
+//! a turn and the run's events become UI message chunks (`start`, `text-*`, `tool-*`,
+//! `data-*`, `finish`, `error`) ending in `data: [DONE]`.
+//!
+//! A chat whose `id` is one of the tenant's conversations (`conv_…`, made with the native
+//! API) goes on in that conversation: the server's history counts and only the new user
+//! message is taken. Any other `id` is a stateless chat: its history is stored as a
+//! conversation of its own, as for Chat Completions. The agent's tools run on the server and
+//! show as tool parts with their output; approvals, handoffs, guardrails and structured
+//! answers come as `data-approval`, `data-handoff`, `data-guardrail`, `data-structured` parts.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnInput, TurnOptions};
+use frontdesk_core::agent::AgentRef;
+use frontdesk_core::conversation::ContentPart;
+use frontdesk_core::id::ConversationId;
+use frontdesk_core::run::RunEvent;
+use frontdesk_core::Error;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/ai-sdk/chat/{agent}", post(chat))
+}
+
+/// What `DefaultChatTransport` posts (other body fields are the app's and ignored).
+#[derive(Debug, Deserialize)]
+pub struct UiChatRequest {
+    #[serde(default)]
+    id: Option<String>,
+    messages: Vec<UiMessage>,
+    #[serde(default)]
+    trigger: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UiMessage {
+    role: String,
+    #[serde(default)]
+    parts: Vec<Value>,
+}
+
+/// The history in UI messages, and the system messages' text.
+fn history_of(messages: &[UiMessage]) -> Result<(Vec<Imported>, Vec<String>), Error> {
+    let mut history = Vec::new();
+    let mut instructions = Vec::new();
+    for (idx, message) in messages.iter().enumerate() {
+        let mut text = Vec::new();
+        let mut calls = Vec::new();
+        let mut results = Vec::new();
+        for part in &message.parts {
+            let kind = part["type"].as_str().unwrap_or_default();
+            if kind == "text" {
+                text.push(part["text"].as_str().unwrap_or_default().to_owned());
+            } else if kind.starts_with("tool-") || kind == "dynamic-tool" {
+                let name = if kind == "dynamic-tool" {
+                    part["toolName"].as_str().unwrap_or_default().to_owned()
+                } else {
+                    kind.trim_start_matches("tool-").to_owned()
+                };
+                let Some(id) = part["toolCallId"].as_str() else {
+                    return Err(Error::invalid(
+                        format!("messages[{idx}].parts"),
+                        "a tool part needs a toolCallId",
+                    ));
+                };
+                calls.push((id.to_owned(), name, part["input"].to_string()));
+                match part["state"].as_str() {
+                    Some("output-available") => results.push(Imported::ToolResult {
+                        call_id: id.to_owned(),
+                        content: match &part["output"] {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                    }),
+                    Some("output-error") => results.push(Imported::ToolResult {
+                        call_id: id.to_owned(),
+                        content: part["errorText"].as_str().unwrap_or("error").to_owned(),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        let text = text.join("");
+        match message.role.as_str() {
+            "user" => history.push(Imported::User(text)),
+            "system" => instructions.push(text),
+            "assistant" => {
+                history.push(Imported::Assistant {
+                    text,
+                    tool_calls: calls,
+                });
+                history.extend(results);
+            }
+            other => {
+                return Err(Error::invalid(
+                    format!("messages[{idx}].role"),
+                    format!("`{other}` is not one of user, assistant, system"),
+                ))
+            }
+        }
+    }
+    Ok((history, instructions))
+}
+
+/// Runs a turn of `agent` and answers the UI message stream.
+pub async fn chat(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Path(agent): Path<String>,
+    JsonBody(request): JsonBody<UiChatRequest>,
+) -> ApiResult<Response> {
+    let tenant = &auth.tenant;
+    let agent = state
+        .service
+        .get_agent(tenant, &AgentRef::parse(&agent)?)
+        .await?;
+    let regenerate = request.trigger.as_deref() == Some("regenerate-message");
+    let (mut history, instructions) = history_of(&request.messages)?;
+    let instructions = instructions.join("\n\n");
+    let options = TurnOptions {
+        client_tools: Vec::new(),
+        instructions: (!instructions.trim().is_empty()).then_some(instructions),
+    };
+    let conversation = match request.id.as_deref().map(ConversationId::parse) {
+        Some(Ok(id)) => match state.service.get_conversation(tenant, &id).await {
+            Ok(conv) if conv.agent_id == agent.id => Some(conv),
+            Ok(_) => {
+                return Err(ApiError(Error::invalid(
+                    "id",
+                    "this conversation belongs to another agent",
+                )))
+            }
+            Err(error) => return Err(ApiError(error)),
+        },
+        _ => None,
+    };
+    let started = match conversation {
+        Some(conv) if regenerate => {
+            let answer = conv
+                .active_message_id
+                .ok_or_else(|| Error::invalid("trigger", "there is no answer to regenerate"))?;
+            state
+                .runner
+                .start_with(
+                    tenant,
+                    &conv.id,
+                    TurnInput::Regenerate { message: answer },
+                    options,
+                )
+                .await?
+        }
+        Some(conv) => {
+            let Some(Imported::User(text)) = history.pop() else {
+                return Err(ApiError(Error::invalid(
+                    "messages",
+                    "the last message must be the user's",
+                )));
+            };
+            state
+                .runner
+                .start_chained(
+                    tenant,
+                    ChainedTurn {
+                        conversation: conv.id,
+                        after: None,
+                        user_text: Some(text),
+                        tool_results: Vec::new(),
+                        options,
+                    },
+                )
+                .await?
+        }
+        None => {
+            if regenerate {
+                while matches!(
+                    history.last(),
+                    Some(Imported::Assistant { .. } | Imported::ToolResult { .. })
+                ) {
+                    history.pop();
+                }
+            }
+            state
+                .runner
+                .start_stateless(
+                    tenant,
+                    StatelessTurn {
+                        agent: agent.spec.slug.clone(),
+                        end_user_id: None,
+                        source: "ai-sdk",
+                        history,
+                        options,
+                    },
+                )
+                .await?
+        }
+    };
+    let message_id = format!("msg_{}", started.run_id.as_str().trim_start_matches("run_"));
+    Ok(stream(started.events, message_id))
+}
+
+/// Translates run events into UI message chunks.
+struct Chunks {
+    text_open: Option<String>,
+    texts: u32,
+    finished: bool,
+    out: String,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: Value) {
+        self.out.push_str(&format!("data: {chunk}\n\n"));
+    }
+
+    fn close_text(&mut self) {
+        if let Some(id) = self.text_open.take() {
+            self.push(json!({"type": "text-end", "id": id}));
+        }
+    }
+
+    fn event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::RunStarted { .. } => {}
+            RunEvent::MessageDelta { text } => {
+                let id = match &self.text_open {
+                    Some(id) => id.clone(),
+                    None => {
+                        self.texts += 1;
+                        let id = format!("text-{}", self.texts);
+                        self.push(json!({"type": "text-start", "id": id}));
+                        self.text_open = Some(id.clone());
+                        id
+                    }
+                };
+                self.push(json!({"type": "text-delta", "id": id, "delta": text}));
+            }
+            RunEvent::ToolStarted {
+                call_id,
+                name,
+                arguments,
+            } => {
+                self.close_text();
+                self.push(
+                    json!({"type": "tool-input-available", "toolCallId": call_id, "toolName": name,
+                    "input": arguments, "providerExecuted": true}),
+                );
+            }
+            RunEvent::ToolCompleted {
+                call_id,
+                result,
+                is_error,
+                ..
+            } => {
+                if is_error {
+                    self.push(json!({"type": "tool-output-error", "toolCallId": call_id, "errorText": result, "providerExecuted": true}));
+                } else {
+                    let output =
+                        serde_json::from_str::<Value>(&result).unwrap_or(Value::String(result));
+                    self.push(json!({"type": "tool-output-available", "toolCallId": call_id, "output": output, "providerExecuted": true}));
+                }
+            }
+            RunEvent::Handoff { from, to } => {
+                self.close_text();
+                self.push(json!({"type": "data-handoff", "data": {"from": from, "to": to}}));
+            }
+            RunEvent::ApprovalRequired {
+                run_id,
+                call_id,
+                tool,
+                arguments,
+                approver,
+                expires_at,
+            } => {
+                self.close_text();
+                self.push(json!({"type": "data-approval", "id": call_id, "data": {
+                    "run_id": run_id, "call_id": call_id, "tool": tool, "arguments": arguments,
+                    "approver": approver, "expires_at": expires_at}}));
+            }
+            RunEvent::GuardrailTripped { guardrail, message } => {
+                self.push(json!({"type": "data-guardrail", "data": {"guardrail": guardrail, "message": message}}));
+            }
+            RunEvent::MessageCompleted { message } => {
+                self.close_text();
+                if let Some(structured) = &message.structured {
+                    self.push(json!({"type": "data-structured", "data": structured}));
+                }
+                // Calls the run left unanswered (none without client tools) stay inputs.
+                let answered: Vec<&str> = message
+                    .content
+                    .iter()
+                    .filter_map(|p| match p {
+                        ContentPart::ToolResult { call_id, .. } => Some(call_id.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                for part in &message.content {
+                    if let ContentPart::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    } = part
+                    {
+                        if !answered.contains(&id.as_str())
+                            && !name.starts_with(frontdesk_agents::tools::HANDOFF_PREFIX)
+                        {
+                            self.push(json!({"type": "tool-input-available", "toolCallId": id, "toolName": name, "input": arguments}));
+                        }
+                    }
+                }
+                let finish = match message.finish_reason.as_deref() {
+                    Some("length") => "length",
+                    Some("content_filter") => "content-filter",
+                    Some("tool_calls") => "tool-calls",
+                    Some("error") => "error",
+                    Some("cancelled") => "other",
+                    _ => "stop",
+                };
+                self.push(json!({"type": "finish-step"}));
+                self.push(json!({"type": "finish", "finishReason": finish}));
+                self.finished = true;
+            }
+            RunEvent::Error { message, .. } => {
+                self.close_text();
+                self.push(json!({"type": "error", "errorText": message}));
+            }
+            RunEvent::RunCompleted { .. } => {
+                self.close_text();
+                // A run that paused for an approval has no answer yet.
+                if !self.finished {
+                    self.push(json!({"type": "finish-step"}));
+                    self.push(json!({"type": "finish", "finishReason": "other"}));
+                    self.finished = true;
+                }
+            }
+        }
+    }
+}
+
+fn stream(follower: Follower, message_id: String) -> Response {
+    let mut first = Chunks {
+        text_open: None,
+        texts: 0,
+        finished: false,
+        out: String::new(),
+    };
+    first.push(json!({"type": "start", "messageId": message_id}));
+    first.push(json!({"type": "start-step"}));
+    let start = (follower, first, false);
+    let body = futures_util::stream::unfold(start, |(mut follower, mut chunks, done)| async move {
+        if done {
+            return None;
+        }
+        let ended = match follower.next().await {
+            Some(event) => {
+                chunks.event(event.event);
+                false
+            }
+            None => {
+                chunks.out.push_str("data: [DONE]\n\n");
+                true
+            }
+        };
+        let out = std::mem::take(&mut chunks.out);
+        Some((Ok::<_, Infallible>(out), (follower, chunks, ended)))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-vercel-ai-ui-message-stream", "v1")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| {
+            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
+        })
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The JavaScript peers of the interop tests (the Vercel AI SDK's `ai` package), installed
+# from npm into .node-test, pinned.
+set -euo pipefail
+dir="${FRONTDESK_TEST_NODE_DIR:-.node-test}"
+want="ai@6.0.326"
+stamp="$dir/.frontdesk-packages"
+if [ -d "$dir/node_modules/ai" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+echo "setting up $dir for interop tests ($want)"
+mkdir -p "$dir"
+[ -f "$dir/package.json" ] || echo '{"name": "frontdesk-interop", "private": true, "type": "module"}' > "$dir/package.json"
+# shellcheck disable=SC2086
+(cd "$dir" && npm install --silent --no-audit --no-fund $want)
+echo "$want" > "$stamp"
