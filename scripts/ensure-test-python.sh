@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The Python packages interop tests talk to: the official MCP SDK (a real MCP server) and the
-# OpenAI Agents SDK (behaviour parity). Installed into .venv-test from PyPI, pinned.
+# The Python packages interop tests talk to: the official MCP SDK (a real MCP server), the
+# OpenAI Agents SDK (behaviour parity; it brings the `openai` SDK) and the ChatKit protocol
+# types. Installed into .venv-test from PyPI, pinned.
 set -euo pipefail
 venv="${FRONTDESK_TEST_VENV:-.venv-test}"
-want="mcp==2.3.0 openai-agents==0.24.0"
+want="mcp==2.3.0 openai-agents==0.24.0 openai-chatkit==1.6.5"
 stamp="$venv/.frontdesk-packages"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0

@@ -132,6 +132,8 @@ pub(crate) struct Meta {
     pub user_message: Message,
     /// The slug of the agent the run started with.
     pub entry_agent: String,
+    /// The id the answer gets (announced in `run.started`).
+    pub answer_id: MessageId,
     pub created_at: Timestamp,
 }
 
@@ -396,6 +398,7 @@ impl Runner {
             conversation: conversation.id.clone(),
             user_message: user_message.clone(),
             entry_agent: entry.spec.slug.clone(),
+            answer_id: MessageId::new(),
             created_at: Timestamp::now(),
         };
         let work = Work {
@@ -500,6 +503,7 @@ impl Runner {
         publisher.publish(RunEvent::RunStarted {
             run_id: meta.run_id.clone(),
             conversation_id: meta.conversation.clone(),
+            message_id: meta.answer_id.clone(),
             agent: work.agent.spec.slug.clone(),
             model: work
                 .candidates
@@ -600,6 +604,7 @@ impl Runner {
             work.progress.model.clone()
         };
         let draft = MessageDraft {
+            id: Some(meta.answer_id.clone()),
             parent: Parent::Message(meta.user_message.id.clone()),
             role: MessageRole::Assistant,
             content: parts,
@@ -680,6 +685,7 @@ impl Runner {
         let expires_at =
             Timestamp::now().plus_secs(work.agent.spec.approvals.expires_after_seconds);
         let paused = Paused {
+            answer_id: Some(meta.answer_id.clone()),
             agent_id: work.agent.id.clone(),
             user_message_id: meta.user_message.id.clone(),
             end_user: work.context.end_user.clone(),

@@ -73,6 +73,9 @@ pub(crate) struct Decision {
 /// What a paused run saves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Paused {
+    /// The id announced for the answer.
+    #[serde(default)]
+    pub answer_id: Option<MessageId>,
     pub agent_id: AgentId,
     pub user_message_id: MessageId,
     pub end_user: Option<String>,

@@ -198,6 +198,9 @@ pub struct NewMessage {
 /// A message as its author makes it, before it has an id, a place and a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDraft {
+    /// The id to give it, when the author announced it before storing (a run's answer);
+    /// a new one otherwise.
+    pub id: Option<MessageId>,
     pub parent: Parent,
     pub role: MessageRole,
     pub content: Vec<ContentPart>,
@@ -212,6 +215,7 @@ impl MessageDraft {
     /// A plain text message.
     pub fn text(role: MessageRole, text: impl Into<String>) -> Self {
         Self {
+            id: None,
             parent: Parent::Active,
             role,
             content: vec![ContentPart::Text { text: text.into() }],

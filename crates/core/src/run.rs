@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conversation::{Message, Usage};
-use crate::id::{ConversationId, RunId, TenantId};
+use crate::id::{ConversationId, MessageId, RunId, TenantId};
 use crate::time::Timestamp;
 
 /// How a run ended (or where it stands).
@@ -58,6 +58,8 @@ pub enum RunEvent {
     RunStarted {
         run_id: RunId,
         conversation_id: ConversationId,
+        /// The id the answer will have once stored.
+        message_id: MessageId,
         agent: String,
         model: String,
     },

@@ -207,8 +207,7 @@ pub async fn chat(
                 .await?
         }
     };
-    let message_id = format!("msg_{}", started.run_id.as_str().trim_start_matches("run_"));
-    Ok(stream(started.events, message_id))
+    Ok(stream(started.events))
 }
 
 /// Translates run events into UI message chunks.
@@ -232,7 +231,10 @@ impl Chunks {
 
     fn event(&mut self, event: RunEvent) {
         match event {
-            RunEvent::RunStarted { .. } => {}
+            RunEvent::RunStarted { message_id, .. } => {
+                self.push(json!({"type": "start", "messageId": message_id}));
+                self.push(json!({"type": "start-step"}));
+            }
             RunEvent::MessageDelta { text } => {
                 let id = match &self.text_open {
                     Some(id) => id.clone(),
@@ -348,15 +350,13 @@ impl Chunks {
     }
 }
 
-fn stream(follower: Follower, message_id: String) -> Response {
-    let mut first = Chunks {
+fn stream(follower: Follower) -> Response {
+    let first = Chunks {
         text_open: None,
         texts: 0,
         finished: false,
         out: String::new(),
     };
-    first.push(json!({"type": "start", "messageId": message_id}));
-    first.push(json!({"type": "start-step"}));
     let start = (follower, first, false);
     let body = futures_util::stream::unfold(start, |(mut follower, mut chunks, done)| async move {
         if done {

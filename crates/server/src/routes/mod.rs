@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod ai_sdk;
+pub mod chatkit;
 pub mod conversations;
 pub mod keys;
 pub mod openai;

@@ -1,0 +1,444 @@
+//! The OpenAI ChatKit custom-backend protocol (`POST /chatkit`) over our store: threads are
+//! conversations (their ids are `conv_…`), items are the messages of the active branch.
+//! One endpoint takes `{type, params, metadata}`: the streaming types answer SSE of thread
+//! stream events (`data:` lines, no `[DONE]`), the others JSON. `metadata.agent` (a slug)
+//! picks the agent of a new thread. Failures inside a run are an in-stream `error` event;
+//! failures before it are HTTP errors.
+//!
+//! Supported: `threads.create`, `threads.add_user_message`, `threads.retry_after_item`,
+//! `threads.get_by_id`, `threads.list`, `items.list`, `threads.update`, `threads.delete`.
+//! Client tools, attachments, transcription, widgets' actions and feedback answer 400
+//! `unsupported_request` (not silently accepted).
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use frontdesk_agents::{Follower, TurnInput};
+use frontdesk_core::agent::AgentRef;
+use frontdesk_core::conversation::{content_text, Conversation, Message, MessageRole};
+use frontdesk_core::id::{ConversationId, MessageId};
+use frontdesk_core::run::RunEvent;
+use frontdesk_core::service::{ListConversations, NewConversation, UpdateConversation};
+use frontdesk_core::{Error, Service};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::SecretKeyAuth;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/chatkit", post(chatkit))
+}
+
+/// A ChatKit request.
+#[derive(Debug, Deserialize)]
+pub struct ChatKitRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+/// The default (and largest) page of items or threads.
+const DEFAULT_PAGE: u32 = 20;
+
+fn param<'a>(params: &'a Value, name: &str) -> Result<&'a str, Error> {
+    params[name]
+        .as_str()
+        .ok_or_else(|| Error::invalid(format!("params.{name}"), "is required"))
+}
+
+fn thread_id(params: &Value) -> Result<ConversationId, Error> {
+    ConversationId::parse(param(params, "thread_id")?)
+        .map_err(|_| Error::NotFound { resource: "thread" })
+}
+
+/// The text of a `UserMessageInput` (text parts and tags).
+fn input_text(params: &Value) -> Result<String, Error> {
+    let content = params["input"]["content"]
+        .as_array()
+        .ok_or_else(|| Error::invalid("params.input.content", "is required"))?;
+    if params["input"]["attachments"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(unsupported("attachments"));
+    }
+    let mut text = String::new();
+    for part in content {
+        match part["type"].as_str() {
+            Some("input_text" | "input_tag") => {
+                text.push_str(part["text"].as_str().unwrap_or_default())
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "params.input.content",
+                    "only input_text and input_tag parts are supported",
+                ))
+            }
+        }
+    }
+    Ok(text)
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::bad_request(
+        "unsupported_request",
+        format!("this backend does not support {what}"),
+    )
+}
+
+fn item(message: &Message) -> Value {
+    let common = |kind: &str| json!({"id": message.id, "thread_id": message.conversation_id, "created_at": message.created_at, "type": kind});
+    match message.role {
+        MessageRole::User => {
+            let mut item = common("user_message");
+            item["content"] = json!([{"type": "input_text", "text": message.text()}]);
+            item["attachments"] = json!([]);
+            item["inference_options"] = json!({});
+            item
+        }
+        _ => {
+            let mut item = common("assistant_message");
+            item["content"] = json!([{"type": "output_text", "text": content_text(&message.content), "annotations": []}]);
+            item
+        }
+    }
+}
+
+fn thread(conversation: &Conversation, items: Vec<Value>, has_more: bool) -> Value {
+    let mut thread = json!({
+        "id": conversation.id,
+        "created_at": conversation.created_at,
+        "status": {"type": "active"},
+        "metadata": {},
+        "items": {"data": items, "has_more": has_more},
+    });
+    if let Some(title) = &conversation.title {
+        thread["title"] = json!(title);
+    }
+    thread
+}
+
+/// A thread with its first page of items (oldest first).
+async fn thread_with_items(
+    service: &Service,
+    tenant: &frontdesk_core::id::TenantId,
+    conversation: &Conversation,
+) -> Result<Value, Error> {
+    let (page, more) = service
+        .branch_page(tenant, &conversation.id, false, Some(DEFAULT_PAGE), None)
+        .await?;
+    let items = page.iter().map(|m| item(&m.message)).collect();
+    Ok(thread(conversation, items, more))
+}
+
+/// Every ChatKit request.
+pub async fn chatkit(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    JsonBody(request): JsonBody<ChatKitRequest>,
+) -> ApiResult<Response> {
+    let tenant = &auth.tenant;
+    let service = &state.service;
+    let params = &request.params;
+    let json_response = |value: Value| Ok(Json(value).into_response());
+    match request.kind.as_str() {
+        "threads.create" => {
+            let agent = request
+                .metadata
+                .get("agent")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "metadata.agent",
+                        "names the agent (its slug) of a new thread",
+                    )
+                })?;
+            service.get_agent(tenant, &AgentRef::parse(agent)?).await?;
+            let text = input_text(params)?;
+            let conversation = service
+                .create_conversation(
+                    tenant,
+                    NewConversation {
+                        agent: agent.to_owned(),
+                        end_user_id: None,
+                        title: None,
+                        metadata: Map::from_iter([("source".to_owned(), json!("chatkit"))]),
+                    },
+                )
+                .await?;
+            let started = state
+                .runner
+                .start(tenant, &conversation.id, TurnInput::Send { text })
+                .await?;
+            let head = vec![
+                json!({"type": "thread.created", "thread": thread(&conversation, Vec::new(), false)}),
+                json!({"type": "thread.item.done", "item": item(&started.user_message)}),
+            ];
+            Ok(stream(
+                state.clone(),
+                tenant.clone(),
+                conversation.id,
+                head,
+                started.events,
+            ))
+        }
+        "threads.add_user_message" => {
+            let id = thread_id(params)?;
+            service.get_conversation(tenant, &id).await?;
+            let text = input_text(params)?;
+            let started = state
+                .runner
+                .start(tenant, &id, TurnInput::Send { text })
+                .await?;
+            let head =
+                vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
+            Ok(stream(
+                state.clone(),
+                tenant.clone(),
+                id,
+                head,
+                started.events,
+            ))
+        }
+        "threads.retry_after_item" => {
+            let id = thread_id(params)?;
+            let message = MessageId::parse(param(params, "item_id")?)
+                .map_err(|_| Error::NotFound { resource: "item" })?;
+            let started = state
+                .runner
+                .start(tenant, &id, TurnInput::Regenerate { message })
+                .await?;
+            Ok(stream(
+                state.clone(),
+                tenant.clone(),
+                id,
+                Vec::new(),
+                started.events,
+            ))
+        }
+        "threads.get_by_id" => {
+            let conversation = service
+                .get_conversation(tenant, &thread_id(params)?)
+                .await?;
+            json_response(thread_with_items(service, tenant, &conversation).await?)
+        }
+        "threads.list" => {
+            if params["order"].as_str().is_some_and(|o| o != "desc") {
+                return Err(ApiError(Error::invalid(
+                    "params.order",
+                    "threads are listed newest first (desc)",
+                )));
+            }
+            let limit = params["limit"]
+                .as_u64()
+                .map(|l| l.min(100) as u32)
+                .unwrap_or(DEFAULT_PAGE);
+            let page = service
+                .list_conversations(
+                    tenant,
+                    ListConversations {
+                        limit: Some(limit),
+                        cursor: params["after"].as_str().map(str::to_owned),
+                        ..ListConversations::default()
+                    },
+                )
+                .await?;
+            let data: Vec<Value> = page
+                .items
+                .iter()
+                .map(|c| thread(c, Vec::new(), false))
+                .collect();
+            let mut body = json!({"data": data, "has_more": page.next.is_some()});
+            if let Some(next) = page.next {
+                body["after"] = json!(next.encode());
+            }
+            json_response(body)
+        }
+        "items.list" => {
+            let id = thread_id(params)?;
+            let newest_first = params["order"].as_str().unwrap_or("desc") == "desc";
+            let limit = params["limit"]
+                .as_u64()
+                .map(|l| l.min(100) as u32)
+                .unwrap_or(DEFAULT_PAGE);
+            let after_seq = match params["after"].as_str() {
+                Some(after) => {
+                    let after = MessageId::parse(after)
+                        .map_err(|_| Error::invalid("params.after", "is not an item id"))?;
+                    Some(service.get_message(tenant, &id, &after).await?.seq)
+                }
+                None => None,
+            };
+            let (page, more) = service
+                .branch_page(tenant, &id, newest_first, Some(limit), after_seq)
+                .await?;
+            let data: Vec<Value> = page.iter().map(|m| item(&m.message)).collect();
+            let mut body = json!({"data": data, "has_more": more});
+            if more {
+                body["after"] = json!(page.last().map(|m| m.message.id.clone()));
+            }
+            json_response(body)
+        }
+        "threads.update" => {
+            let id = thread_id(params)?;
+            let title = param(params, "title")?.to_owned();
+            let conversation = service
+                .update_conversation(
+                    tenant,
+                    &id,
+                    UpdateConversation {
+                        title: Some(Some(title)),
+                        archived: None,
+                        metadata: None,
+                        active_message_id: None,
+                    },
+                )
+                .await?;
+            json_response(thread_with_items(service, tenant, &conversation).await?)
+        }
+        "threads.delete" => {
+            service
+                .delete_conversation(tenant, &thread_id(params)?, false)
+                .await?;
+            json_response(json!({}))
+        }
+        "threads.add_client_tool_output" => Err(ApiError(unsupported("client tools"))),
+        "threads.add_structured_input" | "threads.custom_action" | "threads.sync_custom_action" => {
+            Err(ApiError(unsupported("widget actions and structured input")))
+        }
+        "attachments.create" | "attachments.delete" => Err(ApiError(unsupported("attachments"))),
+        "input.transcribe" => Err(ApiError(unsupported("transcription"))),
+        "items.feedback" => Err(ApiError(unsupported("feedback"))),
+        other => Err(ApiError(Error::invalid(
+            "type",
+            format!("`{other}` is not a ChatKit request type"),
+        ))),
+    }
+}
+
+/// Thread stream events: `head` (thread created, the user's item), then the run's.
+fn stream(
+    state: AppState,
+    tenant: frontdesk_core::id::TenantId,
+    conversation: ConversationId,
+    head: Vec<Value>,
+    follower: Follower,
+) -> Response {
+    struct Run {
+        state: AppState,
+        tenant: frontdesk_core::id::TenantId,
+        conversation: ConversationId,
+        follower: Follower,
+        answer: Option<String>,
+        text: String,
+        pending: Vec<Value>,
+        done: bool,
+    }
+    let mut pending = head;
+    pending.push(json!({"type": "stream_options", "stream_options": {"allow_cancel": true}}));
+    let start = Run {
+        state,
+        tenant,
+        conversation,
+        follower,
+        answer: None,
+        text: String::new(),
+        pending,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(start, |mut run| async move {
+        loop {
+            if !run.pending.is_empty() {
+                let out: String = run
+                    .pending
+                    .drain(..)
+                    .map(|event| format!("data: {event}\n\n"))
+                    .collect();
+                return Some((Ok::<_, Infallible>(out), run));
+            }
+            if run.done {
+                return None;
+            }
+            let Some(event) = run.follower.next().await else {
+                run.done = true;
+                // The thread's title comes from its first message: tell the client.
+                if let Ok(conversation) = run
+                    .state
+                    .service
+                    .get_conversation(&run.tenant, &run.conversation)
+                    .await
+                {
+                    run.pending.push(json!({"type": "thread.updated", "thread": thread(&conversation, Vec::new(), false)}));
+                }
+                continue;
+            };
+            match event.event {
+                RunEvent::RunStarted {
+                    message_id,
+                    conversation_id,
+                    ..
+                } => {
+                    let id = message_id.to_string();
+                    run.pending.push(json!({"type": "thread.item.added", "item": {"id": id, "thread_id": conversation_id,
+                        "created_at": event.at, "type": "assistant_message", "content": []}}));
+                    run.pending.push(
+                        json!({"type": "thread.item.updated", "item_id": id, "update": {
+                        "type": "assistant_message.content_part.added", "content_index": 0,
+                        "content": {"type": "output_text", "text": "", "annotations": []}}}),
+                    );
+                    run.answer = Some(id);
+                }
+                RunEvent::MessageDelta { text } => {
+                    run.text.push_str(&text);
+                    if let Some(id) = &run.answer {
+                        run.pending.push(json!({"type": "thread.item.updated", "item_id": id, "update": {
+                            "type": "assistant_message.content_part.text_delta", "content_index": 0, "delta": text}}));
+                    }
+                }
+                RunEvent::ToolStarted { name, .. } => {
+                    run.pending
+                        .push(json!({"type": "progress_update", "text": format!("Using {name}…")}));
+                }
+                RunEvent::ApprovalRequired { tool, .. } => {
+                    run.pending.push(json!({"type": "notice", "level": "info",
+                        "message": format!("`{tool}` waits for approval before it runs.")}));
+                }
+                RunEvent::MessageCompleted { message } => {
+                    let id = message.id.to_string();
+                    let text = content_text(&message.content);
+                    run.pending.push(
+                        json!({"type": "thread.item.updated", "item_id": id, "update": {
+                        "type": "assistant_message.content_part.done", "content_index": 0,
+                        "content": {"type": "output_text", "text": text, "annotations": []}}}),
+                    );
+                    run.pending
+                        .push(json!({"type": "thread.item.done", "item": item(&message)}));
+                }
+                RunEvent::Error { message, .. } => {
+                    run.pending.push(json!({"type": "error", "code": "stream.error", "message": message, "allow_retry": true}));
+                }
+                RunEvent::ToolCompleted { .. }
+                | RunEvent::Handoff { .. }
+                | RunEvent::GuardrailTripped { .. }
+                | RunEvent::RunCompleted { .. } => {}
+            }
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| {
+            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
+        })
+}
