@@ -272,7 +272,7 @@ impl Service {
         let text = content_text(&message.content);
         validate::max_chars("content", &text, MAX_MESSAGE_CHARS)?;
         let new = NewMessage {
-            id: message.id.unwrap_or_else(MessageId::new),
+            id: message.id.unwrap_or_default(),
             conversation_id: conversation.clone(),
             parent: message.parent,
             role: message.role,
