@@ -272,10 +272,7 @@ impl Runner {
             conversation: record.conversation_id.clone(),
             user_message,
             entry_agent,
-            answer_id: paused
-                .answer_id
-                .clone()
-                .unwrap_or_else(frontdesk_core::id::MessageId::new),
+            answer_id: paused.answer_id.clone().unwrap_or_default(),
             created_at: record.created_at,
         };
         let mut work = Work {
