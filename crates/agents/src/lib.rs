@@ -10,9 +10,11 @@
 //! It knows no HTTP: adapters read the hub.
 
 mod approvals;
+mod conclude;
 mod guardrails;
 mod history;
 pub mod hub;
+mod model_step;
 pub mod outbound;
 pub mod runner;
 mod stateless;

@@ -14,7 +14,7 @@ use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRo
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::{ModelMessage, ProviderSecret};
 use frontdesk_core::policy::AfterHandoff;
-use frontdesk_core::run::{FinishReason, RunEvent, RunRecord, RunStatus};
+use frontdesk_core::run::RunEvent;
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::ToolContext;
 use frontdesk_core::{Error, Result, Service};
@@ -28,7 +28,7 @@ use crate::guardrails;
 use crate::history;
 use crate::hub::{Follower, Publisher, RunHub};
 use crate::tools::{mcp::McpClients, ToolEnv, ToolSet};
-use crate::turn::{End, Paused, Progress, Work};
+use crate::turn::{End, Progress, Work};
 
 /// How many earlier messages a turn sends to the model at most.
 const MAX_HISTORY: u32 = 100;
@@ -539,127 +539,6 @@ impl Runner {
         self.conclude(meta, work, end, &publisher).await;
     }
 
-    /// Publishes and stores how a run ended (or that it paused).
-    pub(crate) async fn conclude(&self, meta: Meta, work: Work, end: End, publisher: &Publisher) {
-        let mut parts = work.progress.parts.clone();
-        let (finish, structured, error) = match end {
-            End::Paused(pending) => {
-                self.pause(meta, work, pending, publisher).await;
-                return;
-            }
-            End::Answer {
-                text,
-                structured,
-                finish,
-            } => {
-                if !text.is_empty() {
-                    parts.push(ContentPart::Text { text });
-                }
-                (finish, structured, None)
-            }
-            End::Failed {
-                code,
-                message,
-                partial,
-            } => {
-                if !partial.is_empty() {
-                    parts.push(ContentPart::Text { text: partial });
-                }
-                (FinishReason::Error, None, Some((code, message)))
-            }
-            End::Cancelled { partial } => {
-                if !partial.is_empty() {
-                    parts.push(ContentPart::Text { text: partial });
-                }
-                (FinishReason::Cancelled, None, None)
-            }
-            End::Tripped(trip) => {
-                tracing::info!(run.id = %meta.run_id, guardrail = trip.guardrail, reason = %trip.message, "a guardrail tripped");
-                publisher.publish(RunEvent::GuardrailTripped {
-                    guardrail: trip.guardrail.to_owned(),
-                    message: trip.message,
-                });
-                let reply = work.agent.spec.guardrails.safe_reply().to_owned();
-                publisher.publish(RunEvent::MessageDelta {
-                    text: reply.clone(),
-                });
-                parts.push(ContentPart::Text { text: reply });
-                (FinishReason::ContentFilter, None, None)
-            }
-        };
-        if let Some((code, message)) = &error {
-            tracing::warn!(run.id = %meta.run_id, model = %work.progress.model, code = %code, error = %message, "the run failed");
-            publisher.publish(RunEvent::Error {
-                code: code.clone(),
-                message: message.clone(),
-            });
-        }
-        let usage = work.progress.usage;
-        let model = if work.progress.model.is_empty() {
-            work.candidates
-                .first()
-                .map(|c| c.label.clone())
-                .unwrap_or_default()
-        } else {
-            work.progress.model.clone()
-        };
-        let draft = MessageDraft {
-            id: Some(meta.answer_id.clone()),
-            parent: Parent::Message(meta.user_message.id.clone()),
-            role: MessageRole::Assistant,
-            content: parts,
-            model: Some(model.clone()),
-            finish_reason: Some(finish.as_str().to_owned()),
-            usage: (work.progress.model_calls > 0).then_some(usage),
-            latency_ms: Some(work.progress.active_ms as i64),
-            structured,
-        };
-        let mut status = match finish {
-            FinishReason::Cancelled => RunStatus::Cancelled,
-            FinishReason::Error => RunStatus::Failed,
-            _ => RunStatus::Completed,
-        };
-        match self
-            .service
-            .append_message(&meta.tenant, &meta.conversation, draft)
-            .await
-        {
-            Ok(message) => {
-                publisher.publish(RunEvent::MessageCompleted {
-                    message: Box::new(message),
-                });
-            }
-            Err(error) => {
-                tracing::error!(run.id = %meta.run_id, error = %error, "could not store the answer");
-                publisher.publish(RunEvent::Error {
-                    code: "storage_failed".into(),
-                    message: "the answer could not be stored".into(),
-                });
-                status = RunStatus::Failed;
-            }
-        }
-        publisher.publish(RunEvent::RunCompleted { status, usage });
-        self.untrack(&meta.run_id);
-        let record = RunRecord {
-            id: meta.run_id.clone(),
-            tenant_id: meta.tenant.clone(),
-            conversation_id: meta.conversation.clone(),
-            status,
-            agent: meta.entry_agent.clone(),
-            model,
-            usage,
-            steps: work.progress.steps,
-            events: publisher.events(),
-            state: None,
-            expires_at: None,
-            created_at: meta.created_at,
-            completed_at: Timestamp::now(),
-        };
-        if let Err(error) = self.service.record_run(&record).await {
-            tracing::error!(run.id = %meta.run_id, error = %error, "could not store the run's events");
-        }
-    }
-
     /// Whether a run of `tenant` is running in this process.
     pub fn is_live(&self, tenant: &TenantId, run: &RunId) -> bool {
         self.live
@@ -672,62 +551,5 @@ impl Runner {
         if let Ok(mut live) = self.live.lock() {
             live.remove(run);
         }
-    }
-
-    /// Saves a paused run with what it needs to go on, then ends this part of its stream.
-    async fn pause(
-        &self,
-        meta: Meta,
-        work: Work,
-        pending: Vec<crate::turn::Pending>,
-        publisher: &Publisher,
-    ) {
-        let expires_at =
-            Timestamp::now().plus_secs(work.agent.spec.approvals.expires_after_seconds);
-        let paused = Paused {
-            answer_id: Some(meta.answer_id.clone()),
-            agent_id: work.agent.id.clone(),
-            user_message_id: meta.user_message.id.clone(),
-            end_user: work.context.end_user.clone(),
-            progress: work.progress.clone(),
-            pending: pending.clone(),
-        };
-        let usage = work.progress.usage;
-        // The events are in the log before the record is saved, and followers are woken only
-        // after it is: whoever sees `approval.required` can decide at once.
-        for call in &pending {
-            publisher.append(RunEvent::ApprovalRequired {
-                run_id: meta.run_id.clone(),
-                call_id: call.call_id.clone(),
-                tool: call.name.clone(),
-                arguments: call.arguments.clone(),
-                approver: call.approver.as_str().to_owned(),
-                expires_at,
-            });
-        }
-        publisher.append(RunEvent::RunCompleted {
-            status: RunStatus::AwaitingApproval,
-            usage,
-        });
-        let record = RunRecord {
-            id: meta.run_id.clone(),
-            tenant_id: meta.tenant.clone(),
-            conversation_id: meta.conversation.clone(),
-            status: RunStatus::AwaitingApproval,
-            agent: meta.entry_agent.clone(),
-            model: work.progress.model.clone(),
-            usage,
-            steps: work.progress.steps.clone(),
-            events: publisher.events(),
-            state: serde_json::to_value(&paused).ok(),
-            expires_at: Some(expires_at),
-            created_at: meta.created_at,
-            completed_at: Timestamp::now(),
-        };
-        if let Err(error) = self.service.record_run(&record).await {
-            tracing::error!(run.id = %meta.run_id, error = %error, "could not save the paused run");
-        }
-        self.untrack(&meta.run_id);
-        publisher.wake();
     }
 }

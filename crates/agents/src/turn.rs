@@ -10,12 +10,12 @@ use std::time::Duration;
 use frontdesk_core::agent::{Agent, AgentRef};
 use frontdesk_core::conversation::{ContentPart, Usage};
 use frontdesk_core::id::{AgentId, MessageId};
-use frontdesk_core::model::{ModelEvent, ModelMessage, ModelRequest, ToolCall};
+use frontdesk_core::model::{ModelMessage, ModelRequest, ToolCall};
 use frontdesk_core::policy::Approver;
 use frontdesk_core::run::{FinishReason, RunEvent, RunStep, StepKind};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::{ToolContext, ToolOutput};
-use frontdesk_models::fallback::{self, Candidate};
+use frontdesk_models::fallback::Candidate;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -133,18 +133,6 @@ pub(crate) fn set_instructions(messages: &mut Vec<ModelMessage>, instructions: &
             },
         );
     }
-}
-
-/// One model call's outcome.
-#[derive(Default)]
-struct StepResult {
-    text: String,
-    calls: Vec<ToolCall>,
-    usage: Option<Usage>,
-    finish: Option<FinishReason>,
-    model: String,
-    error: Option<(String, String)>,
-    cancelled: bool,
 }
 
 impl Runner {
@@ -600,106 +588,6 @@ impl Runner {
         work.tools = tools;
         work.tools.add_client_tools(&work.options.client_tools);
         None
-    }
-
-    /// One model call, streamed; text is published as it comes unless `buffer`.
-    async fn model_step(
-        &self,
-        candidates: &[Candidate],
-        request: &ModelRequest,
-        publisher: &Publisher,
-        buffer: bool,
-        cancel: &CancellationToken,
-    ) -> StepResult {
-        let mut result = StepResult {
-            model: candidates
-                .first()
-                .map(|c| c.label.clone())
-                .unwrap_or_default(),
-            ..StepResult::default()
-        };
-        let attempt = tokio::select! {
-            () = cancel.cancelled() => {
-                result.cancelled = true;
-                return result;
-            }
-            attempt = fallback::start(candidates, request, self.retry()) => attempt,
-        };
-        let started = match attempt {
-            Ok(started) => started,
-            Err((error, _)) => {
-                result.error = Some((error.code().to_owned(), error.to_string()));
-                return result;
-            }
-        };
-        if let Some(candidate) = candidates.get(started.candidate) {
-            result.model = candidate.label.clone();
-        }
-        // Tool calls by stream index: id, name, arguments so far.
-        let mut calls: Vec<(u32, String, String, String)> = Vec::new();
-        let mut stream = started.stream;
-        loop {
-            let item = tokio::select! {
-                () = cancel.cancelled() => {
-                    result.cancelled = true;
-                    break;
-                }
-                item = stream.next() => item,
-            };
-            match item {
-                Some(Ok(ModelEvent::TextDelta(text))) => {
-                    result.text.push_str(&text);
-                    if !buffer {
-                        publisher.publish(RunEvent::MessageDelta { text });
-                    }
-                }
-                Some(Ok(ModelEvent::ToolCallDelta {
-                    index,
-                    id,
-                    name,
-                    arguments,
-                })) => {
-                    let at = match calls.iter().position(|c| c.0 == index) {
-                        Some(at) => at,
-                        None => {
-                            calls.push((index, String::new(), String::new(), String::new()));
-                            calls.len() - 1
-                        }
-                    };
-                    if let Some(entry) = calls.get_mut(at) {
-                        if let Some(id) = id {
-                            entry.1 = id;
-                        }
-                        if let Some(name) = name {
-                            entry.2.push_str(&name);
-                        }
-                        entry.3.push_str(&arguments);
-                    }
-                }
-                Some(Ok(ModelEvent::Usage(usage))) => result.usage = Some(usage),
-                Some(Ok(ModelEvent::Finish(reason))) => result.finish = Some(reason),
-                Some(Err(error)) => {
-                    result.error = Some((error.code().to_owned(), error.to_string()));
-                    break;
-                }
-                None => break,
-            }
-        }
-        if !result.cancelled && result.error.is_none() {
-            result.calls = calls
-                .into_iter()
-                .map(|(index, id, name, arguments)| ToolCall {
-                    id: if id.is_empty() {
-                        format!("call_{}_{index}", frontdesk_core::id::RunId::new().as_str())
-                    } else {
-                        id
-                    },
-                    name,
-                    arguments,
-                })
-                .collect();
-        }
-        result
     }
 }
 
