@@ -12,7 +12,9 @@ use frontdesk_core::agent::AgentRef;
 use frontdesk_core::id::{ConversationId, RunId, TenantId};
 use frontdesk_core::model::ToolCall;
 use frontdesk_core::policy::Approver;
-use frontdesk_core::run::{PendingApproval, RunRecord, RunStatus, RunStep, StepKind};
+use frontdesk_core::run::{
+    PendingApproval, RunEvent, RunRecord, RunStatus, RunStep, SequencedEvent, StepKind,
+};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::{ToolContext, ToolOutput};
 use frontdesk_core::{Error, Result};
@@ -60,7 +62,7 @@ impl Runner {
         if let Some(reason) = &decision.reason {
             frontdesk_core::validate::max_chars("reason", reason, MAX_REASON_CHARS)?;
         }
-        self.settle(tenant, run, |paused| {
+        self.settle(tenant, run, false, |paused| {
             let call = paused
                 .pending
                 .iter_mut()
@@ -123,7 +125,7 @@ impl Runner {
         let mut count = 0;
         for (tenant, run) in expired {
             let outcome = self
-                .settle(&tenant, &run, |paused| {
+                .settle(&tenant, &run, true, |paused| {
                     for call in paused.pending.iter_mut().filter(|p| p.decision.is_none()) {
                         call.decision = Some(Decision {
                             approve: false,
@@ -169,20 +171,25 @@ impl Runner {
         &self,
         tenant: &TenantId,
         run: &RunId,
+        expired: bool,
         change: impl FnOnce(&mut Paused) -> Result<()>,
     ) -> Result<Decided> {
-        self.service().claim_paused_run(tenant, run).await?;
-        let mut record = self.service().get_run(tenant, run).await?;
+        self.claim(tenant, run, expired).await?;
+        let mut record = match self.service().get_run(tenant, run).await {
+            Ok(record) => record,
+            Err(error) => {
+                // The claim is ours; without the record it cannot be put back as it was.
+                tracing::error!(run.id = %run, error = %error, "a claimed run could not be read");
+                return Err(error);
+            }
+        };
         record.status = RunStatus::AwaitingApproval;
         let outcome = match record
             .state
             .clone()
             .and_then(|state| serde_json::from_value::<Paused>(state).ok())
         {
-            Some(mut paused) => match change(&mut paused) {
-                Ok(()) => Ok(paused),
-                Err(error) => Err(error),
-            },
+            Some(mut paused) => change(&mut paused).map(|()| paused),
             None => Err(Error::internal(std::io::Error::other(
                 "a paused run without its state",
             ))),
@@ -211,10 +218,61 @@ impl Runner {
                 events,
             }),
             Err(error) => {
-                self.restore(&record).await;
+                // Every call is decided, yet the run cannot go on (its agent, conversation or
+                // model went away): it ends here as failed rather than wait forever.
+                self.fail(record, &error).await;
                 Err(error)
             }
         }
+    }
+
+    /// Claims a paused run; a person's decision that meets a run busy with another decision
+    /// tries again for a moment, so deciding several calls at once works.
+    async fn claim(&self, tenant: &TenantId, run: &RunId, expired: bool) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.service().claim_paused_run(tenant, run, expired).await {
+                Err(Error::Conflict {
+                    code: "run_not_awaiting_approval",
+                    ..
+                }) if !expired && tries < 20 => {
+                    let record = self.service().get_run(tenant, run).await?;
+                    if record.status != RunStatus::Running || record.state.is_none() {
+                        return self.service().claim_paused_run(tenant, run, expired).await;
+                    }
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Ends a run that cannot resume: `error` and `run.completed` (failed) on its log.
+    async fn fail(&self, mut record: RunRecord, error: &Error) {
+        let last = record.events.last().map_or(0, |e| e.seq);
+        let at = Timestamp::now();
+        record.events.push(SequencedEvent {
+            seq: last + 1,
+            at,
+            event: RunEvent::Error {
+                code: "resume_failed".into(),
+                message: format!("the run could not go on after the approval: {error}"),
+            },
+        });
+        record.events.push(SequencedEvent {
+            seq: last + 2,
+            at,
+            event: RunEvent::RunCompleted {
+                status: RunStatus::Failed,
+                usage: record.usage,
+            },
+        });
+        record.status = RunStatus::Failed;
+        record.state = None;
+        record.expires_at = None;
+        record.completed_at = at;
+        self.restore(&record).await;
     }
 
     async fn restore(&self, record: &RunRecord) {
@@ -289,7 +347,7 @@ impl Runner {
             base: request.messages,
             progress: paused.progress.clone(),
             keys,
-            options: crate::runner::TurnOptions::default(),
+            options: paused.options.clone(),
         };
         let runner = self.clone();
         self.spawn_tracked(async move {

@@ -143,6 +143,7 @@ impl Runner {
             end_user: work.context.end_user.clone(),
             progress: work.progress.clone(),
             pending: pending.clone(),
+            options: work.options.clone(),
         };
         let usage = work.progress.usage;
         // The events are in the log before the record is saved, and followers are woken only
@@ -176,10 +177,21 @@ impl Runner {
             created_at: meta.created_at,
             completed_at: Timestamp::now(),
         };
-        if let Err(error) = self.service().record_run(&record).await {
-            tracing::error!(run.id = %meta.run_id, error = %error, "could not save the paused run");
-        }
         self.untrack(&meta.run_id);
+        if let Err(error) = self.service().record_run(&record).await {
+            // Nobody may decide a pause that was not saved: it never happened; the run fails.
+            tracing::error!(run.id = %meta.run_id, error = %error, "could not save the paused run");
+            publisher.discard_hidden();
+            publisher.publish(RunEvent::Error {
+                code: "storage_failed".into(),
+                message: "the run could not be saved to wait for its approval".into(),
+            });
+            publisher.publish(RunEvent::RunCompleted {
+                status: RunStatus::Failed,
+                usage,
+            });
+            return;
+        }
         publisher.wake();
     }
 }

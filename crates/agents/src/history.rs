@@ -54,6 +54,20 @@ pub fn model_request(
     let mut entries: Vec<Vec<ModelMessage>> = Vec::new();
     let mut answer: Vec<ContentPart> = Vec::new();
     for m in branch {
+        // A turn a guardrail stopped is left out: the model never sees words that tripped it.
+        if m.role == MessageRole::Assistant && m.finish_reason.as_deref() == Some("content_filter")
+        {
+            if answer.is_empty()
+                && matches!(
+                    entries.last().and_then(|g| g.first()),
+                    Some(ModelMessage::User { .. })
+                )
+            {
+                entries.pop();
+            }
+            answer.clear();
+            continue;
+        }
         match m.role {
             MessageRole::Assistant => answer.extend(m.content.iter().cloned()),
             MessageRole::User => {

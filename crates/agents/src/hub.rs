@@ -22,6 +22,8 @@ const KEEP_FINISHED: Duration = Duration::from_secs(15 * 60);
 struct Log {
     tenant: TenantId,
     events: Vec<SequencedEvent>,
+    /// How many events followers may see (events appended but not yet woken stay hidden).
+    visible: usize,
     finished_at: Option<Instant>,
 }
 
@@ -61,6 +63,7 @@ impl RunHub {
             Mutex::new(Log {
                 tenant: tenant.clone(),
                 events: Vec::new(),
+                visible: 0,
                 finished_at: None,
             }),
             Notify::new(),
@@ -80,6 +83,7 @@ impl RunHub {
         let entry = Arc::new((
             Mutex::new(Log {
                 tenant: tenant.clone(),
+                visible: events.len(),
                 events,
                 finished_at: None,
             }),
@@ -87,6 +91,24 @@ impl RunHub {
         ));
         lock(&self.runs).insert(run.clone(), entry.clone());
         Publisher { run: entry }
+    }
+
+    /// Whether this process's log of `run` ends with a pause for approvals (the run may have
+    /// gone on elsewhere since).
+    pub fn paused(&self, run: &RunId) -> bool {
+        let Some(entry) = lock(&self.runs).get(run).cloned() else {
+            return false;
+        };
+        let log = lock(&entry.0);
+        log.events.last().is_some_and(|e| {
+            matches!(
+                e.event,
+                RunEvent::RunCompleted {
+                    status: frontdesk_core::run::RunStatus::AwaitingApproval,
+                    ..
+                }
+            )
+        })
     }
 
     /// Follows a run of `tenant` from after `last_seq` (0: from the start). Another tenant's
@@ -109,6 +131,7 @@ impl Follower {
         let entry = Arc::new((
             Mutex::new(Log {
                 tenant: tenant.clone(),
+                visible: events.len(),
                 events,
                 finished_at: Some(Instant::now()),
             }),
@@ -134,13 +157,27 @@ impl Publisher {
         seq
     }
 
-    /// Wakes the followers (after [`Publisher::append`]).
+    /// Shows the followers what was appended, and wakes them.
     pub fn wake(&self) {
+        {
+            let mut log = lock(&self.run.0);
+            log.visible = log.events.len();
+        }
         self.run.1.notify_waiters();
     }
 
-    /// Appends an event without waking the followers that wait: they see it on the next wake
-    /// (or publish). For events that must be stored before anyone waiting acts on them.
+    /// Drops what was appended but not yet shown (it must not be seen after all).
+    pub fn discard_hidden(&self) {
+        let mut log = lock(&self.run.0);
+        let visible = log.visible;
+        log.events.truncate(visible);
+        if !log.events.last().is_some_and(|e| e.event.is_terminal()) {
+            log.finished_at = None;
+        }
+    }
+
+    /// Appends an event that followers do not see until the next wake (or publish): for
+    /// events that must be stored before anyone acts on them.
     pub fn append(&self, event: RunEvent) -> u64 {
         let log = &self.run.0;
         {
@@ -168,11 +205,14 @@ impl Follower {
             let notified = notify.notified();
             {
                 let log = lock(log);
-                if let Some(event) = log.events.get((self.next_seq - 1) as usize) {
-                    self.next_seq += 1;
-                    return Some(event.clone());
+                let at = (self.next_seq - 1) as usize;
+                if at < log.visible {
+                    if let Some(event) = log.events.get(at) {
+                        self.next_seq += 1;
+                        return Some(event.clone());
+                    }
                 }
-                if log.finished_at.is_some() {
+                if log.finished_at.is_some() && log.visible >= log.events.len() {
                     return None;
                 }
             }

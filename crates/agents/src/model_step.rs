@@ -93,8 +93,9 @@ impl Runner {
                         if let Some(id) = id {
                             entry.1 = id;
                         }
-                        if let Some(name) = name {
-                            entry.2.push_str(&name);
+                        // The name comes whole with the first piece (some servers repeat it).
+                        if let Some(name) = name.filter(|_| entry.2.is_empty()) {
+                            entry.2 = name;
                         }
                         entry.3.push_str(&arguments);
                     }

@@ -24,6 +24,8 @@ pub enum UrlRefused {
     NoHost,
     #[error("{0} is a private, loopback or link-local address; calls to it are not allowed on this server")]
     Private(String),
+    #[error("a redirect to another origin was refused")]
+    OtherOrigin,
 }
 
 /// Whether `ip` is an address on the public internet.
@@ -41,7 +43,15 @@ pub fn is_public(ip: IpAddr) -> bool {
                 let v4 = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
                 return is_public_v4(v4);
             }
-            !(v6.is_loopback()
+            // Other forms that tunnel or translate to IPv4 reach whatever IPv4 they embed:
+            // local-use NAT64 (64:ff9b:1::/48), SIIT (::ffff:0:0/96), 6to4 (2002::/16) and
+            // Teredo (2001::/32). They are refused outright.
+            let tunnels = segments[..3] == [0x64, 0xff9b, 1]
+                || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+                || segments[0] == 0x2002
+                || (segments[0] == 0x2001 && segments[1] == 0);
+            !(tunnels
+                || v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (segments[0] & 0xfe00) == 0xfc00 // unique local
@@ -111,11 +121,10 @@ impl Resolve for PublicOnly {
                 .filter(|addr| is_public(addr.ip()))
                 .collect();
             if public.is_empty() {
-                let shown = found
-                    .first()
-                    .map_or_else(|| host.clone(), |a| format!("{host} ({})", a.ip()));
-                return Err(Box::new(UrlRefused::Private(shown))
-                    as Box<dyn std::error::Error + Send + Sync>);
+                // Which address it resolved to stays unsaid: it would map internal DNS.
+                return Err(
+                    Box::new(UrlRefused::Private(host)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             let addrs: Addrs = Box::new(public.into_iter());
             Ok(addrs)
@@ -126,18 +135,29 @@ impl Resolve for PublicOnly {
 /// A client builder for tenant URLs: the address checks, redirects re-checked, a connect
 /// timeout. Callers add their own request timeout (streams need none).
 pub fn builder(allow_private: bool) -> reqwest::ClientBuilder {
+    // Redirects stay on the origin the tenant configured (its secret headers and our
+    // signature go nowhere else, and never from https down to http), and are checked again.
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
             return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            return attempt.error(UrlRefused::OtherOrigin);
         }
         match check_url(attempt.url(), allow_private) {
             Ok(()) => attempt.follow(),
             Err(refused) => attempt.error(refused),
         }
     });
+    // No proxy from the environment: a proxy would resolve names where our check cannot see.
     let builder = reqwest::Client::builder()
         .user_agent(concat!("frontdesk/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
+        .no_proxy()
         .redirect(redirects);
     if allow_private {
         builder
@@ -160,14 +180,17 @@ pub fn describe(error: &reqwest::Error) -> String {
         }
         source = current.source();
     }
+    // Described by kind: reqwest's own text names the URL, whose query may hold secrets.
     if error.is_timeout() {
         "the request timed out".to_owned()
     } else if error.is_connect() {
         "could not connect".to_owned()
     } else if error.is_redirect() {
-        format!("bad redirect: {error}")
+        "too many or bad redirects".to_owned()
+    } else if error.is_body() || error.is_decode() {
+        "the response could not be read".to_owned()
     } else {
-        error.to_string()
+        "the request failed".to_owned()
     }
 }
 
@@ -213,6 +236,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "::127.0.0.1",
         ] {
             let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -14,7 +14,7 @@ use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRo
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::{ModelMessage, ProviderSecret};
 use frontdesk_core::policy::AfterHandoff;
-use frontdesk_core::run::RunEvent;
+use frontdesk_core::run::{RunEvent, RunStatus};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::ToolContext;
 use frontdesk_core::{Error, Result, Service};
@@ -63,7 +63,7 @@ pub enum TurnInput {
 }
 
 /// What a caller adds to a turn beyond the agent's config (protocol adapters).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TurnOptions {
     /// Tools the client runs itself: offered to the model beside the agent's; a call of one
     /// ends the run with `finish_reason: tool_calls`, the call left for the client.
@@ -449,7 +449,16 @@ impl Runner {
     /// A run's events after `last_seq`: live from the hub, or stored once it is gone from it.
     pub async fn follow(&self, tenant: &TenantId, run: &RunId, last_seq: u64) -> Result<Follower> {
         if let Some(follower) = self.hub.follow(run, tenant, last_seq) {
-            return Ok(follower);
+            // A pause seen here may have been decided on another instance: the store knows.
+            if !self.hub.paused(run) {
+                return Ok(follower);
+            }
+            match self.service.get_run(tenant, run).await {
+                Ok(record) if record.status != RunStatus::AwaitingApproval => {
+                    return Ok(Follower::finished(tenant, record.events, last_seq))
+                }
+                _ => return Ok(follower),
+            }
         }
         let record = self.service.get_run(tenant, run).await?;
         Ok(Follower::finished(tenant, record.events, last_seq))

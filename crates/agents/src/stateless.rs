@@ -218,6 +218,17 @@ impl Runner {
                     .content
                     .iter()
                     .any(|p| matches!(p, ContentPart::ToolCall { id, .. } if *id == call_id));
+                let answered = asked
+                    .content
+                    .iter()
+                    .chain(parts.iter())
+                    .any(|p| matches!(p, ContentPart::ToolResult { call_id: done, .. } if *done == call_id));
+                if answered {
+                    return Err(Error::invalid(
+                        "input",
+                        format!("the call `{call_id}` already has a result"),
+                    ));
+                }
                 if !called {
                     return Err(Error::invalid(
                         "input",
@@ -282,12 +293,14 @@ fn check_order(history: &[Imported]) -> Result<()> {
                 calls = tool_calls.iter().map(|(id, _, _)| id.as_str()).collect();
             }
             Imported::ToolResult { call_id, .. } => {
-                if !calls.contains(&call_id.as_str()) {
+                // Each call gets one result.
+                let Some(at) = calls.iter().position(|c| *c == call_id.as_str()) else {
                     return Err(Error::invalid(
                         "messages",
-                        format!("a tool result for `{call_id}` does not follow an assistant message that called it"),
+                        format!("a tool result for `{call_id}` does not follow an assistant message that called it (or repeats one)"),
                     ));
-                }
+                };
+                calls.remove(at);
             }
         }
     }

@@ -81,6 +81,9 @@ pub(crate) struct Paused {
     pub end_user: Option<String>,
     pub progress: Progress,
     pub pending: Vec<Pending>,
+    /// What the caller added to the turn (client tools, instructions), kept for the rest.
+    #[serde(default)]
+    pub options: crate::runner::TurnOptions,
 }
 
 /// How the loop ended.
@@ -252,14 +255,20 @@ impl Runner {
                 usage: step.usage,
                 error: step.error.as_ref().map(|(_, m)| m.clone()),
             });
+            // Text held back for checks is never kept unchecked, not even partly.
+            let partial = if buffer {
+                String::new()
+            } else {
+                step.text.clone()
+            };
             if step.cancelled {
-                return End::Cancelled { partial: step.text };
+                return End::Cancelled { partial };
             }
             if let Some((code, message)) = step.error {
                 return End::Failed {
                     code,
                     message,
-                    partial: step.text,
+                    partial,
                 };
             }
             if step.calls.is_empty() {

@@ -367,6 +367,12 @@ impl AgentSpec {
                 }
             };
             validate::tool_name(&format!("{field}.name"), name)?;
+            if name.starts_with("transfer_to_") {
+                return Err(Error::invalid(
+                    format!("{field}.name"),
+                    "names starting with transfer_to_ are kept for handoffs",
+                ));
+            }
             if !names.insert(name.clone()) {
                 return Err(Error::invalid(
                     format!("{field}.name"),

@@ -249,7 +249,15 @@ pub trait RunStore: Send + Sync {
     async fn get_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<crate::run::RunRecord>;
     /// Moves a run from `awaiting_approval` to `running`; `false` when it was not waiting
     /// (someone else took it, or it never paused). This is what makes one decision win.
-    async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<bool>;
+    /// `expired` claims only a run whose approval expired before `now` (the sweep); without
+    /// it only one that has not (a person's decision comes too late otherwise).
+    async fn claim_paused_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        now: crate::time::Timestamp,
+        expired: bool,
+    ) -> StoreResult<bool>;
     /// Paused runs (of every tenant) whose approval expired before `now`, oldest first.
     async fn expired_approvals(
         &self,

@@ -41,7 +41,11 @@ impl RunStore for SqlStore {
         .arg(run.state.as_ref().map(to_json).transpose()?)
         .arg(run.expires_at.map(|t| t.as_millis()))
         .unique("run");
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
+        // A run id of another tenant's run changes nothing (the upsert's WHERE): say so.
+        match execute(self.db.as_ref(), stmt).await?.affected {
+            0 => Err(StoreError::Conflict("run")),
+            _ => Ok(()),
+        }
     }
 
     async fn get_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<RunRecord> {
@@ -78,12 +82,24 @@ impl RunStore for SqlStore {
         })
     }
 
-    async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> StoreResult<bool> {
-        let stmt = Stmt::new(
-            "UPDATE runs SET status = 'running' WHERE tenant_id = $1 AND id = $2 AND status = 'awaiting_approval'",
-        )
+    async fn claim_paused_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        now: Timestamp,
+        expired: bool,
+    ) -> StoreResult<bool> {
+        let when = if expired {
+            "expires_at < $3"
+        } else {
+            "(expires_at IS NULL OR expires_at >= $3)"
+        };
+        let stmt = Stmt::new(format!(
+            "UPDATE runs SET status = 'running' WHERE tenant_id = $1 AND id = $2 AND status = 'awaiting_approval' AND {when}"
+        ))
         .arg(tenant.as_str())
-        .arg(run.as_str());
+        .arg(run.as_str())
+        .arg(now.as_millis());
         Ok(execute(self.db.as_ref(), stmt).await?.affected == 1)
     }
 

@@ -71,6 +71,7 @@ impl McpClients {
         server.url.hash(&mut hasher);
         for (name, value) in &server.headers {
             let value = super::fill_secrets(value, secrets)?;
+            name.hash(&mut hasher);
             value.hash(&mut hasher);
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| format!("header {name}: {e}"))?;

@@ -157,6 +157,13 @@ impl ToolSet {
                 Ok(tools) => {
                     for tool in tools {
                         let name = tool.spec().name.clone();
+                        if name.starts_with(HANDOFF_PREFIX) {
+                            set.warnings.push(format!(
+                                "the MCP server `{}` offers `{name}`, a name kept for handoffs; it is left out",
+                                server.name
+                            ));
+                            continue;
+                        }
                         let approval = needs_approval(&name, server.requires_approval);
                         set.push(tool, approval, DEFAULT_TOOL_TIMEOUT);
                     }

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! where `v1` is the hex HMAC-SHA256, keyed with the tenant's webhook signing secret, of the
-//! timestamp, a `.`, and the exact body bytes (empty for `GET`/`DELETE`). Receivers recompute
-//! it, compare in constant time, and reject timestamps older than a few minutes.
+//! timestamp, a `.`, and the exact body bytes — for `GET`/`DELETE`, which have no body, the
+//! exact query string (without `?`), so the arguments are signed either way. Receivers
+//! recompute it, compare in constant time, and reject timestamps older than a few minutes.
 //! Header values may name the tenant's stored secrets as `{{secrets.NAME}}`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -89,13 +90,17 @@ impl Webhook {
             HttpMethod::Delete => reqwest::Method::DELETE,
         };
         let now = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
+        let signed: Vec<u8> = match self.method {
+            HttpMethod::Get | HttpMethod::Delete => url.query().unwrap_or("").as_bytes().to_vec(),
+            HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch => body.clone(),
+        };
         let mut request = self
             .client
             .request(method, url)
             .timeout(self.timeout)
             .header(
                 "X-Frontdesk-Signature",
-                signature(self.signing_secret.expose_secret(), now, &body),
+                signature(self.signing_secret.expose_secret(), now, &signed),
             )
             .header("X-Frontdesk-Run", context.run.as_str())
             .header("X-Frontdesk-Tool", self.spec.name.as_str());

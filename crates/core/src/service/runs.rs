@@ -22,26 +22,42 @@ impl Service {
             .map_err(|e| Error::from_store("run", e))
     }
 
-    /// Takes a paused run of `tenant` to resume it; a run that is not paused is a 409.
-    pub async fn claim_paused_run(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
+    /// Takes a paused run of `tenant` to record a decision (`expired`: the sweep's, only once
+    /// the approval expired; a person's only before). Not paused is a 409, unknown a 404.
+    pub async fn claim_paused_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        expired: bool,
+    ) -> Result<()> {
+        let now = crate::time::Timestamp::now();
         let claimed = self
             .store
-            .claim_paused_run(tenant, run)
+            .claim_paused_run(tenant, run, now, expired)
             .await
             .map_err(|e| Error::from_store("run", e))?;
         if claimed {
-            Ok(())
-        } else {
-            // Not found at all is a 404; found but not paused is a conflict.
-            let record = self.get_run(tenant, run).await?;
-            Err(Error::Conflict {
-                code: "run_not_awaiting_approval",
-                message: format!(
+            return Ok(());
+        }
+        // Not found at all is a 404; found but not (or no longer) open to this is a conflict.
+        let record = self.get_run(tenant, run).await?;
+        let late = record.status == crate::run::RunStatus::AwaitingApproval
+            && record.expires_at.is_some_and(|at| at < now);
+        Err(Error::Conflict {
+            code: if late {
+                "approval_expired"
+            } else {
+                "run_not_awaiting_approval"
+            },
+            message: if late {
+                "the approval expired; the run goes on as if the call was rejected".to_owned()
+            } else {
+                format!(
                     "the run is {}, not waiting for an approval",
                     record.status.as_str()
-                ),
-            })
-        }
+                )
+            },
+        })
     }
 
     /// Paused runs whose approval expired.

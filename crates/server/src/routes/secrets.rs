@@ -95,8 +95,7 @@ pub struct SigningSecret {
 fn signing(secret: &SecretString) -> SigningSecret {
     SigningSecret {
         secret: secret.expose_secret().to_owned(),
-        scheme:
-            "X-Frontdesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">",
+        scheme: "X-Frontdesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\"> (GET/DELETE: the raw query string in place of the body)",
     }
 }
 

@@ -55,9 +55,9 @@ async fn the_ai_sdk_reads_our_ui_message_stream() {
         .arg(&t.key)
         .arg("chat-local-1")
         .current_dir(&dir)
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
     assert!(
         output.status.success(),
         "{}",

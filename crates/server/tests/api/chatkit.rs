@@ -37,9 +37,9 @@ async fn a_conversation_through_chatkit_matches_the_protocol_types() {
         .arg(format!("{}/chatkit", app.base))
         .arg(&t.key)
         .arg("support")
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
     assert!(
         output.status.success(),
         "{}",

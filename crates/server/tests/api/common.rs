@@ -464,3 +464,14 @@ impl frontdesk_core::model::ModelProvider for RecordingModel {
         self.window
     }
 }
+
+/// Waits for a peer process of an interop test (Python, Node) at most three minutes, so a
+/// hung peer fails its test instead of hanging the suite.
+pub async fn within(
+    output: impl std::future::Future<Output = std::io::Result<std::process::Output>>,
+) -> std::process::Output {
+    match tokio::time::timeout(std::time::Duration::from_secs(180), output).await {
+        Ok(result) => result.unwrap(),
+        Err(_) => panic!("the interop peer did not finish within 180 s"),
+    }
+}

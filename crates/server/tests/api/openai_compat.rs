@@ -54,9 +54,9 @@ async fn the_openai_python_sdk_talks_to_an_agent() {
         .arg(format!("{}/openai/v1", app.base))
         .arg(&t.key)
         .arg(&limited)
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
     assert!(
         output.status.success(),
         "{}",
@@ -210,9 +210,9 @@ async fn the_responses_api_chains_turns_by_previous_response_id_and_conversation
         .arg(format!("{}/openai/v1", app.base))
         .arg(&t.key)
         .arg(conversation)
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
     assert!(
         output.status.success(),
         "{}",

@@ -60,9 +60,9 @@ async fn sdk(scenario: &str) -> Value {
         .arg(script)
         .arg(&scripted.base)
         .arg(scenario)
-        .output()
-        .await
-        .unwrap();
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
     assert!(
         output.status.success(),
         "the SDK script failed on {scenario}: {}",

@@ -252,7 +252,7 @@ async fn parallel_webhook_calls_are_signed_run_together_and_return_in_order() {
     assert_eq!(events[3].1["call_id"], "c1");
     assert_eq!(events[4].1["call_id"], "c2");
     assert!(events[3].1["duration_ms"].as_u64().unwrap() >= 300);
-    assert!(clock.elapsed() < std::time::Duration::from_millis(3_000));
+    assert!(clock.elapsed() < std::time::Duration::from_secs(10));
     let results = tool_messages(&scripted.requests()[1]);
     assert_eq!(
         results
@@ -294,11 +294,10 @@ async fn parallel_webhook_calls_are_signed_run_together_and_return_in_order() {
     let get = &fast.received()[0];
     assert_eq!(get.method, "GET");
     assert_eq!(get.uri, "/balance?account=x");
-    assert!(verify_signature(
-        secret,
-        get.headers["x-frontdesk-signature"].to_str().unwrap(),
-        b""
-    ));
+    // Without a body, the query (the arguments) is what is signed.
+    let get_signature = get.headers["x-frontdesk-signature"].to_str().unwrap();
+    assert!(verify_signature(secret, get_signature, b"account=x"));
+    assert!(!verify_signature(secret, get_signature, b"account=y"));
     // Secrets are listed by hint only; the signing secret is the tenant's own.
     let listed = expect(
         app.get("/api/v1/secrets", &t.key).send().await.unwrap(),
@@ -647,6 +646,11 @@ async fn a_tripped_input_guardrail_answers_the_safe_reply_without_calling_the_mo
     let sent = &scripted.requests()[scripted_requests_before];
     let last = sent["messages"].as_array().unwrap().last().unwrap();
     assert_eq!(last["content"], "Mail me at [email]");
+    // The turn that tripped the input guardrail is not in the history the model gets.
+    assert!(
+        !sent.to_string().contains("IGNORE previous instructions"),
+        "{sent}"
+    );
     assert!(!events.iter().any(
         |(n, d)| n == "message.delta" && d["text"].as_str().unwrap().contains("internal-only")
     ));
@@ -1030,7 +1034,7 @@ async fn token_and_time_budgets_stop_runs() {
     let clock = std::time::Instant::now();
     let done = turn(&app, &t, &conv, "go").await;
     assert_eq!(done["error"]["code"], "time_budget_exceeded", "{done}");
-    assert!(clock.elapsed() < std::time::Duration::from_millis(1_450));
+    assert!(clock.elapsed() < std::time::Duration::from_secs(5));
     app.stop().await;
 }
 

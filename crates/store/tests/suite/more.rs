@@ -205,9 +205,27 @@ pub async fn runs(fx: &Fixture) {
     // The expiry sweep finds it; only one claim wins, and not another tenant's.
     let expired = fx.store.expired_approvals(now, 10).await.unwrap();
     assert!(expired.contains(&(a.clone(), record.id.clone())));
-    assert!(!fx.store.claim_paused_run(&b, &record.id).await.unwrap());
-    assert!(fx.store.claim_paused_run(&a, &record.id).await.unwrap());
-    assert!(!fx.store.claim_paused_run(&a, &record.id).await.unwrap());
+    assert!(!fx
+        .store
+        .claim_paused_run(&b, &record.id, now, true)
+        .await
+        .unwrap());
+    // It expired: a person's late decision cannot claim it, the sweep can, once.
+    assert!(!fx
+        .store
+        .claim_paused_run(&a, &record.id, now, false)
+        .await
+        .unwrap());
+    assert!(fx
+        .store
+        .claim_paused_run(&a, &record.id, now, true)
+        .await
+        .unwrap());
+    assert!(!fx
+        .store
+        .claim_paused_run(&a, &record.id, now, true)
+        .await
+        .unwrap());
     assert!(!fx
         .store
         .expired_approvals(now, 10)
@@ -225,7 +243,10 @@ pub async fn runs(fx: &Fixture) {
     let mut theirs = record.clone();
     theirs.tenant_id = b.clone();
     theirs.status = RunStatus::Failed;
-    let _ = fx.store.save_run(&theirs).await;
+    assert!(matches!(
+        fx.store.save_run(&theirs).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(
         fx.store.get_run(&a, &record.id).await.unwrap().status,
         RunStatus::Completed
