@@ -92,6 +92,23 @@ impl Runner {
         .await
     }
 
+    /// Cancels a run that waits for approvals: its pending calls are rejected as cancelled
+    /// and it ends the way a rejection makes it end.
+    pub async fn cancel_paused(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
+        self.settle(tenant, run, false, |paused| {
+            for call in paused.pending.iter_mut().filter(|p| p.decision.is_none()) {
+                call.decision = Some(Decision {
+                    approve: false,
+                    reason: Some("the run was cancelled".into()),
+                    by: "staff".into(),
+                });
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// The calls a paused run waits on (none for a run that is not paused).
     pub fn pending_approvals(record: &RunRecord) -> Vec<PendingApproval> {
         if record.status != RunStatus::AwaitingApproval {

@@ -259,6 +259,16 @@ impl Runner {
         options: TurnOptions,
     ) -> Result<StartedRun> {
         let conversation = self.service.get_conversation(tenant, conversation).await?;
+        // One thing at a time: a run waiting for approvals is decided (or cancelled) first,
+        // or its answer would land on a branch the conversation has left.
+        if let Some(paused) = self.service.paused_run_of(tenant, &conversation.id).await? {
+            return Err(Error::Conflict {
+                code: "approval_pending",
+                message: format!(
+                    "run {paused} waits for a tool call to be approved: decide it (POST /api/v1/runs/{paused}/approvals/{{call_id}}) or cancel it (POST /api/v1/runs/{paused}/cancel) first"
+                ),
+            });
+        }
         let entry = self
             .service
             .get_agent(tenant, &AgentRef::Id(conversation.agent_id.clone()))

@@ -258,6 +258,12 @@ pub trait RunStore: Send + Sync {
         now: crate::time::Timestamp,
         expired: bool,
     ) -> StoreResult<bool>;
+    /// The run of a conversation that waits for approvals, if one does.
+    async fn paused_run_of(
+        &self,
+        tenant: &TenantId,
+        conversation: &crate::id::ConversationId,
+    ) -> StoreResult<Option<RunId>>;
     /// Paused runs (of every tenant) whose approval expired before `now`, oldest first.
     async fn expired_approvals(
         &self,

@@ -103,6 +103,22 @@ impl RunStore for SqlStore {
         Ok(execute(self.db.as_ref(), stmt).await?.affected == 1)
     }
 
+    async fn paused_run_of(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Option<RunId>> {
+        let stmt = Stmt::new(
+            "SELECT id FROM runs WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'awaiting_approval' LIMIT 1",
+        )
+        .arg(tenant.as_str())
+        .arg(conversation.as_str());
+        match query_one(self.db.as_ref(), stmt).await? {
+            Some(row) => Ok(Some(id_col(&row, "id", RunId::parse)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn expired_approvals(
         &self,
         now: Timestamp,

@@ -60,6 +60,18 @@ impl Service {
         })
     }
 
+    /// The run of `conversation` that waits for approvals, if one does.
+    pub async fn paused_run_of(
+        &self,
+        tenant: &TenantId,
+        conversation: &crate::id::ConversationId,
+    ) -> Result<Option<RunId>> {
+        self.store
+            .paused_run_of(tenant, conversation)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
     /// Paused runs whose approval expired.
     pub async fn expired_approvals(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>> {
         self.store

@@ -354,7 +354,11 @@ pub async fn cancel_run(
     Path(run): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let run = path_id(&run, RunId::parse, "run")?;
-    state.runner.cancel(&auth.tenant, &run)?;
+    match state.runner.cancel(&auth.tenant, &run) {
+        // Not running here: it may be waiting for approvals (then its calls are rejected).
+        Err(Error::NotFound { .. }) => state.runner.cancel_paused(&auth.tenant, &run).await?,
+        other => other?,
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"run_id": run, "status": "cancelling"})),

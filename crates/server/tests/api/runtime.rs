@@ -742,6 +742,20 @@ async fn an_approval_pauses_the_run_survives_a_restart_and_resumes_it() {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
+    // While it waits, the conversation takes no new turn.
+    expect_error(
+        app.post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &t.key,
+            &json!({"content": "Hello?"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "approval_pending",
+    )
+    .await;
     // The server restarts; the approval resumes the run on the new one, streaming the rest.
     let app = app.restart().await;
     let response = app
@@ -889,6 +903,45 @@ async fn a_rejected_or_expired_approval_is_told_to_the_model() {
             .as_str()
             .unwrap()
             .contains("nobody approved it in time"),
+        "{told:?}"
+    );
+    assert!(receiver.received().is_empty());
+    // A third time the run is cancelled while it waits: its call is rejected as cancelled.
+    scripted.push(call("c3", "delete_account", json!({})));
+    scripted.push(text("Cancelled, nothing deleted."));
+    let paused = turn(&app, &t, &conv, "Delete it, really").await;
+    let run = paused["run_id"].as_str().unwrap().to_owned();
+    expect(
+        app.post(&format!("/api/v1/runs/{run}/cancel"), &t.key, &json!({}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let trace = expect(
+            app.get(&format!("/api/v1/runs/{run}"), &t.key)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        status = trace["status"].clone();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+    let told = tool_messages(&scripted.requests().pop().unwrap());
+    assert!(
+        told.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("the run was cancelled"),
         "{told:?}"
     );
     assert!(receiver.received().is_empty());
