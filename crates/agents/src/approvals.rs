@@ -340,7 +340,7 @@ impl Runner {
             .hub()
             .follow(&record.id, &tenant, last_seq)
             .ok_or_else(|| Error::internal(std::io::Error::other("run log vanished")))?;
-        let cancel = self.track(&record.id, &tenant);
+        let cancel = self.track(&record.id, &tenant, &record.conversation_id);
         let meta = Meta {
             run_id: record.id.clone(),
             tenant: tenant.clone(),

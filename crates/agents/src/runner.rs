@@ -33,6 +33,9 @@ use crate::turn::{End, Progress, Work};
 /// How many earlier messages a turn sends to the model at most.
 const MAX_HISTORY: u32 = 100;
 
+/// A run going on in this process: whose, in which conversation, and how to stop it.
+pub(crate) type LiveRun = (TenantId, ConversationId, CancellationToken);
+
 /// Starts runs and keeps track of them until they end.
 #[derive(Clone)]
 pub struct Runner {
@@ -42,7 +45,7 @@ pub struct Runner {
     retry: RetryPolicy,
     env: ToolEnv,
     tracker: TaskTracker,
-    pub(crate) live: Arc<Mutex<HashMap<RunId, (TenantId, CancellationToken)>>>,
+    pub(crate) live: Arc<Mutex<HashMap<RunId, LiveRun>>>,
 }
 
 /// What a turn starts from.
@@ -401,7 +404,7 @@ impl Runner {
             .hub
             .follow(&run_id, tenant, 0)
             .ok_or_else(|| Error::internal(std::io::Error::other("run log vanished")))?;
-        let cancel = self.track(&run_id, tenant);
+        let cancel = self.track(&run_id, tenant, &conversation.id);
         let meta = Meta {
             run_id: run_id.clone(),
             tenant: tenant.clone(),
@@ -481,7 +484,7 @@ impl Runner {
             .lock()
             .map_err(|_| Error::internal(std::io::Error::other("run table poisoned")))?;
         match live.get(run) {
-            Some((owner, token)) if owner == tenant => {
+            Some((owner, _, token)) if owner == tenant => {
                 token.cancel();
                 Ok(())
             }
@@ -496,10 +499,18 @@ impl Runner {
     }
 
     /// Registers a live run and returns its cancel token.
-    pub(crate) fn track(&self, run: &RunId, tenant: &TenantId) -> CancellationToken {
+    pub(crate) fn track(
+        &self,
+        run: &RunId,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> CancellationToken {
         let cancel = CancellationToken::new();
         if let Ok(mut live) = self.live.lock() {
-            live.insert(run.clone(), (tenant.clone(), cancel.clone()));
+            live.insert(
+                run.clone(),
+                (tenant.clone(), conversation.clone(), cancel.clone()),
+            );
         }
         cancel
     }
@@ -558,11 +569,24 @@ impl Runner {
         self.conclude(meta, work, end, &publisher).await;
     }
 
+    /// The conversation a run of `tenant` belongs to (live here, or stored); 404 otherwise.
+    pub async fn run_conversation(&self, tenant: &TenantId, run: &RunId) -> Result<ConversationId> {
+        let live = self.live.lock().ok().and_then(|live| {
+            live.get(run)
+                .filter(|(owner, _, _)| owner == tenant)
+                .map(|(_, c, _)| c.clone())
+        });
+        match live {
+            Some(conversation) => Ok(conversation),
+            None => Ok(self.service.get_run(tenant, run).await?.conversation_id),
+        }
+    }
+
     /// Whether a run of `tenant` is running in this process.
     pub fn is_live(&self, tenant: &TenantId, run: &RunId) -> bool {
         self.live
             .lock()
-            .map(|live| live.get(run).is_some_and(|(owner, _)| owner == tenant))
+            .map(|live| live.get(run).is_some_and(|(owner, _, _)| owner == tenant))
             .unwrap_or(false)
     }
 

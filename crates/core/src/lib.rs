@@ -25,6 +25,7 @@ pub mod time;
 pub mod tool;
 pub mod usage;
 pub mod validate;
+pub mod visitor;
 
 pub use error::{Error, Result, StoreError};
 pub use service::Service;

@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::openai::routes())
         .merge(routes::ai_sdk::routes())
         .merge(routes::chatkit::routes())
+        .merge(routes::widget::routes())
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())

@@ -9,6 +9,7 @@ mod keys;
 mod runs;
 mod secrets;
 mod tenants;
+mod widget;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub use secrets::SecretInfo;
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };
+pub use widget::{Visitor, WidgetSession};
 
 /// The domain facade over a store.
 #[derive(Clone)]

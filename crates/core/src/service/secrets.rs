@@ -15,6 +15,7 @@ use crate::time::Timestamp;
 
 const SECRET_PREFIX: &str = "secret:";
 const SIGNING: &str = "frontdesk:webhook_signing";
+const IDENTITY: &str = "frontdesk:widget_identity";
 /// Longest secret value.
 const MAX_SECRET_CHARS: usize = 4_096;
 
@@ -113,23 +114,52 @@ impl Service {
 
     /// The secret the tenant's webhooks are signed with, made on first use.
     pub async fn webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        self.own_secret(tenant, SIGNING, "whsec").await
+    }
+
+    /// Replaces the signing secret with a new random one and returns it.
+    pub async fn rotate_webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        self.new_own_secret(tenant, SIGNING, "whsec").await
+    }
+
+    /// The secret the tenant signs its users' widget tokens with, made on first use.
+    pub async fn widget_identity_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        self.own_secret(tenant, IDENTITY, "wisec").await
+    }
+
+    /// Replaces the widget identity secret; user tokens signed with the old one stop working.
+    pub async fn rotate_widget_identity_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+        self.new_own_secret(tenant, IDENTITY, "wisec").await
+    }
+
+    /// One of frontdesk's own secrets of a tenant, made on first use.
+    async fn own_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        prefix: &str,
+    ) -> Result<SecretString> {
         let sealed = self
             .store
             .sealed_credentials(tenant)
             .await
             .map_err(|e| Error::from_store("secret", e))?;
-        if let Some((name, sealed)) = sealed.into_iter().find(|(name, _)| name == SIGNING) {
+        if let Some((name, sealed)) = sealed.into_iter().find(|(n, _)| n == name) {
             return self.sealer()?.open(tenant, &name, &sealed);
         }
-        self.rotate_webhook_signing_secret(tenant).await
+        self.new_own_secret(tenant, name, prefix).await
     }
 
-    /// Replaces the signing secret with a new random one and returns it.
-    pub async fn rotate_webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
+    async fn new_own_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        prefix: &str,
+    ) -> Result<SecretString> {
         let mut bytes = [0u8; 24];
         crate::id::random_bytes(&mut bytes);
-        let secret = format!("whsec_{}", hex::encode(bytes));
-        self.seal_and_store(tenant, SIGNING, &secret).await?;
+        let secret = format!("{prefix}_{}", hex::encode(bytes));
+        self.seal_and_store(tenant, name, &secret).await?;
         Ok(SecretString::from(secret))
     }
 }

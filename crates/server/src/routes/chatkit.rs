@@ -2,7 +2,8 @@
 //! conversations (their ids are `conv_…`), items are the messages of the active branch.
 //! One endpoint takes `{type, params, metadata}`: the streaming types answer SSE of thread
 //! stream events (`data:` lines, no `[DONE]`), the others JSON. `metadata.agent` (a slug)
-//! picks the agent of a new thread. Failures inside a run are an in-stream `error` event;
+//! picks the agent of a new thread. A secret key reaches all of the tenant's threads; a widget
+//! visitor token (from `POST /widget/v1/session` with a publishable key) only its own. Failures inside a run are an in-stream `error` event;
 //! failures before it are HTTP errors.
 //!
 //! Supported: `threads.create`, `threads.add_user_message`, `threads.retry_after_item`,
@@ -141,13 +142,54 @@ async fn thread_with_items(
     Ok(thread(conversation, items, more))
 }
 
-/// Every ChatKit request.
+/// Who calls: the tenant with a secret key, or a widget visitor (limited to its end user).
+struct Caller {
+    tenant: frontdesk_core::id::TenantId,
+    visitor: Option<frontdesk_core::service::Visitor>,
+}
+
+impl Caller {
+    fn end_user(&self) -> Option<String> {
+        self.visitor.as_ref().map(|v| v.claims.end_user.clone())
+    }
+
+    /// A thread this caller may use; another's is a 404.
+    async fn thread(&self, service: &Service, id: &ConversationId) -> Result<Conversation, Error> {
+        let conversation = service.get_conversation(&self.tenant, id).await?;
+        match self.end_user() {
+            Some(end_user) if conversation.end_user_id.as_deref() != Some(end_user.as_str()) => {
+                Err(Error::NotFound { resource: "thread" })
+            }
+            _ => Ok(conversation),
+        }
+    }
+}
+
+/// Every ChatKit request: a secret key, or a visitor token (`fdv1.…`) from a widget session.
 pub async fn chatkit(
     State(state): State<AppState>,
-    auth: SecretKeyAuth,
+    auth: Result<SecretKeyAuth, ApiError>,
+    headers: axum::http::HeaderMap,
     JsonBody(request): JsonBody<ChatKitRequest>,
 ) -> ApiResult<Response> {
-    let tenant = &auth.tenant;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let caller = if bearer.starts_with("fdv1.") {
+        let visitor = crate::routes::widget::visitor(&state, &headers).await?;
+        Caller {
+            tenant: visitor.tenant().clone(),
+            visitor: Some(visitor),
+        }
+    } else {
+        Caller {
+            tenant: auth?.tenant,
+            visitor: None,
+        }
+    };
+    let tenant = &caller.tenant;
     let service = &state.service;
     let params = &request.params;
     let json_response = |value: Value| Ok(Json(value).into_response());
@@ -163,14 +205,21 @@ pub async fn chatkit(
                         "names the agent (its slug) of a new thread",
                     )
                 })?;
-            service.get_agent(tenant, &AgentRef::parse(agent)?).await?;
+            let found = service.get_agent(tenant, &AgentRef::parse(agent)?).await?;
+            if caller
+                .visitor
+                .as_ref()
+                .is_some_and(|v| !v.may_use(&found.spec.slug))
+            {
+                return Err(ApiError(Error::NotFound { resource: "agent" }));
+            }
             let text = input_text(params)?;
             let conversation = service
                 .create_conversation(
                     tenant,
                     NewConversation {
                         agent: agent.to_owned(),
-                        end_user_id: None,
+                        end_user_id: caller.end_user(),
                         title: None,
                         metadata: Map::from_iter([("source".to_owned(), json!("chatkit"))]),
                     },
@@ -194,7 +243,7 @@ pub async fn chatkit(
         }
         "threads.add_user_message" => {
             let id = thread_id(params)?;
-            service.get_conversation(tenant, &id).await?;
+            caller.thread(service, &id).await?;
             let text = input_text(params)?;
             let started = state
                 .runner
@@ -212,6 +261,7 @@ pub async fn chatkit(
         }
         "threads.retry_after_item" => {
             let id = thread_id(params)?;
+            caller.thread(service, &id).await?;
             let message = MessageId::parse(param(params, "item_id")?)
                 .map_err(|_| Error::NotFound { resource: "item" })?;
             let started = state
@@ -227,9 +277,7 @@ pub async fn chatkit(
             ))
         }
         "threads.get_by_id" => {
-            let conversation = service
-                .get_conversation(tenant, &thread_id(params)?)
-                .await?;
+            let conversation = caller.thread(service, &thread_id(params)?).await?;
             json_response(thread_with_items(service, tenant, &conversation).await?)
         }
         "threads.list" => {
@@ -247,6 +295,7 @@ pub async fn chatkit(
                 .list_conversations(
                     tenant,
                     ListConversations {
+                        end_user_id: caller.end_user(),
                         limit: Some(limit),
                         cursor: params["after"].as_str().map(str::to_owned),
                         ..ListConversations::default()
@@ -266,6 +315,7 @@ pub async fn chatkit(
         }
         "items.list" => {
             let id = thread_id(params)?;
+            caller.thread(service, &id).await?;
             let newest_first = params["order"].as_str().unwrap_or("desc") == "desc";
             let limit = params["limit"]
                 .as_u64()
@@ -291,6 +341,7 @@ pub async fn chatkit(
         }
         "threads.update" => {
             let id = thread_id(params)?;
+            caller.thread(service, &id).await?;
             let title = param(params, "title")?.to_owned();
             let conversation = service
                 .update_conversation(

@@ -14,6 +14,7 @@ pub mod system;
 pub mod tenants;
 pub mod turns;
 pub mod usage;
+pub mod widget;
 
 use serde::Serialize;
 

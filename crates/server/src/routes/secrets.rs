@@ -28,6 +28,11 @@ pub fn routes() -> Router<AppState> {
             post(rotate_signing_secret),
         )
         .route("/api/v1/mcp/refresh", post(refresh_mcp))
+        .route("/api/v1/widget-identity-secret", get(get_identity_secret))
+        .route(
+            "/api/v1/widget-identity-secret/rotate",
+            post(rotate_identity_secret),
+        )
 }
 
 /// A secret's value.
@@ -130,4 +135,44 @@ pub async fn rotate_signing_secret(
 pub async fn refresh_mcp(State(state): State<AppState>, auth: SecretKeyAuth) -> StatusCode {
     state.runner.refresh_mcp_tools(&auth.tenant);
     StatusCode::NO_CONTENT
+}
+
+/// The secret a tenant signs its users' widget tokens with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IdentitySecret {
+    pub secret: String,
+    /// How to make a user token.
+    pub scheme: &'static str,
+}
+
+fn identity(secret: &SecretString) -> IdentitySecret {
+    IdentitySecret {
+        secret: secret.expose_secret().to_owned(),
+        scheme: "a JWT signed HS256 with this secret, claims {\"sub\": <your user id>, \"exp\": <unix seconds>}; pass it to Frontdesk.identify(token)",
+    }
+}
+
+/// The tenant's widget identity secret (made on first use): sign your users' tokens with it.
+#[utoipa::path(get, path = "/api/v1/widget-identity-secret", tag = "tools", security(("secret_key" = [])),
+    responses((status = 200, body = IdentitySecret)))]
+pub async fn get_identity_secret(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+) -> ApiResult<Json<IdentitySecret>> {
+    let secret = state.service.widget_identity_secret(&auth.tenant).await?;
+    Ok(Json(identity(&secret)))
+}
+
+/// Replaces the widget identity secret; tokens signed with the old one stop working.
+#[utoipa::path(post, path = "/api/v1/widget-identity-secret/rotate", tag = "tools", security(("secret_key" = [])),
+    responses((status = 200, body = IdentitySecret)))]
+pub async fn rotate_identity_secret(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+) -> ApiResult<Json<IdentitySecret>> {
+    let secret = state
+        .service
+        .rotate_widget_identity_secret(&auth.tenant)
+        .await?;
+    Ok(Json(identity(&secret)))
 }

@@ -322,26 +322,27 @@ pub async fn run_events(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let run = path_id(&run, RunId::parse, "run")?;
-    let last = match headers
+    let last = last_event_id(&headers)?;
+    let follower = state.runner.follow(&auth.tenant, &run, last).await?;
+    Ok(sse(follower).into_response())
+}
+
+/// The `Last-Event-ID` a re-attaching client sends (0 without one).
+pub(crate) fn last_event_id(headers: &HeaderMap) -> ApiResult<u64> {
+    let invalid = || {
+        ApiError(Error::bad_request(
+            "invalid_last_event_id",
+            "Last-Event-ID must be an event number",
+        ))
+    };
+    match headers
         .get("last-event-id")
         .map(|v| v.to_str().map(str::trim))
     {
-        None => 0,
-        Some(Ok(value)) => value.parse::<u64>().map_err(|_| {
-            ApiError(Error::bad_request(
-                "invalid_last_event_id",
-                "Last-Event-ID must be an event number",
-            ))
-        })?,
-        Some(Err(_)) => {
-            return Err(ApiError(Error::bad_request(
-                "invalid_last_event_id",
-                "Last-Event-ID must be an event number",
-            )))
-        }
-    };
-    let follower = state.runner.follow(&auth.tenant, &run, last).await?;
-    Ok(sse(follower).into_response())
+        None => Ok(0),
+        Some(Ok(value)) => value.parse::<u64>().map_err(|_| invalid()),
+        Some(Err(_)) => Err(invalid()),
+    }
 }
 
 /// Stops a running turn; the partial answer is stored with `finish_reason: cancelled`.
@@ -366,7 +367,9 @@ pub async fn cancel_run(
 }
 
 /// A follower as SSE: `id:` the sequence number, `event:` the type, `data:` the JSON.
-fn sse(follower: Follower) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+pub(crate) fn sse(
+    follower: Follower,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
         let data = serde_json::to_string(&event.event).unwrap_or_else(|_| "{}".to_owned());

@@ -21,3 +21,4 @@ mod system;
 mod tenants;
 mod turns;
 mod upstream;
+mod widget;

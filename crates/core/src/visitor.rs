@@ -1,0 +1,209 @@
+//! Widget visitors: a publishable key and an allowed `Origin` get a visitor token, signed by
+//! the server, naming the tenant, the key, the visitor and the end user it acts as. Every
+//! widget request carries it; the visitor reaches only conversations of its end user.
+//!
+//! A tenant can say who its signed-in users are: it signs a JWT (HS256, `sub` = its user id,
+//! `exp`) with its widget identity secret and passes it to `Frontdesk.identify(token)`; the
+//! visitor then acts as `user:<sub>` instead of an anonymous `visitor:<id>`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::{KeyId, TenantId};
+
+/// How long a visitor token lives.
+pub const TOKEN_SECS: i64 = 24 * 3600;
+/// How long after it expired a token may still renew its visitor (the same visitor id).
+pub const RENEW_SECS: i64 = 30 * 24 * 3600;
+const PREFIX: &str = "fdv1";
+
+/// What a visitor token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorClaims {
+    #[serde(rename = "t")]
+    pub tenant: TenantId,
+    #[serde(rename = "k")]
+    pub key: KeyId,
+    /// `vis_…`, stable across the visitor's sessions on this browser.
+    #[serde(rename = "v")]
+    pub visitor: String,
+    /// Who the visitor acts as: `visitor:<id>`, or `user:<sub>` once identified.
+    #[serde(rename = "u")]
+    pub end_user: String,
+    /// Expiry, unix seconds.
+    pub exp: i64,
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+fn mac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.finalize().into_bytes().to_vec()
+        }
+        // HMAC takes keys of any length.
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Compares in constant time.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthenticated(code: &'static str, message: &str) -> Error {
+    Error::Unauthenticated {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+/// Signs claims into a token.
+pub fn sign(secret: &[u8], claims: &VisitorClaims) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signed = format!("{PREFIX}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(mac(secret, signed.as_bytes()));
+    format!("{signed}.{signature}")
+}
+
+/// Checks a token's signature; `grace` seconds past its expiry are still accepted (for
+/// renewing a visitor), none for requests.
+pub fn verify(secret: &[u8], token: &str, now: i64, grace: i64) -> Result<VisitorClaims> {
+    let invalid = || {
+        unauthenticated(
+            "invalid_visitor_token",
+            "the visitor token is not valid; start a new widget session",
+        )
+    };
+    let mut parts = token.split('.');
+    let (Some(PREFIX), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let expected = mac(secret, format!("{PREFIX}.{payload}").as_bytes());
+    let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
+    if !same(&expected, &given) {
+        return Err(invalid());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+    let claims: VisitorClaims = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if claims.exp + grace < now {
+        return Err(unauthenticated(
+            "visitor_token_expired",
+            "the visitor token expired; start a new widget session",
+        ));
+    }
+    Ok(claims)
+}
+
+#[derive(Deserialize)]
+struct UserClaims {
+    sub: String,
+    exp: i64,
+}
+
+/// Checks a tenant's user token (a JWT signed HS256 with its widget identity secret) and
+/// returns its `sub`.
+pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<String> {
+    let invalid = || {
+        Error::invalid(
+            "user_token",
+            "is not a valid HS256 JWT signed with the tenant's widget identity secret",
+        )
+    };
+    let mut parts = token.split('.');
+    let (Some(head), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let header: serde_json::Value = URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(invalid)?;
+    if header["alg"] != "HS256" {
+        return Err(invalid());
+    }
+    let expected = mac(secret.as_bytes(), format!("{head}.{payload}").as_bytes());
+    let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
+    if !same(&expected, &given) {
+        return Err(invalid());
+    }
+    let claims: UserClaims = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(invalid)?;
+    if claims.exp < now {
+        return Err(Error::invalid("user_token", "has expired"));
+    }
+    crate::validate::non_empty("user_token.sub", &claims.sub, 200)?;
+    Ok(claims.sub)
+}
+
+/// Signs a user token the way a tenant's backend would (tests, docs).
+pub fn sign_user_token(secret: &str, sub: &str, exp: i64) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": sub, "exp": exp}).to_string());
+    let signature = URL_SAFE_NO_PAD.encode(mac(
+        secret.as_bytes(),
+        format!("{header}.{payload}").as_bytes(),
+    ));
+    format!("{header}.{payload}.{signature}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> VisitorClaims {
+        VisitorClaims {
+            tenant: TenantId::new(),
+            key: KeyId::new(),
+            visitor: "vis_1".into(),
+            end_user: "visitor:vis_1".into(),
+            exp,
+        }
+    }
+
+    #[test]
+    fn tokens_verify_only_unchanged_unexpired_and_with_the_right_secret() {
+        let token = sign(b"secret", &claims(1_000));
+        assert_eq!(
+            verify(b"secret", &token, 999, 0).map(|c| c.visitor).ok(),
+            Some("vis_1".into())
+        );
+        assert!(verify(b"other", &token, 999, 0).is_err());
+        assert!(verify(b"secret", &token, 1_001, 0).is_err());
+        assert!(verify(b"secret", &token, 1_001, 10).is_ok());
+        let mut tampered = token.clone();
+        tampered.insert(10, 'x');
+        assert!(verify(b"secret", &tampered, 999, 0).is_err());
+    }
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hex::encode(mac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn user_tokens_are_checked() {
+        let token = sign_user_token("idsecret", "user-42", 2_000);
+        assert_eq!(
+            verify_user_token("idsecret", &token, 1_000).ok(),
+            Some("user-42".into())
+        );
+        assert!(verify_user_token("wrong", &token, 1_000).is_err());
+        assert!(verify_user_token("idsecret", &token, 3_000).is_err());
+        assert!(verify_user_token("idsecret", "a.b", 1_000).is_err());
+    }
+}

@@ -1,0 +1,468 @@
+//! The widget's API (`/widget/v1/…`): a publishable key and an allowed `Origin` open a
+//! session and get a visitor token; with it the page lists and reads its visitor's
+//! conversations, starts them, sends messages (SSE like the native API), follows, cancels
+//! and regenerates runs, and answers approvals meant for the end user. Another visitor's
+//! conversation or run is a 404. Every response carries CORS headers for the page's origin
+//! (the origin itself is checked against the key on every request); each visitor is rate
+//! limited on its own, beside its key.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use frontdesk_agents::{ApprovalDecision, Decided, TurnInput};
+use frontdesk_core::agent::{AgentRef, WidgetSettings};
+use frontdesk_core::conversation::{BranchMessage, Conversation};
+use frontdesk_core::id::{ConversationId, MessageId, RunId};
+use frontdesk_core::policy::Approver;
+use frontdesk_core::service::{ListConversations, NewConversation, Visitor, WidgetSession};
+use frontdesk_core::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::AppState;
+
+/// Requests per minute of one visitor.
+const VISITOR_PER_MINUTE: u32 = 60;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/widget/v1/session", post(open_session).options(preflight))
+        .route(
+            "/widget/v1/conversations",
+            get(list).post(create).options(preflight),
+        )
+        .route(
+            "/widget/v1/conversations/{conversation}",
+            get(read).options(preflight),
+        )
+        .route(
+            "/widget/v1/conversations/{conversation}/messages",
+            post(send).options(preflight),
+        )
+        .route(
+            "/widget/v1/conversations/{conversation}/messages/{message}/regenerate",
+            post(regenerate).options(preflight),
+        )
+        .route(
+            "/widget/v1/runs/{run}/events",
+            get(events).options(preflight),
+        )
+        .route(
+            "/widget/v1/runs/{run}/cancel",
+            post(cancel).options(preflight),
+        )
+        .route(
+            "/widget/v1/runs/{run}/approvals/{call_id}",
+            post(decide).options(preflight),
+        )
+        .layer(axum::middleware::from_fn(cors))
+}
+
+/// A CORS preflight: the headers come from [`cors`].
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// CORS for the page that embeds the widget: preflights answer at once; responses name the
+/// request's origin (whether it may use the key is checked by the handlers).
+async fn cors(request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = next.run(request).await;
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, x-frontdesk-key, last-event-id"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    response
+}
+
+fn origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// The visitor of a widget request, checked and rate limited.
+pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Visitor, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::Unauthenticated {
+            code: "missing_visitor_token",
+            message:
+                "send the visitor token from POST /widget/v1/session as `Authorization: Bearer …`"
+                    .into(),
+        })?;
+    let visitor = state
+        .service
+        .widget_visitor(token.trim(), origin(headers))
+        .await?;
+    let per_key = visitor
+        .key
+        .rate_limit_per_minute
+        .unwrap_or(state.config.limits.rate_limit_per_minute);
+    for (bucket, per_minute) in [
+        (
+            format!("visitor:{}", visitor.claims.visitor),
+            VISITOR_PER_MINUTE,
+        ),
+        (visitor.key.id.as_str().to_owned(), per_key),
+    ] {
+        if let Err(retry_after_secs) = state.limiter.check(&bucket, per_minute) {
+            return Err(ApiError(Error::RateLimited {
+                retry_after_secs,
+                message: format!("too many requests; retry in {retry_after_secs} s"),
+            }));
+        }
+    }
+    Ok(visitor)
+}
+
+/// A conversation of this visitor (and of an agent its key allows); anything else is a 404.
+async fn own_conversation(
+    state: &AppState,
+    visitor: &Visitor,
+    id: &str,
+) -> Result<Conversation, ApiError> {
+    let id = path_id(id, ConversationId::parse, "conversation")?;
+    let conversation = state
+        .service
+        .get_conversation(visitor.tenant(), &id)
+        .await?;
+    if conversation.end_user_id.as_deref() != Some(visitor.claims.end_user.as_str()) {
+        return Err(ApiError(Error::NotFound {
+            resource: "conversation",
+        }));
+    }
+    Ok(conversation)
+}
+
+/// A run in one of this visitor's conversations.
+async fn own_run(state: &AppState, visitor: &Visitor, run: &str) -> Result<RunId, ApiError> {
+    let run = path_id(run, RunId::parse, "run")?;
+    let conversation = state
+        .runner
+        .run_conversation(visitor.tenant(), &run)
+        .await?;
+    own_conversation(state, visitor, conversation.as_str())
+        .await
+        .map_err(|_| ApiError(Error::NotFound { resource: "run" }))?;
+    Ok(run)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The agent's slug.
+    pub agent: String,
+    /// A JWT (HS256, `sub`, `exp`) the tenant signed with its widget identity secret.
+    #[serde(default)]
+    pub user_token: Option<String>,
+    /// The token of an earlier session in this browser, to stay the same visitor.
+    #[serde(default)]
+    pub visitor_token: Option<String>,
+}
+
+/// What the widget shows of its agent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WidgetAgent {
+    pub slug: String,
+    pub name: String,
+    pub widget: WidgetSettings,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionResponse {
+    #[serde(flatten)]
+    pub session: WidgetSession,
+    pub agent: WidgetAgent,
+}
+
+/// Opens a widget session (`X-Frontdesk-Key: fd_pk_…`, from a page on an allowed origin).
+pub async fn open_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SessionRequest>,
+) -> ApiResult<Json<SessionResponse>> {
+    let key = headers
+        .get("x-frontdesk-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::Unauthenticated {
+            code: "missing_api_key",
+            message: "send the publishable key as `X-Frontdesk-Key: fd_pk_…`".into(),
+        })?;
+    let session = state
+        .service
+        .open_widget_session(
+            key,
+            origin(&headers),
+            &body.agent,
+            body.user_token.as_deref(),
+            body.visitor_token.as_deref(),
+        )
+        .await?;
+    let agent = session
+        .agent
+        .clone()
+        .ok_or_else(|| Error::internal(std::io::Error::other("session without agent")))?;
+    Ok(Json(SessionResponse {
+        session,
+        agent: WidgetAgent {
+            slug: agent.spec.slug,
+            name: agent.spec.name,
+            widget: agent.spec.widget,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// The visitor's conversations, most recent first.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let visitor = visitor(&state, &headers).await?;
+    let page = state
+        .service
+        .list_conversations(
+            visitor.tenant(),
+            ListConversations {
+                agent: params.agent,
+                end_user_id: Some(visitor.claims.end_user.clone()),
+                limit: params.limit,
+                cursor: params.cursor,
+                archived: Some(false),
+                ..ListConversations::default()
+            },
+        )
+        .await?;
+    Ok(Json(json!({
+        "data": page.items,
+        "has_more": page.next.is_some(),
+        "next_cursor": page.next.map(|c| c.encode()),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    agent: String,
+}
+
+/// Starts a conversation of the visitor with an agent its key allows.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Conversation>)> {
+    let visitor = visitor(&state, &headers).await?;
+    let agent = state
+        .service
+        .get_agent(visitor.tenant(), &AgentRef::parse(&body.agent)?)
+        .await?;
+    if !visitor.may_use(&agent.spec.slug) {
+        return Err(ApiError(Error::NotFound { resource: "agent" }));
+    }
+    let conversation = state
+        .service
+        .create_conversation(
+            visitor.tenant(),
+            NewConversation {
+                agent: agent.spec.slug,
+                end_user_id: Some(visitor.claims.end_user.clone()),
+                title: None,
+                metadata: serde_json::Map::from_iter([("source".to_owned(), json!("widget"))]),
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(conversation)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct WithMessages {
+    #[serde(flatten)]
+    conversation: Conversation,
+    messages: Vec<BranchMessage>,
+}
+
+/// One of the visitor's conversations with its active branch (the latest 100 messages).
+pub async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(conversation): Path<String>,
+) -> ApiResult<Json<WithMessages>> {
+    let visitor = visitor(&state, &headers).await?;
+    let conversation = own_conversation(&state, &visitor, &conversation).await?;
+    let (mut messages, _) = state
+        .service
+        .branch_page(visitor.tenant(), &conversation.id, true, Some(100), None)
+        .await?;
+    messages.reverse();
+    Ok(Json(WithMessages {
+        conversation,
+        messages,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    content: String,
+}
+
+/// Sends the visitor's message: SSE of the run with `Accept: text/event-stream`.
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(conversation): Path<String>,
+    JsonBody(body): JsonBody<SendBody>,
+) -> ApiResult<Response> {
+    let visitor = visitor(&state, &headers).await?;
+    let conversation = own_conversation(&state, &visitor, &conversation).await?;
+    let started = state
+        .runner
+        .start(
+            visitor.tenant(),
+            &conversation.id,
+            TurnInput::Send { text: body.content },
+        )
+        .await?;
+    crate::routes::turns::respond_events(
+        started.run_id,
+        started.conversation_id,
+        started.events,
+        &headers,
+    )
+    .await
+}
+
+/// Another answer to a message of the visitor's conversation.
+pub async fn regenerate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((conversation, message)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let visitor = visitor(&state, &headers).await?;
+    let conversation = own_conversation(&state, &visitor, &conversation).await?;
+    let message = path_id(&message, MessageId::parse, "message")?;
+    let started = state
+        .runner
+        .start(
+            visitor.tenant(),
+            &conversation.id,
+            TurnInput::Regenerate { message },
+        )
+        .await?;
+    crate::routes::turns::respond_events(
+        started.run_id,
+        started.conversation_id,
+        started.events,
+        &headers,
+    )
+    .await
+}
+
+/// Replays and follows a run of the visitor (`Last-Event-ID`), e.g. after a network drop.
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> ApiResult<Response> {
+    let visitor = visitor(&state, &headers).await?;
+    let run = own_run(&state, &visitor, &run).await?;
+    let last = crate::routes::turns::last_event_id(&headers)?;
+    let follower = state.runner.follow(visitor.tenant(), &run, last).await?;
+    Ok(crate::routes::turns::sse(follower).into_response())
+}
+
+/// Stops a run of the visitor (the stop button).
+pub async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let visitor = visitor(&state, &headers).await?;
+    let run = own_run(&state, &visitor, &run).await?;
+    match state.runner.cancel(visitor.tenant(), &run) {
+        Err(Error::NotFound { .. }) => state.runner.cancel_paused(visitor.tenant(), &run).await?,
+        other => other?,
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"run_id": run, "status": "cancelling"})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    decision: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The end user's answer to a call that waits for them (calls for staff are 403).
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((run, call_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<DecisionBody>,
+) -> ApiResult<Response> {
+    let visitor = visitor(&state, &headers).await?;
+    let run = own_run(&state, &visitor, &run).await?;
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return Err(ApiError(Error::invalid(
+                "decision",
+                "must be approve or reject",
+            )))
+        }
+    };
+    let decision = ApprovalDecision {
+        approve,
+        reason: body.reason,
+        by: Approver::EndUser,
+    };
+    match state
+        .runner
+        .decide(visitor.tenant(), &run, &call_id, decision)
+        .await?
+    {
+        Decided::Waiting { pending } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"run_id": run, "status": "awaiting_approval", "pending": pending})),
+        )
+            .into_response()),
+        Decided::Resumed {
+            conversation_id,
+            events,
+        } => crate::routes::turns::respond_events(run, conversation_id, events, &headers).await,
+    }
+}

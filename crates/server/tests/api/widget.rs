@@ -1,0 +1,537 @@
+//! The widget's API: sessions from a publishable key and an allowed origin, a visitor's own
+//! conversations and runs (another visitor's are 404), identified users, end-user approvals,
+//! CORS, and ChatKit with a visitor token.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::{expect, expect_error, TestApp, TestTenant};
+use crate::scripted::{call, text, Receiver, Scripted};
+use crate::turns::parse_sse;
+
+const SHOP: &str = "https://shop.example.com";
+
+struct Widget {
+    app: TestApp,
+    tenant: TestTenant,
+    key: String,
+    scripted: Scripted,
+}
+
+async fn widget(replies: Vec<crate::scripted::Reply>) -> Widget {
+    let scripted = Scripted::start(replies).await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .allow_private_urls()
+        .spawn()
+        .await;
+    let t = app.tenant("Shop").await;
+    for slug in ["support", "internal"] {
+        let agent = json!({"slug": slug, "name": slug, "model": "scripted/m", "widget": {"title": "Ask us", "accent_color": "#4f46e5"}});
+        expect(
+            app.post("/api/v1/agents", &t.key, &agent)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let key = expect(
+        app.post("/api/v1/api-keys", &t.key, &json!({"kind": "publishable", "name": "site", "allowed_origins": [SHOP], "allowed_agents": ["support"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    Widget {
+        app,
+        tenant: t,
+        key: key["key"].as_str().unwrap().to_owned(),
+        scripted,
+    }
+}
+
+impl Widget {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        origin: &str,
+    ) -> reqwest::RequestBuilder {
+        self.app
+            .client
+            .request(method, format!("{}{path}", self.app.base))
+            .bearer_auth(token)
+            .header("origin", origin)
+    }
+
+    async fn session(&self, body: Value) -> Value {
+        expect(
+            self.app
+                .client
+                .post(format!("{}/widget/v1/session", self.app.base))
+                .header("x-frontdesk-key", &self.key)
+                .header("origin", SHOP)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_visitor_chats_through_the_widget_api_and_sees_only_its_own() {
+    let w = widget(vec![text("Hello! How can I help?"), text("Second answer.")]).await;
+    let app = &w.app;
+    // Sessions: key + allowed origin + allowed agent.
+    let session = w.session(json!({"agent": "support"})).await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("fdv1."));
+    assert!(session["end_user_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("visitor:vis_"));
+    assert_eq!(session["agent"]["widget"]["title"], "Ask us");
+    let post_session = |origin: &'static str, key: String, agent: &'static str| {
+        app.client
+            .post(format!("{}/widget/v1/session", app.base))
+            .header("x-frontdesk-key", key)
+            .header("origin", origin)
+            .json(&json!({"agent": agent}))
+            .send()
+    };
+    expect_error(
+        post_session("https://evil.example", w.key.clone(), "support")
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+    )
+    .await;
+    expect_error(
+        post_session(SHOP, w.tenant.key.clone(), "support")
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "publishable_key_required",
+    )
+    .await;
+    expect_error(
+        post_session(SHOP, w.key.clone(), "internal").await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let no_origin = app
+        .client
+        .post(format!("{}/widget/v1/session", app.base))
+        .header("x-frontdesk-key", &w.key)
+        .json(&json!({"agent": "support"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(no_origin, StatusCode::FORBIDDEN, "origin_not_allowed").await;
+    // A conversation, a streamed turn, reading it back.
+    let conv = expect(
+        w.request(Method::POST, "/widget/v1/conversations", &token, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    expect_error(
+        w.request(Method::POST, "/widget/v1/conversations", &token, SHOP)
+            .json(&json!({"agent": "internal"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let response = w
+        .request(
+            Method::POST,
+            &format!("/widget/v1/conversations/{conv}/messages"),
+            &token,
+            SHOP,
+        )
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "Hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], SHOP);
+    let events = parse_sse(&response.text().await.unwrap());
+    let run = events[0].2["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(events.last().unwrap().1, "run.completed");
+    let read = expect(
+        w.request(
+            Method::GET,
+            &format!("/widget/v1/conversations/{conv}"),
+            &token,
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        read["messages"][1]["content"][0]["text"],
+        "Hello! How can I help?"
+    );
+    let replay = w
+        .request(
+            Method::GET,
+            &format!("/widget/v1/runs/{run}/events"),
+            &token,
+            SHOP,
+        )
+        .header("last-event-id", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::OK);
+    let listed = expect(
+        w.request(Method::GET, "/widget/v1/conversations", &token, SHOP)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    // The same token from another origin is refused.
+    let response = w
+        .request(
+            Method::GET,
+            "/widget/v1/conversations",
+            &token,
+            "https://evil.example",
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::FORBIDDEN, "origin_not_allowed").await;
+    // Another visitor sees none of it.
+    let other = w.session(json!({"agent": "support"})).await;
+    let other = other["token"].as_str().unwrap();
+    for path in [
+        format!("/widget/v1/conversations/{conv}"),
+        format!("/widget/v1/runs/{run}/events"),
+    ] {
+        let response = w
+            .request(Method::GET, &path, other, SHOP)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let response = w
+        .request(
+            Method::POST,
+            &format!("/widget/v1/conversations/{conv}/messages"),
+            other,
+            SHOP,
+        )
+        .json(&json!({"content": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let listed = expect(
+        w.request(Method::GET, "/widget/v1/conversations", other, SHOP)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"], json!([]));
+    // The same browser keeps its visitor with its previous token.
+    let again = w
+        .session(json!({"agent": "support", "visitor_token": token}))
+        .await;
+    assert_eq!(again["visitor_id"], session["visitor_id"]);
+    let listed = expect(
+        w.request(
+            Method::GET,
+            "/widget/v1/conversations",
+            again["token"].as_str().unwrap(),
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    // Preflights are answered for the page.
+    let preflight = app
+        .client
+        .request(
+            Method::OPTIONS,
+            format!("{}/widget/v1/conversations", app.base),
+        )
+        .header("origin", SHOP)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert!(preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    // A forged or missing token is 401; a revoked key ends its sessions.
+    let response = w
+        .request(
+            Method::GET,
+            "/widget/v1/conversations",
+            "fdv1.e30.AAAA",
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::UNAUTHORIZED, "invalid_visitor_token").await;
+    let keys = expect(
+        app.get("/api/v1/api-keys", &w.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let key_id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "publishable")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    expect(
+        app.delete(&format!("/api/v1/api-keys/{key_id}"), &w.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let response = w
+        .request(Method::GET, "/widget/v1/conversations", &token, SHOP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn identified_users_keep_their_conversations_across_browsers() {
+    let w = widget(vec![text("Hi Ada.")]).await;
+    let app = &w.app;
+    let secret = expect(
+        app.get("/api/v1/widget-identity-secret", &w.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let secret = secret["secret"].as_str().unwrap();
+    let exp = frontdesk_core::time::Timestamp::now().as_millis() / 1000 + 600;
+    let user_token = frontdesk_core::visitor::sign_user_token(secret, "user-42", exp);
+    let first = w
+        .session(json!({"agent": "support", "user_token": user_token}))
+        .await;
+    assert_eq!(first["end_user_id"], "user:user-42");
+    let token = first["token"].as_str().unwrap();
+    let conv = expect(
+        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    // Another browser, the same user: the same conversations.
+    let second = w
+        .session(json!({"agent": "support", "user_token": user_token}))
+        .await;
+    assert_ne!(second["visitor_id"], first["visitor_id"]);
+    let listed = expect(
+        w.request(
+            Method::GET,
+            "/widget/v1/conversations",
+            second["token"].as_str().unwrap(),
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"][0]["id"], conv["id"]);
+    // A token signed with anything else is refused.
+    let forged = frontdesk_core::visitor::sign_user_token("not-the-secret", "user-42", exp);
+    let response = app
+        .client
+        .post(format!("{}/widget/v1/session", app.base))
+        .header("x-frontdesk-key", &w.key)
+        .header("origin", SHOP)
+        .json(&json!({"agent": "support", "user_token": forged}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn the_end_user_approves_a_call_meant_for_them_and_chatkit_takes_visitor_tokens() {
+    let receiver = Receiver::start(200, r#"{"booked": true}"#, 0).await;
+    let w = widget(vec![
+        call("c1", "book", json!({"day": "monday"})),
+        text("Booked for Monday."),
+        text("Hi from ChatKit."),
+    ])
+    .await;
+    let app = &w.app;
+    let patch = json!({"approvals": {"approver": "end_user"}, "tools": [{"type": "webhook", "name": "book", "url": receiver.url, "requires_approval": true,
+        "parameters": {"type": "object", "properties": {"day": {"type": "string"}}}}]});
+    expect(
+        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let session = w.session(json!({"agent": "support"})).await;
+    let token = session["token"].as_str().unwrap();
+    let conv = expect(
+        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conv = conv["id"].as_str().unwrap();
+    let paused = expect(
+        w.request(
+            Method::POST,
+            &format!("/widget/v1/conversations/{conv}/messages"),
+            token,
+            SHOP,
+        )
+        .json(&json!({"content": "Book Monday"}))
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paused["status"], "awaiting_approval");
+    let run = paused["run_id"].as_str().unwrap();
+    // Another visitor cannot decide it.
+    let other = w.session(json!({"agent": "support"})).await;
+    let response = w
+        .request(
+            Method::POST,
+            &format!("/widget/v1/runs/{run}/approvals/c1"),
+            other["token"].as_str().unwrap(),
+            SHOP,
+        )
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let done = expect(
+        w.request(
+            Method::POST,
+            &format!("/widget/v1/runs/{run}/approvals/c1"),
+            token,
+            SHOP,
+        )
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(receiver.received().len(), 1);
+    // ChatKit with the visitor token: its threads are the visitor's.
+    let body = json!({"type": "threads.create", "metadata": {"agent": "support"},
+        "params": {"input": {"content": [{"type": "input_text", "text": "Hello"}], "attachments": [], "inference_options": {}}}});
+    let response = w
+        .request(Method::POST, "/chatkit", token, SHOP)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap();
+    let listed = expect(
+        w.request(Method::POST, "/chatkit", token, SHOP)
+            .json(&json!({"type": "threads.list", "params": {}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+    let theirs = expect(
+        w.request(
+            Method::POST,
+            "/chatkit",
+            other["token"].as_str().unwrap(),
+            SHOP,
+        )
+        .json(&json!({"type": "threads.list", "params": {}}))
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(theirs["data"], json!([]));
+    let response = w
+        .request(
+            Method::POST,
+            "/chatkit",
+            other["token"].as_str().unwrap(),
+            SHOP,
+        )
+        .json(&json!({"type": "threads.get_by_id", "params": {"thread_id": conv}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let _ = &w.scripted;
+    w.app.stop().await;
+}
