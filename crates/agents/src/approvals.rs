@@ -165,6 +165,27 @@ impl Runner {
         Ok(count)
     }
 
+    /// Ends runs whose resuming process died: they fail instead of staying `running`.
+    pub async fn fail_abandoned(&self) -> Result<usize> {
+        let abandoned = self.service().abandoned_claims(100).await?;
+        let count = abandoned.len();
+        for (tenant, run) in abandoned {
+            if self.is_live(&tenant, &run) {
+                continue;
+            }
+            match self.service().get_run(&tenant, &run).await {
+                Ok(record) => {
+                    let error = Error::Unavailable("the process running it stopped".into());
+                    self.fail(record, &error).await;
+                }
+                Err(error) => {
+                    tracing::warn!(run.id = %run, error = %error, "could not end an abandoned run")
+                }
+            }
+        }
+        Ok(count)
+    }
+
     /// Rejects expired approvals every `every` until `stop` is cancelled.
     pub fn spawn_approval_expiry(&self, every: Duration, stop: CancellationToken) {
         let runner = self.clone();
@@ -177,6 +198,9 @@ impl Runner {
                 }
                 if let Err(error) = runner.expire_approvals().await {
                     tracing::warn!(error = %error, "the approval expiry sweep failed");
+                }
+                if let Err(error) = runner.fail_abandoned().await {
+                    tracing::warn!(error = %error, "the abandoned-run sweep failed");
                 }
             }
         });

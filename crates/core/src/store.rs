@@ -264,6 +264,12 @@ pub trait RunStore: Send + Sync {
         tenant: &TenantId,
         conversation: &crate::id::ConversationId,
     ) -> StoreResult<Option<RunId>>;
+    /// Runs claimed to resume whose claim ran out before `now` (their process died).
+    async fn abandoned_claims(
+        &self,
+        now: crate::time::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, RunId)>>;
     /// Paused runs (of every tenant) whose approval expired before `now`, oldest first.
     async fn expired_approvals(
         &self,

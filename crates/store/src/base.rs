@@ -26,6 +26,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0003_agent_runtime.sql"),
         include_str!("migrations/postgres_0003_agent_runtime.sql"),
     ),
+    (
+        4,
+        "run_claims",
+        include_str!("migrations/sqlite_0004_run_claims.sql"),
+        include_str!("migrations/postgres_0004_run_claims.sql"),
+    ),
 ];
 
 #[async_trait]

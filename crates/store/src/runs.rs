@@ -12,6 +12,9 @@ use crate::db::{execute, query_one, Stmt};
 use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::SqlStore;
 
+/// How long a claim on a paused run holds: the longest run (its time budget) and then some.
+const CLAIM_SECS: u64 = 3_600 + 600;
+
 #[async_trait]
 impl RunStore for SqlStore {
     async fn save_run(&self, run: &RunRecord) -> StoreResult<()> {
@@ -22,7 +25,7 @@ impl RunStore for SqlStore {
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, model = excluded.model, \
              prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, \
              total_tokens = excluded.total_tokens, events = excluded.events, completed_at = excluded.completed_at, \
-             steps = excluded.steps, state = excluded.state, expires_at = excluded.expires_at \
+             steps = excluded.steps, state = excluded.state, expires_at = excluded.expires_at, claimed_until = NULL \
              WHERE runs.tenant_id = excluded.tenant_id",
         )
         .arg(run.id.as_str())
@@ -95,11 +98,13 @@ impl RunStore for SqlStore {
             "(expires_at IS NULL OR expires_at >= $3)"
         };
         let stmt = Stmt::new(format!(
-            "UPDATE runs SET status = 'running' WHERE tenant_id = $1 AND id = $2 AND status = 'awaiting_approval' AND {when}"
+            "UPDATE runs SET status = 'running', claimed_until = $4 WHERE tenant_id = $1 AND id = $2 \
+             AND status = 'awaiting_approval' AND {when}"
         ))
         .arg(tenant.as_str())
         .arg(run.as_str())
-        .arg(now.as_millis());
+        .arg(now.as_millis())
+        .arg(now.plus_secs(CLAIM_SECS).as_millis());
         Ok(execute(self.db.as_ref(), stmt).await?.affected == 1)
     }
 
@@ -117,6 +122,30 @@ impl RunStore for SqlStore {
             Some(row) => Ok(Some(id_col(&row, "id", RunId::parse)?)),
             None => Ok(None),
         }
+    }
+
+    async fn abandoned_claims(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, RunId)>> {
+        let stmt = Stmt::new(
+            "SELECT tenant_id, id FROM runs WHERE status = 'running' AND claimed_until < $1 \
+             ORDER BY claimed_until LIMIT $2",
+        )
+        .arg(now.as_millis())
+        .arg(i64::from(limit));
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    id_col(row, "tenant_id", TenantId::parse)?,
+                    id_col(row, "id", RunId::parse)?,
+                ))
+            })
+            .collect()
     }
 
     async fn expired_approvals(

@@ -72,6 +72,14 @@ impl Service {
             .map_err(|e| Error::from_store("run", e))
     }
 
+    /// Runs whose resuming process died (their claim ran out).
+    pub async fn abandoned_claims(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>> {
+        self.store
+            .abandoned_claims(crate::time::Timestamp::now(), limit)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
     /// Paused runs whose approval expired.
     pub async fn expired_approvals(&self, limit: u32) -> Result<Vec<(TenantId, RunId)>> {
         self.store

@@ -226,6 +226,15 @@ pub async fn runs(fx: &Fixture) {
         .claim_paused_run(&a, &record.id, now, true)
         .await
         .unwrap());
+    // A claim holds for a while; one whose process died is found once it runs out.
+    assert!(fx.store.abandoned_claims(now, 10).await.unwrap().is_empty());
+    let later = now.plus_secs(5 * 3_600);
+    assert!(fx
+        .store
+        .abandoned_claims(later, 10)
+        .await
+        .unwrap()
+        .contains(&(a.clone(), record.id.clone())));
     assert!(!fx
         .store
         .expired_approvals(now, 10)
@@ -239,6 +248,13 @@ pub async fn runs(fx: &Fixture) {
     record.steps.clear();
     fx.store.save_run(&record).await.unwrap();
     assert_eq!(fx.store.get_run(&a, &record.id).await.unwrap(), record);
+    // Saving ends the claim.
+    assert!(fx
+        .store
+        .abandoned_claims(later, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // Another tenant cannot overwrite it by reusing its id.
     let mut theirs = record.clone();
     theirs.tenant_id = b.clone();
