@@ -33,6 +33,7 @@ impl Runner {
         publisher: &Publisher,
         buffer: bool,
         cancel: &CancellationToken,
+        shown: &mut String,
     ) -> StepResult {
         let mut result = StepResult {
             model: candidates
@@ -73,6 +74,7 @@ impl Runner {
                 Some(Ok(ModelEvent::TextDelta(text))) => {
                     result.text.push_str(&text);
                     if !buffer {
+                        shown.push_str(&text);
                         publisher.publish(RunEvent::MessageDelta { text });
                     }
                 }

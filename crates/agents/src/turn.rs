@@ -49,6 +49,10 @@ pub(crate) struct Progress {
     pub steps: Vec<RunStep>,
     /// The `provider/model` that answered last.
     pub model: String,
+    /// Text of the model call in flight that clients have already seen (kept if the run is
+    /// stopped in the middle of it).
+    #[serde(skip)]
+    pub streaming: String,
 }
 
 /// A tool call waiting for a person.
@@ -158,7 +162,8 @@ impl Runner {
                     "the run took longer than its budget of {} s (budgets.max_seconds)",
                     budget.as_secs()
                 ),
-                partial: String::new(),
+                // What the client already saw of the call in flight stays with the answer.
+                partial: std::mem::take(&mut work.progress.streaming),
             },
         };
         work.progress.active_ms += clock.elapsed().as_millis() as u64;
@@ -226,8 +231,16 @@ impl Runner {
             let started = Timestamp::now();
             let clock = Instant::now();
             let step = self
-                .model_step(&work.candidates, &request, publisher, buffer, cancel)
+                .model_step(
+                    &work.candidates,
+                    &request,
+                    publisher,
+                    buffer,
+                    cancel,
+                    &mut work.progress.streaming,
+                )
                 .await;
+            work.progress.streaming.clear();
             work.progress.model_calls += 1;
             if let Some(usage) = step.usage {
                 let total = &mut work.progress.usage;
