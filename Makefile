@@ -29,10 +29,11 @@ services:
 	./scripts/ensure-postgres.sh
 
 # Peers of the interop tests: Python (MCP SDK, OpenAI SDKs) in .venv-test, JavaScript (the
-# AI SDK) in .node-test.
+# AI SDK) in .node-test, and headless Chromium with ChromeDriver for the widget.
 test-python:
 	./scripts/ensure-test-python.sh
 	./scripts/ensure-test-node.sh
+	./scripts/ensure-browser.sh
 
 check:
 	$(CARGO) fmt --all -- --check

@@ -341,7 +341,8 @@ impl Service {
         group: crate::usage::UsageGroup,
         prices: &std::collections::BTreeMap<String, crate::usage::Price>,
     ) -> Result<crate::usage::UsageReport> {
-        let to = to.unwrap_or_else(Timestamp::now);
+        // `to` is exclusive: by default just after now, so what happened this millisecond counts.
+        let to = to.unwrap_or_else(|| Timestamp::from_millis(Timestamp::now().as_millis() + 1));
         let from = from.unwrap_or_else(|| to.month_start());
         if from >= to {
             return Err(Error::invalid("from", "must be before `to`"));

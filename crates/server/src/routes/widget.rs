@@ -30,6 +30,24 @@ const VISITOR_PER_MINUTE: u32 = 60;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/widget.js", get(script))
+        .merge(api_routes())
+}
+
+/// The widget's script (plain JavaScript, no build step; see `assets/widget.js`).
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../assets/widget.js"),
+    )
+        .into_response()
+}
+
+fn api_routes() -> Router<AppState> {
+    Router::new()
         .route("/widget/v1/session", post(open_session).options(preflight))
         .route(
             "/widget/v1/conversations",

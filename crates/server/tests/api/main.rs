@@ -6,6 +6,7 @@ mod agents;
 mod ai_sdk;
 mod bad_input;
 mod branches;
+mod browser;
 mod chatkit;
 mod common;
 mod conversations;

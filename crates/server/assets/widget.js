@@ -1,0 +1,338 @@
+// frontdesk chat widget. Embed with
+//   <script src="https://HOST/widget.js" data-key="fd_pk_…" data-agent="support" async></script>
+// or place <frontdesk-chat agent="support" key="fd_pk_…"></frontdesk-chat> where it should be
+// inline. Plain JavaScript, a custom element in a shadow root, no framework, no eval, no
+// inline script, and no request to anything but the server it came from.
+(() => {
+  "use strict";
+  if (window.customElements.get("frontdesk-chat")) return;
+  const script = document.currentScript;
+  const BASE = script ? new URL(script.src).origin : location.origin;
+  const DEFAULT_KEY = script ? script.dataset.key : undefined;
+  const DEFAULT_AGENT = script ? script.dataset.agent : undefined;
+  const listeners = {};
+  const emit = (name, detail) => (listeners[name] || []).forEach((fn) => { try { fn(detail); } catch (_) { /* a listener's fault */ } });
+
+  const CSS = `
+:host { all: initial; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fd-fg); --fd-accent: #4f46e5; --fd-radius: 14px; --fd-fg: #111827; --fd-bg: #ffffff; --fd-muted: #6b7280; --fd-bubble: #f3f4f6; }
+:host([data-theme="dark"]) { --fd-fg: #f9fafb; --fd-bg: #111827; --fd-muted: #9ca3af; --fd-bubble: #1f2937; }
+.launcher { display: flex; align-items: center; justify-content: center; position: fixed; bottom: 20px; right: 20px; width: 56px; height: 56px; border-radius: 50%; border: none; background: var(--fd-accent); color: #fff; font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+:host([data-position="bottom-left"]) .launcher, :host([data-position="bottom-left"]) .panel { right: auto; left: 20px; }
+.launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+.panel { position: fixed; bottom: 88px; right: 20px; width: 380px; max-width: calc(100vw - 40px); height: 560px; max-height: calc(100vh - 120px); display: flex; flex-direction: column; background: var(--fd-bg); border-radius: var(--fd-radius); box-shadow: 0 10px 40px rgba(0,0,0,.25); overflow: hidden; z-index: 2147483000; }
+:host([inline]) .panel { position: relative; bottom: auto; right: auto; width: 100%; height: 100%; max-height: none; box-shadow: none; border: 1px solid #e5e7eb; }
+.panel[hidden], .launcher[hidden] { display: none; }
+header { background: var(--fd-accent); color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
+header h2 { margin: 0; font-size: 16px; font-weight: 600; flex: 1; }
+header p { margin: 2px 0 0; font-size: 12px; opacity: .9; }
+header button { background: transparent; border: none; color: #fff; cursor: pointer; font-size: 14px; padding: 4px 8px; border-radius: 6px; }
+.log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; }
+.msg { max-width: 85%; padding: 8px 12px; border-radius: 12px; line-height: 1.4; font-size: 14px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg.user { align-self: flex-end; background: var(--fd-accent); color: #fff; }
+.msg.assistant { align-self: flex-start; background: var(--fd-bubble); color: var(--fd-fg); }
+.msg.notice { align-self: center; background: transparent; color: var(--fd-muted); font-size: 12px; }
+.chips { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 12px 8px; }
+.chips button { border: 1px solid var(--fd-accent); color: var(--fd-accent); background: transparent; border-radius: 999px; padding: 4px 10px; font-size: 13px; cursor: pointer; }
+form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; }
+textarea { flex: 1; resize: none; border: 1px solid #d1d5db; border-radius: 10px; padding: 8px; font: inherit; font-size: 14px; background: var(--fd-bg); color: var(--fd-fg); }
+form button { border: none; border-radius: 10px; background: var(--fd-accent); color: #fff; padding: 0 14px; cursor: pointer; font-size: 14px; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+@media (max-width: 480px) { .panel:not([data-inline]) { inset: 0; width: 100vw; height: 100vh; max-width: none; max-height: none; border-radius: 0; } }
+@media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
+`;
+
+  const el = (tag, attrs = {}, text) => {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  /** A speech-bubble icon, drawn (no font or image request needed). */
+  function bubbleIcon() {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    svg.append(path);
+    return svg;
+  }
+
+  /** Reads an SSE body: calls onEvent({id, event, data}) per event. */
+  async function readSse(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = { id: null, event: "message", data: "" };
+        for (const line of block.split("\n")) {
+          const at = line.indexOf(":");
+          if (at <= 0) continue;
+          const field = line.slice(0, at);
+          const value = line.slice(at + 1).replace(/^ /, "");
+          if (field === "data") event.data += value;
+          else if (field === "id") event.id = value;
+          else if (field === "event") event.event = value;
+        }
+        if (event.data) onEvent(event);
+      }
+    }
+  }
+
+  class FrontdeskChat extends HTMLElement {
+    constructor() {
+      super();
+      this.root = this.attachShadow({ mode: "open" });
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      this.root.adoptedStyleSheets = [sheet];
+      this.session = null;
+      this.conversation = null;
+      this.run = null;
+      this.busy = false;
+    }
+
+    get key() { return this.getAttribute("key") || DEFAULT_KEY; }
+    get agent() { return this.getAttribute("agent") || DEFAULT_AGENT; }
+    get storageKey() { return `frontdesk:${this.key}:${this.agent}`; }
+
+    connectedCallback() {
+      if (this.panel) return;
+      const inline = this.hasAttribute("inline");
+      this.launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false" });
+      this.launcher.append(bubbleIcon());
+      this.launcher.hidden = inline;
+      this.panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat" });
+      if (inline) this.panel.setAttribute("data-inline", "");
+      this.panel.hidden = !inline;
+      const header = el("header");
+      const titles = el("div");
+      this.titleEl = el("h2", {}, "Chat");
+      this.subtitleEl = el("p");
+      titles.append(this.titleEl, this.subtitleEl);
+      this.newChat = el("button", { type: "button", "aria-label": "New conversation" }, "New");
+      this.closeButton = el("button", { type: "button", "aria-label": "Close chat" }, "✕");
+      this.closeButton.hidden = inline;
+      header.append(titles, this.newChat, this.closeButton);
+      this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
+      this.chips = el("div", { class: "chips" });
+      this.form = el("form");
+      const label = el("label", { class: "sr", for: "fd-input" }, "Message");
+      this.input = el("textarea", { id: "fd-input", rows: "2", placeholder: "Write a message…" });
+      this.sendButton = el("button", { type: "submit" }, "Send");
+      this.form.append(label, this.input, this.sendButton);
+      this.panel.append(header, this.log, this.chips, this.form);
+      this.root.append(this.launcher, this.panel);
+
+      this.launcher.addEventListener("click", () => this.open());
+      this.closeButton.addEventListener("click", () => this.close());
+      this.newChat.addEventListener("click", () => this.reset());
+      this.panel.addEventListener("keydown", (e) => { if (e.key === "Escape" && !inline) this.close(); });
+      this.form.addEventListener("submit", (e) => { e.preventDefault(); this.onSubmit(); });
+      this.input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); this.onSubmit(); }
+      });
+      this.start().catch((error) => this.fail(error));
+    }
+
+    async api(method, path, body, headers = {}) {
+      const response = await fetch(BASE + path, {
+        method,
+        headers: { "content-type": "application/json", authorization: `Bearer ${this.session.token}`, ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!response.ok) {
+        let message = `${response.status}`;
+        try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
+        throw new Error(message);
+      }
+      return response;
+    }
+
+    async start() {
+      const saved = JSON.parse(localStorage.getItem(this.storageKey) || "{}");
+      const response = await fetch(`${BASE}/widget/v1/session`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-frontdesk-key": this.key },
+        body: JSON.stringify({ agent: this.agent, visitor_token: saved.token, user_token: this.userToken }),
+      });
+      if (!response.ok) throw new Error(`the chat is not available here (${response.status})`);
+      this.session = await response.json();
+      this.apply(this.session.agent);
+      this.conversation = saved.conversation || null;
+      this.save();
+      if (this.conversation) {
+        try {
+          const got = await (await this.api("GET", `/widget/v1/conversations/${this.conversation}`)).json();
+          for (const m of got.messages) this.bubble(m.role, (m.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n"));
+        } catch (_) {
+          this.conversation = null;
+          this.save();
+        }
+      }
+      if (!this.conversation) this.greet();
+      emit("ready", { agent: this.agent });
+    }
+
+    apply(agent) {
+      const w = agent.widget || {};
+      this.titleEl.textContent = w.title || agent.name;
+      this.subtitleEl.textContent = w.subtitle || "";
+      if (w.accent_color) this.style.setProperty("--fd-accent", w.accent_color);
+      if (w.radius !== undefined && w.radius !== null) this.style.setProperty("--fd-radius", `${w.radius}px`);
+      if (w.placeholder) this.input.placeholder = w.placeholder;
+      const dark = w.theme === "dark" || (w.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
+      this.dataset.theme = dark ? "dark" : "light";
+      this.dataset.position = w.position || "bottom-right";
+      this.starters = w.starter_prompts || [];
+      this.greeting = w.greeting || "";
+    }
+
+    greet() {
+      if (this.greeting) this.bubble("assistant", this.greeting);
+      this.setChips(this.starters);
+    }
+
+    setChips(prompts) {
+      this.chips.replaceChildren(...prompts.map((prompt) => {
+        const chip = el("button", { type: "button" }, prompt);
+        chip.addEventListener("click", () => this.send(prompt));
+        return chip;
+      }));
+    }
+
+    save() {
+      localStorage.setItem(this.storageKey, JSON.stringify({ token: this.session && this.session.token, conversation: this.conversation }));
+    }
+
+    bubble(role, text) {
+      const node = el("div", { class: `msg ${role === "user" ? "user" : role === "assistant" ? "assistant" : "notice"}` }, text);
+      this.log.append(node);
+      this.log.scrollTop = this.log.scrollHeight;
+      return node;
+    }
+
+    fail(error) {
+      this.bubble("notice", `Something went wrong: ${error.message || error}`);
+      emit("error", { message: String(error.message || error) });
+    }
+
+    open() {
+      this.panel.hidden = false;
+      this.launcher.setAttribute("aria-expanded", "true");
+      this.input.focus();
+      emit("open", {});
+    }
+
+    close() {
+      if (this.hasAttribute("inline")) return;
+      this.panel.hidden = true;
+      this.launcher.setAttribute("aria-expanded", "false");
+      this.launcher.focus();
+      emit("close", {});
+    }
+
+    reset() {
+      if (this.run && this.busy) this.stop();
+      this.conversation = null;
+      this.save();
+      this.log.replaceChildren();
+      this.greet();
+      this.input.focus();
+    }
+
+    onSubmit() {
+      if (this.busy) { this.stop(); return; }
+      const text = this.input.value.trim();
+      if (!text) return;
+      this.input.value = "";
+      this.send(text);
+    }
+
+    async stop() {
+      if (!this.run) return;
+      try { await this.api("POST", `/widget/v1/runs/${this.run}/cancel`, {}); } catch (_) { /* already ended */ }
+    }
+
+    async send(text) {
+      if (this.busy || !this.session) return;
+      this.busy = true;
+      this.sendButton.textContent = "Stop";
+      this.setChips([]);
+      this.bubble("user", text);
+      emit("message", { role: "user", text });
+      let answer = null;
+      let full = "";
+      try {
+        if (!this.conversation) {
+          const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
+          this.conversation = created.id;
+          this.save();
+        }
+        const response = await this.api("POST", `/widget/v1/conversations/${this.conversation}/messages`, { content: text }, { accept: "text/event-stream" });
+        await readSse(response, (event) => {
+          const data = JSON.parse(event.data);
+          switch (event.event) {
+            case "run.started": this.run = data.run_id; break;
+            case "message.delta":
+              if (!answer) answer = this.bubble("assistant", "");
+              full += data.text;
+              answer.textContent = full;
+              this.log.scrollTop = this.log.scrollHeight;
+              break;
+            case "tool.started": this.bubble("notice", `Using ${data.name}…`); break;
+            case "handoff": this.bubble("notice", `Handed over to ${data.to}`); break;
+            case "approval.required": this.bubble("notice", `Waiting for approval: ${data.tool}`); break;
+            case "message.completed": {
+              const suggestions = data.message && data.message.structured && data.message.structured.suggestions;
+              if (Array.isArray(suggestions)) this.setChips(suggestions.filter((s) => typeof s === "string"));
+              break;
+            }
+            case "error": this.bubble("notice", data.message); break;
+            default: break;
+          }
+        });
+        emit("message", { role: "assistant", text: full });
+      } catch (error) {
+        this.fail(error);
+      } finally {
+        this.busy = false;
+        this.run = null;
+        this.sendButton.textContent = "Send";
+      }
+    }
+  }
+
+  customElements.define("frontdesk-chat", FrontdeskChat);
+
+  const widget = () => document.querySelector("frontdesk-chat");
+  window.Frontdesk = {
+    open: () => widget() && widget().open(),
+    close: () => widget() && widget().close(),
+    send: (text) => widget() && widget().send(String(text)),
+    identify: (token) => {
+      const w = widget();
+      if (!w) return;
+      w.userToken = token;
+      w.start().catch((error) => w.fail(error));
+    },
+    on: (name, fn) => { (listeners[name] = listeners[name] || []).push(fn); },
+  };
+
+  if (DEFAULT_KEY && !widget()) {
+    const mount = () => document.body.append(document.createElement("frontdesk-chat"));
+    if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  }
+})();

@@ -1,0 +1,232 @@
+//! The widget in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, installed by `make test`) driven over WebDriver (fantoccini). A page on
+//! a second origin embeds `/widget.js` with a publishable key; the test talks through it.
+//! Screenshots go to `target/test-artifacts/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{expect, TestApp};
+use crate::scripted::{text, Scripted};
+
+/// ChromeDriver on a free port, stopped when dropped.
+struct Driver {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let binary = "/usr/bin/chromedriver";
+        assert!(
+            std::path::Path::new(binary).exists(),
+            "{binary} is missing: run `make test` (or ./scripts/ensure-browser.sh) to install chromium and chromium-driver"
+        );
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let child = tokio::process::Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Driver {
+                    url: format!("http://127.0.0.1:{port}"),
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start on port {port}");
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": "/usr/bin/chromium", "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-dev-shm-usage", "--window-size=1200,900"]}),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap()
+    }
+}
+
+/// A page on its own origin that embeds the widget; returns its origin.
+async fn host_page(app_base: &str, key: &str) -> String {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Shop</title></head>\
+         <body><h1>Acme Shop</h1><p>Welcome.</p>\
+         <script src=\"{app_base}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>"
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    origin
+}
+
+/// Runs `script` in the page (inside the widget's shadow root as `root`).
+async fn in_widget(browser: &Client, script: &str) -> Value {
+    let body = format!(
+        "const host = document.querySelector('frontdesk-chat'); const root = host && host.shadowRoot; {script}"
+    );
+    browser.execute(&body, Vec::new()).await.unwrap()
+}
+
+async fn wait_until(browser: &Client, script: &str, what: &str) -> Value {
+    for _ in 0..150 {
+        let value = in_widget(browser, script).await;
+        if !value.is_null() && value != json!(false) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = in_widget(
+        browser,
+        "return root ? root.textContent : document.body.textContent;",
+    )
+    .await;
+    panic!("timed out waiting for {what}; the widget shows: {shown}");
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test]
+async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
+    let scripted = Scripted::start(vec![
+        text("Your order ships today."),
+        text("<img src=x onerror=\"window.pwned=1\"> [click](javascript:window.pwned=2)"),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .spawn()
+        .await;
+    let t = app.tenant("Acme").await;
+    let agent = json!({"slug": "support", "name": "Support", "model": "scripted/m",
+        "widget": {"title": "Acme help", "greeting": "Hi! How can I help?", "starter_prompts": ["Where is my order?"]}});
+    expect(
+        app.post("/api/v1/agents", &t.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    // The page's origin is only known once it listens: make the key for it then.
+    let listener_origin = {
+        let key_for = |origin: String| json!({"kind": "publishable", "name": "site", "allowed_origins": [origin], "allowed_agents": ["support"]});
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let created = expect(
+            app.post("/api/v1/api-keys", &t.key, &key_for(origin.clone()))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        let key = created["key"].as_str().unwrap().to_owned();
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Shop</title></head>\
+             <body><h1>Acme Shop</h1><script src=\"{}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>",
+            app.base
+        );
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move { axum::response::Html(page) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (origin, key)
+    };
+    let (origin, key) = listener_origin;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{origin}/")).await.unwrap();
+    // The launcher appears; opening shows the greeting and a starter prompt.
+    wait_until(
+        &browser,
+        "return root && root.querySelector('.launcher') !== null;",
+        "the launcher",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.launcher').click(); return true;",
+    )
+    .await;
+    wait_until(&browser, "return root.querySelector('.msg.assistant') && root.querySelector('.msg.assistant').textContent;", "the greeting").await;
+    let title = in_widget(&browser, "return root.querySelector('h2').textContent;").await;
+    assert_eq!(title, "Acme help");
+    let chip = in_widget(
+        &browser,
+        "return root.querySelector('.chips button').textContent;",
+    )
+    .await;
+    assert_eq!(chip, "Where is my order?");
+    // Send by the starter prompt; the streamed reply shows.
+    in_widget(
+        &browser,
+        "root.querySelector('.chips button').click(); return true;",
+    )
+    .await;
+    let reply = wait_until(
+        &browser,
+        "const all = [...root.querySelectorAll('.msg.assistant')]; const last = all[all.length - 1]; return all.length >= 2 && last.textContent === 'Your order ships today.' && last.textContent;",
+        "the reply",
+    )
+    .await;
+    assert_eq!(reply, "Your order ships today.");
+    screenshot(&browser, "widget-reply").await;
+    // A reply with markup is text: no element, no script ran.
+    in_widget(&browser, "const input = root.querySelector('textarea'); input.value = 'Show me'; root.querySelector('form').requestSubmit(); return true;").await;
+    wait_until(&browser, "const all = [...root.querySelectorAll('.msg.assistant')]; return all[all.length - 1].textContent.includes('onerror');", "the markup reply").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let inert = in_widget(&browser, "return [root.querySelectorAll('img').length, root.querySelectorAll('a').length, window.pwned === undefined];").await;
+    assert_eq!(inert, json!([0, 0, true]));
+    // A reload keeps the conversation.
+    browser.refresh().await.unwrap();
+    wait_until(
+        &browser,
+        "return root && root.querySelectorAll('.msg.user').length === 2;",
+        "the history after a reload",
+    )
+    .await;
+    screenshot(&browser, "widget-after-reload").await;
+    // The same key from a page on an origin it does not allow gets no session.
+    let other = host_page(&app.base, &key).await;
+    browser.goto(&format!("{other}/")).await.unwrap();
+    wait_until(&browser, "return root && root.querySelector('.msg.notice') && root.querySelector('.msg.notice').textContent.includes('not available');", "the refusal").await;
+    browser.close().await.unwrap();
+    app.stop().await;
+}
