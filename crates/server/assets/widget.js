@@ -27,7 +27,15 @@ header h2 { margin: 0; font-size: 16px; font-weight: 600; flex: 1; }
 header p { margin: 2px 0 0; font-size: 12px; opacity: .9; }
 header button { background: transparent; border: none; color: #fff; cursor: pointer; font-size: 14px; padding: 4px 8px; border-radius: 6px; }
 .log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; }
-.msg { max-width: 85%; padding: 8px 12px; border-radius: 12px; line-height: 1.4; font-size: 14px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg { max-width: 85%; padding: 8px 12px; border-radius: 12px; line-height: 1.4; font-size: 14px; overflow-wrap: anywhere; }
+.msg.user, .msg.notice { white-space: pre-wrap; }
+.msg p { margin: 0 0 6px; } .msg p:last-child { margin-bottom: 0; }
+.msg h3, .msg h4, .msg h5, .msg h6 { margin: 4px 0; font-size: 15px; }
+.msg ul, .msg ol { margin: 4px 0; padding-left: 20px; }
+.msg pre { background: rgba(0,0,0,.06); padding: 8px; border-radius: 8px; overflow-x: auto; margin: 4px 0; }
+.msg code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
+.msg table { border-collapse: collapse; margin: 4px 0; } .msg th, .msg td { border: 1px solid #d1d5db; padding: 2px 6px; }
+.msg a { color: inherit; text-decoration: underline; }
 .msg.user { align-self: flex-end; background: var(--fd-accent); color: #fff; }
 .msg.assistant { align-self: flex-start; background: var(--fd-bubble); color: var(--fd-fg); }
 .msg.notice { align-self: center; background: transparent; color: var(--fd-muted); font-size: 12px; }
@@ -47,6 +55,98 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     if (text !== undefined) node.textContent = text;
     return node;
   };
+
+  /** Safe Markdown: builds DOM nodes (text is always text), never HTML strings. Headings,
+   *  paragraphs, lists, code blocks and spans, bold, italics, tables, and links to http(s)
+   *  and mailto only (others stay text), opening in a new tab with rel="noopener". */
+  function inline(text) {
+    const out = document.createDocumentFragment();
+    const pattern = /(`[^`]+`)|(\*\*[^*]+\*\*)|(\*[^*\s][^*]*\*|_[^_\s][^_]*_)|(\[[^\]]+\]\([^)\s]+\))/;
+    let rest = text;
+    while (rest) {
+      const m = pattern.exec(rest);
+      if (!m) { out.append(rest); break; }
+      if (m.index > 0) out.append(rest.slice(0, m.index));
+      const token = m[0];
+      if (m[1]) out.append(el("code", {}, token.slice(1, -1)));
+      else if (m[2]) { const b = el("strong"); b.append(inline(token.slice(2, -2))); out.append(b); }
+      else if (m[3]) { const i = el("em"); i.append(inline(token.slice(1, -1))); out.append(i); }
+      else {
+        const close = token.indexOf("](");
+        const label = token.slice(1, close);
+        const href = token.slice(close + 2, -1);
+        let safe = null;
+        try { const url = new URL(href); if (["http:", "https:", "mailto:"].includes(url.protocol)) safe = url.href; } catch (_) { /* not a URL */ }
+        if (safe) {
+          const a = el("a", { href: safe, target: "_blank", rel: "noopener noreferrer" });
+          a.append(inline(label));
+          out.append(a);
+        } else {
+          out.append(token);
+        }
+      }
+      rest = rest.slice(m.index + token.length);
+    }
+    return out;
+  }
+
+  function markdown(source) {
+    const root = document.createDocumentFragment();
+    const lines = source.replace(/\r\n/g, "\n").split("\n");
+    let i = 0;
+    const isTableRow = (line) => /^\s*\|.*\|\s*$/.test(line);
+    const cells = (line) => line.trim().replace(/^\||\|$/g, "").split("|").map((c) => c.trim());
+    while (i < lines.length) {
+      const line = lines[i];
+      if (/^```/.test(line)) {
+        const body = [];
+        i += 1;
+        while (i < lines.length && !/^```/.test(lines[i])) { body.push(lines[i]); i += 1; }
+        i += 1;
+        const pre = el("pre");
+        pre.append(el("code", {}, body.join("\n")));
+        root.append(pre);
+      } else if (/^#{1,6}\s/.test(line)) {
+        const level = Math.min(line.match(/^#+/)[0].length + 2, 6);
+        const h = el(`h${level}`);
+        h.append(inline(line.replace(/^#+\s*/, "")));
+        root.append(h);
+        i += 1;
+      } else if (/^\s*([-*]|\d+[.)])\s+/.test(line)) {
+        const ordered = /^\s*\d/.test(line);
+        const list = el(ordered ? "ol" : "ul");
+        while (i < lines.length && /^\s*([-*]|\d+[.)])\s+/.test(lines[i])) {
+          const li = el("li");
+          li.append(inline(lines[i].replace(/^\s*([-*]|\d+[.)])\s+/, "")));
+          list.append(li);
+          i += 1;
+        }
+        root.append(list);
+      } else if (isTableRow(line) && i + 1 < lines.length && /^\s*\|?[\s:|-]+\|?\s*$/.test(lines[i + 1])) {
+        const table = el("table");
+        const head = el("tr");
+        for (const c of cells(line)) { const th = el("th"); th.append(inline(c)); head.append(th); }
+        table.append(head);
+        i += 2;
+        while (i < lines.length && isTableRow(lines[i])) {
+          const tr = el("tr");
+          for (const c of cells(lines[i])) { const td = el("td"); td.append(inline(c)); tr.append(td); }
+          table.append(tr);
+          i += 1;
+        }
+        root.append(table);
+      } else if (!line.trim()) {
+        i += 1;
+      } else {
+        const para = [];
+        while (i < lines.length && lines[i].trim() && !/^(```|#{1,6}\s|\s*([-*]|\d+[.)])\s+)/.test(lines[i])) { para.push(lines[i]); i += 1; }
+        const p = el("p");
+        para.forEach((text, n) => { if (n) p.append(el("br")); p.append(inline(text)); });
+        root.append(p);
+      }
+    }
+    return root;
+  }
 
   /** A speech-bubble icon, drawn (no font or image request needed). */
   function bubbleIcon() {
@@ -218,7 +318,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     }
 
     bubble(role, text) {
-      const node = el("div", { class: `msg ${role === "user" ? "user" : role === "assistant" ? "assistant" : "notice"}` }, text);
+      const node = el("div", { class: `msg ${role === "user" ? "user" : role === "assistant" ? "assistant" : "notice"}` });
+      if (role === "assistant") node.append(markdown(text)); else node.textContent = text;
       this.log.append(node);
       this.log.scrollTop = this.log.scrollHeight;
       return node;
@@ -289,7 +390,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
             case "message.delta":
               if (!answer) answer = this.bubble("assistant", "");
               full += data.text;
-              answer.textContent = full;
+              answer.replaceChildren(markdown(full));
               this.log.scrollTop = this.log.scrollHeight;
               break;
             case "tool.started": this.bubble("notice", `Using ${data.name}…`); break;

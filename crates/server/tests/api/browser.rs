@@ -123,6 +123,7 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     let scripted = Scripted::start(vec![
         text("Your order ships today."),
         text("<img src=x onerror=\"window.pwned=1\"> [click](javascript:window.pwned=2)"),
+        text("**Bold** and a [link](https://example.com/x)\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |"),
     ])
     .await;
     let app = TestApp::builder()
@@ -214,12 +215,25 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let inert = in_widget(&browser, "return [root.querySelectorAll('img').length, root.querySelectorAll('a').length, window.pwned === undefined];").await;
     assert_eq!(inert, json!([0, 0, true]));
+    // Markdown renders as elements, links open safely.
+    in_widget(&browser, "const input = root.querySelector('textarea'); input.value = 'Format it'; root.querySelector('form').requestSubmit(); return true;").await;
+    wait_until(&browser, "return root.querySelector('.msg.assistant strong') !== null && root.querySelectorAll('.msg.assistant td').length === 2;", "the Markdown reply").await;
+    let link = in_widget(&browser, "const a = root.querySelector('.msg.assistant a'); return [a.getAttribute('href'), a.getAttribute('rel'), a.getAttribute('target'), root.querySelectorAll('.msg.assistant li').length];").await;
+    assert_eq!(
+        link,
+        json!(["https://example.com/x", "noopener noreferrer", "_blank", 2])
+    );
     // A reload keeps the conversation.
     browser.refresh().await.unwrap();
     wait_until(
         &browser,
-        "return root && root.querySelectorAll('.msg.user').length === 2;",
+        "return root && root.querySelectorAll('.msg.user').length === 3;",
         "the history after a reload",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.launcher').click(); return true;",
     )
     .await;
     screenshot(&browser, "widget-after-reload").await;
