@@ -185,6 +185,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     println!("  Home:       {base}/");
     println!("  API docs:   {base}/api/v1/docs");
+    if demo.is_some() {
+        println!("  Demo page:  {base}/demo (the widget on a made-up shop)");
+    }
     println!("{local_line}");
     match demo {
         Some(Demo::Created(demo)) => {

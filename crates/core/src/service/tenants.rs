@@ -227,6 +227,7 @@ struct PreparedMember {
 
 /// The setting that records the demo tenant made at first start.
 const DEMO_TENANT_SETTING: &str = "demo_tenant_id";
+const DEMO_WIDGET_KEY_SETTING: &str = "demo_widget_key";
 /// The demo owner's login.
 pub const DEMO_OWNER_EMAIL: &str = "owner@demo.frontdesk.dev";
 
@@ -255,6 +256,16 @@ pub enum Demo {
 }
 
 impl Service {
+    /// The demo's publishable key and agent, for the `/demo` page (once the demo exists).
+    pub async fn demo_widget(&self) -> Result<Option<(String, String)>> {
+        let key = self
+            .store
+            .get_setting(DEMO_WIDGET_KEY_SETTING)
+            .await
+            .map_err(|e| Error::from_store("setting", e))?;
+        Ok(key.map(|key| (key, "support".to_owned())))
+    }
+
     /// Creates the demo tenant, its owner, a demo agent and one secret and one publishable
     /// key on first start; later starts find it again. `origins` are the origins the
     /// publishable key accepts (the server's own, for the demo page).
@@ -357,6 +368,11 @@ impl Service {
                 },
             )
             .await?;
+        // A publishable key is public by design (it sits in web pages); the demo page needs it.
+        self.store
+            .set_setting(DEMO_WIDGET_KEY_SETTING, publishable.expose())
+            .await
+            .map_err(|e| Error::from_store("setting", e))?;
         self.store
             .set_setting(DEMO_TENANT_SETTING, tenant.id.as_str())
             .await

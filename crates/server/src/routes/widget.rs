@@ -31,6 +31,8 @@ const VISITOR_PER_MINUTE: u32 = 60;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/widget.js", get(script))
+        .route("/demo", get(demo))
+        .route("/demo.css", get(demo_css))
         .merge(api_routes())
 }
 
@@ -42,6 +44,25 @@ async fn script() -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("../../assets/widget.js"),
+    )
+        .into_response()
+}
+
+/// A made-up shop that embeds the widget with the demo tenant's publishable key.
+async fn demo(State(state): State<AppState>) -> ApiResult<Response> {
+    let Some((key, agent)) = state.service.demo_widget().await? else {
+        return Err(ApiError(Error::NotFound { resource: "demo" }));
+    };
+    let page = include_str!("../../assets/demo.html")
+        .replace("__KEY__", &key)
+        .replace("__AGENT__", &agent);
+    Ok(axum::response::Html(page).into_response())
+}
+
+async fn demo_css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/demo.css"),
     )
         .into_response()
 }

@@ -244,3 +244,67 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_page_embeds_a_working_widget() {
+    let scripted = Scripted::start(vec![text("Your order left our warehouse this morning.")]).await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .spawn()
+        .await;
+    let demo = app
+        .service
+        .bootstrap_demo(std::slice::from_ref(&app.base))
+        .await
+        .unwrap();
+    let frontdesk_core::service::Demo::Created(demo) = demo else {
+        panic!("the demo was not created")
+    };
+    // The demo agent runs on the local model by default; here on the scripted one.
+    expect(
+        app.patch(
+            "/api/v1/agents/support",
+            demo.secret_key.expose(),
+            &json!({"model": "scripted/m"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{}/demo", app.base)).await.unwrap();
+    wait_until(
+        &browser,
+        "return root && root.querySelector('.launcher') !== null;",
+        "the launcher",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.launcher').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &browser,
+        "return root.querySelector('.chips button') !== null;",
+        "the starter prompts",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.chips button').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &browser,
+        "return [...root.querySelectorAll('.msg.assistant')].some((m) => m.textContent === 'Your order left our warehouse this morning.');",
+        "the reply on the demo page",
+    )
+    .await;
+    screenshot(&browser, "demo-page").await;
+    browser.close().await.unwrap();
+    app.stop().await;
+}
