@@ -369,50 +369,91 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     async send(text) {
       if (this.busy || !this.session) return;
-      this.busy = true;
-      this.sendButton.textContent = "Stop";
       this.setChips([]);
       this.bubble("user", text);
       emit("message", { role: "user", text });
-      let answer = null;
-      let full = "";
-      try {
+      await this.running(async () => {
         if (!this.conversation) {
           const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
           this.conversation = created.id;
           this.save();
         }
-        const response = await this.api("POST", `/widget/v1/conversations/${this.conversation}/messages`, { content: text }, { accept: "text/event-stream" });
-        await readSse(response, (event) => {
-          const data = JSON.parse(event.data);
-          switch (event.event) {
-            case "run.started": this.run = data.run_id; break;
-            case "message.delta":
-              if (!answer) answer = this.bubble("assistant", "");
-              full += data.text;
-              answer.replaceChildren(markdown(full));
-              this.log.scrollTop = this.log.scrollHeight;
-              break;
-            case "tool.started": this.bubble("notice", `Using ${data.name}…`); break;
-            case "handoff": this.bubble("notice", `Handed over to ${data.to}`); break;
-            case "approval.required": this.bubble("notice", `Waiting for approval: ${data.tool}`); break;
-            case "message.completed": {
-              const suggestions = data.message && data.message.structured && data.message.structured.suggestions;
-              if (Array.isArray(suggestions)) this.setChips(suggestions.filter((s) => typeof s === "string"));
-              break;
-            }
-            case "error": this.bubble("notice", data.message); break;
-            default: break;
-          }
-        });
-        emit("message", { role: "assistant", text: full });
+        return this.api("POST", `/widget/v1/conversations/${this.conversation}/messages`, { content: text }, { accept: "text/event-stream" });
+      });
+    }
+
+    /** Runs a request that answers a run's events, follows them, and re-attaches with
+     *  Last-Event-ID when the connection drops before the run ends. */
+    async running(request) {
+      this.busy = true;
+      this.sendButton.textContent = "Stop";
+      const state = { answer: null, full: "", last: null, ended: false };
+      try {
+        let response = await request();
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            await readSse(response, (event) => this.onEvent(event, state));
+          } catch (_) { /* the connection dropped: re-attach below */ }
+          if (state.ended || !this.run || attempt >= 5) break;
+          await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
+          try {
+            response = await this.api("GET", `/widget/v1/runs/${this.run}/events`, undefined, { accept: "text/event-stream", "last-event-id": state.last || "0" });
+          } catch (_) { /* still offline: try again */ }
+        }
+        if (state.full) emit("message", { role: "assistant", text: state.full });
       } catch (error) {
         this.fail(error);
       } finally {
         this.busy = false;
-        this.run = null;
         this.sendButton.textContent = "Send";
       }
+    }
+
+    onEvent(event, state) {
+      const data = JSON.parse(event.data);
+      if (event.id) state.last = event.id;
+      switch (event.event) {
+        case "run.started": this.run = data.run_id; break;
+        case "message.delta":
+          if (!state.answer) state.answer = this.bubble("assistant", "");
+          state.full += data.text;
+          state.answer.replaceChildren(markdown(state.full));
+          this.log.scrollTop = this.log.scrollHeight;
+          break;
+        case "tool.started": this.bubble("notice", `Using ${data.name}…`); break;
+        case "handoff": this.bubble("notice", `Handed over to ${data.to}`); break;
+        case "approval.required": this.askApproval(data); break;
+        case "message.completed": {
+          const suggestions = data.message && data.message.structured && data.message.structured.suggestions;
+          if (Array.isArray(suggestions)) this.setChips(suggestions.filter((x) => typeof x === "string"));
+          break;
+        }
+        case "error": this.bubble("notice", data.message); break;
+        case "run.completed": state.ended = true; if (data.status !== "awaiting_approval") this.run = null; break;
+        default: break;
+      }
+    }
+
+    /** Asks the person chatting to approve a tool call meant for them. */
+    askApproval(data) {
+      const note = this.bubble("notice", `Allow ${data.tool}?`);
+      if (data.approver !== "end_user") {
+        note.textContent = `${data.tool} waits for approval by our team.`;
+        return;
+      }
+      const details = el("pre", {}, JSON.stringify(data.arguments, null, 2));
+      const row = el("div", { class: "chips" });
+      const decide = (decision) => {
+        row.remove();
+        this.running(() => this.api("POST", `/widget/v1/runs/${data.run_id}/approvals/${encodeURIComponent(data.call_id)}`, { decision }, { accept: "text/event-stream" }));
+      };
+      const yes = el("button", { type: "button" }, "Approve");
+      const no = el("button", { type: "button" }, "Reject");
+      yes.addEventListener("click", () => decide("approve"));
+      no.addEventListener("click", () => decide("reject"));
+      row.append(yes, no);
+      note.append(details, row);
+      yes.focus();
     }
   }
 

@@ -308,3 +308,132 @@ async fn the_demo_page_embeds_a_working_widget() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+/// Presses keys as a person would (WebDriver key actions on whatever has focus).
+async fn press(browser: &Client, keys: &str) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let mut actions = KeyActions::new("keyboard".into());
+    for key in keys.chars() {
+        actions = actions
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+    }
+    browser.perform_actions(actions).await.unwrap();
+}
+
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+
+#[tokio::test]
+async fn keyboard_only_a_visitor_chats_and_approves_a_call_meant_for_them() {
+    let receiver = crate::scripted::Receiver::start(200, r#"{"booked": true}"#, 0).await;
+    let scripted = Scripted::start(vec![
+        crate::scripted::call("c1", "book_table", json!({"people": 2})),
+        text("Booked a table for two."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .allow_private_urls()
+        .spawn()
+        .await;
+    let t = app.tenant("Bistro").await;
+    let agent = json!({"slug": "support", "name": "Bistro", "model": "scripted/m", "approvals": {"approver": "end_user"},
+        "tools": [{"type": "webhook", "name": "book_table", "url": receiver.url, "requires_approval": true,
+                   "parameters": {"type": "object", "properties": {"people": {"type": "integer"}}}}]});
+    expect(
+        app.post("/api/v1/agents", &t.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let key = expect(
+        app.post(
+            "/api/v1/api-keys",
+            &t.key,
+            &json!({"kind": "publishable", "name": "site", "allowed_origins": [origin.clone()]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bistro</title></head><body><h1>Bistro</h1>\
+         <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
+        app.base,
+        key["key"].as_str().unwrap()
+    );
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{origin}/")).await.unwrap();
+    wait_until(
+        &browser,
+        "return root && root.querySelector('.launcher') !== null;",
+        "the launcher",
+    )
+    .await;
+    // Tab reaches the launcher, Enter opens the chat with the focus in the message box.
+    press(&browser, TAB).await;
+    wait_until(
+        &browser,
+        "return root.activeElement === root.querySelector('.launcher');",
+        "focus on the launcher",
+    )
+    .await;
+    press(&browser, ENTER).await;
+    wait_until(
+        &browser,
+        "return root.activeElement === root.querySelector('textarea');",
+        "focus in the message box",
+    )
+    .await;
+    press(&browser, "Book a table for two").await;
+    press(&browser, ENTER).await;
+    // The approval is asked of the visitor; its Approve button takes the focus.
+    wait_until(
+        &browser,
+        "return root.activeElement && root.activeElement.textContent === 'Approve';",
+        "the approval prompt",
+    )
+    .await;
+    screenshot(&browser, "widget-approval").await;
+    assert!(receiver.received().is_empty());
+    press(&browser, ENTER).await;
+    wait_until(
+        &browser,
+        "return [...root.querySelectorAll('.msg.assistant')].some((m) => m.textContent === 'Booked a table for two.');",
+        "the answer after the approval",
+    )
+    .await;
+    assert_eq!(receiver.received().len(), 1);
+    // Escape closes the chat and gives the focus back to the launcher.
+    in_widget(
+        &browser,
+        "root.querySelector('textarea').focus(); return true;",
+    )
+    .await;
+    press(&browser, ESCAPE).await;
+    wait_until(
+        &browser,
+        "return root.querySelector('.panel').hidden && root.activeElement === root.querySelector('.launcher');",
+        "the chat closed with the focus back",
+    )
+    .await;
+    browser.close().await.unwrap();
+    app.stop().await;
+}
