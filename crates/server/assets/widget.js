@@ -39,6 +39,8 @@ header button { background: transparent; border: none; color: #fff; cursor: poin
 .msg.user { align-self: flex-end; background: var(--fd-accent); color: #fff; }
 .msg.assistant { align-self: flex-start; background: var(--fd-bubble); color: var(--fd-fg); }
 .msg.notice { align-self: center; background: transparent; color: var(--fd-muted); font-size: 12px; }
+.regenerate { align-self: flex-start; border: none; background: transparent; color: var(--fd-muted); font-size: 12px; cursor: pointer; padding: 0 4px; }
+.msg.replaced { opacity: .5; }
 .chips { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 12px 8px; }
 .chips button { border: 1px solid var(--fd-accent); color: var(--fd-accent); background: transparent; border-radius: 999px; padding: 4px 10px; font-size: 13px; cursor: pointer; }
 form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; }
@@ -426,12 +428,26 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         case "message.completed": {
           const suggestions = data.message && data.message.structured && data.message.structured.suggestions;
           if (Array.isArray(suggestions)) this.setChips(suggestions.filter((x) => typeof x === "string"));
+          if (data.message && state.answer) this.offerRegenerate(state.answer, data.message.id);
           break;
         }
         case "error": this.bubble("notice", data.message); break;
         case "run.completed": state.ended = true; if (data.status !== "awaiting_approval") this.run = null; break;
         default: break;
       }
+    }
+
+    /** A button under the newest answer that asks for another one. */
+    offerRegenerate(answer, messageId) {
+      this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+      const again = el("button", { type: "button", class: "regenerate", "aria-label": "Regenerate the answer" }, "↻ Regenerate");
+      again.addEventListener("click", () => {
+        if (this.busy) return;
+        again.remove();
+        answer.classList.add("replaced");
+        this.running(() => this.api("POST", `/widget/v1/conversations/${this.conversation}/messages/${messageId}/regenerate`, {}, { accept: "text/event-stream" }));
+      });
+      answer.after(again);
     }
 
     /** Asks the person chatting to approve a tool call meant for them. */

@@ -124,6 +124,7 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
         text("Your order ships today."),
         text("<img src=x onerror=\"window.pwned=1\"> [click](javascript:window.pwned=2)"),
         text("**Bold** and a [link](https://example.com/x)\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |"),
+        text("Another take."),
     ])
     .await;
     let app = TestApp::builder()
@@ -223,12 +224,24 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
         link,
         json!(["https://example.com/x", "noopener noreferrer", "_blank", 2])
     );
+    // Regenerate asks for another answer to the same message.
+    in_widget(
+        &browser,
+        "root.querySelector('.regenerate').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &browser,
+        "const all = [...root.querySelectorAll('.msg.assistant')]; return all[all.length - 1].textContent === 'Another take.';",
+        "the regenerated answer",
+    )
+    .await;
     // A reload keeps the conversation.
     browser.refresh().await.unwrap();
     wait_until(
         &browser,
-        "return root && root.querySelectorAll('.msg.user').length === 3;",
-        "the history after a reload",
+        "return root && root.querySelectorAll('.msg.user').length === 3 && [...root.querySelectorAll('.msg.assistant')].pop().textContent === 'Another take.';",
+        "the history after a reload (with the regenerated answer)",
     )
     .await;
     in_widget(
