@@ -344,15 +344,7 @@ impl Runner {
                 100,
             )
             .await?;
-        let window = candidates
-            .iter()
-            .map(|c| {
-                c.provider
-                    .context_window(&c.model)
-                    .unwrap_or_else(|| frontdesk_models::context::known_window(&c.model))
-            })
-            .min()
-            .unwrap_or(frontdesk_models::context::DEFAULT_CONTEXT_WINDOW);
+        let window = crate::runner::window_of(&candidates);
         let (request, _) = crate::history::model_request(&agent.spec, &branch, None, window)?;
         let tools = ToolSet::build(self.tool_env(), &agent).await?;
         let entry_agent = record.agent.clone();

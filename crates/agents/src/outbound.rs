@@ -166,11 +166,6 @@ pub fn builder(allow_private: bool) -> reqwest::ClientBuilder {
     }
 }
 
-/// A client for tenant URLs. `timeout` bounds each whole request.
-pub fn client(allow_private: bool, timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    builder(allow_private).timeout(timeout).build()
-}
-
 /// Describes a failed request for a tool result: refusals said plainly, no internals.
 pub fn describe(error: &reqwest::Error) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -287,7 +282,10 @@ mod tests {
 
     #[tokio::test]
     async fn names_that_resolve_to_private_addresses_are_refused() {
-        let client = client(false, Duration::from_secs(5)).unwrap_or_else(|e| unreachable!("{e}"));
+        let client = builder(false)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_else(|e| unreachable!("{e}"));
         let error = client
             .get("http://localtest.invalid.localhost:9/")
             .send()

@@ -104,7 +104,7 @@ fn check_text(text: String) -> Result<String> {
 }
 
 /// The smallest context window among the candidates.
-fn window_of(candidates: &[Candidate]) -> u32 {
+pub(crate) fn window_of(candidates: &[Candidate]) -> u32 {
     candidates
         .iter()
         .map(|c| {
@@ -156,6 +156,7 @@ impl Runner {
             service: service.clone(),
             allow_private: options.allow_private_urls,
             mcp: McpClients::default(),
+            webhooks: Arc::default(),
         };
         Self {
             service,

@@ -49,9 +49,13 @@ fn mac(key: &[u8], message: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Compares in constant time.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `signature` is the HMAC-SHA256 of `message` under `key` (compared in constant time).
+fn verify_mac(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    Hmac::<sha2::Sha256>::new_from_slice(key).is_ok_and(|mut mac| {
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    })
 }
 
 fn unauthenticated(code: &'static str, message: &str) -> Error {
@@ -84,9 +88,8 @@ pub fn verify(secret: &[u8], token: &str, now: i64, grace: i64) -> Result<Visito
     else {
         return Err(invalid());
     };
-    let expected = mac(secret, format!("{PREFIX}.{payload}").as_bytes());
     let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
-    if !same(&expected, &given) {
+    if !verify_mac(secret, format!("{PREFIX}.{payload}").as_bytes(), &given) {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
@@ -129,9 +132,12 @@ pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<String> 
     if header["alg"] != "HS256" {
         return Err(invalid());
     }
-    let expected = mac(secret.as_bytes(), format!("{head}.{payload}").as_bytes());
     let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
-    if !same(&expected, &given) {
+    if !verify_mac(
+        secret.as_bytes(),
+        format!("{head}.{payload}").as_bytes(),
+        &given,
+    ) {
         return Err(invalid());
     }
     let claims: UserClaims = URL_SAFE_NO_PAD

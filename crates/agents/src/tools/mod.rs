@@ -64,6 +64,21 @@ pub struct ToolEnv {
     pub service: Service,
     pub allow_private: bool,
     pub mcp: mcp::McpClients,
+    /// The one client for webhooks (connections are reused across runs; each request sets
+    /// its own timeout), made on first use.
+    pub webhooks: Arc<std::sync::OnceLock<reqwest::Client>>,
+}
+
+impl ToolEnv {
+    fn webhook_client(&self) -> Result<reqwest::Client> {
+        if let Some(client) = self.webhooks.get() {
+            return Ok(client.clone());
+        }
+        let client = crate::outbound::builder(self.allow_private)
+            .build()
+            .map_err(frontdesk_core::Error::internal)?;
+        Ok(self.webhooks.get_or_init(|| client).clone())
+    }
 }
 
 /// The tenant's secrets for webhooks, opened once per run when the agent has webhooks.
@@ -124,7 +139,7 @@ impl ToolSet {
                         continue;
                     };
                     let timeout = Duration::from_millis(u64::from(*timeout_ms));
-                    let client = outbound_client(env.allow_private, timeout)?;
+                    let client = env.webhook_client()?;
                     let tool = webhook::Webhook {
                         spec: ToolSpec {
                             name: name.clone(),
@@ -296,10 +311,6 @@ pub fn fill_secrets(
     }
     out.push_str(rest);
     Ok(out)
-}
-
-fn outbound_client(allow_private: bool, timeout: Duration) -> Result<reqwest::Client> {
-    crate::outbound::client(allow_private, timeout).map_err(frontdesk_core::Error::internal)
 }
 
 /// Parses a call's arguments and checks them against the tool's schema.

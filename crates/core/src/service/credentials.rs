@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use secrecy::SecretString;
 
 use super::Service;
-use crate::credentials::{self, CredentialInfo, SealedCredential, MAX_KEY_CHARS};
+use crate::credentials::{self, CredentialInfo, MAX_KEY_CHARS};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::time::Timestamp;
 
 impl Service {
     pub(super) fn sealer(&self) -> Result<&credentials::Sealer> {
@@ -36,16 +35,7 @@ impl Service {
                 "must not contain spaces or control characters",
             ));
         }
-        let sealed = SealedCredential {
-            provider: provider.to_owned(),
-            sealed: self.sealer()?.seal(tenant, provider, api_key)?,
-            hint: credentials::hint(api_key),
-            at: Timestamp::now(),
-        };
-        self.store
-            .put_credential(tenant, &sealed)
-            .await
-            .map_err(|e| Error::from_store("provider key", e))
+        self.seal_and_store(tenant, provider, api_key).await
     }
 
     pub async fn list_provider_keys(&self, tenant: &TenantId) -> Result<Vec<CredentialInfo>> {

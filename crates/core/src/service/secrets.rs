@@ -29,7 +29,13 @@ pub struct SecretInfo {
 }
 
 impl Service {
-    async fn seal_and_store(&self, tenant: &TenantId, name: &str, value: &str) -> Result<()> {
+    /// Seals `value` for `tenant` under `name` and stores it (provider keys and secrets alike).
+    pub(super) async fn seal_and_store(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+    ) -> Result<crate::credentials::CredentialInfo> {
         let sealed = SealedCredential {
             provider: name.to_owned(),
             sealed: self.sealer()?.seal(tenant, name, value)?,
@@ -39,7 +45,6 @@ impl Service {
         self.store
             .put_credential(tenant, &sealed)
             .await
-            .map(|_| ())
             .map_err(|e| Error::from_store("secret", e))
     }
 
@@ -55,13 +60,15 @@ impl Service {
         if value.contains(['\r', '\n']) {
             return Err(Error::invalid("value", "must not contain line breaks"));
         }
-        self.seal_and_store(tenant, &format!("{SECRET_PREFIX}{name}"), value)
+        let stored = self
+            .seal_and_store(tenant, &format!("{SECRET_PREFIX}{name}"), value)
             .await?;
-        self.list_secrets(tenant)
-            .await?
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or(Error::NotFound { resource: "secret" })
+        Ok(SecretInfo {
+            name: name.to_owned(),
+            hint: stored.hint,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        })
     }
 
     pub async fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<SecretInfo>> {

@@ -12,10 +12,8 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnInput, TurnOptions};
@@ -375,13 +373,10 @@ fn stream(follower: Follower) -> Response {
         let out = std::mem::take(&mut chunks.out);
         Some((Ok::<_, Infallible>(out), (follower, chunks, ended)))
     });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .header("x-vercel-ai-ui-message-stream", "v1")
-        .header("x-accel-buffering", "no")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| {
-            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
-        })
+    let mut response = crate::routes::event_stream(body);
+    response.headers_mut().insert(
+        "x-vercel-ai-ui-message-stream",
+        axum::http::HeaderValue::from_static("v1"),
+    );
+    response
 }

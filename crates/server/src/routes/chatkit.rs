@@ -13,7 +13,6 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -485,11 +484,5 @@ fn stream(
             }
         }
     });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| {
-            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
-        })
+    crate::routes::event_stream(body)
 }

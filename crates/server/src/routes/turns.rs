@@ -266,30 +266,13 @@ pub(crate) async fn respond_events(
     if wants_sse(headers) {
         return Ok(sse(follower).into_response());
     }
-    let mut events = follower;
-    let (mut message, mut error, mut status) = (None, None, RunStatus::Failed);
-    let mut approvals = Vec::new();
-    while let Some(event) = events.next().await {
-        match event.event {
-            RunEvent::MessageCompleted { message: m } => message = Some(*m),
-            RunEvent::Error { code, message } => error = Some((code, message)),
-            RunEvent::RunCompleted { status: s, .. } => status = s,
-            RunEvent::ApprovalRequired {
-                call_id,
-                tool,
-                arguments,
-                approver,
-                ..
-            } => approvals.push(PendingApproval {
-                call_id,
-                tool,
-                arguments,
-                approver,
-                decision: None,
-            }),
-            _ => {}
-        }
-    }
+    let Collected {
+        message,
+        error,
+        status,
+        approvals,
+        ..
+    } = collect(follower).await;
     // A model provider that failed the run is an upstream failure (502); a run the agent's
     // own limits stopped (max_turns, budgets) is an answer that says so.
     if let (RunStatus::Failed, Some((code, message))) = (status, &error) {
@@ -325,6 +308,52 @@ pub async fn run_events(
     let last = last_event_id(&headers)?;
     let follower = state.runner.follow(&auth.tenant, &run, last).await?;
     Ok(sse(follower).into_response())
+}
+
+/// How a run (or the part of it up to a pause) went, gathered from its events.
+pub(crate) struct Collected {
+    pub message: Option<Message>,
+    /// `(code, message)` of its `error` event.
+    pub error: Option<(String, String)>,
+    pub status: RunStatus,
+    pub usage: frontdesk_core::conversation::Usage,
+    pub approvals: Vec<PendingApproval>,
+}
+
+/// Reads a run's events to its end (or pause), for the protocols that answer once.
+pub(crate) async fn collect(mut events: Follower) -> Collected {
+    let mut collected = Collected {
+        message: None,
+        error: None,
+        status: RunStatus::Failed,
+        usage: Default::default(),
+        approvals: Vec::new(),
+    };
+    while let Some(event) = events.next().await {
+        match event.event {
+            RunEvent::MessageCompleted { message } => collected.message = Some(*message),
+            RunEvent::Error { code, message } => collected.error = Some((code, message)),
+            RunEvent::RunCompleted { status, usage } => {
+                collected.status = status;
+                collected.usage = usage;
+            }
+            RunEvent::ApprovalRequired {
+                call_id,
+                tool,
+                arguments,
+                approver,
+                ..
+            } => collected.approvals.push(PendingApproval {
+                call_id,
+                tool,
+                arguments,
+                approver,
+                decision: None,
+            }),
+            _ => {}
+        }
+    }
+    collected
 }
 
 /// The `Last-Event-ID` a re-attaching client sends (0 without one).

@@ -67,11 +67,18 @@ impl Driver {
     }
 }
 
-/// A page on its own origin that embeds the widget; returns its origin.
-async fn host_page(app_base: &str, key: &str) -> String {
+/// A listener for a page on its own origin, and that origin (known before the page is).
+async fn page_origin() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    (listener, origin)
+}
+
+/// Serves a page titled `title` that embeds the widget of `app_base` with `key`.
+fn serve_page(listener: tokio::net::TcpListener, app_base: &str, key: &str, title: &str) {
     let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Shop</title></head>\
-         <body><h1>Acme Shop</h1><p>Welcome.</p>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1>\
          <script src=\"{app_base}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>"
     );
     let app = axum::Router::new().route(
@@ -81,10 +88,7 @@ async fn host_page(app_base: &str, key: &str) -> String {
             async move { axum::response::Html(page) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    origin
 }
 
 /// Runs `script` in the page (inside the widget's shadow root as `root`).
@@ -143,35 +147,18 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     )
     .await;
     // The page's origin is only known once it listens: make the key for it then.
-    let listener_origin = {
-        let key_for = |origin: String| json!({"kind": "publishable", "name": "site", "allowed_origins": [origin], "allowed_agents": ["support"]});
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let created = expect(
-            app.post("/api/v1/api-keys", &t.key, &key_for(origin.clone()))
-                .send()
-                .await
-                .unwrap(),
-            StatusCode::CREATED,
-        )
-        .await;
-        let key = created["key"].as_str().unwrap().to_owned();
-        let page = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Shop</title></head>\
-             <body><h1>Acme Shop</h1><script src=\"{}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>",
-            app.base
-        );
-        let router = axum::Router::new().route(
-            "/",
-            axum::routing::get(move || {
-                let page = page.clone();
-                async move { axum::response::Html(page) }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        (origin, key)
-    };
-    let (origin, key) = listener_origin;
+    let (listener, origin) = page_origin().await;
+    let key = json!({"kind": "publishable", "name": "site", "allowed_origins": [origin.clone()], "allowed_agents": ["support"]});
+    let key = expect(
+        app.post("/api/v1/api-keys", &t.key, &key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    serve_page(listener, &app.base, &key, "Acme Shop");
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     browser.goto(&format!("{origin}/")).await.unwrap();
@@ -251,7 +238,8 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     .await;
     screenshot(&browser, "widget-after-reload").await;
     // The same key from a page on an origin it does not allow gets no session.
-    let other = host_page(&app.base, &key).await;
+    let (listener, other) = page_origin().await;
+    serve_page(listener, &app.base, &key, "Elsewhere");
     browser.goto(&format!("{other}/")).await.unwrap();
     wait_until(&browser, "return root && root.querySelector('.msg.notice') && root.querySelector('.msg.notice').textContent.includes('not available');", "the refusal").await;
     browser.close().await.unwrap();
@@ -363,8 +351,7 @@ async fn keyboard_only_a_visitor_chats_and_approves_a_call_meant_for_them() {
         StatusCode::CREATED,
     )
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, origin) = page_origin().await;
     let key = expect(
         app.post(
             "/api/v1/api-keys",
@@ -377,20 +364,7 @@ async fn keyboard_only_a_visitor_chats_and_approves_a_call_meant_for_them() {
         StatusCode::CREATED,
     )
     .await;
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bistro</title></head><body><h1>Bistro</h1>\
-         <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
-        app.base,
-        key["key"].as_str().unwrap()
-    );
-    let router = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || {
-            let page = page.clone();
-            async move { axum::response::Html(page) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    serve_page(listener, &app.base, key["key"].as_str().unwrap(), "Bistro");
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     browser.goto(&format!("{origin}/")).await.unwrap();

@@ -2,10 +2,10 @@
 //! against the protocol's published types (`openai-chatkit` in .venv-test).
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::{expect, TestApp};
-use crate::mcp::python;
+use crate::mcp::run_fixture;
 use crate::scripted::{text, Scripted};
 
 #[tokio::test]
@@ -30,22 +30,11 @@ async fn a_conversation_through_chatkit_matches_the_protocol_types() {
         StatusCode::CREATED,
     )
     .await;
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/chatkit_client.py");
-    let output = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(format!("{}/chatkit", app.base))
-        .arg(&t.key)
-        .arg("support")
-        .kill_on_drop(true)
-        .output();
-    let output = crate::common::within(output).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = run_fixture(
+        "chatkit_client.py",
+        &[&format!("{}/chatkit", app.base), &t.key, "support"],
+    )
+    .await;
     let create: Vec<&str> = out["create_events"]
         .as_array()
         .unwrap()

@@ -31,6 +31,27 @@ pub(crate) fn python() -> PathBuf {
     path
 }
 
+/// Runs a Python fixture (`tests/fixtures/<script>`) with `args` and returns the JSON it
+/// prints; a failure shows its stderr.
+pub(crate) async fn run_fixture(script: &str, args: &[&str]) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
+    let output = tokio::process::Command::new(python())
+        .arg(path)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{script}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
 /// The Python MCP server on a free port; killed when dropped.
 struct PyServer {
     url: String,

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{expect, TestApp};
-use crate::mcp::python;
+use crate::mcp::run_fixture;
 use crate::scripted::{call, text, Scripted};
 
 #[tokio::test]
@@ -47,22 +47,11 @@ async fn the_openai_python_sdk_talks_to_an_agent() {
     )
     .await;
     let limited = limited["key"].as_str().unwrap().to_owned();
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/openai_client.py");
-    let output = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(format!("{}/openai/v1", app.base))
-        .arg(&t.key)
-        .arg(&limited)
-        .kill_on_drop(true)
-        .output();
-    let output = crate::common::within(output).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = run_fixture(
+        "openai_client.py",
+        &[&format!("{}/openai/v1", app.base), &t.key, &limited],
+    )
+    .await;
     assert_eq!(out["models"], json!(["support"]));
     assert_eq!(out["model"], "support");
     assert_eq!(
@@ -203,22 +192,11 @@ async fn the_responses_api_chains_turns_by_previous_response_id_and_conversation
         .conversation(&t, "support", &["Earlier question", "Earlier answer"])
         .await;
     let conversation = conversation["id"].as_str().unwrap();
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/openai_responses.py");
-    let output = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(format!("{}/openai/v1", app.base))
-        .arg(&t.key)
-        .arg(conversation)
-        .kill_on_drop(true)
-        .output();
-    let output = crate::common::within(output).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = run_fixture(
+        "openai_responses.py",
+        &[&format!("{}/openai/v1", app.base), &t.key, conversation],
+    )
+    .await;
     assert!(out["first"]["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(out["first"]["text"], "Nice to meet you, Ada.");
     assert_eq!(out["first"]["status"], "completed");

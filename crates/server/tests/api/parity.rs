@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{expect, TestApp, TestTenant};
-use crate::mcp::python;
+use crate::mcp::run_fixture;
 use crate::scripted::{call, text, Receiver, Reply, Scripted};
 use crate::turns::parse_sse;
 
@@ -54,26 +54,8 @@ fn replies(scenario: &str) -> Vec<Reply> {
 /// What the SDK did, from the script's JSON.
 async fn sdk(scenario: &str) -> Value {
     let scripted = Scripted::start(replies(scenario)).await;
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/agents_parity.py");
-    let output = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(&scripted.base)
-        .arg(scenario)
-        .kill_on_drop(true)
-        .output();
-    let output = crate::common::within(output).await;
-    assert!(
-        output.status.success(),
-        "the SDK script failed on {scenario}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let trace: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{scenario}: {e}: {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    });
+    // The scenario is among the script's arguments, so a failure names it.
+    let trace = run_fixture("agents_parity.py", &[&scripted.base, scenario]).await;
     json!({
         "sequence": sequence(trace["items"].as_array().unwrap()),
         "outputs": trace["items"].as_array().unwrap().iter().filter(|i| i[0] == "tool_output").map(|i| i[1].clone()).collect::<Vec<_>>(),

@@ -5,14 +5,11 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use frontdesk_agents::{Follower, Imported, StatelessTurn, TurnOptions};
 use frontdesk_core::conversation::{ContentPart, Message, Usage};
-use frontdesk_core::model::ToolSpec;
 use frontdesk_core::run::{RunEvent, RunStatus};
 use frontdesk_core::Error;
 use futures_util::StreamExt;
@@ -21,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::routes::turns::{collect, Collected};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -82,9 +80,6 @@ struct FunctionDef {
     #[serde(default)]
     parameters: Option<Value>,
 }
-
-/// Most client tools in one request.
-const MAX_CLIENT_TOOLS: usize = 128;
 
 /// The text of a message's `content`: a string, or text parts joined.
 fn text_of(content: &Option<Value>, field: &str) -> Result<String, Error> {
@@ -148,34 +143,13 @@ impl ChatRequest {
                 }
             }
         }
-        if self.tools.len() > MAX_CLIENT_TOOLS {
-            return Err(Error::invalid(
-                "tools",
-                format!("at most {MAX_CLIENT_TOOLS} tools"),
-            ));
-        }
-        let mut client_tools = Vec::new();
-        for (idx, tool) in self.tools.iter().enumerate() {
-            if tool.kind != "function" {
-                return Err(Error::invalid(
-                    format!("tools[{idx}].type"),
-                    "only function tools are supported",
-                ));
-            }
-            frontdesk_core::validate::tool_name(
-                &format!("tools[{idx}].function.name"),
-                &tool.function.name,
-            )?;
-            client_tools.push(ToolSpec {
-                name: tool.function.name.clone(),
-                description: tool.function.description.clone().unwrap_or_default(),
-                parameters: tool
-                    .function
-                    .parameters
-                    .clone()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            });
-        }
+        let client_tools = super::client_tools(self.tools.iter().map(|tool| super::ClientTool {
+            kind: &tool.kind,
+            name: &tool.function.name,
+            name_field: "function.name",
+            description: tool.function.description.as_deref(),
+            parameters: tool.function.parameters.as_ref(),
+        }))?;
         let shape = ChatShape {
             model: self.model.clone(),
             include_usage: self
@@ -247,13 +221,7 @@ pub async fn completions(
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> ApiResult<Response> {
     let stream = request.stream;
-    // OpenAI answers an unknown model with 404, whatever its name looks like.
-    let agent =
-        frontdesk_core::agent::AgentRef::parse(&request.model).map_err(|_| model_not_found())?;
-    match state.service.get_agent(&auth.tenant, &agent).await {
-        Err(Error::NotFound { .. }) => return Err(model_not_found()),
-        other => other?,
-    };
+    super::agent_for_model(&state, &auth.tenant, &request.model).await?;
     let (turn, shape) = request.into_turn()?;
     let started = state.runner.start_stateless(&auth.tenant, turn).await?;
     let id = format!("chatcmpl-{}", started.run_id.as_str());
@@ -261,23 +229,13 @@ pub async fn completions(
     if stream {
         return Ok(stream_response(started.events, id, created, shape));
     }
-    let mut events = started.events;
-    let (mut message, mut error, mut usage, mut status) =
-        (None, None, Usage::default(), RunStatus::Failed);
-    while let Some(event) = events.next().await {
-        match event.event {
-            RunEvent::MessageCompleted { message: m } => message = Some(*m),
-            RunEvent::Error { code, message } => error = Some((code, message)),
-            RunEvent::RunCompleted {
-                status: s,
-                usage: u,
-            } => {
-                status = s;
-                usage = u;
-            }
-            _ => {}
-        }
-    }
+    let Collected {
+        message,
+        error,
+        status,
+        usage,
+        ..
+    } = collect(started.events).await;
     if let Some((code, message)) = error {
         return Err(run_error(&code, message));
     }
@@ -314,10 +272,6 @@ pub async fn completions(
         "usage": usage_json(&usage),
     }))
     .into_response())
-}
-
-fn model_not_found() -> ApiError {
-    ApiError(Error::NotFound { resource: "model" })
 }
 
 /// A run that failed: the model provider's failures are 502, the agent's own limits 422.
@@ -424,11 +378,5 @@ fn stream_response(follower: Follower, id: String, created: i64, shape: ChatShap
     let body = futures_util::stream::once(async move { first })
         .chain(rest)
         .map(Ok::<_, Infallible>);
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| {
-            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
-        })
+    crate::routes::event_stream(body)
 }

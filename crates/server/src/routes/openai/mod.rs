@@ -27,6 +27,71 @@ pub fn routes() -> Router<AppState> {
         .route("/openai/v1/responses/{id}", get(responses::retrieve))
 }
 
+/// The agent a request's `model` names; OpenAI answers an unknown model with 404, whatever
+/// its name looks like.
+async fn agent_for_model(
+    state: &AppState,
+    tenant: &frontdesk_core::id::TenantId,
+    model: &str,
+) -> ApiResult<Agent> {
+    let not_found =
+        || crate::error::ApiError(frontdesk_core::Error::NotFound { resource: "model" });
+    let agent = AgentRef::parse(model).map_err(|_| not_found())?;
+    match state.service.get_agent(tenant, &agent).await {
+        Err(frontdesk_core::Error::NotFound { .. }) => Err(not_found()),
+        other => Ok(other?),
+    }
+}
+
+/// Most client tools in one request.
+const MAX_CLIENT_TOOLS: usize = 128;
+
+/// A tool the client sends, however its protocol nests it.
+struct ClientTool<'a> {
+    kind: &'a str,
+    name: &'a str,
+    /// Where the name sits under `tools[i]`, for errors.
+    name_field: &'static str,
+    description: Option<&'a str>,
+    parameters: Option<&'a serde_json::Value>,
+}
+
+/// The client's function tools as tools to offer the model (client tools of the turn).
+fn client_tools<'a>(
+    tools: impl ExactSizeIterator<Item = ClientTool<'a>>,
+) -> Result<Vec<frontdesk_core::model::ToolSpec>, frontdesk_core::Error> {
+    use frontdesk_core::Error;
+    if tools.len() > MAX_CLIENT_TOOLS {
+        return Err(Error::invalid(
+            "tools",
+            format!("at most {MAX_CLIENT_TOOLS} tools"),
+        ));
+    }
+    tools
+        .enumerate()
+        .map(|(idx, tool)| {
+            if tool.kind != "function" {
+                return Err(Error::invalid(
+                    format!("tools[{idx}].type"),
+                    "only function tools are supported",
+                ));
+            }
+            frontdesk_core::validate::tool_name(
+                &format!("tools[{idx}].{}", tool.name_field),
+                tool.name,
+            )?;
+            Ok(frontdesk_core::model::ToolSpec {
+                name: tool.name.to_owned(),
+                description: tool.description.unwrap_or_default().to_owned(),
+                parameters: tool
+                    .parameters
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
 /// An agent as an OpenAI model.
 #[derive(Debug, Serialize)]
 struct Model {

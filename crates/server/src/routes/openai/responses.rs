@@ -7,16 +7,12 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnOptions};
-use frontdesk_core::agent::AgentRef;
 use frontdesk_core::conversation::{ContentPart, Message, Usage};
 use frontdesk_core::id::{ConversationId, RunId};
-use frontdesk_core::model::ToolSpec;
 use frontdesk_core::run::{RunEvent, RunRecord, RunStatus};
 use frontdesk_core::Error;
 use serde::Deserialize;
@@ -24,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::routes::turns::{collect, Collected};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -182,32 +179,14 @@ pub async fn create(
     JsonBody(request): JsonBody<ResponsesRequest>,
 ) -> ApiResult<Response> {
     let tenant = &auth.tenant;
-    let agent_ref = AgentRef::parse(&request.model).map_err(|_| not_found("model"))?;
-    let agent = match state.service.get_agent(tenant, &agent_ref).await {
-        Err(Error::NotFound { .. }) => return Err(not_found("model")),
-        other => other?,
-    };
-    if request.tools.len() > 128 {
-        return Err(ApiError(Error::invalid("tools", "at most 128 tools")));
-    }
-    let mut client_tools = Vec::new();
-    for (idx, tool) in request.tools.iter().enumerate() {
-        if tool.kind != "function" {
-            return Err(ApiError(Error::invalid(
-                format!("tools[{idx}].type"),
-                "only function tools are supported",
-            )));
-        }
-        frontdesk_core::validate::tool_name(&format!("tools[{idx}].name"), &tool.name)?;
-        client_tools.push(ToolSpec {
-            name: tool.name.clone(),
-            description: tool.description.clone().unwrap_or_default(),
-            parameters: tool
-                .parameters
-                .clone()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-        });
-    }
+    let agent = super::agent_for_model(&state, tenant, &request.model).await?;
+    let client_tools = super::client_tools(request.tools.iter().map(|tool| super::ClientTool {
+        kind: &tool.kind,
+        name: &tool.name,
+        name_field: "name",
+        description: tool.description.as_deref(),
+        parameters: tool.parameters.as_ref(),
+    }))?;
     let (history, mut instructions) = parse_input(&request.input)?;
     if let Some(extra) = &request.instructions {
         instructions.insert(0, extra.clone());
@@ -323,23 +302,13 @@ pub async fn create(
     if request.stream {
         return Ok(stream_response(started.events, id, created, shape));
     }
-    let mut events = started.events;
-    let (mut message, mut error, mut usage, mut status) =
-        (None, None, Usage::default(), RunStatus::Failed);
-    while let Some(event) = events.next().await {
-        match event.event {
-            RunEvent::MessageCompleted { message: m } => message = Some(*m),
-            RunEvent::Error { code, message } => error = Some((code, message)),
-            RunEvent::RunCompleted {
-                status: s,
-                usage: u,
-            } => {
-                status = s;
-                usage = u;
-            }
-            _ => {}
-        }
-    }
+    let Collected {
+        message,
+        error,
+        status,
+        usage,
+        ..
+    } = collect(started.events).await;
     if let Some((code, message)) = error {
         if code.starts_with("model_") {
             return Err(ApiError(Error::Upstream { message }));
@@ -638,11 +607,5 @@ fn stream_response(follower: Follower, id: String, created: i64, shape: Shape) -
         st.seq = ev.seq;
         Some((Ok::<_, Infallible>(ev.out), st))
     });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| {
-            ApiError(Error::internal(std::io::Error::other("response"))).into_response()
-        })
+    crate::routes::event_stream(body)
 }
