@@ -211,6 +211,7 @@ pub fn expand(parts: &[ContentPart]) -> Vec<ModelMessage> {
             }
             ContentPart::ToolCall { .. }
             | ContentPart::Handoff { .. }
+            | ContentPart::Citation { .. }
             | ContentPart::ImageUrl { .. } => {}
         }
     }

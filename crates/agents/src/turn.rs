@@ -31,6 +31,8 @@ use crate::tools::{self, Kind, ToolSet};
 
 /// Tool calls of one step run at the same time, at most this many.
 const TOOL_CONCURRENCY: usize = 4;
+/// Most sources one answer cites.
+const MAX_CITATIONS: usize = 10;
 /// Longest tool result a model is shown (characters); the rest is cut with a note.
 const MAX_TOOL_RESULT_CHARS: usize = 16_000;
 /// Longest text kept in a trace step's input or output.
@@ -524,6 +526,26 @@ impl Runner {
             output: Value::String(content),
             is_error: output.is_error,
         });
+        // The answer cites what its tools returned links to, each link once.
+        for source in output.sources {
+            let cited = work
+                .progress
+                .parts
+                .iter()
+                .filter(|p| matches!(p, ContentPart::Citation { .. }))
+                .collect::<Vec<_>>();
+            if cited.len() >= MAX_CITATIONS
+                || cited
+                    .iter()
+                    .any(|p| matches!(p, ContentPart::Citation { url, .. } if *url == source.url))
+            {
+                continue;
+            }
+            work.progress.parts.push(ContentPart::Citation {
+                title: source.title,
+                url: source.url,
+            });
+        }
     }
 
     /// Hands the run to `slug`: same history, the target's instructions, tools and model.

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::id::{AgentId, TenantId};
 use crate::time::Timestamp;
 use crate::validate;
+pub use crate::widget::{WidgetPosition, WidgetSettings, WidgetTexts, WidgetTheme};
 
 /// The model used when an agent names none.
 pub const DEFAULT_MODEL: &str = "local/smollm2-135m";
@@ -117,46 +118,6 @@ pub struct KnowledgeSettings {
 
 fn default_top_k() -> u32 {
     5
-}
-
-/// Where the widget's launcher sits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum WidgetPosition {
-    #[default]
-    BottomRight,
-    BottomLeft,
-}
-
-/// Light, dark, or following the visitor's system setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum WidgetTheme {
-    Light,
-    Dark,
-    #[default]
-    Auto,
-}
-
-/// Appearance and behaviour of the chat widget for this agent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct WidgetSettings {
-    pub title: Option<String>,
-    pub subtitle: Option<String>,
-    pub avatar_url: Option<String>,
-    /// CSS hex colour such as `#4f46e5`.
-    pub accent_color: Option<String>,
-    /// Corner radius in pixels.
-    pub radius: Option<u32>,
-    pub position: WidgetPosition,
-    pub theme: WidgetTheme,
-    pub greeting: Option<String>,
-    pub starter_prompts: Vec<String>,
-    pub placeholder: Option<String>,
-    /// Texts for other languages, by language tag (`{"de": {"greeting": "Hallo!"}}`).
-    #[schema(value_type = Object)]
-    pub texts: Map<String, Value>,
 }
 
 /// The configuration of an agent: what a tenant writes and versions.
@@ -418,7 +379,7 @@ impl AgentSpec {
                 ));
             }
         }
-        self.validate_widget()?;
+        self.widget.validate()?;
         let size = serde_json::to_vec(self)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -426,42 +387,6 @@ impl AgentSpec {
             return Err(Error::PayloadTooLarge {
                 message: format!("the agent config is {size} bytes; the limit is 524288"),
             });
-        }
-        Ok(())
-    }
-
-    fn validate_widget(&self) -> Result<()> {
-        let widget = &self.widget;
-        for (field, value) in [
-            ("widget.title", &widget.title),
-            ("widget.subtitle", &widget.subtitle),
-            ("widget.placeholder", &widget.placeholder),
-        ] {
-            if let Some(value) = value {
-                validate::max_chars(field, value, MAX_NAME)?;
-            }
-        }
-        if let Some(greeting) = &widget.greeting {
-            validate::max_chars("widget.greeting", greeting, MAX_DESCRIPTION)?;
-        }
-        if let Some(url) = &widget.avatar_url {
-            validate::http_url("widget.avatar_url", url)?;
-        }
-        if let Some(color) = &widget.accent_color {
-            let hex = color.strip_prefix('#').unwrap_or("");
-            if !(hex.len() == 6 || hex.len() == 3) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Error::invalid(
-                    "widget.accent_color",
-                    "must be a hex colour such as #4f46e5",
-                ));
-            }
-        }
-        if widget.radius.is_some_and(|r| r > 48) {
-            return Err(Error::invalid("widget.radius", "must be between 0 and 48"));
-        }
-        validate::max_items("widget.starter_prompts", &widget.starter_prompts, 8)?;
-        for (idx, prompt) in widget.starter_prompts.iter().enumerate() {
-            validate::non_empty(&format!("widget.starter_prompts[{idx}]"), prompt, MAX_NAME)?;
         }
         Ok(())
     }

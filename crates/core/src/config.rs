@@ -127,6 +127,11 @@ pub struct Limits {
     pub rate_limit_per_minute: u32,
     /// Largest page a list endpoint returns.
     pub max_page_size: u32,
+    /// Widget requests per minute from one client address (all its visitors together).
+    pub widget_per_ip_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy
+    /// that sets it); otherwise the connection's peer address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Limits {
@@ -135,6 +140,8 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             rate_limit_per_minute: 600,
             max_page_size: 100,
+            widget_per_ip_per_minute: 300,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -183,6 +190,14 @@ const ENV_VARS: &[(&str, &str)] = &[
         "limits.rate_limit_per_minute",
     ),
     ("FRONTDESK_MAX_PAGE_SIZE", "limits.max_page_size"),
+    (
+        "FRONTDESK_WIDGET_PER_IP_PER_MINUTE",
+        "limits.widget_per_ip_per_minute",
+    ),
+    (
+        "FRONTDESK_TRUST_FORWARDED_FOR",
+        "limits.trust_forwarded_for",
+    ),
     ("FRONTDESK_MODELS_DIR", "local.models_dir"),
     ("FRONTDESK_LOCAL_PARALLEL", "local.parallel"),
     ("FRONTDESK_LOCAL_THREADS", "local.threads"),
@@ -313,6 +328,13 @@ impl Config {
         }
         if let Some(value) = get("FRONTDESK_MAX_PAGE_SIZE") {
             self.limits.max_page_size = parse_env("FRONTDESK_MAX_PAGE_SIZE", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_WIDGET_PER_IP_PER_MINUTE") {
+            self.limits.widget_per_ip_per_minute =
+                parse_env("FRONTDESK_WIDGET_PER_IP_PER_MINUTE", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_TRUST_FORWARDED_FOR") {
+            self.limits.trust_forwarded_for = parse_env("FRONTDESK_TRUST_FORWARDED_FOR", value)?;
         }
         if let Some(value) = get("FRONTDESK_MODELS_DIR") {
             self.local.models_dir = PathBuf::from(value);

@@ -100,6 +100,12 @@ pub enum ContentPart {
         from: String,
         to: String,
     },
+    /// A source the answer draws on: a link a tool returned (an MCP resource link, say),
+    /// shown under the answer. Never sent back to a model.
+    Citation {
+        title: String,
+        url: String,
+    },
 }
 
 /// Token counts of one model answer.

@@ -26,6 +26,7 @@ pub mod tool;
 pub mod usage;
 pub mod validate;
 pub mod visitor;
+pub mod widget;
 
 pub use error::{Error, Result, StoreError};
 pub use service::Service;

@@ -20,11 +20,35 @@ pub struct ToolContext {
     pub end_user: Option<String>,
 }
 
-/// What the model sees of a call.
+/// What the model sees of a call, and the sources it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolOutput {
     pub content: String,
     pub is_error: bool,
+    /// Links the result draws on; the answer cites them.
+    pub sources: Vec<Source>,
+}
+
+/// A source a tool result names: a title and an `http(s)` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub title: String,
+    pub url: String,
+}
+
+impl Source {
+    /// A source for `url` when it is an `http(s)` URL (others cannot be shown as links).
+    pub fn link(title: &str, url: &str) -> Option<Self> {
+        let parsed = url::Url::parse(url).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") || url.len() > 2_000 {
+            return None;
+        }
+        let title = title.trim();
+        Some(Self {
+            title: crate::validate::truncate(if title.is_empty() { url } else { title }, 200),
+            url: parsed.to_string(),
+        })
+    }
 }
 
 impl ToolOutput {
@@ -32,6 +56,7 @@ impl ToolOutput {
         Self {
             content: content.into(),
             is_error: false,
+            sources: Vec::new(),
         }
     }
 
@@ -39,7 +64,13 @@ impl ToolOutput {
         Self {
             content: content.into(),
             is_error: true,
+            sources: Vec::new(),
         }
+    }
+
+    pub fn with_sources(mut self, sources: Vec<Source>) -> Self {
+        self.sources = sources;
+        self
     }
 }
 

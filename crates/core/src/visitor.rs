@@ -24,8 +24,12 @@ const PREFIX: &str = "fdv1";
 pub struct VisitorClaims {
     #[serde(rename = "t")]
     pub tenant: TenantId,
-    #[serde(rename = "k")]
-    pub key: KeyId,
+    /// The publishable key that opened the session; none on a hosted page.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyId>,
+    /// The agent whose hosted page opened the session (the only one it may talk to).
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// `vis_…`, stable across the visitor's sessions on this browser.
     #[serde(rename = "v")]
     pub visitor: String,
@@ -170,7 +174,8 @@ mod tests {
     fn claims(exp: i64) -> VisitorClaims {
         VisitorClaims {
             tenant: TenantId::new(),
-            key: KeyId::new(),
+            key: Some(KeyId::new()),
+            page: None,
             visitor: "vis_1".into(),
             end_user: "visitor:vis_1".into(),
             exp,

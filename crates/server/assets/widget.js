@@ -10,22 +10,26 @@
   const BASE = script ? new URL(script.src).origin : location.origin;
   const DEFAULT_KEY = script ? script.dataset.key : undefined;
   const DEFAULT_AGENT = script ? script.dataset.agent : undefined;
+  const DEFAULT_LANG = script ? script.dataset.lang : undefined;
   const listeners = {};
   const emit = (name, detail) => (listeners[name] || []).forEach((fn) => { try { fn(detail); } catch (_) { /* a listener's fault */ } });
 
   const CSS = `
-:host { all: initial; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fd-fg); --fd-accent: #4f46e5; --fd-radius: 14px; --fd-fg: #111827; --fd-bg: #ffffff; --fd-muted: #6b7280; --fd-bubble: #f3f4f6; }
+:host { all: initial; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fd-fg); --fd-accent: #4f46e5; --fd-on-accent: #ffffff; --fd-radius: 14px; --fd-fg: #111827; --fd-bg: #ffffff; --fd-muted: #6b7280; --fd-bubble: #f3f4f6; }
 :host([data-theme="dark"]) { --fd-fg: #f9fafb; --fd-bg: #111827; --fd-muted: #9ca3af; --fd-bubble: #1f2937; }
-.launcher { display: flex; align-items: center; justify-content: center; position: fixed; bottom: 20px; right: 20px; width: 56px; height: 56px; border-radius: 50%; border: none; background: var(--fd-accent); color: #fff; font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
+.launcher { display: flex; align-items: center; justify-content: center; position: fixed; bottom: 20px; right: 20px; width: 56px; height: 56px; border-radius: 50%; border: none; background: var(--fd-accent); color: var(--fd-on-accent); font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2147483000; }
 :host([data-position="bottom-left"]) .launcher, :host([data-position="bottom-left"]) .panel { right: auto; left: 20px; }
 .launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
 .panel { position: fixed; bottom: 88px; right: 20px; width: 380px; max-width: calc(100vw - 40px); height: 560px; max-height: calc(100vh - 120px); display: flex; flex-direction: column; background: var(--fd-bg); border-radius: var(--fd-radius); box-shadow: 0 10px 40px rgba(0,0,0,.25); overflow: hidden; z-index: 2147483000; }
 :host([inline]) .panel { position: relative; bottom: auto; right: auto; width: 100%; height: 100%; max-height: none; box-shadow: none; border: 1px solid #e5e7eb; }
 .panel[hidden], .launcher[hidden] { display: none; }
-header { background: var(--fd-accent); color: #fff; padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
-header h2 { margin: 0; font-size: 16px; font-weight: 600; flex: 1; }
+header { background: var(--fd-accent); color: var(--fd-on-accent); padding: 14px 16px; display: flex; align-items: center; gap: 8px; }
+header .titles { flex: 1; min-width: 0; }
+header h2 { margin: 0; font-size: 16px; font-weight: 600; }
+.avatar { width: 32px; height: 32px; border-radius: 50%; object-fit: cover; }
+.log[hidden], .history[hidden], .chips[hidden], form[hidden] { display: none; }
 header p { margin: 2px 0 0; font-size: 12px; opacity: .9; }
-header button { background: transparent; border: none; color: #fff; cursor: pointer; font-size: 14px; padding: 4px 8px; border-radius: 6px; }
+header button { background: transparent; border: none; color: var(--fd-on-accent); cursor: pointer; font-size: 14px; padding: 4px 8px; border-radius: 6px; }
 .log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; }
 .msg { max-width: 85%; padding: 8px 12px; border-radius: 12px; line-height: 1.4; font-size: 14px; overflow-wrap: anywhere; }
 .msg.user, .msg.notice { white-space: pre-wrap; }
@@ -36,16 +40,23 @@ header button { background: transparent; border: none; color: #fff; cursor: poin
 .msg code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
 .msg table { border-collapse: collapse; margin: 4px 0; } .msg th, .msg td { border: 1px solid #d1d5db; padding: 2px 6px; }
 .msg a { color: inherit; text-decoration: underline; }
-.msg.user { align-self: flex-end; background: var(--fd-accent); color: #fff; }
+.msg.user { align-self: flex-end; background: var(--fd-accent); color: var(--fd-on-accent); }
 .msg.assistant { align-self: flex-start; background: var(--fd-bubble); color: var(--fd-fg); }
 .msg.notice { align-self: center; background: transparent; color: var(--fd-muted); font-size: 12px; }
 .regenerate { align-self: flex-start; border: none; background: transparent; color: var(--fd-muted); font-size: 12px; cursor: pointer; padding: 0 4px; }
 .msg.replaced { opacity: .5; }
+.sources { margin-top: 6px; font-size: 12px; color: var(--fd-muted); } .sources ol { margin: 2px 0 0; padding-left: 18px; }
+.history { flex: 1; overflow-y: auto; padding: 12px; } .history h3 { margin: 8px 0; font-size: 15px; }
+.history ul { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
+.history li button { width: 100%; text-align: left; border: 1px solid #d1d5db; border-radius: 10px; background: var(--fd-bg); color: var(--fd-fg); padding: 8px 10px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; font: inherit; font-size: 14px; }
+.history li button.current { border-color: var(--fd-accent); } .history li span { font-size: 12px; color: var(--fd-muted); }
+.history .back { border: none; background: transparent; color: var(--fd-fg); cursor: pointer; padding: 2px 0; font: inherit; font-size: 13px; }
+.history .empty { color: var(--fd-muted); font-size: 14px; }
 .chips { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 12px 8px; }
-.chips button { border: 1px solid var(--fd-accent); color: var(--fd-accent); background: transparent; border-radius: 999px; padding: 4px 10px; font-size: 13px; cursor: pointer; }
+.chips button { border: 1px solid var(--fd-accent); color: var(--fd-fg); background: transparent; border-radius: 999px; padding: 4px 10px; font-size: 13px; cursor: pointer; }
 form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e5e7eb; }
 textarea { flex: 1; resize: none; border: 1px solid #d1d5db; border-radius: 10px; padding: 8px; font: inherit; font-size: 14px; background: var(--fd-bg); color: var(--fd-fg); }
-form button { border: none; border-radius: 10px; background: var(--fd-accent); color: #fff; padding: 0 14px; cursor: pointer; font-size: 14px; }
+form button { border: none; border-radius: 10px; background: var(--fd-accent); color: var(--fd-on-accent); padding: 0 14px; cursor: pointer; font-size: 14px; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 @media (max-width: 480px) { .panel:not([data-inline]) { inset: 0; width: 100vw; height: 100vh; max-width: none; max-height: none; border-radius: 0; } }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; animation: none !important; } }
@@ -193,6 +204,50 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     }
   }
 
+  /** The widget's own texts; a tenant renames or translates them with `widget.texts[lang].labels`. */
+  const LABELS = {
+    open: "Open chat", close: "Close chat", new_chat: "New", conversations: "Conversations", back: "Back",
+    message: "Message", send: "Send", stop: "Stop", retry: "Retry", regenerate: "Regenerate",
+    approve: "Approve", reject: "Reject", allow_tool: "Allow {tool}?", using_tool: "Using {tool}…",
+    handed_over: "Handed over to {agent}", waits_for_staff: "{tool} waits for approval by our team.",
+    error: "Something went wrong: {message}", sources: "Sources", no_conversations: "No conversations yet.",
+  };
+
+  /** Relative luminance of a #rgb / #rrggbb colour (WCAG 2). */
+  function luminance(hex) {
+    let h = hex.replace("#", "");
+    if (h.length === 3) h = h.split("").map((c) => c + c).join("");
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  /** White or near-black text, whichever contrasts more with `accent`. */
+  function onAccent(accent) {
+    const l = luminance(accent);
+    const contrast = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    return contrast(l, 1) >= contrast(l, luminance("#111827")) ? "#ffffff" : "#111827";
+  }
+
+  /** The texts of the visitor's language: an exact tag first, then its primary subtag. */
+  function textsFor(all, preferred) {
+    const keys = Object.keys(all || {});
+    for (const tag of preferred) {
+      const exact = keys.find((k) => k.toLowerCase() === tag.toLowerCase());
+      if (exact) return all[exact];
+      const primary = keys.find((k) => k.toLowerCase() === tag.split("-")[0].toLowerCase());
+      if (primary) return all[primary];
+    }
+    return {};
+  }
+
+  /** Source links of a message: its `citation` parts (title, url). */
+  function citations(message) {
+    return (message && message.content || []).filter((p) => p.type === "citation" && p.url);
+  }
+
   class FrontdeskChat extends HTMLElement {
     constructor() {
       super();
@@ -204,49 +259,79 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.conversation = null;
       this.run = null;
       this.busy = false;
+      this.labels = { ...LABELS };
     }
 
     get key() { return this.getAttribute("key") || DEFAULT_KEY; }
+    get tenant() { return this.getAttribute("tenant"); }
     get agent() { return this.getAttribute("agent") || DEFAULT_AGENT; }
-    get storageKey() { return `frontdesk:${this.key}:${this.agent}`; }
+    get storageKey() { return `frontdesk:${this.key || this.tenant}:${this.agent}`; }
+    get languages() {
+      return [this.getAttribute("lang") || DEFAULT_LANG, ...(navigator.languages || [navigator.language])].filter(Boolean);
+    }
+
+    /** A label with its {placeholders} filled in. */
+    t(name, values = {}) {
+      return (this.labels[name] || LABELS[name]).replace(/\{(\w+)\}/g, (_, k) => (values[k] === undefined ? "" : String(values[k])));
+    }
 
     connectedCallback() {
       if (this.panel) return;
       const inline = this.hasAttribute("inline");
-      this.launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false" });
+      this.launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false" });
       this.launcher.append(bubbleIcon());
       this.launcher.hidden = inline;
-      this.panel = el("section", { class: "panel", role: "dialog", "aria-label": "Chat" });
+      this.panel = el("section", { class: "panel", role: inline ? "region" : "dialog", "aria-label": "Chat" });
       if (inline) this.panel.setAttribute("data-inline", "");
       this.panel.hidden = !inline;
       const header = el("header");
-      const titles = el("div");
+      this.header = header;
+      const titles = el("div", { class: "titles" });
       this.titleEl = el("h2", {}, "Chat");
       this.subtitleEl = el("p");
       titles.append(this.titleEl, this.subtitleEl);
-      this.newChat = el("button", { type: "button", "aria-label": "New conversation" }, "New");
-      this.closeButton = el("button", { type: "button", "aria-label": "Close chat" }, "✕");
+      this.historyButton = el("button", { type: "button" }, "☰");
+      this.newChat = el("button", { type: "button" });
+      this.closeButton = el("button", { type: "button" }, "✕");
       this.closeButton.hidden = inline;
-      header.append(titles, this.newChat, this.closeButton);
+      header.append(titles, this.historyButton, this.newChat, this.closeButton);
       this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
+      this.history = el("div", { class: "history" });
+      this.history.hidden = true;
       this.chips = el("div", { class: "chips" });
       this.form = el("form");
-      const label = el("label", { class: "sr", for: "fd-input" }, "Message");
+      this.inputLabel = el("label", { class: "sr", for: "fd-input" });
       this.input = el("textarea", { id: "fd-input", rows: "2", placeholder: "Write a message…" });
-      this.sendButton = el("button", { type: "submit" }, "Send");
-      this.form.append(label, this.input, this.sendButton);
-      this.panel.append(header, this.log, this.chips, this.form);
+      this.sendButton = el("button", { type: "submit" });
+      this.form.append(this.inputLabel, this.input, this.sendButton);
+      this.panel.append(header, this.log, this.history, this.chips, this.form);
       this.root.append(this.launcher, this.panel);
+      this.relabel();
 
       this.launcher.addEventListener("click", () => this.open());
       this.closeButton.addEventListener("click", () => this.close());
       this.newChat.addEventListener("click", () => this.reset());
-      this.panel.addEventListener("keydown", (e) => { if (e.key === "Escape" && !inline) this.close(); });
+      this.historyButton.addEventListener("click", () => (this.history.hidden ? this.showHistory() : this.hideHistory()));
+      this.panel.addEventListener("keydown", (e) => {
+        if (e.key !== "Escape") return;
+        if (!this.history.hidden) this.hideHistory(); else if (!inline) this.close();
+      });
       this.form.addEventListener("submit", (e) => { e.preventDefault(); this.onSubmit(); });
       this.input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); this.onSubmit(); }
       });
       this.start().catch((error) => this.fail(error));
+    }
+
+    /** Puts the current labels on the widget's own controls. */
+    relabel() {
+      this.launcher.setAttribute("aria-label", this.t("open"));
+      this.closeButton.setAttribute("aria-label", this.t("close"));
+      this.historyButton.setAttribute("aria-label", this.t("conversations"));
+      this.historyButton.title = this.t("conversations");
+      this.newChat.textContent = this.t("new_chat");
+      this.inputLabel.textContent = this.t("message");
+      this.sendButton.textContent = this.busy ? this.t("stop") : this.t("send");
     }
 
     async api(method, path, body, headers = {}) {
@@ -265,41 +350,59 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     async start() {
       const saved = JSON.parse(localStorage.getItem(this.storageKey) || "{}");
-      const response = await fetch(`${BASE}/widget/v1/session`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-frontdesk-key": this.key },
-        body: JSON.stringify({ agent: this.agent, visitor_token: saved.token, user_token: this.userToken }),
-      });
+      const headers = { "content-type": "application/json" };
+      const body = { agent: this.agent, visitor_token: saved.token, user_token: this.userToken };
+      if (this.key) headers["x-frontdesk-key"] = this.key; else body.tenant = this.tenant;
+      const response = await fetch(`${BASE}/widget/v1/session`, { method: "POST", headers, body: JSON.stringify(body) });
       if (!response.ok) throw new Error(`the chat is not available here (${response.status})`);
       this.session = await response.json();
       this.apply(this.session.agent);
       this.conversation = saved.conversation || null;
       this.save();
-      if (this.conversation) {
-        try {
-          const got = await (await this.api("GET", `/widget/v1/conversations/${this.conversation}`)).json();
-          for (const m of got.messages) this.bubble(m.role, (m.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n"));
-        } catch (_) {
-          this.conversation = null;
-          this.save();
-        }
+      if (!this.conversation || !(await this.load(this.conversation))) {
+        this.conversation = null;
+        this.save();
+        this.greet();
       }
-      if (!this.conversation) this.greet();
       emit("ready", { agent: this.agent });
+    }
+
+    /** Shows one of the visitor's conversations; false when it cannot be read. */
+    async load(id) {
+      let got;
+      try { got = await (await this.api("GET", `/widget/v1/conversations/${id}`)).json(); } catch (_) { return false; }
+      this.conversation = id;
+      this.save();
+      this.log.replaceChildren();
+      this.setChips([]);
+      for (const m of got.messages) {
+        const text = (m.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n");
+        const node = this.bubble(m.role, text);
+        if (m.role === "assistant") this.showSources(node, m);
+      }
+      return true;
     }
 
     apply(agent) {
       const w = agent.widget || {};
-      this.titleEl.textContent = w.title || agent.name;
-      this.subtitleEl.textContent = w.subtitle || "";
-      if (w.accent_color) this.style.setProperty("--fd-accent", w.accent_color);
+      const texts = textsFor(w.texts, this.languages);
+      this.labels = { ...LABELS, ...(texts.labels || {}) };
+      this.titleEl.textContent = texts.title || w.title || agent.name;
+      this.subtitleEl.textContent = texts.subtitle || w.subtitle || "";
+      if (w.avatar_url && !this.header.querySelector(".avatar")) this.header.prepend(el("img", { class: "avatar", alt: "", src: w.avatar_url }));
+      if (w.accent_color) {
+        this.style.setProperty("--fd-accent", w.accent_color);
+        this.style.setProperty("--fd-on-accent", onAccent(w.accent_color));
+      }
       if (w.radius !== undefined && w.radius !== null) this.style.setProperty("--fd-radius", `${w.radius}px`);
-      if (w.placeholder) this.input.placeholder = w.placeholder;
+      const placeholder = texts.placeholder || w.placeholder;
+      if (placeholder) this.input.placeholder = placeholder;
       const dark = w.theme === "dark" || (w.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
       this.dataset.theme = dark ? "dark" : "light";
       this.dataset.position = w.position || "bottom-right";
-      this.starters = w.starter_prompts || [];
-      this.greeting = w.greeting || "";
+      this.starters = texts.starter_prompts || w.starter_prompts || [];
+      this.greeting = texts.greeting || w.greeting || "";
+      this.relabel();
     }
 
     greet() {
@@ -327,8 +430,27 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       return node;
     }
 
+    /** Lists the sources an answer cites under it. */
+    showSources(node, message) {
+      const cited = citations(message);
+      if (!cited.length) return;
+      const box = el("div", { class: "sources" });
+      box.append(el("span", {}, `${this.t("sources")}:`));
+      const list = el("ol");
+      for (const c of cited) {
+        let safe = null;
+        try { const url = new URL(c.url); if (["http:", "https:"].includes(url.protocol)) safe = url.href; } catch (_) { /* not a URL */ }
+        const li = el("li");
+        if (safe) li.append(el("a", { href: safe, target: "_blank", rel: "noopener noreferrer" }, c.title || safe));
+        else li.textContent = c.title || c.url;
+        list.append(li);
+      }
+      box.append(list);
+      node.append(box);
+    }
+
     fail(error) {
-      this.bubble("notice", `Something went wrong: ${error.message || error}`);
+      this.bubble("notice", this.t("error", { message: error.message || error }));
       emit("error", { message: String(error.message || error) });
     }
 
@@ -349,11 +471,54 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     reset() {
       if (this.run && this.busy) this.stop();
+      this.hideHistory(false);
       this.conversation = null;
       this.save();
       this.log.replaceChildren();
       this.greet();
       this.input.focus();
+    }
+
+    /** The visitor's conversations with this agent, newest first; one opens on click. */
+    async showHistory() {
+      this.log.hidden = true;
+      this.chips.hidden = true;
+      this.form.hidden = true;
+      this.history.hidden = false;
+      this.historyButton.setAttribute("aria-expanded", "true");
+      const back = el("button", { type: "button", class: "back" }, `← ${this.t("back")}`);
+      back.addEventListener("click", () => this.hideHistory());
+      const list = el("ul");
+      this.history.replaceChildren(back, el("h3", {}, this.t("conversations")), list);
+      back.focus();
+      let page;
+      try { page = await (await this.api("GET", `/widget/v1/conversations?agent=${encodeURIComponent(this.agent)}&limit=50`)).json(); } catch (error) { this.hideHistory(); this.fail(error); return; }
+      if (!page.data.length) list.append(el("li", { class: "empty" }, this.t("no_conversations")));
+      for (const c of page.data) {
+        const item = el("button", { type: "button", class: c.id === this.conversation ? "current" : "" });
+        item.append(el("strong", {}, c.title || c.preview || "…"));
+        const when = c.last_message_at || c.created_at;
+        if (when) item.append(el("span", {}, new Date(when).toLocaleString(this.languages[0] || undefined, { dateStyle: "medium", timeStyle: "short" })));
+        item.addEventListener("click", async () => {
+          if (this.busy) return;
+          this.hideHistory(false);
+          if (!(await this.load(c.id))) this.fail(new Error("this conversation is gone"));
+          this.input.focus();
+        });
+        const li = el("li");
+        li.append(item);
+        list.append(li);
+      }
+    }
+
+    hideHistory(refocus = true) {
+      if (this.history.hidden) return;
+      this.history.hidden = true;
+      this.log.hidden = false;
+      this.chips.hidden = false;
+      this.form.hidden = false;
+      this.historyButton.setAttribute("aria-expanded", "false");
+      if (refocus) this.historyButton.focus();
     }
 
     onSubmit() {
@@ -371,6 +536,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     async send(text) {
       if (this.busy || !this.session) return;
+      this.hideHistory(false);
       this.setChips([]);
       this.bubble("user", text);
       emit("message", { role: "user", text });
@@ -385,11 +551,13 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     }
 
     /** Runs a request that answers a run's events, follows them, and re-attaches with
-     *  Last-Event-ID when the connection drops before the run ends. */
+     *  Last-Event-ID when the connection drops before the run ends. A failure offers Retry:
+     *  a stored failed answer is regenerated, a request that failed is sent again. */
     async running(request) {
+      this.root.querySelectorAll(".retry").forEach((b) => b.remove());
       this.busy = true;
-      this.sendButton.textContent = "Stop";
-      const state = { answer: null, full: "", last: null, ended: false };
+      this.sendButton.textContent = this.t("stop");
+      const state = { answer: null, full: "", last: null, ended: false, failed: false, messageId: null };
       try {
         let response = await request();
         for (let attempt = 0; ; attempt += 1) {
@@ -402,37 +570,67 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
             response = await this.api("GET", `/widget/v1/runs/${this.run}/events`, undefined, { accept: "text/event-stream", "last-event-id": state.last || "0" });
           } catch (_) { /* still offline: try again */ }
         }
+        if (!state.ended) { state.failed = true; this.fail(new Error("the connection was lost")); }
         if (state.full) emit("message", { role: "assistant", text: state.full });
       } catch (error) {
+        state.failed = true;
         this.fail(error);
       } finally {
         this.busy = false;
-        this.sendButton.textContent = "Send";
+        this.sendButton.textContent = this.t("send");
       }
+      if (state.failed) {
+        const id = state.messageId;
+        this.offerRetry(id && this.conversation
+          ? () => this.api("POST", `/widget/v1/conversations/${this.conversation}/messages/${id}/regenerate`, {}, { accept: "text/event-stream" })
+          : request, state.answer);
+      }
+    }
+
+    /** A Retry button after a failure. */
+    offerRetry(request, answer) {
+      const retry = el("button", { type: "button", class: "regenerate retry" }, `↻ ${this.t("retry")}`);
+      retry.addEventListener("click", () => {
+        if (this.busy) return;
+        retry.remove();
+        if (answer) answer.classList.add("replaced");
+        this.running(request);
+      });
+      this.log.append(retry);
+      this.log.scrollTop = this.log.scrollHeight;
     }
 
     onEvent(event, state) {
       const data = JSON.parse(event.data);
       if (event.id) state.last = event.id;
       switch (event.event) {
-        case "run.started": this.run = data.run_id; break;
+        case "run.started": this.run = data.run_id; if (data.message_id) state.messageId = data.message_id; break;
         case "message.delta":
           if (!state.answer) state.answer = this.bubble("assistant", "");
           state.full += data.text;
           state.answer.replaceChildren(markdown(state.full));
           this.log.scrollTop = this.log.scrollHeight;
           break;
-        case "tool.started": this.bubble("notice", `Using ${data.name}…`); break;
-        case "handoff": this.bubble("notice", `Handed over to ${data.to}`); break;
+        case "tool.started": this.bubble("notice", this.t("using_tool", { tool: data.name })); break;
+        case "handoff": this.bubble("notice", this.t("handed_over", { agent: data.to })); break;
         case "approval.required": this.askApproval(data); break;
         case "message.completed": {
-          const suggestions = data.message && data.message.structured && data.message.structured.suggestions;
+          const message = data.message || {};
+          const suggestions = message.structured && message.structured.suggestions;
           if (Array.isArray(suggestions)) this.setChips(suggestions.filter((x) => typeof x === "string"));
-          if (data.message && state.answer) this.offerRegenerate(state.answer, data.message.id);
+          if (message.id) state.messageId = message.id;
+          if (state.answer) {
+            this.showSources(state.answer, message);
+            if (message.finish_reason !== "error") this.offerRegenerate(state.answer, message.id);
+          }
           break;
         }
-        case "error": this.bubble("notice", data.message); break;
-        case "run.completed": state.ended = true; if (data.status !== "awaiting_approval") this.run = null; break;
+        case "error": state.failed = true; this.bubble("notice", data.message); break;
+        case "run.completed":
+          state.ended = true;
+          if (data.status === "failed") state.failed = true;
+          if (data.status !== "awaiting_approval") this.run = null;
+          break;
         default: break;
       }
     }
@@ -440,7 +638,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     /** A button under the newest answer that asks for another one. */
     offerRegenerate(answer, messageId) {
       this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
-      const again = el("button", { type: "button", class: "regenerate", "aria-label": "Regenerate the answer" }, "↻ Regenerate");
+      const again = el("button", { type: "button", class: "regenerate", "aria-label": this.t("regenerate") }, `↻ ${this.t("regenerate")}`);
       again.addEventListener("click", () => {
         if (this.busy) return;
         again.remove();
@@ -452,9 +650,9 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     /** Asks the person chatting to approve a tool call meant for them. */
     askApproval(data) {
-      const note = this.bubble("notice", `Allow ${data.tool}?`);
+      const note = this.bubble("notice", this.t("allow_tool", { tool: data.tool }));
       if (data.approver !== "end_user") {
-        note.textContent = `${data.tool} waits for approval by our team.`;
+        note.textContent = this.t("waits_for_staff", { tool: data.tool });
         return;
       }
       const details = el("pre", {}, JSON.stringify(data.arguments, null, 2));
@@ -463,8 +661,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         row.remove();
         this.running(() => this.api("POST", `/widget/v1/runs/${data.run_id}/approvals/${encodeURIComponent(data.call_id)}`, { decision }, { accept: "text/event-stream" }));
       };
-      const yes = el("button", { type: "button" }, "Approve");
-      const no = el("button", { type: "button" }, "Reject");
+      const yes = el("button", { type: "button" }, this.t("approve"));
+      const no = el("button", { type: "button" }, this.t("reject"));
       yes.addEventListener("click", () => decide("approve"));
       no.addEventListener("click", () => decide("reject"));
       row.append(yes, no);

@@ -84,6 +84,7 @@ impl AppState {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
+    let widget = routes::widget::routes(&state);
     Router::new()
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
@@ -93,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::openai::routes())
         .merge(routes::ai_sdk::routes())
         .merge(routes::chatkit::routes())
-        .merge(routes::widget::routes())
+        .merge(widget)
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())
@@ -131,7 +132,8 @@ pub async fn serve(
     // Approvals nobody answered in time become rejections, and their runs go on.
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     sweeper.cancel();

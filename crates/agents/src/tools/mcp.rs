@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use frontdesk_core::agent::McpServerEntry;
 use frontdesk_core::id::TenantId;
 use frontdesk_core::model::ToolSpec;
-use frontdesk_core::tool::{Tool, ToolContext, ToolOutput};
-use rmcp::model::{CallToolRequestParams, RawContent};
+use frontdesk_core::tool::{Source, Tool, ToolContext, ToolOutput};
+use rmcp::model::{CallToolRequestParams, RawContent, ResourceContents};
 use rmcp::service::{Peer, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
@@ -189,14 +189,27 @@ impl Tool for McpTool {
         match self.connection.peer.call_tool(params).await {
             Ok(result) => {
                 let mut texts: Vec<String> = Vec::new();
+                let mut sources = Vec::new();
                 for content in &result.content {
                     match &content.raw {
                         RawContent::Text(text) => texts.push(text.text.clone()),
                         RawContent::Image(_) => texts.push("[image]".into()),
                         RawContent::Audio(_) => texts.push("[audio]".into()),
-                        RawContent::Resource(_) | RawContent::ResourceLink(_) => {
-                            texts.push("[resource]".into())
+                        RawContent::ResourceLink(link) => {
+                            let title = link.title.as_deref().unwrap_or(&link.name);
+                            texts.push(format!("[resource: {title} <{}>]", link.uri));
+                            sources.extend(Source::link(title, &link.uri));
                         }
+                        RawContent::Resource(embedded) => match &embedded.resource {
+                            ResourceContents::TextResourceContents { uri, text, .. } => {
+                                texts.push(format!("[resource <{uri}>]\n{text}"));
+                                sources.extend(Source::link("", uri));
+                            }
+                            ResourceContents::BlobResourceContents { uri, .. } => {
+                                texts.push(format!("[resource <{uri}>]"));
+                                sources.extend(Source::link("", uri));
+                            }
+                        },
                     }
                 }
                 if texts.is_empty() {
@@ -212,7 +225,7 @@ impl Tool for McpTool {
                         content
                     })
                 } else {
-                    ToolOutput::ok(content)
+                    ToolOutput::ok(content).with_sources(sources)
                 }
             }
             Err(error) => {

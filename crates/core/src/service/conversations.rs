@@ -432,6 +432,9 @@ pub fn render_markdown(export: &ConversationExport) -> String {
                 crate::conversation::ContentPart::Handoff { from, to } => {
                     out.push_str(&format!("_Handed off from {from} to {to}._"))
                 }
+                crate::conversation::ContentPart::Citation { title, url } => {
+                    out.push_str(&format!("Source: [{title}]({url})"))
+                }
             }
             out.push('\n');
         }

@@ -24,7 +24,7 @@ pub use secrets::SecretInfo;
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };
-pub use widget::{Visitor, WidgetSession};
+pub use widget::{PageOrigin, Visitor, WidgetEntry, WidgetSession};
 
 /// The domain facade over a store.
 #[derive(Clone)]

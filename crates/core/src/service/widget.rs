@@ -32,7 +32,8 @@ pub struct WidgetSession {
 /// A widget request's visitor, checked.
 #[derive(Debug, Clone)]
 pub struct Visitor {
-    pub key: ApiKey,
+    /// The publishable key of an embedded widget; none on a hosted page.
+    pub key: Option<ApiKey>,
     pub claims: VisitorClaims,
 }
 
@@ -41,9 +42,61 @@ impl Visitor {
         &self.claims.tenant
     }
 
-    /// Whether the key lets this visitor talk to `agent` (a slug).
-    pub fn may_use(&self, agent: &str) -> bool {
-        self.key.allowed_agents.is_empty() || self.key.allowed_agents.iter().any(|a| a == agent)
+    /// Whether this visitor may talk to `agent`: one its key allows, or the agent of its
+    /// hosted page while that page is public.
+    pub fn may_use(&self, agent: &Agent) -> bool {
+        match &self.key {
+            Some(key) => {
+                key.allowed_agents.is_empty() || key.allowed_agents.contains(&agent.spec.slug)
+            }
+            None => {
+                agent.spec.widget.public_page
+                    && self.claims.page.as_deref() == Some(agent.spec.slug.as_str())
+            }
+        }
+    }
+
+    /// The bucket its requests share beside its own: its key's, or its hosted page's.
+    pub fn shared_bucket(&self) -> String {
+        match (&self.key, &self.claims.page) {
+            (Some(key), _) => key.id.as_str().to_owned(),
+            (None, page) => format!(
+                "page:{}:{}",
+                self.claims.tenant.as_str(),
+                page.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// How a widget session is opened.
+#[derive(Debug, Clone, Copy)]
+pub enum WidgetEntry<'a> {
+    /// A page embedding the widget with a publishable key (`fd_pk_…`) from an origin the
+    /// key allows.
+    Key(&'a str),
+    /// The agent's hosted page on this server (`/c/{tenant}/{agent}`): no key, but the
+    /// request must come from this server's own origin and the agent's page be public.
+    HostedPage(&'a TenantId),
+}
+
+/// Where a widget request comes from: the page's origin, and whether that is this server's
+/// own. Browsers leave `Origin` out of same-origin reads, so the server passes its own origin
+/// for a request without one (a session must name its origin).
+#[derive(Debug, Clone)]
+pub struct PageOrigin {
+    pub origin: Option<String>,
+    pub own: bool,
+}
+
+fn check_own_origin(page: &PageOrigin) -> Result<()> {
+    if page.own {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            code: "origin_not_allowed",
+            message: "a hosted page's session must come from the page on this server".into(),
+        })
     }
 }
 
@@ -99,41 +152,54 @@ impl Service {
         hex::decode(stored).map_err(Error::internal)
     }
 
-    /// Opens a widget session: checks the publishable key, the page's origin and the agent;
-    /// keeps the visitor of a `previous` token (even a recently expired one); acts as the
-    /// tenant's user when a valid `user_token` comes along.
+    /// Opens a widget session: checks the publishable key (or the hosted page), the page's
+    /// origin and the agent; keeps the visitor of a `previous` token (even a recently expired
+    /// one); acts as the tenant's user when a valid `user_token` comes along.
     pub async fn open_widget_session(
         &self,
-        presented_key: &str,
-        origin: Option<&str>,
+        entry: WidgetEntry<'_>,
+        page: &PageOrigin,
         agent: &str,
         user_token: Option<&str>,
         previous: Option<&str>,
     ) -> Result<WidgetSession> {
-        let key = self.authenticate(presented_key).await?;
-        if key.kind != KeyKind::Publishable {
-            return Err(Error::Forbidden {
-                code: "publishable_key_required",
-                message: "the widget takes a publishable key (fd_pk_…); never put a secret key in a web page".into(),
-            });
-        }
-        check_origin(&key, origin)?;
-        let agent = self
-            .get_agent(&key.tenant_id, &AgentRef::parse(agent)?)
-            .await?;
-        if !key.allowed_agents.is_empty() && !key.allowed_agents.contains(&agent.spec.slug) {
+        let (tenant, key) = match entry {
+            WidgetEntry::Key(presented) => {
+                let key = self.authenticate(presented).await?;
+                if key.kind != KeyKind::Publishable {
+                    return Err(Error::Forbidden {
+                        code: "publishable_key_required",
+                        message: "the widget takes a publishable key (fd_pk_…); never put a secret key in a web page".into(),
+                    });
+                }
+                check_origin(&key, page.origin.as_deref())?;
+                (key.tenant_id.clone(), Some(key))
+            }
+            WidgetEntry::HostedPage(tenant) => {
+                check_own_origin(page)?;
+                (tenant.clone(), None)
+            }
+        };
+        let agent = self.get_agent(&tenant, &AgentRef::parse(agent)?).await?;
+        let may_use = match &key {
+            Some(key) => {
+                key.allowed_agents.is_empty() || key.allowed_agents.contains(&agent.spec.slug)
+            }
+            None => agent.spec.widget.public_page,
+        };
+        if !may_use {
             return Err(Error::NotFound { resource: "agent" });
         }
         let secret = self.widget_token_secret().await?;
         let now = Timestamp::now().as_millis() / 1000;
         let visitor_id = previous
             .and_then(|token| visitor::verify(&secret, token, now, visitor::RENEW_SECS).ok())
-            .filter(|claims| claims.tenant == key.tenant_id)
+            .filter(|claims| claims.tenant == tenant)
             .map(|claims| claims.visitor)
             .unwrap_or_else(|| format!("vis_{}", crate::id::new_body()));
         let end_user = match user_token {
             Some(token) => {
-                let identity = self.widget_identity_secret(&key.tenant_id).await?;
+                let identity = self.widget_identity_secret(&tenant).await?;
                 format!(
                     "user:{}",
                     visitor::verify_user_token(identity.expose_secret(), token, now)?
@@ -142,8 +208,9 @@ impl Service {
             None => format!("visitor:{visitor_id}"),
         };
         let claims = VisitorClaims {
-            tenant: key.tenant_id.clone(),
-            key: key.id.clone(),
+            page: key.is_none().then(|| agent.spec.slug.clone()),
+            tenant,
+            key: key.map(|key| key.id),
             visitor: visitor_id.clone(),
             end_user: end_user.clone(),
             exp: now + visitor::TOKEN_SECS,
@@ -158,13 +225,17 @@ impl Service {
     }
 
     /// Checks a widget request: its token, that its key still works, and its origin.
-    pub async fn widget_visitor(&self, token: &str, origin: Option<&str>) -> Result<Visitor> {
+    pub async fn widget_visitor(&self, token: &str, page: &PageOrigin) -> Result<Visitor> {
         let secret = self.widget_token_secret().await?;
         let now = Timestamp::now().as_millis() / 1000;
         let claims = visitor::verify(&secret, token, now, 0)?;
+        let Some(key_id) = &claims.key else {
+            check_own_origin(page)?;
+            return Ok(Visitor { key: None, claims });
+        };
         let key = self
             .store
-            .get_api_key(&claims.tenant, &claims.key)
+            .get_api_key(&claims.tenant, key_id)
             .await
             .map_err(|e| Error::from_store("API key", e))
             .map_err(|_| Error::Unauthenticated {
@@ -177,7 +248,10 @@ impl Service {
                 message: "the widget's publishable key was revoked".into(),
             });
         }
-        check_origin(&key, origin)?;
-        Ok(Visitor { key, claims })
+        check_origin(&key, page.origin.as_deref())?;
+        Ok(Visitor {
+            key: Some(key),
+            claims,
+        })
     }
 }

@@ -296,6 +296,12 @@ impl Chunks {
                 if let Some(structured) = &message.structured {
                     self.push(json!({"type": "data-structured", "data": structured}));
                 }
+                // Cited sources become the protocol's source parts.
+                for (n, part) in message.content.iter().enumerate() {
+                    if let ContentPart::Citation { title, url } = part {
+                        self.push(json!({"type": "source-url", "sourceId": format!("{}-src-{n}", message.id), "url": url, "title": title}));
+                    }
+                }
                 // Calls the run left unanswered (none without client tools) stay inputs.
                 let answered: Vec<&str> = message
                     .content

@@ -205,11 +205,7 @@ pub async fn chatkit(
                     )
                 })?;
             let found = service.get_agent(tenant, &AgentRef::parse(agent)?).await?;
-            if caller
-                .visitor
-                .as_ref()
-                .is_some_and(|v| !v.may_use(&found.spec.slug))
-            {
+            if caller.visitor.as_ref().is_some_and(|v| !v.may_use(&found)) {
                 return Err(ApiError(Error::NotFound { resource: "agent" }));
             }
             let text = input_text(params)?;

@@ -15,6 +15,7 @@ pub mod tenants;
 pub mod turns;
 pub mod usage;
 pub mod widget;
+pub mod widget_pages;
 
 use serde::Serialize;
 

@@ -1,12 +1,15 @@
-//! The widget's API (`/widget/v1/…`): a publishable key and an allowed `Origin` open a
-//! session and get a visitor token; with it the page lists and reads its visitor's
+//! The widget's API (`/widget/v1/…`): a publishable key and an allowed `Origin` (or, on an
+//! agent's public hosted page, this server's own origin) open a session and get a visitor
+//! token; with it the page lists and reads its visitor's
 //! conversations, starts them, sends messages (SSE like the native API), follows, cancels
 //! and regenerates runs, and answers approvals meant for the end user. Another visitor's
 //! conversation or run is a 404. Every response carries CORS headers for the page's origin
 //! (the origin itself is checked against the key on every request); each visitor is rate
-//! limited on its own, beside its key.
+//! limited on its own, beside its key (or hosted page), and each client address on its own.
 
-use axum::extract::{Path, Query, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,9 +18,12 @@ use axum::{Json, Router};
 use frontdesk_agents::{ApprovalDecision, Decided, TurnInput};
 use frontdesk_core::agent::{AgentRef, WidgetSettings};
 use frontdesk_core::conversation::{BranchMessage, Conversation};
-use frontdesk_core::id::{ConversationId, MessageId, RunId};
+use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
+use frontdesk_core::key::Origin;
 use frontdesk_core::policy::Approver;
-use frontdesk_core::service::{ListConversations, NewConversation, Visitor, WidgetSession};
+use frontdesk_core::service::{
+    ListConversations, NewConversation, PageOrigin, Visitor, WidgetEntry, WidgetSession,
+};
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,46 +34,13 @@ use crate::AppState;
 /// Requests per minute of one visitor.
 const VISITOR_PER_MINUTE: u32 = 60;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/widget.js", get(script))
-        .route("/demo", get(demo))
-        .route("/demo.css", get(demo_css))
-        .merge(api_routes())
+        .merge(super::widget_pages::routes())
+        .merge(api_routes(state))
 }
 
-/// The widget's script (plain JavaScript, no build step; see `assets/widget.js`).
-async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        include_str!("../../assets/widget.js"),
-    )
-        .into_response()
-}
-
-/// A made-up shop that embeds the widget with the demo tenant's publishable key.
-async fn demo(State(state): State<AppState>) -> ApiResult<Response> {
-    let Some((key, agent)) = state.service.demo_widget().await? else {
-        return Err(ApiError(Error::NotFound { resource: "demo" }));
-    };
-    let page = include_str!("../../assets/demo.html")
-        .replace("__KEY__", &key)
-        .replace("__AGENT__", &agent);
-    Ok(axum::response::Html(page).into_response())
-}
-
-async fn demo_css() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../assets/demo.css"),
-    )
-        .into_response()
-}
-
-fn api_routes() -> Router<AppState> {
+fn api_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/widget/v1/session", post(open_session).options(preflight))
         .route(
@@ -98,7 +71,55 @@ fn api_routes() -> Router<AppState> {
             "/widget/v1/runs/{run}/approvals/{call_id}",
             post(decide).options(preflight),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            per_address,
+        ))
         .layer(axum::middleware::from_fn(cors))
+}
+
+/// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when
+/// the operator says a proxy sets it.
+pub(crate) fn client_address(state: &AppState, request: &Request) -> Option<IpAddr> {
+    if state.config.limits.trust_forwarded_for {
+        // The entry the proxy in front of us appended: the last one.
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|entry| entry.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// A budget per client address for all widget requests, whatever visitor tokens it
+/// holds (new sessions make new visitors, so this is what bounds one client).
+async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::OPTIONS {
+        if let Some(address) = client_address(&state, &request) {
+            let bucket = format!("ip:{address}");
+            let per_minute = state.config.limits.widget_per_ip_per_minute;
+            if let Err(retry_after_secs) = state.limiter.check(&bucket, per_minute) {
+                return ApiError(Error::RateLimited {
+                    retry_after_secs,
+                    message: format!(
+                        "too many requests from this address; retry in {retry_after_secs} s"
+                    ),
+                })
+                .into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// A CORS preflight: the headers come from [`cors`].
@@ -135,6 +156,40 @@ fn origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
+/// This server's own origin: that of `public_url`, else the request's `Host`.
+fn own_origin(state: &AppState, headers: &HeaderMap) -> Option<Origin> {
+    let base = match &state.config.public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", headers.get(header::HOST)?.to_str().ok()?),
+    };
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    Origin::parse(&format!("{scheme}://{authority}")).ok()
+}
+
+/// The request's `Origin`, and whether it is this server's (a hosted page). Browsers send no
+/// `Origin` on same-origin reads: without one, a `session` request has none, anything else is
+/// taken as coming from this server's own pages.
+fn page_origin(state: &AppState, headers: &HeaderMap, session: bool) -> PageOrigin {
+    let own = own_origin(state, headers);
+    match origin(headers) {
+        Some(given) => PageOrigin {
+            origin: Some(given.to_owned()),
+            own: Origin::parse(given)
+                .ok()
+                .is_some_and(|given| own.is_some_and(|own| own == given)),
+        },
+        None if session => PageOrigin {
+            origin: None,
+            own: false,
+        },
+        None => PageOrigin {
+            own: own.is_some(),
+            origin: own.map(|own| own.as_str().to_owned()),
+        },
+    }
+}
+
 /// The visitor of a widget request, checked and rate limited.
 pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Visitor, ApiError> {
     let token = headers
@@ -149,18 +204,19 @@ pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Vis
         })?;
     let visitor = state
         .service
-        .widget_visitor(token.trim(), origin(headers))
+        .widget_visitor(token.trim(), &page_origin(state, headers, false))
         .await?;
-    let per_key = visitor
+    let shared = visitor
         .key
-        .rate_limit_per_minute
+        .as_ref()
+        .and_then(|key| key.rate_limit_per_minute)
         .unwrap_or(state.config.limits.rate_limit_per_minute);
     for (bucket, per_minute) in [
         (
             format!("visitor:{}", visitor.claims.visitor),
             VISITOR_PER_MINUTE,
         ),
-        (visitor.key.id.as_str().to_owned(), per_key),
+        (visitor.shared_bucket(), shared),
     ] {
         if let Err(retry_after_secs) = state.limiter.check(&bucket, per_minute) {
             return Err(ApiError(Error::RateLimited {
@@ -209,6 +265,9 @@ async fn own_run(state: &AppState, visitor: &Visitor, run: &str) -> Result<RunId
 pub struct SessionRequest {
     /// The agent's slug.
     pub agent: String,
+    /// The tenant of a hosted page (`/c/{tenant}/{agent}`), which sends no key.
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// A JWT (HS256, `sub`, `exp`) the tenant signed with its widget identity secret.
     #[serde(default)]
     pub user_token: Option<String>,
@@ -232,24 +291,33 @@ pub struct SessionResponse {
     pub agent: WidgetAgent,
 }
 
-/// Opens a widget session (`X-Frontdesk-Key: fd_pk_…`, from a page on an allowed origin).
+/// Opens a widget session (`X-Frontdesk-Key: fd_pk_…`, from a page on an allowed origin;
+/// or `tenant` and no key from the agent's public hosted page on this server).
 pub async fn open_session(
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SessionRequest>,
 ) -> ApiResult<Json<SessionResponse>> {
-    let key = headers
-        .get("x-frontdesk-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Error::Unauthenticated {
-            code: "missing_api_key",
-            message: "send the publishable key as `X-Frontdesk-Key: fd_pk_…`".into(),
-        })?;
+    let key = headers.get("x-frontdesk-key").and_then(|v| v.to_str().ok());
+    let tenant = match (&key, &body.tenant) {
+        (None, Some(tenant)) => Some(path_id(tenant, TenantId::parse, "tenant")?),
+        _ => None,
+    };
+    let entry = match (key, &tenant) {
+        (Some(key), _) => WidgetEntry::Key(key),
+        (None, Some(tenant)) => WidgetEntry::HostedPage(tenant),
+        (None, None) => {
+            return Err(ApiError(Error::Unauthenticated {
+                code: "missing_api_key",
+                message: "send the publishable key as `X-Frontdesk-Key: fd_pk_…`".into(),
+            }))
+        }
+    };
     let session = state
         .service
         .open_widget_session(
-            key,
-            origin(&headers),
+            entry,
+            &page_origin(&state, &headers, true),
             &body.agent,
             body.user_token.as_deref(),
             body.visitor_token.as_deref(),
@@ -324,7 +392,7 @@ pub async fn create(
         .service
         .get_agent(visitor.tenant(), &AgentRef::parse(&body.agent)?)
         .await?;
-    if !visitor.may_use(&agent.spec.slug) {
+    if !visitor.may_use(&agent) {
         return Err(ApiError(Error::NotFound { resource: "agent" }));
     }
     let conversation = state

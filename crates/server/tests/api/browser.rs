@@ -14,13 +14,13 @@ use crate::common::{expect, TestApp};
 use crate::scripted::{text, Scripted};
 
 /// ChromeDriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     url: String,
     _child: tokio::process::Child,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let binary = "/usr/bin/chromedriver";
         assert!(
             std::path::Path::new(binary).exists(),
@@ -52,7 +52,7 @@ impl Driver {
         panic!("chromedriver did not start on port {port}");
     }
 
-    async fn browser(&self) -> Client {
+    pub(crate) async fn browser(&self) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -68,19 +68,40 @@ impl Driver {
 }
 
 /// A listener for a page on its own origin, and that origin (known before the page is).
-async fn page_origin() -> (tokio::net::TcpListener, String) {
+pub(crate) async fn page_origin() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     (listener, origin)
 }
 
+/// A publishable key of the tenant with `secret` for pages on `origin`.
+pub(crate) async fn publishable_key(app: &TestApp, secret: &str, origin: &str) -> String {
+    let body = json!({"kind": "publishable", "name": "site", "allowed_origins": [origin]});
+    let key = expect(
+        app.post("/api/v1/api-keys", secret, &body)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    key["key"].as_str().unwrap().to_owned()
+}
+
 /// Serves a page titled `title` that embeds the widget of `app_base` with `key`.
 fn serve_page(listener: tokio::net::TcpListener, app_base: &str, key: &str, title: &str) {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1>\
-         <script src=\"{app_base}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>"
+    serve_html(
+        listener,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><h1>{title}</h1>\
+             <script src=\"{app_base}/widget.js\" data-key=\"{key}\" data-agent=\"support\" async></script></body></html>"
+        ),
     );
+}
+
+/// Serves `page` at `/` on `listener`.
+pub(crate) fn serve_html(listener: tokio::net::TcpListener, page: String) {
     let app = axum::Router::new().route(
         "/",
         axum::routing::get(move || {
@@ -92,14 +113,14 @@ fn serve_page(listener: tokio::net::TcpListener, app_base: &str, key: &str, titl
 }
 
 /// Runs `script` in the page (inside the widget's shadow root as `root`).
-async fn in_widget(browser: &Client, script: &str) -> Value {
+pub(crate) async fn in_widget(browser: &Client, script: &str) -> Value {
     let body = format!(
         "const host = document.querySelector('frontdesk-chat'); const root = host && host.shadowRoot; {script}"
     );
     browser.execute(&body, Vec::new()).await.unwrap()
 }
 
-async fn wait_until(browser: &Client, script: &str, what: &str) -> Value {
+pub(crate) async fn wait_until(browser: &Client, script: &str, what: &str) -> Value {
     for _ in 0..150 {
         let value = in_widget(browser, script).await;
         if !value.is_null() && value != json!(false) {
@@ -115,7 +136,7 @@ async fn wait_until(browser: &Client, script: &str, what: &str) -> Value {
     panic!("timed out waiting for {what}; the widget shows: {shown}");
 }
 
-async fn screenshot(browser: &Client, name: &str) {
+pub(crate) async fn screenshot(browser: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     let png = browser.screenshot().await.unwrap();
@@ -352,19 +373,8 @@ async fn keyboard_only_a_visitor_chats_and_approves_a_call_meant_for_them() {
     )
     .await;
     let (listener, origin) = page_origin().await;
-    let key = expect(
-        app.post(
-            "/api/v1/api-keys",
-            &t.key,
-            &json!({"kind": "publishable", "name": "site", "allowed_origins": [origin.clone()]}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    serve_page(listener, &app.base, key["key"].as_str().unwrap(), "Bistro");
+    let key = publishable_key(&app, &t.key, &origin).await;
+    serve_page(listener, &app.base, &key, "Bistro");
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     browser.goto(&format!("{origin}/")).await.unwrap();

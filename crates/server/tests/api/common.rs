@@ -82,6 +82,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Widget requests per minute per client address, and whether `X-Forwarded-For` names it.
+    pub fn widget_per_address(mut self, per_minute: u32, trust_forwarded_for: bool) -> Self {
+        self.config.limits.widget_per_ip_per_minute = per_minute;
+        self.config.limits.trust_forwarded_for = trust_forwarded_for;
+        self
+    }
+
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerInfo};
+use rmcp::model::{CallToolResult, Content, RawResource, ServerCapabilities, ServerInfo};
 use rmcp::schemars;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -184,7 +184,7 @@ async fn tools_of_a_python_sdk_mcp_server_are_listed_called_and_their_errors_sur
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(offered, ["add", "fail", "whoami"]);
+    assert_eq!(offered, ["add", "fail", "whoami", "policy"]);
     assert_eq!(
         first["tools"][0]["function"]["parameters"]["required"],
         json!(["a", "b"])
@@ -206,6 +206,28 @@ async fn tools_of_a_python_sdk_mcp_server_are_listed_called_and_their_errors_sur
     // The configured header, with the secret filled in, reached the server.
     say(&app, &t, &conv, "Who am I?").await;
     assert_eq!(last_tool_result(&scripted).1, "Bearer mcp-secret-42");
+    // Resource links in a result: the model sees them, the answer cites the web ones.
+    scripted.push(call("c5", "policy", json!({"topic": "returns"})));
+    scripted.push(text("Returns are free within 30 days."));
+    let done = say(&app, &t, &conv, "Returns?").await;
+    let (_, content) = last_tool_result(&scripted);
+    assert!(
+        content.contains("returns: free within 30 days.")
+            && content.contains("[resource: Returns policy <https://help.example.com/returns>]"),
+        "{content}"
+    );
+    let cited: Vec<&Value> = done["message"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "citation")
+        .collect();
+    assert_eq!(
+        cited,
+        [
+            &json!({"type": "citation", "title": "Returns policy", "url": "https://help.example.com/returns"})
+        ]
+    );
     // The server goes down mid-conversation: the call fails as a result the model sees.
     server.kill().await;
     scripted.push(call("c4", "add", json!({"a": 1, "b": 1})));
@@ -262,21 +284,20 @@ impl Calculator {
     fn multiply(&self, Parameters(MulRequest { a, b }): Parameters<MulRequest>) -> String {
         (a * b).to_string()
     }
-}
 
-#[tool_handler]
-impl ServerHandler for Calculator {
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo {
-            capabilities: ServerCapabilities::builder().enable_tools().build(),
-            ..Default::default()
-        }
+    #[tool(description = "Where the shop's help pages are")]
+    fn help_pages(&self) -> Result<CallToolResult, rmcp::ErrorData> {
+        let mut link = RawResource::new("https://help.example.com/shipping", "shipping");
+        link.title = Some("Shipping times".into());
+        Ok(CallToolResult::success(vec![
+            Content::text("Parcels arrive in two days."),
+            Content::resource_link(link),
+        ]))
     }
 }
 
-#[tokio::test]
-async fn tools_of_an_rmcp_server_are_called() {
-    let stop = tokio_util::sync::CancellationToken::new();
+/// Serves the rmcp `Calculator` until `stop`; answers its URL.
+pub(crate) async fn serve_calculator(stop: &tokio_util::sync::CancellationToken) -> String {
     let service = StreamableHttpService::new(
         || Ok(Calculator::new()),
         std::sync::Arc::new(LocalSessionManager::default()),
@@ -294,6 +315,23 @@ async fn tools_of_an_rmcp_server_are_called() {
             .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
             .await;
     });
+    url
+}
+
+#[tool_handler]
+impl ServerHandler for Calculator {
+    fn get_info(&self) -> ServerInfo {
+        ServerInfo {
+            capabilities: ServerCapabilities::builder().enable_tools().build(),
+            ..Default::default()
+        }
+    }
+}
+
+#[tokio::test]
+async fn tools_of_an_rmcp_server_are_called() {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let url = serve_calculator(&stop).await;
     let scripted = Scripted::start(vec![
         call("m1", "multiply", json!({"a": 6, "b": 7})),
         text("42"),

@@ -18,6 +18,8 @@ pub enum Reply {
     Text(String),
     /// Tool calls: `(id, name, arguments)`.
     Calls(Vec<(String, String, Value)>),
+    /// The upstream answers this HTTP status with an OpenAI-style error body.
+    Fail(u16),
 }
 
 pub fn text(t: &str) -> Reply {
@@ -94,6 +96,15 @@ const USAGE: &str = r#"{"prompt_tokens": 20, "completion_tokens": 5, "total_toke
 
 fn answer(reply: Reply, stream: bool) -> Response {
     let usage: Value = serde_json::from_str(USAGE).unwrap();
+    if let Reply::Fail(status) = reply {
+        let body =
+            json!({"error": {"message": "scripted failure", "type": "invalid_request_error"}});
+        return Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+    }
     if !stream {
         let (message, finish) = match reply {
             Reply::Text(t) => (json!({"role": "assistant", "content": t}), "stop"),
@@ -103,6 +114,7 @@ fn answer(reply: Reply, stream: bool) -> Response {
                 })).collect::<Vec<_>>()}),
                 "tool_calls",
             ),
+            Reply::Fail(_) => unreachable!("answered above"),
         };
         let body = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "scripted",
             "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage});
@@ -150,6 +162,7 @@ fn answer(reply: Reply, stream: bool) -> Response {
             }
             "tool_calls"
         }
+        Reply::Fail(_) => unreachable!("answered above"),
     };
     out.push_str(&chunk(json!({}), Some(finish)));
     out.push_str(&format!(
