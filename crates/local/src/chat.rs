@@ -155,8 +155,8 @@ fn prompt_of(
     request: &ModelRequest,
 ) -> Result<(Shape, Vec<LlamaToken>), ModelError> {
     let shape = Shape::of(request);
-    let tokens = prompt::tokenize(model, request, shape.instructions().as_deref())
-        .map_err(|e| ModelError::Config(e.to_string()))?;
+    let tokens =
+        prompt::tokenize(model, request, &shape).map_err(|e| ModelError::Config(e.to_string()))?;
     Ok((shape, tokens))
 }
 

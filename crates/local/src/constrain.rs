@@ -65,8 +65,9 @@ impl Shape {
         }
     }
 
-    /// What the system prompt adds so that the model knows the shape it must take.
-    pub fn instructions(&self) -> Option<String> {
+    /// What the system prompt adds so that the model knows the shape it must take; with
+    /// `tools_in_template` the template itself lists the tools.
+    pub fn instructions(&self, tools_in_template: bool) -> Option<String> {
         match self {
             Shape::Text => None,
             Shape::Schema(schema) => Some(format!(
@@ -78,6 +79,9 @@ impl Shape {
                      {\"answer\": \"<your reply to the user>\"} or \
                      {\"tool\": \"<tool name>\", \"arguments\": {<arguments>}}.\nTools:\n",
                 );
+                if tools_in_template {
+                    return Some(text.replace("\nTools:\n", ""));
+                }
                 for tool in tools {
                     text.push_str(&format!(
                         "- {}: {} Arguments (JSON Schema): {}\n",
