@@ -455,6 +455,8 @@ impl Config {
                 "max_body_bytes": self.limits.max_body_bytes,
                 "rate_limit_per_minute": self.limits.rate_limit_per_minute,
                 "max_page_size": self.limits.max_page_size,
+                "widget_per_ip_per_minute": self.limits.widget_per_ip_per_minute,
+                "trust_forwarded_for": self.limits.trust_forwarded_for,
             },
             "local": {
                 "models_dir": self.local.models_dir.display().to_string(),
@@ -489,7 +491,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -503,6 +505,8 @@ impl Config {
             self.limits.max_body_bytes,
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,
+            self.limits.widget_per_ip_per_minute,
+            self.limits.trust_forwarded_for,
             self.local.models_dir.display(),
             self.local.parallel,
             self.local.threads,

@@ -43,6 +43,16 @@ impl Source {
         if !matches!(parsed.scheme(), "http" | "https") || url.len() > 2_000 {
             return None;
         }
+        // One line of plain text: no control or direction-override characters.
+        let title = title
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|word| !word.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(
+                |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'),
+                "",
+            );
         let title = title.trim();
         Some(Self {
             title: crate::validate::truncate(if title.is_empty() { url } else { title }, 200),
@@ -85,3 +95,24 @@ pub trait Tool: Send + Sync + 'static {
 
 /// The built-in tools, by name (agents list them as `{"type": "builtin", "name": …}`).
 pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_links_are_web_urls_with_one_line_plain_titles() {
+        assert!(Source::link("Local", "file:///etc/passwd").is_none());
+        assert!(Source::link("Script", "javascript:alert(1)").is_none());
+        let source = Source::link(
+            "  Refund\n policy\u{202e}gpj.exe \t(2024)\u{0007} ",
+            "https://shop.example/policy",
+        )
+        .unwrap();
+        assert_eq!(source.title, "Refund policygpj.exe (2024)");
+        assert_eq!(source.url, "https://shop.example/policy");
+        let untitled = Source::link(" ", "https://shop.example/a b").unwrap();
+        assert_eq!(untitled.url, "https://shop.example/a%20b");
+        assert_eq!(untitled.title, "https://shop.example/a b");
+    }
+}

@@ -102,6 +102,21 @@ pub struct WidgetSettings {
     pub texts: BTreeMap<String, WidgetTexts>,
 }
 
+impl WidgetSettings {
+    /// Settings as stored, read leniently: texts for a language that do not fit today's
+    /// shape (saved when `texts` was a free map) are left out rather than making the whole
+    /// agent unreadable; the next save replaces them.
+    pub fn from_stored(mut value: serde_json::Value) -> serde_json::Result<Self> {
+        if let Some(texts) = value
+            .get_mut("texts")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            texts.retain(|_, one| WidgetTexts::deserialize(&*one).is_ok());
+        }
+        Self::deserialize(value)
+    }
+}
+
 fn starters(field: &str, prompts: &[String]) -> Result<()> {
     validate::max_items(field, prompts, MAX_STARTERS)?;
     for (idx, prompt) in prompts.iter().enumerate() {
@@ -179,6 +194,13 @@ impl WidgetSettings {
         }
         if let Some(url) = &self.avatar_url {
             validate::http_url("widget.avatar_url", url)?;
+            if !url.starts_with("https://") {
+                // Pages served over HTTPS would not show it, and ours allow only https: images.
+                return Err(Error::invalid(
+                    "widget.avatar_url",
+                    "must be an https:// URL",
+                ));
+            }
         }
         if let Some(color) = &self.accent_color {
             let hex = color.strip_prefix('#').unwrap_or("");
@@ -257,6 +279,36 @@ mod tests {
         }
         assert!(
             serde_json::from_value::<WidgetSettings>(json!({"texts": {"de": {"x": 1}}})).is_err()
+        );
+    }
+
+    #[test]
+    fn stored_settings_with_old_free_form_texts_still_load() {
+        let stored = json!({
+            "title": "Help",
+            "texts": {"de": {"greeting": "Hallo!"}, "fr": "Bonjour", "es": {"colour": "rojo"}}
+        });
+        let loaded = WidgetSettings::from_stored(stored).unwrap();
+        assert_eq!(loaded.title.as_deref(), Some("Help"));
+        assert_eq!(loaded.texts.len(), 1);
+        assert_eq!(loaded.texts["de"].greeting.as_deref(), Some("Hallo!"));
+        // Input from the API stays strict.
+        assert!(
+            serde_json::from_value::<WidgetSettings>(json!({"texts": {"fr": "Bonjour"}})).is_err()
+        );
+    }
+
+    #[test]
+    fn avatars_must_be_https() {
+        assert_eq!(
+            field_of(&settings(json!({"avatar_url": "http://cdn.example/a.png"}))).as_deref(),
+            Some("widget.avatar_url")
+        );
+        assert_eq!(
+            field_of(&settings(
+                json!({"avatar_url": "https://cdn.example/a.png"})
+            )),
+            None
         );
     }
 }

@@ -103,6 +103,11 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     return out;
   }
 
+  /** The text of a stored message. */
+  function textOf(message) {
+    return (message.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n");
+  }
+
   function markdown(source) {
     const root = document.createDocumentFragment();
     const lines = source.replace(/\r\n/g, "\n").split("\n");
@@ -257,6 +262,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.root.adoptedStyleSheets = [sheet];
       this.session = null;
       this.conversation = null;
+      this.seen = new Set(); // ids of stored messages this page has shown
       this.run = null;
       this.busy = false;
       this.labels = { ...LABELS };
@@ -343,7 +349,9 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (!response.ok) {
         let message = `${response.status}`;
         try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
-        throw new Error(message);
+        const error = new Error(message);
+        error.status = response.status; // answered: nothing was done
+        throw error;
       }
       return response;
     }
@@ -376,7 +384,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.log.replaceChildren();
       this.setChips([]);
       for (const m of got.messages) {
-        const text = (m.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n");
+        this.seen.add(m.id);
+        const text = textOf(m);
         const node = this.bubble(m.role, text);
         if (m.role === "assistant") this.showSources(node, m);
       }
@@ -540,34 +549,52 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.setChips([]);
       this.bubble("user", text);
       emit("message", { role: "user", text });
+      let tried = false;
       await this.running(async () => {
         if (!this.conversation) {
           const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
           this.conversation = created.id;
           this.save();
         }
-        return this.api("POST", `/widget/v1/conversations/${this.conversation}/messages`, { content: text }, { accept: "text/event-stream" });
+        const path = `/widget/v1/conversations/${this.conversation}`;
+        if (tried) {
+          // An earlier try may have reached the server before the network failed: never
+          // send it twice. Unanswered, it is answered again; answered, the answer is shown.
+          const got = await (await this.api("GET", path)).json();
+          const mine = [...got.messages].reverse()
+            .find((m) => m.role === "user" && !this.seen.has(m.id) && textOf(m) === text);
+          if (mine && got.messages[got.messages.length - 1] === mine) {
+            return this.api("POST", `${path}/messages/${mine.id}/regenerate`, {}, { accept: "text/event-stream" });
+          }
+          if (mine) { await this.load(this.conversation); return null; }
+        }
+        tried = true;
+        return this.api("POST", `${path}/messages`, { content: text }, { accept: "text/event-stream" });
       });
     }
 
     /** Runs a request that answers a run's events, follows them, and re-attaches with
      *  Last-Event-ID when the connection drops before the run ends. A failure offers Retry:
-     *  a stored failed answer is regenerated, a request that failed is sent again. */
-    async running(request) {
+     *  a run that may still go on is followed again, a stored failed answer is regenerated,
+     *  a request that failed is tried again. */
+    async running(request, resumed) {
       this.root.querySelectorAll(".retry").forEach((b) => b.remove());
       this.busy = true;
       this.sendButton.textContent = this.t("stop");
-      const state = { answer: null, full: "", last: null, ended: false, failed: false, messageId: null };
+      const state = resumed
+        ? Object.assign(resumed, { ended: false, failed: false })
+        : { answer: null, full: "", last: null, ended: false, failed: false, messageId: null };
       try {
         let response = await request();
-        for (let attempt = 0; ; attempt += 1) {
+        if (!response) state.ended = true; // nothing to follow
+        for (let attempt = 0; response; attempt += 1) {
           try {
             await readSse(response, (event) => this.onEvent(event, state));
           } catch (_) { /* the connection dropped: re-attach below */ }
           if (state.ended || !this.run || attempt >= 5) break;
           await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
           try {
-            response = await this.api("GET", `/widget/v1/runs/${this.run}/events`, undefined, { accept: "text/event-stream", "last-event-id": state.last || "0" });
+            response = await this.follow(this.run, state);
           } catch (_) { /* still offline: try again */ }
         }
         if (!state.ended) { state.failed = true; this.fail(new Error("the connection was lost")); }
@@ -579,22 +606,32 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         this.busy = false;
         this.sendButton.textContent = this.t("send");
       }
-      if (state.failed) {
-        const id = state.messageId;
-        this.offerRetry(id && this.conversation
-          ? () => this.api("POST", `/widget/v1/conversations/${this.conversation}/messages/${id}/regenerate`, {}, { accept: "text/event-stream" })
-          : request, state.answer);
+      if (!state.failed) return;
+      const run = this.run;
+      const id = state.messageId;
+      if (!state.ended && run) {
+        // The run may still be going (or have ended unseen): follow it from where we were.
+        this.offerRetry(() => { this.run = run; return this.follow(run, state); }, null, state);
+      } else if (state.ended && id && this.conversation) {
+        this.offerRetry(() => this.api("POST", `/widget/v1/conversations/${this.conversation}/messages/${id}/regenerate`, {}, { accept: "text/event-stream" }), state.answer);
+      } else {
+        this.offerRetry(request, state.answer);
       }
     }
 
+    /** The events of a run after the last one seen. */
+    follow(run, state) {
+      return this.api("GET", `/widget/v1/runs/${run}/events`, undefined, { accept: "text/event-stream", "last-event-id": state.last || "0" });
+    }
+
     /** A Retry button after a failure. */
-    offerRetry(request, answer) {
+    offerRetry(request, answer, resumed) {
       const retry = el("button", { type: "button", class: "regenerate retry" }, `↻ ${this.t("retry")}`);
       retry.addEventListener("click", () => {
         if (this.busy) return;
         retry.remove();
         if (answer) answer.classList.add("replaced");
-        this.running(request);
+        this.running(request, resumed);
       });
       this.log.append(retry);
       this.log.scrollTop = this.log.scrollHeight;
@@ -618,7 +655,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
           const message = data.message || {};
           const suggestions = message.structured && message.structured.suggestions;
           if (Array.isArray(suggestions)) this.setChips(suggestions.filter((x) => typeof x === "string"));
-          if (message.id) state.messageId = message.id;
+          if (message.id) { state.messageId = message.id; this.seen.add(message.id); }
+          if (message.parent_id) this.seen.add(message.parent_id);
           if (state.answer) {
             this.showSources(state.answer, message);
             if (message.finish_reason !== "error") this.offerRegenerate(state.answer, message.id);

@@ -93,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::runs::routes())
         .merge(routes::openai::routes())
         .merge(routes::ai_sdk::routes())
-        .merge(routes::chatkit::routes())
+        .merge(routes::chatkit::routes(&state))
         .merge(widget)
         .merge(routes::conversations::routes())
         .merge(routes::turns::routes())

@@ -18,10 +18,18 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Token buckets keyed by API key id.
+#[derive(Debug, Default)]
+struct Buckets {
+    map: HashMap<String, Bucket>,
+    /// The size at which idle buckets are pruned next: twice what a pruning left, so pruning
+    /// costs O(1) per check however many buckets stay busy.
+    prune_at: usize,
+}
+
+/// Token buckets keyed by API key id (or visitor, page, client address).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
@@ -35,14 +43,16 @@ impl RateLimiter {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if buckets.len() > PRUNE_AT {
+        let buckets = &mut *buckets;
+        if buckets.map.len() > buckets.prune_at.max(PRUNE_AT) {
             // A bucket that has refilled to its capacity is the same as no bucket.
-            buckets.retain(|_, bucket| {
+            buckets.map.retain(|_, bucket| {
                 let elapsed = now.duration_since(bucket.updated).as_secs_f64();
                 bucket.tokens + elapsed * bucket.per_second < bucket.capacity
             });
+            buckets.prune_at = buckets.map.len() * 2;
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+        let bucket = buckets.map.entry(key.to_owned()).or_insert(Bucket {
             tokens: capacity,
             per_second,
             capacity,
@@ -77,5 +87,19 @@ mod tests {
         assert!((1..=20).contains(&wait), "{wait}");
         // Other keys have their own bucket.
         assert_eq!(limiter.check("key_b", 3), Ok(()));
+    }
+
+    #[test]
+    fn idle_buckets_are_pruned_and_busy_ones_kept() {
+        let limiter = RateLimiter::default();
+        // Busy: a bucket with a budget of one, used.
+        assert_eq!(limiter.check("busy", 1), Ok(()));
+        for n in 0..=PRUNE_AT {
+            // Idle at once: a budget far above one request refills within the check.
+            let _ = limiter.check(&format!("idle{n}"), u32::MAX);
+        }
+        let buckets = limiter.buckets.lock().unwrap();
+        assert!(buckets.map.len() < 10, "{}", buckets.map.len());
+        assert!(buckets.map.contains_key("busy"));
     }
 }

@@ -36,7 +36,13 @@ fn agent_row(row: &Row) -> StoreResult<Agent> {
         guardrails: json_col(row, "guardrails")?,
         knowledge: json_col_opt(row, "knowledge")?,
         approvals: json_col(row, "approvals")?,
-        widget: json_col(row, "widget")?,
+        widget: frontdesk_core::agent::WidgetSettings::from_stored(json_col(row, "widget")?)
+            .map_err(|e| {
+                bad_value(
+                    "widget",
+                    frontdesk_core::Error::invalid("widget", e.to_string()),
+                )
+            })?,
         kind: AgentKind::parse(&kind).map_err(|e| bad_value("kind", e))?,
         voice: json_col(row, "voice")?,
         max_turns: u32::try_from(max_turns).map_err(|e| {

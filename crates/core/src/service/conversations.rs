@@ -433,11 +433,46 @@ pub fn render_markdown(export: &ConversationExport) -> String {
                     out.push_str(&format!("_Handed off from {from} to {to}._"))
                 }
                 crate::conversation::ContentPart::Citation { title, url } => {
-                    out.push_str(&format!("Source: [{title}]({url})"))
+                    out.push_str(&citation_markdown(title, url))
                 }
             }
             out.push('\n');
         }
     }
     out
+}
+
+/// A cited source as a Markdown link. Stored titles and URLs came from tools: they must not
+/// form other Markdown.
+fn citation_markdown(title: &str, url: &str) -> String {
+    let title: String = title
+        .chars()
+        .flat_map(|c| match c {
+            '[' | ']' | '\\' | '*' | '_' | '`' | '<' | '>' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let url = url
+        .replace('(', "%28")
+        .replace(')', "%29")
+        .replace(' ', "%20")
+        .replace('<', "%3C")
+        .replace('>', "%3E");
+    format!("Source: [{title}](<{url}>)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cited_sources_cannot_spell_other_markdown() {
+        assert_eq!(
+            citation_markdown(
+                "Policy](javascript:x) *new*",
+                "https://a.example/p(1)?q=<b>"
+            ),
+            "Source: [Policy\\](javascript:x) \\*new\\*](<https://a.example/p%281%29?q=%3Cb%3E>)"
+        );
+    }
 }

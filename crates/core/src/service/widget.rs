@@ -6,10 +6,13 @@
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::Service;
+use std::collections::HashSet;
+
+use super::{ListConversations, Service};
 use crate::agent::{Agent, AgentRef};
+use crate::conversation::{Conversation, Page};
 use crate::error::{Error, Result};
-use crate::id::TenantId;
+use crate::id::{AgentId, ConversationId, TenantId};
 use crate::key::{ApiKey, KeyKind, Origin};
 use crate::time::Timestamp;
 use crate::visitor::{self, VisitorClaims};
@@ -231,6 +234,24 @@ impl Service {
         let claims = visitor::verify(&secret, token, now, 0)?;
         let Some(key_id) = &claims.key else {
             check_own_origin(page)?;
+            // A hosted page's visitor lasts only as long as its page is public.
+            let open = match &claims.page {
+                Some(slug) => match self
+                    .get_agent(&claims.tenant, &AgentRef::Slug(slug.clone()))
+                    .await
+                {
+                    Ok(agent) => agent.spec.widget.public_page,
+                    Err(Error::NotFound { .. }) => false,
+                    Err(other) => return Err(other),
+                },
+                None => false,
+            };
+            if !open {
+                return Err(Error::Unauthenticated {
+                    code: "invalid_visitor_token",
+                    message: "this chat page is no longer available".into(),
+                });
+            }
             return Ok(Visitor { key: None, claims });
         };
         let key = self
@@ -253,5 +274,72 @@ impl Service {
             key: Some(key),
             claims,
         })
+    }
+
+    /// One of the visitor's conversations, with an agent it may still use; any other is
+    /// not found.
+    pub async fn visitor_conversation(
+        &self,
+        visitor: &Visitor,
+        id: &ConversationId,
+    ) -> Result<Conversation> {
+        let not_found = || Error::NotFound {
+            resource: "conversation",
+        };
+        let conversation = self.get_conversation(visitor.tenant(), id).await?;
+        if conversation.end_user_id.as_deref() != Some(visitor.claims.end_user.as_str()) {
+            return Err(not_found());
+        }
+        let agent = self
+            .get_agent(
+                visitor.tenant(),
+                &AgentRef::Id(conversation.agent_id.clone()),
+            )
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => not_found(),
+                other => other,
+            })?;
+        if !visitor.may_use(&agent) {
+            return Err(not_found());
+        }
+        Ok(conversation)
+    }
+
+    /// The visitor's conversations with agents it may use, newest first.
+    pub async fn visitor_conversations(
+        &self,
+        visitor: &Visitor,
+        mut params: ListConversations,
+    ) -> Result<Page<Conversation>> {
+        params.end_user_id = Some(visitor.claims.end_user.clone());
+        if let Some(page) = &visitor.claims.page {
+            if params.agent.as_ref().is_some_and(|agent| agent != page) {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
+            params.agent = Some(page.clone());
+        }
+        let mut listed = self.list_conversations(visitor.tenant(), params).await?;
+        let allowed = visitor
+            .key
+            .as_ref()
+            .map(|key| &key.allowed_agents)
+            .filter(|agents| !agents.is_empty());
+        if let Some(allowed) = allowed {
+            let ids: HashSet<AgentId> = self
+                .list_agents(visitor.tenant())
+                .await?
+                .into_iter()
+                .filter(|agent| allowed.contains(&agent.spec.slug))
+                .map(|agent| agent.id)
+                .collect();
+            listed
+                .items
+                .retain(|conversation| ids.contains(&conversation.agent_id));
+        }
+        Ok(listed)
     }
 }

@@ -32,8 +32,13 @@ use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/chatkit", post(chatkit))
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/chatkit", post(chatkit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::routes::widget::per_address_of_visitors,
+        ))
 }
 
 /// A ChatKit request.
@@ -154,12 +159,15 @@ impl Caller {
 
     /// A thread this caller may use; another's is a 404.
     async fn thread(&self, service: &Service, id: &ConversationId) -> Result<Conversation, Error> {
-        let conversation = service.get_conversation(&self.tenant, id).await?;
-        match self.end_user() {
-            Some(end_user) if conversation.end_user_id.as_deref() != Some(end_user.as_str()) => {
-                Err(Error::NotFound { resource: "thread" })
-            }
-            _ => Ok(conversation),
+        match &self.visitor {
+            Some(visitor) => service
+                .visitor_conversation(visitor, id)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::NotFound { resource: "thread" },
+                    other => other,
+                }),
+            None => service.get_conversation(&self.tenant, id).await,
         }
     }
 }
@@ -286,17 +294,15 @@ pub async fn chatkit(
                 .as_u64()
                 .map(|l| l.min(100) as u32)
                 .unwrap_or(DEFAULT_PAGE);
-            let page = service
-                .list_conversations(
-                    tenant,
-                    ListConversations {
-                        end_user_id: caller.end_user(),
-                        limit: Some(limit),
-                        cursor: params["after"].as_str().map(str::to_owned),
-                        ..ListConversations::default()
-                    },
-                )
-                .await?;
+            let listing = ListConversations {
+                limit: Some(limit),
+                cursor: params["after"].as_str().map(str::to_owned),
+                ..ListConversations::default()
+            };
+            let page = match &caller.visitor {
+                Some(visitor) => service.visitor_conversations(visitor, listing).await?,
+                None => service.list_conversations(tenant, listing).await?,
+            };
             let data: Vec<Value> = page
                 .items
                 .iter()

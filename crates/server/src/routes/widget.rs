@@ -101,25 +101,67 @@ pub(crate) fn client_address(state: &AppState, request: &Request) -> Option<IpAd
         .map(|info| info.0.ip())
 }
 
+/// The bucket of a client address: IPv4 addresses one by one, IPv6 by /64 (one host
+/// commonly holds a whole /64, so single addresses would not bound it).
+fn address_bucket(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// A budget per client address for all widget requests, whatever visitor tokens it
 /// holds (new sessions make new visitors, so this is what bounds one client).
 async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::OPTIONS {
-        if let Some(address) = client_address(&state, &request) {
-            let bucket = format!("ip:{address}");
-            let per_minute = state.config.limits.widget_per_ip_per_minute;
-            if let Err(retry_after_secs) = state.limiter.check(&bucket, per_minute) {
-                return ApiError(Error::RateLimited {
-                    retry_after_secs,
-                    message: format!(
-                        "too many requests from this address; retry in {retry_after_secs} s"
-                    ),
-                })
-                .into_response();
-            }
+        if let Err(refused) = address_budget(&state, &request) {
+            return refused.into_response();
         }
     }
     next.run(request).await
+}
+
+/// The same budget for requests made with a visitor token elsewhere (ChatKit from a page).
+pub(crate) async fn per_address_of_visitors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let visitor = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer fdv1."));
+    if visitor {
+        if let Err(refused) = address_budget(&state, &request) {
+            return refused.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn address_budget(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let Some(address) = client_address(state, request) else {
+        return Ok(());
+    };
+    let per_minute = state.config.limits.widget_per_ip_per_minute;
+    state
+        .limiter
+        .check(&address_bucket(address), per_minute)
+        .map_err(|retry_after_secs| {
+            ApiError(Error::RateLimited {
+                retry_after_secs,
+                message: format!(
+                    "too many requests from this address; retry in {retry_after_secs} s"
+                ),
+            })
+        })
 }
 
 /// A CORS preflight: the headers come from [`cors`].
@@ -156,11 +198,25 @@ fn origin(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
-/// This server's own origin: that of `public_url`, else the request's `Host`.
+/// This server's own origin: that of `public_url`, else the request's `Host` over plain
+/// HTTP (`X-Forwarded-Proto`, when a trusted proxy sets it, names the scheme the browser used).
 fn own_origin(state: &AppState, headers: &HeaderMap) -> Option<Origin> {
     let base = match &state.config.public_url {
         Some(url) => url.clone(),
-        None => format!("http://{}", headers.get(header::HOST)?.to_str().ok()?),
+        None => {
+            let forwarded = state
+                .config
+                .limits
+                .trust_forwarded_for
+                .then(|| headers.get("x-forwarded-proto")?.to_str().ok())
+                .flatten()
+                .map(|proto| proto.split(',').next().unwrap_or("").trim());
+            let scheme = match forwarded {
+                Some("https") => "https",
+                _ => "http",
+            };
+            format!("{scheme}://{}", headers.get(header::HOST)?.to_str().ok()?)
+        }
     };
     let (scheme, rest) = base.split_once("://")?;
     let authority = rest.split('/').next()?;
@@ -228,23 +284,14 @@ pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Vis
     Ok(visitor)
 }
 
-/// A conversation of this visitor (and of an agent its key allows); anything else is a 404.
+/// A conversation of this visitor with an agent it may use; anything else is a 404.
 async fn own_conversation(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
 ) -> Result<Conversation, ApiError> {
     let id = path_id(id, ConversationId::parse, "conversation")?;
-    let conversation = state
-        .service
-        .get_conversation(visitor.tenant(), &id)
-        .await?;
-    if conversation.end_user_id.as_deref() != Some(visitor.claims.end_user.as_str()) {
-        return Err(ApiError(Error::NotFound {
-            resource: "conversation",
-        }));
-    }
-    Ok(conversation)
+    Ok(state.service.visitor_conversation(visitor, &id).await?)
 }
 
 /// A run in one of this visitor's conversations.
@@ -356,11 +403,10 @@ pub async fn list(
     let visitor = visitor(&state, &headers).await?;
     let page = state
         .service
-        .list_conversations(
-            visitor.tenant(),
+        .visitor_conversations(
+            &visitor,
             ListConversations {
                 agent: params.agent,
-                end_user_id: Some(visitor.claims.end_user.clone()),
                 limit: params.limit,
                 cursor: params.cursor,
                 archived: Some(false),

@@ -17,9 +17,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::openapi::escape;
 use crate::AppState;
 
-/// What our pages may load: our own scripts, styles and API, images from anywhere secure.
+/// What our pages may load: our own scripts, styles and API, images from anywhere secure;
+/// and no other site may frame them (a framed page would act as this server's own origin,
+/// and could trick a visitor into approving a call).
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self' https: data:; base-uri 'none'; form-action 'none'";
+     connect-src 'self'; img-src 'self' https: data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,6 +69,9 @@ fn page(status: StatusCode, html: String) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_CSP),
     );
+    response
+        .headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
 

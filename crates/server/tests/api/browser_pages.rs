@@ -437,3 +437,155 @@ async fn the_widget_reattaches_when_the_stream_drops_and_loses_nothing() {
     browser.close().await.unwrap();
     app.stop().await;
 }
+
+/// A network that can go offline for `/events` (after cutting the next message POST after two
+/// reads), or lose the next message POST's answer after the server took it.
+const OFFLINE_NETWORK: &str = r#"<script>
+const realFetch = window.fetch.bind(window);
+window.offline = false;
+window.cutNext = false;
+window.loseNext = false;
+window.fetch = async (input, init) => {
+  const url = String(input);
+  const post = init && init.method === 'POST' && url.endsWith('/messages');
+  if (window.offline && url.includes('/events')) throw new TypeError('offline');
+  const response = await realFetch(input, init);
+  if (post && window.loseNext) {
+    window.loseNext = false;
+    await response.body.cancel();
+    throw new TypeError('network error');
+  }
+  if (!post || !window.cutNext) return response;
+  window.cutNext = false;
+  const reader = response.body.getReader();
+  let reads = 0;
+  const body = new ReadableStream({
+    async pull(controller) {
+      if (reads >= 2) { window.offline = true; reader.cancel(); controller.error(new TypeError('network error')); return; }
+      reads += 1;
+      const { value, done } = await reader.read();
+      if (done) controller.close(); else controller.enqueue(value);
+    },
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+};
+</script>"#;
+
+/// The message count of the tenant's newest conversation.
+async fn stored_messages(app: &TestApp, key: &str) -> i64 {
+    let listed = expect(
+        app.get("/api/v1/conversations", key).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    listed["data"][0]["message_count"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn retry_after_a_lost_connection_follows_the_run_and_never_sends_twice() {
+    let slow = std::sync::Arc::new(crate::common::ScriptedModel {
+        words: vec!["One ", "two ", "three ", "four ", "five."],
+        pause_ms: 150,
+        fail: None,
+    });
+    let app = TestApp::builder().provider("slow", slow).spawn().await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t.key,
+        json!({"slug": "support", "name": "Support", "model": "slow/m"}),
+    )
+    .await;
+    let (listener, origin) = page_origin().await;
+    let key = publishable_key(&app, &t.key, &origin).await;
+    serve_html(
+        listener,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Offline</title></head><body>{OFFLINE_NETWORK}\
+             <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
+            app.base,
+            key
+        ),
+    );
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{origin}/")).await.unwrap();
+    wait_until(
+        &browser,
+        "return root && root.querySelector('.launcher') !== null && root.querySelector('textarea') !== null;",
+        "the widget",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.launcher').click(); return true;",
+    )
+    .await;
+
+    // The stream drops and re-attaching fails until the widget gives up and offers Retry.
+    browser
+        .execute("window.cutNext = true; return true;", Vec::new())
+        .await
+        .unwrap();
+    say(&browser, "Count to five").await;
+    wait_until(
+        &browser,
+        "return root.querySelector('.retry') !== null;",
+        "Retry after the lost connection",
+    )
+    .await;
+    // Back online, Retry follows the same run from where the widget was: one answer, whole.
+    browser
+        .execute("window.offline = false; return true;", Vec::new())
+        .await
+        .unwrap();
+    in_widget(
+        &browser,
+        "root.querySelector('.retry').click(); return true;",
+    )
+    .await;
+    wait_for_answer(&browser, "One two three four five.").await;
+    let shown = in_widget(
+        &browser,
+        "return [root.querySelectorAll('.msg.assistant').length, root.querySelectorAll('.msg.user').length, root.querySelectorAll('.retry').length];",
+    )
+    .await;
+    assert_eq!(shown, json!([1, 1, 0]));
+    assert_eq!(stored_messages(&app, &t.key).await, 2);
+
+    // The next message reaches the server but its answer is lost on the way back: Retry
+    // shows the stored answer instead of sending the message again.
+    browser
+        .execute("window.loseNext = true; return true;", Vec::new())
+        .await
+        .unwrap();
+    say(&browser, "Count again").await;
+    wait_until(
+        &browser,
+        "return root.querySelector('.retry') !== null;",
+        "Retry after the lost answer",
+    )
+    .await;
+    for _ in 0..100 {
+        if stored_messages(&app, &t.key).await == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored_messages(&app, &t.key).await, 4);
+    in_widget(
+        &browser,
+        "root.querySelector('.retry').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &browser,
+        "return root.querySelectorAll('.msg.assistant').length === 2 && root.querySelectorAll('.msg.user').length === 2;",
+        "the stored answer shown",
+    )
+    .await;
+    screenshot(&browser, "widget-retry-after-lost-answer").await;
+    assert_eq!(stored_messages(&app, &t.key).await, 4, "sent once");
+    browser.close().await.unwrap();
+    app.stop().await;
+}

@@ -60,6 +60,7 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
     )
     .await;
     agent(&app, &t.key, "internal", json!({})).await;
+    agent(&app, &t.key, "faq", json!({"public_page": true})).await;
     agent(&app, &other.key, "support", json!({"public_page": true})).await;
     let tenant = t.id.as_str().to_owned();
 
@@ -77,6 +78,8 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
         assert!(!html.contains("<script>"), "no inline script");
         let csp = csp.unwrap();
         assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"));
+        // No other site may frame it (it would act as this server's own origin).
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     }
     // Not public, unknown, malformed, or without an agent: the same 404 page.
     for path in [
@@ -233,7 +236,48 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
         .unwrap()
         .starts_with("visitor:vis_"));
 
-    // Turning the page off closes it: the page, new sessions and new conversations.
+    // The same visitor on another agent's page: that token reaches only that agent's
+    // conversations, even though the visitor (and so the end user) is the same.
+    let faq = expect(
+        session(
+            &app,
+            Some(own),
+            json!({"tenant": tenant, "agent": "faq", "visitor_token": token}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(faq["visitor_id"], opened["visitor_id"]);
+    let faq_token = faq["token"].as_str().unwrap();
+    expect_error(
+        app.client
+            .get(format!("{}/widget/v1/conversations/{conv}", app.base))
+            .bearer_auth(faq_token)
+            .header("origin", own)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let faq_list = expect(
+        app.client
+            .get(format!("{}/widget/v1/conversations", app.base))
+            .bearer_auth(faq_token)
+            .header("origin", own)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(faq_list["data"], json!([]));
+
+    // Turning the page off closes it: the page, new sessions, and what its visitors held.
     expect(
         app.patch(
             "/api/v1/agents/support",
@@ -269,8 +313,21 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
             .send()
             .await
             .unwrap(),
-        StatusCode::NOT_FOUND,
-        "not_found",
+        StatusCode::UNAUTHORIZED,
+        "invalid_visitor_token",
+    )
+    .await;
+    expect_error(
+        widget(
+            Method::GET,
+            &format!("/widget/v1/conversations/{conv}"),
+            own,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "invalid_visitor_token",
     )
     .await;
 }
@@ -281,7 +338,7 @@ async fn widget_requests_are_limited_per_client_address() {
     let t = app.tenant("Shop").await;
     agent(&app, &t.key, "support", json!({"public_page": true})).await;
     let body = json!({"tenant": t.id.as_str(), "agent": "support"});
-    let open = |address: &'static str| {
+    let open = |address: &str| {
         session(&app, Some(app.base.as_str()), body.clone())
             .header("x-forwarded-for", format!("203.0.113.9, {address}"))
             .send()
@@ -305,6 +362,47 @@ async fn widget_requests_are_limited_per_client_address() {
         .await
         .unwrap();
     assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    // IPv6 clients share a budget per /64 (one host commonly holds all of one).
+    for host in ["1", "2", "3", "4"] {
+        let address = format!("2001:db8:1:2::{host}");
+        assert_eq!(open(&address).await.unwrap().status(), StatusCode::OK);
+    }
+    expect_error(
+        open("2001:db8:1:2:ffff::9").await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(
+        open("2001:db8:1:3::1").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // ChatKit calls with a visitor token count against the address too; with a secret key
+    // (a server calling) they do not.
+    let opened = expect(open("198.51.100.3").await.unwrap(), StatusCode::OK).await;
+    let chatkit = |bearer: &str| {
+        app.client
+            .post(format!("{}/chatkit", app.base))
+            .bearer_auth(bearer)
+            .header("origin", app.base.as_str())
+            .header("x-forwarded-for", "198.51.100.3")
+            .json(&json!({"type": "threads.list", "params": {}}))
+            .send()
+    };
+    let visitor_token = opened["token"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            chatkit(visitor_token).await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    expect_error(
+        chatkit(visitor_token).await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(chatkit(&t.key).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
