@@ -391,6 +391,52 @@ async fn identified_users_keep_their_conversations_across_browsers() {
     )
     .await;
     assert_eq!(listed["data"][0]["id"], conv["id"]);
+    // The same user through a key for another agent only: that key's conversations only.
+    let other_key = expect(
+        app.post("/api/v1/api-keys", &w.tenant.key, &json!({"kind": "publishable", "name": "help", "allowed_origins": [SHOP], "allowed_agents": ["internal"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let other = expect(
+        app.client
+            .post(format!("{}/widget/v1/session", app.base))
+            .header("x-frontdesk-key", other_key["key"].as_str().unwrap())
+            .header("origin", SHOP)
+            .json(&json!({"agent": "internal", "user_token": user_token}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(other["end_user_id"], "user:user-42");
+    let other_token = other["token"].as_str().unwrap();
+    let listed = expect(
+        w.request(Method::GET, "/widget/v1/conversations", other_token, SHOP)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"], json!([]));
+    expect_error(
+        w.request(
+            Method::GET,
+            &format!("/widget/v1/conversations/{}", conv["id"].as_str().unwrap()),
+            other_token,
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     // A token signed with anything else is refused.
     let forged = frontdesk_core::visitor::sign_user_token("not-the-secret", "user-42", exp);
     let response = app
