@@ -47,7 +47,7 @@ impl Runner {
                 result.cancelled = true;
                 return result;
             }
-            attempt = fallback::start(candidates, request, self.retry()) => attempt,
+            attempt = Box::pin(fallback::start(candidates, request, self.retry())) => attempt,
         };
         let started = match attempt {
             Ok(started) => started,

@@ -543,7 +543,9 @@ impl Runner {
                 .unwrap_or_default(),
         });
         let question = meta.user_message.text();
-        let end = match ToolSet::build(&self.env, &work.agent).await {
+        // The rarely long parts are boxed: a run's task then holds only what streaming needs
+        // (a held stream's memory; see the stream bench).
+        let end = match Box::pin(ToolSet::build(&self.env, &work.agent)).await {
             Err(error) => End::Failed {
                 code: "tools_unavailable".into(),
                 message: error.to_string(),
@@ -557,7 +559,7 @@ impl Runner {
                 work.tools.add_client_tools(&work.options.client_tools);
                 // Only new words from the end user go through the input guardrails.
                 let trip = if meta.user_message.role == MessageRole::User {
-                    self.check_input(&mut work, &question).await
+                    Box::pin(self.check_input(&mut work, &question)).await
                 } else {
                     None
                 };
@@ -567,7 +569,7 @@ impl Runner {
                 }
             }
         };
-        self.conclude(meta, work, end, &publisher).await;
+        Box::pin(self.conclude(meta, work, end, &publisher)).await;
     }
 
     /// The conversation a run of `tenant` belongs to (live here, or stored); 404 otherwise.

@@ -319,10 +319,8 @@ impl Runner {
                     }
                 }
                 if buffer {
-                    if let Some(trip) = self
-                        .check_output(work, &step_text_for_checks(&text, &structured_value))
-                        .await
-                    {
+                    let checks = &step_text_for_checks(&text, &structured_value);
+                    if let Some(trip) = Box::pin(self.check_output(work, checks)).await {
                         return End::Tripped(trip);
                     }
                     if !text.is_empty() {
@@ -343,7 +341,7 @@ impl Runner {
                     .parts
                     .push(ContentPart::Text { text: step.text });
             }
-            if let Some(end) = self.run_calls(work, step.calls, publisher).await {
+            if let Some(end) = Box::pin(self.run_calls(work, step.calls, publisher)).await {
                 return end;
             }
         }

@@ -245,6 +245,8 @@ pub struct LevelResult {
     /// to first token.
     pub ttft_overhead: Vec<i64>,
     pub token_added: Vec<i64>,
+    /// How long the level ran (steady arrivals), in seconds.
+    pub seconds: f64,
 }
 
 impl LevelResult {
@@ -296,6 +298,52 @@ pub async fn level(
             result.add(outcome?);
         }
     }
+    Ok(result)
+}
+
+/// Keeps `concurrency` turns of `script` going for `duration`: slot `i` starts `i /
+/// concurrency` of a turn's length after the first and starts its next turn as soon as one
+/// ends, so turns arrive at a steady rate (about `concurrency / length` a second) rather
+/// than all together.
+pub async fn steady(
+    http: &reqwest::Client,
+    target: &Target,
+    concurrency: usize,
+    script: Script,
+    duration: Duration,
+    timeout: Duration,
+) -> anyhow::Result<LevelResult> {
+    let slots = target.prepare(http, concurrency).await?;
+    let length = script.length();
+    let start = tokio::time::Instant::now();
+    let end = start + duration;
+    let mut set = JoinSet::new();
+    for (i, slot) in slots.into_iter().enumerate() {
+        let offset = length.mul_f64(i as f64 / concurrency as f64);
+        let (http, target) = (http.clone(), target.clone());
+        set.spawn(async move {
+            tokio::time::sleep_until(start + offset).await;
+            let mut outcomes = Vec::new();
+            while tokio::time::Instant::now() < end {
+                let turn = stream(&http, &target, &slot, script, None, None);
+                outcomes.push(match tokio::time::timeout(timeout, turn).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome::failed(format!("no end within {}s", timeout.as_secs())),
+                });
+            }
+            outcomes
+        });
+    }
+    let mut result = LevelResult {
+        concurrency,
+        ..LevelResult::default()
+    };
+    while let Some(outcomes) = set.join_next().await {
+        for outcome in outcomes? {
+            result.add(outcome);
+        }
+    }
+    result.seconds = start.elapsed().as_secs_f64();
     Ok(result)
 }
 

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole benchmark and print the report.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Serve the scripted upstream only (`POST /v1/chat/completions`, `POST /release`).
     Upstream {
         /// Port on 127.0.0.1; 0 picks a free one (printed as `listening on ADDR`).
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Upstream { port } => upstream::serve(port).await.map(|()| true),
         }
     });

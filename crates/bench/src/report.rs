@@ -14,6 +14,8 @@ pub struct Report {
     pub concurrency: Vec<usize>,
     /// LiteLLM's version and workers, when it ran.
     pub litellm: Option<String>,
+    /// The turn of the steady levels.
+    pub steady_script: Option<crate::script::Script>,
     pub systems: Vec<SystemResult>,
 }
 
@@ -22,6 +24,8 @@ pub struct Report {
 pub struct SystemResult {
     pub name: String,
     pub levels: Vec<LevelResult>,
+    /// Levels with steady arrivals.
+    pub steady: Vec<LevelResult>,
     pub memory: Option<Memory>,
     /// Why something is missing.
     pub note: Option<String>,
@@ -136,6 +140,7 @@ impl Report {
              with nothing between.\n"
         );
         self.latency_table(&mut out);
+        self.steady_table(&mut out);
         self.ratio_table(&mut out);
         self.memory_table(&mut out);
         self.errors(&mut out);
@@ -182,6 +187,58 @@ impl Report {
                     ms(first.map(|s| s.max)),
                     ms(ttft.map(|s| s.p50)),
                     ms(ttft.map(|s| s.p99)),
+                    ms(every.map(|s| s.p99)),
+                    level.streams - level.ok,
+                );
+            }
+        }
+    }
+
+    fn steady_table(&self, out: &mut String) {
+        let Some(crate::script::Script::Stream { gap, .. }) = self.steady_script else {
+            return;
+        };
+        if self.systems.iter().all(|s| s.steady.is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n## Added latency with steady arrivals (ms)\n\nEach of the concurrent slots streams \
+             turns one after another (20 tokens, the first after 50 ms, then one every {} ms), the \
+             slots offset evenly over a turn, so turns arrive at a steady rate rather than all at once.\n",
+            gap.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "| system | concurrent | turns/s | tokens/s | turns | first token p50 | p99 | max | every token p50 | p99 | failed |"
+        );
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for system in &self.systems {
+            for level in &system.steady {
+                let first = Summary::of_nanos(&level.first_added);
+                let every = Summary::of_nanos(&level.token_added);
+                let per_second = |n: usize| {
+                    if level.seconds > 0.0 {
+                        format!("{:.0}", n as f64 / level.seconds)
+                    } else {
+                        "–".to_owned()
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    system.name,
+                    level.concurrency,
+                    per_second(level.streams),
+                    per_second(level.token_added.len()),
+                    level.streams,
+                    ms(first.map(|s| s.p50)),
+                    ms(first.map(|s| s.p99)),
+                    ms(first.map(|s| s.max)),
+                    ms(every.map(|s| s.p50)),
                     ms(every.map(|s| s.p99)),
                     level.streams - level.ok,
                 );

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::client::{level, Held, LevelResult, Target};
+use crate::client::{level, steady as level_steady, Held, LevelResult, Target};
 use crate::procs::{nofile_limit, tree_fds, tree_rss_kib, Child};
 use crate::report::{HoldStep, Memory, Report, SystemResult};
+use crate::script::Script;
 use crate::sse::Protocol;
 use crate::targets::{start_upstream, Frontdesk, Litellm, MODEL};
 
@@ -29,6 +30,17 @@ pub struct RunArgs {
     /// Each level runs rounds until it has at least this many streams.
     #[arg(long, default_value_t = 30)]
     pub min_samples: usize,
+    /// Concurrent streams kept going with steady arrivals (each slot starts its next turn
+    /// when one ends, slots offset evenly); empty to skip.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    pub steady: Vec<usize>,
+    /// How long each steady level runs, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub steady_seconds: u64,
+    /// Milliseconds between tokens in the steady levels' turns (20 tokens, the first after
+    /// 50 ms).
+    #[arg(long, default_value_t = 100)]
+    pub steady_gap_ms: u64,
     /// Streams to hold open at once, in steps, for memory and the most held.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
     pub hold: Vec<usize>,
@@ -102,6 +114,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let frontdesk = Frontdesk::setup(&frontdesk_bin, &upstream_url).await?;
 
     let mut report = Report::new(cores, nofile, &args.concurrency);
+    report.steady_script = Some(steady_script(&args));
     let direct = Target {
         name: "direct (no proxy)".to_owned(),
         protocol: Protocol::OpenAi,
@@ -109,9 +122,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         key: None,
         model: MODEL.to_owned(),
     };
+    let (levels, steady) = latencies(&http, &direct, &args).await?;
     report.systems.push(SystemResult {
         name: direct.name.clone(),
-        levels: latencies(&http, &direct, &args).await?,
+        levels,
+        steady,
         memory: None,
         note: None,
     });
@@ -159,9 +174,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     Ok(frontdesk_clean)
 }
 
-fn record(system: &mut SystemResult, levels: anyhow::Result<Vec<LevelResult>>, child: &Child) {
+/// The turn the steady levels play.
+fn steady_script(args: &RunArgs) -> Script {
+    Script::Stream {
+        first: Duration::from_millis(50),
+        chunks: 20,
+        gap: Duration::from_millis(args.steady_gap_ms),
+    }
+}
+
+type Levels = (Vec<LevelResult>, Vec<LevelResult>);
+
+fn record(system: &mut SystemResult, levels: anyhow::Result<Levels>, child: &Child) {
     match levels {
-        Ok(levels) => system.levels = levels,
+        Ok((levels, steady)) => {
+            system.levels = levels;
+            system.steady = steady;
+        }
         Err(error) => {
             system.note = Some(format!(
                 "the latency run failed: {error:#} (see {})",
@@ -171,12 +200,12 @@ fn record(system: &mut SystemResult, levels: anyhow::Result<Vec<LevelResult>>, c
     }
 }
 
-/// Every concurrency level on one target, after a short warm-up.
+/// Every concurrency level on one target, after a short warm-up, then the steady levels.
 async fn latencies(
     http: &reqwest::Client,
     target: &Target,
     args: &RunArgs,
-) -> anyhow::Result<Vec<LevelResult>> {
+) -> anyhow::Result<Levels> {
     level(http, target, 1, 3, TURN_TIMEOUT).await?;
     let mut results = Vec::new();
     for &concurrency in &args.concurrency {
@@ -192,7 +221,30 @@ async fn latencies(
         ));
         results.push(result);
     }
-    Ok(results)
+    let mut steady = Vec::new();
+    for &concurrency in &args.steady {
+        let duration = Duration::from_secs(args.steady_seconds);
+        let script = steady_script(args);
+        let result = level_steady(
+            http,
+            target,
+            concurrency.max(1),
+            script,
+            duration,
+            TURN_TIMEOUT,
+        )
+        .await?;
+        crate::say(&format!(
+            "{}: steady {concurrency} streams: {} turns in {:.1} s, {} failed; {}",
+            target.name,
+            result.streams,
+            result.seconds,
+            result.streams - result.ok,
+            crate::report::brief(&result.first_added)
+        ));
+        steady.push(result);
+    }
+    Ok((results, steady))
 }
 
 /// Holds streams open in steps, reading the process tree's memory at each.

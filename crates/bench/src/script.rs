@@ -38,6 +38,14 @@ impl Script {
         gap: Duration::from_secs(10),
     };
 
+    /// How long the upstream takes to play a streamed turn (a held stream: its first token).
+    pub fn length(&self) -> Duration {
+        match *self {
+            Script::Stream { first, chunks, gap } => first + gap * chunks.saturating_sub(1),
+            Script::Hold { first, .. } => first,
+        }
+    }
+
     /// The message text that asks for this script.
     pub fn message(&self) -> String {
         match self {
