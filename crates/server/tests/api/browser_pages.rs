@@ -337,6 +337,57 @@ async fn the_widget_speaks_the_visitors_language_offers_suggestions_and_fits_a_p
     app.stop().await;
 }
 
+/// A page with `network` (a script that wraps `fetch`) embedding the open widget of an agent
+/// whose model says "One two three four five." slowly.
+async fn slow_widget_on(
+    network: &str,
+) -> (
+    TestApp,
+    crate::common::TestTenant,
+    Driver,
+    fantoccini::Client,
+) {
+    let slow = std::sync::Arc::new(crate::common::ScriptedModel {
+        words: vec!["One ", "two ", "three ", "four ", "five."],
+        pause_ms: 150,
+        fail: None,
+    });
+    let app = TestApp::builder().provider("slow", slow).spawn().await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t.key,
+        json!({"slug": "support", "name": "Support", "model": "slow/m"}),
+    )
+    .await;
+    let (listener, origin) = page_origin().await;
+    let key = publishable_key(&app, &t.key, &origin).await;
+    serve_html(
+        listener,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Widget</title></head><body>{network}\
+             <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
+            app.base,
+            key
+        ),
+    );
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&format!("{origin}/")).await.unwrap();
+    wait_until(
+        &browser,
+        "return root && root.querySelector('.launcher') !== null && root.querySelector('textarea') !== null;",
+        "the widget",
+    )
+    .await;
+    in_widget(
+        &browser,
+        "root.querySelector('.launcher').click(); return true;",
+    )
+    .await;
+    (app, t, driver, browser)
+}
+
 /// Cuts the body of the first message POST after two reads, as a dropped network would, and
 /// counts the re-attaching requests (`/events`).
 const FLAKY_NETWORK: &str = r#"<script>
@@ -365,44 +416,7 @@ window.fetch = async (input, init) => {
 
 #[tokio::test]
 async fn the_widget_reattaches_when_the_stream_drops_and_loses_nothing() {
-    let slow = std::sync::Arc::new(crate::common::ScriptedModel {
-        words: vec!["One ", "two ", "three ", "four ", "five."],
-        pause_ms: 150,
-        fail: None,
-    });
-    let app = TestApp::builder().provider("slow", slow).spawn().await;
-    let t = app.tenant("Acme").await;
-    create_agent(
-        &app,
-        &t.key,
-        json!({"slug": "support", "name": "Support", "model": "slow/m"}),
-    )
-    .await;
-    let (listener, origin) = page_origin().await;
-    let key = publishable_key(&app, &t.key, &origin).await;
-    serve_html(
-        listener,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Flaky</title></head><body>{FLAKY_NETWORK}\
-             <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
-            app.base,
-            key
-        ),
-    );
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{origin}/")).await.unwrap();
-    wait_until(
-        &browser,
-        "return root && root.querySelector('.launcher') !== null && root.querySelector('textarea') !== null;",
-        "the widget",
-    )
-    .await;
-    in_widget(
-        &browser,
-        "root.querySelector('.launcher').click(); return true;",
-    )
-    .await;
+    let (app, t, _driver, browser) = slow_widget_on(FLAKY_NETWORK).await;
     say(&browser, "Count to five").await;
     wait_for_answer(&browser, "One two three four five.").await;
     // The run completed (stored, then `message.completed` offers Regenerate).
@@ -483,44 +497,7 @@ async fn stored_messages(app: &TestApp, key: &str) -> i64 {
 
 #[tokio::test]
 async fn retry_after_a_lost_connection_follows_the_run_and_never_sends_twice() {
-    let slow = std::sync::Arc::new(crate::common::ScriptedModel {
-        words: vec!["One ", "two ", "three ", "four ", "five."],
-        pause_ms: 150,
-        fail: None,
-    });
-    let app = TestApp::builder().provider("slow", slow).spawn().await;
-    let t = app.tenant("Acme").await;
-    create_agent(
-        &app,
-        &t.key,
-        json!({"slug": "support", "name": "Support", "model": "slow/m"}),
-    )
-    .await;
-    let (listener, origin) = page_origin().await;
-    let key = publishable_key(&app, &t.key, &origin).await;
-    serve_html(
-        listener,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Offline</title></head><body>{OFFLINE_NETWORK}\
-             <script src=\"{}/widget.js\" data-key=\"{}\" data-agent=\"support\" async></script></body></html>",
-            app.base,
-            key
-        ),
-    );
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    browser.goto(&format!("{origin}/")).await.unwrap();
-    wait_until(
-        &browser,
-        "return root && root.querySelector('.launcher') !== null && root.querySelector('textarea') !== null;",
-        "the widget",
-    )
-    .await;
-    in_widget(
-        &browser,
-        "root.querySelector('.launcher').click(); return true;",
-    )
-    .await;
+    let (app, t, _driver, browser) = slow_widget_on(OFFLINE_NETWORK).await;
 
     // The stream drops and re-attaching fails until the widget gives up and offers Retry.
     browser
