@@ -349,9 +349,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (!response.ok) {
         let message = `${response.status}`;
         try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
-        const error = new Error(message);
-        error.status = response.status; // answered: nothing was done
-        throw error;
+        throw new Error(message);
       }
       return response;
     }

@@ -3,10 +3,10 @@
 //! conversations. The token key is the server's own (kept in the settings table, so every
 //! instance signs and checks alike).
 
+use std::collections::HashSet;
+
 use secrecy::ExposeSecret;
 use serde::Serialize;
-
-use std::collections::HashSet;
 
 use super::{ListConversations, Service};
 use crate::agent::{Agent, AgentRef};
