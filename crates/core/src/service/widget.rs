@@ -38,6 +38,8 @@ pub struct Visitor {
     /// The publishable key of an embedded widget; none on a hosted page.
     pub key: Option<ApiKey>,
     pub claims: VisitorClaims,
+    /// The agent of a hosted page's visitor, found public when the request was checked.
+    pub page_agent: Option<AgentId>,
 }
 
 impl Visitor {
@@ -235,24 +237,28 @@ impl Service {
         let Some(key_id) = &claims.key else {
             check_own_origin(page)?;
             // A hosted page's visitor lasts only as long as its page is public.
-            let open = match &claims.page {
+            let page_agent = match &claims.page {
                 Some(slug) => match self
                     .get_agent(&claims.tenant, &AgentRef::Slug(slug.clone()))
                     .await
                 {
-                    Ok(agent) => agent.spec.widget.public_page,
-                    Err(Error::NotFound { .. }) => false,
+                    Ok(agent) if agent.spec.widget.public_page => Some(agent.id),
+                    Ok(_) | Err(Error::NotFound { .. }) => None,
                     Err(other) => return Err(other),
                 },
-                None => false,
+                None => None,
             };
-            if !open {
+            if page_agent.is_none() {
                 return Err(Error::Unauthenticated {
                     code: "invalid_visitor_token",
                     message: "this chat page is no longer available".into(),
                 });
             }
-            return Ok(Visitor { key: None, claims });
+            return Ok(Visitor {
+                key: None,
+                claims,
+                page_agent,
+            });
         };
         let key = self
             .store
@@ -273,6 +279,7 @@ impl Service {
         Ok(Visitor {
             key: Some(key),
             claims,
+            page_agent: None,
         })
     }
 
@@ -289,6 +296,14 @@ impl Service {
         let conversation = self.get_conversation(visitor.tenant(), id).await?;
         if conversation.end_user_id.as_deref() != Some(visitor.claims.end_user.as_str()) {
             return Err(not_found());
+        }
+        // Most visitors need no second look at the agent: a hosted page's agent was checked
+        // with the request, and a key for every agent allows any.
+        match (&visitor.page_agent, &visitor.key) {
+            (Some(page), _) if *page == conversation.agent_id => return Ok(conversation),
+            (Some(_), _) => return Err(not_found()),
+            (None, Some(key)) if key.allowed_agents.is_empty() => return Ok(conversation),
+            _ => {}
         }
         let agent = self
             .get_agent(

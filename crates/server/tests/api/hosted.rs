@@ -252,12 +252,15 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
     .await;
     assert_eq!(faq["visitor_id"], opened["visitor_id"]);
     let faq_token = faq["token"].as_str().unwrap();
-    expect_error(
+    let as_faq = |path: &str| {
         app.client
-            .get(format!("{}/widget/v1/conversations/{conv}", app.base))
+            .get(format!("{}{path}", app.base))
             .bearer_auth(faq_token)
             .header("origin", own)
             .send()
+    };
+    expect_error(
+        as_faq(&format!("/widget/v1/conversations/{conv}"))
             .await
             .unwrap(),
         StatusCode::NOT_FOUND,
@@ -265,13 +268,7 @@ async fn a_public_hosted_page_chats_without_a_key_and_only_with_its_agent() {
     )
     .await;
     let faq_list = expect(
-        app.client
-            .get(format!("{}/widget/v1/conversations", app.base))
-            .bearer_auth(faq_token)
-            .header("origin", own)
-            .send()
-            .await
-            .unwrap(),
+        as_faq("/widget/v1/conversations").await.unwrap(),
         StatusCode::OK,
     )
     .await;
