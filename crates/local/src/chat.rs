@@ -60,6 +60,11 @@ impl Default for LocalConfig {
     }
 }
 
+/// How much lower than the server's own threads a model's threads run (a nice value): when
+/// both want the CPU, forwarding a token or answering a request goes first, and decoding
+/// still gets every cycle nobody else wants. llama.cpp's compute threads inherit it.
+const MODEL_NICENESS: i32 = 10;
+
 /// The largest answer when the request names no `max_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
 /// Tokens a prompt is fed to llama.cpp in.
@@ -284,6 +289,7 @@ fn worker(
     decoded: &AtomicU64,
 ) {
     let Ok(backend) = backend() else { return };
+    run_below_the_server();
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(BATCH as u32)
@@ -307,6 +313,17 @@ fn worker(
         if let Err(error) = run_job(model, factory, &mut ctx, &job, decoded) {
             let _ = job.out.blocking_send(Err(error));
         }
+    }
+}
+
+/// Lowers this thread's priority to [`MODEL_NICENESS`] (Linux, where a nice value is per
+/// thread and new threads inherit it); elsewhere the model runs at the normal priority.
+fn run_below_the_server() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), MODEL_NICENESS)
+    {
+        tracing::debug!(%error, "cannot lower the model thread's priority");
     }
 }
 

@@ -15,12 +15,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use frontdesk_core::embed::{EmbedError, Embedder};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 use tokio::sync::OnceCell;
 
 use crate::catalog::{self, KnownModel};
+use crate::minilm::Encoder;
 
 /// The length of a MiniLM vector.
 pub const DIMENSIONS: usize = 384;
@@ -128,7 +129,7 @@ impl Embedder for LocalEmbedder {
 
 /// The model and tokenizer, ready.
 struct Loaded {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
     pad_id: u32,
     device: Device,
@@ -189,7 +190,7 @@ impl Loaded {
         let weights_bytes = read(&weights)?;
         let builder = VarBuilder::from_buffered_safetensors(weights_bytes, DType::F32, &device)
             .map_err(|e| EmbedError::Model(format!("{}: {e}", weights.display())))?;
-        let model = BertModel::load(builder, &config)
+        let model = Encoder::load(builder, &config)
             .map_err(|e| EmbedError::Model(format!("{}: {e}", weights.display())))?;
         tracing::info!(model = known.name, models_dir = %models_dir.display(), "embedding model loaded");
         Ok(Self {
@@ -216,21 +217,20 @@ impl Loaded {
         let n_texts = batch.len();
         let n_tokens = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![self.pad_id; n_texts * n_tokens];
-        let mut mask = vec![0u32; n_texts * n_tokens];
+        let mut mask = vec![0f32; n_texts * n_tokens];
         for (row, encoding) in batch.iter().enumerate() {
             let start = row * n_tokens;
             let text_ids = encoding.get_ids();
             ids[start..start + text_ids.len()].copy_from_slice(text_ids);
-            mask[start..start + text_ids.len()].fill(1);
+            mask[start..start + text_ids.len()].fill(1.0);
         }
         let ids = Tensor::from_vec(ids, (n_texts, n_tokens), &self.device)?;
         let mask = Tensor::from_vec(mask, (n_texts, n_tokens), &self.device)?;
-        let token_types = ids.zeros_like()?;
         // (texts, tokens, 384)
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &mask)?;
 
         // Mean over the real tokens: padding contributes exact zeros to the sum.
-        let weights = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let weights = mask.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&weights)?.sum(1)?;
         let counts = weights.sum(1)?.clamp(1f32, f32::MAX)?;
         let mean = summed.broadcast_div(&counts)?;

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod chat;
 mod constrain;
 pub mod embed;
+mod minilm;
 mod prompt;
 
 pub use chat::{LocalChat, LocalConfig};
