@@ -2,10 +2,12 @@
 //! and re-attach to from any sequence number (`Last-Event-ID`).
 //!
 //! Events are kept in memory while the run lives and for a while after it ends, so a client
-//! that lost its connection can still collect the end. Sharing runs across instances (and
+//! that lost its connection can still collect the end (later, the run's stored record serves
+//! it). Finished runs leave in the order they finished, a few at each new run, so opening a
+//! run costs the same with ten runs kept or a hundred thousand. Sharing runs across instances (and
 //! replay after a restart) is the scale-out work; the interface does not change for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,8 +16,9 @@ use frontdesk_core::run::{RunEvent, SequencedEvent};
 use frontdesk_core::time::Timestamp;
 use tokio::sync::Notify;
 
-/// How long a finished run's events stay available.
-const KEEP_FINISHED: Duration = Duration::from_secs(15 * 60);
+/// How long a finished run's events stay in memory. The run's record (stored right after its
+/// last event) serves followers after that.
+const KEEP_FINISHED: Duration = Duration::from_secs(2 * 60);
 
 /// One run's log.
 #[derive(Debug)]
@@ -30,16 +33,29 @@ struct Log {
 /// A run's log and the signal that it grew.
 type Entry = Arc<(Mutex<Log>, Notify)>;
 
+/// Runs in the order they finished (a run that finished twice, around a pause, is here twice).
+type Finished = Arc<Mutex<VecDeque<(Instant, RunId)>>>;
+
 /// The live runs of this process.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct RunHub {
     runs: Arc<Mutex<HashMap<RunId, Entry>>>,
+    finished: Finished,
+    keep: Duration,
+}
+
+impl Default for RunHub {
+    fn default() -> Self {
+        Self::keeping_finished_for(KEEP_FINISHED)
+    }
 }
 
 /// Writes one run's events, in order.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     run: Entry,
+    id: RunId,
+    finished: Finished,
 }
 
 /// Reads one run's events from a point on.
@@ -57,6 +73,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RunHub {
+    /// A hub that keeps finished runs for `keep` (the default: [`KEEP_FINISHED`]).
+    pub fn keeping_finished_for(keep: Duration) -> Self {
+        Self {
+            runs: Arc::default(),
+            finished: Arc::default(),
+            keep,
+        }
+    }
+
     /// Opens the log of a new run.
     pub fn open(&self, run: &RunId, tenant: &TenantId) -> Publisher {
         let entry = Arc::new((
@@ -69,13 +94,37 @@ impl RunHub {
             Notify::new(),
         ));
         let mut runs = lock(&self.runs);
-        runs.retain(|_, entry| {
-            lock(&entry.0)
-                .finished_at
-                .is_none_or(|at| at.elapsed() < KEEP_FINISHED)
-        });
+        self.forget_finished(&mut runs);
         runs.insert(run.clone(), entry.clone());
-        Publisher { run: entry }
+        self.publisher(run, entry)
+    }
+
+    fn publisher(&self, run: &RunId, entry: Entry) -> Publisher {
+        Publisher {
+            run: entry,
+            id: run.clone(),
+            finished: self.finished.clone(),
+        }
+    }
+
+    /// Drops the runs that finished longer ago than the hub keeps them (only those: a run
+    /// that went on after a pause, or finished again since, stays).
+    fn forget_finished(&self, runs: &mut HashMap<RunId, Entry>) {
+        let mut finished = lock(&self.finished);
+        while let Some((at, run)) = finished.front() {
+            if at.elapsed() < self.keep {
+                break;
+            }
+            let expired = runs.get(run).is_some_and(|entry| {
+                lock(&entry.0)
+                    .finished_at
+                    .is_some_and(|at| at.elapsed() >= self.keep)
+            });
+            if expired {
+                runs.remove(run);
+            }
+            finished.pop_front();
+        }
     }
 
     /// Opens the log of a run that goes on after a pause, holding its earlier events.
@@ -90,7 +139,7 @@ impl RunHub {
             Notify::new(),
         ));
         lock(&self.runs).insert(run.clone(), entry.clone());
-        Publisher { run: entry }
+        self.publisher(run, entry)
     }
 
     /// Whether this process's log of `run` ends with a pause for approvals (the run may have
@@ -179,12 +228,12 @@ impl Publisher {
     /// Appends an event that followers do not see until the next wake (or publish): for
     /// events that must be stored before anyone acts on them.
     pub fn append(&self, event: RunEvent) -> u64 {
-        let log = &self.run.0;
-        {
-            let mut log = lock(log);
+        let finished = event.is_terminal().then(Instant::now);
+        let seq = {
+            let mut log = lock(&self.run.0);
             let seq = log.events.len() as u64 + 1;
-            if event.is_terminal() {
-                log.finished_at = Some(Instant::now());
+            if finished.is_some() {
+                log.finished_at = finished;
             }
             log.events.push(SequencedEvent {
                 seq,
@@ -192,7 +241,12 @@ impl Publisher {
                 event,
             });
             seq
+        };
+        // After the log's lock is let go: the hub takes the queue's lock before a log's.
+        if let Some(at) = finished {
+            lock(&self.finished).push_back((at, self.id.clone()));
         }
+        seq
     }
 }
 
@@ -264,5 +318,49 @@ mod tests {
         assert_eq!(rest, (41..=51).collect::<Vec<_>>());
         // Another tenant cannot follow it.
         assert!(hub.follow(&run, &TenantId::new(), 0).is_none());
+    }
+
+    fn complete(publisher: &Publisher) {
+        publisher.publish(RunEvent::RunCompleted {
+            status: RunStatus::Completed,
+            usage: Usage::default(),
+        });
+    }
+
+    #[tokio::test]
+    async fn finished_runs_are_forgotten_after_a_while_and_only_they() {
+        let hub = RunHub::keeping_finished_for(Duration::from_millis(30));
+        let tenant = TenantId::new();
+        let (done, running, resumed) = (RunId::new(), RunId::new(), RunId::new());
+        complete(&hub.open(&done, &tenant));
+        let _running = hub.open(&running, &tenant);
+        complete(&hub.open(&resumed, &tenant));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        // The third run went on after a pause: its new log is not the one that finished.
+        let _resumed = hub.reopen(&resumed, &tenant, Vec::new());
+        let fresh = RunId::new();
+        let _fresh = hub.open(&fresh, &tenant);
+        assert!(
+            hub.follow(&done, &tenant, 0).is_none(),
+            "a finished run is forgotten"
+        );
+        assert!(
+            hub.follow(&running, &tenant, 0).is_some(),
+            "a running run stays"
+        );
+        assert!(
+            hub.follow(&resumed, &tenant, 0).is_some(),
+            "a resumed run stays"
+        );
+        assert!(hub.follow(&fresh, &tenant, 0).is_some());
+        assert!(
+            lock(&hub.finished).is_empty(),
+            "each finish is looked at once"
+        );
+        // A run that just finished stays until its time is up.
+        let late = RunId::new();
+        complete(&hub.open(&late, &tenant));
+        let _another = hub.open(&RunId::new(), &tenant);
+        assert!(hub.follow(&late, &tenant, 0).is_some());
     }
 }
