@@ -59,12 +59,15 @@ bench-stream: deps
 	./target/release/stream-bench run $(BENCH_ARGS)
 
 # The local chat model through frontdesk beside llama.cpp's own Python binding on the same
-# GGUF, and the embedder's throughput.
+# GGUF, what the server adds around it, and the embedder's throughput. One build of every
+# bench (the whole workspace's features), then each run on its own.
 bench-local: deps models
 	./scripts/ensure-bench-python.sh
-	$(CARGO) bench -p frontdesk-local --bench chat
+	$(CARGO) bench --workspace --no-run
+	$(CARGO) bench --workspace --bench chat
 	.venv-bench/bin/python crates/local/benches/llama_cpp_reference.py
-	$(CARGO) bench -p frontdesk-local --bench embed
+	$(CARGO) bench --workspace --bench local_turn
+	$(CARGO) bench --workspace --bench embed
 
 clean:
 	$(CARGO) clean
