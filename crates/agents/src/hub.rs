@@ -357,10 +357,13 @@ mod tests {
             lock(&hub.finished).is_empty(),
             "each finish is looked at once"
         );
-        // A run that just finished stays until its time is up.
+        // A run that finished stays until its time is up (a long time here, so that a slow
+        // machine cannot make it expire).
+        let patient = RunHub::keeping_finished_for(Duration::from_secs(600));
         let late = RunId::new();
-        complete(&hub.open(&late, &tenant));
-        let _another = hub.open(&RunId::new(), &tenant);
-        assert!(hub.follow(&late, &tenant, 0).is_some());
+        complete(&patient.open(&late, &tenant));
+        let _another = patient.open(&RunId::new(), &tenant);
+        assert!(patient.follow(&late, &tenant, 0).is_some());
+        assert_eq!(lock(&patient.finished).len(), 1, "it waits its turn");
     }
 }
