@@ -2,6 +2,12 @@
 //! allows one writer at a time, so queueing in-process beats lock contention), and a few
 //! reader threads serve queries concurrently (WAL mode lets them read while it writes).
 //! Statements are prepared once per connection and cached.
+//!
+//! The writer commits the transactions waiting in its queue together (group commit): each
+//! runs inside its own savepoint, so one that fails rolls back alone, and the callers hear
+//! back only once the whole group is committed. Under load this writes each shared page
+//! (a conversation's row, the message table's last leaf, the search index) once per group
+//! instead of once per transaction.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +27,26 @@ use crate::db::{Cell, Db, Outcome, Row, Stmt, Value};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// What the writer thread is asked to do.
+enum WriterJob {
+    /// Statements to run in one transaction, which may share its commit with others.
+    Transaction(Transaction),
+    /// Anything else, run alone.
+    Alone(Job),
+}
+
+/// Statements for one transaction and where their outcome goes.
+struct Transaction {
+    stmts: Vec<Stmt>,
+    done: tokio::sync::oneshot::Sender<StoreResult<Vec<Outcome>>>,
+}
+
+/// Most transactions one commit takes.
+const MAX_GROUP: usize = 64;
+
 /// The SQLite database behind a store.
 pub struct SqliteDb {
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<mpsc::Sender<WriterJob>>>,
     readers: Mutex<Option<mpsc::Sender<Job>>>,
     closed: Arc<AtomicBool>,
 }
@@ -50,46 +73,142 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
-/// Work a thread does when its queue has been empty for a while; `true` means it did some
-/// and would like to be called again.
-type IdleWork = fn(&Connection) -> bool;
-
-/// How long a worker's queue must be empty before it does idle work.
+/// How long the writer's queue must be empty before it merges the search index.
 const IDLE_AFTER: Duration = Duration::from_millis(100);
 
-fn spawn_worker(
+/// A reader thread: runs queries from the queue the readers share until it closes.
+fn spawn_reader(
     name: String,
     conn: Connection,
     jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
-    idle_work: Option<IdleWork>,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new().name(name).spawn(move || {
         let mut conn = conn;
-        // How long to wait for a job before doing idle work; `None`: no idle work left.
-        let mut wait = idle_work.map(|_| IDLE_AFTER);
         loop {
-            let job = match (jobs.lock(), wait) {
-                (Ok(receiver), Some(wait)) => receiver.recv_timeout(wait),
-                (Ok(receiver), None) => receiver
-                    .recv()
-                    .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                (Err(_), _) => return,
+            let job = match jobs.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => return,
             };
             match job {
-                Ok(job) => {
-                    job(&mut conn);
-                    wait = idle_work.map(|_| IDLE_AFTER);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Keep going while there is work, checking for jobs between steps.
-                    let more = idle_work.is_some_and(|work| work(&conn));
-                    wait = more.then_some(Duration::ZERO);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(job) => job(&mut conn),
+                Err(_) => return,
             }
         }
     })?;
     Ok(())
+}
+
+/// The writer thread: commits the transactions that wait together, runs other jobs alone,
+/// and merges the search index when the queue has been empty a while.
+fn spawn_writer(conn: Connection, jobs: mpsc::Receiver<WriterJob>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            let mut conn = conn;
+            // How long to wait for a job before merging; `None`: nothing is left to merge.
+            let mut wait = Some(IDLE_AFTER);
+            loop {
+                let received = match wait {
+                    Some(wait) => jobs.recv_timeout(wait),
+                    None => jobs
+                        .recv()
+                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                };
+                let mut next = match received {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Keep going while there is work, checking for jobs between steps.
+                        wait = merge_search_index(&conn).then_some(Duration::ZERO);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                wait = Some(IDLE_AFTER);
+                while let Some(job) = next.take() {
+                    match job {
+                        WriterJob::Alone(job) => job(&mut conn),
+                        WriterJob::Transaction(first) => {
+                            let mut group = vec![first];
+                            while group.len() < MAX_GROUP {
+                                match jobs.try_recv() {
+                                    Ok(WriterJob::Transaction(tx)) => group.push(tx),
+                                    Ok(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            commit_group(&mut conn, group);
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn run_all(conn: &Connection, stmts: &[Stmt]) -> StoreResult<Vec<Outcome>> {
+    stmts.iter().map(|stmt| run_stmt(conn, stmt)).collect()
+}
+
+/// Runs `stmts` in a transaction of their own; any error rolls all of them back.
+fn run_transaction(conn: &mut Connection, stmts: &[Stmt]) -> StoreResult<Vec<Outcome>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| to_store_error(e, "row"))?;
+    // On error the transaction is dropped, which rolls it back.
+    let outcomes = run_all(&tx, stmts)?;
+    tx.commit().map_err(|e| to_store_error(e, "row"))?;
+    Ok(outcomes)
+}
+
+/// Commits `group` with one commit, each transaction in a savepoint of its own. Should the
+/// group fail as a whole (it rolls back entirely), each transaction runs again on its own,
+/// so every caller hears about its own statements only.
+fn commit_group(conn: &mut Connection, group: Vec<Transaction>) {
+    if group.len() > 1 {
+        match run_group(conn, &group) {
+            Ok(results) => {
+                for (tx, result) in group.into_iter().zip(results) {
+                    let _ = tx.done.send(result);
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(
+                error = %error,
+                transactions = group.len(),
+                "a group commit failed; committing its transactions one at a time"
+            ),
+        }
+    }
+    for tx in group {
+        let _ = tx.done.send(run_transaction(conn, &tx.stmts));
+    }
+}
+
+/// Each transaction's outcome, once all of them are committed; `Err` when the group could
+/// not commit (nothing of it was kept).
+fn run_group(
+    conn: &mut Connection,
+    group: &[Transaction],
+) -> rusqlite::Result<Vec<StoreResult<Vec<Outcome>>>> {
+    let mut outer = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
+    for tx in group {
+        let savepoint = outer.savepoint()?;
+        let result = run_all(&savepoint, &tx.stmts);
+        if result.is_ok() {
+            savepoint.commit()?;
+        } else {
+            // Dropping rolls back to the savepoint and releases it. `finish` reports when
+            // that fails (an error that already rolled back the whole transaction).
+            savepoint.finish()?;
+        }
+        results.push(result);
+    }
+    outer.commit()?;
+    Ok(results)
 }
 
 /// Merges the full-text index's segments a bounded step at a time, between requests.
@@ -137,26 +256,20 @@ impl SqliteDb {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let (writer, writer_jobs) = mpsc::channel::<Job>();
+        let (writer, writer_jobs) = mpsc::channel::<WriterJob>();
         let writer_conn = open(path)?;
         // Checkpoints run on their own thread, so a commit never waits for one.
         writer_conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
-        spawn_worker(
-            "sqlite-writer".into(),
-            writer_conn,
-            Arc::new(Mutex::new(writer_jobs)),
-            Some(merge_search_index),
-        )?;
+        spawn_writer(writer_conn, writer_jobs)?;
         let closed = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(open(path)?, closed.clone())?;
         let (readers, reader_jobs) = mpsc::channel::<Job>();
         let reader_jobs = Arc::new(Mutex::new(reader_jobs));
         for idx in 0..READERS {
-            spawn_worker(
+            spawn_reader(
                 format!("sqlite-reader-{idx}"),
                 open(path)?,
                 reader_jobs.clone(),
-                None,
             )?;
         }
         Ok(Self {
@@ -166,34 +279,45 @@ impl SqliteDb {
         })
     }
 
-    /// Runs `work` on a connection of `queue` and awaits its result.
+    /// Hands `job` to the threads behind `queue`.
+    fn submit<J>(&self, queue: &Mutex<Option<mpsc::Sender<J>>>, job: J) -> StoreResult<()> {
+        let closed = || StoreError::Backend(anyhow::anyhow!("the database is closed"));
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let sender = queue.lock().ok().and_then(|guard| guard.clone());
+        match sender {
+            Some(sender) if sender.send(job).is_ok() => Ok(()),
+            _ => Err(closed()),
+        }
+    }
+
+    /// Runs `work` on a reader's connection, or alone on the writer's, and awaits its result.
     async fn run<T: Send + 'static>(
         &self,
-        queue: &Mutex<Option<mpsc::Sender<Job>>>,
+        on: On,
         work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Backend(anyhow::anyhow!(
-                "the database is closed"
-            )));
-        }
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _ = done.send(work(conn));
         });
-        let sender = queue.lock().ok().and_then(|guard| guard.clone());
-        match sender {
-            Some(sender) if sender.send(job).is_ok() => {}
-            _ => {
-                return Err(StoreError::Backend(anyhow::anyhow!(
-                    "the database is closed"
-                )))
-            }
+        match on {
+            On::Reader => self.submit(&self.readers, job)?,
+            On::Writer => self.submit(&self.writer, WriterJob::Alone(job))?,
         }
-        result
-            .await
-            .map_err(|_| StoreError::Backend(anyhow::anyhow!("the database thread stopped")))?
+        result.await.map_err(|_| thread_stopped())?
     }
+}
+
+/// Which connection a job runs on.
+enum On {
+    Reader,
+    Writer,
+}
+
+fn thread_stopped() -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("the database thread stopped"))
 }
 
 impl Drop for SqliteDb {
@@ -277,31 +401,24 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> StoreResult<Outcome> {
 #[async_trait]
 impl Db for SqliteDb {
     async fn query(&self, stmt: Stmt) -> StoreResult<Vec<Row>> {
-        self.run(&self.readers, move |conn| {
+        self.run(On::Reader, move |conn| {
             run_stmt(conn, &stmt).map(|outcome| outcome.rows)
         })
         .await
     }
 
     async fn transaction(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Outcome>> {
-        self.run(&self.writer, move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| to_store_error(e, "row"))?;
-            let mut outcomes = Vec::with_capacity(stmts.len());
-            for stmt in &stmts {
-                // On error the transaction is dropped, which rolls it back.
-                outcomes.push(run_stmt(&tx, stmt)?);
-            }
-            tx.commit().map_err(|e| to_store_error(e, "row"))?;
-            Ok(outcomes)
-        })
-        .await
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.submit(
+            &self.writer,
+            WriterJob::Transaction(Transaction { stmts, done }),
+        )?;
+        result.await.map_err(|_| thread_stopped())?
     }
 
     async fn migrate(&self, migrations: &[(i64, &'static str, &'static str)]) -> StoreResult<()> {
         let migrations = migrations.to_vec();
-        self.run(&self.writer, move |conn| {
+        self.run(On::Writer, move |conn| {
             let backend = |e: rusqlite::Error| StoreError::Backend(anyhow::Error::new(e));
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS frontdesk_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -332,7 +449,7 @@ impl Db for SqliteDb {
 
     async fn execute_script(&self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_owned();
-        self.run(&self.writer, move |conn| {
+        self.run(On::Writer, move |conn| {
             conn.execute_batch(&sql)
                 .map_err(|e| to_store_error(e, "row"))
         })
@@ -348,5 +465,97 @@ impl Db for SqliteDb {
         if let Ok(mut readers) = self.readers.lock() {
             readers.take();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn insert(id: i64, name: &str) -> Stmt {
+        Stmt::new("INSERT INTO items (id, name) VALUES ($1, $2)")
+            .arg(id)
+            .arg(name)
+            .unique("item")
+    }
+
+    /// Transactions queued behind a busy writer commit as one group; the one that fails
+    /// leaves nothing behind and the others keep everything they wrote.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_transaction_in_a_group_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(SqliteDb::open(&dir.path().join("group.db")).unwrap());
+        db.execute_script("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .await
+            .unwrap();
+        db.transaction(vec![insert(1, "there before")])
+            .await
+            .unwrap();
+        // Hold the writer until every transaction below is queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, writer_busy) = tokio::sync::oneshot::channel();
+        let blocker = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.run(On::Writer, move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        writer_busy.await.unwrap();
+        let tasks: Vec<_> = (0..10_i64)
+            .map(|n| {
+                let db = db.clone();
+                // Transaction 4 writes its own row, then one that is already there.
+                let stmts = if n == 4 {
+                    vec![insert(104, "four"), insert(1, "duplicate")]
+                } else {
+                    vec![insert(100 + n, "first"), insert(200 + n, "second")]
+                };
+                tokio::spawn(async move { db.transaction(stmts).await })
+            })
+            .collect();
+        // Let every transaction reach the queue, then free the writer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for (n, task) in tasks.into_iter().enumerate() {
+            let result = task.await.unwrap();
+            if n == 4 {
+                assert!(
+                    matches!(result, Err(StoreError::Conflict("item"))),
+                    "{result:?}"
+                );
+            } else {
+                assert_eq!(result.unwrap().len(), 2);
+            }
+        }
+        let rows = db
+            .query(Stmt::new("SELECT id FROM items ORDER BY id"))
+            .await
+            .unwrap();
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|row| match row.cells[0] {
+                Cell::Int(id) => id,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut expected: Vec<i64> = (0..10)
+            .filter(|n| *n != 4)
+            .flat_map(|n| [100 + n, 200 + n])
+            .chain([1])
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(
+            ids, expected,
+            "row 104 was rolled back with its transaction"
+        );
+        db.close().await;
     }
 }
