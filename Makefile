@@ -64,8 +64,8 @@ bench-stream: deps
 bench-local: deps models
 	./scripts/ensure-bench-python.sh
 	$(CARGO) bench --workspace --no-run
-	$(CARGO) bench --workspace --bench chat
-	.venv-bench/bin/python crates/local/benches/llama_cpp_reference.py
+	BENCH_CHAT_JSON=$(TARGET_DIR)/bench-chat.json $(CARGO) bench --workspace --bench chat
+	.venv-bench/bin/python crates/local/benches/llama_cpp_reference.py --decode-like $(TARGET_DIR)/bench-chat.json
 	$(CARGO) bench --workspace --bench local_turn
 	$(CARGO) bench --workspace --bench embed
 

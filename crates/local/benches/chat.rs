@@ -4,7 +4,9 @@
 //! (`make models`). `make bench-local` runs it beside llama.cpp's own figures
 //! (`llama_cpp_reference.py`, same GGUF and settings) and the embedding bench.
 //!
-//! `cargo bench -p frontdesk-local --bench chat`
+//! `cargo bench -p frontdesk-local --bench chat`. With `BENCH_CHAT_JSON=FILE` it also writes
+//! its figures there as JSON, so the reference can decode as many tokens (the two models'
+//! answers differ in length, and decoding slows as the context grows).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // A bench prints its table.
 
@@ -48,6 +50,7 @@ async fn main() {
         "| prompt | prompt tokens | TTFT ms | prefill tok/s | decode tok/s | tokens decoded |"
     );
     println!("|---|---|---|---|---|---|");
+    let mut figures = serde_json::Map::new();
     for (label, text) in [("short", short.to_owned()), ("long", long)] {
         let (mut ttft, mut prefill, mut decode) = (Vec::new(), Vec::new(), Vec::new());
         let (mut prompt_tokens, mut decoded) = (0, 0);
@@ -87,11 +90,22 @@ async fn main() {
             prefill.push(prompt_tokens as f64 / first);
             decode.push((decoded - 1).max(1) as f64 / (total - first).max(1e-6));
         }
+        let (ttft, prefill, decode) = (median(ttft), median(prefill), median(decode));
         println!(
-            "| {label} | {prompt_tokens} | {:.1} | {:.0} | {:.0} | {decoded} |",
-            median(ttft),
-            median(prefill),
-            median(decode)
+            "| {label} | {prompt_tokens} | {ttft:.1} | {prefill:.0} | {decode:.0} | {decoded} |"
         );
+        figures.insert(
+            label.to_owned(),
+            serde_json::json!({
+                "prompt_tokens": prompt_tokens,
+                "ttft_ms": ttft,
+                "prefill_tok_s": prefill,
+                "decode_tok_s": decode,
+                "tokens_decoded": decoded,
+            }),
+        );
+    }
+    if let Some(path) = std::env::var_os("BENCH_CHAT_JSON") {
+        std::fs::write(&path, serde_json::Value::Object(figures).to_string()).unwrap();
     }
 }

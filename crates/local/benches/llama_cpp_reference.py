@@ -9,8 +9,11 @@ source release by scripts/ensure-bench-python.sh):
   decode tok/s   (tokens - 1) / (last token time - first token time)
 
 Run: .venv-bench/bin/python crates/local/benches/llama_cpp_reference.py [MODEL.gguf] [--json]
-(`make bench-local` runs it after the Rust bench). The model defaults to
-$FRONTDESK_MODELS_DIR (or ./models)/smollm2-135m/model.gguf.
+[--decode-like FILE] (`make bench-local` runs it after the Rust bench). The model defaults to
+$FRONTDESK_MODELS_DIR (or ./models)/smollm2-135m/model.gguf. With --decode-like, the figures
+the Rust bench wrote (BENCH_CHAT_JSON) set how many tokens each prompt decodes here: the two
+answers differ in length, and decoding slows as the context grows, so decode rates compare
+only over the same number of tokens.
 """
 import json
 import os
@@ -37,7 +40,19 @@ def model_path(args):
     return os.path.join(models, "smollm2-135m", "model.gguf")
 
 
-def measure(llm, formatter, text):
+def decode_like(args):
+    """Tokens to decode per prompt, from the Rust bench's figures (--decode-like FILE)."""
+    if "--decode-like" not in args:
+        return {}
+    at = args.index("--decode-like")
+    if at + 1 >= len(args):
+        sys.exit("--decode-like needs the file the chat bench wrote (BENCH_CHAT_JSON)")
+    with open(args[at + 1]) as f:
+        figures = json.load(f)
+    return {label: int(r["tokens_decoded"]) for label, r in figures.items()}
+
+
+def measure(llm, formatter, text, max_tokens):
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
     prompt = formatter(messages=messages).prompt
     prompt_tokens = len(llm.tokenize(prompt.encode(), add_bos=False, special=True))
@@ -48,7 +63,7 @@ def measure(llm, formatter, text):
         first = last = None
         tokens = 0
         for _chunk in llm.create_completion(
-            prompt, max_tokens=128, temperature=0.0, repeat_penalty=1.1, stream=True
+            prompt, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1, stream=True
         ):
             now = time.perf_counter()
             if first is None:
@@ -61,7 +76,7 @@ def measure(llm, formatter, text):
         ttft.append(first_s * 1000)
         prefill.append(prompt_tokens / first_s)
         decode.append(max(tokens - 1, 1) / max(last - first, 1e-6))
-        decoded = tokens
+        decoded = tokens - 1  # the last chunk only carries the finish reason
     return {
         "prompt_tokens": prompt_tokens,
         "ttft_ms": statistics.median(ttft),
@@ -73,6 +88,10 @@ def measure(llm, formatter, text):
 
 def main():
     args = sys.argv[1:]
+    like = decode_like(args)
+    if "--decode-like" in args:
+        at = args.index("--decode-like")
+        del args[at : at + 2]
     path = model_path(args)
     if not os.path.exists(path):
         sys.exit(f"no model at {path}: run `frontdesk models fetch`")
@@ -89,11 +108,15 @@ def main():
     eos = llm.detokenize([llm.token_eos()], special=True).decode()
     bos = llm.detokenize([llm.token_bos()], special=True).decode()
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-    results = {label: measure(llm, formatter, text) for label, text in [("short", SHORT), ("long", LONG)]}
+    results = {
+        label: measure(llm, formatter, text, like.get(label, 128))
+        for label, text in [("short", SHORT), ("long", LONG)]
+    }
     if "--json" in args:
         print(json.dumps(results))
         return
-    print(f"llama.cpp (llama-cpp-python), {threads} threads")
+    same = " (each prompt decodes as many tokens as frontdesk did)" if like else ""
+    print(f"llama.cpp (llama-cpp-python), {threads} threads{same}")
     print("| prompt | prompt tokens | TTFT ms | prefill tok/s | decode tok/s | tokens decoded |")
     print("|---|---|---|---|---|---|")
     for label, r in results.items():
