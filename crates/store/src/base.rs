@@ -32,6 +32,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0004_run_claims.sql"),
         include_str!("migrations/postgres_0004_run_claims.sql"),
     ),
+    (
+        5,
+        "paused_run_lookup",
+        include_str!("migrations/sqlite_0005_paused_run_lookup.sql"),
+        include_str!("migrations/postgres_0005_paused_run_lookup.sql"),
+    ),
 ];
 
 #[async_trait]

@@ -12,6 +12,10 @@ use crate::db::{execute, query_one, Stmt};
 use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::SqlStore;
 
+/// The run of a conversation that waits for an approval (the partial index
+/// `runs_paused_conversation` answers it).
+const PAUSED_RUN_OF: &str = "SELECT id FROM runs WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'awaiting_approval' LIMIT 1";
+
 /// How long a claim on a paused run holds: the longest run (its time budget) and then some.
 const CLAIM_SECS: u64 = 3_600 + 600;
 
@@ -113,11 +117,9 @@ impl RunStore for SqlStore {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> StoreResult<Option<RunId>> {
-        let stmt = Stmt::new(
-            "SELECT id FROM runs WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'awaiting_approval' LIMIT 1",
-        )
-        .arg(tenant.as_str())
-        .arg(conversation.as_str());
+        let stmt = Stmt::new(PAUSED_RUN_OF)
+            .arg(tenant.as_str())
+            .arg(conversation.as_str());
         match query_one(self.db.as_ref(), stmt).await? {
             Some(row) => Ok(Some(id_col(&row, "id", RunId::parse)?)),
             None => Ok(None),
@@ -170,5 +172,40 @@ impl RunStore for SqlStore {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use frontdesk_core::store::BaseStore;
+
+    /// Asking for a conversation's paused run reads the index of paused runs only, not
+    /// every run the conversation had.
+    #[tokio::test]
+    async fn the_paused_run_of_a_conversation_is_found_through_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = SqlStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let plan = store
+            .db()
+            .query(
+                Stmt::new(format!("EXPLAIN QUERY PLAN {PAUSED_RUN_OF}"))
+                    .arg("t")
+                    .arg("c"),
+            )
+            .await
+            .unwrap();
+        let details: Vec<String> = plan.iter().map(|row| col(row, "detail").unwrap()).collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("USING INDEX runs_paused_conversation")),
+            "{details:?}"
+        );
+        store.close().await;
     }
 }
