@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use axum::Router;
 use frontdesk_agents::{RunHub, Runner, RunnerOptions};
 use frontdesk_core::config::Config;
@@ -133,6 +134,13 @@ pub async fn serve(
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Streams are many small writes (one per SSE event): each goes out when written, instead
+    // of waiting for the client to acknowledge the one before (Nagle's algorithm).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %error, "could not turn off Nagle's algorithm on a connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
