@@ -31,8 +31,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30)]
     pub min_samples: usize,
     /// Concurrent streams kept going with steady arrivals (each slot starts its next turn
-    /// when one ends, slots offset evenly); empty to skip.
-    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    /// when one ends, slots offset evenly); `--steady` alone skips them.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "100,1000")]
     pub steady: Vec<usize>,
     /// How long each steady level runs, in seconds.
     #[arg(long, default_value_t = 20)]
@@ -41,8 +41,9 @@ pub struct RunArgs {
     /// 50 ms).
     #[arg(long, default_value_t = 100)]
     pub steady_gap_ms: u64,
-    /// Streams to hold open at once, in steps, for memory and the most held.
-    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    /// Streams to hold open at once, in steps, for memory and the most held; `--hold` alone
+    /// skips them.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000,5000,10000")]
     pub hold: Vec<usize>,
     /// The frontdesk binary (default: `frontdesk` beside this executable).
     #[arg(long)]
