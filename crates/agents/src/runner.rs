@@ -262,10 +262,33 @@ impl Runner {
         input: TurnInput,
         options: TurnOptions,
     ) -> Result<StartedRun> {
-        let conversation = self.service.get_conversation(tenant, conversation).await?;
+        // Reads that need only the tenant and the conversation run at once; their results
+        // are checked in the order a turn's checks go (a missing conversation comes first).
+        let (conversation, keys, quota) = tokio::join!(
+            self.service.get_conversation(tenant, conversation),
+            self.keys(tenant),
+            self.service.check_quota(tenant),
+        );
+        let conversation = conversation?;
+        // A new message goes after the active one: its branch is known already.
+        let sends = matches!(input, TurnInput::Send { .. });
+        let agent_ref = AgentRef::Id(conversation.agent_id.clone());
+        let (paused, entry, active_branch) = tokio::join!(
+            self.service.paused_run_of(tenant, &conversation.id),
+            self.service.get_agent(tenant, &agent_ref),
+            async {
+                let path = self
+                    .service
+                    .message_path(tenant, &conversation.id, None, MAX_HISTORY);
+                match sends {
+                    true => Some(path.await),
+                    false => None,
+                }
+            },
+        );
         // One thing at a time: a run waiting for approvals is decided (or cancelled) first,
         // or its answer would land on a branch the conversation has left.
-        if let Some(paused) = self.service.paused_run_of(tenant, &conversation.id).await? {
+        if let Some(paused) = paused? {
             return Err(Error::Conflict {
                 code: "approval_pending",
                 message: format!(
@@ -273,18 +296,14 @@ impl Runner {
                 ),
             });
         }
-        let entry = self
-            .service
-            .get_agent(tenant, &AgentRef::Id(conversation.agent_id.clone()))
-            .await
-            .map_err(|e| match e {
-                Error::NotFound { .. } => Error::Conflict {
-                    code: "agent_unavailable",
-                    message: "the conversation's agent was deleted; start a new conversation"
-                        .to_owned(),
-                },
-                other => other,
-            })?;
+        let entry = entry.map_err(|e| match e {
+            Error::NotFound { .. } => Error::Conflict {
+                code: "agent_unavailable",
+                message: "the conversation's agent was deleted; start a new conversation"
+                    .to_owned(),
+            },
+            other => other,
+        })?;
         // What the new message is, and where it goes; or, to regenerate, which one to answer.
         let (new_message, anchor) = match input {
             TurnInput::Send { text } => (Some((check_text(text)?, Parent::Active)), None),
@@ -344,14 +363,15 @@ impl Runner {
                 (None, Some(stored))
             }
         };
-        let branch = match (&new_message, &anchor) {
-            (Some((_, Parent::Root)), _) => Vec::new(),
-            (Some((_, parent)), _) => {
+        let branch = match (&new_message, &anchor, active_branch) {
+            (Some((_, Parent::Active)), _, Some(path)) => path?,
+            (Some((_, Parent::Root)), _, _) => Vec::new(),
+            (Some((_, parent)), _, _) => {
                 self.service
                     .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
                     .await?
             }
-            (None, Some(anchor)) => {
+            (None, Some(anchor), _) => {
                 let mut path = self
                     .service
                     .message_path(tenant, &conversation.id, Some(&anchor.id), MAX_HISTORY)
@@ -363,13 +383,13 @@ impl Runner {
                 }
                 path
             }
-            (None, None) => return Err(Error::invalid("content", "nothing to answer")),
+            (None, None, _) => return Err(Error::invalid("content", "nothing to answer")),
         };
         let agent = self.agent_in_charge(entry.clone(), &branch).await?;
-        let keys = self.keys(tenant).await?;
+        let keys = keys?;
         let candidates = self.candidates(&agent, &keys)?;
         let window = window_of(&candidates);
-        self.service.check_quota(tenant).await?;
+        quota?;
         // The history is built before the new message is stored, so that one that cannot
         // fit the model is refused with nothing written.
         let (base, user_message) = match (new_message, anchor) {
