@@ -277,13 +277,13 @@ impl Runner {
             self.service.paused_run_of(tenant, &conversation.id),
             self.service.get_agent(tenant, &agent_ref),
             async {
+                if !sends {
+                    return None;
+                }
                 let path = self
                     .service
                     .message_path(tenant, &conversation.id, None, MAX_HISTORY);
-                match sends {
-                    true => Some(path.await),
-                    false => None,
-                }
+                Some(path.await)
             },
         );
         // One thing at a time: a run waiting for approvals is decided (or cancelled) first,
