@@ -16,6 +16,8 @@ pub struct Report {
     pub litellm: Option<String>,
     /// The turn of the steady levels.
     pub steady_script: Option<crate::script::Script>,
+    /// The HTTP version frontdesk spoke to the upstream.
+    pub upstream_http: String,
     pub systems: Vec<SystemResult>,
 }
 
@@ -151,12 +153,14 @@ impl Report {
                and the proxy. At 1000 streams the numbers include contention with the clients' own work.\n\
              - frontdesk runs its release build on SQLite in a temporary data directory; every turn stores \
                the user message and the answer, and each stream has its own conversation, made before \
-               the clock starts. LiteLLM runs without a database, so it stores nothing.\n\
+               the clock starts. It speaks {} to the upstream (`--upstream-http`). LiteLLM runs without a \
+               database, so it stores nothing.\n\
              - Memory is the resident set (VmRSS) of the process and its children, read from /proc, \
                after a warm-up; per stream is (RSS held - RSS idle) / streams held. Held streams get a \
                token every 10 s until the upstream releases them.\n\
              - Each system is measured in two fresh processes: one for the latency levels, one for memory.",
-            self.cores
+            self.cores,
+            if self.upstream_http == "http2" { "HTTP/2 (h2c)" } else { "HTTP/1.1" }
         );
         out
     }

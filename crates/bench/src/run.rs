@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// skips them.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000,5000,10000")]
     pub hold: Vec<usize>,
+    /// The HTTP version frontdesk speaks to the upstream: `http2` (h2c, as it speaks HTTP/2
+    /// to HTTPS providers that offer it) or `http1` (a connection per stream).
+    #[arg(long, default_value = "http2", value_parser = ["http1", "http2"])]
+    pub upstream_http: String,
     /// The frontdesk binary (default: `frontdesk` beside this executable).
     #[arg(long)]
     pub frontdesk: Option<PathBuf>,
@@ -112,10 +116,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
              fix the install (pip, python3 -m venv) or pass --no-litellm to measure frontdesk alone",
         )?)
     };
-    let frontdesk = Frontdesk::setup(&frontdesk_bin, &upstream_url).await?;
+    let frontdesk = Frontdesk::setup(&frontdesk_bin, &upstream_url, &args.upstream_http).await?;
 
     let mut report = Report::new(cores, nofile, &args.concurrency);
     report.steady_script = Some(steady_script(&args));
+    report.upstream_http = args.upstream_http.clone();
     let direct = Target {
         name: "direct (no proxy)".to_owned(),
         protocol: Protocol::OpenAi,

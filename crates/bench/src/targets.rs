@@ -48,8 +48,9 @@ pub struct Frontdesk {
 
 impl Frontdesk {
     /// Makes a data directory and, with the CLI, a tenant, an agent on
-    /// `openai/bench-model` and a secret key with a rate limit no bench reaches.
-    pub async fn setup(binary: &Path, upstream: &str) -> anyhow::Result<Frontdesk> {
+    /// `openai/bench-model` and a secret key with a rate limit no bench reaches. frontdesk
+    /// speaks `http` (`http1` or `http2`) to the upstream.
+    pub async fn setup(binary: &Path, upstream: &str, http: &str) -> anyhow::Result<Frontdesk> {
         anyhow::ensure!(
             binary.exists(),
             "{} is missing: build it with `cargo build --release --bin frontdesk` (or run `make bench-stream`)",
@@ -60,6 +61,11 @@ impl Frontdesk {
         let data_dir = tempfile::Builder::new()
             .prefix("frontdesk-bench-")
             .tempdir()?;
+        // Read from the working directory (the data directory) by every command.
+        std::fs::write(
+            data_dir.path().join("frontdesk.toml"),
+            format!("[providers.openai]\nkind = \"openai\"\nhttp = \"{http}\"\n"),
+        )?;
         let mut frontdesk = Frontdesk {
             binary,
             data_dir,

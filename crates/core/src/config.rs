@@ -87,6 +87,56 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     #[serde(default)]
     pub api_key: Option<SecretString>,
+    /// The HTTP version spoken to it.
+    #[serde(default)]
+    pub http: HttpVersion,
+    /// Streams one HTTP/2 connection carries before another is opened (servers limit
+    /// them: 100 is the smallest limit RFC 9113 recommends, and what many servers set).
+    #[serde(default = "default_streams_per_connection")]
+    pub max_streams_per_connection: u32,
+}
+
+impl ProviderConfig {
+    /// A provider of `kind` with every other setting at its default.
+    pub fn new(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            base_url: None,
+            api_key: None,
+            http: HttpVersion::default(),
+            max_streams_per_connection: default_streams_per_connection(),
+        }
+    }
+}
+
+fn default_streams_per_connection() -> u32 {
+    100
+}
+
+/// The HTTP version spoken to a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVersion {
+    /// HTTP/2 when the server offers it over TLS (ALPN), else HTTP/1.1: one connection
+    /// carries many streams.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only: one connection per stream.
+    Http1,
+    /// HTTP/2 only, also over plain `http://` (h2c with prior knowledge, for servers and
+    /// proxies that speak it).
+    Http2,
+}
+
+impl HttpVersion {
+    /// The name the configuration file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Auto => "auto",
+            HttpVersion::Http1 => "http1",
+            HttpVersion::Http2 => "http2",
+        }
+    }
 }
 
 /// The embedded local models.
@@ -262,11 +312,7 @@ impl Config {
             let provider = self
                 .providers
                 .entry(name.to_owned())
-                .or_insert(ProviderConfig {
-                    kind,
-                    base_url: None,
-                    api_key: None,
-                });
+                .or_insert(ProviderConfig::new(kind));
             if let Some(key) = get(key_var) {
                 provider.api_key = Some(SecretString::from(key.clone()));
             }
@@ -402,6 +448,12 @@ impl Config {
             if let Some(url) = &provider.base_url {
                 crate::validate::http_url(&format!("providers.{name}.base_url"), url)?;
             }
+            if !(1..=10_000).contains(&provider.max_streams_per_connection) {
+                return Err(Error::invalid(
+                    format!("providers.{name}.max_streams_per_connection"),
+                    "must be between 1 and 10000",
+                ));
+            }
         }
         let url = self.database_url();
         if !(url.starts_with("sqlite:")
@@ -450,6 +502,8 @@ impl Config {
                 "kind": p.kind.as_str(),
                 "base_url": p.base_url.as_deref().map(redact_url),
                 "api_key": redacted(&p.api_key),
+                "http": p.http.as_str(),
+                "max_streams_per_connection": p.max_streams_per_connection,
             }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "limits": {
                 "max_body_bytes": self.limits.max_body_bytes,
@@ -479,6 +533,15 @@ impl Config {
             }
             if provider.api_key.is_some() {
                 out.push_str("api_key = \"[redacted]\"\n");
+            }
+            if provider.http != HttpVersion::Auto {
+                out.push_str(&format!("http = \"{}\"\n", provider.http.as_str()));
+            }
+            if provider.max_streams_per_connection != default_streams_per_connection() {
+                out.push_str(&format!(
+                    "max_streams_per_connection = {}\n",
+                    provider.max_streams_per_connection
+                ));
             }
         }
         out

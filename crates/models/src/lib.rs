@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub mod context;
 pub mod fallback;
+pub mod http;
 pub mod openai_chat;
 pub mod openai_embeddings;
 pub mod openai_responses;
@@ -43,16 +44,10 @@ impl Default for Timeouts {
     }
 }
 
-/// An HTTP client for a provider, with its connect timeout.
-pub fn http_client(
-    timeouts: Timeouts,
-) -> Result<reqwest::Client, frontdesk_core::model::ModelError> {
-    reqwest::Client::builder()
-        .connect_timeout(timeouts.connect)
-        .build()
-        .map_err(|e| {
-            frontdesk_core::model::ModelError::Config(format!("cannot build the HTTP client: {e}"))
-        })
+impl From<Timeouts> for http::HttpSettings {
+    fn from(timeouts: Timeouts) -> Self {
+        http::HttpSettings::new(timeouts)
+    }
 }
 
 /// How long the provider asked us to wait: OpenAI's `retry-after-ms`, else `Retry-After` in

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::http::{Connections, HttpSettings};
 use crate::streaming::connect_error;
 use crate::{retry_after, Timeouts};
 
@@ -30,7 +31,7 @@ pub fn native_dimensions(model: &str) -> Option<usize> {
 
 /// An embeddings endpoint and one of its models.
 pub struct OpenAiEmbeddings {
-    client: reqwest::Client,
+    http: Connections,
     base_url: String,
     api_key: Option<SecretString>,
     model: String,
@@ -60,8 +61,10 @@ impl OpenAiEmbeddings {
         api_key: Option<SecretString>,
         model: &str,
         dimensions: usize,
-        timeouts: Timeouts,
+        http: impl Into<HttpSettings>,
     ) -> Result<Self, ModelError> {
+        let http: HttpSettings = http.into();
+        let base_url = base_url.trim_end_matches('/');
         if dimensions == 0 {
             return Err(ModelError::Config(format!(
                 "the embedding model `{model}` needs a vector length above 0"
@@ -69,14 +72,14 @@ impl OpenAiEmbeddings {
         }
         let request_dimensions = native_dimensions(model).is_some_and(|n| n != dimensions);
         Ok(Self {
-            client: crate::http_client(timeouts)?,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            http: Connections::new(base_url, http)?,
+            base_url: base_url.to_owned(),
             api_key,
             model: model.to_owned(),
             dimensions,
             request_dimensions,
             max_inputs: MAX_INPUTS,
-            timeouts,
+            timeouts: http.timeouts,
         })
     }
 
@@ -93,8 +96,9 @@ impl OpenAiEmbeddings {
             encoding_format: "float",
             dimensions: self.request_dimensions.then_some(self.dimensions),
         };
-        let mut call = self
-            .client
+        // The place on the connection is held until the body has been read.
+        let (client, _lease) = self.http.lease()?;
+        let mut call = client
             .post(format!("{}/embeddings", self.base_url))
             .json(&body);
         if let Some(key) = &self.api_key {

@@ -10,6 +10,7 @@ use frontdesk_core::model::{ModelError, ModelProvider, ProviderSecret};
 
 use crate::anthropic::Anthropic;
 use crate::fallback::Candidate;
+use crate::http::HttpSettings;
 use crate::openai_chat::OpenAiChat;
 use crate::openai_responses::OpenAiResponses;
 use crate::Timeouts;
@@ -70,11 +71,7 @@ impl Registry {
         }
         for (name, kind) in PUBLIC_PROVIDERS {
             if !registry.providers.contains_key(name) {
-                let keyless = ProviderConfig {
-                    kind,
-                    base_url: None,
-                    api_key: None,
-                };
+                let keyless = ProviderConfig::new(kind);
                 registry.providers.insert(
                     name.to_owned(),
                     Entry {
@@ -161,21 +158,27 @@ fn build(
     config: &ProviderConfig,
     timeouts: Timeouts,
 ) -> Result<Arc<dyn ModelProvider>, ModelError> {
+    let http = HttpSettings {
+        version: config.http,
+        max_streams_per_connection: config.max_streams_per_connection as usize,
+        timeouts,
+    };
+    let key = config.api_key.clone();
     Ok(match kind {
         ProviderKind::Openai => Arc::new(OpenAiChat::new(
             config.base_url.as_deref().unwrap_or(OPENAI_BASE_URL),
-            config.api_key.clone(),
-            timeouts,
+            key,
+            http,
         )?),
         ProviderKind::OpenaiResponses => Arc::new(OpenAiResponses::new(
             config.base_url.as_deref().unwrap_or(OPENAI_BASE_URL),
-            config.api_key.clone(),
-            timeouts,
+            key,
+            http,
         )?),
         ProviderKind::Anthropic => Arc::new(Anthropic::new(
             config.base_url.as_deref().unwrap_or(ANTHROPIC_BASE_URL),
-            config.api_key.clone(),
-            timeouts,
+            key,
+            http,
         )?),
     })
 }
@@ -189,18 +192,13 @@ mod tests {
         let mut config = BTreeMap::new();
         config.insert(
             "openai".to_owned(),
-            ProviderConfig {
-                kind: ProviderKind::Openai,
-                base_url: None,
-                api_key: None,
-            },
+            ProviderConfig::new(ProviderKind::Openai),
         );
         config.insert(
             "myvllm".to_owned(),
             ProviderConfig {
-                kind: ProviderKind::Openai,
                 base_url: Some("http://10.0.0.5:8000/v1".into()),
-                api_key: None,
+                ..ProviderConfig::new(ProviderKind::Openai)
             },
         );
         let registry = Registry::from_config(&config, Timeouts::default()).unwrap_or_default();
@@ -239,11 +237,7 @@ mod tests {
         let mut missing_key = BTreeMap::new();
         missing_key.insert(
             "anthropic".to_owned(),
-            ProviderConfig {
-                kind: ProviderKind::Anthropic,
-                base_url: None,
-                api_key: None,
-            },
+            ProviderConfig::new(ProviderKind::Anthropic),
         );
         assert!(Registry::from_config(&missing_key, Timeouts::default()).is_err());
 
@@ -272,9 +266,8 @@ mod tests {
         config.insert(
             "official".to_owned(),
             ProviderConfig {
-                kind: ProviderKind::OpenaiResponses,
-                base_url: None,
                 api_key: Some(secrecy::SecretString::from("sk-op")),
+                ..ProviderConfig::new(ProviderKind::OpenaiResponses)
             },
         );
         let registry = Registry::from_config(&config, Timeouts::default()).unwrap_or_default();

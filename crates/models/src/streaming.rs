@@ -11,6 +11,7 @@ use frontdesk_core::model::{ModelError, ModelEvent, ModelStream};
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
+use crate::http::Lease;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::{retry_after, Timeouts};
 
@@ -77,16 +78,19 @@ pub fn connect_error(error: &reqwest::Error) -> ModelError {
     ModelError::Connect(text.trim().to_owned())
 }
 
-/// The body of a successful response as model events. `started` is when the request was
+/// The body of a successful response as model events, holding the stream's `lease` until
+/// the body ends. `started` is when the request was
 /// sent: the first event must come before `started + first_token`.
 pub fn events(
     response: reqwest::Response,
+    lease: Lease,
     parser: impl EventParser,
     timeouts: Timeouts,
     started: Instant,
 ) -> ModelStream {
     let state = State {
         body: Box::pin(response.bytes_stream()),
+        _lease: lease,
         decoder: SseDecoder::new(),
         parser: Box::new(parser),
         pending: VecDeque::new(),
@@ -102,6 +106,8 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 struct State {
     body: Body,
+    /// The stream's place on its connection, given back with the body.
+    _lease: Lease,
     decoder: SseDecoder,
     parser: Box<dyn EventParser>,
     pending: VecDeque<Result<ModelEvent, ModelError>>,

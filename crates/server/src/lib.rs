@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod error;
+mod listen;
 pub mod observe;
 pub mod openapi;
 pub mod rate_limit;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::serve::ListenerExt;
 use axum::Router;
 use frontdesk_agents::{RunHub, Runner, RunnerOptions};
 use frontdesk_core::config::Config;
@@ -133,17 +133,7 @@ pub async fn serve(
     // Approvals nobody answered in time become rejections, and their runs go on.
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Streams are many small writes (one per SSE event): each goes out when written, instead
-    // of waiting for the client to acknowledge the one before (Nagle's algorithm).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %error, "could not turn off Nagle's algorithm on a connection");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    listen::serve(listener, router(state), shutdown).await;
     sweeper.cancel();
     // Runs outlive their requests: let the running ones finish and store their answers.
     runner.shutdown().await;

@@ -11,6 +11,7 @@ use frontdesk_core::run::FinishReason;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use crate::http::{Connections, HttpSettings};
 use crate::sse::SseEvent;
 use crate::streaming::{self, EventParser, Flow};
 use crate::Timeouts;
@@ -20,7 +21,7 @@ const API_VERSION: &str = "2023-06-01";
 
 /// An Anthropic Messages endpoint.
 pub struct Anthropic {
-    client: reqwest::Client,
+    http: Connections,
     base_url: String,
     api_key: Option<SecretString>,
     timeouts: Timeouts,
@@ -39,13 +40,15 @@ impl Anthropic {
     pub fn new(
         base_url: &str,
         api_key: Option<SecretString>,
-        timeouts: Timeouts,
+        http: impl Into<HttpSettings>,
     ) -> Result<Self, ModelError> {
+        let http: HttpSettings = http.into();
+        let base_url = base_url.trim_end_matches('/');
         Ok(Self {
-            client: crate::http_client(timeouts)?,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            http: Connections::new(base_url, http)?,
+            base_url: base_url.to_owned(),
             api_key,
-            timeouts,
+            timeouts: http.timeouts,
         })
     }
 }
@@ -64,8 +67,8 @@ impl ModelProvider for Anthropic {
                 ))
             }
         };
-        let call = self
-            .client
+        let (client, lease) = self.http.lease()?;
+        let call = client
             .post(format!("{}/v1/messages", self.base_url))
             .header("x-api-key", key)
             .header("anthropic-version", API_VERSION)
@@ -75,7 +78,13 @@ impl ModelProvider for Anthropic {
             structured: request.output_schema.is_some(),
             ..Parser::default()
         };
-        Ok(streaming::events(response, parser, self.timeouts, started))
+        Ok(streaming::events(
+            response,
+            lease,
+            parser,
+            self.timeouts,
+            started,
+        ))
     }
 }
 

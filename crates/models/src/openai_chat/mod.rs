@@ -10,13 +10,14 @@ use frontdesk_core::model::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use crate::http::{Connections, HttpSettings};
 use crate::sse::SseEvent;
 use crate::streaming::{self, EventParser, Flow};
 use crate::Timeouts;
 
 /// A Chat Completions endpoint.
 pub struct OpenAiChat {
-    client: reqwest::Client,
+    http: Connections,
     base_url: String,
     api_key: Option<SecretString>,
     timeouts: Timeouts,
@@ -35,13 +36,15 @@ impl OpenAiChat {
     pub fn new(
         base_url: &str,
         api_key: Option<SecretString>,
-        timeouts: Timeouts,
+        http: impl Into<HttpSettings>,
     ) -> Result<Self, ModelError> {
+        let http: HttpSettings = http.into();
+        let base_url = base_url.trim_end_matches('/');
         Ok(Self {
-            client: crate::http_client(timeouts)?,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            http: Connections::new(base_url, http)?,
+            base_url: base_url.to_owned(),
             api_key,
-            timeouts,
+            timeouts: http.timeouts,
         })
     }
 }
@@ -50,8 +53,8 @@ impl OpenAiChat {
 impl ModelProvider for OpenAiChat {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let started = Instant::now();
-        let mut call = self
-            .client
+        let (client, lease) = self.http.lease()?;
+        let mut call = client
             .post(format!("{}/chat/completions", self.base_url))
             .json(&wire::request_body(&request));
         let key = request.api_key.as_ref().map(ProviderSecret::expose);
@@ -61,6 +64,7 @@ impl ModelProvider for OpenAiChat {
         let response = streaming::send(call, self.timeouts, wire::error_message).await?;
         Ok(streaming::events(
             response,
+            lease,
             ChunkParser,
             self.timeouts,
             started,

@@ -14,13 +14,14 @@ use frontdesk_core::run::FinishReason;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use crate::http::{Connections, HttpSettings};
 use crate::sse::SseEvent;
 use crate::streaming::{self, EventParser, Flow};
 use crate::Timeouts;
 
 /// A Responses API endpoint.
 pub struct OpenAiResponses {
-    client: reqwest::Client,
+    http: Connections,
     base_url: String,
     api_key: Option<SecretString>,
     timeouts: Timeouts,
@@ -39,13 +40,15 @@ impl OpenAiResponses {
     pub fn new(
         base_url: &str,
         api_key: Option<SecretString>,
-        timeouts: Timeouts,
+        http: impl Into<HttpSettings>,
     ) -> Result<Self, ModelError> {
+        let http: HttpSettings = http.into();
+        let base_url = base_url.trim_end_matches('/');
         Ok(Self {
-            client: crate::http_client(timeouts)?,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            http: Connections::new(base_url, http)?,
+            base_url: base_url.to_owned(),
             api_key,
-            timeouts,
+            timeouts: http.timeouts,
         })
     }
 }
@@ -54,8 +57,8 @@ impl OpenAiResponses {
 impl ModelProvider for OpenAiResponses {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let started = Instant::now();
-        let mut call = self
-            .client
+        let (client, lease) = self.http.lease()?;
+        let mut call = client
             .post(format!("{}/responses", self.base_url))
             .json(&wire::request_body(&request));
         let key = request.api_key.as_ref().map(ProviderSecret::expose);
@@ -65,6 +68,7 @@ impl ModelProvider for OpenAiResponses {
         let response = streaming::send(call, self.timeouts, wire::error_message).await?;
         Ok(streaming::events(
             response,
+            lease,
             EventsParser::default(),
             self.timeouts,
             started,

@@ -590,9 +590,8 @@ async fn the_registry_builds_each_openai_kind_with_its_protocol() {
         config.insert(
             name.to_owned(),
             ProviderConfig {
-                kind,
                 base_url: Some(up.base_url.clone()),
-                api_key: None,
+                ..ProviderConfig::new(kind)
             },
         );
     }
