@@ -62,9 +62,12 @@ impl Runner {
         // Tool calls by stream index: id, name, arguments so far.
         let mut calls: Vec<(u32, String, String, String)> = Vec::new();
         let mut stream = started.stream;
+        // One wait for the whole stream, not a new one (and its registration) per event.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let item = tokio::select! {
-                () = cancel.cancelled() => {
+                () = &mut cancelled => {
                     result.cancelled = true;
                     break;
                 }

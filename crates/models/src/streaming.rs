@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::time::Duration;
 
 use bytes::Bytes;
 use frontdesk_core::model::{ModelError, ModelEvent, ModelStream};
@@ -88,13 +87,16 @@ pub fn events(
     timeouts: Timeouts,
     started: Instant,
 ) -> ModelStream {
+    let first_deadline = started + timeouts.first_token;
     let state = State {
         body: Box::pin(response.bytes_stream()),
         _lease: lease,
         decoder: SseDecoder::new(),
         parser: Box::new(parser),
         pending: VecDeque::new(),
-        first_deadline: Some(started + timeouts.first_token),
+        waiting_first: true,
+        deadline: first_deadline,
+        timer: Box::pin(tokio::time::sleep_until(first_deadline)),
         timeouts,
         finished: false,
         done: false,
@@ -111,8 +113,13 @@ struct State {
     decoder: SseDecoder,
     parser: Box<dyn EventParser>,
     pending: VecDeque<Result<ModelEvent, ModelError>>,
-    /// Until the first event: when to give up waiting for it.
-    first_deadline: Option<Instant>,
+    /// No event yet: the deadline is the first token's.
+    waiting_first: bool,
+    /// When reading gives up: the first token's deadline, then `idle` after the last chunk.
+    deadline: Instant,
+    /// Armed for an earlier deadline, or this one: each chunk only moves `deadline`, and the
+    /// timer is set again when it fires early (not once per chunk).
+    timer: Pin<Box<tokio::time::Sleep>>,
     timeouts: Timeouts,
     /// A finish arrived: the end of the body is the end of the answer.
     finished: bool,
@@ -128,15 +135,13 @@ async fn next(mut state: State) -> Option<(Result<ModelEvent, ModelError>, State
         if state.done {
             return None;
         }
-        let (wait, limit): (Duration, Duration) = match state.first_deadline {
-            Some(deadline) => (
-                deadline.saturating_duration_since(Instant::now()),
-                state.timeouts.first_token,
-            ),
-            None => (state.timeouts.idle, state.timeouts.idle),
+        let limit = if state.waiting_first {
+            state.timeouts.first_token
+        } else {
+            state.timeouts.idle
         };
-        match tokio::time::timeout(wait, state.body.next()).await {
-            Err(_) => {
+        match read(&mut state).await {
+            Err(TimedOut) => {
                 state.done = true;
                 return Some((Err(ModelError::Timeout(limit)), state));
             }
@@ -153,13 +158,38 @@ async fn next(mut state: State) -> Option<(Result<ModelEvent, ModelError>, State
                 state.done = true;
                 return Some((Err(connect_error(&error)), state));
             }
-            Ok(Some(Ok(bytes))) => read(&mut state, &bytes),
+            Ok(Some(Ok(bytes))) => {
+                if !state.waiting_first {
+                    state.deadline = Instant::now() + state.timeouts.idle;
+                }
+                decode(&mut state, &bytes);
+            }
+        }
+    }
+}
+
+/// The reading gave up: nothing came before the deadline.
+struct TimedOut;
+
+/// The body's next chunk, or [`TimedOut`] once the deadline passed.
+async fn read(state: &mut State) -> Result<Option<reqwest::Result<Bytes>>, TimedOut> {
+    loop {
+        tokio::select! {
+            biased;
+            item = state.body.next() => return Ok(item),
+            () = &mut state.timer => {
+                if Instant::now() >= state.deadline {
+                    return Err(TimedOut);
+                }
+                let deadline = state.deadline;
+                state.timer.as_mut().reset(deadline);
+            }
         }
     }
 }
 
 /// Decodes bytes into pending events; stops at the provider's end or an error.
-fn read(state: &mut State, bytes: &[u8]) {
+fn decode(state: &mut State, bytes: &[u8]) {
     let sse_events = match state.decoder.push(bytes) {
         Ok(events) => events,
         Err(_) => {
@@ -175,7 +205,10 @@ fn read(state: &mut State, bytes: &[u8]) {
         let flow = state.parser.parse(sse_event, &mut out);
         for event in out.drain(..) {
             state.finished |= matches!(event, ModelEvent::Finish(_));
-            state.first_deadline = None;
+            if state.waiting_first {
+                state.waiting_first = false;
+                state.deadline = Instant::now() + state.timeouts.idle;
+            }
             state.pending.push_back(Ok(event));
         }
         match flow {

@@ -47,7 +47,8 @@ const MAX_GROUP: usize = 64;
 /// The SQLite database behind a store.
 pub struct SqliteDb {
     writer: Mutex<Option<mpsc::Sender<WriterJob>>>,
-    readers: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The readers share one queue; a job wakes one waiting reader.
+    readers: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     closed: Arc<AtomicBool>,
 }
 
@@ -76,23 +77,17 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
 /// How long the writer's queue must be empty before it merges the search index.
 const IDLE_AFTER: Duration = Duration::from_millis(100);
 
-/// A reader thread: runs queries from the queue the readers share until it closes.
+/// A reader thread: runs queries from the queue the readers share until it closes. Each
+/// reader waits on the queue itself (not behind a lock on it), so a query wakes one thread.
 fn spawn_reader(
     name: String,
     conn: Connection,
-    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    jobs: crossbeam_channel::Receiver<Job>,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new().name(name).spawn(move || {
         let mut conn = conn;
-        loop {
-            let job = match jobs.lock() {
-                Ok(receiver) => receiver.recv(),
-                Err(_) => return,
-            };
-            match job {
-                Ok(job) => job(&mut conn),
-                Err(_) => return,
-            }
+        while let Ok(job) = jobs.recv() {
+            job(&mut conn);
         }
     })?;
     Ok(())
@@ -263,8 +258,7 @@ impl SqliteDb {
         spawn_writer(writer_conn, writer_jobs)?;
         let closed = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(open(path)?, closed.clone())?;
-        let (readers, reader_jobs) = mpsc::channel::<Job>();
-        let reader_jobs = Arc::new(Mutex::new(reader_jobs));
+        let (readers, reader_jobs) = crossbeam_channel::unbounded::<Job>();
         for idx in 0..READERS {
             spawn_reader(
                 format!("sqlite-reader-{idx}"),
@@ -279,13 +273,24 @@ impl SqliteDb {
         })
     }
 
-    /// Hands `job` to the threads behind `queue`.
-    fn submit<J>(&self, queue: &Mutex<Option<mpsc::Sender<J>>>, job: J) -> StoreResult<()> {
-        let closed = || StoreError::Backend(anyhow::anyhow!("the database is closed"));
+    /// Hands `job` to the writer thread.
+    fn submit(&self, job: WriterJob) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        let sender = queue.lock().ok().and_then(|guard| guard.clone());
+        let sender = self.writer.lock().ok().and_then(|guard| guard.clone());
+        match sender {
+            Some(sender) if sender.send(job).is_ok() => Ok(()),
+            _ => Err(closed()),
+        }
+    }
+
+    /// Hands `job` to a reader thread.
+    fn submit_read(&self, job: Job) -> StoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let sender = self.readers.lock().ok().and_then(|guard| guard.clone());
         match sender {
             Some(sender) if sender.send(job).is_ok() => Ok(()),
             _ => Err(closed()),
@@ -303,8 +308,8 @@ impl SqliteDb {
             let _ = done.send(work(conn));
         });
         match on {
-            On::Reader => self.submit(&self.readers, job)?,
-            On::Writer => self.submit(&self.writer, WriterJob::Alone(job))?,
+            On::Reader => self.submit_read(job)?,
+            On::Writer => self.submit(WriterJob::Alone(job))?,
         }
         result.await.map_err(|_| thread_stopped())?
     }
@@ -314,6 +319,10 @@ impl SqliteDb {
 enum On {
     Reader,
     Writer,
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("the database is closed"))
 }
 
 fn thread_stopped() -> StoreError {
@@ -409,10 +418,7 @@ impl Db for SqliteDb {
 
     async fn transaction(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Outcome>> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.submit(
-            &self.writer,
-            WriterJob::Transaction(Transaction { stmts, done }),
-        )?;
+        self.submit(WriterJob::Transaction(Transaction { stmts, done }))?;
         result.await.map_err(|_| thread_stopped())?
     }
 

@@ -91,6 +91,51 @@ fn openai_env_speaks_responses_unless_a_base_url_is_set() {
 }
 
 #[test]
+fn providers_choose_their_http_version_and_streams_per_connection() {
+    use crate::config::HttpVersion;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+    let file = dir.path().join("frontdesk.toml");
+    std::fs::write(
+        &file,
+        "[providers.vllm]\nkind = \"openai\"\nbase_url = \"http://10.0.0.5:8000/v1\"\nhttp = \"http2\"\nmax_streams_per_connection = 250\n\n[providers.plain]\nkind = \"openai\"\n",
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let config = Config::load(Some(&file), &env(&[])).unwrap_or_else(|e| unreachable!("{e}"));
+    let vllm = &config.providers["vllm"];
+    assert_eq!(
+        (vllm.http, vllm.max_streams_per_connection),
+        (HttpVersion::Http2, 250)
+    );
+    let plain = &config.providers["plain"];
+    assert_eq!(
+        (plain.http, plain.max_streams_per_connection),
+        (HttpVersion::Auto, 100),
+        "HTTP/2 where offered, 100 streams a connection"
+    );
+    assert!(config
+        .show()
+        .contains("http = \"http2\"\nmax_streams_per_connection = 250\n"));
+    assert_eq!(config.show_json()["providers"]["vllm"]["http"], "http2");
+    assert_eq!(config.show_json()["providers"]["plain"]["http"], "auto");
+
+    for (bad, field) in [
+        ("http = \"http3\"", "`http1`"),
+        (
+            "max_streams_per_connection = 0",
+            "max_streams_per_connection",
+        ),
+    ] {
+        std::fs::write(&file, format!("[providers.x]\nkind = \"openai\"\n{bad}\n"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let error = Config::load(Some(&file), &env(&[]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(field), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn show_redacts_secrets() {
     let config = Config::load(
         None,

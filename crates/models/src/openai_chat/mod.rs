@@ -81,9 +81,14 @@ impl EventParser for ChunkParser {
         if data == "[DONE]" {
             return Ok(Flow::End);
         }
-        let value: serde_json::Value = serde_json::from_str(data)
-            .map_err(|e| ModelError::Protocol(format!("a chunk is not JSON: {e}")))?;
-        if let Some(error) = value.get("error") {
+        // One parse for the usual chunk; the reason is looked for only when it fails.
+        let mut chunk: wire::Chunk = serde_json::from_str(data).map_err(|e| {
+            match serde_json::from_str::<serde_json::Value>(data) {
+                Err(e) => ModelError::Protocol(format!("a chunk is not JSON: {e}")),
+                Ok(_) => ModelError::Protocol(format!("an unexpected chunk: {e}")),
+            }
+        })?;
+        if let Some(error) = chunk.error.take() {
             let message = error
                 .get("message")
                 .and_then(|m| m.as_str())
@@ -93,8 +98,6 @@ impl EventParser for ChunkParser {
                 message: message.to_owned(),
             });
         }
-        let chunk: wire::Chunk = serde_json::from_value(value)
-            .map_err(|e| ModelError::Protocol(format!("an unexpected chunk: {e}")))?;
         out.extend(wire::chunk_events(chunk));
         Ok(Flow::Continue)
     }

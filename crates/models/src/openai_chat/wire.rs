@@ -75,6 +75,9 @@ pub struct Chunk {
     pub choices: Vec<Choice>,
     #[serde(default)]
     pub usage: Option<WireUsage>,
+    /// An error reported in the stream instead of a chunk.
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

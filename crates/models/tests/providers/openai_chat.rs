@@ -492,3 +492,55 @@ mod fallback {
         assert_eq!(dying.requests.lock().unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn speaks_http2_when_told_and_opens_a_connection_for_each_full_lane() {
+    use frontdesk_core::config::HttpVersion;
+    use frontdesk_models::http::HttpSettings;
+    let up = upstream(Script::Stream {
+        chunks: vec![
+            (0, text_chunk("Hi")),
+            (200, finish_chunk("stop")),
+            (0, "data: [DONE]\n\n".to_owned()),
+        ],
+        break_at_end: false,
+    })
+    .await;
+    let settings = HttpSettings {
+        version: HttpVersion::Http2,
+        max_streams_per_connection: 2,
+        timeouts: Timeouts::default(),
+    };
+    let h2 = OpenAiChat::new(&up.base_url, None, settings).unwrap();
+    // Five streams at once, two per connection: three connections.
+    let results = futures_util::future::join_all((0..5).map(|_| collect(&h2))).await;
+    for (events, error) in results {
+        assert!(error.is_none(), "{error:?}");
+        assert!(
+            events.contains(&ModelEvent::TextDelta("Hi".into())),
+            "{events:?}"
+        );
+    }
+    assert_eq!(up.connections(), 3);
+    // The lanes stay: a later stream takes the first one's connection.
+    let (_, error) = collect(&h2).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(up.connections(), 3);
+    assert!(up
+        .versions
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|v| *v == axum::http::Version::HTTP_2));
+
+    // Plain http:// with the default settings: HTTP/1.1, a connection per stream at once.
+    let h1 = provider(&up, Timeouts::default());
+    let results = futures_util::future::join_all((0..2).map(|_| collect(&h1))).await;
+    assert!(results.iter().all(|(_, error)| error.is_none()));
+    assert_eq!(up.connections(), 5);
+    let versions = up.versions.lock().unwrap().clone();
+    assert_eq!(
+        versions[6..],
+        [axum::http::Version::HTTP_11, axum::http::Version::HTTP_11]
+    );
+}
