@@ -100,6 +100,7 @@ pub fn events(
         timeouts,
         finished: false,
         done: false,
+        drain: false,
     };
     Box::pin(futures_util::stream::unfold(state, next))
 }
@@ -125,7 +126,14 @@ struct State {
     finished: bool,
     /// Nothing more will be read.
     done: bool,
+    /// The provider said the answer is over: read the body's end before finishing, so the
+    /// connection goes back to the pool (HTTP/1.1) or the stream ends cleanly instead of
+    /// being reset (HTTP/2, where many resets look like abuse to a server).
+    drain: bool,
 }
+
+/// How long to wait for the body's end after the provider's last event.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn next(mut state: State) -> Option<(Result<ModelEvent, ModelError>, State)> {
     loop {
@@ -133,6 +141,11 @@ async fn next(mut state: State) -> Option<(Result<ModelEvent, ModelError>, State
             return Some((item, state));
         }
         if state.done {
+            if std::mem::take(&mut state.drain) {
+                let body = &mut state.body;
+                let rest = async { while let Some(Ok(_)) = body.next().await {} };
+                let _ = tokio::time::timeout(DRAIN, rest).await;
+            }
             return None;
         }
         let limit = if state.waiting_first {
@@ -208,6 +221,11 @@ fn decode(state: &mut State, bytes: &[u8]) {
             if state.waiting_first {
                 state.waiting_first = false;
                 state.deadline = Instant::now() + state.timeouts.idle;
+                // The idle timeout may be shorter than what was left of the first token's.
+                if state.deadline < state.timer.deadline() {
+                    let deadline = state.deadline;
+                    state.timer.as_mut().reset(deadline);
+                }
             }
             state.pending.push_back(Ok(event));
         }
@@ -216,6 +234,7 @@ fn decode(state: &mut State, bytes: &[u8]) {
             Ok(Flow::End) => {
                 state.finished = true;
                 state.done = true;
+                state.drain = true;
                 return;
             }
             Err(error) => {

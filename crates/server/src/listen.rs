@@ -6,7 +6,7 @@
 //! hyper then grows that buffer to 16 KiB on the first request. Browsers speak HTTP/2 only
 //! over TLS, which a proxy in front of frontdesk terminates, so this server speaks HTTP/1.1
 //! alone and keeps the smaller buffer. It also bounds how long a client may take to send
-//! a request head.
+//! a request head (and so how long an idle connection stays open).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,8 +20,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// How long a client may take to send a request's head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's head, counted from the end of the
+/// previous response on a kept-alive connection: it also closes idle connections. Above the
+/// idle timeouts of common proxies (60 s for AWS's load balancers and nginx's upstream
+/// keep-alive), so a proxy never sends a request on a connection this server is closing.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// How long to wait after an accept error that is not about one connection (such as too
+/// many open files) before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `shutdown` completes, then waits for the open
 /// connections to finish their requests (streams included).
@@ -39,11 +46,12 @@ pub async fn serve(
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // A connection that went away before it was accepted: only that one.
+                Err(error) if connection_error(&error) => continue,
                 Err(error) => {
-                    // Out of file descriptors, or a connection reset before it was
-                    // accepted: wait a little rather than spin.
-                    tracing::warn!(error = %error, "could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::error!(error = %error, "could not accept connections; retrying in a second");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -67,10 +75,24 @@ pub async fn serve(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(error = %error, "connection ended with an error");
+                if error.is_timeout() {
+                    tracing::trace!("closed a connection that sent no request in time");
+                } else {
+                    tracing::debug!(error = %error, "connection ended with an error");
+                }
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Whether an accept error concerns only the connection being accepted.
+fn connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

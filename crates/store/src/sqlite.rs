@@ -52,12 +52,9 @@ pub struct SqliteDb {
     closed: Arc<AtomicBool>,
 }
 
-/// Reader threads: one per core, from 2 to 4 (more only switch among themselves).
-fn reader_count() -> usize {
-    std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(2, 4)
-}
+/// Reader threads: enough that a slow query (a search, a usage report) leaves others free
+/// for the short lookups every request makes.
+const READERS: usize = 4;
 /// How often the checkpointer copies the write-ahead log back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// A safety net: the writer checkpoints itself only if the log grows past this many pages
@@ -267,7 +264,7 @@ impl SqliteDb {
         let closed = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(open(path)?, closed.clone())?;
         let (readers, reader_jobs) = crossbeam_channel::unbounded::<Job>();
-        for idx in 0..reader_count() {
+        for idx in 0..READERS {
             spawn_reader(
                 format!("sqlite-reader-{idx}"),
                 open(path)?,

@@ -72,6 +72,18 @@ impl ModelProvider for OpenAiChat {
     }
 }
 
+/// An `error` object sent in the stream instead of a chunk.
+fn stream_error(error: &serde_json::Value) -> ModelError {
+    let message = error
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("the stream reported an error");
+    ModelError::Upstream {
+        status: 500,
+        message: message.to_owned(),
+    }
+}
+
 /// `data:` lines of `chat.completion.chunk` JSON, ended by `data: [DONE]`.
 struct ChunkParser;
 
@@ -82,21 +94,20 @@ impl EventParser for ChunkParser {
             return Ok(Flow::End);
         }
         // One parse for the usual chunk; the reason is looked for only when it fails.
-        let mut chunk: wire::Chunk = serde_json::from_str(data).map_err(|e| {
-            match serde_json::from_str::<serde_json::Value>(data) {
-                Err(e) => ModelError::Protocol(format!("a chunk is not JSON: {e}")),
-                Ok(_) => ModelError::Protocol(format!("an unexpected chunk: {e}")),
+        let mut chunk: wire::Chunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                return Err(match serde_json::from_str::<serde_json::Value>(data) {
+                    Err(e) => ModelError::Protocol(format!("a chunk is not JSON: {e}")),
+                    Ok(value) => match value.get("error") {
+                        Some(error) => stream_error(error),
+                        None => ModelError::Protocol(format!("an unexpected chunk: {e}")),
+                    },
+                })
             }
-        })?;
+        };
         if let Some(error) = chunk.error.take() {
-            let message = error
-                .get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or("the stream reported an error");
-            return Err(ModelError::Upstream {
-                status: 500,
-                message: message.to_owned(),
-            });
+            return Err(stream_error(&error));
         }
         out.extend(wire::chunk_events(chunk));
         Ok(Flow::Continue)

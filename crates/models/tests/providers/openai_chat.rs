@@ -192,6 +192,26 @@ async fn a_malformed_chunk_is_a_protocol_error() {
 }
 
 #[tokio::test]
+async fn an_error_object_is_an_upstream_error_even_with_odd_fields() {
+    let up = upstream(Script::Stream {
+        chunks: vec![(
+            0,
+            sse(r#"{"error":{"message":"overloaded"},"choices":null}"#),
+        )],
+        break_at_end: false,
+    })
+    .await;
+    let (_, error) = collect(&provider(&up, Timeouts::default())).await;
+    assert_eq!(
+        error,
+        Some(ModelError::Upstream {
+            status: 500,
+            message: "overloaded".into()
+        })
+    );
+}
+
+#[tokio::test]
 async fn an_error_event_mid_stream_is_an_upstream_error() {
     let up = upstream(Script::Stream {
         chunks: vec![
@@ -305,6 +325,15 @@ async fn first_token_and_idle_timeouts() {
     })
     .await;
     let (events, error) = collect(&provider(&up, quick)).await;
+    assert_eq!(events, vec![ModelEvent::TextDelta("early".into())]);
+    assert_eq!(error, Some(ModelError::Timeout(Duration::from_millis(150))));
+    // An idle timeout shorter than the first token's applies from the first token on (the
+    // stall is shorter than the first-token timeout, longer than the idle one).
+    let patient_first = Timeouts {
+        first_token: Duration::from_secs(5),
+        ..quick
+    };
+    let (events, error) = collect(&provider(&up, patient_first)).await;
     assert_eq!(events, vec![ModelEvent::TextDelta("early".into())]);
     assert_eq!(error, Some(ModelError::Timeout(Duration::from_millis(150))));
 }
@@ -500,7 +529,7 @@ async fn speaks_http2_when_told_and_opens_a_connection_for_each_full_lane() {
     let up = upstream(Script::Stream {
         chunks: vec![
             (0, text_chunk("Hi")),
-            (200, finish_chunk("stop")),
+            (300, finish_chunk("stop")),
             (0, "data: [DONE]\n\n".to_owned()),
         ],
         break_at_end: false,
@@ -512,7 +541,23 @@ async fn speaks_http2_when_told_and_opens_a_connection_for_each_full_lane() {
         timeouts: Timeouts::default(),
     };
     let h2 = OpenAiChat::new(&up.base_url, None, settings).unwrap();
-    // Five streams at once, two per connection: three connections.
+    // Two streams in the middle of their answers fill the first connection: a third one
+    // opens another, since a stream keeps its place until its body ends.
+    let mut first = h2.stream(request()).await.unwrap();
+    let mut second = h2.stream(request()).await.unwrap();
+    for stream in [&mut first, &mut second] {
+        let event = stream.next().await.unwrap().unwrap();
+        assert_eq!(event, ModelEvent::TextDelta("Hi".into()));
+    }
+    let (events, error) = collect(&h2).await;
+    assert!(error.is_none(), "{error:?}");
+    assert!(events.contains(&ModelEvent::TextDelta("Hi".into())));
+    assert_eq!(up.connections(), 2);
+    for stream in [first, second] {
+        let rest: Vec<_> = stream.collect().await;
+        assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+    }
+    // Every place was given back: five at once need three connections, not more.
     let results = futures_util::future::join_all((0..5).map(|_| collect(&h2))).await;
     for (events, error) in results {
         assert!(error.is_none(), "{error:?}");
@@ -522,10 +567,6 @@ async fn speaks_http2_when_told_and_opens_a_connection_for_each_full_lane() {
         );
     }
     assert_eq!(up.connections(), 3);
-    // The lanes stay: a later stream takes the first one's connection.
-    let (_, error) = collect(&h2).await;
-    assert!(error.is_none(), "{error:?}");
-    assert_eq!(up.connections(), 3);
     assert!(up
         .versions
         .lock()
@@ -533,14 +574,15 @@ async fn speaks_http2_when_told_and_opens_a_connection_for_each_full_lane() {
         .iter()
         .all(|v| *v == axum::http::Version::HTTP_2));
 
-    // Plain http:// with the default settings: HTTP/1.1, a connection per stream at once.
+    // Plain http:// with the default settings: HTTP/1.1, a connection per stream at once,
+    // and each goes back to the pool after its answer (its body is read to the end).
     let h1 = provider(&up, Timeouts::default());
     let results = futures_util::future::join_all((0..2).map(|_| collect(&h1))).await;
     assert!(results.iter().all(|(_, error)| error.is_none()));
     assert_eq!(up.connections(), 5);
+    let (_, error) = collect(&h1).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(up.connections(), 5, "a kept-alive connection is used again");
     let versions = up.versions.lock().unwrap().clone();
-    assert_eq!(
-        versions[6..],
-        [axum::http::Version::HTTP_11, axum::http::Version::HTTP_11]
-    );
+    assert_eq!(versions[8..], [axum::http::Version::HTTP_11; 3]);
 }
