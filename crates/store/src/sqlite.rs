@@ -11,7 +11,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ const MAX_GROUP: usize = 64;
 
 /// The SQLite database behind a store.
 pub struct SqliteDb {
-    writer: Mutex<Option<mpsc::Sender<WriterJob>>>,
+    writer: Mutex<Option<crossbeam_channel::Sender<WriterJob>>>,
     /// The readers share one queue; a job wakes one waiting reader.
     readers: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     closed: Arc<AtomicBool>,
@@ -100,7 +99,10 @@ fn spawn_reader(
 
 /// The writer thread: commits the transactions that wait together, runs other jobs alone,
 /// and merges the search index when the queue has been empty a while.
-fn spawn_writer(conn: Connection, jobs: mpsc::Receiver<WriterJob>) -> anyhow::Result<()> {
+fn spawn_writer(
+    conn: Connection,
+    jobs: crossbeam_channel::Receiver<WriterJob>,
+) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
@@ -112,16 +114,16 @@ fn spawn_writer(conn: Connection, jobs: mpsc::Receiver<WriterJob>) -> anyhow::Re
                     Some(wait) => jobs.recv_timeout(wait),
                     None => jobs
                         .recv()
-                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                        .map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected),
                 };
                 let mut next = match received {
                     Ok(job) => Some(job),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                         // Keep going while there is work, checking for jobs between steps.
                         wait = merge_search_index(&conn).then_some(Duration::ZERO);
                         continue;
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 };
                 wait = Some(IDLE_AFTER);
                 while let Some(job) = next.take() {
@@ -256,7 +258,7 @@ impl SqliteDb {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let (writer, writer_jobs) = mpsc::channel::<WriterJob>();
+        let (writer, writer_jobs) = crossbeam_channel::unbounded::<WriterJob>();
         let writer_conn = open(path)?;
         // Checkpoints run on their own thread, so a commit never waits for one.
         writer_conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
@@ -278,24 +280,16 @@ impl SqliteDb {
         })
     }
 
-    /// Hands `job` to the writer thread.
-    fn submit(&self, job: WriterJob) -> StoreResult<()> {
+    /// Hands `job` to the threads behind `queue`.
+    fn submit<J>(
+        &self,
+        queue: &Mutex<Option<crossbeam_channel::Sender<J>>>,
+        job: J,
+    ) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        let sender = self.writer.lock().ok().and_then(|guard| guard.clone());
-        match sender {
-            Some(sender) if sender.send(job).is_ok() => Ok(()),
-            _ => Err(closed()),
-        }
-    }
-
-    /// Hands `job` to a reader thread.
-    fn submit_read(&self, job: Job) -> StoreResult<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(closed());
-        }
-        let sender = self.readers.lock().ok().and_then(|guard| guard.clone());
+        let sender = queue.lock().ok().and_then(|guard| guard.clone());
         match sender {
             Some(sender) if sender.send(job).is_ok() => Ok(()),
             _ => Err(closed()),
@@ -313,8 +307,8 @@ impl SqliteDb {
             let _ = done.send(work(conn));
         });
         match on {
-            On::Reader => self.submit_read(job)?,
-            On::Writer => self.submit(WriterJob::Alone(job))?,
+            On::Reader => self.submit(&self.readers, job)?,
+            On::Writer => self.submit(&self.writer, WriterJob::Alone(job))?,
         }
         result.await.map_err(|_| thread_stopped())?
     }
@@ -423,7 +417,10 @@ impl Db for SqliteDb {
 
     async fn transaction(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Outcome>> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.submit(WriterJob::Transaction(Transaction { stmts, done }))?;
+        self.submit(
+            &self.writer,
+            WriterJob::Transaction(Transaction { stmts, done }),
+        )?;
         result.await.map_err(|_| thread_stopped())?
     }
 
