@@ -110,7 +110,9 @@ impl Runner {
                 status = RunStatus::Failed;
             }
         }
-        publisher.publish(RunEvent::RunCompleted { status, usage });
+        // Hidden until the run's record is stored: a client that sees the end may read the
+        // run (or the response it made) at once.
+        publisher.append(RunEvent::RunCompleted { status, usage });
         self.untrack(&meta.run_id);
         let record = RunRecord {
             id: meta.run_id.clone(),
@@ -130,6 +132,7 @@ impl Runner {
         if let Err(error) = self.service().record_run(&record).await {
             tracing::error!(run.id = %meta.run_id, error = %error, "could not store the run's events");
         }
+        publisher.wake();
     }
 
     /// Saves a paused run with what it needs to go on, then ends this part of its stream.
