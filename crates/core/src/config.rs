@@ -109,8 +109,11 @@ impl ProviderConfig {
     }
 }
 
+/// Streams one HTTP/2 connection to a provider carries by default.
+pub const DEFAULT_STREAMS_PER_CONNECTION: u32 = 100;
+
 fn default_streams_per_connection() -> u32 {
-    100
+    DEFAULT_STREAMS_PER_CONNECTION
 }
 
 /// The HTTP version spoken to a provider.

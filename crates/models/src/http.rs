@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use frontdesk_core::config::HttpVersion;
+use frontdesk_core::config::{HttpVersion, DEFAULT_STREAMS_PER_CONNECTION};
 use frontdesk_core::model::ModelError;
 
 use crate::Timeouts;
@@ -37,7 +37,7 @@ impl HttpSettings {
     pub fn new(timeouts: Timeouts) -> Self {
         Self {
             version: HttpVersion::Auto,
-            max_streams_per_connection: 100,
+            max_streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION as usize,
             timeouts,
         }
     }
@@ -114,7 +114,8 @@ impl Connections {
     }
 
     /// How many lanes there are, and the streams on each.
-    pub fn lanes(&self) -> Vec<usize> {
+    #[cfg(test)]
+    fn lanes(&self) -> Vec<usize> {
         let lanes = self.lanes.read().unwrap_or_else(|e| e.into_inner());
         lanes
             .iter()

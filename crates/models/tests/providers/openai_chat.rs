@@ -192,46 +192,35 @@ async fn a_malformed_chunk_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn an_error_object_is_an_upstream_error_even_with_odd_fields() {
-    let up = upstream(Script::Stream {
-        chunks: vec![(
-            0,
-            sse(r#"{"error":{"message":"overloaded"},"choices":null}"#),
-        )],
-        break_at_end: false,
-    })
-    .await;
-    let (_, error) = collect(&provider(&up, Timeouts::default())).await;
-    assert_eq!(
-        error,
-        Some(ModelError::Upstream {
-            status: 500,
-            message: "overloaded".into()
-        })
-    );
-}
-
-#[tokio::test]
 async fn an_error_event_mid_stream_is_an_upstream_error() {
-    let up = upstream(Script::Stream {
-        chunks: vec![
+    // After text, and alone with fields no chunk would have.
+    for chunks in [
+        vec![
             (0, text_chunk("ok")),
             (
                 0,
                 sse(r#"{"error":{"message":"overloaded","type":"server_error"}}"#),
             ),
         ],
-        break_at_end: false,
-    })
-    .await;
-    let (_, error) = collect(&provider(&up, Timeouts::default())).await;
-    assert_eq!(
-        error,
-        Some(ModelError::Upstream {
-            status: 500,
-            message: "overloaded".into()
+        vec![(
+            0,
+            sse(r#"{"error":{"message":"overloaded"},"choices":null}"#),
+        )],
+    ] {
+        let up = upstream(Script::Stream {
+            chunks,
+            break_at_end: false,
         })
-    );
+        .await;
+        let (_, error) = collect(&provider(&up, Timeouts::default())).await;
+        assert_eq!(
+            error,
+            Some(ModelError::Upstream {
+                status: 500,
+                message: "overloaded".into()
+            })
+        );
+    }
 }
 
 #[tokio::test]
