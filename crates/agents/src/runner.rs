@@ -15,6 +15,7 @@ use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::{ModelMessage, ProviderSecret};
 use frontdesk_core::policy::AfterHandoff;
 use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::service::TurnStart;
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::tool::ToolContext;
 use frontdesk_core::{Error, Result, Service};
@@ -94,6 +95,13 @@ fn fitted(
         tracing::debug!(agent = %agent.spec.slug, dropped, window, "history trimmed to the context window");
     }
     Ok(request.messages)
+}
+
+/// Provider keys in the clear, as the model registry takes them.
+fn open_keys(keys: HashMap<String, secrecy::SecretString>) -> TenantKeys {
+    keys.into_iter()
+        .map(|(provider, key)| (provider, ProviderSecret(key)))
+        .collect()
 }
 
 fn check_text(text: String) -> Result<String> {
@@ -196,13 +204,7 @@ impl Runner {
 
     /// The tenant's provider keys, opened for one run.
     pub(crate) async fn keys(&self, tenant: &TenantId) -> Result<TenantKeys> {
-        Ok(self
-            .service
-            .open_provider_keys(tenant)
-            .await?
-            .into_iter()
-            .map(|(provider, key)| (provider, ProviderSecret(key)))
-            .collect())
+        Ok(open_keys(self.service.open_provider_keys(tenant).await?))
     }
 
     pub(crate) fn candidates(&self, agent: &Agent, keys: &TenantKeys) -> Result<Vec<Candidate>> {
@@ -262,33 +264,25 @@ impl Runner {
         input: TurnInput,
         options: TurnOptions,
     ) -> Result<StartedRun> {
-        // Reads that need only the tenant and the conversation run at once; their results
-        // are checked in the order a turn's checks go (a missing conversation comes first).
-        let (conversation, keys, quota) = tokio::join!(
-            self.service.get_conversation(tenant, conversation),
-            self.keys(tenant),
-            self.service.check_quota(tenant),
-        );
-        let conversation = conversation?;
-        // A new message goes after the active one: its branch is known already.
+        // What the turn starts from is read in one call; its parts are checked in the order
+        // a turn's checks go (a missing conversation comes first). A new message goes after
+        // the active one: its branch is read with the rest.
         let sends = matches!(input, TurnInput::Send { .. });
-        let agent_ref = AgentRef::Id(conversation.agent_id.clone());
-        let (paused, entry, active_branch) = tokio::join!(
-            self.service.paused_run_of(tenant, &conversation.id),
-            self.service.get_agent(tenant, &agent_ref),
-            async {
-                if !sends {
-                    return None;
-                }
-                let path = self
-                    .service
-                    .message_path(tenant, &conversation.id, None, MAX_HISTORY);
-                Some(path.await)
-            },
-        );
+        let TurnStart {
+            conversation,
+            agent: entry,
+            active_path: active_branch,
+            paused_run: paused,
+            keys,
+            quota,
+        } = self
+            .service
+            .turn_start(tenant, conversation, sends.then_some(MAX_HISTORY))
+            .await?;
+        let keys = keys.map(open_keys);
         // One thing at a time: a run waiting for approvals is decided (or cancelled) first,
         // or its answer would land on a branch the conversation has left.
-        if let Some(paused) = paused? {
+        if let Some(paused) = paused {
             return Err(Error::Conflict {
                 code: "approval_pending",
                 message: format!(
@@ -364,7 +358,7 @@ impl Runner {
             }
         };
         let branch = match (&new_message, &anchor, active_branch) {
-            (Some((_, Parent::Active)), _, Some(path)) => path?,
+            (Some((_, Parent::Active)), _, Some(path)) => path,
             (Some((_, Parent::Root)), _, _) => Vec::new(),
             (Some((_, parent)), _, _) => {
                 self.service

@@ -30,6 +30,7 @@ pub trait Store:
     + BranchStore
     + RunStore
     + CredentialStore
+    + TurnStore
 {
 }
 
@@ -42,6 +43,7 @@ impl<T> Store for T where
         + BranchStore
         + RunStore
         + CredentialStore
+        + TurnStore
 {
 }
 
@@ -294,4 +296,37 @@ pub trait CredentialStore: Send + Sync {
     /// `(provider, sealed)` of every key the tenant stored.
     async fn sealed_credentials(&self, tenant: &TenantId) -> StoreResult<Vec<(String, String)>>;
     async fn delete_credential(&self, tenant: &TenantId, provider: &str) -> StoreResult<()>;
+}
+
+/// What starting a turn reads, read at once: one round trip to the database instead of one
+/// per row, on the path every chat message takes.
+#[derive(Debug, Clone)]
+pub struct TurnContext {
+    pub conversation: Conversation,
+    pub tenant: Tenant,
+    /// Tokens the tenant's answers used in the month asked for.
+    pub tokens_used: i64,
+    /// `(provider, sealed)` of every key the tenant stored.
+    pub sealed_credentials: Vec<(String, String)>,
+    /// The run of the conversation that waits for approvals, if one does.
+    pub paused_run: Option<RunId>,
+    /// The conversation's agent; `None` when it was deleted.
+    pub agent: Option<Agent>,
+    /// The active branch, oldest first, at most the last `max` messages (when asked for).
+    pub active_path: Option<Vec<Message>>,
+}
+
+/// Reads that serve a whole request in one go.
+#[async_trait]
+pub trait TurnStore: Send + Sync {
+    /// The conversation (`NotFound` when it is missing or deleted) with its tenant, the
+    /// tenant's tokens used in `period` (`YYYY-MM`) and sealed provider keys, its paused run,
+    /// its agent, and, when `history` is `Some(max)`, its active branch.
+    async fn turn_context(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        period: &str,
+        history: Option<u32>,
+    ) -> StoreResult<TurnContext>;
 }

@@ -11,11 +11,11 @@ use crate::db::{execute, query_one, IfNone, Row, Stmt};
 use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts};
 use crate::SqlStore;
 
-const COLUMNS: &str = "id, tenant_id, slug, name, description, instructions, model, fallback_models, temperature, top_p, \
+pub(crate) const COLUMNS: &str = "id, tenant_id, slug, name, description, instructions, model, fallback_models, temperature, top_p, \
     max_tokens, tools, mcp_servers, handoffs, output_schema, guardrails, knowledge, approvals, widget, kind, voice, max_turns, \
     budgets, after_handoff, version, created_at, updated_at";
 
-fn agent_row(row: &Row) -> StoreResult<Agent> {
+pub(crate) fn agent_row(row: &Row) -> StoreResult<Agent> {
     let kind: String = col(row, "kind")?;
     let max_tokens: Option<i64> = col(row, "max_tokens")?;
     let max_turns: i64 = col(row, "max_turns")?;

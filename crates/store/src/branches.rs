@@ -39,6 +39,19 @@ fn path_stmt(
         .arg(i64::from(max.max(1)))
 }
 
+/// The messages of the path up from `leaf` (see [`PATH`]), oldest first.
+pub(crate) fn path_messages(
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    leaf: Option<&MessageId>,
+    max: u32,
+) -> Stmt {
+    let sql = format!(
+        "{PATH} SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id IN (SELECT id FROM path) ORDER BY seq"
+    );
+    path_stmt(sql, tenant, conversation, leaf, max)
+}
+
 #[async_trait]
 impl BranchStore for SqlStore {
     async fn get_message(
@@ -68,11 +81,8 @@ impl BranchStore for SqlStore {
         leaf: Option<&MessageId>,
         max: u32,
     ) -> StoreResult<Vec<Message>> {
-        let sql = format!(
-            "{PATH} SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id IN (SELECT id FROM path) ORDER BY seq"
-        );
         self.db
-            .query(path_stmt(sql, tenant, conversation, leaf, max))
+            .query(path_messages(tenant, conversation, leaf, max))
             .await?
             .iter()
             .map(message_row)

@@ -234,6 +234,13 @@ pub trait Db: Send + Sync + 'static {
     /// Runs a read-only statement.
     async fn query(&self, stmt: Stmt) -> StoreResult<Vec<Row>>;
 
+    /// Runs read-only statements and returns the rows of each, in order. The default runs
+    /// them at once on separate connections; SQLite runs them one after another on one
+    /// reader, in one read transaction (one snapshot and one hand-off to its thread).
+    async fn query_many(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Row>>> {
+        futures_util::future::try_join_all(stmts.into_iter().map(|stmt| self.query(stmt))).await
+    }
+
     /// Runs statements in order in one transaction; any error rolls all of them back.
     async fn transaction(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Outcome>>;
 

@@ -24,6 +24,7 @@ mod runs;
 mod sql;
 mod sqlite;
 mod tenants;
+mod turns;
 
 use std::sync::Arc;
 

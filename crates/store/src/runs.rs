@@ -14,7 +14,7 @@ use crate::SqlStore;
 
 /// The run of a conversation that waits for an approval (the partial index
 /// `runs_paused_conversation` answers it).
-const PAUSED_RUN_OF: &str = "SELECT id FROM runs WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'awaiting_approval' LIMIT 1";
+pub(crate) const PAUSED_RUN_OF: &str = "SELECT id FROM runs WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'awaiting_approval' LIMIT 1";
 
 /// How long a claim on a paused run holds: the longest run (its time budget) and then some.
 const CLAIM_SECS: u64 = 3_600 + 600;

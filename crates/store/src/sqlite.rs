@@ -78,6 +78,13 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// The writer's page cache, in KiB (as `cache_size` takes it: negative). Smaller than the
+/// readers': it needs the pages that writes touch (the right edges of the tables and their
+/// indexes), and SQLite scans the whole cache at every commit that split a page (the split
+/// parks a page at a number far past the end, which the commit then drops by walking every
+/// slot of the cache's hash table), so each page it holds costs every such commit.
+const WRITER_CACHE_KIB: i64 = -8_192;
+
 /// How long the writer's queue must be empty before it merges the search index.
 const IDLE_AFTER: Duration = Duration::from_millis(100);
 
@@ -262,6 +269,7 @@ impl SqliteDb {
         let writer_conn = open(path)?;
         // Checkpoints run on their own thread, so a commit never waits for one.
         writer_conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
+        writer_conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         spawn_writer(writer_conn, writer_jobs)?;
         let closed = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(open(path)?, closed.clone())?;
@@ -411,6 +419,24 @@ impl Db for SqliteDb {
     async fn query(&self, stmt: Stmt) -> StoreResult<Vec<Row>> {
         self.run(On::Reader, move |conn| {
             run_stmt(conn, &stmt).map(|outcome| outcome.rows)
+        })
+        .await
+    }
+
+    async fn query_many(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Vec<Row>>> {
+        self.run(On::Reader, move |conn| {
+            let backend = |e: rusqlite::Error| StoreError::Backend(anyhow::Error::new(e));
+            // One snapshot for all of them; dropped unfinished, it rolls back (reads nothing
+            // more to undo).
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(backend)?;
+            let rows = stmts
+                .iter()
+                .map(|stmt| run_stmt(&tx, stmt).map(|outcome| outcome.rows))
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit().map_err(backend)?;
+            Ok(rows)
         })
         .await
     }

@@ -11,7 +11,7 @@ use crate::keys::insert_key;
 use crate::sql::{bad_value, col, id_col, ts};
 use crate::SqlStore;
 
-fn tenant_row(row: &Row) -> StoreResult<Tenant> {
+pub(crate) fn tenant_row(row: &Row) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: id_col(row, "id", TenantId::parse)?,
         name: col(row, "name")?,

@@ -940,7 +940,7 @@ async fn settings(fx: &Fixture) {
 
 #[path = "suite/more.rs"]
 mod more;
-use more::{branches, provider_credentials, runs};
+use more::{branches, provider_credentials, runs, turn_context};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -980,4 +980,5 @@ suite!(
     branches,
     runs,
     provider_credentials,
+    turn_context,
 );

@@ -67,6 +67,15 @@ impl Service {
             .sealed_credentials(tenant)
             .await
             .map_err(|e| Error::from_store("provider key", e))?;
+        self.open_sealed(tenant, sealed)
+    }
+
+    /// Opens the provider keys among `(name, sealed)` credentials.
+    pub(super) fn open_sealed(
+        &self,
+        tenant: &TenantId,
+        sealed: Vec<(String, String)>,
+    ) -> Result<HashMap<String, SecretString>> {
         let sealed: Vec<(String, String)> = sealed
             .into_iter()
             .filter(|(name, _)| super::secrets::is_provider_name(name))

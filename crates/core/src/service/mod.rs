@@ -9,6 +9,7 @@ mod keys;
 mod runs;
 mod secrets;
 mod tenants;
+mod turns;
 mod widget;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use secrets::SecretInfo;
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };
+pub use turns::TurnStart;
 pub use widget::{PageOrigin, Visitor, WidgetEntry, WidgetSession};
 
 /// The domain facade over a store.

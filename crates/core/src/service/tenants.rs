@@ -110,25 +110,16 @@ impl Service {
     /// Fails with 429 `quota_exceeded` when the tenant has used its monthly tokens.
     pub async fn check_quota(&self, tenant: &TenantId) -> Result<()> {
         let tenant = self.get_tenant(tenant).await?;
-        let Some(quota) = tenant.monthly_token_quota else {
-            return Ok(());
-        };
-        let now = Timestamp::now();
-        let month = now.month_key();
-        let used = self
-            .store
-            .tokens_used(&tenant.id, &month)
-            .await
-            .map_err(|e| Error::from_store("tenant", e))?;
-        if used < quota {
+        if tenant.monthly_token_quota.is_none() {
             return Ok(());
         }
-        Err(Error::QuotaExceeded {
-            retry_after_secs: now.secs_to_next_month().max(1),
-            message: format!(
-                "this organisation has used {used} of its {quota} tokens for {month}; the quota renews on the 1st (UTC)"
-            ),
-        })
+        let now = Timestamp::now();
+        let used = self
+            .store
+            .tokens_used(&tenant.id, &now.month_key())
+            .await
+            .map_err(|e| Error::from_store("tenant", e))?;
+        quota_verdict(&tenant, used, now)
     }
 
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
@@ -386,4 +377,22 @@ impl Service {
             publishable_key: publishable,
         })))
     }
+}
+
+/// `quota_exceeded` when `tenant` has a monthly quota and `used` (this month's tokens at
+/// `now`) reached it.
+pub(super) fn quota_verdict(tenant: &Tenant, used: i64, now: Timestamp) -> Result<()> {
+    let Some(quota) = tenant.monthly_token_quota else {
+        return Ok(());
+    };
+    if used < quota {
+        return Ok(());
+    }
+    let month = now.month_key();
+    Err(Error::QuotaExceeded {
+        retry_after_secs: now.secs_to_next_month().max(1),
+        message: format!(
+            "this organisation has used {used} of its {quota} tokens for {month}; the quota renews on the 1st (UTC)"
+        ),
+    })
 }

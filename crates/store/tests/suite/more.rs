@@ -308,3 +308,128 @@ pub async fn provider_credentials(fx: &Fixture) {
     fx.store.delete_credential(&a, "openai").await.unwrap();
     assert!(fx.store.sealed_credentials(&a).await.unwrap().is_empty());
 }
+
+/// What a turn starts from, read in one call: each part is the one the single reads give,
+/// and nothing of another tenant's.
+pub async fn turn_context(fx: &Fixture) {
+    use frontdesk_core::agent::AgentRef;
+    use frontdesk_core::store::TurnStore;
+    use MessageRole::{Assistant, User};
+    let a = tenant(&fx.service, "A").await;
+    let conv = conversation(fx, &a).await;
+    let month = Timestamp::now().month_key();
+    // A fresh conversation: no history, no tokens, no keys, no paused run.
+    let fresh = fx
+        .store
+        .turn_context(&a, &conv, &month, Some(100))
+        .await
+        .unwrap();
+    assert_eq!(fresh.conversation.id, conv);
+    assert_eq!(fresh.tenant.id, a);
+    assert_eq!(fresh.agent.as_ref().unwrap().spec.slug, "support");
+    assert_eq!(fresh.active_path.as_deref().map(<[_]>::len), Some(0));
+    assert_eq!((fresh.tokens_used, fresh.sealed_credentials.len()), (0, 0));
+    assert!(fresh.paused_run.is_none());
+    // Two turns, one answer with usage; a stored key; a run waiting for approval.
+    let u1 = say(fx, &a, &conv, User, "u1", Parent::Active).await;
+    let answer = MessageDraft {
+        parent: Parent::Message(u1.clone()),
+        usage: Some(Usage {
+            prompt_tokens: 30,
+            completion_tokens: 12,
+            total_tokens: 42,
+        }),
+        ..MessageDraft::text(Assistant, "a1")
+    };
+    fx.service.append_message(&a, &conv, answer).await.unwrap();
+    say(fx, &a, &conv, User, "u2", Parent::Active).await;
+    let key = SealedCredential {
+        provider: "openai".into(),
+        sealed: "v1:sealed".into(),
+        hint: "sk-…0001".into(),
+        at: Timestamp::now(),
+    };
+    fx.store.put_credential(&a, &key).await.unwrap();
+    let now = Timestamp::now();
+    let paused = RunRecord {
+        id: RunId::new(),
+        tenant_id: a.clone(),
+        conversation_id: conv.clone(),
+        status: RunStatus::AwaitingApproval,
+        agent: "support".into(),
+        model: "openai/gpt-4.1-mini".into(),
+        usage: Usage::default(),
+        steps: Vec::new(),
+        events: Vec::new(),
+        state: None,
+        expires_at: None,
+        created_at: now,
+        completed_at: now,
+    };
+    fx.store.save_run(&paused).await.unwrap();
+    let ctx = fx
+        .store
+        .turn_context(&a, &conv, &month, Some(100))
+        .await
+        .unwrap();
+    assert_eq!(ctx.conversation.message_count, 3);
+    assert_eq!(ctx.tokens_used, 42);
+    assert_eq!(
+        ctx.sealed_credentials,
+        [("openai".to_owned(), "v1:sealed".to_owned())]
+    );
+    assert_eq!(ctx.paused_run, Some(paused.id.clone()));
+    assert_eq!(
+        texts(ctx.active_path.as_deref().unwrap()),
+        ["u1", "a1", "u2"]
+    );
+    // The history is as long as asked, or not read at all; another month used nothing.
+    let short = fx
+        .store
+        .turn_context(&a, &conv, "1999-01", Some(2))
+        .await
+        .unwrap();
+    assert_eq!(texts(short.active_path.as_deref().unwrap()), ["a1", "u2"]);
+    assert_eq!(short.tokens_used, 0);
+    let without = fx
+        .store
+        .turn_context(&a, &conv, &month, None)
+        .await
+        .unwrap();
+    assert!(without.active_path.is_none());
+    // Another tenant finds nothing of it, and its own conversation shows none of A's.
+    let b = tenant(&fx.service, "B").await;
+    assert!(matches!(
+        fx.store.turn_context(&b, &conv, &month, Some(100)).await,
+        Err(StoreError::NotFound)
+    ));
+    let theirs = conversation(fx, &b).await;
+    let other = fx
+        .store
+        .turn_context(&b, &theirs, &month, Some(100))
+        .await
+        .unwrap();
+    assert_eq!(other.tenant.id, b);
+    assert_eq!((other.tokens_used, other.sealed_credentials.len()), (0, 0));
+    assert!(other.paused_run.is_none());
+    assert_eq!(other.active_path.as_deref().map(<[_]>::len), Some(0));
+    // A deleted agent is missing; a deleted conversation is not found.
+    fx.service
+        .delete_agent(&a, &AgentRef::Slug("support".into()))
+        .await
+        .unwrap();
+    let orphan = fx
+        .store
+        .turn_context(&a, &conv, &month, None)
+        .await
+        .unwrap();
+    assert!(orphan.agent.is_none());
+    fx.service
+        .delete_conversation(&a, &conv, false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        fx.store.turn_context(&a, &conv, &month, None).await,
+        Err(StoreError::NotFound)
+    ));
+}
