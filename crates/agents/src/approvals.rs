@@ -365,6 +365,8 @@ impl Runner {
             entry_agent,
             answer_id: paused.answer_id.clone().unwrap_or_default(),
             created_at: record.created_at,
+            // The next turn reads its branch: a resumed run is rare.
+            branch: None,
         };
         let mut work = Work {
             context: ToolContext {

@@ -97,6 +97,7 @@ impl Runner {
             .await
         {
             Ok(message) => {
+                self.keep_branch(&meta, &message);
                 publisher.publish(RunEvent::MessageCompleted {
                     message: Box::new(message),
                 });

@@ -16,6 +16,7 @@ mod history;
 pub mod hub;
 mod model_step;
 pub mod outbound;
+mod recent;
 pub mod runner;
 mod stateless;
 mod structured;

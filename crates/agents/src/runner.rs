@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use frontdesk_core::agent::{Agent, AgentRef};
-use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRole, Parent};
+use frontdesk_core::conversation::{
+    ContentPart, Conversation, Message, MessageDraft, MessageRole, Parent,
+};
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::{ModelMessage, ProviderSecret};
 use frontdesk_core::policy::AfterHandoff;
@@ -28,11 +30,12 @@ use tokio_util::task::TaskTracker;
 use crate::guardrails;
 use crate::history;
 use crate::hub::{Follower, Publisher, RunHub};
+use crate::recent::RecentPaths;
 use crate::tools::{mcp::McpClients, ToolEnv, ToolSet};
 use crate::turn::{End, Progress, Work};
 
 /// How many earlier messages a turn sends to the model at most.
-const MAX_HISTORY: u32 = 100;
+pub(crate) const MAX_HISTORY: u32 = 100;
 
 /// A run going on in this process: whose, in which conversation, and how to stop it.
 pub(crate) type LiveRun = (TenantId, ConversationId, CancellationToken);
@@ -47,6 +50,8 @@ pub struct Runner {
     env: ToolEnv,
     tracker: TaskTracker,
     pub(crate) live: Arc<Mutex<HashMap<RunId, LiveRun>>>,
+    /// The branch each recent conversation's last answer ends, for its next turn.
+    pub(crate) recent: RecentPaths,
 }
 
 /// What a turn starts from.
@@ -146,6 +151,9 @@ pub(crate) struct Meta {
     /// The id the answer gets (announced in `run.started`).
     pub answer_id: MessageId,
     pub created_at: Timestamp,
+    /// The branch up to the user message's parent (its last [`MAX_HISTORY`] messages), when
+    /// the answer's branch is to be kept for the next turn.
+    pub branch: Option<Arc<[Message]>>,
 }
 
 impl Runner {
@@ -174,6 +182,7 @@ impl Runner {
             env,
             tracker: TaskTracker::new(),
             live: Arc::default(),
+            recent: RecentPaths::default(),
         }
     }
 
@@ -245,6 +254,43 @@ impl Runner {
         }
     }
 
+    /// The conversation's active branch: the one kept from this process's last answer when
+    /// the conversation still ends there, else the one read with the turn.
+    async fn active_branch(
+        &self,
+        tenant: &TenantId,
+        conversation: &Conversation,
+        read: Vec<Message>,
+        known: Option<(MessageId, Arc<[Message]>)>,
+    ) -> Result<Arc<[Message]>> {
+        match (known, &conversation.active_message_id) {
+            (Some((leaf, path)), Some(active)) if leaf == *active => Ok(path),
+            // Left out for a leaf that is no longer active (PostgreSQL reads the conversation
+            // and the branch at slightly different moments): read it now.
+            (Some(_), Some(_)) if read.is_empty() => Ok(self
+                .service
+                .message_path(tenant, &conversation.id, None, MAX_HISTORY)
+                .await?
+                .into()),
+            _ => Ok(read.into()),
+        }
+    }
+
+    /// Keeps the branch an answer ends, for the next turn on its conversation.
+    pub(crate) fn keep_branch(&self, meta: &Meta, answer: &Message) {
+        let Some(branch) = &meta.branch else {
+            return;
+        };
+        let skip = (branch.len() + 2).saturating_sub(MAX_HISTORY as usize);
+        let path = branch
+            .iter()
+            .chain([&meta.user_message, answer])
+            .skip(skip)
+            .cloned()
+            .collect();
+        self.recent.put(&meta.tenant, &meta.conversation, path);
+    }
+
     /// Starts a turn on a conversation: a new message, an edited one, or another answer.
     pub async fn start(
         &self,
@@ -268,6 +314,9 @@ impl Runner {
         // a turn's checks go (a missing conversation comes first). A new message goes after
         // the active one: its branch is read with the rest.
         let sends = matches!(input, TurnInput::Send { .. });
+        let known = sends
+            .then(|| self.recent.get(tenant, conversation))
+            .flatten();
         let TurnStart {
             conversation,
             agent: entry,
@@ -277,7 +326,12 @@ impl Runner {
             quota,
         } = self
             .service
-            .turn_start(tenant, conversation, sends.then_some(MAX_HISTORY))
+            .turn_start(
+                tenant,
+                conversation,
+                sends.then_some(MAX_HISTORY),
+                known.as_ref().map(|(leaf, _)| leaf),
+            )
             .await?;
         let keys = keys.map(open_keys);
         // One thing at a time: a run waiting for approvals is decided (or cancelled) first,
@@ -357,14 +411,17 @@ impl Runner {
                 (None, Some(stored))
             }
         };
-        let branch = match (&new_message, &anchor, active_branch) {
-            (Some((_, Parent::Active)), _, Some(path)) => path,
-            (Some((_, Parent::Root)), _, _) => Vec::new(),
-            (Some((_, parent)), _, _) => {
-                self.service
-                    .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
+        let branch: Arc<[Message]> = match (&new_message, &anchor, active_branch) {
+            (Some((_, Parent::Active)), _, Some(read)) => {
+                self.active_branch(tenant, &conversation, read, known)
                     .await?
             }
+            (Some((_, Parent::Root)), _, _) => Arc::new([]),
+            (Some((_, parent)), _, _) => self
+                .service
+                .message_path(tenant, &conversation.id, parent.message(), MAX_HISTORY)
+                .await?
+                .into(),
             (None, Some(anchor), _) => {
                 let mut path = self
                     .service
@@ -375,7 +432,7 @@ impl Runner {
                 if anchor.role == MessageRole::User {
                     path.pop();
                 }
-                path
+                path.into()
             }
             (None, None, _) => return Err(Error::invalid("content", "nothing to answer")),
         };
@@ -384,6 +441,10 @@ impl Runner {
         let candidates = self.candidates(&agent, &keys)?;
         let window = window_of(&candidates);
         quota?;
+        // The branch the question hangs from, kept with the answer for the next turn (not for
+        // an answer being continued: its branch holds the answer already).
+        let keeps =
+            new_message.is_some() || anchor.as_ref().is_some_and(|a| a.role == MessageRole::User);
         // The history is built before the new message is stored, so that one that cannot
         // fit the model is refused with nothing written.
         let (base, user_message) = match (new_message, anchor) {
@@ -405,7 +466,7 @@ impl Runner {
                 (base, stored)
             }
             (None, Some(anchor)) => {
-                let mut path = branch;
+                let mut path = branch.to_vec();
                 if anchor.role == MessageRole::User {
                     path.push(anchor.clone());
                 }
@@ -428,6 +489,7 @@ impl Runner {
             entry_agent: entry.spec.slug.clone(),
             answer_id: MessageId::new(),
             created_at: Timestamp::now(),
+            branch: keeps.then_some(branch),
         };
         let work = Work {
             context: ToolContext {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use frontdesk_agents::{RunHub, Runner};
+use frontdesk_agents::{RunHub, Runner, TurnInput};
 use frontdesk_core::config::Limits;
 use frontdesk_core::conversation::{MessageRole, Usage};
 use frontdesk_core::id::{ConversationId, TenantId};
@@ -569,4 +569,99 @@ async fn a_finished_run_replays_from_the_store_when_the_live_log_is_gone() {
         .follow(&fx.tenant, &frontdesk_core::id::RunId::new(), 0)
         .await
         .is_err());
+}
+
+/// The runner keeps the branch its last answer ends and starts the next turn from it; what
+/// changed the conversation since (a turn answered elsewhere, a branch switch) is read.
+#[tokio::test]
+async fn a_turn_sees_what_changed_the_conversation_since_the_last_answer() {
+    use frontdesk_core::conversation::{MessageDraft, Parent};
+    let model = Scripted {
+        steps: vec![
+            text("ok"),
+            Step::Event(ModelEvent::Finish(FinishReason::Stop)),
+        ],
+        ..Scripted::default()
+    };
+    let requests = model.requests.clone();
+    let fx = fixture(vec![("script", model)], "script/m1", &[]).await;
+    let turn = |text: &'static str| {
+        let (runner, tenant, conversation) = (&fx.runner, &fx.tenant, &fx.conversation);
+        async move {
+            let run = runner
+                .start_turn(tenant, conversation, text.into())
+                .await
+                .unwrap();
+            drain(run.events).await;
+            run.user_message
+        }
+    };
+    let seen = |n: usize| -> Vec<ModelMessage> { requests.lock().unwrap()[n].messages.clone() };
+    let user = |t: &str| ModelMessage::User { text: t.into() };
+    let answer = |t: &str| ModelMessage::Assistant {
+        text: t.into(),
+        tool_calls: vec![],
+    };
+    let first = turn("first").await;
+    // A turn answered elsewhere (another instance) since this runner's answer.
+    for (role, text) in [
+        (MessageRole::User, "there"),
+        (MessageRole::Assistant, "done there"),
+    ] {
+        let draft = MessageDraft {
+            parent: Parent::Active,
+            ..MessageDraft::text(role, text)
+        };
+        fx.service
+            .append_message(&fx.tenant, &fx.conversation, draft)
+            .await
+            .unwrap();
+    }
+    turn("second").await;
+    assert_eq!(
+        seen(1)[1..],
+        [
+            user("first"),
+            answer("ok"),
+            user("there"),
+            answer("done there"),
+            user("second")
+        ]
+    );
+    // The next turn goes on from this runner's own answer.
+    let third = turn("third").await;
+    assert_eq!(seen(2).len(), 8);
+    assert_eq!(seen(2)[5..], [user("second"), answer("ok"), user("third")]);
+    // Another answer to the first message: a new branch, which the next turn goes on.
+    let again = fx
+        .runner
+        .start(
+            &fx.tenant,
+            &fx.conversation,
+            TurnInput::Regenerate {
+                message: first.id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    drain(again.events).await;
+    turn("after").await;
+    assert_eq!(seen(4)[1..], [user("first"), answer("ok"), user("after")]);
+    // Back to the third answer's branch: the turn after it sees that branch.
+    let (messages, _) = fx
+        .service
+        .list_messages(&fx.tenant, &fx.conversation, false, None, None)
+        .await
+        .unwrap();
+    let third_answer = messages
+        .iter()
+        .find(|m| m.parent_id.as_ref() == Some(&third.id))
+        .unwrap();
+    fx.service
+        .set_active_message(&fx.tenant, &fx.conversation, &third_answer.id)
+        .await
+        .unwrap();
+    turn("fourth").await;
+    assert_eq!(seen(5).len(), 10);
+    assert_eq!(seen(5)[7..], [user("third"), answer("ok"), user("fourth")]);
 }

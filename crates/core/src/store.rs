@@ -312,7 +312,8 @@ pub struct TurnContext {
     pub paused_run: Option<RunId>,
     /// The conversation's agent; `None` when it was deleted.
     pub agent: Option<Agent>,
-    /// The active branch, oldest first, at most the last `max` messages (when asked for).
+    /// The active branch, oldest first, at most the last `max` messages (when asked for;
+    /// empty when its leaf is the one the caller knows).
     pub active_path: Option<Vec<Message>>,
 }
 
@@ -321,12 +322,14 @@ pub struct TurnContext {
 pub trait TurnStore: Send + Sync {
     /// The conversation (`NotFound` when it is missing or deleted) with its tenant, the
     /// tenant's tokens used in `period` (`YYYY-MM`) and sealed provider keys, its paused run,
-    /// its agent, and, when `history` is `Some(max)`, its active branch.
+    /// its agent, and, when `history` is `Some(max)`, its active branch — left empty when the
+    /// active message is `known` (the caller has that branch already).
     async fn turn_context(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
         period: &str,
         history: Option<u32>,
+        known: Option<&MessageId>,
     ) -> StoreResult<TurnContext>;
 }

@@ -16,14 +16,18 @@ use crate::sql::{id_col, id_col_opt};
 use crate::SqlStore;
 
 /// The path up from `$3` (or the active message when `$3` is NULL), at most `$4` messages;
-/// `$1` tenant, `$2` conversation.
-const PATH: &str = "WITH RECURSIVE path(id, parent_id, depth) AS ( \
-    SELECT id, parent_id, CAST(1 AS BIGINT) FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
-      AND id = COALESCE($3, (SELECT last_message_id FROM conversations \
-                             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL)) \
-    UNION ALL \
-    SELECT m.id, m.parent_id, p.depth + 1 FROM messages m JOIN path p ON m.id = p.parent_id \
-    WHERE m.tenant_id = $1 AND p.depth < $4)";
+/// `$1` tenant, `$2` conversation. `seed` adds a condition to its first message.
+fn path_cte(seed: &str) -> String {
+    format!(
+        "WITH RECURSIVE path(id, parent_id, depth) AS ( \
+         SELECT id, parent_id, CAST(1 AS BIGINT) FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
+           AND id = COALESCE($3, (SELECT last_message_id FROM conversations \
+                                  WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL)){seed} \
+         UNION ALL \
+         SELECT m.id, m.parent_id, p.depth + 1 FROM messages m JOIN path p ON m.id = p.parent_id \
+         WHERE m.tenant_id = $1 AND p.depth < $4)"
+    )
+}
 
 fn path_stmt(
     sql: String,
@@ -39,17 +43,35 @@ fn path_stmt(
         .arg(i64::from(max.max(1)))
 }
 
-/// The messages of the path up from `leaf` (see [`PATH`]), oldest first.
+fn path_messages_sql(seed: &str) -> String {
+    format!(
+        "{} SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id IN (SELECT id FROM path) ORDER BY seq",
+        path_cte(seed)
+    )
+}
+
+/// The messages of the path up from `leaf` (see [`path_cte`]), oldest first.
 pub(crate) fn path_messages(
     tenant: &TenantId,
     conversation: &ConversationId,
     leaf: Option<&MessageId>,
     max: u32,
 ) -> Stmt {
-    let sql = format!(
-        "{PATH} SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id IN (SELECT id FROM path) ORDER BY seq"
-    );
-    path_stmt(sql, tenant, conversation, leaf, max)
+    path_stmt(path_messages_sql(""), tenant, conversation, leaf, max)
+}
+
+/// The active path's messages, oldest first, or none when the active message is `known`
+/// (`$5`): the caller has that path already.
+pub(crate) fn active_path_unless(
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    max: u32,
+    known: Option<&MessageId>,
+) -> Stmt {
+    let unless = " AND NOT EXISTS (SELECT 1 FROM conversations k \
+                  WHERE k.tenant_id = $1 AND k.id = $2 AND k.last_message_id = $5)";
+    path_stmt(path_messages_sql(unless), tenant, conversation, None, max)
+        .arg(known.map(MessageId::as_str))
 }
 
 #[async_trait]
@@ -97,11 +119,12 @@ impl BranchStore for SqlStore {
         max: u32,
     ) -> StoreResult<Vec<(MessageId, Option<MessageId>)>> {
         let sql = format!(
-            "{PATH} SELECT s.id, s.parent_id FROM messages s \
+            "{} SELECT s.id, s.parent_id FROM messages s \
              WHERE s.tenant_id = $1 AND s.conversation_id = $2 \
              AND (s.parent_id IN (SELECT parent_id FROM path WHERE parent_id IS NOT NULL) \
                   OR (s.parent_id IS NULL AND EXISTS (SELECT 1 FROM path WHERE parent_id IS NULL))) \
-             ORDER BY s.seq"
+             ORDER BY s.seq",
+            path_cte("")
         );
         self.db
             .query(path_stmt(sql, tenant, conversation, leaf, max))

@@ -3,12 +3,12 @@
 //! reader thread and one snapshot, instead of one hand-off per row).
 
 use async_trait::async_trait;
-use frontdesk_core::id::{ConversationId, RunId, TenantId};
+use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::store::{StoreResult, TurnContext, TurnStore};
 use frontdesk_core::StoreError;
 
 use crate::agents::{agent_row, COLUMNS as AGENT_COLUMNS};
-use crate::branches::path_messages;
+use crate::branches::active_path_unless;
 use crate::conversations::{conversation_row, message_row, COLUMNS as CONVERSATION_COLUMNS};
 use crate::db::Stmt;
 use crate::runs::PAUSED_RUN_OF;
@@ -24,6 +24,7 @@ impl TurnStore for SqlStore {
         conversation: &ConversationId,
         period: &str,
         history: Option<u32>,
+        known: Option<&MessageId>,
     ) -> StoreResult<TurnContext> {
         let both = |sql: String| {
             Stmt::new(sql)
@@ -51,7 +52,7 @@ impl TurnStore for SqlStore {
             )),
         ];
         if let Some(max) = history {
-            stmts.push(path_messages(tenant, conversation, None, max));
+            stmts.push(active_path_unless(tenant, conversation, max, known));
         }
         let mut results = self.db.query_many(stmts).await?.into_iter();
         let mut next = || results.next().unwrap_or_default();

@@ -10,7 +10,7 @@ use super::Service;
 use crate::agent::Agent;
 use crate::conversation::{Conversation, Message};
 use crate::error::{Error, Result};
-use crate::id::{ConversationId, RunId, TenantId};
+use crate::id::{ConversationId, MessageId, RunId, TenantId};
 use crate::store::TurnContext;
 use crate::time::Timestamp;
 use crate::StoreError;
@@ -22,7 +22,8 @@ pub struct TurnStart {
     pub conversation: Conversation,
     /// The conversation's agent (`not_found` when it was deleted).
     pub agent: Result<Agent>,
-    /// The active branch, oldest first, when it was asked for.
+    /// The active branch, oldest first, when it was asked for (empty when its active message
+    /// is the one the caller knows).
     pub active_path: Option<Vec<Message>>,
     /// The run of the conversation that waits for approvals, if one does.
     pub paused_run: Option<RunId>,
@@ -34,12 +35,14 @@ pub struct TurnStart {
 
 impl Service {
     /// Everything a turn on `conversation` starts from; with `history: Some(max)`, the last
-    /// `max` messages of its active branch too. A missing conversation is `not_found`.
+    /// `max` messages of its active branch too, unless its active message is `known` (then
+    /// the branch is left empty). A missing conversation is `not_found`.
     pub async fn turn_start(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
         history: Option<u32>,
+        known: Option<&MessageId>,
     ) -> Result<TurnStart> {
         let now = Timestamp::now();
         let TurnContext {
@@ -52,7 +55,7 @@ impl Service {
             active_path,
         } = self
             .store
-            .turn_context(tenant, conversation, &now.month_key(), history)
+            .turn_context(tenant, conversation, &now.month_key(), history, known)
             .await
             .map_err(|e| Error::from_store("conversation", e))?;
         Ok(TurnStart {

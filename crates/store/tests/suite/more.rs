@@ -321,7 +321,7 @@ pub async fn turn_context(fx: &Fixture) {
     // A fresh conversation: no history, no tokens, no keys, no paused run.
     let fresh = fx
         .store
-        .turn_context(&a, &conv, &month, Some(100))
+        .turn_context(&a, &conv, &month, Some(100), None)
         .await
         .unwrap();
     assert_eq!(fresh.conversation.id, conv);
@@ -369,7 +369,7 @@ pub async fn turn_context(fx: &Fixture) {
     fx.store.save_run(&paused).await.unwrap();
     let ctx = fx
         .store
-        .turn_context(&a, &conv, &month, Some(100))
+        .turn_context(&a, &conv, &month, Some(100), None)
         .await
         .unwrap();
     assert_eq!(ctx.conversation.message_count, 3);
@@ -383,30 +383,51 @@ pub async fn turn_context(fx: &Fixture) {
         texts(ctx.active_path.as_deref().unwrap()),
         ["u1", "a1", "u2"]
     );
+    // A caller that knows the branch up to the active message is not sent it again; one that
+    // knows an older leaf is.
+    let leaf = ctx.conversation.active_message_id.clone().unwrap();
+    let known = fx
+        .store
+        .turn_context(&a, &conv, &month, Some(100), Some(&leaf))
+        .await
+        .unwrap();
+    assert_eq!(known.active_path.as_deref().map(<[_]>::len), Some(0));
+    assert_eq!(known.conversation.active_message_id, Some(leaf));
+    let stale = fx
+        .store
+        .turn_context(&a, &conv, &month, Some(100), Some(&u1))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(stale.active_path.as_deref().unwrap()),
+        ["u1", "a1", "u2"]
+    );
     // The history is as long as asked, or not read at all; another month used nothing.
     let short = fx
         .store
-        .turn_context(&a, &conv, "1999-01", Some(2))
+        .turn_context(&a, &conv, "1999-01", Some(2), None)
         .await
         .unwrap();
     assert_eq!(texts(short.active_path.as_deref().unwrap()), ["a1", "u2"]);
     assert_eq!(short.tokens_used, 0);
     let without = fx
         .store
-        .turn_context(&a, &conv, &month, None)
+        .turn_context(&a, &conv, &month, None, None)
         .await
         .unwrap();
     assert!(without.active_path.is_none());
     // Another tenant finds nothing of it, and its own conversation shows none of A's.
     let b = tenant(&fx.service, "B").await;
     assert!(matches!(
-        fx.store.turn_context(&b, &conv, &month, Some(100)).await,
+        fx.store
+            .turn_context(&b, &conv, &month, Some(100), None)
+            .await,
         Err(StoreError::NotFound)
     ));
     let theirs = conversation(fx, &b).await;
     let other = fx
         .store
-        .turn_context(&b, &theirs, &month, Some(100))
+        .turn_context(&b, &theirs, &month, Some(100), None)
         .await
         .unwrap();
     assert_eq!(other.tenant.id, b);
@@ -420,7 +441,7 @@ pub async fn turn_context(fx: &Fixture) {
         .unwrap();
     let orphan = fx
         .store
-        .turn_context(&a, &conv, &month, None)
+        .turn_context(&a, &conv, &month, None, None)
         .await
         .unwrap();
     assert!(orphan.agent.is_none());
@@ -429,7 +450,7 @@ pub async fn turn_context(fx: &Fixture) {
         .await
         .unwrap();
     assert!(matches!(
-        fx.store.turn_context(&a, &conv, &month, None).await,
+        fx.store.turn_context(&a, &conv, &month, None, None).await,
         Err(StoreError::NotFound)
     ));
 }
