@@ -36,32 +36,40 @@ impl SseDecoder {
     }
 
     /// Feeds bytes; returns the events they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
+    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
         let mut events = Vec::new();
-        for &byte in bytes {
+        while let Some(&first) = bytes.first() {
             if self.after_cr {
                 self.after_cr = false;
-                if byte == b'\n' {
+                if first == b'\n' {
+                    bytes = &bytes[1..];
                     continue;
                 }
             }
-            match byte {
-                b'\n' | b'\r' => {
-                    self.after_cr = byte == b'\r';
-                    let line = std::mem::take(&mut self.line);
-                    if let Some(event) = self.line_done(&line) {
-                        events.push(event);
-                    }
-                }
-                _ => {
-                    if self.line.len() >= MAX_LINE {
-                        return Err(LineTooLong);
-                    }
-                    self.line.push(byte);
-                }
+            // A line at a time: its bytes are copied once, into a buffer kept between lines.
+            let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.extend_line(bytes)?;
+                break;
+            };
+            self.extend_line(&bytes[..end])?;
+            self.after_cr = bytes[end] == b'\r';
+            let mut line = std::mem::take(&mut self.line);
+            if let Some(event) = self.line_done(&line) {
+                events.push(event);
             }
+            line.clear();
+            self.line = line;
+            bytes = &bytes[end + 1..];
         }
         Ok(events)
+    }
+
+    fn extend_line(&mut self, part: &[u8]) -> Result<(), LineTooLong> {
+        if self.line.len() + part.len() > MAX_LINE {
+            return Err(LineTooLong);
+        }
+        self.line.extend_from_slice(part);
+        Ok(())
     }
 
     fn line_done(&mut self, line: &[u8]) -> Option<SseEvent> {
@@ -152,9 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn any_split_decodes_as_the_whole() {
+        let stream = "id: 1\r\nevent: a\r\ndata: {\"x\": 1}\r\n\r\n: note\n\ndata: b\rdata: c\r\rdata: é\n\n";
+        let whole = decode(&[stream]);
+        assert_eq!(whole.len(), 3);
+        for at in 0..=stream.len() {
+            let (head, tail) = stream.as_bytes().split_at(at);
+            let mut decoder = SseDecoder::new();
+            let mut got = decoder.push(head).unwrap_or_default();
+            got.extend(decoder.push(tail).unwrap_or_default());
+            assert_eq!(got, whole, "split at {at}");
+        }
+        let mut decoder = SseDecoder::new();
+        let bytewise: Vec<SseEvent> = stream
+            .as_bytes()
+            .iter()
+            .flat_map(|b| decoder.push(&[*b]).unwrap_or_default())
+            .collect();
+        assert_eq!(bytewise, whole);
+    }
+
+    #[test]
     fn refuses_endless_lines() {
         let mut decoder = SseDecoder::new();
         let big = vec![b'a'; MAX_LINE + 1];
         assert_eq!(decoder.push(&big), Err(LineTooLong));
+        // A line of the longest length passes, also when it comes in pieces; one more byte
+        // in a later piece does not.
+        let mut decoder = SseDecoder::new();
+        let half = vec![b'a'; MAX_LINE / 2];
+        assert!(decoder.push(&half).is_ok());
+        let rest = vec![b'a'; MAX_LINE - MAX_LINE / 2];
+        assert!(decoder.push(&rest).is_ok());
+        assert_eq!(decoder.push(b"a"), Err(LineTooLong));
     }
 }
