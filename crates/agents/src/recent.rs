@@ -60,8 +60,48 @@ impl RecentPaths {
         Some((entry.leaf.clone(), entry.path.clone()))
     }
 
+    /// Keeps the branch an answer ends: `branch` (the question's parent last; its last `max`
+    /// messages), the question and the answer. Only when the question was stored under
+    /// `branch`'s last message: the store picks a new message's parent when it writes, so a
+    /// turn that raced another one hangs elsewhere than the branch it read, and what is kept
+    /// for the conversation is dropped instead.
+    pub fn put_answer(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        (branch, max): (&[Message], usize),
+        question: &Message,
+        answer: &Message,
+    ) {
+        let hangs = question.parent_id.as_ref() == branch.last().map(|m| &m.id)
+            && answer.parent_id.as_ref() == Some(&question.id);
+        if !hangs {
+            self.forget(tenant, conversation);
+            return;
+        }
+        let skip = (branch.len() + 2).saturating_sub(max);
+        let path = branch
+            .iter()
+            .chain([question, answer])
+            .skip(skip)
+            .cloned()
+            .collect();
+        self.put(tenant, conversation, path);
+    }
+
+    fn forget(&self, tenant: &TenantId, conversation: &ConversationId) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(old) = inner
+                .entries
+                .remove(&(tenant.clone(), conversation.clone()))
+            {
+                inner.bytes -= old.bytes;
+            }
+        }
+    }
+
     /// Keeps `path` (oldest first, its last message the leaf) for the conversation.
-    pub fn put(&self, tenant: &TenantId, conversation: &ConversationId, path: Vec<Message>) {
+    fn put(&self, tenant: &TenantId, conversation: &ConversationId, path: Vec<Message>) {
         let Some(leaf) = path.last().map(|m| m.id.clone()) else {
             return;
         };
@@ -94,23 +134,29 @@ impl RecentPaths {
 }
 
 impl Inner {
-    /// Drops the entries kept longest until the rest fit, and stale order elements.
+    /// Drops stale order elements once they pile up, and the entries kept longest until the
+    /// rest fit.
     fn evict(&mut self) {
-        while self.bytes > MAX_BYTES || self.order.len() > 2 * self.entries.len() + 64 {
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order.retain(|(key, generation)| {
+                entries
+                    .get(key)
+                    .is_some_and(|e| e.generation == *generation)
+            });
+        }
+        while self.bytes > MAX_BYTES {
             let Some((key, generation)) = self.order.pop_front() else {
                 break;
             };
-            let current = self
+            if self
                 .entries
                 .get(&key)
-                .is_some_and(|e| e.generation == generation);
-            if current && self.bytes > MAX_BYTES {
+                .is_some_and(|e| e.generation == generation)
+            {
                 if let Some(old) = self.entries.remove(&key) {
                     self.bytes -= old.bytes;
                 }
-            } else if current {
-                // Still wanted: it goes to the back, as if kept now.
-                self.order.push_back((key, generation));
             }
         }
     }
@@ -191,6 +237,57 @@ mod tests {
         let other = ConversationId::new();
         recent.put(&a, &other, Vec::new());
         assert!(recent.get(&a, &other).is_none());
+    }
+
+    fn under(parent: Option<&Message>, mut message: Message) -> Message {
+        message.parent_id = parent.map(|p| p.id.clone());
+        message
+    }
+
+    #[test]
+    fn an_answer_is_kept_only_on_the_branch_its_question_hangs_from() {
+        let recent = RecentPaths::default();
+        let (tenant, conversation) = (TenantId::new(), ConversationId::new());
+        let root = under(None, message(&conversation, "u1"));
+        let reply = under(Some(&root), message(&conversation, "a1"));
+        let question = under(Some(&reply), message(&conversation, "u2"));
+        let answer = under(Some(&question), message(&conversation, "a2"));
+        let branch = [root.clone(), reply.clone()];
+        recent.put_answer(&tenant, &conversation, (&branch, 100), &question, &answer);
+        let (leaf, path) = recent
+            .get(&tenant, &conversation)
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(leaf, answer.id);
+        let ids: Vec<_> = path.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(
+            ids,
+            [
+                root.id.clone(),
+                reply.id.clone(),
+                question.id.clone(),
+                answer.id.clone()
+            ]
+        );
+        // Only the last `max` messages are kept.
+        recent.put_answer(&tenant, &conversation, (&branch, 3), &question, &answer);
+        let (_, path) = recent
+            .get(&tenant, &conversation)
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(path.len(), 3);
+        assert_eq!(path[0].id, reply.id);
+        // A question stored under another message than the branch read (a turn that raced
+        // another one) keeps nothing, and drops what was kept.
+        let raced = under(Some(&root), message(&conversation, "u2 elsewhere"));
+        let its_answer = under(Some(&raced), message(&conversation, "a2 elsewhere"));
+        recent.put_answer(&tenant, &conversation, (&branch, 100), &raced, &its_answer);
+        assert!(recent.get(&tenant, &conversation).is_none());
+        // A first question has no parent and an empty branch.
+        let first_answer = under(Some(&root), message(&conversation, "a1"));
+        recent.put_answer(&tenant, &conversation, (&[], 100), &root, &first_answer);
+        assert_eq!(
+            recent.get(&tenant, &conversation).map(|(leaf, _)| leaf),
+            Some(first_answer.id)
+        );
     }
 
     #[test]

@@ -281,14 +281,13 @@ impl Runner {
         let Some(branch) = &meta.branch else {
             return;
         };
-        let skip = (branch.len() + 2).saturating_sub(MAX_HISTORY as usize);
-        let path = branch
-            .iter()
-            .chain([&meta.user_message, answer])
-            .skip(skip)
-            .cloned()
-            .collect();
-        self.recent.put(&meta.tenant, &meta.conversation, path);
+        self.recent.put_answer(
+            &meta.tenant,
+            &meta.conversation,
+            (branch, MAX_HISTORY as usize),
+            &meta.user_message,
+            answer,
+        );
     }
 
     /// Starts a turn on a conversation: a new message, an edited one, or another answer.

@@ -14,6 +14,8 @@ pub struct SseEvent {
 
 /// The longest line accepted (a guard against a server that never ends a line).
 const MAX_LINE: usize = 4 * 1024 * 1024;
+/// The line buffer kept between lines at most (a longer line's buffer is let go).
+const KEEP_LINE_CAPACITY: usize = 64 * 1024;
 
 /// Incremental decoder state.
 #[derive(Debug, Default)]
@@ -58,6 +60,10 @@ impl SseDecoder {
                 events.push(event);
             }
             line.clear();
+            // A rare long line does not keep its buffer for the rest of the stream.
+            if line.capacity() > KEEP_LINE_CAPACITY {
+                line = Vec::new();
+            }
             self.line = line;
             bytes = &bytes[end + 1..];
         }
