@@ -220,12 +220,13 @@ pub fn expand(parts: &[ContentPart]) -> Vec<ModelMessage> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use frontdesk_core::id::{ConversationId, MessageId};
     use frontdesk_core::time::Timestamp;
 
-    fn message(role: MessageRole, text: &str) -> Message {
+    /// A text message of `role` (for tests here and elsewhere in the crate).
+    pub(crate) fn message(role: MessageRole, text: &str) -> Message {
         Message {
             id: MessageId::new(),
             conversation_id: ConversationId::new(),
