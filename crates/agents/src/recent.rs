@@ -201,6 +201,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_path_is_kept_per_tenant_and_conversation_with_its_leaf() {
+        let recent = RecentPaths::default();
+        let (a, b, conversation) = (TenantId::new(), TenantId::new(), ConversationId::new());
+        let first = message(&conversation, "hi");
+        let second = message(&conversation, "hello");
+        recent.put(&a, &conversation, vec![first.clone(), second.clone()]);
+        let (leaf, path) = recent
+            .get(&a, &conversation)
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(leaf, second.id);
+        assert_eq!(path.len(), 2);
+        // Another tenant's view of the same id holds nothing.
+        assert!(recent.get(&b, &conversation).is_none());
+        // Kept again, the newer path replaces the older.
+        let third = message(&conversation, "more");
+        recent.put(&a, &conversation, vec![first, second, third.clone()]);
+        assert_eq!(
+            recent.get(&a, &conversation).map(|(l, _)| l),
+            Some(third.id)
+        );
+        // An empty path keeps nothing.
+        let other = ConversationId::new();
+        recent.put(&a, &other, Vec::new());
+        assert!(recent.get(&a, &other).is_none());
+    }
+
     fn under(parent: Option<&Message>, mut message: Message) -> Message {
         message.parent_id = parent.map(|p| p.id.clone());
         message
