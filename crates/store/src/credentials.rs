@@ -19,6 +19,18 @@ fn info(row: &Row) -> StoreResult<CredentialInfo> {
     })
 }
 
+/// `(provider, sealed)` of every key `tenant` stored: the statement and its rows.
+pub(crate) fn sealed_stmt(tenant: &TenantId) -> Stmt {
+    Stmt::new("SELECT provider, sealed FROM provider_credentials WHERE tenant_id = $1")
+        .arg(tenant.as_str())
+}
+
+pub(crate) fn sealed_rows(rows: &[Row]) -> StoreResult<Vec<(String, String)>> {
+    rows.iter()
+        .map(|row| Ok((col(row, "provider")?, col(row, "sealed")?)))
+        .collect()
+}
+
 #[async_trait]
 impl CredentialStore for SqlStore {
     async fn put_credential(
@@ -54,15 +66,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn sealed_credentials(&self, tenant: &TenantId) -> StoreResult<Vec<(String, String)>> {
-        let stmt =
-            Stmt::new("SELECT provider, sealed FROM provider_credentials WHERE tenant_id = $1")
-                .arg(tenant.as_str());
-        self.db
-            .query(stmt)
-            .await?
-            .iter()
-            .map(|row| Ok((col(row, "provider")?, col(row, "sealed")?)))
-            .collect()
+        sealed_rows(&self.db.query(sealed_stmt(tenant)).await?)
     }
 
     async fn delete_credential(&self, tenant: &TenantId, provider: &str) -> StoreResult<()> {

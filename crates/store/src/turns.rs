@@ -10,6 +10,7 @@ use frontdesk_core::StoreError;
 use crate::agents::{agent_row, COLUMNS as AGENT_COLUMNS};
 use crate::branches::active_path_unless;
 use crate::conversations::{conversation_row, message_row, COLUMNS as CONVERSATION_COLUMNS};
+use crate::credentials::{sealed_rows, sealed_stmt};
 use crate::db::Stmt;
 use crate::runs::PAUSED_RUN_OF;
 use crate::sql::{col, id_col};
@@ -43,8 +44,7 @@ impl TurnStore for SqlStore {
             )
             .arg(tenant.as_str())
             .arg(period),
-            Stmt::new("SELECT provider, sealed FROM provider_credentials WHERE tenant_id = $1")
-                .arg(tenant.as_str()),
+            sealed_stmt(tenant),
             both(PAUSED_RUN_OF.to_owned()),
             both(format!(
                 "SELECT {AGENT_COLUMNS} FROM agents WHERE tenant_id = $1 AND deleted_at IS NULL \
@@ -61,10 +61,7 @@ impl TurnStore for SqlStore {
         let row = tenant_rows.first().ok_or(StoreError::NotFound)?;
         let tenant = tenant_row(row)?;
         let tokens_used: Option<i64> = col(row, "tokens_used")?;
-        let sealed_credentials = next()
-            .iter()
-            .map(|row| Ok((col(row, "provider")?, col(row, "sealed")?)))
-            .collect::<StoreResult<_>>()?;
+        let sealed_credentials = sealed_rows(&next())?;
         let paused_run = next()
             .first()
             .map(|row| id_col(row, "id", RunId::parse))
