@@ -35,7 +35,7 @@ use crate::tools::{mcp::McpClients, ToolEnv, ToolSet};
 use crate::turn::{End, Progress, Work};
 
 /// How many earlier messages a turn sends to the model at most.
-pub(crate) const MAX_HISTORY: u32 = 100;
+const MAX_HISTORY: u32 = 100;
 
 /// A run going on in this process: whose, in which conversation, and how to stop it.
 pub(crate) type LiveRun = (TenantId, ConversationId, CancellationToken);
