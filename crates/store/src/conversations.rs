@@ -1,6 +1,6 @@
 //! Conversations and messages, with keyset pagination and full-text search.
 
-use crate::db::{execute, query_one, IfNone, Row, Stmt};
+use crate::db::{execute, query_one, Commit, IfNone, Row, Stmt};
 use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
@@ -353,7 +353,13 @@ impl ConversationStore for SqlStore {
                  {INSERT_MESSAGE} c RETURNING seq, parent_id"
             ))],
         };
-        let outcomes = self.db.transaction(statements).await?;
+        // A user's message commits at once: the model waits for it. An answer (or a tool's
+        // message) may share a commit with others; its stream only has its end left to send.
+        let commit = match message.role {
+            MessageRole::User => Commit::Now,
+            _ => Commit::Soon,
+        };
+        let outcomes = self.db.transaction_with(statements, commit).await?;
         let row = outcomes
             .last()
             .and_then(|o| o.rows.first())

@@ -228,6 +228,17 @@ impl Outcome {
     }
 }
 
+/// How soon a transaction must commit. Either way its caller hears back only once it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// At once: the caller waits on it before going on (a user's message, before the model
+    /// is called).
+    Now,
+    /// May wait a moment to share its commit with others while the database is busy (an
+    /// answer, a finished run's record): fewer, larger commits cost less than many small ones.
+    Soon,
+}
+
 /// A database the store can run statements on.
 #[async_trait]
 pub trait Db: Send + Sync + 'static {
@@ -243,6 +254,18 @@ pub trait Db: Send + Sync + 'static {
 
     /// Runs statements in order in one transaction; any error rolls all of them back.
     async fn transaction(&self, stmts: Vec<Stmt>) -> StoreResult<Vec<Outcome>>;
+
+    /// [`Db::transaction`], committed as `commit` says. The default commits at once
+    /// (PostgreSQL commits each transaction on its own connection); SQLite's one writer may
+    /// hold a [`Commit::Soon`] transaction back a moment to commit it with others.
+    async fn transaction_with(
+        &self,
+        stmts: Vec<Stmt>,
+        commit: Commit,
+    ) -> StoreResult<Vec<Outcome>> {
+        let _ = commit;
+        self.transaction(stmts).await
+    }
 
     /// Applies `(version, name, sql)` migrations not yet recorded, each in its own
     /// transaction, guarding against concurrent migrators.
@@ -262,5 +285,14 @@ pub async fn query_one(db: &dyn Db, stmt: Stmt) -> StoreResult<Option<Row>> {
 
 /// Runs one write statement in its own transaction.
 pub async fn execute(db: &dyn Db, stmt: Stmt) -> StoreResult<Outcome> {
-    Ok(db.transaction(vec![stmt]).await?.pop().unwrap_or_default())
+    execute_with(db, stmt, Commit::Now).await
+}
+
+/// Runs one write statement in its own transaction, committed as `commit` says.
+pub async fn execute_with(db: &dyn Db, stmt: Stmt, commit: Commit) -> StoreResult<Outcome> {
+    Ok(db
+        .transaction_with(vec![stmt], commit)
+        .await?
+        .pop()
+        .unwrap_or_default())
 }

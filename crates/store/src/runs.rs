@@ -8,7 +8,7 @@ use frontdesk_core::store::{RunStore, StoreResult};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
 
-use crate::db::{execute, query_one, Stmt};
+use crate::db::{execute, execute_with, query_one, Commit, Stmt};
 use crate::sql::{bad_value, col, id_col, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::SqlStore;
 
@@ -49,7 +49,11 @@ impl RunStore for SqlStore {
         .arg(run.expires_at.map(|t| t.as_millis()))
         .unique("run");
         // A run id of another tenant's run changes nothing (the upsert's WHERE): say so.
-        match execute(self.db.as_ref(), stmt).await?.affected {
+        // Nothing waits on a run's record but the end of its stream: it may share a commit.
+        match execute_with(self.db.as_ref(), stmt, Commit::Soon)
+            .await?
+            .affected
+        {
             0 => Err(StoreError::Conflict("run")),
             _ => Ok(()),
         }
