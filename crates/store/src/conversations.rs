@@ -353,11 +353,12 @@ impl ConversationStore for SqlStore {
                  {INSERT_MESSAGE} c RETURNING seq, parent_id"
             ))],
         };
-        // A user's message commits at once: the model waits for it. An answer (or a tool's
-        // message) may share a commit with others; its stream only has its end left to send.
-        let commit = match message.role {
-            MessageRole::User => Commit::Now,
-            _ => Commit::Soon,
+        // A run's answer (it carries the run's finish reason) may share a commit with others:
+        // its stream only has its end left to send. Anything else (a user's message, a
+        // history given with a request) commits at once: a model call waits for it.
+        let commit = match message.finish_reason {
+            Some(_) => Commit::Soon,
+            None => Commit::Now,
         };
         let outcomes = self.db.transaction_with(statements, commit).await?;
         let row = outcomes

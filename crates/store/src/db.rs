@@ -231,8 +231,8 @@ impl Outcome {
 /// How soon a transaction must commit. Either way its caller hears back only once it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {
-    /// At once: the caller waits on it before going on (a user's message, before the model
-    /// is called).
+    /// At once: something waits on it before going on (a user's message, which the model
+    /// call waits for).
     Now,
     /// May wait a moment to share its commit with others while the database is busy (an
     /// answer, a finished run's record): fewer, larger commits cost less than many small ones.

@@ -55,8 +55,8 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    // No memory map of the file: the checkpointer grows it every half second and each
-    // connection then maps it again, which costs TLB shootdowns across cores (about a tenth
+    // No memory map of the file: the checkpointer grows it as it copies pages in (every
+    // 50 ms under load) and each connection then maps it again, which costs TLB shootdowns across cores (about a tenth
     // of the readers' CPU under steady streaming). The page cache serves repeated reads.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
@@ -106,6 +106,8 @@ fn spawn_checkpointer(conn: Connection, closed: Arc<AtomicBool>) -> anyhow::Resu
                     Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
                 }) {
                     Ok(now) => {
+                        // A log that restarted and grew back to the same size reads as
+                        // idle once: the next look is at most `CHECKPOINT_IDLE` late.
                         every = if now == last {
                             CHECKPOINT_IDLE
                         } else {

@@ -80,8 +80,9 @@ pub(super) fn spawn_writer(
                             let now = Instant::now();
                             let until = commits.busy(now).then_some(now + SHARE_WINDOW);
                             next = gather(&jobs, &mut group, until);
+                            let alone = until.is_some() && group.len() == 1;
                             commit_group(&mut conn, group);
-                            commits.push(Instant::now());
+                            commits.push(Instant::now(), alone);
                         }
                     }
                 }
@@ -90,20 +91,28 @@ pub(super) fn spawn_writer(
     Ok(())
 }
 
-/// When the writer's last two commits ended.
+/// When the writer's last two commits ended, and whether the last group waited for company
+/// and found none.
 #[derive(Default)]
-struct RecentCommits([Option<Instant>; 2]);
+struct RecentCommits {
+    ended: [Option<Instant>; 2],
+    waited_alone: bool,
+}
 
 impl RecentCommits {
-    fn push(&mut self, at: Instant) {
-        self.0 = [self.0[1], Some(at)];
+    fn push(&mut self, at: Instant, waited_alone: bool) {
+        self.ended = [self.ended[1], Some(at)];
+        self.waited_alone = waited_alone;
     }
 
     /// Two commits within [`BUSY_WITHIN`]: the writer is busy enough that a transaction
     /// which can wait is likely to find company. One turn's answer and run record, committed
     /// one after the other, are not enough on their own: a quiet database commits at once.
+    /// Nor is a wait that found no company: the next group goes at once, so lone
+    /// transactions a few milliseconds apart do not each wait for nothing.
     fn busy(&self, now: Instant) -> bool {
-        self.0[0].is_some_and(|at| now.saturating_duration_since(at) < BUSY_WITHIN)
+        !self.waited_alone
+            && self.ended[0].is_some_and(|at| now.saturating_duration_since(at) < BUSY_WITHIN)
     }
 }
 
@@ -241,9 +250,16 @@ mod tests {
         group.iter().map(|tx| tx.commit).collect()
     }
 
-    /// Far enough that a gather which waited for it would hang the test.
+    /// Far enough that a gather which waited for it fails the test (see [`returned_early`]).
     fn never() -> Option<Instant> {
-        Some(Instant::now() + Duration::from_secs(3_600))
+        Some(Instant::now() + Duration::from_secs(10))
+    }
+
+    fn returned_early(started: Instant) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "gather waited for its deadline"
+        );
     }
 
     /// The group itself commits (not the one-at-a-time fallback, which would give the same
@@ -303,8 +319,10 @@ mod tests {
             send
         });
         let mut group = vec![transaction(Commit::Soon)];
-        // Returning at all shows the wait ended with the `Now` (the deadline is an hour off).
+        let started = Instant::now();
         assert!(gather(&jobs, &mut group, never()).is_none());
+        // The `Now` ended the wait, long before the deadline.
+        returned_early(started);
         assert_eq!(commits(&group), [Commit::Soon, Commit::Soon, Commit::Now]);
         drop(sender.join().unwrap());
     }
@@ -315,7 +333,9 @@ mod tests {
         send.send(WriterJob::Transaction(transaction(Commit::Soon)))
             .unwrap();
         let mut group = vec![transaction(Commit::Now)];
+        let started = Instant::now();
         assert!(gather(&jobs, &mut group, never()).is_none());
+        returned_early(started);
         assert_eq!(commits(&group), [Commit::Now, Commit::Soon]);
         // A quiet writer (no deadline) does not wait for a group that may wait.
         let mut group = vec![transaction(Commit::Soon)];
@@ -355,13 +375,19 @@ mod tests {
     #[test]
     fn the_writer_is_busy_only_after_two_commits_close_together() {
         let start = Instant::now();
+        let ms = |n| start + Duration::from_millis(n);
         let mut recent = RecentCommits::default();
         assert!(!recent.busy(start));
         // One turn's answer and run record on a quiet database: one commit is not enough.
-        recent.push(start);
-        assert!(!recent.busy(start + Duration::from_millis(1)));
-        recent.push(start + Duration::from_millis(1));
-        assert!(recent.busy(start + Duration::from_millis(2)));
+        recent.push(start, false);
+        assert!(!recent.busy(ms(1)));
+        recent.push(ms(1), false);
+        assert!(recent.busy(ms(2)));
         assert!(!recent.busy(start + BUSY_WITHIN + Duration::from_millis(1)));
+        // A wait that found no company: the next group does not wait.
+        recent.push(ms(5), true);
+        assert!(!recent.busy(ms(6)));
+        recent.push(ms(6), false);
+        assert!(recent.busy(ms(7)));
     }
 }
