@@ -39,8 +39,8 @@ pub struct SqliteDb {
 const READERS: usize = 4;
 /// How often the checkpointer copies the write-ahead log back into the database while
 /// writes come in. Copying holds a core for as long as it takes, and under steady load many
-/// small checkpoints delay request threads less than few large ones: at 1,000 streams, every
-/// 50 ms instead of every 500 ms halved the worst first-token delays.
+/// small checkpoints delay request threads less than few large ones: at 1,000 steady
+/// streams, every 50 ms instead of every 500 ms about halved the worst first-token delays.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(50);
 /// How often it looks when the last look found nothing new to copy.
 const CHECKPOINT_IDLE: Duration = Duration::from_millis(500);
@@ -56,8 +56,9 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
         .with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // No memory map of the file: the checkpointer grows it as it copies pages in (every
-    // 50 ms under load) and each connection then maps it again, which costs TLB shootdowns across cores (about a tenth
-    // of the readers' CPU under steady streaming). The page cache serves repeated reads.
+    // 50 ms under load) and each connection then maps it again, which costs TLB shootdowns
+    // across cores (about a tenth of the readers' CPU under steady streaming). The page
+    // cache serves repeated reads.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
