@@ -20,11 +20,18 @@ use tokio::sync::Notify;
 /// last event) serves followers after that.
 const KEEP_FINISHED: Duration = Duration::from_secs(2 * 60);
 
+/// How long a run's events wait between being shown to followers and a follower taking
+/// them (for a client's stream: the connection polling it), in seconds. A long wait means the
+/// runtime's threads are too busy to pass tokens on.
+pub const EVENT_WAIT_METRIC: &str = "frontdesk_run_event_wait_seconds";
+
 /// One run's log.
 #[derive(Debug)]
 struct Log {
     tenant: TenantId,
     events: Vec<SequencedEvent>,
+    /// When each event was shown to followers (`None`: not yet, or it came from storage).
+    shown_at: Vec<Option<Instant>>,
     /// How many events followers may see (events appended but not yet woken stay hidden).
     visible: usize,
     finished_at: Option<Instant>,
@@ -88,6 +95,7 @@ impl RunHub {
             Mutex::new(Log {
                 tenant: tenant.clone(),
                 events: Vec::new(),
+                shown_at: Vec::new(),
                 visible: 0,
                 finished_at: None,
             }),
@@ -133,6 +141,7 @@ impl RunHub {
             Mutex::new(Log {
                 tenant: tenant.clone(),
                 visible: events.len(),
+                shown_at: vec![None; events.len()],
                 events,
                 finished_at: None,
             }),
@@ -181,6 +190,7 @@ impl Follower {
             Mutex::new(Log {
                 tenant: tenant.clone(),
                 visible: events.len(),
+                shown_at: vec![None; events.len()],
                 events,
                 finished_at: Some(Instant::now()),
             }),
@@ -210,6 +220,11 @@ impl Publisher {
     pub fn wake(&self) {
         {
             let mut log = lock(&self.run.0);
+            let now = Some(Instant::now());
+            let visible = log.visible;
+            for shown in &mut log.shown_at[visible..] {
+                *shown = now;
+            }
             log.visible = log.events.len();
         }
         self.run.1.notify_waiters();
@@ -220,6 +235,7 @@ impl Publisher {
         let mut log = lock(&self.run.0);
         let visible = log.visible;
         log.events.truncate(visible);
+        log.shown_at.truncate(visible);
         if !log.events.last().is_some_and(|e| e.event.is_terminal()) {
             log.finished_at = None;
         }
@@ -240,6 +256,7 @@ impl Publisher {
                 at: Timestamp::now(),
                 event,
             });
+            log.shown_at.push(None);
             seq
         };
         // After the log's lock is let go: the hub takes the queue's lock before a log's.
@@ -263,6 +280,9 @@ impl Follower {
                 if at < log.visible {
                     if let Some(event) = log.events.get(at) {
                         self.next_seq += 1;
+                        if let Some(Some(shown)) = log.shown_at.get(at) {
+                            metrics::histogram!(EVENT_WAIT_METRIC).record(shown.elapsed());
+                        }
                         return Some(event.clone());
                     }
                 }

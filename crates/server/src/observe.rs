@@ -24,6 +24,15 @@ pub fn prometheus() -> PrometheusHandle {
                         5.0, 10.0,
                     ],
                 )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full(frontdesk_agents::hub::EVENT_WAIT_METRIC.to_owned()),
+                        &[
+                            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+                            0.5,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
