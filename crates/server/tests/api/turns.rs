@@ -182,8 +182,8 @@ async fn a_turn_streams_as_sse_and_is_stored() {
     app.stop().await;
 }
 
-/// The count of a run's events that followers took, as `/metrics` shows it.
-async fn event_waits_counted(app: &TestApp) -> u64 {
+/// What `/metrics` shows, and its count of a run's events that followers took.
+async fn event_waits(app: &TestApp) -> (String, u64) {
     let metrics = app
         .client
         .get(format!("{}/metrics", app.base))
@@ -193,16 +193,17 @@ async fn event_waits_counted(app: &TestApp) -> u64 {
         .text()
         .await
         .unwrap();
-    metrics
+    let count = metrics
         .lines()
         .find_map(|l| l.strip_prefix("frontdesk_run_event_wait_seconds_count "))
-        .map_or(0, |n| n.trim().parse().unwrap())
+        .map_or(0, |n| n.trim().parse().unwrap());
+    (metrics, count)
 }
 
 #[tokio::test]
 async fn how_long_events_wait_for_their_stream_is_a_metric() {
     let (app, t, id) = app_with(vec!["Hello", " there"], 0, None).await;
-    let before = event_waits_counted(&app).await;
+    let (_, before) = event_waits(&app).await;
     let response = app
         .post(
             &format!("/api/v1/conversations/{id}/messages"),
@@ -215,16 +216,8 @@ async fn how_long_events_wait_for_their_stream_is_a_metric() {
         .unwrap();
     assert_eq!(parse_sse(&response.text().await.unwrap()).len(), 5);
     // Other tests of this process may add theirs; this one's five are there.
-    assert!(event_waits_counted(&app).await >= before + 5);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (metrics, after) = event_waits(&app).await;
+    assert!(after >= before + 5, "{before} then {after}");
     assert!(
         metrics.contains("frontdesk_run_event_wait_seconds_bucket{le=\"0.001\"}"),
         "{metrics}"
