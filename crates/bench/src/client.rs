@@ -247,6 +247,8 @@ pub struct LevelResult {
     pub token_added: Vec<i64>,
     /// How long the level ran (steady arrivals), in seconds.
     pub seconds: f64,
+    /// frontdesk's own timing of one hop during the level (steady arrivals).
+    pub event_wait: Option<crate::waits::Histogram>,
 }
 
 impl LevelResult {

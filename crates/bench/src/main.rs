@@ -15,6 +15,7 @@ mod sse;
 mod stats;
 mod targets;
 mod upstream;
+mod waits;
 
 use std::process::ExitCode;
 

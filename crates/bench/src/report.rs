@@ -248,6 +248,34 @@ impl Report {
                 );
             }
         }
+        self.inside(out);
+    }
+
+    /// frontdesk's own timing of one hop at each steady level, where it could be read.
+    fn inside(&self, out: &mut String) {
+        let lines: Vec<String> = self
+            .systems
+            .iter()
+            .flat_map(|system| {
+                system.steady.iter().filter_map(move |level| {
+                    let waits = level.event_wait.as_ref()?;
+                    Some(format!(
+                        "- {}, {} concurrent: {}",
+                        system.name,
+                        level.concurrency,
+                        waits.summary()
+                    ))
+                })
+            })
+            .collect();
+        if !lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nOne hop timed inside frontdesk (`frontdesk_run_event_wait_seconds` from its \
+                 `/metrics`): from a run showing an event to the client's connection taking it.\n\n{}",
+                lines.join("\n")
+            );
+        }
     }
 
     fn ratio_table(&self, out: &mut String) {

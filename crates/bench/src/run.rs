@@ -231,7 +231,12 @@ async fn latencies(
     for &concurrency in &args.steady {
         let duration = Duration::from_secs(args.steady_seconds);
         let script = steady_script(args);
-        let result = level_steady(
+        let inside = target.protocol == Protocol::Frontdesk;
+        let before = match inside {
+            true => crate::waits::read(http, &target.base_url).await,
+            false => None,
+        };
+        let mut result = level_steady(
             http,
             target,
             concurrency.max(1),
@@ -240,6 +245,10 @@ async fn latencies(
             TURN_TIMEOUT,
         )
         .await?;
+        if inside {
+            let after = crate::waits::read(http, &target.base_url).await;
+            result.event_wait = after.map(|after| after.since(&before.unwrap_or_default()));
+        }
         crate::say(&format!(
             "{}: steady {concurrency} streams: {} turns in {:.1} s, {} failed; {}",
             target.name,
