@@ -222,7 +222,7 @@ impl Publisher {
             let mut log = lock(&self.run.0);
             let now = Some(Instant::now());
             let visible = log.visible;
-            for shown in &mut log.shown_at[visible..] {
+            for shown in log.shown_at.iter_mut().skip(visible) {
                 *shown = now;
             }
             log.visible = log.events.len();
@@ -385,5 +385,105 @@ mod tests {
         let _another = patient.open(&RunId::new(), &tenant);
         assert!(patient.follow(&late, &tenant, 0).is_some());
         assert_eq!(lock(&patient.finished).len(), 1, "it waits its turn");
+    }
+
+    /// Counts what is recorded into the event-wait histogram.
+    #[derive(Default)]
+    struct Waits(Arc<Mutex<Vec<f64>>>);
+
+    impl metrics::HistogramFn for Waits {
+        fn record(&self, value: f64) {
+            lock(&self.0).push(value);
+        }
+    }
+
+    impl metrics::Recorder for Waits {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            assert_eq!(key.name(), EVENT_WAIT_METRIC);
+            metrics::Histogram::from_arc(Arc::new(Waits(self.0.clone())))
+        }
+    }
+
+    #[test]
+    fn followers_time_what_was_shown_to_them_not_what_was_stored() {
+        use futures_util::FutureExt;
+        let waits = Waits::default();
+        let seen = waits.0.clone();
+        let (run, tenant) = (RunId::new(), TenantId::new());
+        metrics::with_local_recorder(&waits, || {
+            let hub = RunHub::default();
+            // Two events from storage (a run that goes on after a pause): not timed.
+            let stored = (1..=2)
+                .map(|seq| SequencedEvent {
+                    seq,
+                    at: Timestamp::now(),
+                    event: RunEvent::MessageDelta { text: "old".into() },
+                })
+                .collect();
+            let publisher = hub.reopen(&run, &tenant, stored);
+            publisher.publish(RunEvent::MessageDelta { text: "a".into() });
+            // Hidden, then dropped: nobody takes it. Hidden, then shown: timed from the wake.
+            publisher.append(RunEvent::MessageDelta {
+                text: "gone".into(),
+            });
+            publisher.discard_hidden();
+            publisher.append(RunEvent::MessageDelta { text: "b".into() });
+            std::thread::sleep(Duration::from_millis(20));
+            publisher.wake();
+            let mut follower = hub
+                .follow(&run, &tenant, 0)
+                .unwrap_or_else(|| unreachable!());
+            let texts: Vec<String> = (0..4)
+                .filter_map(|_| follower.next().now_or_never().flatten())
+                .map(|e| match e.event {
+                    RunEvent::MessageDelta { text } => text,
+                    _ => String::new(),
+                })
+                .collect();
+            assert_eq!(texts, ["old", "old", "a", "b"]);
+        });
+        let seen = lock(&seen).clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        // "a" was shown before the pause and waited through it; "b" is timed from its wake.
+        assert!(seen[0] >= 0.02, "{seen:?}");
+        assert!(
+            seen[1] < 0.015,
+            "timed from the wake, not the append: {seen:?}"
+        );
     }
 }
