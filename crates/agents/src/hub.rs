@@ -21,8 +21,10 @@ use tokio::sync::Notify;
 const KEEP_FINISHED: Duration = Duration::from_secs(2 * 60);
 
 /// How long a run's events wait between being shown to followers and a follower taking
-/// them (for a client's stream: the connection polling it), in seconds. A long wait means the
-/// runtime's threads are too busy to pass tokens on.
+/// them (for a client's stream: the connection polling it), in seconds. Only events shown
+/// after the follower attached count, so a client catching up on a run does not. A long wait
+/// means the runtime's threads are too busy to pass tokens on, or a client reads slowly (its
+/// connection takes the next event only once the socket has room).
 pub const EVENT_WAIT_METRIC: &str = "frontdesk_run_event_wait_seconds";
 
 /// One run's log.
@@ -70,6 +72,8 @@ pub struct Publisher {
 pub struct Follower {
     run: Entry,
     next_seq: u64,
+    /// When it began to follow: events shown before then are not timed.
+    attached: Instant,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -179,6 +183,7 @@ impl RunHub {
         Some(Follower {
             run: entry,
             next_seq: last_seq + 1,
+            attached: Instant::now(),
         })
     }
 }
@@ -190,7 +195,7 @@ impl Follower {
             Mutex::new(Log {
                 tenant: tenant.clone(),
                 visible: events.len(),
-                shown_at: vec![None; events.len()],
+                shown_at: Vec::new(),
                 events,
                 finished_at: Some(Instant::now()),
             }),
@@ -199,6 +204,7 @@ impl Follower {
         Follower {
             run: entry,
             next_seq: last_seq + 1,
+            attached: Instant::now(),
         }
     }
 }
@@ -222,6 +228,7 @@ impl Publisher {
             let mut log = lock(&self.run.0);
             let now = Some(Instant::now());
             let visible = log.visible;
+            debug_assert_eq!(log.shown_at.len(), log.events.len());
             for shown in log.shown_at.iter_mut().skip(visible) {
                 *shown = now;
             }
@@ -274,21 +281,27 @@ impl Follower {
         loop {
             // Register interest before looking, so a publish in between is not missed.
             let notified = notify.notified();
-            {
+            let taken = {
                 let log = lock(log);
                 let at = (self.next_seq - 1) as usize;
-                if at < log.visible {
-                    if let Some(event) = log.events.get(at) {
-                        self.next_seq += 1;
-                        if let Some(Some(shown)) = log.shown_at.get(at) {
-                            metrics::histogram!(EVENT_WAIT_METRIC).record(shown.elapsed());
-                        }
-                        return Some(event.clone());
+                match log.events.get(at).filter(|_| at < log.visible) {
+                    Some(event) => {
+                        let shown = log.shown_at.get(at).copied().flatten();
+                        Some((event.clone(), shown))
                     }
+                    None if log.finished_at.is_some() && log.visible >= log.events.len() => {
+                        return None
+                    }
+                    None => None,
                 }
-                if log.finished_at.is_some() && log.visible >= log.events.len() {
-                    return None;
+            };
+            if let Some((event, shown)) = taken {
+                self.next_seq += 1;
+                // Recorded after the log's lock is let go: the publisher needs it.
+                if let Some(shown) = shown.filter(|shown| *shown >= self.attached) {
+                    metrics::histogram!(EVENT_WAIT_METRIC).record(shown.elapsed());
                 }
+                return Some(event);
             }
             notified.await;
         }
@@ -440,11 +453,20 @@ mod tests {
     }
 
     #[test]
-    fn followers_time_what_was_shown_to_them_not_what_was_stored() {
+    fn followers_time_what_was_shown_after_they_attached() {
         use futures_util::FutureExt;
         let waits = Waits::default();
         let seen = waits.0.clone();
         let (run, tenant) = (RunId::new(), TenantId::new());
+        let take_all = |follower: &mut Follower| -> Vec<String> {
+            (0..4)
+                .filter_map(|_| follower.next().now_or_never().flatten())
+                .map(|e| match e.event {
+                    RunEvent::MessageDelta { text } => text,
+                    _ => String::new(),
+                })
+                .collect()
+        };
         metrics::with_local_recorder(&waits, || {
             let hub = RunHub::default();
             // Two events from storage (a run that goes on after a pause): not timed.
@@ -456,6 +478,9 @@ mod tests {
                 })
                 .collect();
             let publisher = hub.reopen(&run, &tenant, stored);
+            let mut follower = hub
+                .follow(&run, &tenant, 0)
+                .unwrap_or_else(|| unreachable!());
             publisher.publish(RunEvent::MessageDelta { text: "a".into() });
             // Hidden, then dropped: nobody takes it. Hidden, then shown: timed from the wake.
             publisher.append(RunEvent::MessageDelta {
@@ -465,17 +490,12 @@ mod tests {
             publisher.append(RunEvent::MessageDelta { text: "b".into() });
             std::thread::sleep(Duration::from_millis(20));
             publisher.wake();
-            let mut follower = hub
+            assert_eq!(take_all(&mut follower), ["old", "old", "a", "b"]);
+            // A client that attaches late and catches up is not timed.
+            let mut late = hub
                 .follow(&run, &tenant, 0)
                 .unwrap_or_else(|| unreachable!());
-            let texts: Vec<String> = (0..4)
-                .filter_map(|_| follower.next().now_or_never().flatten())
-                .map(|e| match e.event {
-                    RunEvent::MessageDelta { text } => text,
-                    _ => String::new(),
-                })
-                .collect();
-            assert_eq!(texts, ["old", "old", "a", "b"]);
+            assert_eq!(take_all(&mut late), ["old", "old", "a", "b"]);
         });
         let seen = lock(&seen).clone();
         assert_eq!(seen.len(), 2, "{seen:?}");

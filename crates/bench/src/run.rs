@@ -231,10 +231,11 @@ async fn latencies(
     for &concurrency in &args.steady {
         let duration = Duration::from_secs(args.steady_seconds);
         let script = steady_script(args);
-        let inside = target.protocol == Protocol::Frontdesk;
-        let before = match inside {
-            true => crate::waits::read(http, &target.base_url).await,
-            false => None,
+        // frontdesk's own timing of one hop, read around the level (only when the first
+        // reading worked: otherwise the level would get the process's totals).
+        let before = match target.protocol {
+            Protocol::Frontdesk => crate::waits::read(http, &target.base_url).await.ok(),
+            Protocol::OpenAi => None,
         };
         let mut result = level_steady(
             http,
@@ -245,9 +246,10 @@ async fn latencies(
             TURN_TIMEOUT,
         )
         .await?;
-        if inside {
-            let after = crate::waits::read(http, &target.base_url).await;
-            result.event_wait = after.map(|after| after.since(&before.unwrap_or_default()));
+        if let Some(before) = before {
+            if let Ok(Some(after)) = crate::waits::read(http, &target.base_url).await {
+                result.event_wait = Some(after.since(&before.unwrap_or_default()));
+            }
         }
         crate::say(&format!(
             "{}: steady {concurrency} streams: {} turns in {:.1} s, {} failed; {}",

@@ -25,7 +25,9 @@ impl Histogram {
             let Some((name, value)) = line.rsplit_once(' ') else {
                 continue;
             };
-            let name = &name[METRIC.len()..];
+            let Some(name) = name.strip_prefix(METRIC) else {
+                continue;
+            };
             if let Some(bound) = name
                 .strip_prefix("_bucket{le=\"")
                 .and_then(|rest| rest.strip_suffix("\"}"))
@@ -96,8 +98,19 @@ impl Histogram {
             self.count,
             self.sum / self.count as f64 * 1e3
         );
-        if let Some(p99) = self.quantile_bound(0.99) {
-            let _ = write!(out, ", p99 ≤ {} ms", p99 * 1e3);
+        match self.quantile_bound(0.99) {
+            Some(p99) if p99.is_finite() => {
+                let _ = write!(out, ", p99 ≤ {} ms", p99 * 1e3);
+            }
+            Some(_) => {
+                let top = self
+                    .buckets
+                    .iter()
+                    .map(|(b, _)| *b)
+                    .filter(|b| b.is_finite());
+                let _ = write!(out, ", p99 > {} ms", top.fold(0.0, f64::max) * 1e3);
+            }
+            None => {}
         }
         for bound in [0.0005, 0.001, 0.002] {
             if let Some(share) = self.share_above(bound) {
@@ -108,17 +121,16 @@ impl Histogram {
     }
 }
 
-/// Reads frontdesk's histogram at `base_url`; `None` when it cannot be read.
-pub async fn read(http: &reqwest::Client, base_url: &str) -> Option<Histogram> {
+/// Reads frontdesk's histogram at `base_url`: `Ok(None)` when its page has none yet.
+pub async fn read(http: &reqwest::Client, base_url: &str) -> anyhow::Result<Option<Histogram>> {
     let page = http
         .get(format!("{base_url}/metrics"))
         .send()
-        .await
-        .ok()?
+        .await?
+        .error_for_status()?
         .text()
-        .await
-        .ok()?;
-    Histogram::parse(&page)
+        .await?;
+    Ok(Histogram::parse(&page))
 }
 
 #[cfg(test)]
@@ -156,7 +168,13 @@ mod tests {
         assert_eq!(level.quantile_bound(0.9), Some(0.0005));
         assert_eq!(level.quantile_bound(0.98), Some(0.001));
         assert_eq!(level.quantile_bound(0.99), Some(f64::INFINITY));
-        assert!(level.summary().starts_with("100 events, mean 0.500 ms"));
+        assert!(
+            level
+                .summary()
+                .starts_with("100 events, mean 0.500 ms, p99 > 1 ms, 10.000% over 0.5 ms"),
+            "{}",
+            level.summary()
+        );
     }
 
     #[test]

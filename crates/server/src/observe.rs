@@ -39,10 +39,26 @@ pub fn prometheus() -> PrometheusHandle {
             // Another recorder may be installed already (an embedding program); then ours
             // only renders what it sees, which is nothing — acceptable and not fatal.
             let _ = metrics::set_global_recorder(recorder);
+            // Histograms keep each value until they are drained into their buckets, which a
+            // scrape does; a process nobody scrapes would keep every token's. Drain them on a
+            // thread of their own (it lives as long as the process).
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(error) = started {
+                tracing::warn!(error = %error, "cannot start the metrics upkeep thread");
+            }
             handle
         })
         .clone()
 }
+
+/// How often recorded histogram values are drained into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the inner `record_route` layer leaves the matched route for `observe` to read.
 #[derive(Clone, Default)]
