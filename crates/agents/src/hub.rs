@@ -74,6 +74,8 @@ pub struct Follower {
     next_seq: u64,
     /// When it began to follow: events shown before then are not timed.
     attached: Instant,
+    /// Where their waits go (looked up once, not at every event).
+    waits: metrics::Histogram,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,6 +186,7 @@ impl RunHub {
             run: entry,
             next_seq: last_seq + 1,
             attached: Instant::now(),
+            waits: metrics::histogram!(EVENT_WAIT_METRIC),
         })
     }
 }
@@ -205,6 +208,8 @@ impl Follower {
             run: entry,
             next_seq: last_seq + 1,
             attached: Instant::now(),
+            // Stored events are never timed.
+            waits: metrics::Histogram::noop(),
         }
     }
 }
@@ -299,7 +304,7 @@ impl Follower {
                 self.next_seq += 1;
                 // Recorded after the log's lock is let go: the publisher needs it.
                 if let Some(shown) = shown.filter(|shown| *shown >= self.attached) {
-                    metrics::histogram!(EVENT_WAIT_METRIC).record(shown.elapsed());
+                    self.waits.record(shown.elapsed());
                 }
                 return Some(event);
             }
