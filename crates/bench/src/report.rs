@@ -64,6 +64,14 @@ pub struct HoldStep {
     pub fds: usize,
 }
 
+/// The name of the floor: the client reading the upstream with nothing between.
+pub const DIRECT: &str = "direct (no proxy)";
+
+/// Above this first-token p99 (ms) at a steady level, the direct path says the machine was
+/// busy with something else: on a quiet 2-core machine it stays at 0.2–0.4 ms, and when it
+/// rises every system's numbers at that level carry the same noise.
+const QUIET_FLOOR_P99_MS: f64 = 0.5;
+
 /// `p50 … p99 … max …` of the first-token added latency, for progress lines.
 pub fn brief(first_added: &[i64]) -> String {
     match Summary::of_nanos(first_added) {
@@ -248,7 +256,34 @@ impl Report {
                 );
             }
         }
+        self.noisy_floor(out);
         self.inside(out);
+    }
+
+    /// Says which steady levels ran on a busy machine: where the direct path's own p99 was
+    /// past [`QUIET_FLOOR_P99_MS`], so that runs are compared only where it was not.
+    fn noisy_floor(&self, out: &mut String) {
+        let Some(direct) = self.system(DIRECT) else {
+            return;
+        };
+        let noisy: Vec<String> = direct
+            .steady
+            .iter()
+            .filter_map(|level| {
+                let p99 = Summary::of_nanos(&level.first_added)?.p99;
+                (p99 > QUIET_FLOOR_P99_MS)
+                    .then(|| format!("{} streams ({p99:.2} ms)", level.concurrency))
+            })
+            .collect();
+        if !noisy.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n**A busy machine:** the direct path's own first-token p99 passed \
+                 {QUIET_FLOOR_P99_MS} ms at {}. Something else held the cores during this run, \
+                 and every system's numbers at that level include it: run again to compare.",
+                noisy.join(", ")
+            );
+        }
     }
 
     /// frontdesk's own timing of one hop at each steady level, where it could be read.
@@ -385,5 +420,45 @@ impl Report {
         } else {
             let _ = writeln!(out, "{}", lines.join("\n"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steady(concurrency: usize, first_ms: &[f64]) -> LevelResult {
+        LevelResult {
+            concurrency,
+            first_added: first_ms.iter().map(|ms| (ms * 1e6) as i64).collect(),
+            ..LevelResult::default()
+        }
+    }
+
+    fn with_direct(levels: Vec<LevelResult>) -> Report {
+        let mut report = Report::new(2, 1024, &[1]);
+        let mut direct = SystemResult::named(DIRECT);
+        direct.steady = levels;
+        report.systems.push(direct);
+        report
+    }
+
+    /// A run is flagged only at the levels where the floor itself was slow.
+    #[test]
+    fn a_slow_floor_flags_its_level_and_only_it() {
+        let report = with_direct(vec![
+            steady(100, &[0.1, 0.2, 0.3]),
+            steady(1000, &[0.1, 1.25]),
+        ]);
+        let mut out = String::new();
+        report.noisy_floor(&mut out);
+        assert!(out.contains("A busy machine"), "{out}");
+        assert!(out.contains("1000 streams (1.25 ms)"), "{out}");
+        assert!(!out.contains("100 streams"), "{out}");
+
+        let quiet = with_direct(vec![steady(1000, &[0.1, 0.45])]);
+        let mut out = String::new();
+        quiet.noisy_floor(&mut out);
+        assert!(out.is_empty(), "{out}");
     }
 }

@@ -122,7 +122,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     report.steady_script = Some(steady_script(&args));
     report.upstream_http = args.upstream_http.clone();
     let direct = Target {
-        name: "direct (no proxy)".to_owned(),
+        name: crate::report::DIRECT.to_owned(),
         protocol: Protocol::OpenAi,
         base_url: format!("{upstream_url}/v1"),
         key: None,
