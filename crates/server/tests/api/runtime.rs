@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::{expect, expect_error, TestApp, TestTenant};
 use crate::scripted::{call, text, verify_signature, Receiver, Reply, Scripted};
-use crate::turns::parse_sse;
+use crate::turns::{parse_sse, turn_events};
 
 const MODEL: &str = "scripted/gpt-test";
 
@@ -45,30 +45,6 @@ async fn conversation(app: &TestApp, t: &TestTenant, agent: &str) -> String {
     )
     .await;
     c["id"].as_str().unwrap().to_owned()
-}
-
-/// A turn over SSE: its events as (event, data).
-async fn turn_events(
-    app: &TestApp,
-    t: &TestTenant,
-    conv: &str,
-    content: &str,
-) -> Vec<(String, Value)> {
-    let response = app
-        .post(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            &t.key,
-            &json!({"content": content}),
-        )
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    parse_sse(&response.text().await.unwrap())
-        .into_iter()
-        .map(|(_, event, data)| (event, data))
-        .collect()
 }
 
 /// A turn in JSON mode.

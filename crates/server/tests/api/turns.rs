@@ -30,6 +30,30 @@ pub(crate) fn parse_sse(body: &str) -> Vec<(u64, String, Value)> {
         .collect()
 }
 
+/// A turn over SSE: its events as (event, data).
+pub(crate) async fn turn_events(
+    app: &TestApp,
+    t: &crate::common::TestTenant,
+    conv: &str,
+    content: &str,
+) -> Vec<(String, Value)> {
+    let response = app
+        .post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &t.key,
+            &json!({"content": content}),
+        )
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    parse_sse(&response.text().await.unwrap())
+        .into_iter()
+        .map(|(_, event, data)| (event, data))
+        .collect()
+}
+
 async fn app_with(
     words: Vec<&'static str>,
     pause_ms: u64,
@@ -204,17 +228,7 @@ async fn event_waits(app: &TestApp) -> (String, u64) {
 async fn how_long_events_wait_for_their_stream_is_a_metric() {
     let (app, t, id) = app_with(vec!["Hello", " there"], 0, None).await;
     let (_, before) = event_waits(&app).await;
-    let response = app
-        .post(
-            &format!("/api/v1/conversations/{id}/messages"),
-            &t.key,
-            &json!({"content": "Hi!"}),
-        )
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(parse_sse(&response.text().await.unwrap()).len(), 5);
+    assert_eq!(turn_events(&app, &t, &id, "Hi!").await.len(), 5);
     // Other tests of this process may add theirs; this one's five are there.
     let (metrics, after) = event_waits(&app).await;
     assert!(after >= before + 5, "{before} then {after}");
