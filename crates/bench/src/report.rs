@@ -317,25 +317,38 @@ impl Report {
     fn ratio_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "\n## LiteLLM ÷ frontdesk, first-token added latency\n\nAbove 1×, frontdesk adds less.\n"
+            "\n## LiteLLM ÷ frontdesk, first-token added latency\n\nAbove 1×, frontdesk adds less. \
+             **Raw** divides the two systems' percentiles as measured. **Net of the floor** first \
+             takes the direct path's percentile at the same level from each: the client's own read \
+             of the upstream, which is there with or without a proxy, so what remains is what each \
+             proxy adds (a dash where a system was not above the floor).\n"
         );
         let _ = writeln!(
             out,
-            "| concurrent | p50 | p99 | max |\n|---:|---:|---:|---:|"
+            "| concurrent | raw p50 | raw p99 | raw max | net p50 | net p99 |\n|---:|---:|---:|---:|---:|---:|"
         );
         for &concurrency in &self.concurrency {
-            let (litellm, frontdesk) = (
+            let (litellm, frontdesk, direct) = (
                 self.first("LiteLLM", concurrency),
                 self.first("frontdesk", concurrency),
+                self.first(DIRECT, concurrency),
             );
-            let pick =
+            let raw =
                 |f: fn(&Summary) -> f64| ratio(litellm.as_ref().map(f), frontdesk.as_ref().map(f));
+            let net = |f: fn(&Summary) -> f64| {
+                let above = |s: &Option<Summary>| {
+                    Some(f(s.as_ref()?) - f(direct.as_ref()?)).filter(|d| *d > 0.0)
+                };
+                ratio(above(&litellm), above(&frontdesk))
+            };
             let _ = writeln!(
                 out,
-                "| {concurrency} | {} | {} | {} |",
-                pick(|s| s.p50),
-                pick(|s| s.p99),
-                pick(|s| s.max)
+                "| {concurrency} | {} | {} | {} | {} | {} |",
+                raw(|s| s.p50),
+                raw(|s| s.p99),
+                raw(|s| s.max),
+                net(|s| s.p50),
+                net(|s| s.p99)
             );
         }
     }
@@ -461,5 +474,33 @@ mod tests {
         let mut out = String::new();
         quiet.noisy_floor(&mut out);
         assert!(out.is_empty(), "{out}");
+    }
+
+    /// The net ratio takes the direct path's own time from both systems before dividing,
+    /// and gives a dash where a system was not above that floor.
+    #[test]
+    fn the_net_ratio_leaves_out_the_floor() {
+        let mut report = Report::new(2, 1024, &[1, 100]);
+        for (name, at_1, at_100) in [
+            (DIRECT, [0.2, 0.3], [0.2, 0.3]),
+            ("frontdesk", [0.4, 0.5], [0.1, 0.2]),
+            ("LiteLLM", [3.2, 4.3], [5.0, 6.0]),
+        ] {
+            let mut system = SystemResult::named(name);
+            system.levels = vec![steady(1, &at_1), steady(100, &at_100)];
+            report.systems.push(system);
+        }
+        let mut out = String::new();
+        report.ratio_table(&mut out);
+        // Raw: 3.2 / 0.4 and 4.3 / 0.5; net: (3.2 - 0.2) / (0.4 - 0.2) and (4.3 - 0.3) / (0.5 - 0.3).
+        assert!(
+            out.contains("| 1 | 8.0× | 8.6× | 8.6× | 15.0× | 20.0× |"),
+            "{out}"
+        );
+        // frontdesk under the floor at 100: raw still divides, net has nothing to divide by.
+        assert!(
+            out.contains("| 100 | 50.0× | 30.0× | 30.0× | – | – |"),
+            "{out}"
+        );
     }
 }
