@@ -82,6 +82,42 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T10:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
+        match self.rfc3339_bytes() {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => self.to_rfc3339_slow(),
+        }
+    }
+
+    /// The RFC 3339 text for years 0 to 9999, made without allocating: every stored event
+    /// carries a timestamp, so a run's record formats dozens of them.
+    fn rfc3339_bytes(self) -> Option<[u8; 24]> {
+        const DAY_MS: i64 = 86_400_000;
+        let (year, month, day) = civil_date(self.0.div_euclid(DAY_MS));
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let in_day = self.0.rem_euclid(DAY_MS);
+        let (hour, minute) = (in_day / 3_600_000, in_day / 60_000 % 60);
+        let (second, millis) = (in_day / 1000 % 60, in_day % 1000);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, hour);
+        put(14, 2, minute);
+        put(17, 2, second);
+        put(20, 3, millis);
+        Some(out)
+    }
+
+    /// Any year, through the `time` crate (or the raw milliseconds past its range).
+    fn to_rfc3339_slow(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
             Ok(at) => {
@@ -95,6 +131,31 @@ impl Timestamp {
             Err(_) => self.0.to_string(),
         }
     }
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01.
+///
+/// Counts in 400-year eras starting on March 1st, so that the leap day falls at the end of
+/// a year: each era has the same 146,097 days, and within one the year, then the day of the
+/// year, then the month follow by integer arithmetic.
+fn civil_date(days: i64) -> (i64, i64, i64) {
+    // 0000-03-01 is 719,468 days before the epoch.
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months from March: 153 days in every five.
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Debug for Timestamp {
@@ -111,7 +172,13 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        match self.rfc3339_bytes() {
+            Some(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => serializer.serialize_str(text),
+                Err(_) => serializer.serialize_str(&self.to_rfc3339_slow()),
+            },
+            None => serializer.serialize_str(&self.to_rfc3339_slow()),
+        }
     }
 }
 
@@ -140,6 +207,43 @@ impl utoipa::ToSchema for Timestamp {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast text agrees with the `time` crate's on every kind of day: leap days, the
+    /// ends of months and years, before the epoch, and the edges of its range.
+    #[test]
+    fn the_fast_text_matches_the_slow_one() {
+        const DAY_MS: i64 = 86_400_000;
+        let edges = [
+            0,
+            -1,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_399_999,   // 2100-02-28T23:59:59.999
+            -62_167_219_200_000, // 0000-01-01
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+        ];
+        // Every day from 1600 to 2500 at a time of day that moves, and the edges.
+        let days =
+            (-135_140_i64..193_000).map(|day| day * DAY_MS + (day * 7_919_993).rem_euclid(DAY_MS));
+        for millis in days.chain(edges) {
+            let at = Timestamp::from_millis(millis);
+            assert_eq!(
+                at.rfc3339_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                Some(at.to_rfc3339_slow()),
+                "{millis}"
+            );
+        }
+        // Outside years 0-9999 the slow path answers.
+        for millis in [-62_167_219_200_001, 253_402_300_800_000] {
+            let at = Timestamp::from_millis(millis);
+            assert_eq!(at.rfc3339_bytes(), None);
+            assert_eq!(at.to_rfc3339(), at.to_rfc3339_slow());
+        }
+        assert_eq!(
+            serde_json::to_string(&Timestamp::from_millis(951_782_400_123)).ok(),
+            Some("\"2000-02-29T00:00:00.123Z\"".to_owned())
+        );
+    }
 
     #[test]
     fn round_trips_through_rfc3339() {

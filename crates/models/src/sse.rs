@@ -49,7 +49,7 @@ impl SseDecoder {
                 }
             }
             // A line at a time: its bytes are copied once, into a buffer kept between lines.
-            let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) else {
                 self.extend_line(bytes)?;
                 break;
             };
@@ -91,7 +91,11 @@ impl SseDecoder {
         if line[0] == b':' {
             return None;
         }
-        let text = String::from_utf8_lossy(line);
+        // Valid UTF-8 (nearly always) is checked at full speed; only a bad line is repaired.
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let (field, value) = match text.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (text.as_ref(), ""),
@@ -184,6 +188,21 @@ mod tests {
             .flat_map(|b| decoder.push(&[*b]).unwrap_or_default())
             .collect();
         assert_eq!(bytewise, whole);
+    }
+
+    /// A byte that is not UTF-8 becomes U+FFFD; the rest of the line and stream is kept,
+    /// even when the bad byte arrives split from its line.
+    #[test]
+    fn repairs_bytes_that_are_not_utf8() {
+        let mut decoder = SseDecoder::new();
+        let mut events = decoder.push(b"data: caf\xc3").unwrap_or_default();
+        events.extend(
+            decoder
+                .push(b" \xff ok\r\n\r\ndata: next\n\n")
+                .unwrap_or_default(),
+        );
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["caf\u{fffd} \u{fffd} ok", "next"]);
     }
 
     #[test]

@@ -38,6 +38,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0005_paused_run_lookup.sql"),
         include_str!("migrations/postgres_0005_paused_run_lookup.sql"),
     ),
+    (
+        6,
+        "search_index_at_commit",
+        include_str!("migrations/sqlite_0006_search_index_at_commit.sql"),
+        include_str!("migrations/postgres_0006_search_index_at_commit.sql"),
+    ),
 ];
 
 #[async_trait]

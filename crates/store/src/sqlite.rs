@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::db::{Cell, Commit, Db, Outcome, Row, Stmt, Value};
 
+mod search_index;
 mod writer;
 
 use writer::{spawn_writer, Transaction, WriterJob};
@@ -187,6 +188,15 @@ impl SqliteDb {
     }
 }
 
+/// A text cell: valid UTF-8 (nearly always) is checked at full speed; only bad bytes are
+/// repaired.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 /// Which connection a job runs on.
 enum On {
     Reader,
@@ -266,8 +276,7 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> StoreResult<Outcome> {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(v) => Cell::Int(v),
                 ValueRef::Real(v) => Cell::Float(v),
-                ValueRef::Text(v) => Cell::Text(String::from_utf8_lossy(v).into_owned()),
-                ValueRef::Blob(v) => Cell::Text(String::from_utf8_lossy(v).into_owned()),
+                ValueRef::Text(v) | ValueRef::Blob(v) => Cell::Text(text(v)),
             });
         }
         rows.push(Row {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use frontdesk_core::store::StoreResult;
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::search_index;
 use super::{run_stmt, to_store_error, Job};
 use crate::db::{Commit, Outcome, Stmt};
 
@@ -52,8 +53,10 @@ pub(super) fn spawn_writer(
         .name("sqlite-writer".into())
         .spawn(move || {
             let mut conn = conn;
+            // Whether the database has the store's search index (a bare one has none).
+            let mut indexed = search_index::has_queue(&conn);
             // How long to wait for a job before merging; `None`: nothing is left to merge.
-            let mut wait = Some(IDLE_AFTER);
+            let mut wait = indexed.then_some(IDLE_AFTER);
             let mut commits = RecentCommits::default();
             loop {
                 let received = match wait {
@@ -66,26 +69,33 @@ pub(super) fn spawn_writer(
                     Ok(job) => Some(job),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                         // Keep going while there is work, checking for jobs between steps.
-                        wait = merge_search_index(&conn).then_some(Duration::ZERO);
+                        wait = search_index::merge(&conn).then_some(Duration::ZERO);
                         continue;
                     }
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 };
-                wait = Some(IDLE_AFTER);
                 while let Some(job) = next.take() {
                     match job {
-                        WriterJob::Alone(job) => job(&mut conn),
+                        WriterJob::Alone(job) => {
+                            job(&mut conn);
+                            // It may have changed the schema (a migration) or written messages.
+                            indexed = search_index::has_queue(&conn);
+                            if indexed {
+                                search_index::index_queued_alone(&mut conn);
+                            }
+                        }
                         WriterJob::Transaction(first) => {
                             let mut group = vec![first];
                             let now = Instant::now();
                             let until = commits.busy(now).then_some(now + SHARE_WINDOW);
                             next = gather(&jobs, &mut group, until);
                             let alone = until.is_some() && group.len() == 1;
-                            commit_group(&mut conn, group);
+                            commit_group(&mut conn, group, indexed);
                             commits.push(Instant::now(), alone);
                         }
                     }
                 }
+                wait = indexed.then_some(IDLE_AFTER);
             }
         })?;
     Ok(())
@@ -151,23 +161,32 @@ fn run_all(conn: &Connection, stmts: &[Stmt]) -> StoreResult<Vec<Outcome>> {
     stmts.iter().map(|stmt| run_stmt(conn, stmt)).collect()
 }
 
-/// Runs `stmts` in a transaction of their own; any error rolls all of them back.
-fn run_transaction(conn: &mut Connection, stmts: &[Stmt]) -> StoreResult<Vec<Outcome>> {
+/// Runs `stmts` in a transaction of their own; any error rolls all of them back. With
+/// `indexed`, the messages it queued for the search index are indexed before it commits.
+fn run_transaction(
+    conn: &mut Connection,
+    stmts: &[Stmt],
+    indexed: bool,
+) -> StoreResult<Vec<Outcome>> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| to_store_error(e, "row"))?;
     // On error the transaction is dropped, which rolls it back.
     let outcomes = run_all(&tx, stmts)?;
+    if indexed {
+        search_index::index_queued(&tx).map_err(|e| to_store_error(e, "row"))?;
+    }
     tx.commit().map_err(|e| to_store_error(e, "row"))?;
     Ok(outcomes)
 }
 
 /// Commits `group` with one commit, each transaction in a savepoint of its own. Should the
 /// group fail as a whole (it rolls back entirely), each transaction runs again on its own,
-/// so every caller hears about its own statements only.
-fn commit_group(conn: &mut Connection, group: Vec<Transaction>) {
+/// so every caller hears about its own statements only. With `indexed`, the messages the
+/// group queued for the search index are indexed before it commits.
+fn commit_group(conn: &mut Connection, group: Vec<Transaction>, indexed: bool) {
     if group.len() > 1 {
-        match run_group(conn, &group) {
+        match run_group(conn, &group, indexed) {
             Ok(results) => {
                 for (tx, result) in group.into_iter().zip(results) {
                     let _ = tx.done.send(result);
@@ -182,7 +201,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Transaction>) {
         }
     }
     for tx in group {
-        let _ = tx.done.send(run_transaction(conn, &tx.stmts));
+        let _ = tx.done.send(run_transaction(conn, &tx.stmts, indexed));
     }
 }
 
@@ -191,6 +210,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Transaction>) {
 fn run_group(
     conn: &mut Connection,
     group: &[Transaction],
+    indexed: bool,
 ) -> rusqlite::Result<Vec<StoreResult<Vec<Outcome>>>> {
     let mut outer = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
@@ -206,28 +226,11 @@ fn run_group(
         }
         results.push(result);
     }
+    if indexed {
+        search_index::index_queued(&outer)?;
+    }
     outer.commit()?;
     Ok(results)
-}
-
-/// Merges the full-text index's segments a bounded step at a time, between requests.
-///
-/// The index's automatic merging is off (see the migration): left on, it runs inside
-/// whichever append happens to fill a level, and on a large index that append waits tens
-/// of milliseconds. Here the writer does the same work when it has nothing else to do.
-fn merge_search_index(conn: &Connection) -> bool {
-    let before = conn.total_changes();
-    match conn.execute(
-        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 64)",
-        [],
-    ) {
-        // Fewer than two changes: nothing was left to merge.
-        Ok(_) => conn.total_changes() - before >= 2,
-        Err(error) => {
-            tracing::warn!(error = %error, "merging the search index failed");
-            false
-        }
-    }
 }
 
 #[cfg(test)]
@@ -291,7 +294,7 @@ mod tests {
             )
         })
         .unzip();
-        let results = run_group(&mut conn, &group).unwrap();
+        let results = run_group(&mut conn, &group, false).unwrap();
         assert_eq!(results.len(), 3);
         assert_eq!(results[0].as_ref().map(Vec::len).ok(), Some(2));
         assert!(matches!(results[1], Err(StoreError::Conflict("item"))));
@@ -304,6 +307,120 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(ids, vec![1, 10, 11, 13]);
+    }
+
+    /// A migrated store's database, opened as the writer opens it, with one conversation
+    /// (pk 1, id `c`) to hang messages on.
+    async fn store_database(dir: &std::path::Path) -> Connection {
+        let path = dir.join("search.db");
+        let store = crate::SqlStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        frontdesk_core::store::BaseStore::migrate(&store)
+            .await
+            .unwrap();
+        store.close().await;
+        let conn = super::super::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF; \
+             INSERT INTO conversations (pk, id, tenant_id, agent_id, activity_at, metadata, created_at, updated_at) \
+             VALUES (1, 'c', 't', 'a', 0, '{}', 0, 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn message(seq: i64, text: &str) -> Stmt {
+        Stmt::new(
+            "INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, text, created_at) \
+             VALUES ($1, 't', 'c', $2, 'user', '[]', $3, 0)",
+        )
+        .arg(format!("m{seq}"))
+        .arg(seq)
+        .arg(text)
+        .unique("message")
+    }
+
+    fn found(conn: &Connection, word: &str) -> Vec<i64> {
+        conn.prepare("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid")
+            .unwrap()
+            .query_map([word], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    /// The messages of a group commit enter the search index together at its commit: one
+    /// segment, not one per message (every savepoint release flushes FTS5). A transaction
+    /// that fails takes its queued message with it, and a message deleted while it waits
+    /// leaves nothing behind.
+    #[tokio::test]
+    async fn a_group_indexes_its_messages_once_at_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = store_database(dir.path()).await;
+        let pages = |conn: &Connection| count(conn, "SELECT count(*) FROM messages_fts_data");
+        let before = pages(&conn);
+        let mut stmts: Vec<Vec<Stmt>> = (1..=20)
+            .map(|seq| vec![message(seq, &format!("word{seq} shared"))])
+            .collect();
+        // Fails on its second statement: its first message must not be indexed.
+        stmts.push(vec![message(21, "word21 shared"), message(1, "again")]);
+        // Written and taken back before the commit.
+        stmts.push(vec![
+            message(22, "word22 shared"),
+            Stmt::new("DELETE FROM messages WHERE id = 'm22'"),
+        ]);
+        let (group, _receivers): (Vec<_>, Vec<_>) = stmts
+            .into_iter()
+            .map(|stmts| {
+                let (done, receiver) = tokio::sync::oneshot::channel();
+                let commit = Commit::Now;
+                (
+                    Transaction {
+                        stmts,
+                        commit,
+                        done,
+                    },
+                    receiver,
+                )
+            })
+            .unzip();
+        let results = run_group(&mut conn, &group, true).unwrap();
+        assert!(matches!(results[20], Err(StoreError::Conflict("message"))));
+        assert!(results[21].is_ok());
+        // A new segment is a leaf page or two, and the structure record is rewritten in
+        // place; a segment per message would add twenty.
+        let added = pages(&conn) - before;
+        assert!((1..=3).contains(&added), "{added} rows added to the index");
+        for seq in 1..=20_i64 {
+            assert_eq!(found(&conn, &format!("word{seq}")), [(1 << 20) | seq]);
+        }
+        assert_eq!(found(&conn, "shared").len(), 20);
+        assert!(found(&conn, "word21").is_empty() && found(&conn, "word22").is_empty());
+        assert_eq!(count(&conn, "SELECT count(*) FROM messages_fts_pending"), 0);
+
+        // Deleting an indexed message takes it out of the index; a lone transaction indexes too.
+        run_transaction(
+            &mut conn,
+            &[
+                Stmt::new("DELETE FROM messages WHERE id = 'm3'"),
+                message(23, "word23"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert!(found(&conn, "word3").is_empty());
+        assert_eq!(found(&conn, "word23"), [(1 << 20) | 23]);
+        assert_eq!(found(&conn, "shared").len(), 19);
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]
