@@ -13,8 +13,12 @@ pub struct Timestamp(i64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        Self((nanos / 1_000_000) as i64)
+        // Read straight from the system clock: every published event takes the time.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => Self(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)),
+            // A clock set before 1970.
+            Err(before) => Self(-i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
     }
 
     /// A timestamp from milliseconds since the epoch (as stored).
@@ -243,6 +247,13 @@ mod tests {
             serde_json::to_string(&Timestamp::from_millis(951_782_400_123)).ok(),
             Some("\"2000-02-29T00:00:00.123Z\"".to_owned())
         );
+    }
+
+    #[test]
+    fn now_agrees_with_the_time_crate() {
+        let theirs = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let ours = Timestamp::now().as_millis();
+        assert!((ours - theirs).abs() < 1_000, "{ours} vs {theirs}");
     }
 
     #[test]
