@@ -423,6 +423,43 @@ mod tests {
         .unwrap();
     }
 
+    /// Indexing the queue looks up each queued message by key, even when the statistics
+    /// (taken while the queue was empty, as `ANALYZE` after a bulk load takes them) would
+    /// lead the planner to walk every conversation and message instead.
+    #[tokio::test]
+    async fn the_queue_is_indexed_by_key_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store_database(dir.path()).await;
+        // Statistics of a database with 2,400 conversations and 288,000 messages.
+        conn.execute_batch(
+            "ANALYZE; DELETE FROM sqlite_stat1; \
+             INSERT INTO sqlite_stat1 VALUES \
+               ('messages', 'messages_conversation_seq', '288000 120 1'), \
+               ('messages', 'sqlite_autoindex_messages_1', '288000 1'), \
+               ('conversations', 'sqlite_autoindex_conversations_1', '2400 1'); \
+             ANALYZE sqlite_schema;",
+        )
+        .unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", search_index::QUEUED_ROWS))
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(plan.first().map(String::as_str), Some("SCAN p"), "{plan:?}");
+        assert!(
+            plan.iter()
+                .any(|step| step == "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH c USING") && step.ends_with("(id=?)")),
+            "{plan:?}"
+        );
+    }
+
     #[test]
     fn a_group_that_may_wait_takes_what_comes_until_one_must_commit_now() {
         let (send, jobs) = crossbeam_channel::unbounded();
