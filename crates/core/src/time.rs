@@ -86,9 +86,16 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T10:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
-        match self.rfc3339_bytes() {
-            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            None => self.to_rfc3339_slow(),
+        self.with_rfc3339(str::to_owned)
+    }
+
+    /// Hands the RFC 3339 text to `f`: from the stack for years 0 to 9999, else made by
+    /// [`Self::to_rfc3339_slow`].
+    fn with_rfc3339<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        let bytes = self.rfc3339_bytes();
+        match bytes.as_ref().and_then(|b| std::str::from_utf8(b).ok()) {
+            Some(text) => f(text),
+            None => f(&self.to_rfc3339_slow()),
         }
     }
 
@@ -164,25 +171,19 @@ fn civil_date(days: i64) -> (i64, i64, i64) {
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        self.with_rfc3339(|text| f.write_str(text))
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        self.with_rfc3339(|text| f.write_str(text))
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.rfc3339_bytes() {
-            Some(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => serializer.serialize_str(text),
-                Err(_) => serializer.serialize_str(&self.to_rfc3339_slow()),
-            },
-            None => serializer.serialize_str(&self.to_rfc3339_slow()),
-        }
+        self.with_rfc3339(|text| serializer.serialize_str(text))
     }
 }
 
