@@ -2,15 +2,24 @@
 //! guardrail) and published, the run with its steps and events recorded — or, for a run that
 //! waits for approvals, its state saved so that it can go on later.
 
-use frontdesk_core::conversation::{ContentPart, MessageDraft, MessageRole, Parent};
-use frontdesk_core::run::{FinishReason, RunEvent, RunRecord, RunStatus};
+use frontdesk_core::conversation::{ContentPart, Message, MessageDraft, MessageRole, Parent};
+use frontdesk_core::run::{FinishReason, RunEvent, RunFailure, RunRecord, RunStatus};
 use frontdesk_core::time::Timestamp;
 
-use crate::hub::Publisher;
-use crate::runner::{Meta, Runner};
-use crate::turn::{End, Paused, Pending, Work};
+use crate::deps::{Deps, MAX_HISTORY};
+use crate::ports::{Publisher, RunControl};
+use crate::recent::RecentPaths;
+use crate::work::{End, Meta, Paused, Pending, Work};
 
-impl Runner {
+/// What ending a run needs: the store (through the service), the run control to say it is
+/// no longer live, and the kept branches for the next turn.
+pub(crate) struct Ending<'a> {
+    pub deps: &'a Deps,
+    pub control: &'a dyn RunControl,
+    pub recent: &'a RecentPaths,
+}
+
+impl Ending<'_> {
     /// Publishes and stores how a run ended (or that it paused).
     pub(crate) async fn conclude(&self, meta: Meta, work: Work, end: End, publisher: &Publisher) {
         let mut parts = work.progress.parts.clone();
@@ -30,14 +39,14 @@ impl Runner {
                 (finish, structured, None)
             }
             End::Failed {
-                code,
+                failure,
                 message,
                 partial,
             } => {
                 if !partial.is_empty() {
                     parts.push(ContentPart::Text { text: partial });
                 }
-                (FinishReason::Error, None, Some((code, message)))
+                (FinishReason::Error, None, Some((failure, message)))
             }
             End::Cancelled { partial } => {
                 if !partial.is_empty() {
@@ -59,10 +68,10 @@ impl Runner {
                 (FinishReason::ContentFilter, None, None)
             }
         };
-        if let Some((code, message)) = &error {
-            tracing::warn!(run.id = %meta.run_id, model = %work.progress.model, code = %code, error = %message, "the run failed");
+        if let Some((failure, message)) = &error {
+            tracing::warn!(run.id = %meta.run_id, model = %work.progress.model, code = %failure, error = %message, "the run failed");
             publisher.publish(RunEvent::Error {
-                code: code.clone(),
+                code: *failure,
                 message: message.clone(),
             });
         }
@@ -81,7 +90,7 @@ impl Runner {
             role: MessageRole::Assistant,
             content: parts,
             model: Some(model.clone()),
-            finish_reason: Some(finish.as_str().to_owned()),
+            finish_reason: Some(finish),
             usage: (work.progress.model_calls > 0).then_some(usage),
             latency_ms: Some(work.progress.active_ms as i64),
             structured,
@@ -92,7 +101,8 @@ impl Runner {
             _ => RunStatus::Completed,
         };
         match self
-            .service()
+            .deps
+            .service
             .append_message(&meta.tenant, &meta.conversation, draft)
             .await
         {
@@ -105,7 +115,7 @@ impl Runner {
             Err(error) => {
                 tracing::error!(run.id = %meta.run_id, error = %error, "could not store the answer");
                 publisher.publish(RunEvent::Error {
-                    code: "storage_failed".into(),
+                    code: RunFailure::StorageFailed,
                     message: "the answer could not be stored".into(),
                 });
                 status = RunStatus::Failed;
@@ -114,7 +124,7 @@ impl Runner {
         // Hidden until the run's record is stored: a client that sees the end may read the
         // run (or the response it made) at once.
         publisher.append(RunEvent::RunCompleted { status, usage });
-        self.untrack(&meta.run_id);
+        self.control.untrack(&meta.run_id);
         let record = RunRecord {
             id: meta.run_id.clone(),
             tenant_id: meta.tenant.clone(),
@@ -130,7 +140,7 @@ impl Runner {
             created_at: meta.created_at,
             completed_at: Timestamp::now(),
         };
-        if let Err(error) = self.service().record_run(&record).await {
+        if let Err(error) = self.deps.service.record_run(&record).await {
             tracing::error!(run.id = %meta.run_id, error = %error, "could not store the run's events");
         }
         publisher.wake();
@@ -158,7 +168,7 @@ impl Runner {
                 call_id: call.call_id.clone(),
                 tool: call.name.clone(),
                 arguments: call.arguments.clone(),
-                approver: call.approver.as_str().to_owned(),
+                approver: call.approver,
                 expires_at,
             });
         }
@@ -181,13 +191,13 @@ impl Runner {
             created_at: meta.created_at,
             completed_at: Timestamp::now(),
         };
-        self.untrack(&meta.run_id);
-        if let Err(error) = self.service().record_run(&record).await {
+        self.control.untrack(&meta.run_id);
+        if let Err(error) = self.deps.service.record_run(&record).await {
             // Nobody may decide a pause that was not saved: it never happened; the run fails.
             tracing::error!(run.id = %meta.run_id, error = %error, "could not save the paused run");
             publisher.discard_hidden();
             publisher.publish(RunEvent::Error {
-                code: "storage_failed".into(),
+                code: RunFailure::StorageFailed,
                 message: "the run could not be saved to wait for its approval".into(),
             });
             publisher.publish(RunEvent::RunCompleted {
@@ -197,5 +207,19 @@ impl Runner {
             return;
         }
         publisher.wake();
+    }
+
+    /// Keeps the branch an answer ends, for the next turn on its conversation.
+    fn keep_branch(&self, meta: &Meta, answer: &Message) {
+        let Some(branch) = &meta.branch else {
+            return;
+        };
+        self.recent.put_answer(
+            &meta.tenant,
+            &meta.conversation,
+            (branch, MAX_HISTORY as usize),
+            &meta.user_message,
+            answer,
+        );
     }
 }

@@ -16,16 +16,9 @@ use regex::Regex;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::runner::Runner;
+use crate::deps::Deps;
 use crate::structured;
-use crate::turn::{clip, set_instructions, Work, TRACE_CHARS};
-
-/// Why a check tripped: the guardrail's name and a message for the run's record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trip {
-    pub guardrail: &'static str,
-    pub message: String,
-}
+use crate::work::{clip, set_instructions, Trip, Work, TRACE_CHARS};
 
 fn trip(guardrail: &'static str, message: impl Into<String>) -> Option<Trip> {
     Some(Trip {
@@ -155,129 +148,125 @@ pub fn redact_pii(text: &str) -> String {
     out
 }
 
-impl Runner {
-    /// Input guardrails that need no model, then the classifier.
-    pub(crate) async fn check_input(&self, work: &mut Work, text: &str) -> Option<Trip> {
-        let rules = work.agent.spec.guardrails.input.clone();
-        if let Some(trip) = check_input(&rules, text) {
-            return Some(self.traced_trip(work, trip));
-        }
-        let slug = rules.classifier.as_deref()?;
-        self.classify(work, "input.classifier", slug, text).await
+/// Input guardrails that need no model, then the classifier.
+pub(crate) async fn screen_input(deps: &Deps, work: &mut Work, text: &str) -> Option<Trip> {
+    let rules = work.agent.spec.guardrails.input.clone();
+    if let Some(trip) = check_input(&rules, text) {
+        return Some(traced_trip(work, trip));
     }
+    let slug = rules.classifier.as_deref()?;
+    classify(deps, work, "input.classifier", slug, text).await
+}
 
-    pub(crate) async fn check_output(&self, work: &mut Work, text: &str) -> Option<Trip> {
-        let rules = work.agent.spec.guardrails.output.clone();
-        if let Some(trip) = check_output(&rules, text) {
-            return Some(self.traced_trip(work, trip));
-        }
-        let slug = rules.classifier.as_deref()?;
-        self.classify(work, "output.classifier", slug, text).await
+pub(crate) async fn screen_output(deps: &Deps, work: &mut Work, text: &str) -> Option<Trip> {
+    let rules = work.agent.spec.guardrails.output.clone();
+    if let Some(trip) = check_output(&rules, text) {
+        return Some(traced_trip(work, trip));
     }
+    let slug = rules.classifier.as_deref()?;
+    classify(deps, work, "output.classifier", slug, text).await
+}
 
-    fn traced_trip(&self, work: &mut Work, trip: Trip) -> Trip {
-        work.progress.steps.push(RunStep {
-            kind: StepKind::Guardrail,
-            name: trip.guardrail.to_owned(),
-            agent: work.agent.spec.slug.clone(),
-            started_at: Timestamp::now(),
-            duration_ms: 0,
-            input: Value::Null,
-            output: json!({"tripped": true, "reason": trip.message}),
-            usage: None,
-            error: None,
-        });
-        trip
-    }
+fn traced_trip(work: &mut Work, trip: Trip) -> Trip {
+    work.progress.steps.push(RunStep {
+        kind: StepKind::Guardrail,
+        name: trip.guardrail.to_owned(),
+        agent: work.agent.spec.slug.clone(),
+        started_at: Timestamp::now(),
+        duration_ms: 0,
+        input: Value::Null,
+        output: json!({"tripped": true, "reason": trip.message}),
+        usage: None,
+        error: None,
+    });
+    trip
+}
 
-    /// Asks the classifier agent `slug` whether `text` must be stopped. A classifier that
-    /// cannot answer stops the text too (a guardrail fails closed).
-    async fn classify(
-        &self,
-        work: &mut Work,
-        guardrail: &'static str,
-        slug: &str,
-        text: &str,
-    ) -> Option<Trip> {
-        let clock = Instant::now();
-        let started = Timestamp::now();
-        let verdict = self.ask_classifier(work, slug, text).await;
-        let (tripped, reason, usage, error) = match verdict {
-            Ok((verdict, usage)) => (verdict.tripped, verdict.reason, usage, None),
-            Err(problem) => (
-                true,
-                format!("the classifier could not answer: {problem}"),
-                None,
-                Some(problem),
-            ),
-        };
-        if let Some(usage) = usage {
-            work.progress.usage.prompt_tokens += usage.prompt_tokens;
-            work.progress.usage.completion_tokens += usage.completion_tokens;
-            work.progress.usage.total_tokens += usage.total_tokens;
-        }
-        work.progress.steps.push(RunStep {
-            kind: StepKind::Guardrail,
-            name: guardrail.to_owned(),
-            agent: slug.to_owned(),
-            started_at: started,
-            duration_ms: clock.elapsed().as_millis() as u64,
-            input: Value::String(clip(text, TRACE_CHARS)),
-            output: json!({"tripped": tripped, "reason": reason}),
-            usage,
-            error,
-        });
-        tripped.then_some(Trip {
-            guardrail,
-            message: reason,
-        })
+/// Asks the classifier agent `slug` whether `text` must be stopped. A classifier that
+/// cannot answer stops the text too (a guardrail fails closed).
+async fn classify(
+    deps: &Deps,
+    work: &mut Work,
+    guardrail: &'static str,
+    slug: &str,
+    text: &str,
+) -> Option<Trip> {
+    let clock = Instant::now();
+    let started = Timestamp::now();
+    let verdict = ask_classifier(deps, work, slug, text).await;
+    let (tripped, reason, usage, error) = match verdict {
+        Ok((verdict, usage)) => (verdict.tripped, verdict.reason, usage, None),
+        Err(problem) => (
+            true,
+            format!("the classifier could not answer: {problem}"),
+            None,
+            Some(problem),
+        ),
+    };
+    if let Some(usage) = &usage {
+        work.progress.add_usage(usage);
     }
+    work.progress.steps.push(RunStep {
+        kind: StepKind::Guardrail,
+        name: guardrail.to_owned(),
+        agent: slug.to_owned(),
+        started_at: started,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        input: Value::String(clip(text, TRACE_CHARS)),
+        output: json!({"tripped": tripped, "reason": reason}),
+        usage,
+        error,
+    });
+    tripped.then_some(Trip {
+        guardrail,
+        message: reason,
+    })
+}
 
-    async fn ask_classifier(
-        &self,
-        work: &Work,
-        slug: &str,
-        text: &str,
-    ) -> Result<(Verdict, Option<Usage>), String> {
-        let agent = self
-            .service()
-            .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
-            .await
-            .map_err(|e| e.to_string())?;
-        let candidates = self
-            .registry()
-            .candidates(&agent.spec.model, &agent.spec.fallback_models, &work.keys)
-            .map_err(|e| e.to_string())?;
-        let mut messages = Vec::new();
-        set_instructions(&mut messages, &agent.spec.instructions);
-        messages.push(ModelMessage::User {
-            text: text.to_owned(),
-        });
-        let request = ModelRequest {
-            messages,
-            output_schema: Some(Verdict::schema()),
-            temperature: Some(0.0),
-            max_tokens: Some(256),
-            ..ModelRequest::default()
-        };
-        let mut stream = fallback::start(&candidates, &request, self.retry())
-            .await
-            .map_err(|(e, _)| e.to_string())?
-            .stream;
-        let mut answer = String::new();
-        let mut usage = None;
-        while let Some(event) = stream.next().await {
-            match event.map_err(|e| e.to_string())? {
-                ModelEvent::TextDelta(text) => answer.push_str(&text),
-                ModelEvent::Usage(u) => usage = Some(u),
-                ModelEvent::ToolCallDelta { .. } | ModelEvent::Finish(_) => {}
-            }
+async fn ask_classifier(
+    deps: &Deps,
+    work: &Work,
+    slug: &str,
+    text: &str,
+) -> Result<(Verdict, Option<Usage>), String> {
+    let agent = deps
+        .service
+        .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let candidates = deps
+        .registry
+        .candidates(&agent.spec.model, &agent.spec.fallback_models, &work.keys)
+        .map_err(|e| e.to_string())?;
+    let mut messages = Vec::new();
+    set_instructions(&mut messages, &agent.spec.instructions);
+    messages.push(ModelMessage::User {
+        text: text.to_owned(),
+    });
+    let request = ModelRequest {
+        messages,
+        output_schema: Some(Verdict::schema()),
+        temperature: Some(0.0),
+        max_tokens: Some(256),
+        ..ModelRequest::default()
+    };
+    let mut stream = fallback::start(&candidates, &request, deps.retry)
+        .await
+        .map_err(|(e, _)| e.to_string())?
+        .stream;
+    let mut answer = String::new();
+    let mut usage = None;
+    while let Some(event) = stream.next().await {
+        match event.map_err(|e| e.to_string())? {
+            ModelEvent::TextDelta(text) => answer.push_str(&text),
+            ModelEvent::Usage(u) => usage = Some(u),
+            ModelEvent::ToolCallDelta { .. } | ModelEvent::Finish(_) => {}
         }
-        let value = structured::parse(&answer)?;
-        let verdict: Verdict = serde_json::from_value(value)
-            .map_err(|e| format!("the classifier's answer has the wrong shape: {e}"))?;
-        Ok((verdict, usage))
     }
+    let value = structured::parse(&answer)?;
+    let verdict: Verdict = serde_json::from_value(value)
+        .map_err(|e| format!("the classifier's answer has the wrong shape: {e}"))?;
+    Ok((verdict, usage))
 }
 
 #[cfg(test)]

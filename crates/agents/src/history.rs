@@ -55,7 +55,8 @@ pub fn model_request(
     let mut answer: Vec<ContentPart> = Vec::new();
     for m in branch {
         // A turn a guardrail stopped is left out: the model never sees words that tripped it.
-        if m.role == MessageRole::Assistant && m.finish_reason.as_deref() == Some("content_filter")
+        if m.role == MessageRole::Assistant
+            && m.finish_reason == Some(frontdesk_core::run::FinishReason::ContentFilter)
         {
             if answer.is_empty()
                 && matches!(

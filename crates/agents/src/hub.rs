@@ -5,7 +5,7 @@
 //! that lost its connection can still collect the end (later, the run's stored record serves
 //! it). Finished runs leave in the order they finished, a few at each new run, so opening a
 //! run costs the same with ten runs kept or a hundred thousand. Sharing runs across instances (and
-//! replay after a restart) is the scale-out work; the interface does not change for it.
+//! replay after a restart) is the scale-out work: another [`RunLog`] behind the same port.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,8 @@ use frontdesk_core::id::{RunId, TenantId};
 use frontdesk_core::run::{RunEvent, SequencedEvent};
 use frontdesk_core::time::Timestamp;
 use tokio::sync::Notify;
+
+use crate::ports::{Follower, Publisher, RunLog, RunWriter};
 
 /// How long a finished run's events stay in memory. The run's record (stored right after its
 /// last event) serves followers after that.
@@ -61,7 +63,7 @@ impl Default for RunHub {
 
 /// Writes one run's events, in order.
 #[derive(Debug, Clone)]
-pub struct Publisher {
+struct HubWriter {
     run: Entry,
     id: RunId,
     finished: Finished,
@@ -69,7 +71,7 @@ pub struct Publisher {
 
 /// Reads one run's events from a point on.
 #[derive(Debug)]
-pub struct Follower {
+struct HubFollower {
     run: Entry,
     next_seq: u64,
     /// When it began to follow: events shown before then are not timed.
@@ -95,30 +97,12 @@ impl RunHub {
         }
     }
 
-    /// Opens the log of a new run.
-    pub fn open(&self, run: &RunId, tenant: &TenantId) -> Publisher {
-        let entry = Arc::new((
-            Mutex::new(Log {
-                tenant: tenant.clone(),
-                events: Vec::new(),
-                shown_at: Vec::new(),
-                visible: 0,
-                finished_at: None,
-            }),
-            Notify::new(),
-        ));
-        let mut runs = lock(&self.runs);
-        self.forget_finished(&mut runs);
-        runs.insert(run.clone(), entry.clone());
-        self.publisher(run, entry)
-    }
-
     fn publisher(&self, run: &RunId, entry: Entry) -> Publisher {
-        Publisher {
+        Publisher::new(Arc::new(HubWriter {
             run: entry,
             id: run.clone(),
             finished: self.finished.clone(),
-        }
+        }))
     }
 
     /// Drops the runs that finished longer ago than the hub keeps them (only those: a run
@@ -140,9 +124,27 @@ impl RunHub {
             finished.pop_front();
         }
     }
+}
 
-    /// Opens the log of a run that goes on after a pause, holding its earlier events.
-    pub fn reopen(&self, run: &RunId, tenant: &TenantId, events: Vec<SequencedEvent>) -> Publisher {
+impl RunLog for RunHub {
+    fn open(&self, run: &RunId, tenant: &TenantId) -> Publisher {
+        let entry = Arc::new((
+            Mutex::new(Log {
+                tenant: tenant.clone(),
+                events: Vec::new(),
+                shown_at: Vec::new(),
+                visible: 0,
+                finished_at: None,
+            }),
+            Notify::new(),
+        ));
+        let mut runs = lock(&self.runs);
+        self.forget_finished(&mut runs);
+        runs.insert(run.clone(), entry.clone());
+        self.publisher(run, entry)
+    }
+
+    fn reopen(&self, run: &RunId, tenant: &TenantId, events: Vec<SequencedEvent>) -> Publisher {
         let entry = Arc::new((
             Mutex::new(Log {
                 tenant: tenant.clone(),
@@ -157,9 +159,7 @@ impl RunHub {
         self.publisher(run, entry)
     }
 
-    /// Whether this process's log of `run` ends with a pause for approvals (the run may have
-    /// gone on elsewhere since).
-    pub fn paused(&self, run: &RunId) -> bool {
+    fn paused(&self, run: &RunId) -> bool {
         let Some(entry) = lock(&self.runs).get(run).cloned() else {
             return false;
         };
@@ -175,60 +175,30 @@ impl RunHub {
         })
     }
 
-    /// Follows a run of `tenant` from after `last_seq` (0: from the start). Another tenant's
-    /// run, or one that is gone, is `None`.
-    pub fn follow(&self, run: &RunId, tenant: &TenantId, last_seq: u64) -> Option<Follower> {
+    fn follow(&self, run: &RunId, tenant: &TenantId, last_seq: u64) -> Option<Follower> {
         let entry = lock(&self.runs).get(run).cloned()?;
         if lock(&entry.0).tenant != *tenant {
             return None;
         }
-        Some(Follower {
+        let follower = HubFollower {
             run: entry,
             next_seq: last_seq + 1,
             attached: Instant::now(),
             waits: metrics::histogram!(EVENT_WAIT_METRIC),
-        })
+        };
+        Some(Follower::from_stream(futures_util::stream::unfold(
+            follower,
+            |mut follower| async move { follower.next().await.map(|event| (event, follower)) },
+        )))
     }
 }
 
-impl Follower {
-    /// A follower over a finished run's stored events, from after `last_seq`.
-    pub fn finished(tenant: &TenantId, events: Vec<SequencedEvent>, last_seq: u64) -> Self {
-        let entry = Arc::new((
-            Mutex::new(Log {
-                tenant: tenant.clone(),
-                visible: events.len(),
-                shown_at: Vec::new(),
-                events,
-                finished_at: Some(Instant::now()),
-            }),
-            Notify::new(),
-        ));
-        Follower {
-            run: entry,
-            next_seq: last_seq + 1,
-            attached: Instant::now(),
-            // Stored events are never timed.
-            waits: metrics::Histogram::noop(),
-        }
-    }
-}
-
-impl Publisher {
-    /// Every event published so far.
-    pub fn events(&self) -> Vec<SequencedEvent> {
+impl RunWriter for HubWriter {
+    fn events(&self) -> Vec<SequencedEvent> {
         lock(&self.run.0).events.clone()
     }
 
-    /// Appends an event and wakes the followers; returns its sequence number.
-    pub fn publish(&self, event: RunEvent) -> u64 {
-        let seq = self.append(event);
-        self.wake();
-        seq
-    }
-
-    /// Shows the followers what was appended, and wakes them.
-    pub fn wake(&self) {
+    fn wake(&self) {
         {
             let mut log = lock(&self.run.0);
             let now = Some(Instant::now());
@@ -242,8 +212,7 @@ impl Publisher {
         self.run.1.notify_waiters();
     }
 
-    /// Drops what was appended but not yet shown (it must not be seen after all).
-    pub fn discard_hidden(&self) {
+    fn discard_hidden(&self) {
         let mut log = lock(&self.run.0);
         let visible = log.visible;
         log.events.truncate(visible);
@@ -253,9 +222,7 @@ impl Publisher {
         }
     }
 
-    /// Appends an event that followers do not see until the next wake (or publish): for
-    /// events that must be stored before anyone acts on them.
-    pub fn append(&self, event: RunEvent) -> u64 {
+    fn append(&self, event: RunEvent) -> u64 {
         let finished = event.is_terminal().then(Instant::now);
         let seq = {
             let mut log = lock(&self.run.0);
@@ -279,9 +246,9 @@ impl Publisher {
     }
 }
 
-impl Follower {
+impl HubFollower {
     /// The next event, waiting for it; `None` after the terminal event.
-    pub async fn next(&mut self) -> Option<SequencedEvent> {
+    async fn next(&mut self) -> Option<SequencedEvent> {
         let (log, notify) = &*self.run;
         loop {
             // Register interest before looking, so a publish in between is not missed.
@@ -316,6 +283,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Follower, Publisher, RunLog};
     use frontdesk_core::conversation::Usage;
     use frontdesk_core::run::RunStatus;
 

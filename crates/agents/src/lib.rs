@@ -1,4 +1,13 @@
-//! frontdesk-agents: the Runner and the run hub.
+//! frontdesk-agents: the run engine.
+//!
+//! One way in: [`Runner::start`] takes a [`TurnRequest`] from any channel. The parts, each a
+//! type or functions over explicit inputs (no module reaches into another's type):
+//! - `request`, `options`: what a caller asks for;
+//! - `start`: preparing a turn (checks, the user message, the model request);
+//! - `turn_loop` ([`TurnLoop`](turn_loop)), `model_step`, `guardrails`, `structured`,
+//!   `tools`: the agent loop over [`Deps`];
+//! - `conclude`: storing how a run ended or paused; `approvals`: deciding paused runs;
+//! - `ports`: the run log and run control, implemented in process by `hub` and `live`.
 //!
 //! Invariants:
 //! - Every turn produces one ordered stream of `RunEvent`s, starting with `run.started` and
@@ -7,24 +16,38 @@
 //! - The user message is stored before the model is called; the answer is stored when the
 //!   run ends, partial or not.
 //!
-//! It knows no HTTP: adapters read the hub.
+//! It knows no HTTP: adapters follow the run log.
 
 mod approvals;
 mod conclude;
+mod deps;
 mod guardrails;
 mod history;
 pub mod hub;
+mod import;
+mod live;
 mod model_step;
+mod options;
 pub mod outbound;
+mod outcome;
+pub mod ports;
 mod recent;
+mod request;
 pub mod runner;
-mod stateless;
+mod start;
 mod structured;
 pub mod tools;
-mod turn;
+mod turn_loop;
+mod work;
 
-pub use approvals::{ApprovalDecision, Decided};
-pub use hub::{Follower, RunHub};
-pub use runner::{Runner, RunnerOptions, StartedRun, TurnInput, TurnOptions};
-pub use stateless::{ChainedTurn, Imported, StatelessTurn};
+pub use approvals::{pending_approvals, ApprovalDecision, Decided};
+pub use deps::Deps;
+pub use hub::RunHub;
+pub use live::LocalRuns;
+pub use outcome::Outcome;
+pub use ports::{Follower, Publisher, RunControl, RunLog, RunWriter};
+pub use request::{
+    AgentMatch, Imported, Input, NewConversationTurn, Target, TurnOptions, TurnRequest,
+};
+pub use runner::{Runner, RunnerOptions, StartedRun};
 pub use tools::webhook::signature as webhook_signature;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use frontdesk_agents::{RunHub, Runner, TurnInput};
+use frontdesk_agents::{Input, RunHub, Runner, TurnRequest};
 use frontdesk_core::config::Limits;
 use frontdesk_core::conversation::{MessageRole, Usage};
 use frontdesk_core::id::{ConversationId, TenantId};
@@ -156,7 +156,11 @@ async fn a_turn_streams_and_stores_both_messages() {
     let fx = fixture(vec![("script", model)], "script/m1", &[]).await;
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi!".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi!".into() },
+        ))
         .await
         .unwrap();
     let events = drain(run.events).await;
@@ -175,7 +179,7 @@ async fn a_turn_streams_and_stores_both_messages() {
         unreachable!()
     };
     assert_eq!(message.text(), "Hello there!");
-    assert_eq!(message.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(message.finish_reason, Some(FinishReason::Stop));
     assert_eq!(message.usage, Some(USAGE));
     assert_eq!(message.model.as_deref(), Some("script/m1"));
     assert_eq!(message.parent_id.as_ref(), Some(&run.user_message.id));
@@ -218,7 +222,13 @@ async fn a_turn_streams_and_stores_both_messages() {
     // The second turn carries the history.
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Thanks".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send {
+                text: "Thanks".into(),
+            },
+        ))
         .await
         .unwrap();
     drain(run.events).await;
@@ -245,7 +255,11 @@ async fn an_upstream_failure_keeps_the_partial_answer() {
     let fx = fixture(vec![("script", model)], "script/m", &[]).await;
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .unwrap();
     let events = drain(run.events).await;
@@ -264,8 +278,8 @@ async fn an_upstream_failure_keeps_the_partial_answer() {
         unreachable!()
     };
     assert_eq!(
-        (message.text(), message.finish_reason.as_deref()),
-        ("Partial".to_owned(), Some("error"))
+        (message.text(), message.finish_reason),
+        ("Partial".to_owned(), Some(FinishReason::Error))
     );
     assert!(matches!(
         events[4],
@@ -301,7 +315,11 @@ async fn a_failing_model_falls_back_before_the_first_token() {
     .await;
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .unwrap();
     let events = drain(run.events).await;
@@ -322,7 +340,13 @@ async fn cancel_stops_the_answer_and_keeps_what_was_said() {
     let fx = fixture(vec![("script", model)], "script/m", &[]).await;
     let mut run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Tell me a story".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send {
+                text: "Tell me a story".into(),
+            },
+        ))
         .await
         .unwrap();
     // Wait for the first words, then press stop.
@@ -345,8 +369,8 @@ async fn cancel_stops_the_answer_and_keeps_what_was_said() {
         panic!("{rest:?}")
     };
     assert_eq!(
-        (message.text(), message.finish_reason.as_deref()),
-        ("Once upon".to_owned(), Some("cancelled"))
+        (message.text(), message.finish_reason),
+        ("Once upon".to_owned(), Some(FinishReason::Cancelled))
     );
     assert!(matches!(
         rest[1],
@@ -373,13 +397,17 @@ async fn a_client_that_leaves_changes_nothing_and_can_come_back() {
     let fx = fixture(vec![("script", model)], "script/m", &[]).await;
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .unwrap();
     let run_id = run.run_id.clone();
     drop(run.events);
     // Re-attach after event 2 (run.started, first delta): the rest arrives, nothing twice.
-    let follower = fx.runner.hub().follow(&run_id, &fx.tenant, 2).unwrap();
+    let follower = fx.runner.log().follow(&run_id, &fx.tenant, 2).unwrap();
     let rest = drain(follower).await;
     let deltas: Vec<String> = rest
         .iter()
@@ -391,7 +419,7 @@ async fn a_client_that_leaves_changes_nothing_and_can_come_back() {
     assert_eq!(deltas, ["b", "c"]);
     assert!(fx
         .runner
-        .hub()
+        .log()
         .follow(&run_id, &TenantId::new(), 0)
         .is_none());
     fx.runner.shutdown().await;
@@ -408,7 +436,11 @@ async fn an_unconfigured_model_is_refused_before_anything_is_stored() {
     let fx = fixture(vec![], "local/smollm2-135m", &[]).await;
     let error = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .err()
         .unwrap();
@@ -431,7 +463,11 @@ async fn an_unconfigured_model_is_refused_before_anything_is_stored() {
     // Another tenant's conversation is not found.
     let error = fx
         .runner
-        .start_turn(&TenantId::new(), &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &TenantId::new(),
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .err()
         .unwrap();
@@ -485,13 +521,21 @@ async fn a_spent_monthly_quota_stops_turns_before_the_model_is_called() {
         .id;
     let run = fx
         .runner
-        .start_turn(&quota_tenant, &conversation, "one".into())
+        .start(TurnRequest::on(
+            &quota_tenant,
+            &conversation,
+            Input::Send { text: "one".into() },
+        ))
         .await
         .unwrap();
     drain(run.events).await;
     let error = fx
         .runner
-        .start_turn(&quota_tenant, &conversation, "two".into())
+        .start(TurnRequest::on(
+            &quota_tenant,
+            &conversation,
+            Input::Send { text: "two".into() },
+        ))
         .await
         .err()
         .unwrap();
@@ -513,7 +557,11 @@ async fn a_spent_monthly_quota_stops_turns_before_the_model_is_called() {
     // The tenant without a quota is not affected.
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi".into() },
+        ))
         .await
         .unwrap();
     drain(run.events).await;
@@ -533,7 +581,11 @@ async fn a_finished_run_replays_from_the_store_when_the_live_log_is_gone() {
     let fx = fixture(vec![("script", model)], "script/m1", &[]).await;
     let run = fx
         .runner
-        .start_turn(&fx.tenant, &fx.conversation, "Hi!".into())
+        .start(TurnRequest::on(
+            &fx.tenant,
+            &fx.conversation,
+            Input::Send { text: "Hi!".into() },
+        ))
         .await
         .unwrap();
     let live = drain(run.events).await;
@@ -589,7 +641,11 @@ async fn a_turn_sees_what_changed_the_conversation_since_the_last_answer() {
         let (runner, tenant, conversation) = (&fx.runner, &fx.tenant, &fx.conversation);
         async move {
             let run = runner
-                .start_turn(tenant, conversation, text.into())
+                .start(TurnRequest::on(
+                    tenant,
+                    conversation,
+                    Input::Send { text: text.into() },
+                ))
                 .await
                 .unwrap();
             drain(run.events).await;
@@ -635,13 +691,13 @@ async fn a_turn_sees_what_changed_the_conversation_since_the_last_answer() {
     // Another answer to the first message: a new branch, which the next turn goes on.
     let again = fx
         .runner
-        .start(
+        .start(TurnRequest::on(
             &fx.tenant,
             &fx.conversation,
-            TurnInput::Regenerate {
+            Input::Regenerate {
                 message: first.id.clone(),
             },
-        )
+        ))
         .await
         .unwrap();
     drain(again.events).await;

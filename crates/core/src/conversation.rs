@@ -127,7 +127,7 @@ pub struct Message {
     pub role: MessageRole,
     pub content: Vec<ContentPart>,
     pub model: Option<String>,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<crate::run::FinishReason>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
     /// The answer as JSON when the agent has an output schema (the text is its rendering).
@@ -194,7 +194,7 @@ pub struct NewMessage {
     /// Plain text of `content`, indexed for search.
     pub text: String,
     pub model: Option<String>,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<crate::run::FinishReason>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
     pub structured: Option<Value>,
@@ -211,7 +211,7 @@ pub struct MessageDraft {
     pub role: MessageRole,
     pub content: Vec<ContentPart>,
     pub model: Option<String>,
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<crate::run::FinishReason>,
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
     pub structured: Option<Value>,

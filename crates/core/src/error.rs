@@ -41,6 +41,15 @@ pub enum Error {
     /// Valid credentials that may not do this.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// A run waits for people to approve tool calls (409): the body names the run and the
+    /// calls, so a caller can decide them (`POST /api/v1/runs/{run_id}/approvals/{call_id}`).
+    #[error("{message}")]
+    AwaitingApproval {
+        code: &'static str,
+        message: String,
+        run_id: crate::id::RunId,
+        pending: Vec<crate::run::PendingApproval>,
+    },
     /// Too many requests for this key; retry after the given seconds.
     #[error("{message}")]
     RateLimited {
@@ -129,7 +138,8 @@ impl Error {
             Error::BadRequest { code, .. }
             | Error::Conflict { code, .. }
             | Error::Unauthenticated { code, .. }
-            | Error::Forbidden { code, .. } => code,
+            | Error::Forbidden { code, .. }
+            | Error::AwaitingApproval { code, .. } => code,
             Error::RateLimited { .. } => "rate_limited",
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::PayloadTooLarge { .. } => "payload_too_large",
@@ -146,7 +156,7 @@ impl Error {
             Error::InvalidField { .. }
             | Error::BadRequest { .. }
             | Error::PayloadTooLarge { .. } => ErrorKind::InvalidRequest,
-            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Conflict { .. } | Error::AwaitingApproval { .. } => ErrorKind::Conflict,
             Error::Unauthenticated { .. } => ErrorKind::Authentication,
             Error::Forbidden { .. } => ErrorKind::Permission,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => ErrorKind::RateLimit,
@@ -160,7 +170,7 @@ impl Error {
             Error::NotFound { .. } => 404,
             Error::InvalidField { .. } => 422,
             Error::BadRequest { .. } => 400,
-            Error::Conflict { .. } => 409,
+            Error::Conflict { .. } | Error::AwaitingApproval { .. } => 409,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden { .. } => 403,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => 429,
@@ -185,6 +195,7 @@ impl Error {
             | Error::InvalidField { .. }
             | Error::BadRequest { .. }
             | Error::Conflict { .. }
+            | Error::AwaitingApproval { .. }
             | Error::Unauthenticated { .. }
             | Error::Forbidden { .. }
             | Error::PayloadTooLarge { .. }
@@ -201,6 +212,33 @@ impl Error {
                 "The service is temporarily unavailable. Retry shortly.".to_owned()
             }
             other => other.to_string(),
+        }
+    }
+
+    /// What the error body carries beside `type`, `code` and `message`: the paused run and
+    /// its pending calls for [`Error::AwaitingApproval`].
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            Error::AwaitingApproval {
+                run_id, pending, ..
+            } => Some(serde_json::json!({"run_id": run_id, "pending": pending})),
+            _ => None,
+        }
+    }
+
+    /// A run of `run_id` that waits for `pending` calls to be decided.
+    pub fn awaiting_approval(
+        code: &'static str,
+        run_id: crate::id::RunId,
+        pending: Vec<crate::run::PendingApproval>,
+    ) -> Self {
+        Error::AwaitingApproval {
+            code,
+            message: format!(
+                "run {run_id} waits for a tool call to be approved: decide it (POST /api/v1/runs/{run_id}/approvals/{{call_id}}) or cancel it (POST /api/v1/runs/{run_id}/cancel) first"
+            ),
+            run_id,
+            pending,
         }
     }
 

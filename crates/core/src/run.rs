@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::conversation::{Message, Usage};
 use crate::id::{ConversationId, MessageId, RunId, TenantId};
+use crate::model::ModelError;
+use crate::policy::Approver;
 use crate::time::Timestamp;
 
 /// How a run ended (or where it stands).
@@ -37,6 +39,20 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// The reason a stored name stands for (`None` for a name no version wrote).
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            FinishReason::Stop,
+            FinishReason::Length,
+            FinishReason::ToolCalls,
+            FinishReason::ContentFilter,
+            FinishReason::Error,
+            FinishReason::Cancelled,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == value)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
@@ -47,6 +63,169 @@ impl FinishReason {
             FinishReason::Cancelled => "cancelled",
         }
     }
+}
+
+/// Why a run failed: one closed set, carried from the provider's error (or the loop's own
+/// limits) to the `error` event, the stored run and the HTTP status. The wire names are the
+/// stable codes clients branch on; [`RunFailure::kind`] groups them for the adapters, which
+/// map a failure to their protocol through one function each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunFailure {
+    /// The model provider could not be reached.
+    ModelUnreachable,
+    /// The model provider did not answer (or stopped answering) in time.
+    ModelTimeout,
+    /// The model provider is rate limiting us.
+    ModelRateLimited,
+    /// The model provider answered with an error status.
+    ModelError,
+    /// The model provider's answer did not follow its protocol.
+    ModelProtocolError,
+    /// The model cannot be called as configured (unknown model, missing key).
+    ModelConfigError,
+    /// More model calls than the agent's `max_turns`.
+    MaxTurnsExceeded,
+    /// Longer than `budgets.max_seconds`.
+    TimeBudgetExceeded,
+    /// More tokens than `budgets.max_tokens`.
+    TokenBudgetExceeded,
+    /// More tool calls than `budgets.max_tool_calls`.
+    ToolCallBudgetExceeded,
+    /// The answer did not match the output schema, also when asked once more.
+    InvalidStructuredOutput,
+    /// The agent's tools could not be set up (an MCP server did not list its tools).
+    ToolsUnavailable,
+    /// A guardrail stopped the run (the end user got the safe reply).
+    GuardrailTripped,
+    /// Someone stopped the run.
+    Cancelled,
+    /// The answer or the run could not be stored.
+    StorageFailed,
+    /// A run could not go on after its approvals.
+    ResumeFailed,
+    /// Anything else (also a code this version does not know, read from storage).
+    #[serde(other)]
+    Internal,
+}
+
+/// What kind of failure a [`RunFailure`] is: what adapters decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The model provider failed (HTTP 502 where a protocol answers with a status).
+    Upstream,
+    /// The model provider is rate limiting us.
+    RateLimited,
+    /// The model provider took too long.
+    Timeout,
+    /// The agent's own limits stopped the run (turns, budgets, output schema).
+    Limit,
+    /// A guardrail stopped it.
+    Guardrail,
+    /// A tool could not be used.
+    Tool,
+    /// Someone cancelled it.
+    Cancelled,
+    /// Our own fault.
+    Internal,
+}
+
+impl RunFailure {
+    /// The failure and its kind, in one table.
+    fn entry(self) -> (&'static str, FailureKind) {
+        use FailureKind as K;
+        match self {
+            RunFailure::ModelUnreachable => ("model_unreachable", K::Upstream),
+            RunFailure::ModelTimeout => ("model_timeout", K::Timeout),
+            RunFailure::ModelRateLimited => ("model_rate_limited", K::RateLimited),
+            RunFailure::ModelError => ("model_error", K::Upstream),
+            RunFailure::ModelProtocolError => ("model_protocol_error", K::Upstream),
+            RunFailure::ModelConfigError => ("model_config_error", K::Upstream),
+            RunFailure::MaxTurnsExceeded => ("max_turns_exceeded", K::Limit),
+            RunFailure::TimeBudgetExceeded => ("time_budget_exceeded", K::Limit),
+            RunFailure::TokenBudgetExceeded => ("token_budget_exceeded", K::Limit),
+            RunFailure::ToolCallBudgetExceeded => ("tool_call_budget_exceeded", K::Limit),
+            RunFailure::InvalidStructuredOutput => ("invalid_structured_output", K::Limit),
+            RunFailure::ToolsUnavailable => ("tools_unavailable", K::Tool),
+            RunFailure::GuardrailTripped => ("guardrail_tripped", K::Guardrail),
+            RunFailure::Cancelled => ("cancelled", K::Cancelled),
+            RunFailure::StorageFailed => ("storage_failed", K::Internal),
+            RunFailure::ResumeFailed => ("resume_failed", K::Internal),
+            RunFailure::Internal => ("internal", K::Internal),
+        }
+    }
+
+    /// The stable wire code (`model_timeout`, `max_turns_exceeded`, …).
+    pub fn code(self) -> &'static str {
+        self.entry().0
+    }
+
+    pub fn kind(self) -> FailureKind {
+        self.entry().1
+    }
+
+    /// Whether the model provider failed (rather than the agent or us).
+    pub fn is_upstream(self) -> bool {
+        matches!(
+            self.kind(),
+            FailureKind::Upstream | FailureKind::RateLimited | FailureKind::Timeout
+        )
+    }
+
+    /// Why a model call failed.
+    pub fn from_model(error: &ModelError) -> Self {
+        match error {
+            ModelError::Connect(_) => RunFailure::ModelUnreachable,
+            ModelError::Timeout(_) => RunFailure::ModelTimeout,
+            ModelError::RateLimited { .. } => RunFailure::ModelRateLimited,
+            ModelError::Upstream { .. } => RunFailure::ModelError,
+            ModelError::Protocol(_) => RunFailure::ModelProtocolError,
+            ModelError::Config(_) => RunFailure::ModelConfigError,
+        }
+    }
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Who decided a call that waited for approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    EndUser,
+    Staff,
+    /// Nobody answered in time: a rejection.
+    Expired,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::EndUser => "end_user",
+            DecidedBy::Staff => "staff",
+            DecidedBy::Expired => "expired",
+        }
+    }
+}
+
+impl From<Approver> for DecidedBy {
+    fn from(approver: Approver) -> Self {
+        match approver {
+            Approver::EndUser => DecidedBy::EndUser,
+            Approver::Staff => DecidedBy::Staff,
+        }
+    }
+}
+
+/// What was decided on a call that waited for approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOutcome {
+    Approved,
+    Rejected,
 }
 
 /// One event of a run.
@@ -95,8 +274,7 @@ pub enum RunEvent {
         tool: String,
         #[schema(value_type = Object)]
         arguments: Value,
-        /// `end_user` or `staff`.
-        approver: String,
+        approver: Approver,
         /// When an unanswered approval counts as a rejection.
         expires_at: Timestamp,
     },
@@ -108,7 +286,7 @@ pub enum RunEvent {
     MessageCompleted { message: Box<Message> },
     /// Something went wrong; the run ends with `run.completed` after it.
     #[serde(rename = "error")]
-    Error { code: String, message: String },
+    Error { code: RunFailure, message: String },
     /// Always the last event, whatever the outcome.
     #[serde(rename = "run.completed")]
     RunCompleted { status: RunStatus, usage: Usage },
@@ -176,10 +354,9 @@ pub struct PendingApproval {
     pub tool: String,
     #[schema(value_type = Object)]
     pub arguments: Value,
-    /// `end_user` or `staff`.
-    pub approver: String,
-    /// `approved` or `rejected` once someone decided; the run goes on when all are decided.
-    pub decision: Option<String>,
+    pub approver: Approver,
+    /// Set once someone decided; the run goes on when all are decided.
+    pub decision: Option<ApprovalOutcome>,
 }
 
 /// What kind of work a step was.
@@ -187,6 +364,9 @@ pub struct PendingApproval {
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     Model,
+    /// An attempt at a model call that failed before anything reached the client (a retry
+    /// or a fallback followed it): its model, error and timing.
+    ModelAttempt,
     Tool,
     Handoff,
     Guardrail,
@@ -252,7 +432,7 @@ mod tests {
             ),
             (
                 RunEvent::Error {
-                    code: "upstream".into(),
+                    code: RunFailure::ModelError,
                     message: "x".into(),
                 },
                 "error",
@@ -285,5 +465,33 @@ mod tests {
             usage: Usage::default()
         }
         .is_terminal());
+    }
+
+    #[test]
+    fn failures_keep_their_wire_codes_and_unknown_ones_read_as_internal() {
+        for failure in [
+            RunFailure::ModelTimeout,
+            RunFailure::MaxTurnsExceeded,
+            RunFailure::ToolsUnavailable,
+            RunFailure::ResumeFailed,
+        ] {
+            let json = serde_json::to_value(failure).unwrap_or_default();
+            assert_eq!(json, failure.code());
+            let back: RunFailure = serde_json::from_value(json).unwrap_or(RunFailure::Internal);
+            assert_eq!(back, failure);
+        }
+        let unknown: RunFailure = serde_json::from_value(serde_json::json!("from_the_future"))
+            .unwrap_or(RunFailure::ModelError);
+        assert_eq!(unknown, RunFailure::Internal);
+        assert!(
+            RunFailure::from_model(&ModelError::Timeout(std::time::Duration::from_secs(1)))
+                .is_upstream()
+        );
+        assert!(!RunFailure::MaxTurnsExceeded.is_upstream());
+        assert_eq!(
+            FinishReason::parse("tool_calls"),
+            Some(FinishReason::ToolCalls)
+        );
+        assert_eq!(FinishReason::parse("nope"), None);
     }
 }

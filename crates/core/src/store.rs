@@ -260,6 +260,14 @@ pub trait RunStore: Send + Sync {
         now: crate::time::Timestamp,
         expired: bool,
     ) -> StoreResult<bool>;
+    /// The tenant's runs (in `status` when given), newest first, at most `limit`, without
+    /// their events (`events` is empty; [`RunStore::get_run`] reads them).
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        status: Option<crate::run::RunStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::run::RunRecord>>;
     /// The run of a conversation that waits for approvals, if one does.
     async fn paused_run_of(
         &self,

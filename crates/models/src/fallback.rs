@@ -64,12 +64,23 @@ impl RetryPolicy {
     }
 }
 
+/// An attempt that failed before anything reached the client: which model, why, when and
+/// for how long (the run's trace shows each one).
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    /// The `provider/model` tried.
+    pub label: String,
+    pub error: ModelError,
+    pub started_at: frontdesk_core::time::Timestamp,
+    pub duration: Duration,
+}
+
 /// What a successful start gives: the stream, and which candidate produced it.
 pub struct Started {
     pub stream: ModelStream,
     pub candidate: usize,
-    /// Errors of the attempts that failed before it, in order (for the run's record).
-    pub failures: Vec<(String, ModelError)>,
+    /// The attempts that failed before it, in order (for the run's record).
+    pub failures: Vec<FailedAttempt>,
 }
 
 /// Starts the first candidate that answers, retrying and falling back as described above.
@@ -78,11 +89,13 @@ pub async fn start(
     candidates: &[Candidate],
     request: &ModelRequest,
     policy: RetryPolicy,
-) -> Result<Started, (ModelError, Vec<(String, ModelError)>)> {
+) -> Result<Started, (ModelError, Vec<FailedAttempt>)> {
     let mut failures = Vec::new();
     for (idx, candidate) in candidates.iter().enumerate() {
         let mut attempt = 0;
         loop {
+            let started_at = frontdesk_core::time::Timestamp::now();
+            let clock = std::time::Instant::now();
             let request = ModelRequest {
                 model: candidate.model.clone(),
                 api_key: candidate.api_key.clone(),
@@ -102,7 +115,12 @@ pub async fn start(
                 Err(error) => error,
             };
             let retryable = error.is_retryable();
-            failures.push((candidate.label.clone(), error.clone()));
+            failures.push(FailedAttempt {
+                label: candidate.label.clone(),
+                error: error.clone(),
+                started_at,
+                duration: clock.elapsed(),
+            });
             if !retryable {
                 // A request this model cannot serve (bad key, bad request): the next model might.
                 break;
@@ -116,7 +134,7 @@ pub async fn start(
     }
     let last = failures
         .last()
-        .map(|(_, e)| e.clone())
+        .map(|attempt| attempt.error.clone())
         .unwrap_or_else(|| ModelError::Config("the agent names no model".into()));
     Err((last, failures))
 }

@@ -53,6 +53,11 @@ impl IntoResponse for ApiError {
         if let Some(field) = error.field() {
             body["field"] = json!(field);
         }
+        if let Some(serde_json::Value::Object(details)) = error.details() {
+            for (key, value) in details {
+                body[key] = value;
+            }
+        }
         if status.is_server_error() {
             body["request_id"] = json!(request_id);
         }

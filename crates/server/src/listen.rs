@@ -7,6 +7,10 @@
 //! over TLS, which a proxy in front of frontdesk terminates, so this server speaks HTTP/1.1
 //! alone and keeps the smaller buffer. It also bounds how long a client may take to send
 //! a request head (and so how long an idle connection stays open).
+//!
+//! Connections may be upgraded (WebSocket: the browser voice socket, media streams): hyper
+//! hands the socket to the route that accepted the upgrade, which owns it from then on.
+//! Shutdown asks each connection still serving HTTP to finish its request and close.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,9 +19,10 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// How long a client may take to send a request's head, counted from the end of the
@@ -40,7 +45,9 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
+    // Connections watch `closing`; shutdown waits for every connection task.
+    let closing = CancellationToken::new();
+    let connections = TaskTracker::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -70,11 +77,20 @@ pub async fn serve(
                 request
             },
         );
-        let connection =
-            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let connection = http
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .with_upgrades();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = closing.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 if error.is_timeout() {
                     tracing::trace!("closed a connection that sent no request in time");
                 } else {
@@ -84,7 +100,9 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    closing.cancel();
+    connections.close();
+    connections.wait().await;
 }
 
 /// Whether an accept error concerns only the connection being accepted.
@@ -95,4 +113,64 @@ fn connection_error(error: &std::io::Error) -> bool {
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure should fail loudly.
+
+    use super::*;
+    use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+    use axum::routing::get;
+    use futures_util::{SinkExt, StreamExt};
+
+    /// Answers each text frame with its text reversed, until the client closes.
+    async fn reverse(mut socket: WebSocket) {
+        while let Some(Ok(message)) = socket.recv().await {
+            match message {
+                Message::Text(text) => {
+                    let reversed: String = text.as_str().chars().rev().collect();
+                    if socket.send(Message::Text(reversed.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Message::Close(_) => return,
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_upgrades_to_a_websocket_and_exchanges_messages() {
+        let app = Router::new().route(
+            "/ws",
+            get(|upgrade: WebSocketUpgrade| async move { upgrade.on_upgrade(reverse) }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, app, stop.clone().cancelled_owned()));
+        let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        for word in ["hello", "frontdesk"] {
+            socket
+                .send(tokio_tungstenite::tungstenite::Message::text(word))
+                .await
+                .unwrap();
+            let answer = socket.next().await.unwrap().unwrap();
+            let expected: String = word.chars().rev().collect();
+            assert_eq!(answer.into_text().unwrap().as_str(), expected);
+        }
+        socket.close(None).await.unwrap();
+        // Plain requests still work beside it, and shutdown ends the server.
+        let plain = tokio::net::TcpStream::connect(address).await.unwrap();
+        drop(plain);
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

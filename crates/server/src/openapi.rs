@@ -23,7 +23,7 @@ use crate::routes;
         routes::turns::start_conversation, routes::turns::regenerate, routes::turns::edit_message,
         routes::provider_keys::put_provider_key, routes::provider_keys::list_provider_keys,
         routes::provider_keys::delete_provider_key,
-        routes::runs::get_run, routes::runs::decide,
+        routes::runs::list_runs, routes::runs::get_run, routes::runs::decide,
         routes::secrets::put_secret, routes::secrets::list_secrets, routes::secrets::delete_secret,
         routes::secrets::get_signing_secret, routes::secrets::rotate_signing_secret,
         routes::secrets::refresh_mcp, routes::secrets::get_identity_secret,

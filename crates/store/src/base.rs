@@ -44,6 +44,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0006_search_index_at_commit.sql"),
         include_str!("migrations/postgres_0006_search_index_at_commit.sql"),
     ),
+    (
+        7,
+        "runs_by_status",
+        include_str!("migrations/sqlite_0007_runs_by_status.sql"),
+        include_str!("migrations/postgres_0007_runs_by_status.sql"),
+    ),
 ];
 
 #[async_trait]

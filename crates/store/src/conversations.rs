@@ -9,6 +9,7 @@ use frontdesk_core::conversation::{
     MessageRole, NewMessage, Page, Parent, Usage, PREVIEW_CHARS, TITLE_CHARS,
 };
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, TenantId};
+use frontdesk_core::run::FinishReason;
 use frontdesk_core::store::{ConversationStore, StoreResult};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::usage::{UsageGroup, UsageRow};
@@ -61,7 +62,9 @@ pub(crate) fn message_row(row: &Row) -> StoreResult<Message> {
         role: MessageRole::parse(&role).map_err(|e| bad_value("role", e))?,
         content: json_col(row, "content")?,
         model: col(row, "model")?,
-        finish_reason: col(row, "finish_reason")?,
+        finish_reason: col::<Option<String>>(row, "finish_reason")?
+            .as_deref()
+            .and_then(FinishReason::parse),
         usage,
         latency_ms: col(row, "latency_ms")?,
         structured: json_col_opt(row, "structured")?,
@@ -320,7 +323,7 @@ impl ConversationStore for SqlStore {
             .arg(to_json(&message.content)?)
             .arg(message.text.as_str())
             .arg(message.model.as_deref())
-            .arg(message.finish_reason.as_deref())
+            .arg(message.finish_reason.map(FinishReason::as_str))
             .arg(usage.map(|u| u.prompt_tokens))
             .arg(usage.map(|u| u.completion_tokens))
             .arg(usage.map(|u| u.total_tokens))
@@ -373,7 +376,7 @@ impl ConversationStore for SqlStore {
             role: message.role,
             content: message.content.clone(),
             model: message.model.clone(),
-            finish_reason: message.finish_reason.clone(),
+            finish_reason: message.finish_reason,
             usage: message.usage,
             latency_ms: message.latency_ms,
             structured: message.structured.clone(),

@@ -19,6 +19,58 @@ pub(crate) const PAUSED_RUN_OF: &str = "SELECT id FROM runs WHERE tenant_id = $1
 /// How long a claim on a paused run holds: the longest run (its time budget) and then some.
 const CLAIM_SECS: u64 = 3_600 + 600;
 
+/// The columns a list of runs reads: all but the events.
+const LISTED_COLUMNS: &str =
+    "id, tenant_id, conversation_id, status, agent, model, prompt_tokens, \
+    completion_tokens, total_tokens, steps, state, expires_at, created_at, completed_at";
+
+/// The list of a tenant's runs, by state. The paused ones are named in the SQL, so their
+/// partial index serves the list; another state is `$3`.
+fn list_runs_sql(status: Option<RunStatus>) -> String {
+    let filter = match status {
+        None => "",
+        Some(RunStatus::AwaitingApproval) => "AND status = 'awaiting_approval'",
+        Some(_) => "AND status = $3",
+    };
+    format!(
+        "SELECT {LISTED_COLUMNS} FROM runs WHERE tenant_id = $1 {filter} \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    )
+}
+
+/// A run from its row; without `events` when the row has none (a list).
+fn run_row(row: &crate::db::Row, with_events: bool) -> StoreResult<RunRecord> {
+    let status: String = col(row, "status")?;
+    Ok(RunRecord {
+        id: id_col(row, "id", RunId::parse)?,
+        tenant_id: id_col(row, "tenant_id", TenantId::parse)?,
+        conversation_id: id_col(row, "conversation_id", ConversationId::parse)?,
+        status: RunStatus::parse(&status).ok_or_else(|| {
+            bad_value(
+                "status",
+                frontdesk_core::Error::invalid("status", "unknown run status"),
+            )
+        })?,
+        agent: col(row, "agent")?,
+        model: col(row, "model")?,
+        usage: Usage {
+            prompt_tokens: col(row, "prompt_tokens")?,
+            completion_tokens: col(row, "completion_tokens")?,
+            total_tokens: col(row, "total_tokens")?,
+        },
+        steps: json_col(row, "steps")?,
+        events: if with_events {
+            json_col(row, "events")?
+        } else {
+            Vec::new()
+        },
+        state: json_col_opt(row, "state")?,
+        expires_at: ts_opt(row, "expires_at")?,
+        created_at: ts(row, "created_at")?,
+        completed_at: ts(row, "completed_at")?,
+    })
+}
+
 #[async_trait]
 impl RunStore for SqlStore {
     async fn save_run(&self, run: &RunRecord) -> StoreResult<()> {
@@ -66,31 +118,28 @@ impl RunStore for SqlStore {
         let row = query_one(self.db.as_ref(), stmt)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let status: String = col(&row, "status")?;
-        Ok(RunRecord {
-            id: id_col(&row, "id", RunId::parse)?,
-            tenant_id: id_col(&row, "tenant_id", TenantId::parse)?,
-            conversation_id: id_col(&row, "conversation_id", ConversationId::parse)?,
-            status: RunStatus::parse(&status).ok_or_else(|| {
-                bad_value(
-                    "status",
-                    frontdesk_core::Error::invalid("status", "unknown run status"),
-                )
-            })?,
-            agent: col(&row, "agent")?,
-            model: col(&row, "model")?,
-            usage: Usage {
-                prompt_tokens: col(&row, "prompt_tokens")?,
-                completion_tokens: col(&row, "completion_tokens")?,
-                total_tokens: col(&row, "total_tokens")?,
-            },
-            steps: json_col(&row, "steps")?,
-            events: json_col(&row, "events")?,
-            state: json_col_opt(&row, "state")?,
-            expires_at: ts_opt(&row, "expires_at")?,
-            created_at: ts(&row, "created_at")?,
-            completed_at: ts(&row, "completed_at")?,
-        })
+        run_row(&row, true)
+    }
+
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let stmt = Stmt::new(list_runs_sql(status))
+            .arg(tenant.as_str())
+            .arg(i64::from(limit));
+        let stmt = match status {
+            Some(status) if status != RunStatus::AwaitingApproval => stmt.arg(status.as_str()),
+            _ => stmt,
+        };
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| run_row(row, false))
+            .collect()
     }
 
     async fn claim_paused_run(
@@ -194,22 +243,36 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("plan.db").display());
         let store = SqlStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let plan = store
-            .db()
-            .query(
-                Stmt::new(format!("EXPLAIN QUERY PLAN {PAUSED_RUN_OF}"))
-                    .arg("t")
-                    .arg("c"),
-            )
-            .await
-            .unwrap();
-        let details: Vec<String> = plan.iter().map(|row| col(row, "detail").unwrap()).collect();
-        assert!(
-            details
-                .iter()
-                .any(|d| d.contains("USING INDEX runs_paused_conversation")),
-            "{details:?}"
-        );
+        let plan_uses = |stmt: Stmt, index: &'static str| {
+            let store = &store;
+            async move {
+                let plan = store.db().query(stmt).await.unwrap();
+                let details: Vec<String> =
+                    plan.iter().map(|row| col(row, "detail").unwrap()).collect();
+                assert!(
+                    details
+                        .iter()
+                        .any(|d| d.contains(&format!("USING INDEX {index}"))),
+                    "{details:?}"
+                );
+            }
+        };
+        plan_uses(
+            Stmt::new(format!("EXPLAIN QUERY PLAN {PAUSED_RUN_OF}"))
+                .arg("t")
+                .arg("c"),
+            "runs_paused_conversation",
+        )
+        .await;
+        // The tenant's paused runs, newest first, come from their own index, in its order.
+        let paused = list_runs_sql(Some(RunStatus::AwaitingApproval));
+        plan_uses(
+            Stmt::new(format!("EXPLAIN QUERY PLAN {paused}"))
+                .arg("t")
+                .arg(10),
+            "runs_paused_tenant",
+        )
+        .await;
         store.close().await;
     }
 }

@@ -384,7 +384,7 @@ async fn conversations_and_messages(fx: &Fixture) {
         "Let me check the refund status for you.",
     );
     answer.model = Some("local/smollm2-135m".into());
-    answer.finish_reason = Some("stop".into());
+    answer.finish_reason = Some(frontdesk_core::run::FinishReason::Stop);
     answer.usage = Some(Usage {
         prompt_tokens: 12,
         completion_tokens: 9,

@@ -22,6 +22,19 @@ impl Service {
             .map_err(|e| Error::from_store("run", e))
     }
 
+    /// The tenant's runs (in `status` when given), newest first, without their events.
+    pub async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        status: Option<crate::run::RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
+        self.store
+            .list_runs(tenant, status, limit)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
     /// Takes a paused run of `tenant` to record a decision (`expired`: the sweep's, only once
     /// the approval expired; a person's only before). Not paused is a 409, unknown a 404.
     pub async fn claim_paused_run(

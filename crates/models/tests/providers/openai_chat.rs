@@ -395,7 +395,7 @@ mod fallback {
         assert_eq!(started.candidate, 0);
         assert_eq!(started.failures.len(), 1);
         assert!(matches!(
-            started.failures[0].1,
+            started.failures[0].error,
             ModelError::RateLimited { .. }
         ));
         assert_eq!(
@@ -421,7 +421,7 @@ mod fallback {
             started
                 .failures
                 .iter()
-                .filter(|(label, _)| label == "openai/a")
+                .filter(|attempt| attempt.label == "openai/a")
                 .count(),
             3
         );
@@ -458,9 +458,9 @@ mod fallback {
         let started = start(&candidates, &request(), policy).await.ok().unwrap();
         assert_eq!(started.candidate, 2);
         assert_eq!(unauthorized.requests.lock().unwrap().len(), 1);
-        assert!(matches!(started.failures[0].1, ModelError::Timeout(_)));
+        assert!(matches!(started.failures[0].error, ModelError::Timeout(_)));
         assert!(matches!(
-            started.failures[1].1,
+            started.failures[1].error,
             ModelError::Upstream { status: 401, .. }
         ));
     }

@@ -10,23 +10,24 @@
 //! show as tool parts with their output; approvals, handoffs, guardrails and structured
 //! answers come as `data-approval`, `data-handoff`, `data-guardrail`, `data-structured` parts.
 
-use std::convert::Infallible;
-
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnInput, TurnOptions};
+use frontdesk_agents::{
+    AgentMatch, Follower, Imported, Input, NewConversationTurn, Target, TurnOptions, TurnRequest,
+};
 use frontdesk_core::agent::AgentRef;
 use frontdesk_core::conversation::ContentPart;
 use frontdesk_core::id::ConversationId;
-use frontdesk_core::run::RunEvent;
+use frontdesk_core::run::{FinishReason, RunEvent, SequencedEvent};
 use frontdesk_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -127,38 +128,29 @@ pub async fn chat(
         .await?;
     let regenerate = request.trigger.as_deref() == Some("regenerate-message");
     let (mut history, instructions) = history_of(&request.messages)?;
-    let instructions = instructions.join("\n\n");
-    let options = TurnOptions {
-        client_tools: Vec::new(),
-        instructions: (!instructions.trim().is_empty()).then_some(instructions),
-    };
+    let options = TurnOptions::default().with_instructions(&instructions);
     let conversation = match request.id.as_deref().map(ConversationId::parse) {
-        Some(Ok(id)) => match state.service.get_conversation(tenant, &id).await {
-            Ok(conv) if conv.agent_id == agent.id => Some(conv),
-            Ok(_) => {
-                return Err(ApiError(Error::invalid(
-                    "id",
-                    "this conversation belongs to another agent",
-                )))
-            }
-            Err(error) => return Err(ApiError(error)),
-        },
+        Some(Ok(id)) => Some(state.service.get_conversation(tenant, &id).await?),
         _ => None,
     };
-    let started = match conversation {
+    let target = |conversation: ConversationId| Target::Conversation {
+        id: conversation,
+        agent: Some(AgentMatch {
+            agent: agent.id.clone(),
+            field: "id",
+        }),
+    };
+    let turn = match conversation {
         Some(conv) if regenerate => {
             let answer = conv
                 .active_message_id
                 .ok_or_else(|| Error::invalid("trigger", "there is no answer to regenerate"))?;
-            state
-                .runner
-                .start_with(
-                    tenant,
-                    &conv.id,
-                    TurnInput::Regenerate { message: answer },
-                    options,
-                )
-                .await?
+            TurnRequest {
+                tenant: tenant.clone(),
+                target: target(conv.id),
+                input: Input::Regenerate { message: answer },
+                options,
+            }
         }
         Some(conv) => {
             let Some(Imported::User(text)) = history.pop() else {
@@ -167,19 +159,16 @@ pub async fn chat(
                     "the last message must be the user's",
                 )));
             };
-            state
-                .runner
-                .start_chained(
-                    tenant,
-                    ChainedTurn {
-                        conversation: conv.id,
-                        after: None,
-                        user_text: Some(text),
-                        tool_results: Vec::new(),
-                        options,
-                    },
-                )
-                .await?
+            TurnRequest {
+                tenant: tenant.clone(),
+                target: target(conv.id),
+                input: Input::Reply {
+                    after: None,
+                    tool_results: Vec::new(),
+                    text: Some(text),
+                },
+                options,
+            }
         }
         None => {
             if regenerate {
@@ -190,21 +179,20 @@ pub async fn chat(
                     history.pop();
                 }
             }
-            state
-                .runner
-                .start_stateless(
-                    tenant,
-                    StatelessTurn {
-                        agent: agent.spec.slug.clone(),
-                        end_user_id: None,
-                        source: "ai-sdk",
-                        history,
-                        options,
-                    },
-                )
-                .await?
+            TurnRequest {
+                tenant: tenant.clone(),
+                target: Target::New(NewConversationTurn {
+                    agent: agent.spec.slug.clone(),
+                    source: Some("ai-sdk"),
+                    history,
+                    ..NewConversationTurn::default()
+                }),
+                input: Input::History,
+                options,
+            }
         }
     };
+    let started = state.runner.start(turn).await?;
     Ok(stream(started.events))
 }
 
@@ -325,13 +313,13 @@ impl Chunks {
                         }
                     }
                 }
-                let finish = match message.finish_reason.as_deref() {
-                    Some("length") => "length",
-                    Some("content_filter") => "content-filter",
-                    Some("tool_calls") => "tool-calls",
-                    Some("error") => "error",
-                    Some("cancelled") => "other",
-                    _ => "stop",
+                let finish = match message.finish_reason {
+                    Some(FinishReason::Length) => "length",
+                    Some(FinishReason::ContentFilter) => "content-filter",
+                    Some(FinishReason::ToolCalls) => "tool-calls",
+                    Some(FinishReason::Error) => "error",
+                    Some(FinishReason::Cancelled) => "other",
+                    Some(FinishReason::Stop) | None => "stop",
                 };
                 self.push(json!({"type": "finish-step"}));
                 self.push(json!({"type": "finish", "finishReason": finish}));
@@ -354,32 +342,25 @@ impl Chunks {
     }
 }
 
+impl Encoder for Chunks {
+    fn event(&mut self, event: SequencedEvent, out: &mut Frames) {
+        Chunks::event(self, event.event);
+        out.raw(&std::mem::take(&mut self.out));
+    }
+
+    async fn close(&mut self, out: &mut Frames) {
+        out.raw("data: [DONE]\n\n");
+    }
+}
+
 fn stream(follower: Follower) -> Response {
-    let first = Chunks {
+    let chunks = Chunks {
         text_open: None,
         texts: 0,
         finished: false,
         out: String::new(),
     };
-    let start = (follower, first, false);
-    let body = futures_util::stream::unfold(start, |(mut follower, mut chunks, done)| async move {
-        if done {
-            return None;
-        }
-        let ended = match follower.next().await {
-            Some(event) => {
-                chunks.event(event.event);
-                false
-            }
-            None => {
-                chunks.out.push_str("data: [DONE]\n\n");
-                true
-            }
-        };
-        let out = std::mem::take(&mut chunks.out);
-        Some((Ok::<_, Infallible>(out), (follower, chunks, ended)))
-    });
-    let mut response = crate::routes::event_stream(body);
+    let mut response = wire::stream(follower, chunks);
     response.headers_mut().insert(
         "x-vercel-ai-ui-message-stream",
         axum::http::HeaderValue::from_static("v1"),

@@ -11,18 +11,16 @@
 //! Client tools, attachments, transcription, widgets' actions and feedback answer 400
 //! `unsupported_request` (not silently accepted).
 
-use std::convert::Infallible;
-
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use frontdesk_agents::{Follower, TurnInput};
+use frontdesk_agents::{Follower, Input, TurnRequest};
 use frontdesk_core::agent::AgentRef;
 use frontdesk_core::conversation::{content_text, Conversation, Message, MessageRole};
 use frontdesk_core::id::{ConversationId, MessageId};
-use frontdesk_core::run::RunEvent;
+use frontdesk_core::run::{RunEvent, SequencedEvent};
 use frontdesk_core::service::{ListConversations, NewConversation, UpdateConversation};
 use frontdesk_core::{Error, Service};
 use serde::Deserialize;
@@ -30,6 +28,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -230,7 +229,11 @@ pub async fn chatkit(
                 .await?;
             let started = state
                 .runner
-                .start(tenant, &conversation.id, TurnInput::Send { text })
+                .start(TurnRequest::on(
+                    tenant,
+                    &conversation.id,
+                    Input::Send { text },
+                ))
                 .await?;
             let head = vec![
                 json!({"type": "thread.created", "thread": thread(&conversation, Vec::new(), false)}),
@@ -250,7 +253,7 @@ pub async fn chatkit(
             let text = input_text(params)?;
             let started = state
                 .runner
-                .start(tenant, &id, TurnInput::Send { text })
+                .start(TurnRequest::on(tenant, &id, Input::Send { text }))
                 .await?;
             let head =
                 vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
@@ -269,7 +272,7 @@ pub async fn chatkit(
                 .map_err(|_| Error::NotFound { resource: "item" })?;
             let started = state
                 .runner
-                .start(tenant, &id, TurnInput::Regenerate { message })
+                .start(TurnRequest::on(tenant, &id, Input::Regenerate { message }))
                 .await?;
             Ok(stream(
                 state.clone(),
@@ -386,105 +389,94 @@ fn stream(
     head: Vec<Value>,
     follower: Follower,
 ) -> Response {
-    struct Run {
-        state: AppState,
-        tenant: frontdesk_core::id::TenantId,
-        conversation: ConversationId,
-        follower: Follower,
-        answer: Option<String>,
-        text: String,
-        pending: Vec<Value>,
-        done: bool,
-    }
-    let mut pending = head;
-    pending.push(json!({"type": "stream_options", "stream_options": {"allow_cancel": true}}));
-    let start = Run {
+    let items = ThreadItems {
         state,
         tenant,
         conversation,
-        follower,
+        head,
         answer: None,
-        text: String::new(),
-        pending,
-        done: false,
     };
-    let body = futures_util::stream::unfold(start, |mut run| async move {
-        loop {
-            if !run.pending.is_empty() {
-                let out: String = run
-                    .pending
-                    .drain(..)
-                    .map(|event| format!("data: {event}\n\n"))
-                    .collect();
-                return Some((Ok::<_, Infallible>(out), run));
-            }
-            if run.done {
-                return None;
-            }
-            let Some(event) = run.follower.next().await else {
-                run.done = true;
-                // The thread's title comes from its first message: tell the client.
-                if let Ok(conversation) = run
-                    .state
-                    .service
-                    .get_conversation(&run.tenant, &run.conversation)
-                    .await
-                {
-                    run.pending.push(json!({"type": "thread.updated", "thread": thread(&conversation, Vec::new(), false)}));
-                }
-                continue;
-            };
-            match event.event {
-                RunEvent::RunStarted {
-                    message_id,
-                    conversation_id,
-                    ..
-                } => {
-                    let id = message_id.to_string();
-                    run.pending.push(json!({"type": "thread.item.added", "item": {"id": id, "thread_id": conversation_id,
-                        "created_at": event.at, "type": "assistant_message", "content": []}}));
-                    run.pending.push(
-                        json!({"type": "thread.item.updated", "item_id": id, "update": {
-                        "type": "assistant_message.content_part.added", "content_index": 0,
-                        "content": {"type": "output_text", "text": "", "annotations": []}}}),
-                    );
-                    run.answer = Some(id);
-                }
-                RunEvent::MessageDelta { text } => {
-                    run.text.push_str(&text);
-                    if let Some(id) = &run.answer {
-                        run.pending.push(json!({"type": "thread.item.updated", "item_id": id, "update": {
-                            "type": "assistant_message.content_part.text_delta", "content_index": 0, "delta": text}}));
-                    }
-                }
-                RunEvent::ToolStarted { name, .. } => {
-                    run.pending
-                        .push(json!({"type": "progress_update", "text": format!("Using {name}…")}));
-                }
-                RunEvent::ApprovalRequired { tool, .. } => {
-                    run.pending.push(json!({"type": "notice", "level": "info",
-                        "message": format!("`{tool}` waits for approval before it runs.")}));
-                }
-                RunEvent::MessageCompleted { message } => {
-                    let id = message.id.to_string();
-                    let text = content_text(&message.content);
-                    run.pending.push(
-                        json!({"type": "thread.item.updated", "item_id": id, "update": {
-                        "type": "assistant_message.content_part.done", "content_index": 0,
-                        "content": {"type": "output_text", "text": text, "annotations": []}}}),
-                    );
-                    run.pending
-                        .push(json!({"type": "thread.item.done", "item": item(&message)}));
-                }
-                RunEvent::Error { message, .. } => {
-                    run.pending.push(json!({"type": "error", "code": "stream.error", "message": message, "allow_retry": true}));
-                }
-                RunEvent::ToolCompleted { .. }
-                | RunEvent::Handoff { .. }
-                | RunEvent::GuardrailTripped { .. }
-                | RunEvent::RunCompleted { .. } => {}
-            }
+    wire::stream(follower, items)
+}
+
+/// A run's events as ChatKit thread stream events.
+struct ThreadItems {
+    state: AppState,
+    tenant: frontdesk_core::id::TenantId,
+    conversation: ConversationId,
+    /// What goes first (the new thread, the user's item).
+    head: Vec<Value>,
+    /// The answer's item id, once the run started.
+    answer: Option<String>,
+}
+
+impl Encoder for ThreadItems {
+    fn open(&mut self, out: &mut Frames) {
+        for event in self.head.drain(..) {
+            out.data(&event);
         }
-    });
-    crate::routes::event_stream(body)
+        out.data(&json!({"type": "stream_options", "stream_options": {"allow_cancel": true}}));
+    }
+
+    fn event(&mut self, event: SequencedEvent, out: &mut Frames) {
+        match event.event {
+            RunEvent::RunStarted {
+                message_id,
+                conversation_id,
+                ..
+            } => {
+                let id = message_id.to_string();
+                out.data(&json!({"type": "thread.item.added", "item": {"id": id, "thread_id": conversation_id,
+                    "created_at": event.at, "type": "assistant_message", "content": []}}));
+                out.data(
+                    &json!({"type": "thread.item.updated", "item_id": id, "update": {
+                    "type": "assistant_message.content_part.added", "content_index": 0,
+                    "content": {"type": "output_text", "text": "", "annotations": []}}}),
+                );
+                self.answer = Some(id);
+            }
+            RunEvent::MessageDelta { text } => {
+                if let Some(id) = &self.answer {
+                    out.data(&json!({"type": "thread.item.updated", "item_id": id, "update": {
+                        "type": "assistant_message.content_part.text_delta", "content_index": 0, "delta": text}}));
+                }
+            }
+            RunEvent::ToolStarted { name, .. } => {
+                out.data(&json!({"type": "progress_update", "text": format!("Using {name}…")}));
+            }
+            RunEvent::ApprovalRequired { tool, .. } => {
+                out.data(&json!({"type": "notice", "level": "info",
+                    "message": format!("`{tool}` waits for approval before it runs.")}));
+            }
+            RunEvent::MessageCompleted { message } => {
+                let id = message.id.to_string();
+                let text = content_text(&message.content);
+                out.data(
+                    &json!({"type": "thread.item.updated", "item_id": id, "update": {
+                    "type": "assistant_message.content_part.done", "content_index": 0,
+                    "content": {"type": "output_text", "text": text, "annotations": []}}}),
+                );
+                out.data(&json!({"type": "thread.item.done", "item": item(&message)}));
+            }
+            RunEvent::Error { message, .. } => {
+                out.data(&json!({"type": "error", "code": "stream.error", "message": message, "allow_retry": true}));
+            }
+            RunEvent::ToolCompleted { .. }
+            | RunEvent::Handoff { .. }
+            | RunEvent::GuardrailTripped { .. }
+            | RunEvent::RunCompleted { .. } => {}
+        }
+    }
+
+    async fn close(&mut self, out: &mut Frames) {
+        // The thread's title comes from its first message: tell the client.
+        if let Ok(conversation) = self
+            .state
+            .service
+            .get_conversation(&self.tenant, &self.conversation)
+            .await
+        {
+            out.data(&json!({"type": "thread.updated", "thread": thread(&conversation, Vec::new(), false)}));
+        }
+    }
 }

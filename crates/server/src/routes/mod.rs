@@ -16,6 +16,7 @@ pub mod turns;
 pub mod usage;
 pub mod widget;
 pub mod widget_pages;
+pub(crate) mod wire;
 
 use serde::Serialize;
 
@@ -36,21 +37,4 @@ impl<T> ListPage<T> {
             has_more: false,
         }
     }
-}
-
-/// A body of pre-framed server-sent events (each protocol frames its own), unbuffered.
-pub(crate) fn event_stream<S>(body: S) -> axum::response::Response
-where
-    S: futures_util::Stream<Item = Result<String, std::convert::Infallible>> + Send + 'static,
-{
-    use axum::http::{header, HeaderValue};
-    let mut response = axum::response::Response::new(axum::body::Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
 }

@@ -1,4 +1,5 @@
-//! Runs: `GET /api/v1/runs/{id}` is a run's trace (every model call, tool call, handoff,
+//! Runs: `GET /api/v1/runs` lists the tenant's runs (`?status=awaiting_approval`: the paused
+//! ones with the calls they wait on, newest first); `GET /api/v1/runs/{id}` is a run's trace (every model call, tool call, handoff,
 //! guardrail and approval with inputs, outputs, tokens and timings) and the calls it waits
 //! on; `POST /api/v1/runs/{id}/approvals/{call_id}` decides one of them, and when none is
 //! left the run goes on, its events streamed like a turn's.
@@ -8,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use frontdesk_agents::{ApprovalDecision, Decided, Runner};
+use frontdesk_agents::{pending_approvals, ApprovalDecision, Decided};
 use frontdesk_core::conversation::Usage;
 use frontdesk_core::id::{ConversationId, RunId};
 use frontdesk_core::policy::Approver;
@@ -18,12 +19,14 @@ use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::SecretKeyAuth;
-use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::error::{path_id, ApiError, ApiResult, JsonBody, Query};
 use crate::routes::turns::respond_events;
+use crate::routes::ListPage;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{run}", get(get_run))
         .route("/api/v1/runs/{run}/approvals/{call_id}", post(decide))
 }
@@ -46,6 +49,67 @@ pub struct RunTrace {
     pub completed_at: Option<Timestamp>,
 }
 
+/// Which runs to list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunListParams {
+    /// Only runs in this state (`awaiting_approval`: the runs waiting for a person).
+    status: Option<RunStatus>,
+    /// How many, newest first (default 20, at most the server's page size).
+    limit: Option<u32>,
+}
+
+/// A run in a list: its trace without the steps, and the calls it waits on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub conversation_id: ConversationId,
+    pub status: RunStatus,
+    pub agent: String,
+    pub model: String,
+    pub usage: Usage,
+    /// Calls waiting for a decision (`status` is `awaiting_approval`).
+    pub approvals: Vec<PendingApproval>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub completed_at: Timestamp,
+}
+
+/// The tenant's runs, newest first; `status=awaiting_approval` lists the ones waiting for a
+/// person, with their pending calls (decide one with `POST /api/v1/runs/{run}/approvals/{call_id}`).
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", security(("secret_key" = [])),
+    params(RunListParams),
+    responses((status = 200, body = ListPage<RunSummary>), (status = 400)))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    auth: SecretKeyAuth,
+    Query(params): Query<RunListParams>,
+) -> ApiResult<Json<ListPage<RunSummary>>> {
+    let max = state.config.limits.max_page_size;
+    let limit = params.limit.unwrap_or(20).clamp(1, max.max(1));
+    let runs = state
+        .service
+        .list_runs(&auth.tenant, params.status, limit)
+        .await?;
+    let data = runs
+        .into_iter()
+        .map(|record| RunSummary {
+            approvals: pending_approvals(&record),
+            id: record.id,
+            conversation_id: record.conversation_id,
+            status: record.status,
+            agent: record.agent,
+            model: record.model,
+            usage: record.usage,
+            expires_at: record.expires_at,
+            created_at: record.created_at,
+            completed_at: record.completed_at,
+        })
+        .collect();
+    Ok(Json(ListPage::all(data)))
+}
+
 /// A run's trace; a run still going has only its status until it ends or pauses.
 #[utoipa::path(get, path = "/api/v1/runs/{run}", tag = "runs", security(("secret_key" = [])),
     params(("run" = String, Path, description = "run id")),
@@ -61,7 +125,7 @@ pub async fn get_run(
             if !(record.status == RunStatus::Running
                 && state.runner.is_live(&auth.tenant, &run)) =>
         {
-            let approvals = Runner::pending_approvals(&record);
+            let approvals = pending_approvals(&record);
             Ok(Json(RunTrace {
                 id: record.id,
                 conversation_id: Some(record.conversation_id),

@@ -4,26 +4,24 @@
 //! `Last-Event-ID`; `POST /api/v1/runs/{id}/cancel` stops it. The run itself lives in the
 //! Runner: leaving the stream does not stop it.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use frontdesk_agents::{Follower, StartedRun, TurnInput};
+use frontdesk_agents::{
+    Follower, Input, NewConversationTurn, Outcome, StartedRun, Target, TurnRequest,
+};
 use frontdesk_core::conversation::{ContentPart, Message};
 use frontdesk_core::id::{ConversationId, MessageId, RunId};
-use frontdesk_core::run::{PendingApproval, RunEvent, RunStatus};
-use frontdesk_core::service::NewConversation;
+use frontdesk_core::run::{PendingApproval, RunEvent, RunFailure, RunStatus, SequencedEvent};
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -117,7 +115,7 @@ pub struct TurnResult {
 /// The `error` event of a run, in JSON mode.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunError {
-    pub code: String,
+    pub code: RunFailure,
     pub message: String,
 }
 
@@ -148,7 +146,11 @@ pub async fn send_message(
     let text = input.text()?;
     let run = state
         .runner
-        .start(&auth.tenant, &conversation, TurnInput::Send { text })
+        .start(TurnRequest::on(
+            &auth.tenant,
+            &conversation,
+            Input::Send { text },
+        ))
         .await?;
     respond(run, &headers).await
 }
@@ -170,24 +172,20 @@ pub async fn start_conversation(
         content: input.content,
     }
     .text()?;
-    if text.trim().is_empty() {
-        return Err(ApiError(Error::invalid("content", "must not be empty")));
-    }
-    let conversation = state
-        .service
-        .create_conversation(
-            &auth.tenant,
-            NewConversation {
+    let run = state
+        .runner
+        .start(TurnRequest {
+            tenant: auth.tenant.clone(),
+            target: Target::New(NewConversationTurn {
                 agent: input.agent,
                 end_user_id: input.end_user_id,
                 title: input.title,
                 metadata: input.metadata,
-            },
-        )
-        .await?;
-    let run = state
-        .runner
-        .start(&auth.tenant, &conversation.id, TurnInput::Send { text })
+                ..NewConversationTurn::default()
+            }),
+            input: Input::Send { text },
+            options: Default::default(),
+        })
         .await?;
     respond(run, &headers).await
 }
@@ -210,11 +208,11 @@ pub async fn regenerate(
     let message = path_id(&message, MessageId::parse, "message")?;
     let run = state
         .runner
-        .start(
+        .start(TurnRequest::on(
             &auth.tenant,
             &conversation,
-            TurnInput::Regenerate { message },
-        )
+            Input::Regenerate { message },
+        ))
         .await?;
     respond(run, &headers).await
 }
@@ -241,11 +239,11 @@ pub async fn edit_message(
     let text = input.text()?;
     let run = state
         .runner
-        .start(
+        .start(TurnRequest::on(
             &auth.tenant,
             &conversation,
-            TurnInput::Edit { message, text },
-        )
+            Input::Edit { message, text },
+        ))
         .await?;
     respond(run, &headers).await
 }
@@ -264,22 +262,20 @@ pub(crate) async fn respond_events(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     if wants_sse(headers) {
-        return Ok(sse(follower).into_response());
+        return Ok(sse(follower));
     }
-    let Collected {
+    let Outcome {
         message,
-        error,
+        failure,
         status,
         approvals,
         ..
-    } = collect(follower).await;
+    } = Outcome::collect(run_id.clone(), conversation_id.clone(), follower).await;
     // A model provider that failed the run is an upstream failure (502); a run the agent's
     // own limits stopped (max_turns, budgets) is an answer that says so.
-    if let (RunStatus::Failed, Some((code, message))) = (status, &error) {
-        if code.starts_with("model_") {
-            return Err(ApiError(Error::Upstream {
-                message: message.clone(),
-            }));
+    if let (RunStatus::Failed, Some((failure, message))) = (status, &failure) {
+        if let Some(error) = upstream_error(*failure, message) {
+            return Err(error);
         }
     }
     Ok(Json(TurnResult {
@@ -288,9 +284,19 @@ pub(crate) async fn respond_events(
         status,
         message,
         approvals,
-        error: error.map(|(code, message)| RunError { code, message }),
+        error: failure.map(|(code, message)| RunError { code, message }),
     })
     .into_response())
+}
+
+/// A failed run as an HTTP error, for the protocols that answer with a status: the model
+/// provider's failures are 502 (`None` for the rest, which each protocol answers its way).
+pub(crate) fn upstream_error(failure: RunFailure, message: &str) -> Option<ApiError> {
+    failure.is_upstream().then(|| {
+        ApiError(Error::Upstream {
+            message: message.to_owned(),
+        })
+    })
 }
 
 /// Replays a run's events after `Last-Event-ID` (or from the start) and follows it live.
@@ -307,53 +313,7 @@ pub async fn run_events(
     let run = path_id(&run, RunId::parse, "run")?;
     let last = last_event_id(&headers)?;
     let follower = state.runner.follow(&auth.tenant, &run, last).await?;
-    Ok(sse(follower).into_response())
-}
-
-/// How a run (or the part of it up to a pause) went, gathered from its events.
-pub(crate) struct Collected {
-    pub message: Option<Message>,
-    /// `(code, message)` of its `error` event.
-    pub error: Option<(String, String)>,
-    pub status: RunStatus,
-    pub usage: frontdesk_core::conversation::Usage,
-    pub approvals: Vec<PendingApproval>,
-}
-
-/// Reads a run's events to its end (or pause), for the protocols that answer once.
-pub(crate) async fn collect(mut events: Follower) -> Collected {
-    let mut collected = Collected {
-        message: None,
-        error: None,
-        status: RunStatus::Failed,
-        usage: Default::default(),
-        approvals: Vec::new(),
-    };
-    while let Some(event) = events.next().await {
-        match event.event {
-            RunEvent::MessageCompleted { message } => collected.message = Some(*message),
-            RunEvent::Error { code, message } => collected.error = Some((code, message)),
-            RunEvent::RunCompleted { status, usage } => {
-                collected.status = status;
-                collected.usage = usage;
-            }
-            RunEvent::ApprovalRequired {
-                call_id,
-                tool,
-                arguments,
-                approver,
-                ..
-            } => collected.approvals.push(PendingApproval {
-                call_id,
-                tool,
-                arguments,
-                approver,
-                decision: None,
-            }),
-            _ => {}
-        }
-    }
-    collected
+    Ok(sse(follower))
 }
 
 /// The `Last-Event-ID` a re-attaching client sends (0 without one).
@@ -395,18 +355,22 @@ pub async fn cancel_run(
     ))
 }
 
-/// A follower as SSE: `id:` the sequence number, `event:` the type, `data:` the JSON.
-pub(crate) fn sse(
-    follower: Follower,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let stream = futures_util::stream::unfold(follower, |mut follower| async move {
-        let event = follower.next().await?;
+/// The native event stream: each `RunEvent` as it is, `id:` its sequence number (what
+/// `Last-Event-ID` names), `event:` its type, `data:` its JSON.
+struct NativeEvents;
+
+impl Encoder for NativeEvents {
+    fn event(&mut self, event: SequencedEvent, out: &mut Frames) {
         let data = serde_json::to_string(&event.event).unwrap_or_else(|_| "{}".to_owned());
-        let sse = Event::default()
-            .id(event.seq.to_string())
-            .event(event.event.name())
-            .data(data);
-        Some((Ok(sse), follower))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        out.raw(&format!(
+            "id: {}\nevent: {}\ndata: {data}\n\n",
+            event.seq,
+            event.event.name()
+        ));
+    }
+}
+
+/// A follower as the native event stream.
+pub(crate) fn sse(follower: Follower) -> Response {
+    wire::stream(follower, NativeEvents)
 }

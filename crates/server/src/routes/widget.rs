@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use frontdesk_agents::{ApprovalDecision, Decided, TurnInput};
+use frontdesk_agents::{ApprovalDecision, Decided, Input, TurnRequest};
 use frontdesk_core::agent::{AgentRef, WidgetSettings};
 use frontdesk_core::conversation::{BranchMessage, Conversation};
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
@@ -499,11 +499,11 @@ pub async fn send(
     let conversation = own_conversation(&state, &visitor, &conversation).await?;
     let started = state
         .runner
-        .start(
+        .start(TurnRequest::on(
             visitor.tenant(),
             &conversation.id,
-            TurnInput::Send { text: body.content },
-        )
+            Input::Send { text: body.content },
+        ))
         .await?;
     crate::routes::turns::respond_events(
         started.run_id,
@@ -525,11 +525,11 @@ pub async fn regenerate(
     let message = path_id(&message, MessageId::parse, "message")?;
     let started = state
         .runner
-        .start(
+        .start(TurnRequest::on(
             visitor.tenant(),
             &conversation.id,
-            TurnInput::Regenerate { message },
-        )
+            Input::Regenerate { message },
+        ))
         .await?;
     crate::routes::turns::respond_events(
         started.run_id,
@@ -550,7 +550,7 @@ pub async fn events(
     let run = own_run(&state, &visitor, &run).await?;
     let last = crate::routes::turns::last_event_id(&headers)?;
     let follower = state.runner.follow(visitor.tenant(), &run, last).await?;
-    Ok(crate::routes::turns::sse(follower).into_response())
+    Ok(crate::routes::turns::sse(follower))
 }
 
 /// Stops a run of the visitor (the stop button).

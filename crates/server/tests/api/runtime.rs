@@ -803,6 +803,121 @@ async fn an_approval_pauses_the_run_survives_a_restart_and_resumes_it() {
     app.stop().await;
 }
 
+/// The tool names a model request offered.
+fn offered(request: &Value) -> Vec<String> {
+    let mut names: Vec<String> = request["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A run started through `/openai/v1` with the client's own tools pauses for a staff
+/// approval: the 409 names the run and its pending call, the run is listed among the paused
+/// ones, and after the approval the resumed run still offers the client's tools.
+#[tokio::test]
+async fn a_paused_openai_run_is_findable_and_resumes_with_the_clients_tools() {
+    let receiver = Receiver::start(200, r#"{"refunded": true}"#, 0).await;
+    let scripted = Scripted::start(vec![
+        call("c1", "refund", json!({"amount": 20})),
+        text("Refunded."),
+    ])
+    .await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "a", "approvals": {"approver": "staff"}, "tools": [
+            {"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
+             "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}
+        ]}),
+    )
+    .await;
+    let weather = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    let paused = expect_error(
+        app.post(
+            "/openai/v1/chat/completions",
+            &t.key,
+            &json!({"model": "a", "messages": [{"role": "user", "content": "Refund me 20"}],
+                    "tools": [weather]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "approval_required",
+    )
+    .await;
+    let run = paused["run_id"]
+        .as_str()
+        .expect("the error names the run")
+        .to_owned();
+    assert_eq!(paused["pending"][0]["call_id"], "c1", "{paused}");
+    assert_eq!(paused["pending"][0]["tool"], "refund");
+    assert_eq!(paused["pending"][0]["arguments"], json!({"amount": 20}));
+    assert!(paused["message"].as_str().unwrap().contains(&run));
+    // The tenant's paused runs list it with its pending call; another tenant's list does not.
+    let listed = expect(
+        app.get("/api/v1/runs?status=awaiting_approval", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["data"][0]["id"], run.as_str(), "{listed}");
+    assert_eq!(listed["data"][0]["approvals"][0]["call_id"], "c1");
+    let other = app.tenant("Other").await;
+    let theirs = expect(
+        app.get("/api/v1/runs?status=awaiting_approval", &other.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(theirs["data"], json!([]));
+    expect(
+        app.get("/api/v1/runs?status=sleeping", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let resumed = expect(
+        app.post(
+            &format!("/api/v1/runs/{run}/approvals/c1"),
+            &t.key,
+            &json!({"decision": "approve"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(resumed["status"], "completed", "{resumed}");
+    let requests = scripted.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(offered(&requests[0]), ["get_weather", "refund"]);
+    assert_eq!(
+        offered(&requests[1]),
+        ["get_weather", "refund"],
+        "the resumed run offers the client's tools too"
+    );
+    assert_eq!(receiver.received().len(), 1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_rejected_or_expired_approval_is_told_to_the_model() {
     let receiver = Receiver::start(200, "{}", 0).await;

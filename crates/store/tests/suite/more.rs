@@ -267,6 +267,40 @@ pub async fn runs(fx: &Fixture) {
         fx.store.get_run(&a, &record.id).await.unwrap().status,
         RunStatus::Completed
     );
+    // Lists: a tenant's runs by state, newest first, without their events; never another
+    // tenant's.
+    let mut paused = Vec::new();
+    for n in 0..3 {
+        let run = RunRecord {
+            id: RunId::new(),
+            status: RunStatus::AwaitingApproval,
+            state: Some(serde_json::json!({"pending": [n]})),
+            created_at: Timestamp::from_millis(now.as_millis() + 10 + n),
+            ..record.clone()
+        };
+        fx.store.save_run(&run).await.unwrap();
+        paused.push(run.id);
+    }
+    let listed = fx
+        .store
+        .list_runs(&a, Some(RunStatus::AwaitingApproval), 10)
+        .await
+        .unwrap();
+    let ids: Vec<RunId> = listed.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, paused.iter().rev().cloned().collect::<Vec<_>>());
+    assert!(listed
+        .iter()
+        .all(|r| r.events.is_empty() && r.state.is_some()));
+    let two = fx
+        .store
+        .list_runs(&a, Some(RunStatus::AwaitingApproval), 2)
+        .await
+        .unwrap();
+    assert_eq!(two.len(), 2);
+    let all = fx.store.list_runs(&a, None, 10).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all.last().map(|r| r.id.clone()), Some(record.id.clone()));
+    assert!(fx.store.list_runs(&b, None, 10).await.unwrap().is_empty());
 }
 
 pub async fn provider_credentials(fx: &Fixture) {

@@ -3,22 +3,22 @@
 //! the run's events become a `chat.completion` or `chat.completion.chunk`s ending in
 //! `data: [DONE]`, with the usage chunk when `stream_options.include_usage` asks for it.
 
-use std::convert::Infallible;
-
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use frontdesk_agents::{Follower, Imported, StatelessTurn, TurnOptions};
+use frontdesk_agents::{
+    Imported, Input, NewConversationTurn, Outcome, Target, TurnOptions, TurnRequest,
+};
 use frontdesk_core::conversation::{ContentPart, Message, Usage};
-use frontdesk_core::run::{RunEvent, RunStatus};
+use frontdesk_core::run::{FinishReason, RunEvent, RunFailure, RunStatus, SequencedEvent};
 use frontdesk_core::Error;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::routes::turns::{collect, Collected};
+use crate::routes::turns::upstream_error;
+use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +107,10 @@ fn text_of(content: &Option<Value>, field: &str) -> Result<String, Error> {
 
 impl ChatRequest {
     /// The turn this request asks for.
-    fn into_turn(self) -> Result<(StatelessTurn, ChatShape), Error> {
+    fn into_turn(
+        self,
+        tenant: &frontdesk_core::id::TenantId,
+    ) -> Result<(TurnRequest, ChatShape), Error> {
         let mut instructions = Vec::new();
         let mut history = Vec::new();
         for (idx, message) in self.messages.iter().enumerate() {
@@ -158,17 +161,22 @@ impl ChatRequest {
                 .is_some_and(|o| o.include_usage),
             client_tools: client_tools.iter().map(|t| t.name.clone()).collect(),
         };
-        let instructions = instructions.join("\n\n");
         Ok((
-            StatelessTurn {
-                agent: self.model,
-                end_user_id: self.user,
-                source: "openai.chat_completions",
-                history,
+            TurnRequest {
+                tenant: tenant.clone(),
+                target: Target::New(NewConversationTurn {
+                    agent: self.model,
+                    end_user_id: self.user,
+                    source: Some("openai.chat_completions"),
+                    history,
+                    ..NewConversationTurn::default()
+                }),
+                input: Input::History,
                 options: TurnOptions {
                     client_tools,
-                    instructions: (!instructions.trim().is_empty()).then_some(instructions),
-                },
+                    ..TurnOptions::default()
+                }
+                .with_instructions(&instructions),
             },
             shape,
         ))
@@ -222,29 +230,32 @@ pub async fn completions(
 ) -> ApiResult<Response> {
     let stream = request.stream;
     super::agent_for_model(&state, &auth.tenant, &request.model).await?;
-    let (turn, shape) = request.into_turn()?;
-    let started = state.runner.start_stateless(&auth.tenant, turn).await?;
+    let (turn, shape) = request.into_turn(&auth.tenant)?;
+    let started = state.runner.start(turn).await?;
     let id = format!("chatcmpl-{}", started.run_id.as_str());
     let created = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
     if stream {
-        return Ok(stream_response(started.events, id, created, shape));
+        return Ok(wire::stream(started.events, Chunks { id, created, shape }));
     }
-    let Collected {
+    let Outcome {
+        run_id,
         message,
-        error,
+        failure,
         status,
         usage,
+        approvals,
         ..
-    } = collect(started.events).await;
-    if let Some((code, message)) = error {
-        return Err(run_error(&code, message));
+    } = Outcome::collect(started.run_id, started.conversation_id, started.events).await;
+    if let Some((failure, message)) = failure {
+        return Err(run_error(failure, message));
     }
     let message = match (status, message) {
         (RunStatus::AwaitingApproval, _) => {
-            return Err(ApiError(Error::Conflict {
-                code: "approval_required",
-                message: "the agent waits for a person to approve a tool call; decide it with POST /api/v1/runs/{id}/approvals/{call_id}".into(),
-            }))
+            return Err(ApiError(Error::awaiting_approval(
+                "approval_required",
+                run_id,
+                approvals,
+            )))
         }
         (_, Some(message)) => message,
         (_, None) => {
@@ -255,10 +266,7 @@ pub async fn completions(
     };
     let calls = client_calls(&message, &shape);
     let text = message.text();
-    let finish = message
-        .finish_reason
-        .clone()
-        .unwrap_or_else(|| "stop".into());
+    let finish = message.finish_reason.unwrap_or(FinishReason::Stop).as_str();
     let mut body_message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) }, "refusal": null});
     if !calls.is_empty() {
         body_message["tool_calls"] = Value::Array(calls);
@@ -275,108 +283,84 @@ pub async fn completions(
 }
 
 /// A run that failed: the model provider's failures are 502, the agent's own limits 422.
-fn run_error(code: &str, message: String) -> ApiError {
-    if code.starts_with("model_") {
-        ApiError(Error::Upstream { message })
-    } else {
+fn run_error(failure: RunFailure, message: String) -> ApiError {
+    upstream_error(failure, &message).unwrap_or_else(|| {
         ApiError(Error::invalid(
             "model",
-            format!("the agent could not finish ({code}): {message}"),
+            format!("the agent could not finish ({failure}): {message}"),
         ))
+    })
+}
+
+fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+    })
+}
+
+/// The run's events as `chat.completion.chunk`s, ending in `data: [DONE]`.
+struct Chunks {
+    id: String,
+    created: i64,
+    shape: ChatShape,
+}
+
+impl Chunks {
+    fn chunk(&self, out: &mut Frames, delta: Value, finish: Option<&str>) {
+        out.data(&chunk(
+            &self.id,
+            self.created,
+            &self.shape.model,
+            delta,
+            finish,
+        ));
     }
 }
 
-fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>) -> String {
-    let body = json!({
-        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
-    });
-    format!("data: {body}\n\n")
-}
+impl Encoder for Chunks {
+    fn open(&mut self, out: &mut Frames) {
+        self.chunk(out, json!({"role": "assistant", "content": ""}), None);
+    }
 
-/// The run's events as `chat.completion.chunk`s.
-fn stream_response(follower: Follower, id: String, created: i64, shape: ChatShape) -> Response {
-    let first = chunk(
-        &id,
-        created,
-        &shape.model,
-        json!({"role": "assistant", "content": ""}),
-        None,
-    );
-    let state = (follower, id, shape, false);
-    let rest = futures_util::stream::unfold(
-        state,
-        move |(mut follower, id, shape, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                let Some(event) = follower.next().await else {
-                    return Some((
-                        String::from("data: [DONE]\n\n"),
-                        (follower, id, shape, true),
-                    ));
-                };
-                let model = shape.model.as_str();
-                let out = match event.event {
-                    RunEvent::MessageDelta { text } => {
-                        chunk(&id, created, model, json!({"content": text}), None)
-                    }
-                    RunEvent::MessageCompleted { message } => {
-                        let mut out = String::new();
-                        for (index, call) in client_calls(&message, &shape).into_iter().enumerate()
-                        {
-                            let mut call = call;
-                            call["index"] = json!(index);
-                            out.push_str(&chunk(
-                                &id,
-                                created,
-                                model,
-                                json!({"tool_calls": [call]}),
-                                None,
-                            ));
-                        }
-                        let finish = message
-                            .finish_reason
-                            .clone()
-                            .unwrap_or_else(|| "stop".into());
-                        if finish != "error" {
-                            let finish = if finish == "cancelled" {
-                                "stop".to_owned()
-                            } else {
-                                finish
-                            };
-                            out.push_str(&chunk(&id, created, model, json!({}), Some(&finish)));
-                        }
-                        out
-                    }
-                    RunEvent::Error { code, message } => {
-                        let body = json!({"error": {"message": message, "type": "server_error", "code": code, "param": null}});
-                        format!("data: {body}\n\n")
-                    }
-                    RunEvent::RunCompleted { status, usage } => {
-                        let mut out = String::new();
-                        if status == RunStatus::AwaitingApproval {
-                            let body = json!({"error": {"message": "the agent waits for a person to approve a tool call", "type": "invalid_request_error", "code": "approval_required", "param": null}});
-                            out.push_str(&format!("data: {body}\n\n"));
-                        }
-                        if shape.include_usage {
-                            let body = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                            "choices": [], "usage": usage_json(&usage)});
-                            out.push_str(&format!("data: {body}\n\n"));
-                        }
-                        out
-                    }
-                    _ => continue,
-                };
-                if !out.is_empty() {
-                    return Some((out, (follower, id, shape, false)));
+    fn event(&mut self, event: SequencedEvent, out: &mut Frames) {
+        match event.event {
+            RunEvent::MessageDelta { text } => self.chunk(out, json!({"content": text}), None),
+            RunEvent::MessageCompleted { message } => {
+                for (index, mut call) in client_calls(&message, &self.shape).into_iter().enumerate()
+                {
+                    call["index"] = json!(index);
+                    self.chunk(out, json!({"tool_calls": [call]}), None);
+                }
+                match message.finish_reason.unwrap_or(FinishReason::Stop) {
+                    // The `error` event says it.
+                    FinishReason::Error => {}
+                    FinishReason::Cancelled => self.chunk(out, json!({}), Some("stop")),
+                    finish => self.chunk(out, json!({}), Some(finish.as_str())),
                 }
             }
-        },
-    );
-    let body = futures_util::stream::once(async move { first })
-        .chain(rest)
-        .map(Ok::<_, Infallible>);
-    crate::routes::event_stream(body)
+            RunEvent::Error { code, message } => {
+                out.data(&json!({"error": {"message": message, "type": "server_error", "code": code, "param": null}}));
+            }
+            RunEvent::RunCompleted { status, usage } => {
+                if status == RunStatus::AwaitingApproval {
+                    out.data(&json!({"error": {"message": "the agent waits for a person to approve a tool call", "type": "invalid_request_error", "code": "approval_required", "param": null}}));
+                }
+                if self.shape.include_usage {
+                    out.data(&json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.shape.model, "choices": [], "usage": usage_json(&usage)}));
+                }
+            }
+            RunEvent::RunStarted { .. }
+            | RunEvent::ToolStarted { .. }
+            | RunEvent::ToolCompleted { .. }
+            | RunEvent::Handoff { .. }
+            | RunEvent::ApprovalRequired { .. }
+            | RunEvent::GuardrailTripped { .. } => {}
+        }
+    }
+
+    async fn close(&mut self, out: &mut Frames) {
+        out.raw("data: [DONE]\n\n");
+    }
 }

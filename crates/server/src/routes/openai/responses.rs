@@ -5,22 +5,23 @@
 //! items are a history of their own, as in Chat Completions. `function_call_output` items
 //! answer the calls a previous response left for the client.
 
-use std::convert::Infallible;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use frontdesk_agents::{ChainedTurn, Follower, Imported, StatelessTurn, TurnOptions};
+use frontdesk_agents::{
+    AgentMatch, Imported, Input, NewConversationTurn, Outcome, Target, TurnOptions, TurnRequest,
+};
 use frontdesk_core::conversation::{ContentPart, Message, Usage};
 use frontdesk_core::id::{ConversationId, RunId};
-use frontdesk_core::run::{RunEvent, RunRecord, RunStatus};
+use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, SequencedEvent};
 use frontdesk_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::SecretKeyAuth;
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::routes::turns::{collect, Collected};
+use crate::routes::turns::upstream_error;
+use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -191,11 +192,11 @@ pub async fn create(
     if let Some(extra) = &request.instructions {
         instructions.insert(0, extra.clone());
     }
-    let instructions = instructions.join("\n\n");
     let options = TurnOptions {
         client_tools: client_tools.clone(),
-        instructions: (!instructions.trim().is_empty()).then_some(instructions),
-    };
+        ..TurnOptions::default()
+    }
+    .with_instructions(&instructions);
     let conversation_id = match &request.conversation {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) => Some(id.clone()),
@@ -230,18 +231,8 @@ pub async fn create(
         }
         (None, None) => None,
     };
-    let started = match chained {
+    let turn = match chained {
         Some((conversation, after)) => {
-            let conv = state
-                .service
-                .get_conversation(tenant, &conversation)
-                .await?;
-            if conv.agent_id != agent.id {
-                return Err(ApiError(Error::invalid(
-                    "model",
-                    "the conversation belongs to another agent",
-                )));
-            }
             let mut user_texts = Vec::new();
             let mut tool_results = Vec::new();
             for item in history {
@@ -256,37 +247,37 @@ pub async fn create(
                     }
                 }
             }
-            let user_text = (!user_texts.is_empty()).then(|| user_texts.join("\n\n"));
-            state
-                .runner
-                .start_chained(
-                    tenant,
-                    ChainedTurn {
-                        conversation,
-                        after,
-                        user_text,
-                        tool_results,
-                        options,
-                    },
-                )
-                .await?
+            TurnRequest {
+                tenant: tenant.clone(),
+                target: Target::Conversation {
+                    id: conversation,
+                    agent: Some(AgentMatch {
+                        agent: agent.id.clone(),
+                        field: "model",
+                    }),
+                },
+                input: Input::Reply {
+                    after,
+                    tool_results,
+                    text: (!user_texts.is_empty()).then(|| user_texts.join("\n\n")),
+                },
+                options,
+            }
         }
-        None => {
-            state
-                .runner
-                .start_stateless(
-                    tenant,
-                    StatelessTurn {
-                        agent: request.model.clone(),
-                        end_user_id: request.user.clone(),
-                        source: "openai.responses",
-                        history,
-                        options,
-                    },
-                )
-                .await?
-        }
+        None => TurnRequest {
+            tenant: tenant.clone(),
+            target: Target::New(NewConversationTurn {
+                agent: request.model.clone(),
+                end_user_id: request.user.clone(),
+                source: Some("openai.responses"),
+                history,
+                ..NewConversationTurn::default()
+            }),
+            input: Input::History,
+            options,
+        },
     };
+    let started = state.runner.start(turn).await?;
     let shape = Shape {
         model: request.model.clone(),
         instructions: request.instructions.clone(),
@@ -300,19 +291,25 @@ pub async fn create(
     let id = response_id(&started.run_id);
     let created = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
     if request.stream {
-        return Ok(stream_response(started.events, id, created, shape));
+        let events = ResponseEvents {
+            id,
+            created,
+            shape,
+            seq: 0,
+            text: None,
+            answer: None,
+        };
+        return Ok(wire::stream(started.events, events));
     }
-    let Collected {
+    let Outcome {
         message,
-        error,
+        failure,
         status,
         usage,
         ..
-    } = collect(started.events).await;
-    if let Some((code, message)) = error {
-        if code.starts_with("model_") {
-            return Err(ApiError(Error::Upstream { message }));
-        }
+    } = Outcome::collect(started.run_id, started.conversation_id, started.events).await;
+    if let Some(error) = failure.and_then(|(failure, message)| upstream_error(failure, &message)) {
+        return Err(error);
     }
     Ok(Json(response_json(
         &id,
@@ -481,131 +478,115 @@ fn response_json(
     })
 }
 
-/// Numbers the events of one response.
-struct Events {
+/// The run's events as Responses stream events, numbered.
+struct ResponseEvents {
+    id: String,
+    created: i64,
+    shape: Shape,
     seq: u64,
-    out: String,
+    /// The answer's text so far, once it began.
+    text: Option<String>,
+    /// The stored answer, until `run.completed` brings the status and usage.
+    answer: Option<Message>,
 }
 
-impl Events {
-    fn push(&mut self, kind: &str, mut data: Value) {
+impl ResponseEvents {
+    fn push(&mut self, out: &mut Frames, kind: &str, mut data: Value) {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        self.out
-            .push_str(&format!("event: {kind}\ndata: {data}\n\n"));
+        out.named(kind, &data);
     }
 }
 
-/// The run's events as Responses stream events.
-fn stream_response(follower: Follower, id: String, created: i64, shape: Shape) -> Response {
-    struct State {
-        follower: Follower,
-        id: String,
-        shape: Shape,
-        seq: u64,
-        text: Option<String>,
-        done: bool,
+impl Encoder for ResponseEvents {
+    fn open(&mut self, out: &mut Frames) {
+        let shell = response_json(
+            &self.id,
+            self.created,
+            &self.shape,
+            RunStatus::Running,
+            None,
+            &Usage::default(),
+        );
+        self.push(out, "response.created", json!({"response": shell}));
+        self.push(out, "response.in_progress", json!({"response": shell}));
     }
-    let start = State {
-        follower,
-        id,
-        shape,
-        seq: 0,
-        text: None,
-        done: false,
-    };
-    let body = futures_util::stream::unfold(start, move |mut st| async move {
-        if st.done {
-            return None;
-        }
-        let mut ev = Events {
-            seq: st.seq,
-            out: String::new(),
-        };
-        if st.seq == 0 {
-            let shell = response_json(
-                &st.id,
-                created,
-                &st.shape,
-                RunStatus::Running,
-                None,
-                &Usage::default(),
-            );
-            ev.push("response.created", json!({"response": shell}));
-            ev.push("response.in_progress", json!({"response": shell}));
-        }
-        let msg_id = item_id("msg", &st.id);
-        loop {
-            let Some(event) = st.follower.next().await else {
-                st.done = true;
-                break;
-            };
-            match event.event {
-                RunEvent::MessageDelta { text } => {
-                    if st.text.is_none() {
-                        ev.push("response.output_item.added", json!({"output_index": 0, "item": {"type": "message", "id": msg_id, "role": "assistant", "status": "in_progress", "content": []}}));
-                        ev.push("response.content_part.added", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
-                        st.text = Some(String::new());
-                    }
-                    if let Some(all) = st.text.as_mut() {
-                        all.push_str(&text);
-                    }
-                    ev.push("response.output_text.delta", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}));
-                    break;
+
+    fn event(&mut self, event: SequencedEvent, out: &mut Frames) {
+        let msg_id = item_id("msg", &self.id);
+        match event.event {
+            RunEvent::MessageDelta { text } => {
+                if self.text.is_none() {
+                    self.push(out, "response.output_item.added", json!({"output_index": 0, "item": {"type": "message", "id": msg_id, "role": "assistant", "status": "in_progress", "content": []}}));
+                    self.push(out, "response.content_part.added", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}));
+                    self.text = Some(String::new());
                 }
-                RunEvent::MessageCompleted { message } => {
-                    let mut index = 0;
-                    if let Some(text) = st.text.take() {
-                        ev.push("response.output_text.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}));
-                        ev.push("response.content_part.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}));
-                        ev.push("response.output_item.done", json!({"output_index": 0, "item": message_item(&msg_id, &text, "completed")}));
-                        index = 1;
-                    }
-                    for item in call_items(&message, &st.shape) {
-                        let mut open = item.clone();
-                        open["arguments"] = json!("");
-                        open["status"] = json!("in_progress");
-                        ev.push(
-                            "response.output_item.added",
-                            json!({"output_index": index, "item": open}),
-                        );
-                        ev.push("response.function_call_arguments.delta", json!({"item_id": item["id"], "output_index": index, "delta": item["arguments"]}));
-                        ev.push("response.function_call_arguments.done", json!({"item_id": item["id"], "output_index": index, "arguments": item["arguments"]}));
-                        ev.push(
-                            "response.output_item.done",
-                            json!({"output_index": index, "item": item}),
-                        );
-                        index += 1;
-                    }
-                    // `run.completed` follows the answer, with the run's usage and status.
-                    let (status, usage) = match st.follower.next().await.map(|e| e.event) {
-                        Some(RunEvent::RunCompleted { status, usage }) => (status, usage),
-                        _ => (RunStatus::Failed, Usage::default()),
-                    };
-                    let response =
-                        response_json(&st.id, created, &st.shape, status, Some(&message), &usage);
+                if let Some(all) = self.text.as_mut() {
+                    all.push_str(&text);
+                }
+                self.push(out, "response.output_text.delta", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}));
+            }
+            RunEvent::MessageCompleted { message } => {
+                let mut index = 0;
+                if let Some(text) = self.text.take() {
+                    self.push(out, "response.output_text.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}));
+                    self.push(out, "response.content_part.done", json!({"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": text, "annotations": []}}));
+                    self.push(out, "response.output_item.done", json!({"output_index": 0, "item": message_item(&msg_id, &text, "completed")}));
+                    index = 1;
+                }
+                for item in call_items(&message, &self.shape) {
+                    let mut open = item.clone();
+                    open["arguments"] = json!("");
+                    open["status"] = json!("in_progress");
+                    self.push(
+                        out,
+                        "response.output_item.added",
+                        json!({"output_index": index, "item": open}),
+                    );
+                    self.push(out, "response.function_call_arguments.delta", json!({"item_id": item["id"], "output_index": index, "delta": item["arguments"]}));
+                    self.push(out, "response.function_call_arguments.done", json!({"item_id": item["id"], "output_index": index, "arguments": item["arguments"]}));
+                    self.push(
+                        out,
+                        "response.output_item.done",
+                        json!({"output_index": index, "item": item}),
+                    );
+                    index += 1;
+                }
+                self.answer = Some(*message);
+            }
+            // `run.completed` follows the answer, with the run's usage and status.
+            RunEvent::RunCompleted { status, usage } => {
+                if let Some(message) = self.answer.take() {
+                    let response = response_json(
+                        &self.id,
+                        self.created,
+                        &self.shape,
+                        status,
+                        Some(&message),
+                        &usage,
+                    );
                     let kind = if status == RunStatus::Failed {
                         "response.failed"
                     } else {
                         "response.completed"
                     };
-                    ev.push(kind, json!({"response": response}));
-                    st.done = true;
-                    break;
+                    self.push(out, kind, json!({"response": response}));
                 }
-                RunEvent::Error { code, message } => {
-                    ev.push(
-                        "error",
-                        json!({"code": code, "message": message, "param": null}),
-                    );
-                    break;
-                }
-                _ => continue,
             }
+            RunEvent::Error { code, message } => {
+                self.push(
+                    out,
+                    "error",
+                    json!({"code": code, "message": message, "param": null}),
+                );
+            }
+            RunEvent::RunStarted { .. }
+            | RunEvent::ToolStarted { .. }
+            | RunEvent::ToolCompleted { .. }
+            | RunEvent::Handoff { .. }
+            | RunEvent::ApprovalRequired { .. }
+            | RunEvent::GuardrailTripped { .. } => {}
         }
-        st.seq = ev.seq;
-        Some((Ok::<_, Infallible>(ev.out), st))
-    });
-    crate::routes::event_stream(body)
+    }
 }

@@ -2,32 +2,33 @@
 //! approvals, check guardrails and structured output, and stop on budgets. Every step is
 //! published as a `RunEvent` and recorded as a `RunStep`.
 //!
-//! The loop's state ([`Progress`]) is plain data, so a run paused for an approval is saved
-//! with it and taken up again later, by this process or another one after a restart.
+//! [`TurnLoop`] holds only what it is given (the dependencies, the run's log and its cancel
+//! token); the run's state is the [`Work`] it is handed, plain data, so a run paused for an
+//! approval is saved with it and taken up again later, in this process or another one.
 
 use std::time::Duration;
 
-use frontdesk_core::agent::{Agent, AgentRef};
-use frontdesk_core::conversation::{ContentPart, Usage};
-use frontdesk_core::id::{AgentId, MessageId};
+use frontdesk_core::agent::AgentRef;
+use frontdesk_core::conversation::ContentPart;
 use frontdesk_core::model::{ModelMessage, ModelRequest, ToolCall};
-use frontdesk_core::policy::Approver;
-use frontdesk_core::run::{FinishReason, RunEvent, RunStep, StepKind};
+use frontdesk_core::run::{FinishReason, RunEvent, RunFailure, RunStep, StepKind};
 use frontdesk_core::time::Timestamp;
-use frontdesk_core::tool::{ToolContext, ToolOutput};
-use frontdesk_models::fallback::Candidate;
+use frontdesk_core::tool::ToolOutput;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::guardrails::Trip;
+use crate::deps::Deps;
+use crate::guardrails;
 use crate::history;
-use crate::hub::Publisher;
-use crate::runner::Runner;
+use crate::model_step::{model_step, StepResult};
+use crate::ports::Publisher;
 use crate::structured;
 use crate::tools::{self, Kind, ToolSet};
+use crate::work::{
+    clip, instructions, set_instructions, Decision, End, Pending, Work, TRACE_CHARS,
+};
 
 /// Tool calls of one step run at the same time, at most this many.
 const TOOL_CONCURRENCY: usize = 4;
@@ -35,131 +36,25 @@ const TOOL_CONCURRENCY: usize = 4;
 const MAX_CITATIONS: usize = 10;
 /// Longest tool result a model is shown (characters); the rest is cut with a note.
 const MAX_TOOL_RESULT_CHARS: usize = 16_000;
-/// Longest text kept in a trace step's input or output.
-pub(crate) const TRACE_CHARS: usize = 2_000;
 
-/// Where a run stands: what the answer holds so far and what it has used.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Progress {
-    /// The answer's parts so far: text, tool calls and results, handoffs.
-    pub parts: Vec<ContentPart>,
-    pub usage: Usage,
-    pub model_calls: u32,
-    pub tool_calls: u32,
-    /// Wall time spent running (not waiting for approvals), in ms.
-    pub active_ms: u64,
-    pub steps: Vec<RunStep>,
-    /// The `provider/model` that answered last.
-    pub model: String,
-    /// Text of the model call in flight that clients have already seen (kept if the run is
-    /// stopped in the middle of it).
-    #[serde(skip)]
-    pub streaming: String,
+/// The loop of one run over explicit dependencies.
+pub(crate) struct TurnLoop<'a> {
+    pub deps: &'a Deps,
+    pub publisher: &'a Publisher,
+    pub cancel: &'a CancellationToken,
 }
 
-/// A tool call waiting for a person.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Pending {
-    pub call_id: String,
-    pub name: String,
-    pub arguments: Value,
-    pub approver: Approver,
-    pub decision: Option<Decision>,
-}
-
-/// A person's answer to a pending call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Decision {
-    pub approve: bool,
-    pub reason: Option<String>,
-    /// `end_user`, `staff`, or `expired`.
-    pub by: String,
-}
-
-/// What a paused run saves.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Paused {
-    /// The id announced for the answer.
-    #[serde(default)]
-    pub answer_id: Option<MessageId>,
-    pub agent_id: AgentId,
-    pub user_message_id: MessageId,
-    pub end_user: Option<String>,
-    pub progress: Progress,
-    pub pending: Vec<Pending>,
-    /// What the caller added to the turn (client tools, instructions), kept for the rest.
-    #[serde(default)]
-    pub options: crate::runner::TurnOptions,
-}
-
-/// How the loop ended.
-pub(crate) enum End {
-    /// The final answer: its text (already published) and JSON when structured.
-    Answer {
-        text: String,
-        structured: Option<Value>,
-        finish: FinishReason,
-    },
-    Failed {
-        code: String,
-        message: String,
-        partial: String,
-    },
-    Cancelled {
-        partial: String,
-    },
-    Paused(Vec<Pending>),
-    Tripped(Trip),
-}
-
-/// What the loop works on.
-pub(crate) struct Work {
-    pub agent: Agent,
-    pub candidates: Vec<Candidate>,
-    pub tools: ToolSet,
-    /// System instructions and history, the user's message last.
-    pub base: Vec<ModelMessage>,
-    pub progress: Progress,
-    pub context: ToolContext,
-    pub keys: frontdesk_models::registry::TenantKeys,
-    pub options: crate::runner::TurnOptions,
-}
-
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    frontdesk_core::validate::truncate(text, max)
-}
-
-/// Replaces (or adds, or removes) the system message at the start of `messages`.
-pub(crate) fn set_instructions(messages: &mut Vec<ModelMessage>, instructions: &str) {
-    if matches!(messages.first(), Some(ModelMessage::System { .. })) {
-        messages.remove(0);
-    }
-    if !instructions.trim().is_empty() {
-        messages.insert(
-            0,
-            ModelMessage::System {
-                text: instructions.to_owned(),
-            },
-        );
-    }
-}
-
-impl Runner {
+impl TurnLoop<'_> {
     /// Runs the loop until an answer, a failure, a cancel, a pause or a tripped guardrail.
-    pub(crate) async fn drive(
-        &self,
-        work: &mut Work,
-        publisher: &Publisher,
-        cancel: &CancellationToken,
-    ) -> End {
+    pub(crate) async fn drive(&self, work: &mut Work) -> End {
         let clock = Instant::now();
         let spent = Duration::from_millis(work.progress.active_ms);
         let budget = Duration::from_secs(u64::from(work.agent.spec.budgets.max_seconds));
         let deadline = clock + budget.saturating_sub(spent);
         let end = tokio::select! {
-            end = self.steps(work, publisher, cancel) => end,
+            end = self.steps(work) => end,
             () = tokio::time::sleep_until(deadline) => End::Failed {
-                code: "time_budget_exceeded".into(),
+                failure: RunFailure::TimeBudgetExceeded,
                 message: format!(
                     "the run took longer than its budget of {} s (budgets.max_seconds)",
                     budget.as_secs()
@@ -172,46 +67,33 @@ impl Runner {
         end
     }
 
-    async fn steps(
-        &self,
-        work: &mut Work,
-        publisher: &Publisher,
-        cancel: &CancellationToken,
-    ) -> End {
+    async fn steps(&self, work: &mut Work) -> End {
         let mut repair: Option<Vec<ModelMessage>> = None;
         let mut repaired = false;
         loop {
             let spec = &work.agent.spec;
             if work.progress.model_calls >= spec.max_turns {
-                return End::Failed {
-                    code: "max_turns_exceeded".into(),
-                    message: format!(
+                return End::failed(
+                    RunFailure::MaxTurnsExceeded,
+                    format!(
                         "the run stopped after {} model calls (max_turns) without a final answer",
                         spec.max_turns
                     ),
-                    partial: String::new(),
-                };
+                );
             }
             if let Some(max) = spec.budgets.max_tokens {
                 if work.progress.usage.total_tokens as u64 >= max {
-                    return End::Failed {
-                        code: "token_budget_exceeded".into(),
-                        message: format!(
+                    return End::failed(
+                        RunFailure::TokenBudgetExceeded,
+                        format!(
                             "the run used {} tokens, its budget is {max} (budgets.max_tokens)",
                             work.progress.usage.total_tokens
                         ),
-                        partial: String::new(),
-                    };
+                    );
                 }
             }
             let mut messages = work.base.clone();
-            match &work.options.instructions {
-                Some(extra) if !extra.trim().is_empty() => set_instructions(
-                    &mut messages,
-                    &format!("{}\n\n{extra}", spec.instructions.trim()),
-                ),
-                _ => set_instructions(&mut messages, &spec.instructions),
-            }
+            set_instructions(&mut messages, &instructions(spec, &work.options));
             messages.extend(history::expand(&work.progress.parts));
             if let Some(extra) = &repair {
                 messages.extend(extra.iter().cloned());
@@ -232,24 +114,23 @@ impl Runner {
                 || spec.guardrails.output.classifier.is_some();
             let started = Timestamp::now();
             let clock = Instant::now();
-            let step = self
-                .model_step(
-                    &work.candidates,
-                    &request,
-                    publisher,
-                    buffer,
-                    cancel,
-                    &mut work.progress.streaming,
-                )
-                .await;
+            let mut step = model_step(
+                self.deps.retry,
+                &work.candidates,
+                &request,
+                self.publisher,
+                buffer,
+                self.cancel,
+                &mut work.progress.streaming,
+            )
+            .await;
             work.progress.streaming.clear();
             work.progress.model_calls += 1;
-            if let Some(usage) = step.usage {
-                let total = &mut work.progress.usage;
-                total.prompt_tokens += usage.prompt_tokens;
-                total.completion_tokens += usage.completion_tokens;
-                total.total_tokens += usage.total_tokens;
+            if let Some(usage) = &step.usage {
+                work.progress.add_usage(usage);
             }
+            record_attempts(work, &mut step);
+            let spec = &work.agent.spec;
             work.progress.model = step.model.clone();
             work.progress.steps.push(RunStep {
                 kind: StepKind::Model,
@@ -268,7 +149,7 @@ impl Runner {
                     "finish_reason": step.finish.map(FinishReason::as_str),
                 }),
                 usage: step.usage,
-                error: step.error.as_ref().map(|(_, m)| m.clone()),
+                error: step.error.as_ref().map(|(_, message)| message.clone()),
             });
             // Text held back for checks is never kept unchecked, not even partly.
             let partial = if buffer {
@@ -279,9 +160,9 @@ impl Runner {
             if step.cancelled {
                 return End::Cancelled { partial };
             }
-            if let Some((code, message)) = step.error {
+            if let Some((failure, message)) = step.error {
                 return End::Failed {
-                    code,
+                    failure,
                     message,
                     partial,
                 };
@@ -310,21 +191,20 @@ impl Runner {
                             continue;
                         }
                         Err(problem) => {
-                            return End::Failed {
-                                code: "invalid_structured_output".into(),
-                                message: problem,
-                                partial: String::new(),
-                            }
+                            return End::failed(RunFailure::InvalidStructuredOutput, problem)
                         }
                     }
                 }
                 if buffer {
                     let checks = &step_text_for_checks(&text, &structured_value);
-                    if let Some(trip) = Box::pin(self.check_output(work, checks)).await {
+                    if let Some(trip) =
+                        Box::pin(guardrails::screen_output(self.deps, work, checks)).await
+                    {
                         return End::Tripped(trip);
                     }
                     if !text.is_empty() {
-                        publisher.publish(RunEvent::MessageDelta { text: text.clone() });
+                        self.publisher
+                            .publish(RunEvent::MessageDelta { text: text.clone() });
                     }
                 }
                 return End::Answer {
@@ -341,19 +221,14 @@ impl Runner {
                     .parts
                     .push(ContentPart::Text { text: step.text });
             }
-            if let Some(end) = Box::pin(self.run_calls(work, step.calls, publisher)).await {
+            if let Some(end) = Box::pin(self.run_calls(work, step.calls)).await {
                 return end;
             }
         }
     }
 
     /// Runs a step's tool calls: handoffs, approvals, and the rest concurrently.
-    async fn run_calls(
-        &self,
-        work: &mut Work,
-        calls: Vec<ToolCall>,
-        publisher: &Publisher,
-    ) -> Option<End> {
+    async fn run_calls(&self, work: &mut Work, calls: Vec<ToolCall>) -> Option<End> {
         for call in &calls {
             let arguments = serde_json::from_str(&call.arguments)
                 .unwrap_or_else(|_| Value::String(call.arguments.clone()));
@@ -366,13 +241,12 @@ impl Runner {
         let max_calls = work.agent.spec.budgets.max_tool_calls;
         work.progress.tool_calls += calls.len() as u32;
         if work.progress.tool_calls > max_calls {
-            return Some(End::Failed {
-                code: "tool_call_budget_exceeded".into(),
-                message: format!(
+            return Some(End::failed(
+                RunFailure::ToolCallBudgetExceeded,
+                format!(
                     "the run asked for more than {max_calls} tool calls (budgets.max_tool_calls)"
                 ),
-                partial: String::new(),
-            });
+            ));
         }
         let handoff = calls.iter().find_map(|c| match work.tools.get(&c.name) {
             Some(tools::Bound {
@@ -419,11 +293,11 @@ impl Runner {
             }
         }
         for (call, note) in skipped.drain(..) {
-            self.finish_call(work, publisher, &call, ToolOutput::error(note), 0);
+            self.finish_call(work, &call, ToolOutput::error(note), 0);
         }
-        self.run_tools(work, runnable, publisher).await;
+        self.run_tools(work, runnable).await;
         if let Some((call_id, slug)) = handoff {
-            if let Some(end) = self.hand_off(work, publisher, &call_id, &slug).await {
+            if let Some(end) = self.hand_off(work, &call_id, &slug).await {
                 return Some(end);
             }
         }
@@ -442,19 +316,14 @@ impl Runner {
     }
 
     /// Runs calls concurrently (bounded); their results are recorded in call order.
-    pub(crate) async fn run_tools(
-        &self,
-        work: &mut Work,
-        calls: Vec<ToolCall>,
-        publisher: &Publisher,
-    ) {
+    async fn run_tools(&self, work: &mut Work, calls: Vec<ToolCall>) {
         if calls.is_empty() {
             return;
         }
         for call in &calls {
             let arguments = tools::parse_arguments(work.tools.get(&call.name), call)
                 .unwrap_or_else(|_| Value::String(call.arguments.clone()));
-            publisher.publish(RunEvent::ToolStarted {
+            self.publisher.publish(RunEvent::ToolStarted {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
                 arguments,
@@ -476,19 +345,12 @@ impl Runner {
             .collect()
             .await;
         for (call, output, duration_ms) in results {
-            self.finish_call(work, publisher, &call, output, duration_ms);
+            self.finish_call(work, &call, output, duration_ms);
         }
     }
 
     /// Records a call's result: the part the model sees, the event, the trace step.
-    pub(crate) fn finish_call(
-        &self,
-        work: &mut Work,
-        publisher: &Publisher,
-        call: &ToolCall,
-        output: ToolOutput,
-        duration_ms: u64,
-    ) {
+    fn finish_call(&self, work: &mut Work, call: &ToolCall, output: ToolOutput, duration_ms: u64) {
         let content = if output.content.chars().count() > MAX_TOOL_RESULT_CHARS {
             format!(
                 "{}\n[cut: the result was longer than {MAX_TOOL_RESULT_CHARS} characters]",
@@ -500,7 +362,7 @@ impl Runner {
         if output.is_error {
             tracing::info!(run.id = %work.context.run, tool = %call.name, error = %clip(&content, 300), "a tool call failed");
         }
-        publisher.publish(RunEvent::ToolCompleted {
+        self.publisher.publish(RunEvent::ToolCompleted {
             call_id: call.id.clone(),
             name: call.name.clone(),
             result: clip(&content, TRACE_CHARS),
@@ -547,13 +409,7 @@ impl Runner {
     }
 
     /// Hands the run to `slug`: same history, the target's instructions, tools and model.
-    async fn hand_off(
-        &self,
-        work: &mut Work,
-        publisher: &Publisher,
-        call_id: &str,
-        slug: &str,
-    ) -> Option<End> {
+    async fn hand_off(&self, work: &mut Work, call_id: &str, slug: &str) -> Option<End> {
         let from = work.agent.spec.slug.clone();
         let call = ToolCall {
             id: call_id.to_owned(),
@@ -561,18 +417,19 @@ impl Runner {
             arguments: "{}".into(),
         };
         let target = match self
-            .service()
+            .deps
+            .service
             .get_agent(&work.agent.tenant_id, &AgentRef::Slug(slug.to_owned()))
             .await
         {
             Ok(target) => target,
             Err(error) => {
                 let output = ToolOutput::error(format!("the handoff to `{slug}` failed: {error}"));
-                self.finish_call(work, publisher, &call, output, 0);
+                self.finish_call(work, &call, output, 0);
                 return None;
             }
         };
-        let candidates = match self.registry().candidates(
+        let candidates = match self.deps.registry.candidates(
             &target.spec.model,
             &target.spec.fallback_models,
             &work.keys,
@@ -581,28 +438,23 @@ impl Runner {
             Err(error) => {
                 let output =
                     ToolOutput::error(format!("the agent `{slug}` cannot answer now: {error}"));
-                self.finish_call(work, publisher, &call, output, 0);
+                self.finish_call(work, &call, output, 0);
                 return None;
             }
         };
-        let tools = match ToolSet::build(self.tool_env(), &target).await {
+        let tools = match offered_tools(self.deps, &target, &work.options).await {
             Ok(tools) => tools,
             Err(error) => {
-                return Some(End::Failed {
-                    code: "tools_unavailable".into(),
-                    message: error.to_string(),
-                    partial: String::new(),
-                })
+                return Some(End::failed(RunFailure::ToolsUnavailable, error.to_string()))
             }
         };
         self.finish_call(
             work,
-            publisher,
             &call,
             ToolOutput::ok(json!({"assistant": slug}).to_string()),
             0,
         );
-        publisher.publish(RunEvent::Handoff {
+        self.publisher.publish(RunEvent::Handoff {
             from: from.clone(),
             to: slug.to_owned(),
         });
@@ -628,8 +480,88 @@ impl Runner {
         work.agent = target;
         work.candidates = candidates;
         work.tools = tools;
-        work.tools.add_client_tools(&work.options.client_tools);
         None
+    }
+
+    /// Takes up a paused run: each decided call runs (approved) or becomes a result that says
+    /// it was not run (rejected, expired), then the loop goes on.
+    pub(crate) async fn resume(&self, work: &mut Work, pending: Vec<Pending>) -> End {
+        for call in pending {
+            let tool_call = ToolCall {
+                id: call.call_id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.to_string(),
+            };
+            let decision = call.decision.unwrap_or(Decision {
+                approve: false,
+                reason: None,
+                by: frontdesk_core::run::DecidedBy::Expired,
+            });
+            work.progress.steps.push(RunStep {
+                kind: StepKind::Approval,
+                name: call.name.clone(),
+                agent: work.agent.spec.slug.clone(),
+                started_at: Timestamp::now(),
+                duration_ms: 0,
+                input: call.arguments.clone(),
+                output: json!({"approved": decision.approve, "by": decision.by, "reason": decision.reason}),
+                usage: None,
+                error: None,
+            });
+            if decision.approve {
+                self.run_tools(work, vec![tool_call]).await;
+            } else {
+                let why = decision
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                let note = if decision.by == frontdesk_core::run::DecidedBy::Expired {
+                    format!("The call was not run: nobody approved it in time{why}.")
+                } else {
+                    format!("The call was not run: it was rejected{why}.")
+                };
+                self.finish_call(work, &tool_call, ToolOutput::error(note), 0);
+            }
+        }
+        self.drive(work).await
+    }
+}
+
+/// The tools a run offers for `agent`: its own (built-ins, webhooks, MCP servers' tools,
+/// handoffs) and the caller's. One place for a new run, a handoff and a resumed run alike.
+pub(crate) async fn offered_tools(
+    deps: &Deps,
+    agent: &frontdesk_core::agent::Agent,
+    options: &crate::request::TurnOptions,
+) -> frontdesk_core::Result<ToolSet> {
+    let mut tools = ToolSet::build(&deps.tools, agent).await?;
+    tools.add_client_tools(&options.client_tools);
+    Ok(tools)
+}
+
+/// Puts the attempts that failed before a model call started (retries, fallbacks) in the
+/// trace, each with its model, error and timing. A call that failed as a whole keeps its
+/// last attempt as its own error.
+fn record_attempts(work: &mut Work, step: &mut StepResult) {
+    let mut attempts = std::mem::take(&mut step.failed_attempts);
+    if step.error.is_some() {
+        if let Some(last) = attempts.pop() {
+            step.model = last.label;
+        }
+    }
+    for (number, attempt) in attempts.into_iter().enumerate() {
+        work.progress.steps.push(RunStep {
+            kind: StepKind::ModelAttempt,
+            name: attempt.label,
+            agent: work.agent.spec.slug.clone(),
+            started_at: attempt.started_at,
+            duration_ms: attempt.duration.as_millis() as u64,
+            input: json!({"attempt": number + 1}),
+            output: json!({"failure": RunFailure::from_model(&attempt.error)}),
+            usage: None,
+            error: Some(attempt.error.to_string()),
+        });
     }
 }
 

@@ -1,0 +1,46 @@
+//! What a caller adds to a turn beyond the agent's config: tools it runs itself and
+//! instructions. Kept with a paused run, so it goes on after its approvals with the same.
+
+use frontdesk_core::model::ToolSpec;
+use serde::{Deserialize, Serialize};
+
+/// What a caller adds to a turn beyond the agent's config. Kept with a paused run, so the
+/// run goes on after its approvals with the same.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TurnOptions {
+    /// Tools the client runs itself: offered to the model beside the agent's; a call of one
+    /// ends the run with `finish_reason: tool_calls`, the call left for the client.
+    pub client_tools: Vec<ToolSpec>,
+    /// Instructions the client sends, after the agent's own.
+    pub instructions: Option<String>,
+}
+
+impl TurnOptions {
+    /// Options with the client's instructions: its system texts joined, none when blank.
+    pub fn with_instructions<S: AsRef<str>>(mut self, texts: &[S]) -> Self {
+        let joined = texts
+            .iter()
+            .map(|t| t.as_ref().trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        self.instructions = (!joined.is_empty()).then_some(joined);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_instructions_are_joined_once_and_blank_ones_dropped() {
+        let options = TurnOptions::default().with_instructions(&["Be brief.", "  ", "Use French."]);
+        assert_eq!(
+            options.instructions.as_deref(),
+            Some("Be brief.\n\nUse French.")
+        );
+        let none = TurnOptions::default().with_instructions(&[" "]);
+        assert_eq!(none.instructions, None);
+    }
+}
