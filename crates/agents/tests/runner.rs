@@ -14,7 +14,7 @@ use frontdesk_core::id::{ConversationId, TenantId};
 use frontdesk_core::model::{
     ModelError, ModelEvent, ModelMessage, ModelProvider, ModelRequest, ModelStream,
 };
-use frontdesk_core::run::{FinishReason, RunEvent, RunStatus};
+use frontdesk_core::run::{FinishReason, RunEvent, RunFailure, RunStatus, StepKind};
 use frontdesk_core::service::{NewConversation, NewTenant};
 use frontdesk_core::store::BaseStore;
 use frontdesk_core::{Error, Service};
@@ -274,6 +274,14 @@ async fn an_upstream_failure_keeps_the_partial_answer() {
             "run.completed"
         ]
     );
+    // The provider's error arrives typed: a broken connection is `model_unreachable`.
+    assert!(matches!(
+        &events[2],
+        RunEvent::Error {
+            code: RunFailure::ModelUnreachable,
+            ..
+        }
+    ));
     let RunEvent::MessageCompleted { message } = &events[3] else {
         unreachable!()
     };
@@ -313,22 +321,48 @@ async fn a_failing_model_falls_back_before_the_first_token() {
         &["good/b"],
     )
     .await;
-    let run = fx
+    // Headless: run to the end with nobody following, then read how it went.
+    let outcome = fx
         .runner
-        .start(TurnRequest::on(
+        .run_to_end(TurnRequest::on(
             &fx.tenant,
             &fx.conversation,
             Input::Send { text: "Hi".into() },
         ))
         .await
         .unwrap();
-    let events = drain(run.events).await;
-    let RunEvent::MessageCompleted { message } = &events[events.len() - 2] else {
-        unreachable!()
-    };
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert!(outcome.failure.is_none());
+    let message = outcome.message.expect("an answer");
     assert_eq!(message.text(), "From the fallback");
     assert_eq!(message.model.as_deref(), Some("good/b"));
     assert_eq!(tries.lock().unwrap().len(), 2, "one try and one retry");
+    // The trace shows each failed attempt before the model call that answered.
+    let record = fx
+        .service
+        .get_run(&fx.tenant, &outcome.run_id)
+        .await
+        .unwrap();
+    let steps: Vec<(StepKind, &str)> = record
+        .steps
+        .iter()
+        .map(|s| (s.kind, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (StepKind::ModelAttempt, "broken/a"),
+            (StepKind::ModelAttempt, "broken/a"),
+            (StepKind::Model, "good/b"),
+        ]
+    );
+    let attempt = &record.steps[0];
+    assert!(
+        attempt.error.as_deref().unwrap().contains("503"),
+        "{attempt:?}"
+    );
+    assert_eq!(attempt.output["failure"], "model_error");
+    assert_eq!(record.steps[1].input["attempt"], 2);
 }
 
 #[tokio::test]
