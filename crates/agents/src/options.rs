@@ -3,6 +3,7 @@
 
 use frontdesk_core::model::ToolSpec;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// What a caller adds to a turn beyond the agent's config. Kept with a paused run, so the
 /// run goes on after its approvals with the same.
@@ -13,6 +14,10 @@ pub struct TurnOptions {
     pub client_tools: Vec<ToolSpec>,
     /// Instructions the client sends, after the agent's own.
     pub instructions: Option<String>,
+    /// Context for this turn, over the conversation's metadata (the caller's, and an
+    /// identified end user's claims last): see `frontdesk_core::context`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub context: Map<String, Value>,
 }
 
 impl TurnOptions {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use frontdesk_core::agent::{Agent, AgentRef};
+use frontdesk_core::context::RunContext;
 use frontdesk_core::conversation::{
     ContentPart, Conversation, Message, MessageDraft, MessageRole, Parent,
 };
@@ -62,6 +63,7 @@ pub(crate) async fn prepare(
         input,
         options,
     } = request;
+    frontdesk_core::context::check("context", &options.context)?;
     if let Input::Resume(resumption) = input {
         return resume(deps, resumption, options).await;
     }
@@ -294,6 +296,7 @@ async fn fresh(
             conversation: conversation.id.clone(),
             agent: agent.spec.slug.clone(),
             end_user: conversation.end_user_id.clone(),
+            run_context: RunContext::layered([&conversation.metadata, &options.context]),
         },
         agent,
         candidates,
@@ -443,6 +446,10 @@ async fn resume(
 ) -> Result<Prepared> {
     let Resumption { record, paused } = *resumption;
     let tenant = record.tenant_id.clone();
+    let conversation = deps
+        .service
+        .get_conversation(&tenant, &record.conversation_id)
+        .await?;
     let agent = deps
         .service
         .get_agent(&tenant, &AgentRef::Id(paused.agent_id.clone()))
@@ -482,6 +489,7 @@ async fn resume(
             conversation: record.conversation_id.clone(),
             agent: agent.spec.slug.clone(),
             end_user: paused.end_user.clone(),
+            run_context: RunContext::layered([&conversation.metadata, &options.context]),
         },
         agent,
         candidates,

@@ -93,7 +93,10 @@ impl TurnLoop<'_> {
                 }
             }
             let mut messages = work.base.clone();
-            set_instructions(&mut messages, &instructions(spec, &work.options));
+            set_instructions(
+                &mut messages,
+                &instructions(spec, &work.options, &work.context.run_context),
+            );
             messages.extend(history::expand(&work.progress.parts));
             if let Some(extra) = &repair {
                 messages.extend(extra.iter().cloned());

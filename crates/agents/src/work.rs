@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use frontdesk_core::agent::{Agent, AgentSpec};
+use frontdesk_core::context::RunContext;
 use frontdesk_core::conversation::{ContentPart, Message, Usage};
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::ModelMessage;
@@ -156,13 +157,21 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     frontdesk_core::validate::truncate(text, max)
 }
 
-/// The system instructions of a model call: the agent's own, then what the caller added.
-pub(crate) fn instructions(spec: &AgentSpec, options: &TurnOptions) -> String {
+/// The system instructions of a model call: the agent's own, with the run's context in its
+/// `{{context.NAME}}` placeholders, then what the caller added (as it is).
+pub(crate) fn instructions(
+    spec: &AgentSpec,
+    options: &TurnOptions,
+    context: &RunContext,
+) -> String {
+    let own = if context.is_empty() || !spec.instructions.contains("{{") {
+        spec.instructions.clone()
+    } else {
+        context.render(&spec.instructions)
+    };
     match &options.instructions {
-        Some(extra) if !extra.trim().is_empty() => {
-            format!("{}\n\n{extra}", spec.instructions.trim())
-        }
-        _ => spec.instructions.clone(),
+        Some(extra) if !extra.trim().is_empty() => format!("{}\n\n{extra}", own.trim()),
+        _ => own,
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ToolContext {
     /// The slug of the agent in charge.
     pub agent: String,
     pub end_user: Option<String>,
+    /// The run's context (the conversation's metadata, the caller's and the end user's).
+    pub run_context: crate::context::RunContext,
 }
 
 /// What the model sees of a call, and the sources it came from.

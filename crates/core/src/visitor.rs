@@ -36,6 +36,14 @@ pub struct VisitorClaims {
     /// Who the visitor acts as: `visitor:<id>`, or `user:<sub>` once identified.
     #[serde(rename = "u")]
     pub end_user: String,
+    /// The identified user's claims beside the registered ones (`sub`, `exp`, …): part of
+    /// the run's context, signed by the tenant.
+    #[serde(
+        rename = "c",
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty"
+    )]
+    pub context: serde_json::Map<String, serde_json::Value>,
     /// Expiry, unix seconds.
     pub exp: i64,
 }
@@ -111,11 +119,29 @@ pub fn verify(secret: &[u8], token: &str, now: i64, grace: i64) -> Result<Visito
 struct UserClaims {
     sub: String,
     exp: i64,
+    /// Everything else the tenant put in.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// JWT claims that say something about the token, not about the user.
+const REGISTERED_CLAIMS: [&str; 5] = ["iat", "nbf", "iss", "aud", "jti"];
+
+/// Most bytes of claims (as JSON) a user token may bring into the run's context: they ride
+/// in the visitor token on every widget request.
+pub const MAX_USER_CLAIMS_BYTES: usize = 2 * 1024;
+
+/// An identified user: the token's `sub` and its other claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserIdentity {
+    pub sub: String,
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Checks a tenant's user token (a JWT signed HS256 with its widget identity secret) and
-/// returns its `sub`.
-pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<String> {
+/// returns who it names, with its claims beside `sub` and `exp` (registered JWT claims such
+/// as `iat` left out).
+pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<UserIdentity> {
     let invalid = || {
         Error::invalid(
             "user_token",
@@ -153,13 +179,32 @@ pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<String> 
         return Err(Error::invalid("user_token", "has expired"));
     }
     crate::validate::non_empty("user_token.sub", &claims.sub, 200)?;
-    Ok(claims.sub)
+    let mut extra = claims.extra;
+    for registered in REGISTERED_CLAIMS {
+        extra.remove(registered);
+    }
+    let size = serde_json::to_vec(&extra).map_or(usize::MAX, |v| v.len());
+    if size > MAX_USER_CLAIMS_BYTES {
+        return Err(Error::invalid(
+            "user_token",
+            format!("carries {size} bytes of claims; the limit is {MAX_USER_CLAIMS_BYTES}"),
+        ));
+    }
+    Ok(UserIdentity {
+        sub: claims.sub,
+        claims: extra,
+    })
 }
 
 /// Signs a user token the way a tenant's backend would (tests, docs).
 pub fn sign_user_token(secret: &str, sub: &str, exp: i64) -> String {
+    sign_user_claims(secret, &serde_json::json!({"sub": sub, "exp": exp}))
+}
+
+/// Signs a user token with any claims (`sub` and `exp` among them).
+pub fn sign_user_claims(secret: &str, claims: &serde_json::Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": sub, "exp": exp}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let signature = URL_SAFE_NO_PAD.encode(mac(
         secret.as_bytes(),
         format!("{header}.{payload}").as_bytes(),
@@ -178,6 +223,7 @@ mod tests {
             page: None,
             visitor: "vis_1".into(),
             end_user: "visitor:vis_1".into(),
+            context: serde_json::Map::new(),
             exp,
         }
     }
@@ -210,11 +256,34 @@ mod tests {
     fn user_tokens_are_checked() {
         let token = sign_user_token("idsecret", "user-42", 2_000);
         assert_eq!(
-            verify_user_token("idsecret", &token, 1_000).ok(),
+            verify_user_token("idsecret", &token, 1_000)
+                .ok()
+                .map(|user| user.sub),
             Some("user-42".into())
         );
         assert!(verify_user_token("wrong", &token, 1_000).is_err());
         assert!(verify_user_token("idsecret", &token, 3_000).is_err());
         assert!(verify_user_token("idsecret", "a.b", 1_000).is_err());
+    }
+
+    #[test]
+    fn a_user_tokens_own_claims_come_along_and_registered_ones_do_not() {
+        let token = sign_user_claims(
+            "idsecret",
+            &serde_json::json!({"sub": "u1", "exp": 2_000, "iat": 1, "iss": "shop",
+                                "client_name": "Acme Dental", "plan": {"tier": "gold"}}),
+        );
+        let user =
+            verify_user_token("idsecret", &token, 1_000).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(user.sub, "u1");
+        assert_eq!(
+            serde_json::Value::Object(user.claims),
+            serde_json::json!({"client_name": "Acme Dental", "plan": {"tier": "gold"}})
+        );
+        let heavy = sign_user_claims(
+            "idsecret",
+            &serde_json::json!({"sub": "u1", "exp": 2_000, "notes": "x".repeat(MAX_USER_CLAIMS_BYTES)}),
+        );
+        assert!(verify_user_token("idsecret", &heavy, 1_000).is_err());
     }
 }

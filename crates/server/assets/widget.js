@@ -11,6 +11,17 @@
   const DEFAULT_KEY = script ? script.dataset.key : undefined;
   const DEFAULT_AGENT = script ? script.dataset.agent : undefined;
   const DEFAULT_LANG = script ? script.dataset.lang : undefined;
+  /** JSON in a `context` attribute (data-context on the script tag): an object, or nothing. */
+  const parseContext = (text) => {
+    if (!text) return undefined;
+    try {
+      const value = JSON.parse(text);
+      return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
+    } catch (_) {
+      return undefined;
+    }
+  };
+  const DEFAULT_CONTEXT = script ? parseContext(script.dataset.context) : undefined;
   const listeners = {};
   const emit = (name, detail) => (listeners[name] || []).forEach((fn) => { try { fn(detail); } catch (_) { /* a listener's fault */ } });
 
@@ -271,6 +282,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     get key() { return this.getAttribute("key") || DEFAULT_KEY; }
     get tenant() { return this.getAttribute("tenant"); }
     get agent() { return this.getAttribute("agent") || DEFAULT_AGENT; }
+    /** What the page says about this visit, sent with each message (the run's context). */
+    get context() { return this.pageContext || parseContext(this.getAttribute("context")) || DEFAULT_CONTEXT; }
     get storageKey() { return `frontdesk:${this.key || this.tenant}:${this.agent}`; }
     get languages() {
       return [this.getAttribute("lang") || DEFAULT_LANG, ...(navigator.languages || [navigator.language])].filter(Boolean);
@@ -567,7 +580,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
           if (mine) { await this.load(this.conversation); return null; }
         }
         tried = true;
-        return this.api("POST", `${path}/messages`, { content: text }, { accept: "text/event-stream" });
+        const context = this.context;
+        return this.api("POST", `${path}/messages`, context ? { content: text, context } : { content: text }, { accept: "text/event-stream" });
       });
     }
 
@@ -719,6 +733,10 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (!w) return;
       w.userToken = token;
       w.start().catch((error) => w.fail(error));
+    },
+    setContext: (context) => {
+      const w = widget();
+      if (w) w.pageContext = context && typeof context === "object" && !Array.isArray(context) ? { ...context } : undefined;
     },
     on: (name, fn) => { (listeners[name] = listeners[name] || []).push(fn); },
   };

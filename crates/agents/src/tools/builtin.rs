@@ -88,6 +88,7 @@ mod tests {
             conversation: ConversationId::new(),
             agent: "a".into(),
             end_user: None,
+            run_context: Default::default(),
         }
     }
 

@@ -17,7 +17,10 @@ use frontdesk_core::agent::McpServerEntry;
 use frontdesk_core::id::TenantId;
 use frontdesk_core::model::ToolSpec;
 use frontdesk_core::tool::{Source, Tool, ToolContext, ToolOutput};
-use rmcp::model::{CallToolRequestParams, RawContent, ResourceContents};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, Meta, RawContent, ResourceContents,
+    ServerResult,
+};
 use rmcp::service::{Peer, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
@@ -27,6 +30,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::outbound;
+
+/// Where an MCP tool call's `_meta` carries the run's context.
+pub const CONTEXT_META_KEY: &str = "frontdesk/context";
 
 /// How long a server's tool list is used before it is listed again.
 pub const TOOLS_TTL: Duration = Duration::from_secs(300);
@@ -176,7 +182,7 @@ impl Tool for McpTool {
         &self.spec
     }
 
-    async fn call(&self, _context: &ToolContext, arguments: Value) -> ToolOutput {
+    async fn call(&self, context: &ToolContext, arguments: Value) -> ToolOutput {
         let params = CallToolRequestParams {
             meta: None,
             name: self.spec.name.clone().into(),
@@ -186,7 +192,29 @@ impl Tool for McpTool {
             },
             task: None,
         };
-        match self.connection.peer.call_tool(params).await {
+        let mut request = CallToolRequest::new(params);
+        // The run's context travels in the call's `_meta`, under our name. rmcp writes
+        // `_meta` from the request's extensions (the params' own field would be written a
+        // second time beside it).
+        if !context.run_context.is_empty() {
+            let mut meta = Meta::new();
+            meta.0.insert(
+                CONTEXT_META_KEY.to_owned(),
+                Value::Object(context.run_context.values().clone()),
+            );
+            request.extensions.insert(meta);
+        }
+        let answer = match self
+            .connection
+            .peer
+            .send_request(ClientRequest::CallToolRequest(request))
+            .await
+        {
+            Ok(ServerResult::CallToolResult(result)) => Ok(result),
+            Ok(_) => Err(rmcp::ServiceError::UnexpectedResponse),
+            Err(error) => Err(error),
+        };
+        match answer {
             Ok(result) => {
                 let mut texts: Vec<String> = Vec::new();
                 let mut sources = Vec::new();

@@ -9,9 +9,26 @@
 //!
 //! where `v1` is the hex HMAC-SHA256, keyed with the tenant's webhook signing secret, of the
 //! timestamp, a `.`, and the exact body bytes — for `GET`/`DELETE`, which have no body, the
-//! exact query string (without `?`), so the arguments are signed either way. Receivers
-//! recompute it, compare in constant time, and reject timestamps older than a few minutes.
-//! Header values may name the tenant's stored secrets as `{{secrets.NAME}}`.
+//! exact query string (without `?`), so the arguments are signed either way. `v2` also binds
+//! the request to where it goes and why: the HMAC of these lines joined by `\n`,
+//!
+//! ```text
+//! <t>
+//! <METHOD>
+//! <path and query, as sent: /hooks/refund?x=1>
+//! <tool name>
+//! <run id>
+//! <X-Frontdesk-Context, as sent, or nothing>
+//! <body>
+//! ```
+//!
+//! so a signed request does not verify at another endpoint, for another tool or run, or with
+//! another context. Receivers recompute it, compare in constant time, and reject timestamps
+//! older than a few minutes. Header values may name the tenant's stored secrets as
+//! `{{secrets.NAME}}`.
+//!
+//! The run's context (see `frontdesk_core::context`), when it has any, comes in
+//! `X-Frontdesk-Context`: its JSON, base64url-encoded without padding.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -44,6 +61,47 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         "t={timestamp},v1={}",
         hex::encode(mac.finalize().into_bytes())
     )
+}
+
+/// What `v2` signs beside the timestamp.
+pub struct Signed<'a> {
+    pub method: &'a str,
+    /// The path and query as sent (`/hooks/refund?x=1`).
+    pub target: &'a str,
+    pub tool: &'a str,
+    pub run: &'a str,
+    /// The `X-Frontdesk-Context` value as sent (empty without one).
+    pub context: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The hex `v2` signature of a request sent at `timestamp` (unix seconds).
+pub fn signature_v2(secret: &str, timestamp: i64, signed: &Signed<'_>) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm cannot be reached.
+        Err(_) => return String::new(),
+    };
+    for line in [
+        timestamp.to_string().as_str(),
+        signed.method,
+        signed.target,
+        signed.tool,
+        signed.run,
+        signed.context,
+    ] {
+        mac.update(line.as_bytes());
+        mac.update(b"\n");
+    }
+    mac.update(signed.body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The value of `X-Frontdesk-Context` for a run's context (`None` when it is empty).
+pub fn context_header(context: &frontdesk_core::context::RunContext) -> Option<String> {
+    use base64::Engine;
+    (!context.is_empty())
+        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(context.to_json()))
 }
 
 /// A webhook tool, ready to call.
@@ -94,16 +152,37 @@ impl Webhook {
             HttpMethod::Get | HttpMethod::Delete => url.query().unwrap_or("").as_bytes().to_vec(),
             HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch => body.clone(),
         };
+        let run_context = context_header(&context.run_context);
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let secret = self.signing_secret.expose_secret();
+        let v2 = signature_v2(
+            secret,
+            now,
+            &Signed {
+                method: method.as_str(),
+                target: &target,
+                tool: &self.spec.name,
+                run: context.run.as_str(),
+                context: run_context.as_deref().unwrap_or(""),
+                body: &body,
+            },
+        );
         let mut request = self
             .client
             .request(method, url)
             .timeout(self.timeout)
             .header(
                 "X-Frontdesk-Signature",
-                signature(self.signing_secret.expose_secret(), now, &signed),
+                format!("{},v2={v2}", signature(secret, now, &signed)),
             )
             .header("X-Frontdesk-Run", context.run.as_str())
             .header("X-Frontdesk-Tool", self.spec.name.as_str());
+        if let Some(value) = &run_context {
+            request = request.header("X-Frontdesk-Context", value.as_str());
+        }
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), super::fill_secrets(value, &self.secrets)?);
         }
@@ -162,6 +241,63 @@ mod tests {
         assert_eq!(
             signature("secret", 1, b"x"),
             "t=1,v1=33270e99f50e3d3ec295e0d7185dc323a6231c2739f396d70e6b71ea6a435486"
+        );
+    }
+
+    #[test]
+    fn v2_binds_method_target_tool_run_context_and_body() {
+        let base = Signed {
+            method: "POST",
+            target: "/hooks/refund?x=1",
+            tool: "refund",
+            run: "run_1",
+            context: "eyJhIjoxfQ",
+            body: b"{}",
+        };
+        let signed = signature_v2("whsec", 1_700_000_000, &base);
+        assert_eq!(signed.len(), 64);
+        let changed = [
+            Signed {
+                method: "PUT",
+                ..base
+            },
+            Signed {
+                target: "/hooks/other?x=1",
+                ..base
+            },
+            Signed {
+                tool: "other",
+                ..base
+            },
+            Signed {
+                run: "run_2",
+                ..base
+            },
+            Signed {
+                context: "",
+                ..base
+            },
+            Signed {
+                body: b"{\"a\":1}",
+                ..base
+            },
+        ];
+        for other in changed {
+            assert_ne!(signature_v2("whsec", 1_700_000_000, &other), signed);
+        }
+        assert_ne!(signature_v2("whsec", 1_700_000_001, &base), signed);
+        // A known vector, computed independently with Python's hmac module.
+        let vector = Signed {
+            method: "GET",
+            target: "/a?b=1",
+            tool: "t",
+            run: "r",
+            context: "",
+            body: b"",
+        };
+        assert_eq!(
+            signature_v2("secret", 1, &vector),
+            "adb375dc23b80aadecc0f9789693ea24e82cc06f002da543f109375ea3635f13"
         );
     }
 }

@@ -14,8 +14,6 @@ use crate::id::{ConversationId, MessageId, TenantId};
 use crate::time::Timestamp;
 use crate::validate;
 
-const MAX_METADATA_BYTES: usize = 16 * 1024;
-const MAX_METADATA_KEYS: usize = 64;
 const MAX_END_USER_ID: usize = 256;
 const MAX_SEARCH_CHARS: usize = 200;
 /// The most characters one message may carry.
@@ -366,25 +364,7 @@ fn check_title(title: String) -> Result<String> {
 }
 
 fn check_metadata(metadata: &Map<String, Value>) -> Result<()> {
-    if metadata.len() > MAX_METADATA_KEYS {
-        return Err(Error::invalid(
-            "metadata",
-            format!(
-                "has {} keys; the limit is {MAX_METADATA_KEYS}",
-                metadata.len()
-            ),
-        ));
-    }
-    let size = serde_json::to_vec(metadata)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if size > MAX_METADATA_BYTES {
-        return Err(Error::invalid(
-            "metadata",
-            format!("is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"),
-        ));
-    }
-    Ok(())
+    crate::context::check("metadata", metadata)
 }
 
 /// Renders an export as Markdown: a heading, a few facts, then each message.

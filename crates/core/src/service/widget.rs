@@ -202,15 +202,13 @@ impl Service {
             .filter(|claims| claims.tenant == tenant)
             .map(|claims| claims.visitor)
             .unwrap_or_else(|| format!("vis_{}", crate::id::new_body()));
-        let end_user = match user_token {
+        let (end_user, context) = match user_token {
             Some(token) => {
                 let identity = self.widget_identity_secret(&tenant).await?;
-                format!(
-                    "user:{}",
-                    visitor::verify_user_token(identity.expose_secret(), token, now)?
-                )
+                let user = visitor::verify_user_token(identity.expose_secret(), token, now)?;
+                (format!("user:{}", user.sub), user.claims)
             }
-            None => format!("visitor:{visitor_id}"),
+            None => (format!("visitor:{visitor_id}"), serde_json::Map::new()),
         };
         let claims = VisitorClaims {
             page: key.is_none().then(|| agent.spec.slug.clone()),
@@ -218,6 +216,7 @@ impl Service {
             key: key.map(|key| key.id),
             visitor: visitor_id.clone(),
             end_user: end_user.clone(),
+            context,
             exp: now + visitor::TOKEN_SECS,
         };
         Ok(WidgetSession {

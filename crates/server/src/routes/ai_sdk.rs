@@ -42,6 +42,10 @@ pub struct UiChatRequest {
     messages: Vec<UiMessage>,
     #[serde(default)]
     trigger: Option<String>,
+    /// The run's context (`body: {context}` in `DefaultChatTransport`): a new conversation
+    /// keeps it as its metadata; a conversation that goes on gets it over its own.
+    #[serde(default)]
+    context: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,7 +132,12 @@ pub async fn chat(
         .await?;
     let regenerate = request.trigger.as_deref() == Some("regenerate-message");
     let (mut history, instructions) = history_of(&request.messages)?;
+    let context = request.context.clone().unwrap_or_default();
     let options = TurnOptions::default().with_instructions(&instructions);
+    let chained = TurnOptions {
+        context: context.clone(),
+        ..options.clone()
+    };
     let conversation = match request.id.as_deref().map(ConversationId::parse) {
         Some(Ok(id)) => Some(state.service.get_conversation(tenant, &id).await?),
         _ => None,
@@ -149,7 +158,7 @@ pub async fn chat(
                 tenant: tenant.clone(),
                 target: target(conv.id),
                 input: Input::Regenerate { message: answer },
-                options,
+                options: chained,
             }
         }
         Some(conv) => {
@@ -167,7 +176,7 @@ pub async fn chat(
                     tool_results: Vec::new(),
                     text: Some(text),
                 },
-                options,
+                options: chained,
             }
         }
         None => {
@@ -183,6 +192,7 @@ pub async fn chat(
                 tenant: tenant.clone(),
                 target: Target::New(NewConversationTurn {
                     agent: agent.spec.slug.clone(),
+                    metadata: context,
                     source: Some("ai-sdk"),
                     history,
                     ..NewConversationTurn::default()

@@ -16,7 +16,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use frontdesk_agents::{Follower, Input, TurnRequest};
+use frontdesk_agents::{Follower, Input, TurnOptions, TurnRequest};
 use frontdesk_core::agent::AgentRef;
 use frontdesk_core::conversation::{content_text, Conversation, Message, MessageRole};
 use frontdesk_core::id::{ConversationId, MessageId};
@@ -156,6 +156,19 @@ impl Caller {
         self.visitor.as_ref().map(|v| v.claims.end_user.clone())
     }
 
+    /// A turn of this caller: an identified visitor's claims join the run's context.
+    fn turn(&self, conversation: &ConversationId, input: Input) -> TurnRequest {
+        let context = self
+            .visitor
+            .as_ref()
+            .map(|v| v.claims.context.clone())
+            .unwrap_or_default();
+        TurnRequest::on(&self.tenant, conversation, input).with_options(TurnOptions {
+            context,
+            ..TurnOptions::default()
+        })
+    }
+
     /// A thread this caller may use; another's is a 404.
     async fn thread(&self, service: &Service, id: &ConversationId) -> Result<Conversation, Error> {
         match &self.visitor {
@@ -223,17 +236,18 @@ pub async fn chatkit(
                         agent: agent.to_owned(),
                         end_user_id: caller.end_user(),
                         title: None,
-                        metadata: Map::from_iter([("source".to_owned(), json!("chatkit"))]),
+                        // The thread's metadata is the conversation's: the run's context.
+                        metadata: {
+                            let mut metadata = request.metadata.clone();
+                            metadata.insert("source".to_owned(), json!("chatkit"));
+                            metadata
+                        },
                     },
                 )
                 .await?;
             let started = state
                 .runner
-                .start(TurnRequest::on(
-                    tenant,
-                    &conversation.id,
-                    Input::Send { text },
-                ))
+                .start(caller.turn(&conversation.id, Input::Send { text }))
                 .await?;
             let head = vec![
                 json!({"type": "thread.created", "thread": thread(&conversation, Vec::new(), false)}),
@@ -253,7 +267,7 @@ pub async fn chatkit(
             let text = input_text(params)?;
             let started = state
                 .runner
-                .start(TurnRequest::on(tenant, &id, Input::Send { text }))
+                .start(caller.turn(&id, Input::Send { text }))
                 .await?;
             let head =
                 vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
@@ -272,7 +286,7 @@ pub async fn chatkit(
                 .map_err(|_| Error::NotFound { resource: "item" })?;
             let started = state
                 .runner
-                .start(TurnRequest::on(tenant, &id, Input::Regenerate { message }))
+                .start(caller.turn(&id, Input::Regenerate { message }))
                 .await?;
             Ok(stream(
                 state.clone(),

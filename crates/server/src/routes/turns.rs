@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use frontdesk_agents::{
-    Follower, Input, NewConversationTurn, Outcome, StartedRun, Target, TurnRequest,
+    Follower, Input, NewConversationTurn, Outcome, StartedRun, Target, TurnOptions, TurnRequest,
 };
 use frontdesk_core::conversation::{ContentPart, Message};
 use frontdesk_core::id::{ConversationId, MessageId, RunId};
@@ -49,6 +49,23 @@ pub fn routes() -> Router<AppState> {
 pub struct SendMessage {
     #[schema(value_type = Object)]
     pub content: Value,
+    /// Context for this turn, over the conversation's `metadata`: the agent's instructions
+    /// read it as `{{context.NAME}}`, webhooks get it in `X-Frontdesk-Context`, MCP tools in
+    /// `_meta`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+impl SendMessage {
+    /// What the turn adds to the conversation's context.
+    fn options(self) -> Result<TurnOptions, Error> {
+        frontdesk_core::context::check("metadata", &self.metadata)?;
+        Ok(TurnOptions {
+            context: self.metadata,
+            ..TurnOptions::default()
+        })
+    }
 }
 
 impl SendMessage {
@@ -146,11 +163,10 @@ pub async fn send_message(
     let text = input.text()?;
     let run = state
         .runner
-        .start(TurnRequest::on(
-            &auth.tenant,
-            &conversation,
-            Input::Send { text },
-        ))
+        .start(
+            TurnRequest::on(&auth.tenant, &conversation, Input::Send { text })
+                .with_options(input.options()?),
+        )
         .await?;
     respond(run, &headers).await
 }
@@ -170,6 +186,7 @@ pub async fn start_conversation(
 ) -> ApiResult<Response> {
     let text = SendMessage {
         content: input.content,
+        metadata: Default::default(),
     }
     .text()?;
     let run = state
@@ -239,11 +256,10 @@ pub async fn edit_message(
     let text = input.text()?;
     let run = state
         .runner
-        .start(TurnRequest::on(
-            &auth.tenant,
-            &conversation,
-            Input::Edit { message, text },
-        ))
+        .start(
+            TurnRequest::on(&auth.tenant, &conversation, Input::Edit { message, text })
+                .with_options(input.options()?),
+        )
         .await?;
     respond(run, &headers).await
 }

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use frontdesk_agents::{ApprovalDecision, Decided, Input, TurnRequest};
+use frontdesk_agents::{ApprovalDecision, Decided, Input, TurnOptions, TurnRequest};
 use frontdesk_core::agent::{AgentRef, WidgetSettings};
 use frontdesk_core::conversation::{BranchMessage, Conversation};
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
@@ -486,6 +486,28 @@ pub async fn read(
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     content: String,
+    /// What the page says about this visit (the widget's `context` option): part of the run's
+    /// context, under an identified user's signed claims.
+    #[serde(default)]
+    context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A turn of the visitor: the page's context, then the identified user's claims, over the
+/// conversation's metadata.
+fn visitor_turn(
+    visitor: &Visitor,
+    conversation: &frontdesk_core::id::ConversationId,
+    input: Input,
+    page: serde_json::Map<String, serde_json::Value>,
+) -> TurnRequest {
+    let mut context = page;
+    for (key, value) in &visitor.claims.context {
+        context.insert(key.clone(), value.clone());
+    }
+    TurnRequest::on(visitor.tenant(), conversation, input).with_options(TurnOptions {
+        context,
+        ..TurnOptions::default()
+    })
 }
 
 /// Sends the visitor's message: SSE of the run with `Accept: text/event-stream`.
@@ -499,10 +521,11 @@ pub async fn send(
     let conversation = own_conversation(&state, &visitor, &conversation).await?;
     let started = state
         .runner
-        .start(TurnRequest::on(
-            visitor.tenant(),
+        .start(visitor_turn(
+            &visitor,
             &conversation.id,
             Input::Send { text: body.content },
+            body.context,
         ))
         .await?;
     crate::routes::turns::respond_events(
@@ -525,10 +548,11 @@ pub async fn regenerate(
     let message = path_id(&message, MessageId::parse, "message")?;
     let started = state
         .runner
-        .start(TurnRequest::on(
-            visitor.tenant(),
+        .start(visitor_turn(
+            &visitor,
             &conversation.id,
             Input::Regenerate { message },
+            Default::default(),
         ))
         .await?;
     crate::routes::turns::respond_events(

@@ -158,6 +158,7 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
         .await;
     let t = app.tenant("Acme").await;
     let agent = json!({"slug": "support", "name": "Support", "model": "scripted/m",
+        "instructions": "The visitor is on the {{context.page}} page.",
         "widget": {"title": "Acme help", "greeting": "Hi! How can I help?", "starter_prompts": ["Where is my order?"]}});
     expect(
         app.post("/api/v1/agents", &t.key, &agent)
@@ -204,6 +205,12 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     )
     .await;
     assert_eq!(chip, "Where is my order?");
+    // The page says where the visitor is: the run's context, read by the instructions.
+    in_widget(
+        &browser,
+        "window.Frontdesk.setContext({page: 'checkout'}); return true;",
+    )
+    .await;
     // Send by the starter prompt; the streamed reply shows.
     in_widget(
         &browser,
@@ -217,6 +224,10 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
     )
     .await;
     assert_eq!(reply, "Your order ships today.");
+    assert_eq!(
+        scripted.requests()[0]["messages"][0]["content"],
+        "The visitor is on the checkout page."
+    );
     screenshot(&browser, "widget-reply").await;
     // A reply with markup is text: no element, no script ran.
     in_widget(&browser, "const input = root.querySelector('textarea'); input.value = 'Show me'; root.querySelector('form').requestSubmit(); return true;").await;

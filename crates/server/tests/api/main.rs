@@ -10,6 +10,7 @@ mod browser;
 mod browser_pages;
 mod chatkit;
 mod common;
+mod context;
 mod conversations;
 mod hosted;
 mod isolation;

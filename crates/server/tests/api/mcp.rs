@@ -184,7 +184,7 @@ async fn tools_of_a_python_sdk_mcp_server_are_listed_called_and_their_errors_sur
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(offered, ["add", "fail", "whoami", "policy"]);
+    assert_eq!(offered, ["add", "fail", "whoami", "context", "policy"]);
     assert_eq!(
         first["tools"][0]["function"]["parameters"]["required"],
         json!(["a", "b"])
@@ -206,6 +206,39 @@ async fn tools_of_a_python_sdk_mcp_server_are_listed_called_and_their_errors_sur
     // The configured header, with the secret filled in, reached the server.
     say(&app, &t, &conv, "Who am I?").await;
     assert_eq!(last_tool_result(&scripted).1, "Bearer mcp-secret-42");
+    // The run's context reaches the server in the call's `_meta`: the conversation's
+    // metadata with the turn's over it.
+    expect(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/conversations/{conv}"),
+            &t.key,
+        )
+        .json(&json!({"metadata": {"client_name": "Acme Dental", "event_id": "evt_1"}}))
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    scripted.push(call("c6", "context", json!({})));
+    scripted.push(text("ok"));
+    expect(
+        app.post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            &t.key,
+            &json!({"content": "Context?", "metadata": {"event_id": "evt_42"}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&last_tool_result(&scripted).1).unwrap(),
+        json!({"client_name": "Acme Dental", "event_id": "evt_42"})
+    );
     // Resource links in a result: the model sees them, the answer cites the web ones.
     scripted.push(call("c5", "policy", json!({"topic": "returns"})));
     scripted.push(text("Returns are free within 30 days."));

@@ -33,6 +33,9 @@ pub struct ChatRequest {
     tools: Vec<ChatTool>,
     #[serde(default)]
     user: Option<String>,
+    /// Kept as the conversation's metadata: the run's context.
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +170,7 @@ impl ChatRequest {
                 target: Target::New(NewConversationTurn {
                     agent: self.model,
                     end_user_id: self.user,
+                    metadata: self.metadata.unwrap_or_default(),
                     source: Some("openai.chat_completions"),
                     history,
                     ..NewConversationTurn::default()

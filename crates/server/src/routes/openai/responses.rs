@@ -40,6 +40,10 @@ pub struct ResponsesRequest {
     stream: bool,
     #[serde(default)]
     user: Option<String>,
+    /// The run's context: a new conversation keeps it as its metadata; a chained turn adds
+    /// it over the conversation's.
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,7 +265,10 @@ pub async fn create(
                     tool_results,
                     text: (!user_texts.is_empty()).then(|| user_texts.join("\n\n")),
                 },
-                options,
+                options: TurnOptions {
+                    context: request.metadata.clone().unwrap_or_default(),
+                    ..options
+                },
             }
         }
         None => TurnRequest {
@@ -269,6 +276,7 @@ pub async fn create(
             target: Target::New(NewConversationTurn {
                 agent: request.model.clone(),
                 end_user_id: request.user.clone(),
+                metadata: request.metadata.clone().unwrap_or_default(),
                 source: Some("openai.responses"),
                 history,
                 ..NewConversationTurn::default()
