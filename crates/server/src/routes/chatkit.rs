@@ -261,44 +261,10 @@ pub async fn chatkit(
                 started.events,
             ))
         }
-        "threads.add_user_message" => {
-            let id = thread_id(params)?;
-            caller.thread(service, &id).await?;
-            let text = input_text(params)?;
-            let started = state
-                .runner
-                .start(caller.turn(&id, Input::Send { text }))
-                .await?;
-            let head =
-                vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
-            Ok(stream(
-                state.clone(),
-                tenant.clone(),
-                id,
-                head,
-                started.events,
-            ))
-        }
-        "threads.retry_after_item" => {
-            let id = thread_id(params)?;
-            caller.thread(service, &id).await?;
-            let message = MessageId::parse(param(params, "item_id")?)
-                .map_err(|_| Error::NotFound { resource: "item" })?;
-            let started = state
-                .runner
-                .start(caller.turn(&id, Input::Regenerate { message }))
-                .await?;
-            Ok(stream(
-                state.clone(),
-                tenant.clone(),
-                id,
-                Vec::new(),
-                started.events,
-            ))
-        }
-        "threads.get_by_id" => {
-            let conversation = caller.thread(service, &thread_id(params)?).await?;
-            json_response(thread_with_items(service, tenant, &conversation).await?)
+        kind if THREAD_OPERATIONS.contains(&kind) => {
+            // One guard for every operation on a thread: the caller's own, or a 404.
+            let thread = caller.thread(service, &thread_id(params)?).await?;
+            on_thread(&state, &caller, kind, thread, params).await
         }
         "threads.list" => {
             if params["order"].as_str().is_some_and(|o| o != "desc") {
@@ -330,56 +296,6 @@ pub async fn chatkit(
                 body["after"] = json!(next.encode());
             }
             json_response(body)
-        }
-        "items.list" => {
-            let id = thread_id(params)?;
-            caller.thread(service, &id).await?;
-            let newest_first = params["order"].as_str().unwrap_or("desc") == "desc";
-            let limit = params["limit"]
-                .as_u64()
-                .map(|l| l.min(100) as u32)
-                .unwrap_or(DEFAULT_PAGE);
-            let after_seq = match params["after"].as_str() {
-                Some(after) => {
-                    let after = MessageId::parse(after)
-                        .map_err(|_| Error::invalid("params.after", "is not an item id"))?;
-                    Some(service.get_message(tenant, &id, &after).await?.seq)
-                }
-                None => None,
-            };
-            let (page, more) = service
-                .branch_page(tenant, &id, newest_first, Some(limit), after_seq)
-                .await?;
-            let data: Vec<Value> = page.iter().map(|m| item(&m.message)).collect();
-            let mut body = json!({"data": data, "has_more": more});
-            if more {
-                body["after"] = json!(page.last().map(|m| m.message.id.clone()));
-            }
-            json_response(body)
-        }
-        "threads.update" => {
-            let id = thread_id(params)?;
-            caller.thread(service, &id).await?;
-            let title = param(params, "title")?.to_owned();
-            let conversation = service
-                .update_conversation(
-                    tenant,
-                    &id,
-                    UpdateConversation {
-                        title: Some(Some(title)),
-                        archived: None,
-                        metadata: None,
-                        active_message_id: None,
-                    },
-                )
-                .await?;
-            json_response(thread_with_items(service, tenant, &conversation).await?)
-        }
-        "threads.delete" => {
-            service
-                .delete_conversation(tenant, &thread_id(params)?, false)
-                .await?;
-            json_response(json!({}))
         }
         "threads.add_client_tool_output" => Err(ApiError(unsupported("client tools"))),
         "threads.add_structured_input" | "threads.custom_action" | "threads.sync_custom_action" => {
@@ -492,5 +408,112 @@ impl Encoder for ThreadItems {
         {
             out.data(&json!({"type": "thread.updated", "thread": thread(&conversation, Vec::new(), false)}));
         }
+    }
+}
+
+/// The operations on one thread; the dispatcher checks the thread is the caller's before
+/// any of them runs ([`on_thread`] gets only the checked thread).
+const THREAD_OPERATIONS: [&str; 6] = [
+    "threads.add_user_message",
+    "threads.retry_after_item",
+    "threads.get_by_id",
+    "items.list",
+    "threads.update",
+    "threads.delete",
+];
+
+/// An operation on a thread the caller may use.
+async fn on_thread(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    thread: Conversation,
+    params: &Value,
+) -> ApiResult<Response> {
+    let service = &state.service;
+    let tenant = &caller.tenant;
+    let id = thread.id.clone();
+    let json_response = |value: Value| Ok(Json(value).into_response());
+    match kind {
+        "threads.add_user_message" => {
+            let text = input_text(params)?;
+            let started = state
+                .runner
+                .start(caller.turn(&id, Input::Send { text }))
+                .await?;
+            let head =
+                vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
+            Ok(stream(
+                state.clone(),
+                tenant.clone(),
+                id,
+                head,
+                started.events,
+            ))
+        }
+        "threads.retry_after_item" => {
+            let message = MessageId::parse(param(params, "item_id")?)
+                .map_err(|_| Error::NotFound { resource: "item" })?;
+            let started = state
+                .runner
+                .start(caller.turn(&id, Input::Regenerate { message }))
+                .await?;
+            Ok(stream(
+                state.clone(),
+                tenant.clone(),
+                id,
+                Vec::new(),
+                started.events,
+            ))
+        }
+        "threads.get_by_id" => json_response(thread_with_items(service, tenant, &thread).await?),
+        "items.list" => {
+            let newest_first = params["order"].as_str().unwrap_or("desc") == "desc";
+            let limit = params["limit"]
+                .as_u64()
+                .map(|l| l.min(100) as u32)
+                .unwrap_or(DEFAULT_PAGE);
+            let after_seq = match params["after"].as_str() {
+                Some(after) => {
+                    let after = MessageId::parse(after)
+                        .map_err(|_| Error::invalid("params.after", "is not an item id"))?;
+                    Some(service.get_message(tenant, &id, &after).await?.seq)
+                }
+                None => None,
+            };
+            let (page, more) = service
+                .branch_page(tenant, &id, newest_first, Some(limit), after_seq)
+                .await?;
+            let data: Vec<Value> = page.iter().map(|m| item(&m.message)).collect();
+            let mut body = json!({"data": data, "has_more": more});
+            if more {
+                body["after"] = json!(page.last().map(|m| m.message.id.clone()));
+            }
+            json_response(body)
+        }
+        "threads.update" => {
+            let title = param(params, "title")?.to_owned();
+            let conversation = service
+                .update_conversation(
+                    tenant,
+                    &id,
+                    UpdateConversation {
+                        title: Some(Some(title)),
+                        archived: None,
+                        metadata: None,
+                        active_message_id: None,
+                    },
+                )
+                .await?;
+            json_response(thread_with_items(service, tenant, &conversation).await?)
+        }
+        "threads.delete" => {
+            service.delete_conversation(tenant, &id, false).await?;
+            json_response(json!({}))
+        }
+        other => Err(ApiError(Error::invalid(
+            "type",
+            format!("`{other}` is not a thread operation"),
+        ))),
     }
 }

@@ -13,7 +13,7 @@ use frontdesk_agents::{pending_approvals, ApprovalDecision, Decided};
 use frontdesk_core::conversation::Usage;
 use frontdesk_core::id::{ConversationId, RunId};
 use frontdesk_core::policy::Approver;
-use frontdesk_core::run::{PendingApproval, RunStatus, RunStep};
+use frontdesk_core::run::{PendingApproval, RunEvent, RunStatus, RunStep};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,9 @@ pub struct RunTrace {
     pub steps: Vec<RunStep>,
     /// Calls waiting for a decision (`status` is `awaiting_approval`).
     pub approvals: Vec<PendingApproval>,
+    /// Why it failed (its `error` event), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::routes::turns::RunError>,
     pub expires_at: Option<Timestamp>,
     pub created_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -126,7 +129,15 @@ pub async fn get_run(
                 && state.runner.is_live(&auth.tenant, &run)) =>
         {
             let approvals = pending_approvals(&record);
+            let error = record.events.iter().rev().find_map(|e| match &e.event {
+                RunEvent::Error { code, message } => Some(crate::routes::turns::RunError {
+                    code: *code,
+                    message: message.clone(),
+                }),
+                _ => None,
+            });
             Ok(Json(RunTrace {
+                error,
                 id: record.id,
                 conversation_id: Some(record.conversation_id),
                 status: record.status,
@@ -150,6 +161,7 @@ pub async fn get_run(
                 usage: Usage::default(),
                 steps: Vec::new(),
                 approvals: Vec::new(),
+                error: None,
                 expires_at: None,
                 created_at: None,
                 completed_at: None,

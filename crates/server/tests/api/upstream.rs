@@ -165,5 +165,21 @@ async fn an_upstream_that_dies_mid_stream_leaves_the_partial_answer_and_an_error
             .starts_with("Half"),
         "{answer}"
     );
+    // The run's trace says why, with the same code.
+    let run = crate::turns::parse_sse(&text)
+        .into_iter()
+        .find(|(_, name, _)| name == "run.started")
+        .map(|(_, _, data)| data["run_id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let trace = expect(
+        app.get(&format!("/api/v1/runs/{run}"), &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(trace["status"], "failed");
+    assert_eq!(trace["error"]["code"], "model_unreachable", "{trace}");
     app.stop().await;
 }

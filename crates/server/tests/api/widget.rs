@@ -581,3 +581,87 @@ async fn the_end_user_approves_a_call_meant_for_them_and_chatkit_takes_visitor_t
     let _ = &w.scripted;
     w.app.stop().await;
 }
+
+/// Every ChatKit operation on a thread, with a visitor token, reaches only the visitor's own
+/// threads: another visitor's thread and a back-office conversation are 404 for each of them,
+/// and stay as they were (a delete that skipped the check once removed them).
+#[tokio::test]
+async fn chatkit_thread_operations_with_a_visitor_token_reach_only_the_visitors_threads() {
+    let w = widget(Vec::new()).await;
+    let app = &w.app;
+    let owner = w.session(json!({"agent": "support"})).await;
+    let owner = owner["token"].as_str().unwrap().to_owned();
+    let stranger = w.session(json!({"agent": "support"})).await;
+    let stranger = stranger["token"].as_str().unwrap().to_owned();
+    let visitors = expect(
+        w.request(Method::POST, "/widget/v1/conversations", &owner, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let back_office = expect(
+        app.post(
+            "/api/v1/conversations",
+            &w.tenant.key,
+            &json!({"agent": "support"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let operations = |thread: &str| {
+        [
+            json!({"type": "threads.get_by_id", "params": {"thread_id": thread}}),
+            json!({"type": "items.list", "params": {"thread_id": thread}}),
+            json!({"type": "threads.update", "params": {"thread_id": thread, "title": "Hijacked"}}),
+            json!({"type": "threads.add_user_message", "params": {"thread_id": thread,
+                "input": {"content": [{"type": "input_text", "text": "Hi"}], "attachments": [], "inference_options": {}}}}),
+            json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": "msg_01jd5k8p0c2r9c3f4g5h6j7k8m"}}),
+            json!({"type": "threads.delete", "params": {"thread_id": thread}}),
+        ]
+    };
+    for thread in [&visitors, &back_office] {
+        let id = thread["id"].as_str().unwrap();
+        for body in operations(id) {
+            let response = w
+                .request(Method::POST, "/chatkit", &stranger, SHOP)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{body}");
+        }
+    }
+    // Both are still there, untouched.
+    let mine = expect(
+        w.request(Method::POST, "/chatkit", &owner, SHOP)
+            .json(&json!({"type": "threads.get_by_id", "params": {"thread_id": visitors["id"]}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(mine["title"], "Hijacked", "{mine}");
+    let kept = expect(
+        app.get(
+            &format!(
+                "/api/v1/conversations/{}",
+                back_office["id"].as_str().unwrap()
+            ),
+            &w.tenant.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(kept["message_count"], 0, "{kept}");
+    w.app.stop().await;
+}
