@@ -3,6 +3,7 @@
 //! client's tool calls and their results as parts; and the results of calls an earlier
 //! answer left for the client (OpenAI Responses' `function_call_output`).
 
+use frontdesk_core::agent::AgentRef;
 use frontdesk_core::conversation::{ContentPart, MessageDraft, MessageRole, Parent};
 use frontdesk_core::id::{ConversationId, MessageId, TenantId};
 use frontdesk_core::service::NewConversation;
@@ -10,6 +11,7 @@ use frontdesk_core::{Error, Result};
 use serde_json::Value;
 
 use crate::deps::Deps;
+use crate::guardrails;
 use crate::request::{check_text, Imported, Input, NewConversationTurn, Resolved};
 
 /// Most messages an imported history may hold.
@@ -143,6 +145,23 @@ pub(crate) async fn new_conversation(
             },
         )
         .await?;
+    // Every end-user text goes through the agent's input redaction, whichever turn brought it:
+    // an imported history's messages as much as its last one (redacted with the turn).
+    let agent = deps
+        .service
+        .get_agent(tenant, &AgentRef::Id(conversation.agent_id.clone()))
+        .await?;
+    let history = if agent.spec.guardrails.input.redact_pii {
+        history
+            .into_iter()
+            .map(|item| match item {
+                Imported::User(text) => Imported::User(guardrails::redact_pii(&text)),
+                other => other,
+            })
+            .collect()
+    } else {
+        history
+    };
     let last = store_history(deps, tenant, &conversation.id, history).await?;
     let resolved = match (new_text, last) {
         (Some(text), _) => Resolved::Send(text),

@@ -645,6 +645,60 @@ async fn a_tripped_input_guardrail_answers_the_safe_reply_without_calling_the_mo
     .await;
     assert!(!got.to_string().contains("jane@example.com"));
     assert!(!got.to_string().contains("internal-only"));
+    // A history brought through `/openai/v1` goes through the same redaction, every message
+    // of it: nothing of it is stored or sent.
+    scripted.push(text("Noted."));
+    let before = scripted.requests().len();
+    let done = expect(
+        app.post(
+            "/openai/v1/chat/completions",
+            &t.key,
+            &json!({"model": "a", "messages": [
+                {"role": "user", "content": "my email is alice@example.com"},
+                {"role": "assistant", "content": "Thanks."},
+                {"role": "user", "content": "and my card is 4111 1111 1111 1111"}
+            ]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["choices"][0]["message"]["content"], "Noted.");
+    let sent = scripted.requests()[before].to_string();
+    assert!(
+        !sent.contains("alice@example.com") && !sent.contains("4111"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("my email is [email]") && sent.contains("[card]"),
+        "{sent}"
+    );
+    let listed = expect(
+        app.get("/api/v1/conversations?limit=1", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let imported = listed["data"][0]["id"].as_str().unwrap();
+    let stored = expect(
+        app.get(
+            &format!("/api/v1/conversations/{imported}/messages"),
+            &t.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !stored.to_string().contains("alice@example.com"),
+        "{stored}"
+    );
     app.stop().await;
 }
 
