@@ -107,6 +107,11 @@ impl Follower {
         Self::from_stream(futures_util::stream::iter(after))
     }
 
+    /// The same events, each passed through `view` (what an end user may see of them).
+    pub fn map(self, view: impl FnMut(SequencedEvent) -> SequencedEvent + Send + 'static) -> Self {
+        Self::from_stream(self.0.map(view))
+    }
+
     /// The next event, waiting for it; `None` after the last one.
     pub async fn next(&mut self) -> Option<SequencedEvent> {
         self.0.next().await

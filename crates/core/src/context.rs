@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -21,8 +20,7 @@ pub const MAX_KEYS: usize = 64;
 pub const MAX_BYTES: usize = 16 * 1024;
 
 /// The context of one run; cheap to clone.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunContext(Arc<Map<String, Value>>);
 
 impl RunContext {

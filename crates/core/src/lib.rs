@@ -11,6 +11,7 @@ pub mod context;
 pub mod conversation;
 pub mod credentials;
 pub mod embed;
+pub mod end_user;
 pub mod error;
 pub mod id;
 pub mod json;

@@ -98,6 +98,9 @@ pub struct WidgetSettings {
     /// Whether anyone may chat with this agent on its hosted page `/c/{tenant}/{agent}`
     /// (no key needed there; off by default).
     pub public_page: bool,
+    /// Whether end users see tools' arguments and results (off by default: they see that a
+    /// tool ran, by name, and whether it worked).
+    pub tool_details: bool,
     /// Texts for other languages, by language tag (`{"de": {"greeting": "Hallo!"}}`).
     pub texts: BTreeMap<String, WidgetTexts>,
 }

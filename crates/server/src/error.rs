@@ -16,6 +16,27 @@ use serde_json::json;
 tokio::task_local! {
     /// The id of the request being handled, for error bodies and logs.
     pub static REQUEST_ID: String;
+    /// Set while an end user's request is handled (the widget, a hosted page, ChatKit with
+    /// a visitor token): our own faults then say nothing but the request id.
+    static END_USER: ();
+}
+
+/// Marks the requests of end users, whose server errors carry no details.
+pub async fn mark_end_users(request: Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    let visitor_token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer fdv1."));
+    if path.starts_with("/widget/")
+        || path.starts_with("/c/")
+        || (path == "/chatkit" && visitor_token)
+    {
+        END_USER.scope((), next.run(request)).await
+    } else {
+        next.run(request).await
+    }
 }
 
 /// The current request's id, when inside a request.
@@ -45,10 +66,15 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), error = ?error, "request failed");
         }
+        let message = if status.is_server_error() && END_USER.try_with(|_| ()).is_ok() {
+            frontdesk_core::end_user::GENERIC_ERROR.to_owned()
+        } else {
+            error.public_message()
+        };
         let mut body = json!({
             "type": error.kind().as_str(),
             "code": error.code(),
-            "message": error.public_message(),
+            "message": message,
         });
         if let Some(field) = error.field() {
             body["field"] = json!(field);

@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(observe::record_route))
+        .layer(axum::middleware::from_fn(error::mark_end_users))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

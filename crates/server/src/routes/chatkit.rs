@@ -169,6 +169,21 @@ impl Caller {
         })
     }
 
+    /// A run's events as this caller may see them: all of them for staff, the end user's
+    /// view for a visitor.
+    async fn events(
+        &self,
+        state: &AppState,
+        conversation: &Conversation,
+        events: Follower,
+    ) -> Result<Follower, ApiError> {
+        if self.visitor.is_none() {
+            return Ok(events);
+        }
+        let view = crate::routes::widget::view_of(state, conversation).await?;
+        Ok(events.map(move |event| view.event(event)))
+    }
+
     /// A thread this caller may use; another's is a 404.
     async fn thread(&self, service: &Service, id: &ConversationId) -> Result<Conversation, Error> {
         match &self.visitor {
@@ -253,12 +268,13 @@ pub async fn chatkit(
                 json!({"type": "thread.created", "thread": thread(&conversation, Vec::new(), false)}),
                 json!({"type": "thread.item.done", "item": item(&started.user_message)}),
             ];
+            let events = caller.events(&state, &conversation, started.events).await?;
             Ok(stream(
                 state.clone(),
                 tenant.clone(),
                 conversation.id,
                 head,
-                started.events,
+                events,
             ))
         }
         kind if THREAD_OPERATIONS.contains(&kind) => {
@@ -448,7 +464,7 @@ async fn on_thread(
                 tenant.clone(),
                 id,
                 head,
-                started.events,
+                caller.events(state, &thread, started.events).await?,
             ))
         }
         "threads.retry_after_item" => {
@@ -463,7 +479,7 @@ async fn on_thread(
                 tenant.clone(),
                 id,
                 Vec::new(),
-                started.events,
+                caller.events(state, &thread, started.events).await?,
             ))
         }
         "threads.get_by_id" => json_response(thread_with_items(service, tenant, &thread).await?),

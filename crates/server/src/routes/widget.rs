@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use frontdesk_agents::{ApprovalDecision, Decided, Input, TurnOptions, TurnRequest};
 use frontdesk_core::agent::{AgentRef, WidgetSettings};
 use frontdesk_core::conversation::{BranchMessage, Conversation};
+use frontdesk_core::end_user::EndUserView;
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::key::Origin;
 use frontdesk_core::policy::Approver;
@@ -294,17 +295,53 @@ async fn own_conversation(
     Ok(state.service.visitor_conversation(visitor, &id).await?)
 }
 
-/// A run in one of this visitor's conversations.
-async fn own_run(state: &AppState, visitor: &Visitor, run: &str) -> Result<RunId, ApiError> {
+/// A run in one of this visitor's conversations, with that conversation.
+async fn own_run(
+    state: &AppState,
+    visitor: &Visitor,
+    run: &str,
+) -> Result<(RunId, Conversation), ApiError> {
     let run = path_id(run, RunId::parse, "run")?;
     let conversation = state
         .runner
         .run_conversation(visitor.tenant(), &run)
         .await?;
-    own_conversation(state, visitor, conversation.as_str())
+    let conversation = own_conversation(state, visitor, conversation.as_str())
         .await
         .map_err(|_| ApiError(Error::NotFound { resource: "run" }))?;
-    Ok(run)
+    Ok((run, conversation))
+}
+
+/// What the visitor may see of a conversation's runs and messages (its agent's settings;
+/// the default view when the agent is gone).
+pub(crate) async fn view_of(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<EndUserView, ApiError> {
+    match state
+        .service
+        .get_agent(
+            &conversation.tenant_id,
+            &frontdesk_core::agent::AgentRef::Id(conversation.agent_id.clone()),
+        )
+        .await
+    {
+        Ok(agent) => Ok(EndUserView::of(&agent)),
+        Err(Error::NotFound { .. }) => Ok(EndUserView::default()),
+        Err(other) => Err(ApiError(other)),
+    }
+}
+
+/// A run's events as the visitor may see them, streamed or answered as the client asked.
+async fn respond_to_visitor(
+    view: EndUserView,
+    run: RunId,
+    conversation: frontdesk_core::id::ConversationId,
+    events: frontdesk_agents::Follower,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let events = events.map(move |event| view.event(event));
+    crate::routes::turns::respond_events(run, conversation, events, headers).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -476,6 +513,7 @@ pub async fn read(
         .branch_page(visitor.tenant(), &conversation.id, true, Some(100), None)
         .await?;
     messages.reverse();
+    let messages = view_of(&state, &conversation).await?.branch(messages);
     Ok(Json(WithMessages {
         conversation,
         messages,
@@ -528,7 +566,8 @@ pub async fn send(
             body.context,
         ))
         .await?;
-    crate::routes::turns::respond_events(
+    respond_to_visitor(
+        view_of(&state, &conversation).await?,
         started.run_id,
         started.conversation_id,
         started.events,
@@ -555,7 +594,8 @@ pub async fn regenerate(
             Default::default(),
         ))
         .await?;
-    crate::routes::turns::respond_events(
+    respond_to_visitor(
+        view_of(&state, &conversation).await?,
         started.run_id,
         started.conversation_id,
         started.events,
@@ -571,10 +611,13 @@ pub async fn events(
     Path(run): Path<String>,
 ) -> ApiResult<Response> {
     let visitor = visitor(&state, &headers).await?;
-    let run = own_run(&state, &visitor, &run).await?;
+    let (run, conversation) = own_run(&state, &visitor, &run).await?;
     let last = crate::routes::turns::last_event_id(&headers)?;
+    let view = view_of(&state, &conversation).await?;
     let follower = state.runner.follow(visitor.tenant(), &run, last).await?;
-    Ok(crate::routes::turns::sse(follower))
+    Ok(crate::routes::turns::sse(
+        follower.map(move |event| view.event(event)),
+    ))
 }
 
 /// Stops a run of the visitor (the stop button).
@@ -584,7 +627,7 @@ pub async fn cancel(
     Path(run): Path<String>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let visitor = visitor(&state, &headers).await?;
-    let run = own_run(&state, &visitor, &run).await?;
+    let (run, _) = own_run(&state, &visitor, &run).await?;
     match state.runner.cancel(visitor.tenant(), &run) {
         Err(Error::NotFound { .. }) => state.runner.cancel_paused(visitor.tenant(), &run).await?,
         other => other?,
@@ -611,7 +654,7 @@ pub async fn decide(
     JsonBody(body): JsonBody<DecisionBody>,
 ) -> ApiResult<Response> {
     let visitor = visitor(&state, &headers).await?;
-    let run = own_run(&state, &visitor, &run).await?;
+    let (run, conversation) = own_run(&state, &visitor, &run).await?;
     let approve = match body.decision.as_str() {
         "approve" => true,
         "reject" => false,
@@ -640,6 +683,9 @@ pub async fn decide(
         Decided::Resumed {
             conversation_id,
             events,
-        } => crate::routes::turns::respond_events(run, conversation_id, events, &headers).await,
+        } => {
+            let view = view_of(&state, &conversation).await?;
+            respond_to_visitor(view, run, conversation_id, events, &headers).await
+        }
     }
 }

@@ -665,3 +665,125 @@ async fn chatkit_thread_operations_with_a_visitor_token_reach_only_the_visitors_
     assert_eq!(kept["message_count"], 0, "{kept}");
     w.app.stop().await;
 }
+
+/// End users see that a tool ran, by name, never its arguments or results, nor an error's
+/// details or a guardrail's reason; staff see everything.
+#[tokio::test]
+async fn end_users_see_that_a_tool_ran_but_not_what_went_in_or_came_out() {
+    let receiver = Receiver::start(200, r#"{"internal_row": "row-4242"}"#, 0).await;
+    let w = widget(vec![
+        call("c1", "lookup", json!({"order": "A-1"})),
+        text("Your order has shipped."),
+        crate::scripted::Reply::Fail(400),
+    ])
+    .await;
+    let app = &w.app;
+    let patch = json!({"tools": [{"type": "webhook", "name": "lookup", "url": receiver.url,
+        "parameters": {"type": "object", "properties": {"order": {"type": "string"}}}}]});
+    expect(
+        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let session = w.session(json!({"agent": "support"})).await;
+    let token = session["token"].as_str().unwrap();
+    let conv = expect(
+        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = conv["id"].as_str().unwrap();
+    let response = w
+        .request(
+            Method::POST,
+            &format!("/widget/v1/conversations/{id}/messages"),
+            token,
+            SHOP,
+        )
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "Where is order A-1?"}))
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains("row-4242") && !body.contains("\"order\""),
+        "{body}"
+    );
+    let events = parse_sse(&body);
+    let started = events.iter().find(|(_, n, _)| n == "tool.started").unwrap();
+    assert_eq!(started.2["name"], "lookup");
+    assert_eq!(started.2["arguments"], json!({}));
+    let completed = events
+        .iter()
+        .find(|(_, n, _)| n == "tool.completed")
+        .unwrap();
+    assert_eq!(completed.2["result"], "");
+    assert_eq!(completed.2["is_error"], false);
+    let answer = events
+        .iter()
+        .find(|(_, n, _)| n == "message.completed")
+        .unwrap();
+    assert_eq!(
+        answer.2["message"]["content"],
+        json!([{"type": "text", "text": "Your order has shipped."}])
+    );
+    // The stored conversation as the visitor reads it, and as staff do.
+    let read = expect(
+        w.request(
+            Method::GET,
+            &format!("/widget/v1/conversations/{id}"),
+            token,
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!read.to_string().contains("row-4242"), "{read}");
+    let staff = expect(
+        app.get(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &w.tenant.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(staff.to_string().contains("row-4242"), "{staff}");
+    // The model provider fails: the visitor gets a generic message and the request id, not
+    // the provider's words; staff read them in the run's trace.
+    let failed = expect(
+        w.request(
+            Method::POST,
+            &format!("/widget/v1/conversations/{id}/messages"),
+            token,
+            SHOP,
+        )
+        .json(&json!({"content": "And order B-2?"}))
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::BAD_GATEWAY,
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], "upstream_error");
+    assert_eq!(
+        failed["error"]["message"],
+        frontdesk_core::end_user::GENERIC_ERROR
+    );
+    assert!(failed["error"]["request_id"].is_string(), "{failed}");
+    assert!(!failed.to_string().contains("scripted failure"), "{failed}");
+    w.app.stop().await;
+}
