@@ -10,7 +10,7 @@ FRONTDESK=${1:-target/release/frontdesk}
 BENCH=${2:-target/release/stream-bench}
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 FRONTDESK=$(realpath "$FRONTDESK")
 BENCH=$(realpath "$BENCH")
 
@@ -29,7 +29,10 @@ run "$FRONTDESK" --data-dir "$WORK" --json agent create --tenant "$TENANT" --slu
 KEY=$(run "$FRONTDESK" --data-dir "$WORK" --json key create --tenant "$TENANT" --kind secret --name bench --rate-limit-per-minute 1000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-run valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+# Started directly (not through `run`), so that $! is valgrind's own process id.
+env -i PATH="$PATH" OPENAI_BASE_URL="http://$UPSTREAM/v1" OPENAI_API_KEY=sk-bench \
+  FRONTDESK_RATE_LIMIT_PER_MINUTE=1000000 FRONTDESK_BOOTSTRAP_DEMO=false \
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
   "$FRONTDESK" --data-dir "$WORK" serve --bind "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
@@ -65,7 +68,7 @@ subprocess.run(["callgrind_control", "--dump=measured", server], check=True, cap
 PY
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
 TOTAL=0
-for file in "$WORK"/callgrind.out*; do
+for file in "$WORK"/callgrind.out.*; do
   grep -q "^desc: Trigger: .*measured" "$file" || continue
   N=$(sed -n 's/^summary: //p' "$file" | awk '{print $1}')
   TOTAL=$((TOTAL + N))
