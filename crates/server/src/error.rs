@@ -99,6 +99,7 @@ impl IntoResponse for ApiError {
 
 /// A JSON body decoded with our error shape: malformed JSON is a 400, a wrong shape a 422
 /// naming the field, an oversized body a 413, a wrong content type a 415-like 400.
+/// `application/merge-patch+json` (RFC 7396, what a `PATCH` sends) is JSON too.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -115,9 +116,11 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+                v.split(';').next().is_some_and(|t| {
+                    let t = t.trim();
+                    t.eq_ignore_ascii_case("application/json")
+                        || t.eq_ignore_ascii_case("application/merge-patch+json")
+                })
             });
         if !is_json {
             return Err(ApiError(Error::bad_request(

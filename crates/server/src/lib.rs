@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod error;
+mod headers;
 mod listen;
 pub mod observe;
 pub mod openapi;
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(observe::record_route))
         .layer(axum::middleware::from_fn(error::mark_end_users))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! Health, readiness, metrics, and the OpenAPI document and docs page.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::common::{expect, TestApp};
 
@@ -226,4 +227,95 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         "{html}"
     );
     app.stop().await;
+}
+
+/// Every response says `nosniff` and sends no referrer; every HTML page has a content security
+/// policy that forbids framing (the pages without their own get the default one).
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("Acme").await;
+    let responses = [
+        app.client
+            .get(format!("{}/", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/api/v1/docs", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/widget.js", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.client
+            .get(format!("{}/api/v1/agents", app.base))
+            .send()
+            .await
+            .unwrap(),
+        app.get("/api/v1/agents", &t.key).send().await.unwrap(),
+    ];
+    for response in responses {
+        let url = response.url().to_string();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{url}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{url}");
+        let html = headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html");
+        if html {
+            let csp = headers["content-security-policy"].to_str().unwrap();
+            assert!(
+                csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+                "{url}: {csp}"
+            );
+        }
+    }
+}
+
+/// A `PATCH` may say what it is: a JSON merge patch (RFC 7396).
+#[tokio::test]
+async fn a_patch_takes_the_merge_patch_media_type() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("Acme").await;
+    expect(
+        app.post(
+            "/api/v1/agents",
+            &t.key,
+            &json!({"slug": "support", "name": "Support"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let patched = expect(
+        app.request(reqwest::Method::PATCH, "/api/v1/agents/support", &t.key)
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"name": "Front desk"}).to_string())
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(patched["name"], "Front desk", "{patched}");
+    let refused = app
+        .request(reqwest::Method::PATCH, "/api/v1/agents/support", &t.key)
+        .header("content-type", "text/plain")
+        .body(json!({"name": "X"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 }
