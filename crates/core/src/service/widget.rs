@@ -197,9 +197,22 @@ impl Service {
         }
         let secret = self.widget_token_secret().await?;
         let now = Timestamp::now().as_millis() / 1000;
-        let visitor_id = previous
+        let previous = previous
             .and_then(|token| visitor::verify(&secret, token, now, visitor::RENEW_SECS).ok())
-            .filter(|claims| claims.tenant == tenant)
+            .filter(|claims| claims.tenant == tenant);
+        // A token issued through a key revoked since is not renewed: its visitor starts anew.
+        let previous = match previous {
+            Some(claims) => match &claims.key {
+                Some(key_id) => match self.store.get_api_key(&claims.tenant, key_id).await {
+                    Ok(old) if old.revoked_at.is_none() => Some(claims),
+                    Ok(_) | Err(crate::StoreError::NotFound) => None,
+                    Err(other) => return Err(Error::from_store("API key", other)),
+                },
+                None => Some(claims),
+            },
+            None => None,
+        };
+        let visitor_id = previous
             .map(|claims| claims.visitor)
             .unwrap_or_else(|| format!("vis_{}", crate::id::new_body()));
         let (end_user, context) = match user_token {

@@ -787,3 +787,59 @@ async fn end_users_see_that_a_tool_ran_but_not_what_went_in_or_came_out() {
     assert!(!failed.to_string().contains("scripted failure"), "{failed}");
     w.app.stop().await;
 }
+
+/// A visitor token issued through a key revoked since does not carry its visitor over into a
+/// new session (one through a key that still works does).
+#[tokio::test]
+async fn a_token_from_a_revoked_key_is_not_renewed() {
+    let w = widget(Vec::new()).await;
+    let app = &w.app;
+    let old = expect(
+        app.post(
+            "/api/v1/api-keys",
+            &w.tenant.key,
+            &json!({"kind": "publishable", "name": "old site", "allowed_origins": [SHOP]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let open = |key: String, previous: Option<String>| {
+        let app = &w.app;
+        async move {
+            expect(
+                app.client
+                    .post(format!("{}/widget/v1/session", app.base))
+                    .header("x-frontdesk-key", key)
+                    .header("origin", SHOP)
+                    .json(&json!({"agent": "support", "visitor_token": previous}))
+                    .send()
+                    .await
+                    .unwrap(),
+                StatusCode::OK,
+            )
+            .await
+        }
+    };
+    let first = open(old["key"].as_str().unwrap().to_owned(), None).await;
+    let token = first["token"].as_str().unwrap().to_owned();
+    // Renewed through a working key, the visitor stays the same.
+    let kept = open(w.key.clone(), Some(token.clone())).await;
+    assert_eq!(kept["visitor_id"], first["visitor_id"]);
+    expect(
+        app.delete(
+            &format!("/api/v1/api-keys/{}", old["id"].as_str().unwrap()),
+            &w.tenant.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let fresh = open(w.key.clone(), Some(token)).await;
+    assert_ne!(fresh["visitor_id"], first["visitor_id"], "{fresh}");
+    w.app.stop().await;
+}
