@@ -297,6 +297,13 @@ pub trait CredentialStore: Send + Sync {
         tenant: &TenantId,
         credential: &crate::credentials::SealedCredential,
     ) -> StoreResult<crate::credentials::CredentialInfo>;
+    /// Inserts the credential unless the tenant has one of that name; `false` when it had
+    /// (made on first use: of two first uses at once, one wins and both use its value).
+    async fn add_credential(
+        &self,
+        tenant: &TenantId,
+        credential: &crate::credentials::SealedCredential,
+    ) -> StoreResult<bool>;
     async fn list_credentials(
         &self,
         tenant: &TenantId,

@@ -56,6 +56,23 @@ impl CredentialStore for SqlStore {
         }
     }
 
+    async fn add_credential(
+        &self,
+        tenant: &TenantId,
+        credential: &SealedCredential,
+    ) -> StoreResult<bool> {
+        let stmt = Stmt::new(
+            "INSERT INTO provider_credentials (tenant_id, provider, sealed, hint, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (tenant_id, provider) DO NOTHING",
+        )
+        .arg(tenant.as_str())
+        .arg(credential.provider.as_str())
+        .arg(credential.sealed.as_str())
+        .arg(credential.hint.as_str())
+        .arg(credential.at.as_millis());
+        Ok(execute(self.db.as_ref(), stmt).await?.affected == 1)
+    }
+
     async fn list_credentials(&self, tenant: &TenantId) -> StoreResult<Vec<CredentialInfo>> {
         let stmt = Stmt::new(
             "SELECT provider, hint, created_at, updated_at FROM provider_credentials \

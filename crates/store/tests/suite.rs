@@ -940,7 +940,9 @@ async fn settings(fx: &Fixture) {
 
 #[path = "suite/more.rs"]
 mod more;
-use more::{branches, provider_credentials, runs, turn_context};
+use more::{
+    branches, first_use_secrets_agree_under_a_race, provider_credentials, runs, turn_context,
+};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -981,4 +983,5 @@ suite!(
     runs,
     provider_credentials,
     turn_context,
+    first_use_secrets_agree_under_a_race,
 );

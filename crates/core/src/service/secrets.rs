@@ -139,22 +139,52 @@ impl Service {
         self.new_own_secret(tenant, IDENTITY, "wisec").await
     }
 
-    /// One of frontdesk's own secrets of a tenant, made on first use.
+    /// One of frontdesk's own secrets of a tenant, made on first use. Two first uses at once
+    /// agree: the value is inserted only if absent, and whoever did not insert reads the one
+    /// that was.
     async fn own_secret(
         &self,
         tenant: &TenantId,
         name: &str,
         prefix: &str,
     ) -> Result<SecretString> {
+        if let Some(stored) = self.stored_own_secret(tenant, name).await? {
+            return Ok(stored);
+        }
+        let secret = new_secret_value(prefix);
+        let sealed = SealedCredential {
+            provider: name.to_owned(),
+            sealed: self.sealer()?.seal(tenant, name, &secret)?,
+            hint: credentials::hint(&secret),
+            at: Timestamp::now(),
+        };
+        let added = self
+            .store
+            .add_credential(tenant, &sealed)
+            .await
+            .map_err(|e| Error::from_store("secret", e))?;
+        if added {
+            return Ok(SecretString::from(secret));
+        }
+        self.stored_own_secret(tenant, name)
+            .await?
+            .ok_or_else(|| Error::internal(std::io::Error::other("a new secret vanished")))
+    }
+
+    async fn stored_own_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<SecretString>> {
         let sealed = self
             .store
             .sealed_credentials(tenant)
             .await
             .map_err(|e| Error::from_store("secret", e))?;
-        if let Some((name, sealed)) = sealed.into_iter().find(|(n, _)| n == name) {
-            return self.sealer()?.open(tenant, &name, &sealed);
+        match sealed.into_iter().find(|(n, _)| n == name) {
+            Some((name, sealed)) => Ok(Some(self.sealer()?.open(tenant, &name, &sealed)?)),
+            None => Ok(None),
         }
-        self.new_own_secret(tenant, name, prefix).await
     }
 
     async fn new_own_secret(
@@ -163,12 +193,17 @@ impl Service {
         name: &str,
         prefix: &str,
     ) -> Result<SecretString> {
-        let mut bytes = [0u8; 24];
-        crate::id::random_bytes(&mut bytes);
-        let secret = format!("{prefix}_{}", hex::encode(bytes));
+        let secret = new_secret_value(prefix);
         self.seal_and_store(tenant, name, &secret).await?;
         Ok(SecretString::from(secret))
     }
+}
+
+/// A new random secret, `<prefix>_<48 hex digits>`.
+fn new_secret_value(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    crate::id::random_bytes(&mut bytes);
+    format!("{prefix}_{}", hex::encode(bytes))
 }
 
 /// Whether a stored credential name is a provider key (not a secret of another kind).

@@ -9,6 +9,7 @@ use frontdesk_core::service::NewConversation;
 use frontdesk_core::store::{BranchStore, CredentialStore, RunStore};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{tenant, Fixture};
@@ -487,4 +488,39 @@ pub async fn turn_context(fx: &Fixture) {
         fx.store.turn_context(&a, &conv, &month, None, None).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// frontdesk's own secrets of a tenant are made on first use: many first uses at once agree
+/// on one value (it is inserted only if absent), which later reads return.
+pub async fn first_use_secrets_agree_under_a_race(fx: &Fixture) {
+    let service = fx
+        .service
+        .clone()
+        .with_sealer(Some(frontdesk_core::credentials::Sealer::new([9u8; 32])));
+    let a = tenant(&service, "A").await;
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let service = service.clone();
+            let a = a.clone();
+            tokio::spawn(async move { service.webhook_signing_secret(&a).await.unwrap() })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for racer in racers {
+        seen.push(racer.await.unwrap().expose_secret().to_owned());
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let later = service.webhook_signing_secret(&a).await.unwrap();
+    assert_eq!(later.expose_secret(), seen[0]);
+    // Another tenant's is its own.
+    let b = tenant(&service, "B").await;
+    assert_ne!(
+        service
+            .webhook_signing_secret(&b)
+            .await
+            .unwrap()
+            .expose_secret(),
+        seen[0]
+    );
 }
