@@ -84,6 +84,8 @@ impl ToolEnv {
 /// The tenant's secrets for webhooks, opened once per run when the agent has webhooks.
 struct WebhookSecrets {
     signing: SecretString,
+    /// The signing secret a rotation replaced, while its overlap lasts.
+    previous_signing: Option<SecretString>,
     named: HashMap<String, SecretString>,
 }
 
@@ -130,8 +132,10 @@ impl ToolSet {
                     requires_approval,
                 } => {
                     if secrets.is_none() {
+                        let signing = env.service.webhook_signing_secrets(tenant).await?;
                         secrets = Some(WebhookSecrets {
-                            signing: env.service.webhook_signing_secret(tenant).await?,
+                            signing: signing.current,
+                            previous_signing: signing.previous,
                             named: named.clone(),
                         });
                     }
@@ -153,6 +157,7 @@ impl ToolSet {
                         client,
                         allow_private: env.allow_private,
                         signing_secret: secrets.signing.clone(),
+                        previous_signing_secret: secrets.previous_signing.clone(),
                         secrets: secrets.named.clone(),
                     };
                     set.push(

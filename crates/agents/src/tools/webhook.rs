@@ -23,7 +23,9 @@
 //! ```
 //!
 //! so a signed request does not verify at another endpoint, for another tool or run, or with
-//! another context. Receivers recompute it, compare in constant time, and reject timestamps
+//! another context. After a rotation, while its overlap lasts, the header carries a `v1` and
+//! a `v2` for each secret (`t=…,v1=<new>,v2=<new>,v1=<old>,v2=<old>`): a receiver accepts a
+//! request when any signature of the version it checks matches. Receivers recompute it, compare in constant time, and reject timestamps
 //! older than a few minutes. Header values may name the tenant's stored secrets as
 //! `{{secrets.NAME}}`.
 //!
@@ -115,6 +117,9 @@ pub struct Webhook {
     pub client: reqwest::Client,
     pub allow_private: bool,
     pub signing_secret: SecretString,
+    /// The secret a rotation replaced, while its overlap lasts: requests carry its signatures
+    /// too, so receivers can move over.
+    pub previous_signing_secret: Option<SecretString>,
     pub secrets: HashMap<String, SecretString>,
 }
 
@@ -157,27 +162,32 @@ impl Webhook {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
         };
-        let secret = self.signing_secret.expose_secret();
-        let v2 = signature_v2(
-            secret,
-            now,
-            &Signed {
-                method: method.as_str(),
-                target: &target,
-                tool: &self.spec.name,
-                run: context.run.as_str(),
-                context: run_context.as_deref().unwrap_or(""),
-                body: &body,
-            },
-        );
+        let signed_v2 = Signed {
+            method: method.as_str(),
+            target: &target,
+            tool: &self.spec.name,
+            run: context.run.as_str(),
+            context: run_context.as_deref().unwrap_or(""),
+            body: &body,
+        };
+        let mut header = String::new();
+        for secret in std::iter::once(&self.signing_secret).chain(&self.previous_signing_secret) {
+            let secret = secret.expose_secret();
+            let v1 = signature(secret, now, &signed);
+            let v1 = v1.split_once(',').map_or(v1.as_str(), |(_, v1)| v1);
+            if header.is_empty() {
+                header = format!("t={now}");
+            }
+            header.push(',');
+            header.push_str(v1);
+            header.push_str(",v2=");
+            header.push_str(&signature_v2(secret, now, &signed_v2));
+        }
         let mut request = self
             .client
             .request(method, url)
             .timeout(self.timeout)
-            .header(
-                "X-Frontdesk-Signature",
-                format!("{},v2={v2}", signature(secret, now, &signed)),
-            )
+            .header("X-Frontdesk-Signature", header)
             .header("X-Frontdesk-Run", context.run.as_str())
             .header("X-Frontdesk-Tool", self.spec.name.as_str());
         if let Some(value) = &run_context {

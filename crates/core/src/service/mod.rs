@@ -21,7 +21,7 @@ pub use conversations::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
 };
 pub use keys::NewKey;
-pub use secrets::SecretInfo;
+pub use secrets::{OwnSecrets, SecretInfo, DEFAULT_OVERLAP_SECS, MAX_OVERLAP_SECS};
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };

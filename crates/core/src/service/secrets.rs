@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::Service;
@@ -16,8 +16,23 @@ use crate::time::Timestamp;
 const SECRET_PREFIX: &str = "secret:";
 const SIGNING: &str = "frontdesk:webhook_signing";
 const IDENTITY: &str = "frontdesk:widget_identity";
+/// Where the secret a rotation replaced is kept while its overlap lasts (`<name>:previous`),
+/// sealed with the time it stops counting.
+const PREVIOUS: &str = ":previous";
+/// How long a replaced secret still counts, at most (a week).
+pub const MAX_OVERLAP_SECS: u64 = 7 * 24 * 3_600;
+/// How long it counts when the caller does not say (a day).
+pub const DEFAULT_OVERLAP_SECS: u64 = 24 * 3_600;
 /// Longest secret value.
 const MAX_SECRET_CHARS: usize = 4_096;
+
+/// One of frontdesk's own secrets of a tenant, and the one a rotation replaced while its
+/// overlap lasts.
+#[derive(Debug, Clone)]
+pub struct OwnSecrets {
+    pub current: SecretString,
+    pub previous: Option<SecretString>,
+}
 
 /// A stored secret as lists show it: its name and a hint, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -124,9 +139,24 @@ impl Service {
         self.own_secret(tenant, SIGNING, "whsec").await
     }
 
-    /// Replaces the signing secret with a new random one and returns it.
-    pub async fn rotate_webhook_signing_secret(&self, tenant: &TenantId) -> Result<SecretString> {
-        self.new_own_secret(tenant, SIGNING, "whsec").await
+    /// The signing secret and, while a rotation's overlap lasts, the one it replaced (requests
+    /// are signed with both, so receivers can move over).
+    pub async fn webhook_signing_secrets(&self, tenant: &TenantId) -> Result<OwnSecrets> {
+        Ok(OwnSecrets {
+            current: self.own_secret(tenant, SIGNING, "whsec").await?,
+            previous: self.previous_own_secret(tenant, SIGNING).await?,
+        })
+    }
+
+    /// Replaces the signing secret with a new random one and returns it; the old one still
+    /// signs for `overlap_secs` (0: not at all).
+    pub async fn rotate_webhook_signing_secret(
+        &self,
+        tenant: &TenantId,
+        overlap_secs: u64,
+    ) -> Result<SecretString> {
+        self.rotate_own_secret(tenant, SIGNING, "whsec", overlap_secs)
+            .await
     }
 
     /// The secret the tenant signs its users' widget tokens with, made on first use.
@@ -134,9 +164,84 @@ impl Service {
         self.own_secret(tenant, IDENTITY, "wisec").await
     }
 
-    /// Replaces the widget identity secret; user tokens signed with the old one stop working.
-    pub async fn rotate_widget_identity_secret(&self, tenant: &TenantId) -> Result<SecretString> {
-        self.new_own_secret(tenant, IDENTITY, "wisec").await
+    /// The identity secret and, while a rotation's overlap lasts, the one it replaced (user
+    /// tokens signed with either are accepted).
+    pub async fn widget_identity_secrets(&self, tenant: &TenantId) -> Result<OwnSecrets> {
+        Ok(OwnSecrets {
+            current: self.own_secret(tenant, IDENTITY, "wisec").await?,
+            previous: self.previous_own_secret(tenant, IDENTITY).await?,
+        })
+    }
+
+    /// Replaces the widget identity secret; user tokens signed with the old one keep working
+    /// for `overlap_secs` (0: they stop at once).
+    pub async fn rotate_widget_identity_secret(
+        &self,
+        tenant: &TenantId,
+        overlap_secs: u64,
+    ) -> Result<SecretString> {
+        self.rotate_own_secret(tenant, IDENTITY, "wisec", overlap_secs)
+            .await
+    }
+
+    async fn rotate_own_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        prefix: &str,
+        overlap_secs: u64,
+    ) -> Result<SecretString> {
+        if overlap_secs > MAX_OVERLAP_SECS {
+            return Err(Error::invalid(
+                "overlap_seconds",
+                format!("at most {MAX_OVERLAP_SECS} (a week)"),
+            ));
+        }
+        let previous_name = format!("{name}{PREVIOUS}");
+        match self.stored_own_secret(tenant, name).await? {
+            Some(old) if overlap_secs > 0 => {
+                let kept = serde_json::json!({
+                    "secret": old.expose_secret(),
+                    "until": Timestamp::now().plus_secs(overlap_secs).as_millis(),
+                });
+                self.seal_and_store(tenant, &previous_name, &kept.to_string())
+                    .await?;
+            }
+            _ => {
+                self.store
+                    .delete_credential(tenant, &previous_name)
+                    .await
+                    .or_else(|e| match e {
+                        crate::StoreError::NotFound => Ok(()),
+                        other => Err(other),
+                    })
+                    .map_err(|e| Error::from_store("secret", e))?;
+            }
+        }
+        self.new_own_secret(tenant, name, prefix).await
+    }
+
+    /// The secret a rotation of `name` replaced, while its overlap lasts.
+    async fn previous_own_secret(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<SecretString>> {
+        let Some(kept) = self
+            .stored_own_secret(tenant, &format!("{name}{PREVIOUS}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let kept: serde_json::Value =
+            serde_json::from_str(kept.expose_secret()).map_err(Error::internal)?;
+        let until = kept["until"].as_i64().unwrap_or(0);
+        match kept["secret"].as_str() {
+            Some(secret) if until > Timestamp::now().as_millis() => {
+                Ok(Some(SecretString::from(secret.to_owned())))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// One of frontdesk's own secrets of a tenant, made on first use. Two first uses at once

@@ -217,8 +217,23 @@ impl Service {
             .unwrap_or_else(|| format!("vis_{}", crate::id::new_body()));
         let (end_user, context) = match user_token {
             Some(token) => {
-                let identity = self.widget_identity_secret(&tenant).await?;
-                let user = visitor::verify_user_token(identity.expose_secret(), token, now)?;
+                // A token signed with the secret a rotation replaced counts while its overlap
+                // lasts.
+                let identity = self.widget_identity_secrets(&tenant).await?;
+                let user = match visitor::verify_user_token(
+                    identity.current.expose_secret(),
+                    token,
+                    now,
+                ) {
+                    Ok(user) => user,
+                    Err(first) => match &identity.previous {
+                        Some(previous) => {
+                            visitor::verify_user_token(previous.expose_secret(), token, now)
+                                .map_err(|_| first)?
+                        }
+                        None => return Err(first),
+                    },
+                };
                 (format!("user:{}", user.sub), user.claims)
             }
             None => (format!("visitor:{visitor_id}"), serde_json::Map::new()),

@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use frontdesk_core::service::SecretInfo;
+use frontdesk_core::service::{SecretInfo, DEFAULT_OVERLAP_SECS};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::SecretKeyAuth;
-use crate::error::{ApiResult, JsonBody};
+use crate::error::{ApiResult, JsonBody, Query};
 use crate::routes::ListPage;
 use crate::AppState;
 
@@ -115,16 +115,34 @@ pub async fn get_signing_secret(
     Ok(Json(signing(&secret)))
 }
 
-/// Replaces the webhook signing secret; requests are signed with the new one from now on.
+/// How long the replaced secret still counts after a rotation.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateParams {
+    /// Seconds the old secret still counts (default a day, at most a week; 0: not at all).
+    overlap_seconds: Option<u64>,
+}
+
+impl RotateParams {
+    fn overlap(&self) -> u64 {
+        self.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECS)
+    }
+}
+
+/// Replaces the webhook signing secret: requests are signed with the new one from now on,
+/// and with the old one too while the overlap lasts (`t=…,v1=<new>,v2=<new>,v1=<old>,v2=<old>`).
 #[utoipa::path(post, path = "/api/v1/webhook-signing-secret/rotate", tag = "tools", security(("secret_key" = [])),
-    responses((status = 200, body = SigningSecret)))]
+    params(RotateParams),
+    responses((status = 200, body = SigningSecret), (status = 422)))]
 pub async fn rotate_signing_secret(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
+    Query(params): Query<RotateParams>,
 ) -> ApiResult<Json<SigningSecret>> {
     let secret = state
         .service
-        .rotate_webhook_signing_secret(&auth.tenant)
+        .rotate_webhook_signing_secret(&auth.tenant, params.overlap())
         .await?;
     Ok(Json(signing(&secret)))
 }
@@ -163,16 +181,19 @@ pub async fn get_identity_secret(
     Ok(Json(identity(&secret)))
 }
 
-/// Replaces the widget identity secret; tokens signed with the old one stop working.
+/// Replaces the widget identity secret; user tokens signed with the old one still count while
+/// the overlap lasts.
 #[utoipa::path(post, path = "/api/v1/widget-identity-secret/rotate", tag = "tools", security(("secret_key" = [])),
-    responses((status = 200, body = IdentitySecret)))]
+    params(RotateParams),
+    responses((status = 200, body = IdentitySecret), (status = 422)))]
 pub async fn rotate_identity_secret(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
+    Query(params): Query<RotateParams>,
 ) -> ApiResult<Json<IdentitySecret>> {
     let secret = state
         .service
-        .rotate_widget_identity_secret(&auth.tenant)
+        .rotate_widget_identity_secret(&auth.tenant, params.overlap())
         .await?;
     Ok(Json(identity(&secret)))
 }

@@ -312,7 +312,60 @@ async fn every_entry_point_gives_the_run_its_context() {
         );
         assert!(!verify_v2(secret, &forged), "{entry}");
     }
+    // The README's receiver, run as written, accepts the real request and refuses it moved.
+    let call = &calls[0];
+    assert!(readme_receiver_accepts(secret, call, &call.uri).await);
+    assert!(!readme_receiver_accepts(secret, call, "/hooks/other").await);
     s.app.stop().await;
+}
+
+/// Runs the Python receiver from the README (its only `python` block) on a request.
+async fn readme_receiver_accepts(secret: &str, request: &Received, target: &str) -> bool {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let code = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows a receiver in Python");
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name.to_ascii_lowercase())
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let mut headers = serde_json::Map::new();
+    for name in [
+        "X-Frontdesk-Signature",
+        "X-Frontdesk-Tool",
+        "X-Frontdesk-Run",
+        "X-Frontdesk-Context",
+    ] {
+        if let Some(value) = header(name) {
+            headers.insert(name.to_owned(), json!(value));
+        }
+    }
+    let input = json!({"secret": secret, "method": request.method, "target": target,
+        "headers": headers, "body": String::from_utf8(request.body.clone()).unwrap()});
+    let script = format!(
+        "{code}\nimport json, sys\nr = json.loads(sys.argv[1])\n\
+         print(json.dumps(verified(r['secret'], r['method'], r['target'], r['headers'], r['body'].encode())))"
+    );
+    let output = tokio::process::Command::new(crate::mcp::python())
+        .arg("-c")
+        .arg(script)
+        .arg(input.to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice::<bool>(&output.stdout).unwrap()
 }
 
 /// Bad context is refused with its field, before anything is stored.

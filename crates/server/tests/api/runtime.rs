@@ -1263,3 +1263,105 @@ async fn an_oversized_webhook_response_is_an_error_result() {
     );
     app.stop().await;
 }
+
+/// The `v1` signatures of a header (one per secret while a rotation's overlap lasts) and
+/// whether any of them is `secret`'s over `"<t>.<body>"`.
+fn signed_by(secret: &str, header: &str, body: &[u8]) -> bool {
+    use hmac::Mac;
+    let t = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .unwrap();
+    header
+        .split(',')
+        .filter_map(|p| p.strip_prefix("v1="))
+        .any(|v1| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(t.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            mac.verify_slice(&hex::decode(v1).unwrap()).is_ok()
+        })
+}
+
+/// A rotation keeps the old signing secret signing for its overlap (both secrets' signatures
+/// in the header), or not at all with `overlap_seconds=0`.
+#[tokio::test]
+async fn a_rotated_signing_secret_still_signs_during_its_overlap() {
+    let receiver = Receiver::start(200, r#"{"ok": true}"#, 0).await;
+    let scripted = Scripted::start(vec![
+        call("c1", "ping", json!({})),
+        text("one"),
+        call("c2", "ping", json!({})),
+        text("two"),
+        call("c3", "ping", json!({})),
+        text("three"),
+    ])
+    .await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "a", "tools": [{"type": "webhook", "name": "ping", "url": receiver.url,
+            "parameters": {"type": "object", "properties": {}}}]}),
+    )
+    .await;
+    let conv = conversation(&app, &t, "a").await;
+    let secret = |body: Value| body["secret"].as_str().unwrap().to_owned();
+    let first = secret(
+        expect(
+            app.get("/api/v1/webhook-signing-secret", &t.key)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await,
+    );
+    turn(&app, &t, &conv, "one").await;
+    let rotate = |query: &'static str| {
+        let app = &app;
+        let key = t.key.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/webhook-signing-secret/rotate{query}"),
+                &key,
+                &json!({}),
+            )
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    let second = secret(expect(rotate("").await, StatusCode::OK).await);
+    assert_ne!(first, second);
+    turn(&app, &t, &conv, "two").await;
+    let third = secret(expect(rotate("?overlap_seconds=0").await, StatusCode::OK).await);
+    turn(&app, &t, &conv, "three").await;
+    expect(
+        rotate("?overlap_seconds=99999999").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let calls = receiver.received();
+    assert_eq!(calls.len(), 3);
+    let header = |n: usize| {
+        calls[n].headers["x-frontdesk-signature"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(header(0).matches("v1=").count(), 1);
+    assert!(signed_by(&first, &header(0), &calls[0].body));
+    // During the overlap: both secrets' signatures, each version once per secret.
+    assert_eq!(header(1).matches("v1=").count(), 2, "{}", header(1));
+    assert_eq!(header(1).matches("v2=").count(), 2, "{}", header(1));
+    assert!(signed_by(&second, &header(1), &calls[1].body));
+    assert!(signed_by(&first, &header(1), &calls[1].body));
+    // Rotated with no overlap: only the newest.
+    assert_eq!(header(2).matches("v1=").count(), 1, "{}", header(2));
+    assert!(signed_by(&third, &header(2), &calls[2].body));
+    assert!(!signed_by(&second, &header(2), &calls[2].body));
+    app.stop().await;
+}

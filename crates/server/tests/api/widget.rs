@@ -843,3 +843,59 @@ async fn a_token_from_a_revoked_key_is_not_renewed() {
     assert_ne!(fresh["visitor_id"], first["visitor_id"], "{fresh}");
     w.app.stop().await;
 }
+
+/// A user token signed with the identity secret a rotation replaced still counts while the
+/// overlap lasts, and not after a rotation without one.
+#[tokio::test]
+async fn user_tokens_outlive_an_identity_rotation_for_its_overlap() {
+    let w = widget(Vec::new()).await;
+    let app = &w.app;
+    let secret = |body: Value| body["secret"].as_str().unwrap().to_owned();
+    let first = secret(
+        expect(
+            app.get("/api/v1/widget-identity-secret", &w.tenant.key)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await,
+    );
+    let exp = frontdesk_core::time::Timestamp::now().as_millis() / 1000 + 600;
+    let old_token = frontdesk_core::visitor::sign_user_token(&first, "user-9", exp);
+    let rotate = |query: &'static str| {
+        let key = w.tenant.key.clone();
+        async move {
+            expect(
+                app.post(
+                    &format!("/api/v1/widget-identity-secret/rotate{query}"),
+                    &key,
+                    &json!({}),
+                )
+                .send()
+                .await
+                .unwrap(),
+                StatusCode::OK,
+            )
+            .await
+        }
+    };
+    let second = secret(rotate("").await);
+    assert_ne!(first, second);
+    let session = w
+        .session(json!({"agent": "support", "user_token": old_token}))
+        .await;
+    assert_eq!(session["end_user_id"], "user:user-9");
+    rotate("?overlap_seconds=0").await;
+    let refused = app
+        .client
+        .post(format!("{}/widget/v1/session", app.base))
+        .header("x-frontdesk-key", &w.key)
+        .header("origin", SHOP)
+        .json(&json!({"agent": "support", "user_token": old_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    w.app.stop().await;
+}
