@@ -107,6 +107,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(observe::record_route))
         .layer(axum::middleware::from_fn(error::mark_end_users))
         .layer(axum::middleware::from_fn(headers::security_headers))
+        // gzip or brotli when the client takes it; never a server-sent event stream (it would
+        // buffer) nor a small body (the default predicate).
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)

@@ -4,7 +4,7 @@
 //! Security Policy: the widget needs no inline script or style and talks only to us.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -30,37 +30,52 @@ pub fn routes() -> Router<AppState> {
         .route("/demo", get(demo))
         .route(
             "/demo.css",
-            get(|| stylesheet(include_str!("../../assets/demo.css"))),
+            get(|headers: HeaderMap| stylesheet(headers, include_str!("../../assets/demo.css"))),
         )
         .route(
             "/page.css",
-            get(|| stylesheet(include_str!("../../assets/page.css"))),
+            get(|headers: HeaderMap| stylesheet(headers, include_str!("../../assets/page.css"))),
         )
         .route("/c/{tenant}", get(hosted_by_query))
         .route("/c/{tenant}/{agent}", get(hosted))
 }
 
 /// The widget's script (plain JavaScript, no build step; see `assets/widget.js`).
-async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
+async fn script(headers: HeaderMap) -> Response {
+    asset(
+        &headers,
+        "text/javascript; charset=utf-8",
         include_str!("../../assets/widget.js"),
     )
-        .into_response()
 }
 
-async fn stylesheet(css: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        css,
-    )
-        .into_response()
+async fn stylesheet(headers: HeaderMap, css: &'static str) -> Response {
+    asset(&headers, "text/css; charset=utf-8", css)
+}
+
+/// A static asset, cached for a while and revalidated by its `ETag` (a hash of its bytes):
+/// an unchanged one answers 304 with no body.
+fn asset(request: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let headers = [
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CACHE_CONTROL, "public, max-age=300".to_owned()),
+        (header::ETAG, etag),
+    ];
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, body).into_response()
 }
 
 fn page(status: StatusCode, html: String) -> Response {

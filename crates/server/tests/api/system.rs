@@ -319,3 +319,69 @@ async fn a_patch_takes_the_merge_patch_media_type() {
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Responses are compressed when the client takes it (gzip or brotli), event streams never
+/// (they would buffer); static assets revalidate by `ETag`.
+#[tokio::test]
+async fn responses_are_compressed_and_assets_revalidate() {
+    let app = TestApp::spawn().await;
+    let plain = app
+        .client
+        .get(format!("{}/widget.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let size = plain.bytes().await.unwrap().len();
+    for encoding in ["gzip", "br"] {
+        let packed = app
+            .client
+            .get(format!("{}/widget.js", app.base))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(packed.headers()["content-encoding"], encoding);
+        let packed_size = packed.bytes().await.unwrap().len();
+        assert!(
+            packed_size * 2 < size,
+            "{encoding}: {packed_size} of {size}"
+        );
+    }
+    let unchanged = app
+        .client
+        .get(format!("{}/widget.js", app.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+    // A run's event stream is never compressed.
+    let app = TestApp::builder()
+        .provider(
+            "script",
+            std::sync::Arc::new(crate::common::ScriptedModel {
+                words: vec!["Hello", " there"],
+                pause_ms: 0,
+                fail: None,
+            }),
+        )
+        .spawn()
+        .await;
+    let (t, conversation) = app.chat("script/m").await;
+    let stream = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &t.key,
+            &json!({"content": "Hi"}),
+        )
+        .header("accept", "text/event-stream")
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.headers().get("content-encoding").is_none());
+    let body = stream.text().await.unwrap();
+    assert!(body.contains("event: run.completed"), "{body}");
+}
