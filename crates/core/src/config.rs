@@ -182,6 +182,9 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Widget requests per minute from one client address (all its visitors together).
     pub widget_per_ip_per_minute: u32,
+    /// Failed authentications (401) per minute from one client address before its requests
+    /// with credentials are refused (429 with `Retry-After`) until the budget refills.
+    pub auth_failures_per_minute: u32,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy
     /// that sets it); otherwise the connection's peer address.
     pub trust_forwarded_for: bool,
@@ -194,6 +197,7 @@ impl Default for Limits {
             rate_limit_per_minute: 600,
             max_page_size: 100,
             widget_per_ip_per_minute: 300,
+            auth_failures_per_minute: 30,
             trust_forwarded_for: false,
         }
     }
@@ -246,6 +250,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     (
         "FRONTDESK_WIDGET_PER_IP_PER_MINUTE",
         "limits.widget_per_ip_per_minute",
+    ),
+    (
+        "FRONTDESK_AUTH_FAILURES_PER_MINUTE",
+        "limits.auth_failures_per_minute",
     ),
     (
         "FRONTDESK_TRUST_FORWARDED_FOR",
@@ -382,6 +390,10 @@ impl Config {
             self.limits.widget_per_ip_per_minute =
                 parse_env("FRONTDESK_WIDGET_PER_IP_PER_MINUTE", value)?;
         }
+        if let Some(value) = get("FRONTDESK_AUTH_FAILURES_PER_MINUTE") {
+            self.limits.auth_failures_per_minute =
+                parse_env("FRONTDESK_AUTH_FAILURES_PER_MINUTE", value)?;
+        }
         if let Some(value) = get("FRONTDESK_TRUST_FORWARDED_FOR") {
             self.limits.trust_forwarded_for = parse_env("FRONTDESK_TRUST_FORWARDED_FOR", value)?;
         }
@@ -513,6 +525,7 @@ impl Config {
                 "rate_limit_per_minute": self.limits.rate_limit_per_minute,
                 "max_page_size": self.limits.max_page_size,
                 "widget_per_ip_per_minute": self.limits.widget_per_ip_per_minute,
+                "auth_failures_per_minute": self.limits.auth_failures_per_minute,
                 "trust_forwarded_for": self.limits.trust_forwarded_for,
             },
             "local": {
@@ -557,7 +570,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -572,6 +585,7 @@ impl Config {
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,
             self.limits.widget_per_ip_per_minute,
+            self.limits.auth_failures_per_minute,
             self.limits.trust_forwarded_for,
             self.local.models_dir.display(),
             self.local.parallel,

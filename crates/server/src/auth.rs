@@ -72,6 +72,44 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
     }
 }
 
+/// Backs off failed authentication per client address: each 401 takes one of
+/// `limits.auth_failures_per_minute`; once they are spent, that address's requests that carry
+/// credentials (an `Authorization` or `X-Frontdesk-Key` header) answer 429 with `Retry-After`
+/// until the budget refills, before any key is looked up. Guessing keys or the operator token
+/// then costs a minute per handful of tries.
+pub async fn back_off_failed_auth(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let bucket = crate::routes::widget::client_address(&state, &request)
+        .map(|address| format!("auth:{}", crate::routes::widget::address_bucket(address)));
+    let Some(bucket) = bucket else {
+        return next.run(request).await;
+    };
+    let carries_credentials = request.headers().contains_key(AUTHORIZATION)
+        || request.headers().contains_key("x-frontdesk-key");
+    if carries_credentials {
+        if let Err(retry_after_secs) = state.limiter.peek(&bucket) {
+            return ApiError(Error::RateLimited {
+                retry_after_secs,
+                message: format!(
+                    "too many failed authentications from this address; retry in {retry_after_secs} s"
+                ),
+            })
+            .into_response();
+        }
+    }
+    let response = next.run(request).await;
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        let per_minute = state.config.limits.auth_failures_per_minute;
+        // The budget being spent is what the next request sees.
+        let _ = state.limiter.check(&bucket, per_minute);
+    }
+    response
+}
+
 /// A request from the platform operator (`FRONTDESK_ADMIN_TOKEN`).
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAuth;

@@ -105,6 +105,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(observe::record_route))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::back_off_failed_auth,
+        ))
         .layer(axum::middleware::from_fn(error::mark_end_users))
         .layer(axum::middleware::from_fn(headers::security_headers))
         // gzip or brotli when the client takes it; never a server-sent event stream (it would

@@ -71,6 +71,25 @@ impl RateLimiter {
             Err(((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64)
         }
     }
+
+    /// Whether `key` has a token left, without taking it (a key never seen has); `Err(seconds)`
+    /// says how long until it has one.
+    pub fn peek(&self, key: &str) -> Result<(), u64> {
+        let buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some(bucket) = buckets.map.get(key) else {
+            return Ok(());
+        };
+        let elapsed = Instant::now().duration_since(bucket.updated).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * bucket.per_second).min(bucket.capacity);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(((1.0 - tokens) / bucket.per_second).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +106,17 @@ mod tests {
         assert!((1..=20).contains(&wait), "{wait}");
         // Other keys have their own bucket.
         assert_eq!(limiter.check("key_b", 3), Ok(()));
+    }
+
+    #[test]
+    fn peeking_takes_nothing() {
+        let limiter = RateLimiter::default();
+        assert_eq!(limiter.peek("new"), Ok(()));
+        assert_eq!(limiter.check("k", 2), Ok(()));
+        assert_eq!(limiter.peek("k"), Ok(()));
+        assert_eq!(limiter.check("k", 2), Ok(()));
+        assert!(limiter.peek("k").is_err());
+        assert!(limiter.peek("k").is_err(), "peeking did not refill it");
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub(crate) fn client_address(state: &AppState, request: &Request) -> Option<IpAd
 
 /// The bucket of a client address: IPv4 addresses one by one, IPv6 by /64 (one host
 /// commonly holds a whole /64, so single addresses would not bound it).
-fn address_bucket(address: IpAddr) -> String {
+pub(crate) fn address_bucket(address: IpAddr) -> String {
     match address {
         IpAddr::V4(v4) => format!("ip:{v4}"),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

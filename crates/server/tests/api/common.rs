@@ -40,6 +40,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Changes the server's limits.
+    pub fn limits(mut self, change: impl FnOnce(&mut frontdesk_core::config::Limits)) -> Self {
+        change(&mut self.config.limits);
+        self
+    }
+
     pub fn admin_token(mut self, token: &str) -> Self {
         self.config.admin_token = Some(token.to_owned().into());
         self

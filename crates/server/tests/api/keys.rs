@@ -174,3 +174,55 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     .await;
     app.stop().await;
 }
+
+/// Failed authentications back off per client address: once its budget is spent, requests
+/// with credentials from that address answer 429 with `Retry-After` (a right key too, until
+/// it refills); requests without credentials are not affected.
+#[tokio::test]
+async fn failed_authentication_backs_off_per_address() {
+    let app = crate::common::TestApp::builder()
+        .limits(|limits| limits.auth_failures_per_minute = 5)
+        .admin_token("operator-token-123")
+        .spawn()
+        .await;
+    let t = app.tenant("Acme").await;
+    for n in 0..5 {
+        let response = app
+            .get("/api/v1/agents", &format!("fd_sk_wrong{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "try {n}");
+    }
+    let refused = app
+        .get("/api/v1/agents", "fd_sk_wrong_again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The operator token is guarded the same way, and so is a right key from there, for now.
+    let admin = app
+        .client
+        .post(format!("{}/api/v1/tenants", app.base))
+        .bearer_auth("operator-token-123")
+        .json(&json!({"name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::TOO_MANY_REQUESTS);
+    let right = app.get("/api/v1/agents", &t.key).send().await.unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    let open = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+}
