@@ -65,6 +65,9 @@ pub enum Error {
     /// The body or a part of it is larger than allowed.
     #[error("{message}")]
     PayloadTooLarge { message: String },
+    /// The client sent its body too slowly.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     /// A provider we called (a model) failed; the message says how.
     #[error("{message}")]
     Upstream { message: String },
@@ -143,6 +146,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RequestTimeout { .. } => "body_timeout",
             Error::Upstream { .. } => "upstream_error",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
@@ -155,7 +159,8 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::InvalidField { .. }
             | Error::BadRequest { .. }
-            | Error::PayloadTooLarge { .. } => ErrorKind::InvalidRequest,
+            | Error::PayloadTooLarge { .. }
+            | Error::RequestTimeout { .. } => ErrorKind::InvalidRequest,
             Error::Conflict { .. } | Error::AwaitingApproval { .. } => ErrorKind::Conflict,
             Error::Unauthenticated { .. } => ErrorKind::Authentication,
             Error::Forbidden { .. } => ErrorKind::Permission,
@@ -175,6 +180,7 @@ impl Error {
             Error::Forbidden { .. } => 403,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => 429,
             Error::PayloadTooLarge { .. } => 413,
+            Error::RequestTimeout { .. } => 408,
             Error::Upstream { .. } => 502,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
@@ -199,6 +205,7 @@ impl Error {
             | Error::Unauthenticated { .. }
             | Error::Forbidden { .. }
             | Error::PayloadTooLarge { .. }
+            | Error::RequestTimeout { .. }
             | Error::Upstream { .. }
             | Error::Internal(_) => None,
         }

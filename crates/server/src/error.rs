@@ -97,6 +97,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How long any body may take beyond what its length needs.
+const BODY_BASE_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The slowest upload accepted: 16 KiB/s.
+const BODY_MIN_BYTES_PER_SEC: u64 = 16 * 1024;
+/// The length assumed of a body that declares none (sent in chunks).
+const MAX_UNDECLARED_BODY: u64 = 1024 * 1024;
+
 /// A JSON body decoded with our error shape: malformed JSON is a 400, a wrong shape a 422
 /// naming the field, an oversized body a 413, a wrong content type a 415-like 400.
 /// `application/merge-patch+json` (RFC 7396, what a `PATCH` sends) is JSON too.
@@ -128,7 +135,28 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             )));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        // A body must arrive in time: a base allowance plus what the slowest acceptable client
+        // needs for its declared length (a client that trickles bytes to hold a connection is
+        // cut off).
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(MAX_UNDECLARED_BODY);
+        let deadline =
+            BODY_BASE_ALLOWANCE + std::time::Duration::from_secs(declared / BODY_MIN_BYTES_PER_SEC);
+        let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError(Error::RequestTimeout {
+                    message: format!(
+                        "the body did not arrive in time ({} s for its length)",
+                        deadline.as_secs()
+                    ),
+                })
+            })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError(Error::PayloadTooLarge {
                     message: "the request body is larger than this server accepts".to_owned(),

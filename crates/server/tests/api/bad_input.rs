@@ -302,3 +302,56 @@ async fn bad_credentials_are_401() {
     .await;
     app.stop().await;
 }
+
+/// A body that trickles in (a byte every second against a declared kilobyte) is cut off with
+/// 408 once its time is up, also on a route that needs no credentials; the connection does
+/// not stay held.
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    socket
+        .write_all(
+            format!(
+                "POST /widget/v1/session HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 1000\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let trickle = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if socket.write_all(b" ").await.is_err() {
+                break;
+            }
+            let mut peek = [0u8; 1];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(std::time::Duration::from_millis(10), socket.peek(&mut peek))
+                    .await
+            {
+                if n > 0 {
+                    break;
+                }
+            }
+        }
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            socket.read_to_end(&mut answer),
+        )
+        .await;
+        answer
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(40), trickle)
+        .await
+        .expect("the server answered a trickled body in time");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
