@@ -146,7 +146,7 @@ async fn thread_with_items(
 }
 
 /// Who calls: the tenant with a secret key, or a widget visitor (limited to its end user).
-struct Caller {
+pub struct Caller {
     tenant: frontdesk_core::id::TenantId,
     visitor: Option<frontdesk_core::service::Visitor>,
 }
@@ -199,30 +199,41 @@ impl Caller {
     }
 }
 
+/// Who calls, found from the headers before the body is read (a caller without credentials
+/// never gets the server to wait for a body).
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let visitor_token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer fdv1."));
+        if visitor_token {
+            let visitor = crate::routes::widget::visitor(state, &parts.headers).await?;
+            return Ok(Caller {
+                tenant: visitor.tenant().clone(),
+                visitor: Some(visitor),
+            });
+        }
+        let auth = SecretKeyAuth::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            tenant: auth.tenant,
+            visitor: None,
+        })
+    }
+}
+
 /// Every ChatKit request: a secret key, or a visitor token (`fdv1.…`) from a widget session.
 pub async fn chatkit(
     State(state): State<AppState>,
-    auth: Result<SecretKeyAuth, ApiError>,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
     JsonBody(request): JsonBody<ChatKitRequest>,
 ) -> ApiResult<Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let caller = if bearer.starts_with("fdv1.") {
-        let visitor = crate::routes::widget::visitor(&state, &headers).await?;
-        Caller {
-            tenant: visitor.tenant().clone(),
-            visitor: Some(visitor),
-        }
-    } else {
-        Caller {
-            tenant: auth?.tenant,
-            visitor: None,
-        }
-    };
     let tenant = &caller.tenant;
     let service = &state.service;
     let params = &request.params;

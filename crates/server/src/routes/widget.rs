@@ -375,11 +375,34 @@ pub struct SessionResponse {
     pub agent: WidgetAgent,
 }
 
+/// A presented publishable key that exists and works, checked before the body is read (a
+/// hosted page's session, which has no key, names its tenant in the body).
+pub struct KnownKey;
+
+impl axum::extract::FromRequestParts<AppState> for KnownKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(key) = parts
+            .headers
+            .get("x-frontdesk-key")
+            .and_then(|v| v.to_str().ok())
+        {
+            state.service.authenticate(key).await?;
+        }
+        Ok(KnownKey)
+    }
+}
+
 /// Opens a widget session (`X-Frontdesk-Key: fd_pk_…`, from a page on an allowed origin;
 /// or `tenant` and no key from the agent's public hosted page on this server).
 pub async fn open_session(
     State(state): State<AppState>,
     headers: HeaderMap,
+    _key: KnownKey,
     JsonBody(body): JsonBody<SessionRequest>,
 ) -> ApiResult<Json<SessionResponse>> {
     let key = headers.get("x-frontdesk-key").and_then(|v| v.to_str().ok());

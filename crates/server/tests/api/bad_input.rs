@@ -355,3 +355,39 @@ async fn a_body_that_trickles_in_is_cut_off() {
     assert!(text.contains("body_timeout"), "{text}");
     assert!(started.elapsed() >= std::time::Duration::from_secs(9));
 }
+
+/// A request whose credentials are wrong is answered from its headers: the server does not
+/// wait for a body it would refuse anyway (ChatKit, a widget session with a key).
+#[tokio::test]
+async fn wrong_credentials_are_refused_before_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    for (path, credentials) in [
+        ("/chatkit", "Authorization: Bearer fd_sk_not_a_key"),
+        ("/chatkit", "Authorization: Bearer fdv1.forged.token"),
+        ("/widget/v1/session", "X-Frontdesk-Key: fd_pk_not_a_key"),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {address}\r\n{credentials}\r\n\
+                     Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        // The body never comes: an answer within a few seconds can only be from the headers.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            socket.read_exact(&mut head),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path} waited for the body"))
+        .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 401", "{path} {credentials}");
+    }
+}
