@@ -22,7 +22,7 @@ cd "$WORK"
 printf '[providers.openai]\nkind = "openai"\nhttp = "http2"\n' >frontdesk.toml
 run() {
   env -i PATH="$PATH" OPENAI_BASE_URL="http://$UPSTREAM/v1" OPENAI_API_KEY=sk-bench \
-    FRONTDESK_RATE_LIMIT_PER_MINUTE=1000000 FRONTDESK_BOOTSTRAP_DEMO=false "$@"
+    FRONTDESK_RATE_LIMIT_PER_MINUTE=1000000 FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS=0 FRONTDESK_BOOTSTRAP_DEMO=false "$@"
 }
 TENANT=$(run "$FRONTDESK" --data-dir "$WORK" --json tenant create --name bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenant"]["id"])')
 run "$FRONTDESK" --data-dir "$WORK" --json agent create --tenant "$TENANT" --slug bench --model openai/bench-model >/dev/null
@@ -31,7 +31,7 @@ KEY=$(run "$FRONTDESK" --data-dir "$WORK" --json key create --tenant "$TENANT" -
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # Started directly (not through `run`), so that $! is valgrind's own process id.
 env -i PATH="$PATH" OPENAI_BASE_URL="http://$UPSTREAM/v1" OPENAI_API_KEY=sk-bench \
-  FRONTDESK_RATE_LIMIT_PER_MINUTE=1000000 FRONTDESK_BOOTSTRAP_DEMO=false \
+  FRONTDESK_RATE_LIMIT_PER_MINUTE=1000000 FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS=0 FRONTDESK_BOOTSTRAP_DEMO=false \
   valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
   "$FRONTDESK" --data-dir "$WORK" serve --bind "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 SERVER=$!

@@ -117,6 +117,8 @@ impl Frontdesk {
             .env("OPENAI_API_KEY", "sk-bench")
             // The per-key default; the bench key also carries its own.
             .env("FRONTDESK_RATE_LIMIT_PER_MINUTE", "1000000")
+            // Every stream of the bench comes from this one address.
+            .env("FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .env("FRONTDESK_BOOTSTRAP_DEMO", "false")
             .arg("--data-dir")
             .arg(self.data_dir.path())

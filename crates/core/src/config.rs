@@ -182,6 +182,9 @@ pub struct Limits {
     pub max_page_size: u32,
     /// Widget requests per minute from one client address (all its visitors together).
     pub widget_per_ip_per_minute: u32,
+    /// Connections open at once from one client address (0: no bound); behind a proxy every
+    /// connection comes from the proxy, so raise it there or set 0.
+    pub max_connections_per_address: usize,
     /// Failed authentications (401) per minute from one client address before its requests
     /// with credentials are refused (429 with `Retry-After`) until the budget refills.
     pub auth_failures_per_minute: u32,
@@ -198,6 +201,7 @@ impl Default for Limits {
             max_page_size: 100,
             widget_per_ip_per_minute: 300,
             auth_failures_per_minute: 30,
+            max_connections_per_address: 4_096,
             trust_forwarded_for: false,
         }
     }
@@ -254,6 +258,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     (
         "FRONTDESK_AUTH_FAILURES_PER_MINUTE",
         "limits.auth_failures_per_minute",
+    ),
+    (
+        "FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS",
+        "limits.max_connections_per_address",
     ),
     (
         "FRONTDESK_TRUST_FORWARDED_FOR",
@@ -389,6 +397,10 @@ impl Config {
         if let Some(value) = get("FRONTDESK_WIDGET_PER_IP_PER_MINUTE") {
             self.limits.widget_per_ip_per_minute =
                 parse_env("FRONTDESK_WIDGET_PER_IP_PER_MINUTE", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS") {
+            self.limits.max_connections_per_address =
+                parse_env("FRONTDESK_MAX_CONNECTIONS_PER_ADDRESS", value)?;
         }
         if let Some(value) = get("FRONTDESK_AUTH_FAILURES_PER_MINUTE") {
             self.limits.auth_failures_per_minute =
@@ -526,6 +538,7 @@ impl Config {
                 "max_page_size": self.limits.max_page_size,
                 "widget_per_ip_per_minute": self.limits.widget_per_ip_per_minute,
                 "auth_failures_per_minute": self.limits.auth_failures_per_minute,
+                "max_connections_per_address": self.limits.max_connections_per_address,
                 "trust_forwarded_for": self.limits.trust_forwarded_for,
             },
             "local": {
@@ -570,7 +583,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\nmax_connections_per_address = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -586,6 +599,7 @@ impl Config {
             self.limits.max_page_size,
             self.limits.widget_per_ip_per_minute,
             self.limits.auth_failures_per_minute,
+            self.limits.max_connections_per_address,
             self.limits.trust_forwarded_for,
             self.local.models_dir.display(),
             self.local.parallel,

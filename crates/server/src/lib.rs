@@ -143,7 +143,8 @@ pub async fn serve(
     // Approvals nobody answered in time become rejections, and their runs go on.
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
-    listen::serve(listener, router(state), shutdown).await;
+    let per_address = state.config.limits.max_connections_per_address;
+    listen::serve(listener, router(state), per_address, shutdown).await;
     sweeper.cancel();
     // Runs outlive their requests: let the running ones finish and store their answers.
     runner.shutdown().await;

@@ -8,12 +8,17 @@
 //! alone and keeps the smaller buffer. It also bounds how long a client may take to send
 //! a request head (and so how long an idle connection stays open).
 //!
+//! One client address may hold at most `limits.max_connections_per_address` connections at
+//! once (0: no bound): a further one is closed at accept, before it costs a task.
+//!
 //! Connections may be upgraded (WebSocket: the browser voice socket, media streams): hyper
 //! hands the socket to the route that accepted the upgrade, which owns it from then on.
 //! Shutdown asks each connection still serving HTTP to finish its request and close.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -35,11 +40,58 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 /// many open files) before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The connections open per client address.
+#[derive(Clone, Default)]
+struct OpenConnections(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One open connection of an address: counted while it lives.
+struct Counted {
+    open: OpenConnections,
+    address: IpAddr,
+}
+
+impl OpenConnections {
+    /// Counts a new connection of `address`, unless it already holds `max` (0: no bound).
+    fn admit(&self, address: IpAddr, max: usize) -> Option<Counted> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if max > 0 && *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Counted {
+            open: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then waits for the open
-/// connections to finish their requests (streams included).
+/// connections to finish their requests (streams included). An address holding
+/// `max_per_address` connections (0: no bound) has further ones closed at accept.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    max_per_address: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -48,6 +100,7 @@ pub async fn serve(
     // Connections watch `closing`; shutdown waits for every connection task.
     let closing = CancellationToken::new();
     let connections = TaskTracker::new();
+    let open = OpenConnections::default();
     tokio::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -63,6 +116,11 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(counted) = open.admit(remote.ip(), max_per_address) else {
+            tracing::debug!(client.address = %remote.ip(), "refused a connection over the per-address bound");
+            drop(tcp);
+            continue;
         };
         // Streams are many small writes (one per SSE event): each goes out when written,
         // instead of waiting for the client to acknowledge the one before (Nagle).
@@ -82,6 +140,7 @@ pub async fn serve(
             .with_upgrades();
         let closing = closing.clone();
         connections.spawn(async move {
+            let _counted = counted;
             tokio::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,
@@ -124,6 +183,24 @@ mod tests {
     use axum::routing::get;
     use futures_util::{SinkExt, StreamExt};
 
+    #[test]
+    fn an_address_holds_at_most_its_bound_and_gets_room_back_as_connections_end() {
+        let open = OpenConnections::default();
+        let one: std::net::IpAddr = [10, 0, 0, 1].into();
+        let two: std::net::IpAddr = [10, 0, 0, 2].into();
+        let first = open.admit(one, 2);
+        let second = open.admit(one, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(open.admit(one, 2).is_none(), "a third is refused");
+        assert!(open.admit(two, 2).is_some(), "another address has its own");
+        drop(first);
+        assert!(
+            open.admit(one, 2).is_some(),
+            "an ended connection makes room"
+        );
+        assert!(open.admit(one, 0).is_some(), "0: no bound");
+    }
+
     /// Answers each text frame with its text reversed, until the client closes.
     async fn reverse(mut socket: WebSocket) {
         while let Some(Ok(message)) = socket.recv().await {
@@ -149,7 +226,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, app, stop.clone().cancelled_owned()));
+        let server = tokio::spawn(serve(listener, app, 0, stop.clone().cancelled_owned()));
         let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
             .await
             .unwrap();
