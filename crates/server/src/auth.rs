@@ -83,8 +83,12 @@ pub async fn back_off_failed_auth(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let bucket = crate::routes::widget::client_address(&state, &request)
-        .map(|address| format!("auth:{}", crate::routes::widget::address_bucket(address)));
+    let bucket = crate::routes::client_limits::client_address(&state, &request).map(|address| {
+        format!(
+            "auth:{}",
+            crate::routes::client_limits::address_bucket(address)
+        )
+    });
     let Some(bucket) = bucket else {
         return next.run(request).await;
     };

@@ -36,7 +36,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/chatkit", post(chatkit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::routes::widget::per_address_of_visitors,
+            crate::routes::client_limits::per_address_of_visitors,
         ))
 }
 

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod ai_sdk;
 pub mod chatkit;
+pub(crate) mod client_limits;
 pub mod conversations;
 pub mod keys;
 pub mod openai;
