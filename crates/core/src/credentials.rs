@@ -85,6 +85,10 @@ fn associated_data(tenant: &TenantId, provider: &str) -> String {
     format!("frontdesk/provider-credential/v1|{tenant}|{provider}")
 }
 
+fn server_data(name: &str) -> String {
+    format!("frontdesk/server-secret/v1|{name}")
+}
+
 impl Sealer {
     pub fn new(master_key: [u8; 32]) -> Self {
         Self {
@@ -98,9 +102,27 @@ impl Sealer {
 
     /// Seals `secret` for `tenant`'s `provider`.
     pub fn seal(&self, tenant: &TenantId, provider: &str, secret: &str) -> Result<String> {
+        self.seal_with(&associated_data(tenant, provider), secret)
+    }
+
+    /// Seals one of the server's own secrets (not a tenant's), under its `name`.
+    pub fn seal_server(&self, name: &str, secret: &str) -> Result<String> {
+        self.seal_with(&server_data(name), secret)
+    }
+
+    /// Opens what `seal_server` made under the same name.
+    pub fn open_server(&self, name: &str, sealed: &str) -> Result<SecretString> {
+        self.open_with(&server_data(name), name, sealed)
+    }
+
+    /// Whether a stored value is sealed (rather than a value kept in the clear before).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(VERSION)
+    }
+
+    fn seal_with(&self, aad: &str, secret: &str) -> Result<String> {
         let mut nonce = [0u8; NONCE_LEN];
         crate::id::random_bytes(&mut nonce);
-        let aad = associated_data(tenant, provider);
         let ciphertext = self
             .cipher()
             .encrypt(
@@ -122,6 +144,10 @@ impl Sealer {
     /// Opens what `seal` made for the same tenant and provider. Anything else (another
     /// tenant's row, another master key, tampering) fails without saying more.
     pub fn open(&self, tenant: &TenantId, provider: &str, sealed: &str) -> Result<SecretString> {
+        self.open_with(&associated_data(tenant, provider), provider, sealed)
+    }
+
+    fn open_with(&self, aad: &str, provider: &str, sealed: &str) -> Result<SecretString> {
         let broken = || {
             Error::internal(std::io::Error::other(format!(
                 "the stored key for provider `{provider}` cannot be opened (was the master key changed?)"
@@ -133,7 +159,6 @@ impl Sealer {
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or_else(broken)?;
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let aad = associated_data(tenant, provider);
         let plain = self
             .cipher()
             .decrypt(

@@ -941,7 +941,8 @@ async fn settings(fx: &Fixture) {
 #[path = "suite/more.rs"]
 mod more;
 use more::{
-    branches, first_use_secrets_agree_under_a_race, provider_credentials, runs, turn_context,
+    branches, first_use_secrets_agree_under_a_race, provider_credentials, runs,
+    the_widget_token_secret_is_sealed, turn_context,
 };
 
 macro_rules! suite {
@@ -984,4 +985,5 @@ suite!(
     provider_credentials,
     turn_context,
     first_use_secrets_agree_under_a_race,
+    the_widget_token_secret_is_sealed,
 );

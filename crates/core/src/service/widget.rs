@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{ListConversations, Service};
 use crate::agent::{Agent, AgentRef};
 use crate::conversation::{Conversation, Page};
+use crate::credentials::Sealer;
 use crate::error::{Error, Result};
 use crate::id::{AgentId, ConversationId, TenantId};
 use crate::key::{ApiKey, KeyKind, Origin};
@@ -132,7 +133,9 @@ fn check_origin(key: &ApiKey, origin: Option<&str>) -> Result<()> {
 }
 
 impl Service {
-    /// The server's key for visitor tokens, made once and shared through the settings.
+    /// The server's key for visitor tokens, made once and shared through the settings; sealed
+    /// under the master key when the server has one (a value kept in the clear by an older
+    /// version is sealed on its next use).
     async fn widget_token_secret(&self) -> Result<Vec<u8>> {
         let read = || async {
             self.store
@@ -140,21 +143,53 @@ impl Service {
                 .await
                 .map_err(|e| Error::from_store("setting", e))
         };
-        if let Some(hexed) = read().await? {
-            return hex::decode(hexed).map_err(Error::internal);
+        let sealer = self.sealer.as_ref();
+        let open = |stored: &str| -> Result<Vec<u8>> {
+            let hexed = if Sealer::is_sealed(stored) {
+                let sealer = sealer.ok_or_else(|| {
+                    Error::internal(std::io::Error::other(
+                        "the widget token secret is sealed and the server has no master key",
+                    ))
+                })?;
+                sealer
+                    .open_server(TOKEN_SECRET, stored)?
+                    .expose_secret()
+                    .to_owned()
+            } else {
+                stored.to_owned()
+            };
+            hex::decode(hexed).map_err(Error::internal)
+        };
+        if let Some(stored) = read().await? {
+            let secret = open(&stored)?;
+            if let (Some(sealer), false) = (sealer, Sealer::is_sealed(&stored)) {
+                let sealed = sealer.seal_server(TOKEN_SECRET, &stored)?;
+                // Whoever seals it first wins; the value is the same either way.
+                let _ = self
+                    .store
+                    .swap_setting(TOKEN_SECRET, Some(&stored), &sealed)
+                    .await
+                    .map_err(|e| Error::from_store("setting", e))?;
+            }
+            return Ok(secret);
         }
         let mut bytes = [0u8; 32];
         crate::id::random_bytes(&mut bytes);
+        let hexed = hex::encode(bytes);
+        let value = match sealer {
+            Some(sealer) => sealer.seal_server(TOKEN_SECRET, &hexed)?,
+            None => hexed,
+        };
         let _ = self
             .store
-            .swap_setting(TOKEN_SECRET, None, &hex::encode(bytes))
+            .swap_setting(TOKEN_SECRET, None, &value)
             .await
             .map_err(|e| Error::from_store("setting", e))?;
         // Whoever won the race, everyone uses what is stored.
         let stored = read()
             .await?
             .ok_or_else(|| Error::internal(std::io::Error::other("token secret vanished")))?;
-        hex::decode(stored).map_err(Error::internal)
+        open(&stored)
     }
 
     /// Opens a widget session: checks the publishable key (or the hosted page), the page's

@@ -524,3 +524,53 @@ pub async fn first_use_secrets_agree_under_a_race(fx: &Fixture) {
         seen[0]
     );
 }
+
+/// The server's widget token secret is sealed under the master key: made sealed, and a value
+/// an older version kept in the clear is sealed on its next use, to the same secret.
+pub async fn the_widget_token_secret_is_sealed(fx: &Fixture) {
+    use frontdesk_core::credentials::Sealer;
+    use frontdesk_core::service::PageOrigin;
+    use frontdesk_core::store::BaseStore;
+    let sealer = Sealer::new([5u8; 32]);
+    let service = fx.service.clone().with_sealer(Some(sealer.clone()));
+    let page = PageOrigin {
+        origin: None,
+        own: true,
+    };
+    // Any visitor check makes the secret (the token itself is refused).
+    assert!(service.widget_visitor("fdv1.x.y", &page).await.is_err());
+    let stored = fx
+        .store
+        .get_setting("widget_token_secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(Sealer::is_sealed(&stored), "{stored}");
+    let opened = sealer.open_server("widget_token_secret", &stored).unwrap();
+    assert_eq!(opened.expose_secret().len(), 64);
+    // A value kept in the clear before is sealed on its next use.
+    let plain = "ab".repeat(32);
+    fx.store
+        .set_setting("widget_token_secret", &plain)
+        .await
+        .unwrap();
+    assert!(service.widget_visitor("fdv1.x.y", &page).await.is_err());
+    let stored = fx
+        .store
+        .get_setting("widget_token_secret")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(Sealer::is_sealed(&stored), "{stored}");
+    assert_eq!(
+        sealer
+            .open_server("widget_token_secret", &stored)
+            .unwrap()
+            .expose_secret(),
+        plain
+    );
+    // Another master key cannot open it.
+    assert!(Sealer::new([6u8; 32])
+        .open_server("widget_token_secret", &stored)
+        .is_err());
+}
