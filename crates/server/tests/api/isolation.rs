@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{expect, expect_error, ScriptedModel, TestApp, TestAppBuilder};
+use crate::common::{expect, expect_error, ScriptedModel, TestApp, TestAppBuilder, TestTenant};
 
 /// Every route that names one of A's objects, with a body where it needs one.
 fn routes_with_ids(
@@ -161,22 +161,24 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         );
     }
 
-    // Lists and search show none of A's objects.
+    // Lists and search answer (a 4xx would say nothing) and show none of A's objects.
+    let end_user_filter = "/api/v1/conversations?end_user_id=user-1".to_owned();
     for path in [
         "/api/v1/agents",
         "/api/v1/api-keys",
         "/api/v1/conversations?archived=all",
         "/api/v1/conversations?q=4711",
         "/api/v1/conversations?agent=support",
+        end_user_filter.as_str(),
+        "/api/v1/runs",
+        "/api/v1/runs?status=completed",
+        "/api/v1/secrets",
+        "/api/v1/provider-keys",
     ] {
-        let body = app
-            .get(path, &b.key)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let response = app.get(path, &b.key).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
         assert!(
             !body.contains(agent_id) && !body.contains(conversation_id) && !body.contains(key_id),
             "{path} leaked: {body}"
@@ -217,6 +219,21 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         conversation_after["message_count"], 4,
         "two seeded messages and A's own turn"
     );
+    tenant_scoped_names_stay_apart(&app, &a, &b).await;
+    protocol_routes_stay_apart(&app, &b, conversation_id, &run_id).await;
+    every_route_with_an_id_is_in_the_table(
+        &app,
+        &routes_with_ids(agent_id, key_id, conversation_id, &run_id, &message_id),
+        [
+            (agent_id, "{agent}"),
+            (key_id, "{key}"),
+            (conversation_id, "{conversation}"),
+            (run_id.as_str(), "{run}"),
+            (message_id.as_str(), "{message}"),
+            ("call_1", "{call_id}"),
+        ],
+    )
+    .await;
     expect(
         app.get("/api/v1/agents", key["key"].as_str().unwrap())
             .send()
@@ -228,10 +245,221 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     app.stop().await;
 }
 
+/// Routes that name one of the caller's own things by name (a secret, a provider key) or
+/// act on the caller's own settings (rotations, the MCP refresh): what B does there leaves
+/// A's unchanged.
+const ROUTES_BY_NAME: [(&str, &str); 8] = [
+    ("PUT", "/api/v1/secrets/{name}"),
+    ("DELETE", "/api/v1/secrets/{name}"),
+    ("PUT", "/api/v1/provider-keys/{provider}"),
+    ("DELETE", "/api/v1/provider-keys/{provider}"),
+    ("POST", "/api/v1/webhook-signing-secret/rotate"),
+    ("POST", "/api/v1/widget-identity-secret/rotate"),
+    ("POST", "/api/v1/mcp/refresh"),
+    ("GET", "/api/v1/runs"),
+];
+
+async fn tenant_scoped_names_stay_apart(app: &TestApp, a: &TestTenant, b: &TestTenant) {
+    let put = |tenant: &TestTenant, path: &str, body: Value| {
+        app.request(Method::PUT, path, &tenant.key)
+            .json(&body)
+            .send()
+    };
+    expect(
+        put(
+            a,
+            "/api/v1/secrets/api_token",
+            json!({"value": "a-secret-1234"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    expect(
+        put(
+            a,
+            "/api/v1/provider-keys/openai",
+            json!({"api_key": "sk-a-000000000001"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let read = |tenant: &TestTenant, path: &'static str| {
+        let key = tenant.key.clone();
+        async move { expect(app.get(path, &key).send().await.unwrap(), StatusCode::OK).await }
+    };
+    let before = (
+        read(a, "/api/v1/secrets").await,
+        read(a, "/api/v1/provider-keys").await,
+        read(a, "/api/v1/webhook-signing-secret").await,
+        read(a, "/api/v1/widget-identity-secret").await,
+    );
+    // B writes, deletes and rotates under the same names.
+    put(
+        b,
+        "/api/v1/secrets/api_token",
+        json!({"value": "b-secret-9999"}),
+    )
+    .await
+    .unwrap();
+    put(
+        b,
+        "/api/v1/provider-keys/openai",
+        json!({"api_key": "sk-b-999999999999"}),
+    )
+    .await
+    .unwrap();
+    for path in ["/api/v1/secrets/api_token", "/api/v1/provider-keys/openai"] {
+        app.request(Method::DELETE, path, &b.key)
+            .send()
+            .await
+            .unwrap();
+    }
+    for path in [
+        "/api/v1/webhook-signing-secret/rotate",
+        "/api/v1/widget-identity-secret/rotate",
+        "/api/v1/mcp/refresh",
+    ] {
+        let status = app
+            .post(path, &b.key, &json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{path}: {status}");
+    }
+    let after = (
+        read(a, "/api/v1/secrets").await,
+        read(a, "/api/v1/provider-keys").await,
+        read(a, "/api/v1/webhook-signing-secret").await,
+        read(a, "/api/v1/widget-identity-secret").await,
+    );
+    assert_eq!(after, before, "B changed A's secrets");
+    // B's list of runs names none of A's.
+    let runs = read(b, "/api/v1/runs").await;
+    assert_eq!(runs["data"], json!([]), "{runs}");
+}
+
+/// The protocol adapters with B's key, naming A's objects (B has an agent of the same slug,
+/// so what refuses is isolation, not a missing agent).
+async fn protocol_routes_stay_apart(app: &TestApp, b: &TestTenant, conversation: &str, run: &str) {
+    app.agent(b, "support").await;
+    let response_id = format!("resp_{}", run.trim_start_matches("run_"));
+    let cases: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::GET,
+            format!("/openai/v1/responses/{response_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/openai/v1/responses".to_owned(),
+            Some(json!({"model": "support", "input": "hi", "previous_response_id": response_id})),
+        ),
+        (
+            Method::POST,
+            "/openai/v1/responses".to_owned(),
+            Some(json!({"model": "support", "input": "hi", "conversation": conversation})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/ai-sdk/chat/support".to_owned(),
+            Some(
+                json!({"id": conversation, "messages": [{"id": "m", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]}),
+            ),
+        ),
+    ];
+    let mut cases = cases;
+    for kind in [
+        "threads.get_by_id",
+        "items.list",
+        "threads.update",
+        "threads.delete",
+        "threads.add_user_message",
+        "threads.retry_after_item",
+    ] {
+        cases.push((
+            Method::POST,
+            "/chatkit".to_owned(),
+            Some(json!({"type": kind, "params": {"thread_id": conversation, "title": "X", "item_id": "msg_01jd5k8p0c2r9c3f4g5h6j7k8m",
+                "input": {"content": [{"type": "input_text", "text": "hi"}], "attachments": [], "inference_options": {}}}})),
+        ));
+    }
+    for (method, path, body) in cases {
+        let mut request = app.request(method.clone(), &path, &b.key);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{method} {path} {body:?}: {text}"
+        );
+        assert!(!text.contains("4711"), "{path} leaked: {text}");
+    }
+}
+
+/// Every route of the OpenAPI document that takes an id or a name is in one of the tables:
+/// a new route cannot be left out of the isolation suite.
+async fn every_route_with_an_id_is_in_the_table<'a>(
+    app: &TestApp,
+    table: &[(Method, String, Option<Value>)],
+    ids: [(&'a str, &'static str); 6],
+) {
+    let document = expect(
+        app.client
+            .get(format!("{}/api/v1/openapi.json", app.base))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut covered: Vec<(String, String)> = table
+        .iter()
+        .map(|(method, path, _)| {
+            let mut template = path.split('?').next().unwrap_or_default().to_owned();
+            for (id, name) in ids {
+                template = template.replace(id, name);
+            }
+            template = template.replace("/agents/support", "/agents/{agent}");
+            (method.as_str().to_owned(), template)
+        })
+        .collect();
+    covered.extend(
+        ROUTES_BY_NAME
+            .iter()
+            .map(|(method, path)| ((*method).to_owned(), (*path).to_owned())),
+    );
+    let mut missing = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let takes_a_name = path.contains('{');
+            let listed = covered.iter().any(|(m, p)| *m == method && p == path);
+            if takes_a_name && !listed {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in the isolation tables: {missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn isolation_on_sqlite() {
     another_tenant_sees_nothing(
-        TestApp::builder().provider("local", ScriptedModel::saying(&["noted"])),
+        TestApp::builder()
+            .provider("local", ScriptedModel::saying(&["noted"]))
+            .provider("openai", ScriptedModel::saying(&["noted"])),
     )
     .await;
 }
@@ -241,7 +469,8 @@ async fn isolation_on_postgres() {
     another_tenant_sees_nothing(
         TestApp::builder()
             .postgres()
-            .provider("local", ScriptedModel::saying(&["noted"])),
+            .provider("local", ScriptedModel::saying(&["noted"]))
+            .provider("openai", ScriptedModel::saying(&["noted"])),
     )
     .await;
 }
