@@ -407,10 +407,10 @@ async fn protocol_routes_stay_apart(app: &TestApp, b: &TestTenant, conversation:
 
 /// Every route of the OpenAPI document that takes an id or a name is in one of the tables:
 /// a new route cannot be left out of the isolation suite.
-async fn every_route_with_an_id_is_in_the_table<'a>(
+async fn every_route_with_an_id_is_in_the_table(
     app: &TestApp,
     table: &[(Method, String, Option<Value>)],
-    ids: [(&'a str, &'static str); 6],
+    ids: [(&str, &'static str); 6],
 ) {
     let document = expect(
         app.client
