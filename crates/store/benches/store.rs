@@ -457,7 +457,7 @@ async fn bench(backend: &str, args: &Args) {
         let mut samples = Vec::new();
         for _ in 0..30 {
             let started = Instant::now();
-            service
+            let page = service
                 .list_conversations(
                     tenant,
                     ListConversations {
@@ -469,6 +469,8 @@ async fn bench(backend: &str, args: &Args) {
                 .await
                 .unwrap();
             samples.push(started.elapsed());
+            // A search that finds nothing is fast for the wrong reason.
+            assert!(!page.items.is_empty(), "{label} `{q}` found nothing");
         }
         report(&format!("{label} `{q}`"), samples);
     }
