@@ -226,6 +226,49 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// A receiver that answers only once `other` has received a request (so two calls that
+    /// both reach it ran at the same time), or after `patience` with 504 when it never did.
+    pub async fn answering_after(other: &Receiver, body: &'static str, patience_ms: u64) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let r = received.clone();
+        let other = other.received.clone();
+        let app = Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  bytes: Bytes| {
+                let (r, other) = (r.clone(), other.clone());
+                async move {
+                    r.lock().unwrap().push(Received {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body: bytes.to_vec(),
+                    });
+                    let deadline =
+                        std::time::Instant::now() + std::time::Duration::from_millis(patience_ms);
+                    let mut status = 504;
+                    while std::time::Instant::now() < deadline {
+                        if !other.lock().unwrap().is_empty() {
+                            status = 200;
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Body::from(body))
+                        .unwrap()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url, received }
+    }
 }
 
 /// What a receiver does to check `X-Frontdesk-Signature`: recompute the HMAC-SHA256 of
