@@ -113,6 +113,13 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
+            // `localhost` and its subdomains are loopback whatever a resolver says (RFC 6761).
+            let bare = host.trim_end_matches('.').to_ascii_lowercase();
+            if bare == "localhost" || bare.ends_with(".localhost") {
+                return Err(
+                    Box::new(UrlRefused::Private(host)) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = found
@@ -237,7 +244,7 @@ mod tests {
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "::127.0.0.1",
         ] {
-            let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|e| unreachable!("{ip}: {e}"));
             assert!(!is_public(parsed), "{ip} must not count as public");
         }
         for ip in [
@@ -246,7 +253,7 @@ mod tests {
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
         ] {
-            let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let parsed: IpAddr = ip.parse().unwrap_or_else(|e| unreachable!("{ip}: {e}"));
             assert!(is_public(parsed), "{ip} is public");
         }
     }
@@ -286,6 +293,8 @@ mod tests {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_else(|e| unreachable!("{e}"));
+        // A subdomain of `localhost` is loopback (RFC 6761), refused as such, not merely
+        // unresolved.
         let error = client
             .get("http://localtest.invalid.localhost:9/")
             .send()
@@ -293,7 +302,7 @@ mod tests {
             .err()
             .map(|e| describe(&e))
             .unwrap_or_default();
-        assert!(!error.is_empty());
+        assert!(error.contains("private, loopback"), "{error}");
         // `localhost` as a name goes through the resolver (no literal check on this path).
         let error = client
             .get("http://localhost:9/")
