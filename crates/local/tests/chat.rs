@@ -118,13 +118,18 @@ async fn control_tokens_typed_by_a_visitor_stay_text() {
 async fn a_dropped_stream_stops_decoding_and_frees_the_slot() {
     let model = local();
     let before = model.tokens_decoded();
-    let mut stream = model
-        .stream(ask(
-            "Write a very long essay about the history of ships.",
-            1500,
-        ))
-        .await
-        .unwrap();
+    // The schema asks for at least 2,000 characters, so the model cannot end the answer on
+    // its own before hundreds of tokens: only the drop can stop it early.
+    let request = ModelRequest {
+        output_schema: Some(serde_json::json!({
+            "type": "object",
+            "properties": {"essay": {"type": "string", "minLength": 2000}},
+            "required": ["essay"],
+            "additionalProperties": false
+        })),
+        ..ask("Write a very long essay about the history of ships.", 1500)
+    };
+    let mut stream = model.stream(request).await.unwrap();
     let mut got = 0;
     while got < 3 {
         if let Some(Ok(ModelEvent::TextDelta(_))) = stream.next().await {
