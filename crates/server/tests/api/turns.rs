@@ -206,39 +206,6 @@ async fn a_turn_streams_as_sse_and_is_stored() {
     app.stop().await;
 }
 
-/// What `/metrics` shows, and its count of a run's events that followers took.
-async fn event_waits(app: &TestApp) -> (String, u64) {
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("frontdesk_run_event_wait_seconds_count "))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    (metrics, count)
-}
-
-#[tokio::test]
-async fn how_long_events_wait_for_their_stream_is_a_metric() {
-    let (app, t, id) = app_with(vec!["Hello", " there"], 0, None).await;
-    let (_, before) = event_waits(&app).await;
-    assert_eq!(turn_events(&app, &t, &id, "Hi!").await.len(), 5);
-    // Other tests of this process may add theirs; this one's five are there.
-    let (metrics, after) = event_waits(&app).await;
-    assert!(after >= before + 5, "{before} then {after}");
-    assert!(
-        metrics.contains("frontdesk_run_event_wait_seconds_bucket{le=\"0.001\"}"),
-        "{metrics}"
-    );
-    app.stop().await;
-}
-
 #[tokio::test]
 async fn cancel_and_failures() {
     let (app, t, id) = app_with(vec!["One", " two", " three", " four"], 300, None).await;
