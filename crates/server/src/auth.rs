@@ -76,7 +76,8 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
 /// `limits.auth_failures_per_minute`; once they are spent, that address's requests that carry
 /// credentials (an `Authorization` or `X-Frontdesk-Key` header) answer 429 with `Retry-After`
 /// until the budget refills, before any key is looked up. Guessing keys or the operator token
-/// then costs a minute per handful of tries.
+/// then costs a minute per handful of tries. Refused visitor tokens do not count (they are
+/// signed, and expire in the normal course of a widget's life).
 pub async fn back_off_failed_auth(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -94,6 +95,13 @@ pub async fn back_off_failed_auth(
     };
     let carries_credentials = request.headers().contains_key(AUTHORIZATION)
         || request.headers().contains_key("x-frontdesk-key");
+    // A visitor token is signed (no one guesses one); an expired one is a widget's everyday
+    // 401, and a busy office behind one address must not lock itself out with them.
+    let visitor_token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer fdv1."));
     if carries_credentials {
         if let Err(retry_after_secs) = state.limiter.peek(&bucket) {
             return ApiError(Error::RateLimited {
@@ -106,7 +114,7 @@ pub async fn back_off_failed_auth(
         }
     }
     let response = next.run(request).await;
-    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED && !visitor_token {
         let per_minute = state.config.limits.auth_failures_per_minute;
         // The budget being spent is what the next request sees.
         let _ = state.limiter.check(&bucket, per_minute);

@@ -186,6 +186,26 @@ async fn failed_authentication_backs_off_per_address() {
         .spawn()
         .await;
     let t = app.tenant("Acme").await;
+    // Refused visitor tokens (signed, so never guessed; expired ones are a widget's everyday
+    // 401) do not count.
+    for _ in 0..10 {
+        let response = app
+            .client
+            .get(format!("{}/widget/v1/conversations", app.base))
+            .bearer_auth("fdv1.expired.token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        app.get("/api/v1/agents", &t.key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     for n in 0..5 {
         let response = app
             .get("/api/v1/agents", &format!("fd_sk_wrong{n}"))
