@@ -133,6 +133,15 @@ impl FromRequestParts<AppState> for AdminAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // No credentials at all is a 401, whether or not the operator API is on.
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Err(ApiError(Error::Unauthenticated {
+                code: "missing_admin_token",
+                message:
+                    "send the operator token (FRONTDESK_ADMIN_TOKEN) as `Authorization: Bearer …`"
+                        .to_owned(),
+            }));
+        }
         let Some(expected) = &state.config.admin_token else {
             return Err(ApiError(Error::Forbidden {
                 code: "admin_api_disabled",

@@ -81,5 +81,17 @@ async fn without_an_admin_token_the_operator_api_is_off() {
         "admin_api_disabled",
     )
     .await;
+    // Without any credentials it is a 401, as everywhere.
+    expect_error(
+        app.client
+            .post(format!("{}/api/v1/tenants", app.base))
+            .json(&json!({"name": "X"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "missing_admin_token",
+    )
+    .await;
     app.stop().await;
 }
