@@ -18,6 +18,11 @@ pub struct TurnOptions {
     /// identified end user's claims last): see `frontdesk_core::context`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub context: Map<String, Value>,
+    /// What an end user's page says (the widget's `context`, a visitor's ChatKit metadata):
+    /// not to be trusted, so it lies beneath the conversation's metadata and never replaces
+    /// what the tenant set.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub page_context: Map<String, Value>,
 }
 
 impl TurnOptions {

@@ -64,6 +64,7 @@ pub(crate) async fn prepare(
         options,
     } = request;
     frontdesk_core::context::check("context", &options.context)?;
+    frontdesk_core::context::check("context", &options.page_context)?;
     if let Input::Resume(resumption) = input {
         return resume(deps, resumption, options).await;
     }
@@ -296,7 +297,11 @@ async fn fresh(
             conversation: conversation.id.clone(),
             agent: agent.spec.slug.clone(),
             end_user: conversation.end_user_id.clone(),
-            run_context: RunContext::layered([&conversation.metadata, &options.context]),
+            run_context: RunContext::layered([
+                &options.page_context,
+                &conversation.metadata,
+                &options.context,
+            ]),
         },
         agent,
         candidates,
@@ -489,7 +494,11 @@ async fn resume(
             conversation: record.conversation_id.clone(),
             agent: agent.spec.slug.clone(),
             end_user: paused.end_user.clone(),
-            run_context: RunContext::layered([&conversation.metadata, &options.context]),
+            run_context: RunContext::layered([
+                &options.page_context,
+                &conversation.metadata,
+                &options.context,
+            ]),
         },
         agent,
         candidates,

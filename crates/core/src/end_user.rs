@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::agent::Agent;
 use crate::conversation::{BranchMessage, ContentPart, Message};
 use crate::policy::Approver;
-use crate::run::{FinishReason, RunEvent, SequencedEvent};
+use crate::run::{FinishReason, PendingApproval, RunEvent, SequencedEvent};
 
 /// What an end user reads instead of an error's details.
 pub const GENERIC_ERROR: &str =
@@ -113,6 +113,20 @@ impl EndUserView {
             message.structured = None;
         }
         message
+    }
+
+    /// Calls waiting for approval as the end user may see them: a call for staff without its
+    /// arguments (unless allowed).
+    pub fn pending(&self, pending: Vec<PendingApproval>) -> Vec<PendingApproval> {
+        pending
+            .into_iter()
+            .map(|mut call| {
+                if call.approver == Approver::Staff && !self.tool_details {
+                    call.arguments = Value::Object(Map::new());
+                }
+                call
+            })
+            .collect()
     }
 
     /// A page of a branch as the end user may see it.

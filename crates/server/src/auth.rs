@@ -95,13 +95,7 @@ pub async fn back_off_failed_auth(
     };
     let carries_credentials = request.headers().contains_key(AUTHORIZATION)
         || request.headers().contains_key("x-frontdesk-key");
-    // A visitor token is signed (no one guesses one); an expired one is a widget's everyday
-    // 401, and a busy office behind one address must not lock itself out with them.
-    let visitor_token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer fdv1."));
+
     if carries_credentials {
         if let Err(retry_after_secs) = state.limiter.peek(&bucket) {
             return ApiError(Error::RateLimited {
@@ -114,7 +108,19 @@ pub async fn back_off_failed_auth(
         }
     }
     let response = next.run(request).await;
-    if response.status() == axum::http::StatusCode::UNAUTHORIZED && !visitor_token {
+    // A refused visitor token does not count: it is signed (no one guesses one), and an
+    // expired one is a widget's everyday 401 — a busy office behind one address must not lock
+    // itself out. What was refused is the error's own code, not what the request claimed.
+    let visitor_token_refused = response
+        .extensions()
+        .get::<crate::error::RefusedCredentials>()
+        .is_some_and(|refused| {
+            matches!(
+                refused.0,
+                "invalid_visitor_token" | "visitor_token_expired" | "missing_visitor_token"
+            )
+        });
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED && !visitor_token_refused {
         let per_minute = state.config.limits.auth_failures_per_minute;
         // The budget being spent is what the next request sees.
         let _ = state.limiter.check(&bucket, per_minute);

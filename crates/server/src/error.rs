@@ -21,6 +21,10 @@ tokio::task_local! {
     static END_USER: ();
 }
 
+/// Why a request's credentials were refused (its error code), for the failed-auth backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedCredentials(pub &'static str);
+
 /// Marks the requests of end users, whose server errors carry no details.
 pub async fn mark_end_users(request: Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path();
@@ -79,7 +83,18 @@ impl IntoResponse for ApiError {
         if let Some(field) = error.field() {
             body["field"] = json!(field);
         }
-        if let Some(serde_json::Value::Object(details)) = error.details() {
+        let end_user = END_USER.try_with(|_| ()).is_ok();
+        let details = match &error {
+            // An end user learns which calls wait, not what a call for staff would do.
+            Error::AwaitingApproval {
+                run_id, pending, ..
+            } if end_user => Some(json!({
+                "run_id": run_id,
+                "pending": frontdesk_core::end_user::EndUserView::default().pending(pending.clone()),
+            })),
+            _ => error.details(),
+        };
+        if let Some(serde_json::Value::Object(details)) = details {
             for (key, value) in details {
                 body[key] = value;
             }
@@ -88,6 +103,9 @@ impl IntoResponse for ApiError {
             body["request_id"] = json!(request_id);
         }
         let mut response = (status, axum::Json(json!({ "error": body }))).into_response();
+        if let Error::Unauthenticated { code, .. } = &error {
+            response.extensions_mut().insert(RefusedCredentials(code));
+        }
         if let Some(seconds) = error.retry_after_secs() {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -40,24 +40,26 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 /// many open files) before accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The connections open per client address.
+/// The connections open per client address (IPv6 by /64, as the rate limits count it: one
+/// host commonly holds a whole /64).
 #[derive(Clone, Default)]
-struct OpenConnections(Arc<Mutex<HashMap<IpAddr, usize>>>);
+struct OpenConnections(Arc<Mutex<HashMap<String, usize>>>);
 
 /// One open connection of an address: counted while it lives.
 struct Counted {
     open: OpenConnections,
-    address: IpAddr,
+    address: String,
 }
 
 impl OpenConnections {
     /// Counts a new connection of `address`, unless it already holds `max` (0: no bound).
     fn admit(&self, address: IpAddr, max: usize) -> Option<Counted> {
+        let address = crate::routes::client_limits::address_bucket(address);
         let mut open = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = open.entry(address).or_insert(0);
+        let count = open.entry(address.clone()).or_insert(0);
         if max > 0 && *count >= max {
             return None;
         }
@@ -199,6 +201,11 @@ mod tests {
             "an ended connection makes room"
         );
         assert!(open.admit(one, 0).is_some(), "0: no bound");
+        // Two addresses of one IPv6 /64 are one client.
+        let v6a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: std::net::IpAddr = "2001:db8:1:2::ffff".parse().unwrap();
+        let _first = open.admit(v6a, 1).unwrap();
+        assert!(open.admit(v6b, 1).is_none(), "the /64 is full");
     }
 
     /// Answers each text frame with its text reversed, until the client closes.

@@ -130,14 +130,20 @@ impl Webhook {
         let body = match self.method {
             HttpMethod::Get | HttpMethod::Delete => {
                 if let Value::Object(fields) = arguments {
-                    let mut query = url.query_pairs_mut();
-                    for (key, value) in fields {
-                        match value {
-                            Value::String(s) => query.append_pair(key, s),
-                            Value::Null => continue,
-                            other => query.append_pair(key, &other.to_string()),
-                        };
+                    if fields.values().any(|v| !v.is_null()) {
+                        let mut query = url.query_pairs_mut();
+                        for (key, value) in fields {
+                            match value {
+                                Value::String(s) => query.append_pair(key, s),
+                                Value::Null => continue,
+                                other => query.append_pair(key, &other.to_string()),
+                            };
+                        }
                     }
+                }
+                // No arguments: no `?` (what is sent and signed is the URL as configured).
+                if url.query() == Some("") {
+                    url.set_query(None);
                 }
                 Vec::new()
             }

@@ -156,17 +156,23 @@ impl Caller {
         self.visitor.as_ref().map(|v| v.claims.end_user.clone())
     }
 
-    /// A turn of this caller: an identified visitor's claims join the run's context.
-    fn turn(&self, conversation: &ConversationId, input: Input) -> TurnRequest {
-        let context = self
-            .visitor
-            .as_ref()
-            .map(|v| v.claims.context.clone())
-            .unwrap_or_default();
-        TurnRequest::on(&self.tenant, conversation, input).with_options(TurnOptions {
-            context,
-            ..TurnOptions::default()
-        })
+    /// A turn of this caller: a visitor's request metadata lies beneath the thread's (it is
+    /// the page's word), its identified user's claims over it.
+    fn turn(
+        &self,
+        conversation: &ConversationId,
+        input: Input,
+        metadata: &Map<String, Value>,
+    ) -> TurnRequest {
+        let options = match &self.visitor {
+            Some(visitor) => TurnOptions {
+                context: visitor.claims.context.clone(),
+                page_context: metadata.clone(),
+                ..TurnOptions::default()
+            },
+            None => TurnOptions::default(),
+        };
+        TurnRequest::on(&self.tenant, conversation, input).with_options(options)
     }
 
     /// A run's events as this caller may see them: all of them for staff, the end user's
@@ -262,9 +268,14 @@ pub async fn chatkit(
                         agent: agent.to_owned(),
                         end_user_id: caller.end_user(),
                         title: None,
-                        // The thread's metadata is the conversation's: the run's context.
+                        // Staff's thread metadata is the conversation's (the run's context); a
+                        // visitor's is only the page's word for its turns.
                         metadata: {
-                            let mut metadata = request.metadata.clone();
+                            let mut metadata = if caller.visitor.is_none() {
+                                request.metadata.clone()
+                            } else {
+                                Map::new()
+                            };
                             metadata.insert("source".to_owned(), json!("chatkit"));
                             metadata
                         },
@@ -273,7 +284,7 @@ pub async fn chatkit(
                 .await?;
             let started = state
                 .runner
-                .start(caller.turn(&conversation.id, Input::Send { text }))
+                .start(caller.turn(&conversation.id, Input::Send { text }, &request.metadata))
                 .await?;
             let head = vec![
                 json!({"type": "thread.created", "thread": thread(&conversation, Vec::new(), false)}),
@@ -291,7 +302,7 @@ pub async fn chatkit(
         kind if THREAD_OPERATIONS.contains(&kind) => {
             // One guard for every operation on a thread: the caller's own, or a 404.
             let thread = caller.thread(service, &thread_id(params)?).await?;
-            on_thread(&state, &caller, kind, thread, params).await
+            on_thread(&state, &caller, kind, thread, params, &request.metadata).await
         }
         "threads.list" => {
             if params["order"].as_str().is_some_and(|o| o != "desc") {
@@ -456,6 +467,7 @@ async fn on_thread(
     kind: &str,
     thread: Conversation,
     params: &Value,
+    metadata: &Map<String, Value>,
 ) -> ApiResult<Response> {
     let service = &state.service;
     let tenant = &caller.tenant;
@@ -466,7 +478,7 @@ async fn on_thread(
             let text = input_text(params)?;
             let started = state
                 .runner
-                .start(caller.turn(&id, Input::Send { text }))
+                .start(caller.turn(&id, Input::Send { text }, metadata))
                 .await?;
             let head =
                 vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
@@ -483,7 +495,7 @@ async fn on_thread(
                 .map_err(|_| Error::NotFound { resource: "item" })?;
             let started = state
                 .runner
-                .start(caller.turn(&id, Input::Regenerate { message }))
+                .start(caller.turn(&id, Input::Regenerate { message }, metadata))
                 .await?;
             Ok(stream(
                 state.clone(),

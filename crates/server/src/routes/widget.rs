@@ -387,7 +387,7 @@ pub async fn list(
         )
         .await?;
     Ok(Json(json!({
-        "data": page.items,
+        "data": page.items.into_iter().map(for_visitor).collect::<Vec<_>>(),
         "has_more": page.next.is_some(),
         "next_cursor": page.next.map(|c| c.encode()),
     })))
@@ -425,7 +425,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(conversation)))
+    Ok((StatusCode::CREATED, Json(for_visitor(conversation))))
 }
 
 #[derive(Debug, Serialize)]
@@ -450,7 +450,7 @@ pub async fn read(
     messages.reverse();
     let messages = view_of(&state, &conversation).await?.branch(messages);
     Ok(Json(WithMessages {
-        conversation,
+        conversation: for_visitor(conversation),
         messages,
     }))
 }
@@ -465,20 +465,24 @@ pub struct SendBody {
     context: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A turn of the visitor: the page's context, then the identified user's claims, over the
-/// conversation's metadata.
+/// A conversation as its visitor sees it: without its metadata (the tenant's word about the
+/// thread, its client or booking, is the run's context, not the visitor's to read).
+fn for_visitor(mut conversation: Conversation) -> Conversation {
+    conversation.metadata = serde_json::Map::new();
+    conversation
+}
+
+/// A turn of the visitor: the page's context beneath the conversation's metadata, the
+/// identified user's signed claims over it.
 fn visitor_turn(
     visitor: &Visitor,
     conversation: &frontdesk_core::id::ConversationId,
     input: Input,
     page: serde_json::Map<String, serde_json::Value>,
 ) -> TurnRequest {
-    let mut context = page;
-    for (key, value) in &visitor.claims.context {
-        context.insert(key.clone(), value.clone());
-    }
     TurnRequest::on(visitor.tenant(), conversation, input).with_options(TurnOptions {
-        context,
+        context: visitor.claims.context.clone(),
+        page_context: page,
         ..TurnOptions::default()
     })
 }

@@ -210,7 +210,21 @@ async fn every_entry_point_gives_the_run_its_context() {
         StatusCode::CREATED,
     )
     .await;
-    // The page cannot pass itself off as the signed user: the claims win.
+    // The tenant's backend knows the event and sets it on the conversation.
+    expect(
+        app.patch(
+            &format!("/api/v1/conversations/{}", conv["id"].as_str().unwrap()),
+            key,
+            &json!({"metadata": {"event_id": "evt_42"}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    // The page cannot pass itself off as the signed user (the claims win), nor replace what
+    // the tenant set (its word lies beneath the conversation's metadata).
     let done = expect(
         widget(
             Method::POST,
@@ -219,7 +233,7 @@ async fn every_entry_point_gives_the_run_its_context() {
                 conv["id"].as_str().unwrap()
             ),
         )
-        .json(&json!({"content": "Hi", "context": {"event_id": "evt_42", "client_name": "Forged"}}))
+        .json(&json!({"content": "Hi", "context": {"event_id": "evt_forged", "client_name": "Forged", "page": "checkout"}}))
         .send()
         .await
         .unwrap(),

@@ -735,6 +735,28 @@ async fn end_users_see_that_a_tool_ran_but_not_what_went_in_or_came_out() {
         answer.2["message"]["content"],
         json!([{"type": "text", "text": "Your order has shipped."}])
     );
+    // The tenant's notes on the thread are the run's context, not the visitor's to read.
+    expect(
+        app.patch(
+            &format!("/api/v1/conversations/{id}"),
+            &w.tenant.key,
+            &json!({"metadata": {"crm_note": "vip-discount-40"}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let listed = expect(
+        w.request(Method::GET, "/widget/v1/conversations", token, SHOP)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!listed.to_string().contains("vip-discount-40"), "{listed}");
     // The stored conversation as the visitor reads it, and as staff do.
     let read = expect(
         w.request(
@@ -750,6 +772,7 @@ async fn end_users_see_that_a_tool_ran_but_not_what_went_in_or_came_out() {
     )
     .await;
     assert!(!read.to_string().contains("row-4242"), "{read}");
+    assert!(!read.to_string().contains("vip-discount-40"), "{read}");
     let staff = expect(
         app.get(
             &format!("/api/v1/conversations/{id}/messages"),
@@ -897,5 +920,71 @@ async fn user_tokens_outlive_an_identity_rotation_for_its_overlap() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    w.app.stop().await;
+}
+
+/// A visitor whose conversation waits for staff to approve a call learns that it waits, not
+/// what the call would do: neither in the stream nor in the 409 of its next message.
+#[tokio::test]
+async fn a_call_waiting_for_staff_keeps_its_arguments_from_the_visitor() {
+    let receiver = Receiver::start(200, r#"{"refunded": true}"#, 0).await;
+    let w = widget(vec![call(
+        "c1",
+        "refund",
+        json!({"iban": "DE89370400440532013000"}),
+    )])
+    .await;
+    let app = &w.app;
+    let patch = json!({"approvals": {"approver": "staff"}, "tools": [{"type": "webhook", "name": "refund",
+        "url": receiver.url, "requires_approval": true,
+        "parameters": {"type": "object", "properties": {"iban": {"type": "string"}}}}]});
+    expect(
+        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let session = w.session(json!({"agent": "support"})).await;
+    let token = session["token"].as_str().unwrap();
+    let conv = expect(
+        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
+            .json(&json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!(
+        "/widget/v1/conversations/{}/messages",
+        conv["id"].as_str().unwrap()
+    );
+    let streamed = w
+        .request(Method::POST, &path, token, SHOP)
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "Refund me"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(streamed.contains("approval.required"), "{streamed}");
+    assert!(!streamed.contains("DE89"), "{streamed}");
+    let waiting = expect_error(
+        w.request(Method::POST, &path, token, SHOP)
+            .json(&json!({"content": "Hello?"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+        "approval_pending",
+    )
+    .await;
+    assert_eq!(waiting["pending"][0]["tool"], "refund", "{waiting}");
+    assert_eq!(waiting["pending"][0]["arguments"], json!({}), "{waiting}");
+    assert!(!waiting.to_string().contains("DE89"), "{waiting}");
     w.app.stop().await;
 }
