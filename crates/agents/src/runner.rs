@@ -295,10 +295,11 @@ impl Runner {
         self.go_on(settled).await
     }
 
-    /// Cancels a run that waits for approvals: its pending calls are rejected as cancelled
-    /// and it ends the way a rejection makes it end.
-    pub async fn cancel_paused(&self, tenant: &TenantId, run: &RunId) -> Result<()> {
-        let change = approvals::reject_all(DecidedBy::Staff, "the run was cancelled");
+    /// Cancels a run that waits for approvals (`by` whom: staff, or the end user from the
+    /// widget): its pending calls are rejected as cancelled and it ends the way a rejection
+    /// makes it end.
+    pub async fn cancel_paused(&self, tenant: &TenantId, run: &RunId, by: DecidedBy) -> Result<()> {
+        let change = approvals::reject_all(by, "the run was cancelled");
         let settled = approvals::settle(&self.deps, tenant, run, false, change).await?;
         self.go_on(settled).await.map(|_| ())
     }

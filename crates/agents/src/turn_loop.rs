@@ -527,6 +527,15 @@ impl TurnLoop<'_> {
                 self.finish_call(work, &tool_call, ToolOutput::error(note), 0);
             }
         }
+        // Calls of the same step that the client runs itself are still its to make: the run
+        // ends with them, as it would have without the approval (the model is not asked again).
+        if client_calls_open(work) {
+            return End::Answer {
+                text: String::new(),
+                structured: None,
+                finish: FinishReason::ToolCalls,
+            };
+        }
         self.drive(work).await
     }
 }
@@ -541,6 +550,25 @@ pub(crate) async fn offered_tools(
     let mut tools = ToolSet::build(&deps.tools, agent).await?;
     tools.add_client_tools(&options.client_tools);
     Ok(tools)
+}
+
+/// Whether the answer so far holds a call of a client tool without its result.
+fn client_calls_open(work: &Work) -> bool {
+    let parts = &work.progress.parts;
+    parts.iter().any(|part| match part {
+        ContentPart::ToolCall { id, name, .. } => {
+            matches!(
+                work.tools.get(name),
+                Some(tools::Bound {
+                    kind: Kind::Client,
+                    ..
+                })
+            ) && !parts
+                .iter()
+                .any(|p| matches!(p, ContentPart::ToolResult { call_id, .. } if call_id == id))
+        }
+        _ => false,
+    })
 }
 
 /// Puts the attempts that failed before a model call started (retries, fallbacks) in the

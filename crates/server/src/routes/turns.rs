@@ -362,7 +362,12 @@ pub async fn cancel_run(
     let run = path_id(&run, RunId::parse, "run")?;
     match state.runner.cancel(&auth.tenant, &run) {
         // Not running here: it may be waiting for approvals (then its calls are rejected).
-        Err(Error::NotFound { .. }) => state.runner.cancel_paused(&auth.tenant, &run).await?,
+        Err(Error::NotFound { .. }) => {
+            state
+                .runner
+                .cancel_paused(&auth.tenant, &run, frontdesk_core::run::DecidedBy::Staff)
+                .await?
+        }
         other => other?,
     }
     Ok((

@@ -20,6 +20,7 @@ use frontdesk_core::end_user::EndUserView;
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::key::Origin;
 use frontdesk_core::policy::Approver;
+use frontdesk_core::run::DecidedBy;
 use frontdesk_core::service::{
     ListConversations, NewConversation, PageOrigin, Visitor, WidgetEntry, WidgetSession,
 };
@@ -568,7 +569,12 @@ pub async fn cancel(
     let visitor = visitor(&state, &headers).await?;
     let (run, _) = own_run(&state, &visitor, &run).await?;
     match state.runner.cancel(visitor.tenant(), &run) {
-        Err(Error::NotFound { .. }) => state.runner.cancel_paused(visitor.tenant(), &run).await?,
+        Err(Error::NotFound { .. }) => {
+            state
+                .runner
+                .cancel_paused(visitor.tenant(), &run, DecidedBy::EndUser)
+                .await?
+        }
         other => other?,
     }
     Ok((

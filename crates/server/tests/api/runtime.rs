@@ -1369,3 +1369,68 @@ async fn a_rotated_signing_secret_still_signs_during_its_overlap() {
     assert!(!signed_by(&second, &header(2), &calls[2].body));
     app.stop().await;
 }
+
+/// A step that asked for an approval and for a client's tool at once: after the approval the
+/// run ends with the client's call left for the client (`tool_calls`), as it would have
+/// without the approval, and the model is not asked again before the client answered.
+#[tokio::test]
+async fn after_its_approval_a_run_leaves_the_clients_call_to_the_client() {
+    let receiver = Receiver::start(200, r#"{"refunded": true}"#, 0).await;
+    let scripted = Scripted::start(vec![Reply::Calls(vec![
+        ("c1".into(), "refund".into(), json!({"amount": 20})),
+        ("c2".into(), "get_weather".into(), json!({"city": "Oslo"})),
+    ])])
+    .await;
+    let app = app(&scripted).await;
+    let t = app.tenant("Acme").await;
+    create_agent(
+        &app,
+        &t,
+        json!({"slug": "a", "approvals": {"approver": "staff"}, "tools": [
+            {"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
+             "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}
+        ]}),
+    )
+    .await;
+    let weather = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    let paused = expect_error(
+        app.post(
+            "/openai/v1/chat/completions",
+            &t.key,
+            &json!({"model": "a", "messages": [{"role": "user", "content": "Refund, and the weather?"}],
+                    "tools": [weather]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "approval_required",
+    )
+    .await;
+    let run = paused["run_id"].as_str().unwrap().to_owned();
+    let resumed = expect(
+        app.post(
+            &format!("/api/v1/runs/{run}/approvals/c1"),
+            &t.key,
+            &json!({"decision": "approve"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(resumed["status"], "completed", "{resumed}");
+    assert_eq!(
+        resumed["message"]["finish_reason"], "tool_calls",
+        "{resumed}"
+    );
+    assert_eq!(receiver.received().len(), 1, "the approved call ran");
+    assert_eq!(
+        scripted.requests().len(),
+        1,
+        "the model waits for the client's result"
+    );
+    app.stop().await;
+}

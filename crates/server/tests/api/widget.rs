@@ -986,5 +986,51 @@ async fn a_call_waiting_for_staff_keeps_its_arguments_from_the_visitor() {
     assert_eq!(waiting["pending"][0]["tool"], "refund", "{waiting}");
     assert_eq!(waiting["pending"][0]["arguments"], json!({}), "{waiting}");
     assert!(!waiting.to_string().contains("DE89"), "{waiting}");
+    // The visitor cancels it: the trace says who rejected the call.
+    let run = waiting["run_id"].as_str().unwrap().to_owned();
+    expect(
+        w.request(
+            Method::POST,
+            &format!("/widget/v1/runs/{run}/cancel"),
+            token,
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    // It ends the way a rejection makes it end: follow it to its end.
+    let ended = w
+        .request(
+            Method::GET,
+            &format!("/widget/v1/runs/{run}/events"),
+            token,
+            SHOP,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ended.contains("run.completed"), "{ended}");
+    let trace = expect(
+        app.get(&format!("/api/v1/runs/{run}"), &w.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let approval = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["kind"] == "approval")
+        .unwrap_or_else(|| panic!("{trace}"));
+    assert_eq!(approval["output"]["by"], "end_user", "{trace}");
+    assert_eq!(approval["output"]["approved"], false);
     w.app.stop().await;
 }
