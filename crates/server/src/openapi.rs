@@ -31,7 +31,7 @@ use crate::routes;
         routes::usage::usage,
         routes::system::healthz, routes::system::readyz, routes::system::metrics,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     tags(
         (name = "agents", description = "Agents: instructions, model, tools, knowledge, widget."),
         (name = "api-keys", description = "Secret and publishable keys."),
@@ -69,6 +69,90 @@ impl Modify for Security {
                     .build(),
             ),
         );
+    }
+}
+
+/// The errors every operation can answer, with the error schema: 401 and 429 where it takes
+/// credentials, and for a request body 400 (malformed), 408 (too slow), 413 (too large) and
+/// 422 (a field that is not valid). Operations keep what they say themselves.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description.to_owned()))
+                .build()
+        };
+        let detail = ObjectBuilder::new()
+            .property(
+                "type",
+                text("the class of error (`invalid_request_error`, …)"),
+            )
+            .property("code", text("a stable code to branch on"))
+            .property("message", text("for people"))
+            .property("field", text("the field a validation error is about"))
+            .property("request_id", text("with a 5xx: the id to report"))
+            .required("type")
+            .required("code")
+            .required("message")
+            .build();
+        let error = ObjectBuilder::new()
+            .property("error", detail)
+            .required("error")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("Error".to_owned(), error.into());
+        let response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Error")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| response(description).into());
+                };
+                if secured {
+                    add("401", "missing or invalid credentials");
+                    add(
+                        "429",
+                        "too many requests (or failed authentications); see `Retry-After`",
+                    );
+                }
+                if op.request_body.is_some() {
+                    add("400", "the body is not JSON, or not sent as JSON");
+                    add("408", "the body arrived too slowly");
+                    add("413", "the body is larger than the server accepts");
+                    add("422", "a field is not valid (`field` names it)");
+                }
+            }
+        }
     }
 }
 

@@ -145,6 +145,32 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
     .await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
+    // Every operation lists the errors it can answer, with the error schema: 401 and 429
+    // where it takes credentials, 400/408/413/422 where it takes a body.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = &op["responses"];
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let with_body = op.get("requestBody").is_some();
+            let mut expected = Vec::new();
+            if secured {
+                expected.extend(["401", "429"]);
+            }
+            if with_body {
+                expected.extend(["400", "408", "413", "422"]);
+            }
+            for status in expected {
+                assert!(
+                    responses.get(status).is_some(),
+                    "{method} {path} does not list {status}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["Error"]["required"],
+        serde_json::json!(["error"])
+    );
     for (path, methods) in [
         ("/api/v1/agents", &["get", "post"][..]),
         ("/api/v1/agents/{agent}", &["get", "patch", "delete"]),
