@@ -19,7 +19,7 @@ pub(crate) const MAX_HISTORY: u32 = 100;
 
 /// The engine's dependencies.
 #[derive(Clone)]
-pub struct Deps {
+pub(crate) struct Deps {
     pub service: Service,
     pub registry: Registry,
     pub retry: RetryPolicy,

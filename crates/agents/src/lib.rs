@@ -5,7 +5,7 @@
 //! - `request`, `options`: what a caller asks for;
 //! - `start`: preparing a turn (checks, the user message, the model request);
 //! - `turn_loop` ([`TurnLoop`](turn_loop)), `model_step`, `guardrails`, `structured`,
-//!   `tools`: the agent loop over [`Deps`];
+//!   `tools`: the agent loop over `Deps` (its dependencies, passed explicitly);
 //! - `conclude`: storing how a run ended or paused; `approvals`: deciding paused runs;
 //! - `ports`: the run log and run control, implemented in process by `hub` and `live`.
 //!
@@ -41,7 +41,6 @@ mod turn_loop;
 mod work;
 
 pub use approvals::{pending_approvals, ApprovalDecision, Decided};
-pub use deps::Deps;
 pub use hub::RunHub;
 pub use live::LocalRuns;
 pub use outcome::Outcome;

@@ -6,7 +6,7 @@
 //! changes nothing; it can re-attach through the log. A run that waits for approvals is saved
 //! with its state; deciding its calls (`approvals.rs`) starts it again through the same entry.
 //!
-//! The Runner owns no engine logic itself: it wires the dependencies ([`Deps`]) and the ports
+//! The Runner owns no engine logic itself: it wires the dependencies (`Deps`) and the ports
 //! ([`RunLog`], [`RunControl`]) to the parts, and tracks the tasks.
 
 use std::sync::Arc;

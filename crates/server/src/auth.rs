@@ -72,7 +72,8 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
     }
 }
 
-/// Backs off failed authentication per client address: each 401 takes one of
+/// Backs off failed authentication per client address: each 401 of a request that presented
+/// credentials takes one of
 /// `limits.auth_failures_per_minute`; once they are spent, that address's requests that carry
 /// credentials (an `Authorization` or `X-Frontdesk-Key` header) answer 429 with `Retry-After`
 /// until the budget refills, before any key is looked up. Guessing keys or the operator token
@@ -84,28 +85,25 @@ pub async fn back_off_failed_auth(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let bucket = crate::routes::client_limits::client_address(&state, &request).map(|address| {
-        format!(
-            "auth:{}",
-            crate::routes::client_limits::address_bucket(address)
-        )
-    });
-    let Some(bucket) = bucket else {
-        return next.run(request).await;
-    };
+    // Only a request that presents credentials can guess any; one without them is not looked at.
     let carries_credentials = request.headers().contains_key(AUTHORIZATION)
         || request.headers().contains_key("x-frontdesk-key");
-
-    if carries_credentials {
-        if let Err(retry_after_secs) = state.limiter.peek(&bucket) {
-            return ApiError(Error::RateLimited {
-                retry_after_secs,
-                message: format!(
-                    "too many failed authentications from this address; retry in {retry_after_secs} s"
-                ),
-            })
-            .into_response();
-        }
+    let address = crate::routes::client_limits::client_address(&state, &request);
+    let (true, Some(address)) = (carries_credentials, address) else {
+        return next.run(request).await;
+    };
+    let bucket = format!(
+        "auth:{}",
+        crate::routes::client_limits::address_bucket(address)
+    );
+    if let Err(retry_after_secs) = state.limiter.peek(&bucket) {
+        return ApiError(Error::RateLimited {
+            retry_after_secs,
+            message: format!(
+                "too many failed authentications from this address; retry in {retry_after_secs} s"
+            ),
+        })
+        .into_response();
     }
     let response = next.run(request).await;
     // A refused visitor token does not count: it is signed (no one guesses one), and an

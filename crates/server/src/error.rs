@@ -70,7 +70,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), error = ?error, "request failed");
         }
-        let message = if status.is_server_error() && END_USER.try_with(|_| ()).is_ok() {
+        let end_user = END_USER.try_with(|_| ()).is_ok();
+        let message = if status.is_server_error() && end_user {
             frontdesk_core::end_user::GENERIC_ERROR.to_owned()
         } else {
             error.public_message()
@@ -83,7 +84,6 @@ impl IntoResponse for ApiError {
         if let Some(field) = error.field() {
             body["field"] = json!(field);
         }
-        let end_user = END_USER.try_with(|_| ()).is_ok();
         let details = match &error {
             // An end user learns which calls wait, not what a call for staff would do.
             Error::AwaitingApproval {

@@ -872,6 +872,41 @@ fn offered(request: &Value) -> Vec<String> {
     names
 }
 
+/// Agent `a` with a `refund` webhook that waits for staff, asked through `/openai/v1` with
+/// the client's own `get_weather` tool: the 409 that says the run paused.
+async fn paused_openai_refund(
+    app: &TestApp,
+    t: &TestTenant,
+    receiver: &Receiver,
+    content: &str,
+) -> Value {
+    create_agent(
+        app,
+        t,
+        json!({"slug": "a", "approvals": {"approver": "staff"}, "tools": [
+            {"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
+             "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}
+        ]}),
+    )
+    .await;
+    let weather = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    expect_error(
+        app.post(
+            "/openai/v1/chat/completions",
+            &t.key,
+            &json!({"model": "a", "messages": [{"role": "user", "content": content}],
+                    "tools": [weather]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "approval_required",
+    )
+    .await
+}
+
 /// A run started through `/openai/v1` with the client's own tools pauses for a staff
 /// approval: the 409 names the run and its pending call, the run is listed among the paused
 /// ones, and after the approval the resumed run still offers the client's tools.
@@ -885,31 +920,7 @@ async fn a_paused_openai_run_is_findable_and_resumes_with_the_clients_tools() {
     .await;
     let app = app(&scripted).await;
     let t = app.tenant("Acme").await;
-    create_agent(
-        &app,
-        &t,
-        json!({"slug": "a", "approvals": {"approver": "staff"}, "tools": [
-            {"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
-             "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}
-        ]}),
-    )
-    .await;
-    let weather = json!({"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
-    let paused = expect_error(
-        app.post(
-            "/openai/v1/chat/completions",
-            &t.key,
-            &json!({"model": "a", "messages": [{"role": "user", "content": "Refund me 20"}],
-                    "tools": [weather]}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CONFLICT,
-        "approval_required",
-    )
-    .await;
+    let paused = paused_openai_refund(&app, &t, &receiver, "Refund me 20").await;
     let run = paused["run_id"]
         .as_str()
         .expect("the error names the run")
@@ -1383,31 +1394,7 @@ async fn after_its_approval_a_run_leaves_the_clients_call_to_the_client() {
     .await;
     let app = app(&scripted).await;
     let t = app.tenant("Acme").await;
-    create_agent(
-        &app,
-        &t,
-        json!({"slug": "a", "approvals": {"approver": "staff"}, "tools": [
-            {"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
-             "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}
-        ]}),
-    )
-    .await;
-    let weather = json!({"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
-    let paused = expect_error(
-        app.post(
-            "/openai/v1/chat/completions",
-            &t.key,
-            &json!({"model": "a", "messages": [{"role": "user", "content": "Refund, and the weather?"}],
-                    "tools": [weather]}),
-        )
-        .send()
-        .await
-        .unwrap(),
-        StatusCode::CONFLICT,
-        "approval_required",
-    )
-    .await;
+    let paused = paused_openai_refund(&app, &t, &receiver, "Refund, and the weather?").await;
     let run = paused["run_id"].as_str().unwrap().to_owned();
     let resumed = expect(
         app.post(

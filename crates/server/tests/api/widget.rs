@@ -68,6 +68,35 @@ impl Widget {
             .header("origin", origin)
     }
 
+    /// Changes the `support` agent with a JSON merge patch.
+    async fn patch_agent(&self, patch: Value) {
+        expect(
+            self.app
+                .patch("/api/v1/agents/support", &self.tenant.key, &patch)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+
+    /// A new visitor's token and a conversation of theirs with `support`.
+    async fn visitor_conversation(&self) -> (String, String) {
+        let session = self.session(json!({"agent": "support"})).await;
+        let token = session["token"].as_str().unwrap().to_owned();
+        let conv = expect(
+            self.request(Method::POST, "/widget/v1/conversations", &token, SHOP)
+                .json(&json!({"agent": "support"}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+        (token, conv["id"].as_str().unwrap().to_owned())
+    }
+
     async fn session(&self, body: Value) -> Value {
         expect(
             self.app
@@ -461,29 +490,11 @@ async fn the_end_user_approves_a_call_meant_for_them_and_chatkit_takes_visitor_t
         text("Hi from ChatKit."),
     ])
     .await;
-    let app = &w.app;
     let patch = json!({"approvals": {"approver": "end_user"}, "tools": [{"type": "webhook", "name": "book", "url": receiver.url, "requires_approval": true,
         "parameters": {"type": "object", "properties": {"day": {"type": "string"}}}}]});
-    expect(
-        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let session = w.session(json!({"agent": "support"})).await;
-    let token = session["token"].as_str().unwrap();
-    let conv = expect(
-        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
-            .json(&json!({"agent": "support"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let conv = conv["id"].as_str().unwrap();
+    w.patch_agent(patch).await;
+    let (token, conv) = w.visitor_conversation().await;
+    let (token, conv) = (token.as_str(), conv.as_str());
     let paused = expect(
         w.request(
             Method::POST,
@@ -680,26 +691,9 @@ async fn end_users_see_that_a_tool_ran_but_not_what_went_in_or_came_out() {
     let app = &w.app;
     let patch = json!({"tools": [{"type": "webhook", "name": "lookup", "url": receiver.url,
         "parameters": {"type": "object", "properties": {"order": {"type": "string"}}}}]});
-    expect(
-        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let session = w.session(json!({"agent": "support"})).await;
-    let token = session["token"].as_str().unwrap();
-    let conv = expect(
-        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
-            .json(&json!({"agent": "support"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let id = conv["id"].as_str().unwrap();
+    w.patch_agent(patch).await;
+    let (token, id) = w.visitor_conversation().await;
+    let (token, id) = (token.as_str(), id.as_str());
     let response = w
         .request(
             Method::POST,
@@ -938,29 +932,10 @@ async fn a_call_waiting_for_staff_keeps_its_arguments_from_the_visitor() {
     let patch = json!({"approvals": {"approver": "staff"}, "tools": [{"type": "webhook", "name": "refund",
         "url": receiver.url, "requires_approval": true,
         "parameters": {"type": "object", "properties": {"iban": {"type": "string"}}}}]});
-    expect(
-        app.patch("/api/v1/agents/support", &w.tenant.key, &patch)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let session = w.session(json!({"agent": "support"})).await;
-    let token = session["token"].as_str().unwrap();
-    let conv = expect(
-        w.request(Method::POST, "/widget/v1/conversations", token, SHOP)
-            .json(&json!({"agent": "support"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
-    let path = format!(
-        "/widget/v1/conversations/{}/messages",
-        conv["id"].as_str().unwrap()
-    );
+    w.patch_agent(patch).await;
+    let (token, conv) = w.visitor_conversation().await;
+    let token = token.as_str();
+    let path = format!("/widget/v1/conversations/{conv}/messages");
     let streamed = w
         .request(Method::POST, &path, token, SHOP)
         .header("accept", "text/event-stream")
