@@ -34,10 +34,12 @@ build: deps
 services:
 	./scripts/ensure-postgres.sh
 
-# Peers of the interop tests: Python (MCP SDK, OpenAI SDKs) in .venv-test, JavaScript (the
-# AI SDK) in .node-test, and headless Chromium with ChromeDriver for the widget.
+# Peers of the interop tests: Python (MCP SDK, OpenAI SDKs) in .venv-test, the contract
+# tools (schemathesis, openapi-python-client) in .venv-contract, JavaScript (the AI SDK) in
+# .node-test, and headless Chromium with ChromeDriver for the widget.
 test-python:
 	./scripts/ensure-test-python.sh
+	./scripts/ensure-contract-python.sh
 	./scripts/ensure-test-node.sh
 	./scripts/ensure-browser.sh
 

@@ -237,6 +237,7 @@ const MAX_LIST: usize = 32;
 impl AgentSpec {
     /// Parses a spec from JSON, naming the field that is wrong, then validates it.
     pub fn from_json(value: Value) -> Result<Self> {
+        objects_where_structs_go(&value)?;
         let spec: AgentSpec = crate::json::from_value(value)?;
         spec.validate()?;
         Ok(spec)
@@ -390,6 +391,40 @@ impl AgentSpec {
         }
         Ok(())
     }
+}
+
+/// serde reads a struct from a JSON array too (its fields in order); an agent's settings are
+/// objects, so an array where one goes is refused, naming the field, as the schema says.
+fn objects_where_structs_go(spec: &Value) -> Result<()> {
+    const STRUCTS: &[&str] = &[
+        "/guardrails",
+        "/guardrails/input",
+        "/guardrails/output",
+        "/approvals",
+        "/budgets",
+        "/knowledge",
+        "/widget",
+    ];
+    let mut places: Vec<(String, &Value)> = STRUCTS
+        .iter()
+        .filter_map(|pointer| spec.pointer(pointer).map(|v| ((*pointer).to_owned(), v)))
+        .collect();
+    if let Some(Value::Object(texts)) = spec.pointer("/widget/texts") {
+        places.extend(
+            texts
+                .iter()
+                .map(|(tag, v)| (format!("/widget/texts/{tag}"), v)),
+        );
+    }
+    for (pointer, value) in places {
+        if value.is_array() {
+            return Err(Error::invalid(
+                pointer.trim_start_matches('/').replace('/', "."),
+                "must be an object",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// RFC 7396: objects merge key by key, recursively; `null` removes a key; anything else

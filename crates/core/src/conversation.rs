@@ -84,12 +84,12 @@ pub enum ContentPart {
     ToolCall {
         id: String,
         name: String,
-        #[schema(value_type = Object)]
+        #[schema(value_type = serde_json::Value)]
         arguments: Value,
     },
     ToolResult {
         call_id: String,
-        #[schema(value_type = Object)]
+        #[schema(value_type = serde_json::Value)]
         output: Value,
         /// The call failed (bad arguments, an error from the tool, a timeout, a rejection).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]

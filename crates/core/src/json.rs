@@ -22,6 +22,24 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
     })
 }
 
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        top_k: u32,
+        temperature: f64,
+    }
+
+    #[test]
+    fn whole_numbers_in_float_form_read_as_integers() {
+        let counts: Counts = super::from_body(br#"{"top_k": 8.0, "temperature": 0.5}"#).unwrap();
+        assert_eq!((counts.top_k, counts.temperature), (8, 0.5));
+        let counts: Counts = super::from_body(br#"{"top_k": 1e2, "temperature": 1}"#).unwrap();
+        assert_eq!((counts.top_k, counts.temperature), (100, 1.0));
+        assert!(super::from_body::<Counts>(br#"{"top_k": 8.5, "temperature": 1}"#).is_err());
+    }
+}
+
 /// The field an "unknown field" or "missing field" message is about.
 fn unknown_field_name(message: &str) -> Option<&str> {
     let rest = message
@@ -38,5 +56,25 @@ pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     if !value.is_object() {
         return Err(Error::invalid("body", "the body must be a JSON object"));
     }
+    let mut value = value;
+    whole_numbers_as_integers(&mut value);
     from_value(value)
+}
+
+/// `8.0` and `1e2` are integers to JSON (and to JSON Schema's `integer`), but serde refuses
+/// them for integer fields; they become `8` and `100`. Other numbers stay as they are.
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64() {
+                // Exactly representable whole numbers only (|x| < 2^53).
+                if float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0 {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }

@@ -139,6 +139,7 @@ pub struct Origin(String);
 
 impl Origin {
     pub fn parse(raw: &str) -> Result<Self> {
+        validate::max_chars("allowed_origins", raw, 300)?;
         let value = raw.trim().trim_end_matches('/').to_lowercase();
         let rest = value
             .strip_prefix("https://")
@@ -152,12 +153,7 @@ impl Origin {
                     ),
                 )
             })?;
-        let host_ok = !rest.is_empty()
-            && rest.len() <= 253
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]*".contains(&b));
-        if !host_ok {
+        if !is_host_and_port(rest) {
             return Err(Error::invalid(
                 "allowed_origins",
                 format!(
@@ -172,6 +168,43 @@ impl Origin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `host[:port]`: a host name of dot-separated labels (`a-z`, `0-9`, `-`) or a bracketed
+/// IPv6 address, and a port of up to five digits.
+fn is_host_and_port(rest: &str) -> bool {
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(inner) => match inner.split_once(']') {
+            Some((address, after)) => {
+                let address_ok = !address.is_empty()
+                    && address
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                if !address_ok {
+                    return false;
+                }
+                ("", after)
+            }
+            None => return false,
+        },
+        None => match rest.split_once(':') {
+            Some((host, _)) => (host, &rest[host.len()..]),
+            None => (rest, ""),
+        },
+    };
+    let host_ok = host.is_empty() && rest.starts_with('[')
+        || (!host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 impl TryFrom<String> for Origin {
@@ -193,6 +226,25 @@ impl From<Origin> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        for (raw, ok) in [
+            ("https://shop.example.com", true),
+            (" HTTPS://Shop.Example.com/ ", true),
+            ("http://localhost:3000", true),
+            ("http://[::1]:8080", true),
+            ("http://[", false),
+            ("http://[::1", false),
+            ("http://a..b", false),
+            ("http://a:port", false),
+            ("http://a:123456", false),
+            ("https://shop.example.com/path", false),
+            ("shop.example.com", false),
+        ] {
+            assert_eq!(Origin::parse(raw).is_ok(), ok, "{raw}");
+        }
+    }
 
     #[test]
     fn generated_keys_have_prefix_kind_and_stable_hash() {

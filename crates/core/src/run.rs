@@ -250,7 +250,7 @@ pub enum RunEvent {
     ToolStarted {
         call_id: String,
         name: String,
-        #[schema(value_type = Object)]
+        #[schema(value_type = serde_json::Value)]
         arguments: Value,
     },
     /// A tool call ended; `result` is a summary of what the model sees.
@@ -272,7 +272,7 @@ pub enum RunEvent {
         run_id: RunId,
         call_id: String,
         tool: String,
-        #[schema(value_type = Object)]
+        #[schema(value_type = serde_json::Value)]
         arguments: Value,
         approver: Approver,
         /// When an unanswered approval counts as a rejection.
@@ -352,7 +352,7 @@ pub struct RunRecord {
 pub struct PendingApproval {
     pub call_id: String,
     pub tool: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub arguments: Value,
     pub approver: Approver,
     /// Set once someone decided; the run goes on when all are decided.
@@ -384,10 +384,10 @@ pub struct RunStep {
     pub started_at: Timestamp,
     pub duration_ms: u64,
     /// What went in (tool arguments; for a model call, how many messages and tools).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub input: Value,
     /// What came out (text and tool calls, the tool's result).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub output: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,

@@ -117,9 +117,9 @@ impl Service {
             .set_active_message(tenant, conversation, message, Timestamp::now())
             .await
             .map_err(|e| match e {
-                crate::StoreError::NotFound => {
-                    Error::invalid("active_message_id", "no such message in this conversation")
-                }
+                crate::StoreError::NotFound => Error::NotFound {
+                    resource: "message",
+                },
                 other => Error::from_store("conversation", other),
             })
     }

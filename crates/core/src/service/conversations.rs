@@ -86,14 +86,7 @@ impl Service {
     ) -> Result<Conversation> {
         let agent = self
             .get_agent(tenant, &AgentRef::parse(&input.agent)?)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound { .. } => Error::invalid(
-                    "agent",
-                    format!("no agent `{}`", validate::truncate(&input.agent, 80)),
-                ),
-                other => other,
-            })?;
+            .await?;
         if let Some(end_user) = &input.end_user_id {
             validate::non_empty("end_user_id", end_user, MAX_END_USER_ID)?;
         }

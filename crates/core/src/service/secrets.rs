@@ -108,7 +108,9 @@ impl Service {
     }
 
     pub async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<()> {
-        crate::validate::tool_name("name", name)?;
+        // A name no secret can have names none: not found, as for any other absent one.
+        crate::validate::tool_name("name", name)
+            .map_err(|_| Error::NotFound { resource: "secret" })?;
         self.store
             .delete_credential(tenant, &format!("{SECRET_PREFIX}{name}"))
             .await

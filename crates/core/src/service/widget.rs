@@ -95,6 +95,13 @@ pub struct PageOrigin {
     pub own: bool,
 }
 
+impl PageOrigin {
+    /// A hosted page's session (no key) comes from the page on this server, or not at all.
+    pub fn check_own(&self) -> Result<()> {
+        check_own_origin(self)
+    }
+}
+
 fn check_own_origin(page: &PageOrigin) -> Result<()> {
     if page.own {
         Ok(())

@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// What `DefaultChatTransport` posts (other body fields are the app's and ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UiChatRequest {
     #[serde(default)]
     id: Option<String>,
@@ -48,7 +48,7 @@ pub struct UiChatRequest {
     context: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct UiMessage {
     role: String,
     #[serde(default)]
@@ -119,6 +119,11 @@ fn history_of(messages: &[UiMessage]) -> Result<(Vec<Imported>, Vec<String>), Er
 }
 
 /// Runs a turn of `agent` and answers the UI message stream.
+#[utoipa::path(post, path = "/api/v1/ai-sdk/chat/{agent}", tag = "ai-sdk", security(("secret_key" = [])),
+    params(("agent" = String, Path, description = "agent id or slug")),
+    request_body(content = UiChatRequest, description = "what the AI SDK's `DefaultChatTransport` posts: `id` (the conversation), `messages`, `trigger`"),
+    responses((status = 200, description = "the UI message stream (`x-vercel-ai-ui-message-stream: v1`)", content_type = "text/event-stream", body = String),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
     auth: SecretKeyAuth,

@@ -41,7 +41,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 }
 
 /// A ChatKit request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChatKitRequest {
     #[serde(rename = "type")]
     kind: String,
@@ -235,6 +235,11 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
 }
 
 /// Every ChatKit request: a secret key, or a visitor token (`fdv1.…`) from a widget session.
+#[utoipa::path(post, path = "/chatkit", tag = "chatkit", security(("secret_key" = []), ("visitor_token" = [])),
+    request_body(content = ChatKitRequest, description = "a ChatKit request: `type` (`threads.create`, `threads.add_user_message`, `threads.list`, `items.list`, …) and its `params`"),
+    responses((status = 200, description = "streaming operations answer server-sent thread events; the others JSON",
+               content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn chatkit(
     State(state): State<AppState>,
     caller: Caller,

@@ -107,7 +107,7 @@ pub async fn list_conversations(
 
 /// Creates an empty conversation with an agent.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", security(("secret_key" = [])),
-    request_body = NewConversation, responses((status = 201, body = Conversation), (status = 422)))]
+    request_body = NewConversation, responses((status = 201, body = Conversation), (status = 404, description = "no such agent"), (status = 422)))]
 pub async fn create_conversation(
     State(state): State<AppState>,
     auth: SecretKeyAuth,

@@ -89,8 +89,7 @@ pub async fn list_runs(
     auth: SecretKeyAuth,
     Query(params): Query<RunListParams>,
 ) -> ApiResult<Json<ListPage<RunSummary>>> {
-    let max = state.config.limits.max_page_size;
-    let limit = params.limit.unwrap_or(20).clamp(1, max.max(1));
+    let limit = state.service.page_size(params.limit)?;
     let runs = state
         .service
         .list_runs(&auth.tenant, params.status, limit)

@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/openapi/protocols.json", get(protocols))
         .route("/api/v1/docs", get(docs))
         .route("/", get(index))
 }
@@ -54,13 +55,27 @@ pub async fn metrics(State(state): State<AppState>, _auth: crate::auth::MetricsA
 }
 
 /// This API's OpenAPI 3.1 document, generated from the code.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
+pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(&state.config.limits))
 }
 
-/// A readable page of the API, rendered from the same OpenAPI document.
-pub async fn docs() -> Html<String> {
-    Html(crate::openapi::render_docs(&crate::openapi::document()))
+/// The protocol endpoints' OpenAPI document (OpenAI-compatible, AI SDK, ChatKit, widget).
+pub async fn protocols() -> Json<serde_json::Value> {
+    Json(crate::openapi::protocols())
+}
+
+/// A readable page of the API, rendered from the same OpenAPI documents.
+pub async fn docs(State(state): State<AppState>) -> Html<String> {
+    Html(crate::openapi::render_docs(&[
+        (
+            &crate::openapi::document(&state.config.limits),
+            "/api/v1/openapi.json",
+        ),
+        (
+            &crate::openapi::protocols(),
+            "/api/v1/openapi/protocols.json",
+        ),
+    ]))
 }
 
 /// The landing page: where things are.

@@ -177,7 +177,7 @@ pub async fn send_message(
     request_body = StartConversation,
     responses((status = 200, description = "as for sending a message; `run.started` carries the new conversation's id",
                content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
-              (status = 409), (status = 422), (status = 502)))]
+              (status = 404, description = "no such agent"), (status = 409), (status = 422), (status = 502)))]
 pub async fn start_conversation(
     State(state): State<AppState>,
     auth: SecretKeyAuth,

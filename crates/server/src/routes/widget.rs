@@ -288,8 +288,9 @@ pub struct SessionResponse {
     pub agent: WidgetAgent,
 }
 
-/// A presented publishable key that exists and works, checked before the body is read (a
-/// hosted page's session, which has no key, names its tenant in the body).
+/// What a session request can prove before its body is read: a presented publishable key
+/// exists and works, and a request without one (a hosted page's, which names its tenant in
+/// the body) comes from a page on this server. Anything else is refused unread.
 pub struct KnownKey;
 
 impl axum::extract::FromRequestParts<AppState> for KnownKey {
@@ -299,12 +300,15 @@ impl axum::extract::FromRequestParts<AppState> for KnownKey {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(key) = parts
+        match parts
             .headers
             .get("x-frontdesk-key")
             .and_then(|v| v.to_str().ok())
         {
-            state.service.authenticate(key).await?;
+            Some(key) => {
+                state.service.authenticate(key).await?;
+            }
+            None => page_origin(state, &parts.headers, true).check_own()?,
         }
         Ok(KnownKey)
     }
@@ -312,6 +316,11 @@ impl axum::extract::FromRequestParts<AppState> for KnownKey {
 
 /// Opens a widget session (`X-Frontdesk-Key: fd_pk_…`, from a page on an allowed origin;
 /// or `tenant` and no key from the agent's public hosted page on this server).
+#[utoipa::path(post, path = "/widget/v1/session", tag = "widget", security(("publishable_key" = []), ()),
+    request_body = SessionRequest,
+    responses((status = 200, body = SessionResponse),
+              (status = 403, description = "the page's origin may not use the key (or a hosted page's session from elsewhere)", body = crate::openapi::ErrorBody),
+              (status = 404, description = "no such agent, or the key may not reach it", body = crate::openapi::ErrorBody)))]
 pub async fn open_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -368,6 +377,11 @@ pub struct ListParams {
 }
 
 /// The visitor's conversations, most recent first.
+#[utoipa::path(get, path = "/widget/v1/conversations", tag = "widget", security(("visitor_token" = [])),
+    params(("agent" = Option<String>, Query, description = "only with this agent (slug)"),
+           ("limit" = Option<u32>, Query, description = "page size (default 20, at most 100)"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "`data`, `has_more`, `next_cursor`", body = Object)))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -394,13 +408,16 @@ pub async fn list(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     agent: String,
 }
 
 /// Starts a conversation of the visitor with an agent its key allows.
+#[utoipa::path(post, path = "/widget/v1/conversations", tag = "widget", security(("visitor_token" = [])),
+    request_body = CreateBody,
+    responses((status = 201, body = Conversation), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -429,7 +446,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(for_visitor(conversation))))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithMessages {
     #[serde(flatten)]
     conversation: Conversation,
@@ -437,6 +454,9 @@ pub struct WithMessages {
 }
 
 /// One of the visitor's conversations with its active branch (the latest 100 messages).
+#[utoipa::path(get, path = "/widget/v1/conversations/{conversation}", tag = "widget", security(("visitor_token" = [])),
+    params(("conversation" = String, Path, description = "conversation id")),
+    responses((status = 200, body = WithMessages), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -456,7 +476,7 @@ pub async fn read(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     content: String,
@@ -489,6 +509,12 @@ fn visitor_turn(
 }
 
 /// Sends the visitor's message: SSE of the run with `Accept: text/event-stream`.
+#[utoipa::path(post, path = "/widget/v1/conversations/{conversation}/messages", tag = "widget", security(("visitor_token" = [])),
+    params(("conversation" = String, Path, description = "conversation id")),
+    request_body = SendBody,
+    responses((status = 200, description = "the run's events as the visitor may see them (SSE with `Accept: text/event-stream`), or the final message",
+               content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn send(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -517,6 +543,12 @@ pub async fn send(
 }
 
 /// Another answer to a message of the visitor's conversation.
+#[utoipa::path(post, path = "/widget/v1/conversations/{conversation}/messages/{message}/regenerate", tag = "widget", security(("visitor_token" = [])),
+    params(("conversation" = String, Path, description = "conversation id"),
+           ("message" = String, Path, description = "the answer to replace")),
+    responses((status = 200, description = "as for sending a message",
+               content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn regenerate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -545,6 +577,10 @@ pub async fn regenerate(
 }
 
 /// Replays and follows a run of the visitor (`Last-Event-ID`), e.g. after a network drop.
+#[utoipa::path(get, path = "/widget/v1/runs/{run}/events", tag = "widget", security(("visitor_token" = [])),
+    params(("run" = String, Path, description = "run id"),
+           ("Last-Event-ID" = Option<u64>, Header, description = "the last event seen")),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -561,6 +597,9 @@ pub async fn events(
 }
 
 /// Stops a run of the visitor (the stop button).
+#[utoipa::path(post, path = "/widget/v1/runs/{run}/cancel", tag = "widget", security(("visitor_token" = [])),
+    params(("run" = String, Path, description = "run id")),
+    responses((status = 202, description = "`{run_id, status: cancelling}`", body = Object), (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -583,7 +622,7 @@ pub async fn cancel(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     decision: String,
@@ -592,6 +631,13 @@ pub struct DecisionBody {
 }
 
 /// The end user's answer to a call that waits for them (calls for staff are 403).
+#[utoipa::path(post, path = "/widget/v1/runs/{run}/approvals/{call_id}", tag = "widget", security(("visitor_token" = [])),
+    params(("run" = String, Path, description = "run id"),
+           ("call_id" = String, Path, description = "the tool call waiting for the visitor")),
+    request_body = DecisionBody,
+    responses((status = 200, description = "the run resumes; as for sending a message", body = Object),
+              (status = 403, description = "the call waits for staff, not the visitor", body = crate::openapi::ErrorBody),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -315,8 +315,9 @@ async fn a_body_that_trickles_in_is_cut_off() {
     socket
         .write_all(
             format!(
-                "POST /widget/v1/session HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-                 Content-Length: 1000\r\n\r\n{{"
+                "POST /widget/v1/session HTTP/1.1\r\nHost: {address}\r\nOrigin: {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+                app.base
             )
             .as_bytes(),
         )
@@ -357,16 +358,27 @@ async fn a_body_that_trickles_in_is_cut_off() {
 }
 
 /// A request whose credentials are wrong is answered from its headers: the server does not
-/// wait for a body it would refuse anyway (ChatKit, a widget session with a key).
+/// wait for a body it would refuse anyway (ChatKit, a widget session with a key, a hosted
+/// page's session from a page elsewhere).
 #[tokio::test]
 async fn wrong_credentials_are_refused_before_the_body() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
     let address = app.base.trim_start_matches("http://").to_owned();
-    for (path, credentials) in [
-        ("/chatkit", "Authorization: Bearer fd_sk_not_a_key"),
-        ("/chatkit", "Authorization: Bearer fdv1.forged.token"),
-        ("/widget/v1/session", "X-Frontdesk-Key: fd_pk_not_a_key"),
+    for (path, credentials, status) in [
+        ("/chatkit", "Authorization: Bearer fd_sk_not_a_key", "401"),
+        ("/chatkit", "Authorization: Bearer fdv1.forged.token", "401"),
+        (
+            "/widget/v1/session",
+            "X-Frontdesk-Key: fd_pk_not_a_key",
+            "401",
+        ),
+        (
+            "/widget/v1/session",
+            "Origin: https://elsewhere.example",
+            "403",
+        ),
+        ("/widget/v1/session", "X-No-Origin: 1", "403"),
     ] {
         let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
         socket
@@ -388,6 +400,10 @@ async fn wrong_credentials_are_refused_before_the_body() {
         .await
         .unwrap_or_else(|_| panic!("{path} waited for the body"))
         .unwrap();
-        assert_eq!(&head, b"HTTP/1.1 401", "{path} {credentials}");
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            format!("HTTP/1.1 {status}"),
+            "{path} {credentials}"
+        );
     }
 }

@@ -11,6 +11,7 @@ mod browser_pages;
 mod chatkit;
 mod common;
 mod context;
+mod contract;
 mod conversations;
 mod hosted;
 mod isolation;

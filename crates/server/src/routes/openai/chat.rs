@@ -21,7 +21,7 @@ use crate::routes::turns::upstream_error;
 use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChatRequest {
     model: String,
     messages: Vec<ChatMessage>,
@@ -38,13 +38,13 @@ pub struct ChatRequest {
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChatMessage {
     role: String,
     #[serde(default)]
@@ -55,27 +55,27 @@ struct ChatMessage {
     tool_call_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChatToolCall {
     id: String,
     function: FunctionCall,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct FunctionCall {
     name: String,
     #[serde(default)]
     arguments: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ChatTool {
     #[serde(rename = "type")]
     kind: String,
     function: FunctionDef,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct FunctionDef {
     name: String,
     #[serde(default)]
@@ -226,7 +226,15 @@ fn usage_json(usage: &Usage) -> Value {
     })
 }
 
-/// Runs the agent named by `model` on the messages.
+/// Runs the agent named by `model` (its slug) on the messages, as OpenAI's Chat Completions
+/// do: JSON, or with `stream: true` server-sent `chat.completion.chunk`s ending in `[DONE]`.
+/// The agent's own tools run here; `tools` the client sends come back as `tool_calls`.
+#[utoipa::path(post, path = "/openai/v1/chat/completions", tag = "openai", security(("secret_key" = [])),
+    request_body = ChatRequest,
+    responses((status = 200, description = "a `chat.completion`, or with `stream: true` a stream of `chat.completion.chunk`s",
+               content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 404, description = "no agent has the slug `model` names", body = crate::openapi::ErrorBody),
+              (status = 502, description = "the model provider failed", body = crate::openapi::ErrorBody)))]
 pub async fn completions(
     State(state): State<AppState>,
     auth: SecretKeyAuth,

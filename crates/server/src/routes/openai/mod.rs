@@ -5,8 +5,8 @@
 //! back as `tool_calls`, as from a plain model. Errors keep our JSON shape, whose `message`,
 //! `type` and `code` are what OpenAI's clients read, with the statuses they map to exceptions.
 
-mod chat;
-mod responses;
+pub(crate) mod chat;
+pub(crate) mod responses;
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -93,8 +93,8 @@ fn client_tools<'a>(
 }
 
 /// An agent as an OpenAI model.
-#[derive(Debug, Serialize)]
-struct Model {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Model {
     id: String,
     object: &'static str,
     created: i64,
@@ -112,13 +112,16 @@ impl From<Agent> for Model {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ModelList {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelList {
     object: &'static str,
     data: Vec<Model>,
 }
 
-async fn list_models(
+/// The tenant's agents, as models (`id` is the agent's slug).
+#[utoipa::path(get, path = "/openai/v1/models", tag = "openai", security(("secret_key" = [])),
+    responses((status = 200, body = ModelList)))]
+pub(crate) async fn list_models(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
 ) -> ApiResult<Json<ModelList>> {
@@ -129,7 +132,11 @@ async fn list_models(
     }))
 }
 
-async fn get_model(
+/// One agent, as a model.
+#[utoipa::path(get, path = "/openai/v1/models/{model}", tag = "openai", security(("secret_key" = [])),
+    params(("model" = String, Path, description = "the agent's slug")),
+    responses((status = 200, body = Model), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn get_model(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
     Path(model): Path<String>,

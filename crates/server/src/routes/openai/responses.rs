@@ -24,7 +24,7 @@ use crate::routes::turns::upstream_error;
 use crate::routes::wire::{self, Encoder, Frames};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ResponsesRequest {
     model: String,
     input: Value,
@@ -46,7 +46,7 @@ pub struct ResponsesRequest {
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct FlatTool {
     #[serde(rename = "type")]
     kind: String,
@@ -177,7 +177,15 @@ struct Shape {
     client_tools: Vec<String>,
 }
 
-/// Runs the agent named by `model`.
+/// Runs the agent named by `model` (its slug), as OpenAI's Responses API does: a `response`
+/// object, or with `stream: true` its server-sent events. `previous_response_id` or
+/// `conversation` continue a conversation kept here.
+#[utoipa::path(post, path = "/openai/v1/responses", tag = "openai", security(("secret_key" = [])),
+    request_body = ResponsesRequest,
+    responses((status = 200, description = "a `response`, or with `stream: true` its events (`response.created` … `response.completed`)",
+               content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 404, description = "no such agent, previous response or conversation", body = crate::openapi::ErrorBody),
+              (status = 502, description = "the model provider failed", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
@@ -331,6 +339,10 @@ pub async fn create(
 }
 
 /// A stored response (a run's answer), as `GET /responses/{id}` shows it.
+#[utoipa::path(get, path = "/openai/v1/responses/{id}", tag = "openai", security(("secret_key" = [])),
+    params(("id" = String, Path, description = "the response id (`resp_…`)")),
+    responses((status = 200, description = "the `response`", body = Object),
+              (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
