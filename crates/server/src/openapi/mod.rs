@@ -153,6 +153,21 @@ impl Modify for ErrorResponses {
             .into_iter()
             .flatten()
             {
+                // Every error answers with the error schema, also where a handler's
+                // annotation named only the status.
+                for (status, answer) in op.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let utoipa::openapi::RefOr::T(answer) = answer {
+                        if is_error && answer.content.is_empty() {
+                            let description = answer.description.clone();
+                            *answer = response(if description.is_empty() {
+                                "an error"
+                            } else {
+                                &description
+                            });
+                        }
+                    }
+                }
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let mut add = |status: &str, description: &str| {
                     op.responses
@@ -498,5 +513,9 @@ pub fn document(limits: &frontdesk_core::config::Limits) -> Value {
 
 /// The protocol endpoints' document.
 pub fn protocols() -> Value {
-    generated(ProtocolsDoc::openapi())
+    let mut doc = generated(ProtocolsDoc::openapi());
+    if let Some(kind) = doc.pointer_mut("/components/schemas/ChatKitRequest/properties/type") {
+        kind["enum"] = json!(crate::routes::chatkit::REQUEST_TYPES);
+    }
+    doc
 }

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
 pub struct UiChatRequest {
     #[serde(default)]
     id: Option<String>,
+    #[schema(min_items = 1)]
     messages: Vec<UiMessage>,
     #[serde(default)]
     trigger: Option<String>,

@@ -456,6 +456,26 @@ impl Encoder for ThreadItems {
 
 /// The operations on one thread; the dispatcher checks the thread is the caller's before
 /// any of them runs ([`on_thread`] gets only the checked thread).
+/// Every request type of the ChatKit protocol (some answered "not supported").
+pub(crate) const REQUEST_TYPES: [&str; 16] = [
+    "threads.create",
+    "threads.list",
+    "threads.add_user_message",
+    "threads.retry_after_item",
+    "threads.get_by_id",
+    "items.list",
+    "threads.update",
+    "threads.delete",
+    "threads.add_client_tool_output",
+    "threads.add_structured_input",
+    "threads.custom_action",
+    "threads.sync_custom_action",
+    "attachments.create",
+    "attachments.delete",
+    "input.transcribe",
+    "items.feedback",
+];
+
 const THREAD_OPERATIONS: [&str; 6] = [
     "threads.add_user_message",
     "threads.retry_after_item",

@@ -1,7 +1,7 @@
 //! Health, readiness, metrics, and the OpenAPI document and docs page.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{expect, TestApp};
 
@@ -252,6 +252,71 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
             && html.contains("Exports a whole conversation"),
         "{html}"
     );
+    // Per operation: its request body's fields, its responses with their schemas, and an
+    // example request with the body's required fields.
+    let create = &html[html.find("id=\"frontdesk_api-create_agent\"").unwrap()..];
+    let create = &create[..create.find("</section>").unwrap()];
+    for part in [
+        "Request body",
+        "<code>slug</code> *",
+        "pattern ^[a-z0-9][a-z0-9-]{0,63}$",
+        "<td>201</td>",
+        "schema-Agent",
+        "<td>422</td>",
+        "Example request",
+        "curl -X POST &quot;$FRONTDESK_URL/api/v1/agents&quot;",
+        "Authorization: Bearer $FRONTDESK_KEY",
+    ] {
+        assert!(create.contains(part), "{part} missing from {create}");
+    }
+    // The protocol endpoints are there too, with their own document.
+    for part in [
+        "/openai/v1/chat/completions",
+        "/api/v1/ai-sdk/chat/{agent}",
+        "/chatkit",
+        "/widget/v1/session",
+        "/api/v1/openapi/protocols.json",
+    ] {
+        assert!(html.contains(part), "{part} missing from the docs page");
+    }
+    let protocols: Value = app
+        .client
+        .get(format!("{}/api/v1/openapi/protocols.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/openai/v1/models", "get"),
+        ("/openai/v1/models/{model}", "get"),
+        ("/openai/v1/chat/completions", "post"),
+        ("/openai/v1/responses", "post"),
+        ("/openai/v1/responses/{id}", "get"),
+        ("/api/v1/ai-sdk/chat/{agent}", "post"),
+        ("/chatkit", "post"),
+        ("/widget/v1/session", "post"),
+        ("/widget/v1/conversations", "get"),
+        ("/widget/v1/conversations", "post"),
+        ("/widget/v1/conversations/{conversation}", "get"),
+        ("/widget/v1/conversations/{conversation}/messages", "post"),
+        (
+            "/widget/v1/conversations/{conversation}/messages/{message}/regenerate",
+            "post",
+        ),
+        ("/widget/v1/runs/{run}/events", "get"),
+        ("/widget/v1/runs/{run}/cancel", "post"),
+        ("/widget/v1/runs/{run}/approvals/{call_id}", "post"),
+    ] {
+        assert!(
+            protocols["paths"][path][method].is_object(),
+            "{method} {path} missing from the protocols document"
+        );
+    }
+    for scheme in ["secret_key", "visitor_token", "publishable_key"] {
+        assert!(protocols["components"]["securitySchemes"][scheme].is_object());
+    }
     app.stop().await;
 }
 

@@ -141,9 +141,7 @@ pub(crate) async fn get_model(
     auth: SecretKeyAuth,
     Path(model): Path<String>,
 ) -> ApiResult<Json<Model>> {
-    let agent = state
-        .service
-        .get_agent(&auth.tenant, &AgentRef::parse(&model)?)
-        .await?;
-    Ok(Json(agent.into()))
+    Ok(Json(
+        agent_for_model(&state, &auth.tenant, &model).await?.into(),
+    ))
 }
