@@ -22,24 +22,6 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[derive(Debug, serde::Deserialize)]
-    struct Counts {
-        top_k: u32,
-        temperature: f64,
-    }
-
-    #[test]
-    fn whole_numbers_in_float_form_read_as_integers() {
-        let counts: Counts = super::from_body(br#"{"top_k": 8.0, "temperature": 0.5}"#).unwrap();
-        assert_eq!((counts.top_k, counts.temperature), (8, 0.5));
-        let counts: Counts = super::from_body(br#"{"top_k": 1e2, "temperature": 1}"#).unwrap();
-        assert_eq!((counts.top_k, counts.temperature), (100, 1.0));
-        assert!(super::from_body::<Counts>(br#"{"top_k": 8.5, "temperature": 1}"#).is_err());
-    }
-}
-
 /// The field an "unknown field" or "missing field" message is about.
 fn unknown_field_name(message: &str) -> Option<&str> {
     let rest = message
@@ -76,5 +58,23 @@ fn whole_numbers_as_integers(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
         Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        top_k: u32,
+        temperature: f64,
+    }
+
+    #[test]
+    fn whole_numbers_in_float_form_read_as_integers() {
+        let counts: Counts = super::from_body(br#"{"top_k": 8.0, "temperature": 0.5}"#).unwrap();
+        assert_eq!((counts.top_k, counts.temperature), (8, 0.5));
+        let counts: Counts = super::from_body(br#"{"top_k": 1e2, "temperature": 1}"#).unwrap();
+        assert_eq!((counts.top_k, counts.temperature), (100, 1.0));
+        assert!(super::from_body::<Counts>(br#"{"top_k": 8.5, "temperature": 1}"#).is_err());
     }
 }

@@ -243,9 +243,9 @@ impl Page<'_> {
         if let Some(first) = schema["oneOf"].get(0).or(schema["anyOf"].get(0)) {
             return self.example(first, depth + 1);
         }
-        match primary_type(&schema) {
+        match primary_type(schema) {
             "object" => {
-                let required = required(&schema);
+                let required = required(schema);
                 let mut out = Map::new();
                 for (name, property) in schema["properties"].as_object().into_iter().flatten() {
                     if required.contains(&name.as_str()) {

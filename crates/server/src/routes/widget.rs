@@ -7,7 +7,7 @@
 //! (the origin itself is checked against the key on every request); each visitor is rate
 //! limited on its own, beside its key (or hosted page), and each client address on its own.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -28,7 +28,7 @@ use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::{path_id, ApiError, ApiResult, JsonBody};
+use crate::error::{path_id, ApiError, ApiResult, JsonBody, Query};
 use crate::AppState;
 
 /// Requests per minute of one visitor.

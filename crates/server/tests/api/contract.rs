@@ -35,6 +35,7 @@ async fn fuzzable_app() -> TestApp {
         .provider("scripted", ScriptedModel::saying(&["Hello", " there."]))
         .limits(|limits| {
             limits.rate_limit_per_minute = 1_000_000;
+            limits.widget_per_ip_per_minute = 1_000_000;
             limits.max_connections_per_address = 0;
             limits.auth_failures_per_minute = 0;
         })
@@ -49,14 +50,16 @@ fn read_report(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Runs schemathesis on the document at `path` of `app` with `checks` and `args`, and returns
-/// its verdict (the JSON run report) and its output.
+/// Runs schemathesis on the document at `path` of `app` with `checks` and `args` (and more
+/// configuration in `extra`, TOML), and returns its verdict (the JSON run report) and its
+/// output.
 async fn schemathesis(
     app: &TestApp,
     key: &str,
     path: &str,
     checks: &str,
     args: &[&str],
+    extra: &str,
 ) -> (Value, String) {
     let schemathesis = contract_tool("schemathesis");
     let dir = tempfile::tempdir().unwrap();
@@ -70,7 +73,9 @@ bearer = "${FD_SECRET_KEY}"
 
 [auth.openapi.admin_token]
 bearer = "${FD_ADMIN_TOKEN}"
-"#,
+"#
+        .to_owned()
+            + extra,
     )
     .unwrap();
     let run = tokio::process::Command::new(&schemathesis)
@@ -130,15 +135,52 @@ fn assert_clean(verdict: &Value, stdout: &str) {
 /// every status documented, every body the documented type and schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_protocol_endpoints_answer_as_their_document_says() {
+    const SHOP: &str = "https://shop.example.com";
     let app = fuzzable_app().await;
     let tenant = app.tenant("Fuzzed").await;
     app.agent(&tenant, "support").await;
+    // The widget's routes take a publishable key (a session) or a visitor token, from a page
+    // on the key's origin.
+    let publishable = crate::common::expect(
+        app.post(
+            "/api/v1/api-keys",
+            &tenant.key,
+            &serde_json::json!({"kind": "publishable", "name": "site", "allowed_origins": [SHOP]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        reqwest::StatusCode::CREATED,
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = crate::common::expect(
+        app.client
+            .post(format!("{}/widget/v1/session", app.base))
+            .header("x-frontdesk-key", &publishable)
+            .header("origin", SHOP)
+            .json(&serde_json::json!({"agent": "support"}))
+            .send()
+            .await
+            .unwrap(),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    let visitor = session["token"].as_str().unwrap();
+    let extra = format!(
+        "\n[auth.openapi.visitor_token]\nbearer = \"{visitor}\"\n\n\
+         [auth.openapi.publishable_key]\napi_key = \"{publishable}\"\n\n\
+         [headers]\nOrigin = \"{SHOP}\"\n"
+    );
     let (verdict, stdout) = schemathesis(
         &app,
         &tenant.key,
         "/api/v1/openapi/protocols.json",
         "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
-        &["--max-examples", "30", "--exclude-tag", "widget"],
+        &["--max-examples", "30"],
+        &extra,
     )
     .await;
     eprintln!(
@@ -164,6 +206,7 @@ async fn schemathesis_finds_no_server_error_and_no_contract_mismatch() {
             "--phases",
             "examples,coverage,fuzzing,stateful",
         ],
+        "",
     )
     .await;
     let generated = verdict["test_cases"]["generated"].as_u64().unwrap();
