@@ -416,6 +416,16 @@ fn objects_where_structs_go(spec: &Value) -> Result<()> {
                 .map(|(tag, v)| (format!("/widget/texts/{tag}"), v)),
         );
     }
+    for list in ["tools", "mcp_servers"] {
+        if let Some(Value::Array(items)) = spec.get(list) {
+            places.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(n, v)| (format!("/{list}/{n}"), v)),
+            );
+        }
+    }
     for (pointer, value) in places {
         if value.is_array() {
             return Err(Error::invalid(
@@ -497,7 +507,7 @@ fn header_map(field: &str, headers: &std::collections::BTreeMap<String, String>)
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !name_ok || value.len() > 4096 || value.contains(['\r', '\n']) {
+        if !name_ok || value.chars().count() > 4096 || value.contains(['\r', '\n']) {
             return Err(Error::invalid(
                 format!("{field}.{}", validate::truncate(name, 40)),
                 "is not a valid HTTP header",

@@ -186,8 +186,7 @@ pub struct Limits {
     /// connection comes from the proxy, so raise it there or set 0.
     pub max_connections_per_address: usize,
     /// Failed authentications (401) per minute from one client address before its requests
-    /// with credentials are refused (429 with `Retry-After`) until the budget refills (0: no
-    /// bound).
+    /// with credentials are refused (429 with `Retry-After`) until the budget refills.
     pub auth_failures_per_minute: u32,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy
     /// that sets it); otherwise the connection's peer address.

@@ -168,6 +168,12 @@ impl Origin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An origin as stored: checked when it was saved (by the rules of its day), so a rule
+    /// tightened since cannot make a stored key unreadable.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
 }
 
 /// `host[:port]`: a host name of dot-separated labels (`a-z`, `0-9`, `-`) or a bracketed

@@ -89,8 +89,7 @@ pub async fn back_off_failed_auth(
     let carries_credentials = request.headers().contains_key(AUTHORIZATION)
         || request.headers().contains_key("x-frontdesk-key");
     let address = crate::routes::client_limits::client_address(&state, &request);
-    let per_minute = state.config.limits.auth_failures_per_minute;
-    let (true, Some(address), false) = (carries_credentials, address, per_minute == 0) else {
+    let (true, Some(address)) = (carries_credentials, address) else {
         return next.run(request).await;
     };
     let bucket = format!(
@@ -120,6 +119,7 @@ pub async fn back_off_failed_auth(
             )
         });
     if response.status() == axum::http::StatusCode::UNAUTHORIZED && !visitor_token_refused {
+        let per_minute = state.config.limits.auth_failures_per_minute;
         // The budget being spent is what the next request sees.
         let _ = state.limiter.check(&bucket, per_minute);
     }

@@ -22,7 +22,10 @@ fn key_row(row: &Row) -> StoreResult<ApiKey> {
         kind: KeyKind::parse(&kind).map_err(|e| bad_value("kind", e))?,
         name: col(row, "name")?,
         prefix: col(row, "prefix")?,
-        allowed_origins: json_col(row, "allowed_origins")?,
+        allowed_origins: json_col::<Vec<String>>(row, "allowed_origins")?
+            .into_iter()
+            .map(frontdesk_core::key::Origin::from_stored)
+            .collect(),
         allowed_agents: json_col(row, "allowed_agents")?,
         rate_limit_per_minute: rate.and_then(|r| u32::try_from(r).ok()),
         created_at: ts(row, "created_at")?,

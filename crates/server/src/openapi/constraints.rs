@@ -27,6 +27,10 @@ const URL: &str = "^https?://[^/?#@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2
 /// ignored.
 const ORIGIN: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?/*[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
 
+/// An email address as `tenant::normalize_email` takes it: one `@`, a dotted domain that
+/// neither starts nor ends with a dot, no white space but around it.
+const EMAIL: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+@[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*\\.[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
+
 fn text(min: usize, max: usize) -> Value {
     if min > 0 {
         json!({"minLength": min, "maxLength": max, "pattern": NOT_BLANK})
@@ -318,7 +322,7 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         (
             "NewTenant",
             "/properties/owner_email",
-            json!({"format": "email", "maxLength": 254}),
+            json!({"pattern": EMAIL, "maxLength": 254}),
         ),
         (
             "NewTenant",
@@ -444,6 +448,12 @@ pub fn apply(doc: &mut Value, max_page_size: u32) -> Vec<String> {
             None => missing.push(format!("{method} {path} {name}")),
         }
     }
+    bound_limits(doc, max_page_size);
+    missing
+}
+
+/// Bounds every `limit` parameter by `max_page_size`.
+pub fn bound_limits(doc: &mut Value, max_page_size: u32) {
     let paths: Vec<String> = doc["paths"]
         .as_object()
         .map(|paths| paths.keys().cloned().collect())
@@ -458,7 +468,6 @@ pub fn apply(doc: &mut Value, max_page_size: u32) -> Vec<String> {
             }
         }
     }
-    missing
 }
 
 fn parameter<'d>(

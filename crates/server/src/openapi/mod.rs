@@ -185,6 +185,12 @@ impl Modify for ErrorResponses {
                 let takes_query = op.parameters.iter().flatten().any(|parameter| {
                     parameter.parameter_in == utoipa::openapi::path::ParameterIn::Query
                 });
+                let takes_header = op.parameters.iter().flatten().any(|parameter| {
+                    parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header
+                });
+                if takes_header {
+                    add("400", "a header is not valid");
+                }
                 if takes_query {
                     add(
                         "400",
@@ -305,8 +311,13 @@ fn patch_of(schema: &Value, schemas: &Value, depth: usize) -> Value {
             patch.remove("required");
         }
     }
-    if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
-        patch["additionalProperties"] = nullable(patch_of(values, schemas, depth + 1));
+    match schema.get("additionalProperties") {
+        Some(values) if values.is_object() => {
+            patch["additionalProperties"] = nullable(patch_of(values, schemas, depth + 1));
+        }
+        // Removing a field that is not there changes nothing, and is no error.
+        Some(Value::Bool(false)) => patch["additionalProperties"] = json!({"type": "null"}),
+        _ => {}
     }
     patch
 }
@@ -511,9 +522,10 @@ pub fn document(limits: &frontdesk_core::config::Limits) -> Value {
     doc
 }
 
-/// The protocol endpoints' document.
-pub fn protocols() -> Value {
+/// The protocol endpoints' document; `limit` parameters are bounded by `max_page_size`.
+pub fn protocols(limits: &frontdesk_core::config::Limits) -> Value {
     let mut doc = generated(ProtocolsDoc::openapi());
+    constraints::bound_limits(&mut doc, limits.max_page_size);
     if let Some(kind) = doc.pointer_mut("/components/schemas/ChatKitRequest/properties/type") {
         kind["enum"] = json!(crate::routes::chatkit::REQUEST_TYPES);
     }

@@ -60,8 +60,8 @@ pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// The protocol endpoints' OpenAPI document (OpenAI-compatible, AI SDK, ChatKit, widget).
-pub async fn protocols() -> Json<serde_json::Value> {
-    Json(crate::openapi::protocols())
+pub async fn protocols(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::openapi::protocols(&state.config.limits))
 }
 
 /// A readable page of the API, rendered from the same OpenAPI documents.
@@ -72,7 +72,7 @@ pub async fn docs(State(state): State<AppState>) -> Html<String> {
             "/api/v1/openapi.json",
         ),
         (
-            &crate::openapi::protocols(),
+            &crate::openapi::protocols(&state.config.limits),
             "/api/v1/openapi/protocols.json",
         ),
     ]))

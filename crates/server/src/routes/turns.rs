@@ -75,6 +75,12 @@ impl SendMessage {
             Value::Array(parts) => {
                 let mut texts = Vec::new();
                 for (idx, part) in parts.iter().enumerate() {
+                    if !part.is_object() {
+                        return Err(Error::invalid(
+                            format!("content[{idx}]"),
+                            "must be an object",
+                        ));
+                    }
                     let part: ContentPart = frontdesk_core::json::from_value(part.clone())
                         .map_err(|e| Error::invalid(format!("content[{idx}]"), e.to_string()))?;
                     match part {

@@ -379,7 +379,7 @@ pub struct ListParams {
 /// The visitor's conversations, most recent first.
 #[utoipa::path(get, path = "/widget/v1/conversations", tag = "widget", security(("visitor_token" = [])),
     params(("agent" = Option<String>, Query, description = "only with this agent (slug)"),
-           ("limit" = Option<u32>, Query, description = "page size (default 20, at most 100)"),
+           ("limit" = Option<u32>, Query, description = "page size (default 20, at most the server's `limits.max_page_size`)"),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "`data`, `has_more`, `next_cursor`", body = Object)))]
 pub async fn list(

@@ -37,7 +37,7 @@ async fn fuzzable_app() -> TestApp {
             limits.rate_limit_per_minute = 1_000_000;
             limits.widget_per_ip_per_minute = 1_000_000;
             limits.max_connections_per_address = 0;
-            limits.auth_failures_per_minute = 0;
+            limits.auth_failures_per_minute = u32::MAX;
         })
         .spawn()
         .await
