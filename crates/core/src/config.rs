@@ -40,6 +40,9 @@ pub struct Config {
     /// Let webhooks and MCP servers reach private, loopback and link-local addresses (local
     /// development and tests only: in production it opens the internal network to tenants).
     pub allow_private_urls: bool,
+    /// Let anyone create an organisation from the dashboard's sign-up page (off: the
+    /// operator creates tenants, and owners invite members).
+    pub allow_signup: bool,
     pub limits: Limits,
     pub local: Local,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
@@ -220,6 +223,7 @@ impl Default for Config {
             log: "info".to_owned(),
             bootstrap_demo: true,
             allow_private_urls: false,
+            allow_signup: false,
             limits: Limits::default(),
             local: Local::default(),
             providers: BTreeMap::new(),
@@ -245,6 +249,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("FRONTDESK_LOG", "log"),
     ("FRONTDESK_BOOTSTRAP_DEMO", "bootstrap_demo"),
     ("FRONTDESK_ALLOW_PRIVATE_URLS", "allow_private_urls"),
+    ("FRONTDESK_ALLOW_SIGNUP", "allow_signup"),
     ("FRONTDESK_MAX_BODY_BYTES", "limits.max_body_bytes"),
     (
         "FRONTDESK_RATE_LIMIT_PER_MINUTE",
@@ -383,6 +388,9 @@ impl Config {
         }
         if let Some(value) = get("FRONTDESK_ALLOW_PRIVATE_URLS") {
             self.allow_private_urls = parse_env("FRONTDESK_ALLOW_PRIVATE_URLS", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_ALLOW_SIGNUP") {
+            self.allow_signup = parse_env("FRONTDESK_ALLOW_SIGNUP", value)?;
         }
         if let Some(value) = get("FRONTDESK_MAX_BODY_BYTES") {
             self.limits.max_body_bytes = parse_env("FRONTDESK_MAX_BODY_BYTES", value)?;
@@ -525,6 +533,7 @@ impl Config {
             "log": self.log,
             "bootstrap_demo": self.bootstrap_demo,
             "allow_private_urls": self.allow_private_urls,
+            "allow_signup": self.allow_signup,
             "providers": self.providers.iter().map(|(name, p)| (name.clone(), serde_json::json!({
                 "kind": p.kind.as_str(),
                 "base_url": p.base_url.as_deref().map(redact_url),
@@ -583,7 +592,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\nmax_connections_per_address = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\nallow_signup = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\nmax_connections_per_address = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -594,6 +603,7 @@ impl Config {
             self.log,
             self.bootstrap_demo,
             self.allow_private_urls,
+            self.allow_signup,
             self.limits.max_body_bytes,
             self.limits.rate_limit_per_minute,
             self.limits.max_page_size,

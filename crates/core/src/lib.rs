@@ -21,6 +21,7 @@ pub mod policy;
 pub mod run;
 pub mod schema;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod tenant;
 pub mod time;

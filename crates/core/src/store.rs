@@ -14,6 +14,7 @@ use crate::conversation::{
 use crate::error::StoreError;
 use crate::id::{AgentId, ConversationId, KeyId, MessageId, RunId, TenantId, UserId};
 use crate::key::ApiKey;
+use crate::session::{Session, SignInLink};
 use crate::tenant::{Membership, Tenant, User};
 use crate::time::Timestamp;
 
@@ -31,6 +32,7 @@ pub trait Store:
     + RunStore
     + CredentialStore
     + TurnStore
+    + SessionStore
 {
 }
 
@@ -44,6 +46,7 @@ impl<T> Store for T where
         + RunStore
         + CredentialStore
         + TurnStore
+        + SessionStore
 {
 }
 
@@ -100,6 +103,44 @@ pub trait TenantStore: Send + Sync {
     /// Inserts the user (when new) and upserts the membership in one transaction.
     async fn add_member(&self, member: &NewMember) -> StoreResult<()>;
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>>;
+    async fn get_user(&self, user: &UserId) -> StoreResult<User>;
+    /// The tenants a user belongs to, with the role in each, by tenant name.
+    async fn user_memberships(&self, user: &UserId) -> StoreResult<Vec<(Membership, Tenant)>>;
+    /// Removes a membership (and the sessions showing that tenant to that user).
+    async fn remove_member(&self, tenant: &TenantId, user: &UserId) -> StoreResult<()>;
+}
+
+/// Dashboard sessions and one-time links, each found by the SHA-256 of its secret.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, at: Timestamp) -> StoreResult<()>;
+    async fn set_session_tenant(&self, token_hash: &str, tenant: &TenantId) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn insert_link(&self, link: &SignInLink) -> StoreResult<()>;
+    async fn get_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>>;
+    /// A tenant's invites not used yet (expired ones included), newest first.
+    async fn pending_invites(&self, tenant: &TenantId) -> StoreResult<Vec<SignInLink>>;
+    /// Deletes an unused invite of the tenant.
+    async fn delete_invite(&self, tenant: &TenantId, token_hash: &str) -> StoreResult<()>;
+    /// Marks the invite used and adds the member, in one transaction; an invite used or
+    /// expired meanwhile is `NotFound` and writes nothing.
+    async fn accept_invite(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        member: &NewMember,
+    ) -> StoreResult<()>;
+    /// Marks the reset link used, sets the password and ends every session of the user, in
+    /// one transaction; a link used or expired meanwhile is `NotFound` and writes nothing.
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        user: &UserId,
+        password_hash: &str,
+    ) -> StoreResult<()>;
 }
 
 /// API keys.
@@ -266,6 +307,21 @@ pub trait RunStore: Send + Sync {
         &self,
         tenant: &TenantId,
         status: Option<crate::run::RunStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::run::RunRecord>>;
+    /// Conversations started and runs (and failed runs) per day in `[from, to)`, and the
+    /// durations of the range's latest completed runs.
+    async fn activity(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<crate::usage::Activity>;
+    /// A conversation's runs, oldest first, at most `limit`, without their events.
+    async fn conversation_runs(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
         limit: u32,
     ) -> StoreResult<Vec<crate::run::RunRecord>>;
     /// The run of a conversation that waits for approvals, if one does.

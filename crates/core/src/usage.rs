@@ -50,6 +50,14 @@ pub struct Price {
     pub output_per_million_usd: f64,
 }
 
+impl Price {
+    /// What `prompt` input and `completion` output tokens cost, in US dollars.
+    pub fn cost(&self, prompt: i64, completion: i64) -> f64 {
+        prompt as f64 / 1e6 * self.input_per_million_usd
+            + completion as f64 / 1e6 * self.output_per_million_usd
+    }
+}
+
 /// One line of a report.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UsageLine {
@@ -93,10 +101,9 @@ pub fn report(
     let mut lines: BTreeMap<String, UsageLine> = BTreeMap::new();
     let mut total = empty("total".to_owned());
     for row in rows {
-        let cost = prices.get(&row.model).map(|price| {
-            row.prompt_tokens as f64 / 1e6 * price.input_per_million_usd
-                + row.completion_tokens as f64 / 1e6 * price.output_per_million_usd
-        });
+        let cost = prices
+            .get(&row.model)
+            .map(|price| price.cost(row.prompt_tokens, row.completion_tokens));
         for line in [
             lines
                 .entry(row.key.clone())
@@ -164,4 +171,31 @@ mod tests {
         assert_eq!(report.data[1].cost_usd, None);
         assert_eq!(report.total.messages, 3);
     }
+}
+
+/// One day of a tenant's activity (UTC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ActivityDay {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub conversations: i64,
+    pub runs: i64,
+    pub failed_runs: i64,
+}
+
+/// A tenant's activity over a range: per day, and the durations of its latest runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Activity {
+    pub days: Vec<ActivityDay>,
+    /// Milliseconds from start to end of the range's latest completed runs (at most 5,000).
+    pub run_durations_ms: Vec<i64>,
+}
+
+/// The value below which `p` (0..=1) of `sorted` lie (nearest rank); `None` when empty.
+pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }

@@ -183,7 +183,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "frontdesk {} listening on http://{local} ({backend})",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  Home:       {base}/");
+    println!("  Dashboard:  {base}/");
     println!("  API docs:   {base}/api/v1/docs");
     if demo.is_some() {
         println!("  Demo page:  {base}/demo (the widget on a made-up shop)");
@@ -216,8 +216,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 tenant.id
             );
             println!(
-                "  Keys were printed at first start; make new ones with `frontdesk key create`."
+                "  Keys and the password were printed at first start; make new keys with `frontdesk key create`,"
             );
+            println!("  and a password reset link with `frontdesk user reset-link --email {owner_email}`.");
         }
         Some(Demo::InProgress) => {
             println!("  The demo tenant is being created by another instance.");
@@ -403,12 +404,28 @@ async fn agent(config: &Config, json: bool, command: AgentCommand) -> anyhow::Re
 
 async fn user(config: &Config, json: bool, command: UserCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
-    let UserCommand::Add {
-        tenant,
-        email,
-        name,
-        role,
-    } = command;
+    let (tenant, email, name, role) = match command {
+        UserCommand::Add {
+            tenant,
+            email,
+            name,
+            role,
+        } => (tenant, email, name, role),
+        UserCommand::ResetLink { email } => {
+            let token = service.create_reset_link(&email).await?;
+            let link = format!(
+                "{}/reset/{}",
+                config.public_url().trim_end_matches('/'),
+                token.expose()
+            );
+            if json {
+                print_json(&json!({"email": email, "link": link, "expires_in_seconds": 3600}))?;
+            } else {
+                println!("password reset link for {email} (works once, for one hour):\n{link}");
+            }
+            return Ok(());
+        }
+    };
     let tenant = tenant_id(&tenant)?;
     let added = service
         .add_user(

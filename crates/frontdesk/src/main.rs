@@ -164,6 +164,11 @@ pub enum UserCommand {
         #[arg(long, default_value = "viewer", value_parser = ["owner", "admin", "editor", "viewer"])]
         role: String,
     },
+    /// Print a one-time link (valid for an hour) that sets a new password for a user.
+    ResetLink {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {

@@ -11,6 +11,7 @@
 //! It deliberately knows no SQL and runs no agent logic.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 mod headers;
 mod listen;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::usage::routes())
         .merge(routes::tenants::routes())
         .merge(routes::system::routes())
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(observe::record_route))

@@ -50,6 +50,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0007_runs_by_status.sql"),
         include_str!("migrations/postgres_0007_runs_by_status.sql"),
     ),
+    (
+        8,
+        "dashboard_sessions",
+        include_str!("migrations/sqlite_0008_dashboard_sessions.sql"),
+        include_str!("migrations/postgres_0008_dashboard_sessions.sql"),
+    ),
 ];
 
 #[async_trait]

@@ -21,6 +21,7 @@ pub mod db;
 mod keys;
 mod postgres;
 mod runs;
+mod sessions;
 mod sql;
 mod sqlite;
 mod tenants;

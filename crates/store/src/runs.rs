@@ -6,6 +6,7 @@ use frontdesk_core::id::{ConversationId, RunId, TenantId};
 use frontdesk_core::run::{RunRecord, RunStatus};
 use frontdesk_core::store::{RunStore, StoreResult};
 use frontdesk_core::time::Timestamp;
+use frontdesk_core::usage::{Activity, ActivityDay};
 use frontdesk_core::StoreError;
 
 use crate::db::{execute, execute_with, query_one, Commit, Stmt};
@@ -134,6 +135,95 @@ impl RunStore for SqlStore {
             Some(status) if status != RunStatus::AwaitingApproval => stmt.arg(status.as_str()),
             _ => stmt,
         };
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| run_row(row, false))
+            .collect()
+    }
+
+    async fn activity(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Activity> {
+        let day = |column: &str| match self.dialect {
+            crate::Dialect::Sqlite => {
+                format!("strftime('%Y-%m-%d', {column} / 1000, 'unixepoch')")
+            }
+            crate::Dialect::Postgres => {
+                format!("to_char(to_timestamp({column} / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+            }
+        };
+        let conversations = Stmt::new(format!(
+            "SELECT {} AS day, COUNT(*) AS n FROM conversations \
+             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
+            day("created_at")
+        ))
+        .arg(tenant.as_str())
+        .arg(from.as_millis())
+        .arg(to.as_millis());
+        let runs = Stmt::new(format!(
+            "SELECT {} AS day, COUNT(*) AS n, \
+             CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
+             FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
+            day("created_at")
+        ))
+        .arg(tenant.as_str())
+        .arg(from.as_millis())
+        .arg(to.as_millis());
+        let durations = Stmt::new(
+            "SELECT completed_at - created_at AS ms FROM runs \
+             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'completed' \
+             ORDER BY created_at DESC LIMIT 5000",
+        )
+        .arg(tenant.as_str())
+        .arg(from.as_millis())
+        .arg(to.as_millis());
+        let mut days: std::collections::BTreeMap<String, ActivityDay> = Default::default();
+        for row in self.db.query(conversations).await? {
+            let key: String = col(&row, "day")?;
+            days.entry(key.clone())
+                .or_insert_with(|| ActivityDay {
+                    day: key,
+                    ..Default::default()
+                })
+                .conversations = col(&row, "n")?;
+        }
+        for row in self.db.query(runs).await? {
+            let key: String = col(&row, "day")?;
+            let entry = days.entry(key.clone()).or_insert_with(|| ActivityDay {
+                day: key,
+                ..Default::default()
+            });
+            entry.runs = col(&row, "n")?;
+            entry.failed_runs = col::<Option<i64>>(&row, "failed")?.unwrap_or(0);
+        }
+        let mut run_durations_ms = Vec::new();
+        for row in self.db.query(durations).await? {
+            run_durations_ms.push(col::<i64>(&row, "ms")?.max(0));
+        }
+        Ok(Activity {
+            days: days.into_values().collect(),
+            run_durations_ms,
+        })
+    }
+
+    async fn conversation_runs(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let stmt = Stmt::new(format!(
+            "SELECT {LISTED_COLUMNS} FROM runs WHERE tenant_id = $1 AND conversation_id = $2 \
+             ORDER BY created_at, id LIMIT $3"
+        ))
+        .arg(tenant.as_str())
+        .arg(conversation.as_str())
+        .arg(i64::from(limit));
         self.db
             .query(stmt)
             .await?

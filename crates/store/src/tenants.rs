@@ -31,7 +31,7 @@ fn user_row(row: &Row) -> StoreResult<User> {
 }
 
 /// The statements that add a member: the user when new, then the membership.
-fn member_statements(member: &NewMember) -> Vec<Stmt> {
+pub(crate) fn member_statements(member: &NewMember) -> Vec<Stmt> {
     let mut statements = Vec::with_capacity(2);
     if let Some(user) = &member.new_user {
         statements.push(
@@ -113,6 +113,51 @@ impl TenantStore for SqlStore {
             .transaction(member_statements(member))
             .await
             .map(|_| ())
+    }
+
+    async fn get_user(&self, user: &UserId) -> StoreResult<User> {
+        let stmt =
+            Stmt::new("SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1")
+                .arg(user.as_str());
+        let row = query_one(self.db.as_ref(), stmt)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_row(&row)
+    }
+
+    async fn user_memberships(&self, user: &UserId) -> StoreResult<Vec<(Membership, Tenant)>> {
+        let stmt = Stmt::new(
+            "SELECT m.role, m.created_at AS joined_at, t.id, t.name, t.monthly_token_quota, t.created_at \
+             FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.name, t.id",
+        )
+        .arg(user.as_str());
+        let rows = self.db.query(stmt).await?;
+        rows.iter()
+            .map(|row| {
+                let tenant = tenant_row(row)?;
+                let role: String = col(row, "role")?;
+                let membership = Membership {
+                    tenant_id: tenant.id.clone(),
+                    user_id: user.clone(),
+                    role: Role::parse(&role).map_err(|e| bad_value("role", e))?,
+                    created_at: ts(row, "joined_at")?,
+                };
+                Ok((membership, tenant))
+            })
+            .collect()
+    }
+
+    async fn remove_member(&self, tenant: &TenantId, user: &UserId) -> StoreResult<()> {
+        let statements = vec![
+            Stmt::new("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+                .arg(tenant.as_str())
+                .arg(user.as_str())
+                .if_none(IfNone::NotFound),
+            Stmt::new("DELETE FROM dashboard_sessions WHERE tenant_id = $1 AND user_id = $2")
+                .arg(tenant.as_str())
+                .arg(user.as_str()),
+        ];
+        self.db.transaction(statements).await.map(|_| ())
     }
 
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>> {

@@ -36,6 +36,18 @@ impl Service {
             .map_err(|e| Error::from_store("agent", e))
     }
 
+    /// An agent by id, deleted or not (a conversation's agent may be gone).
+    pub async fn get_agent_any(
+        &self,
+        tenant: &TenantId,
+        agent: &crate::id::AgentId,
+    ) -> Result<Agent> {
+        self.store
+            .get_agent_any(tenant, agent)
+            .await
+            .map_err(|e| Error::from_store("agent", e))
+    }
+
     pub async fn list_agents(&self, tenant: &TenantId) -> Result<Vec<Agent>> {
         self.store
             .list_agents(tenant)

@@ -8,6 +8,7 @@ mod credentials;
 mod keys;
 mod runs;
 mod secrets;
+mod sessions;
 mod tenants;
 mod turns;
 mod widget;
@@ -22,6 +23,7 @@ pub use conversations::{
 };
 pub use keys::NewKey;
 pub use secrets::{OwnSecrets, SecretInfo, DEFAULT_OVERLAP_SECS, MAX_OVERLAP_SECS};
+pub use sessions::{AcceptInvite, SignUp, SignedIn, Staff};
 pub use tenants::{
     Demo, DemoCreated, NewTenant, NewUser, TenantCreated, UserAdded, DEMO_OWNER_EMAIL,
 };
@@ -54,6 +56,11 @@ impl Service {
     /// The store underneath, for readiness checks and tests.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Whether this server can seal tenants' provider keys and secrets (it has a master key).
+    pub fn can_seal(&self) -> bool {
+        self.sealer.is_some()
     }
 
     pub fn limits(&self) -> &Limits {

@@ -37,6 +37,31 @@ impl Service {
 
     /// Takes a paused run of `tenant` to record a decision (`expired`: the sweep's, only once
     /// the approval expired; a person's only before). Not paused is a 409, unknown a 404.
+    /// Conversations, runs and failures per day over `[from, to)`, and recent run durations.
+    pub async fn activity(
+        &self,
+        tenant: &TenantId,
+        from: crate::time::Timestamp,
+        to: crate::time::Timestamp,
+    ) -> Result<crate::usage::Activity> {
+        self.store
+            .activity(tenant, from, to)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
+    /// A conversation's runs, oldest first (its first 500).
+    pub async fn conversation_runs(
+        &self,
+        tenant: &TenantId,
+        conversation: &crate::id::ConversationId,
+    ) -> Result<Vec<RunRecord>> {
+        self.store
+            .conversation_runs(tenant, conversation, 500)
+            .await
+            .map_err(|e| Error::from_store("run", e))
+    }
+
     pub async fn claim_paused_run(
         &self,
         tenant: &TenantId,

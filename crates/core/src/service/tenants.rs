@@ -55,6 +55,21 @@ pub struct UserAdded {
 impl Service {
     /// Creates a tenant, its first secret key, and optionally its owner, all at once.
     pub async fn create_tenant(&self, input: NewTenant) -> Result<TenantCreated> {
+        let owner = input.owner_email.clone().map(|email| NewUser {
+            email,
+            name: None,
+            role: Role::Owner,
+            password: None,
+        });
+        self.create_tenant_with_owner(input, owner).await
+    }
+
+    /// Creates a tenant with `owner` (its email wins over `input.owner_email`).
+    pub(super) async fn create_tenant_with_owner(
+        &self,
+        input: NewTenant,
+        owner: Option<NewUser>,
+    ) -> Result<TenantCreated> {
         validate::non_empty("name", &input.name, 200)?;
         if input.monthly_token_quota.is_some_and(|q| q < 0) {
             return Err(Error::invalid(
@@ -68,16 +83,8 @@ impl Service {
             monthly_token_quota: input.monthly_token_quota,
             created_at: Timestamp::now(),
         };
-        let owner = match &input.owner_email {
-            Some(email) => {
-                let request = NewUser {
-                    email: email.clone(),
-                    name: None,
-                    role: Role::Owner,
-                    password: None,
-                };
-                Some(self.prepare_member(&tenant.id, request).await?)
-            }
+        let owner = match owner {
+            Some(request) => Some(self.prepare_member(&tenant.id, request).await?),
             None => None,
         };
         let (secret_key, secret) = super::keys::build_key(

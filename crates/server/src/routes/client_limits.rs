@@ -16,10 +16,18 @@ use crate::AppState;
 /// The client's address: the connection's peer, or the last `X-Forwarded-For` entry when
 /// the operator says a proxy sets it.
 pub(crate) fn client_address(state: &AppState, request: &Request) -> Option<IpAddr> {
+    client_address_of(state, request.headers(), request.extensions())
+}
+
+/// [`client_address`] from a request's headers and extensions.
+pub(crate) fn client_address_of(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<IpAddr> {
     if state.config.limits.trust_forwarded_for {
         // The entry the proxy in front of us appended: the last one.
-        let forwarded = request
-            .headers()
+        let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
             .next_back()
@@ -30,8 +38,7 @@ pub(crate) fn client_address(state: &AppState, request: &Request) -> Option<IpAd
             return forwarded;
         }
     }
-    request
-        .extensions()
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip())
 }

@@ -17,7 +17,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/openapi/protocols.json", get(protocols))
         .route("/api/v1/docs", get(docs))
-        .route("/", get(index))
 }
 
 /// The process is up.
@@ -76,17 +75,4 @@ pub async fn docs(State(state): State<AppState>) -> Html<String> {
             "/api/v1/openapi/protocols.json",
         ),
     ]))
-}
-
-/// The landing page: where things are.
-pub async fn index(State(state): State<AppState>) -> Html<String> {
-    let base = crate::openapi::escape(&state.config.public_url());
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>frontdesk</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}</style></head>\
-         <body><h1>frontdesk</h1><p>This server is running.</p><ul>\
-         <li><a href=\"{base}/api/v1/docs\">API reference</a> (<a href=\"{base}/api/v1/openapi.json\">OpenAPI document</a>)</li>\
-         <li><a href=\"{base}/readyz\">Readiness</a> · <a href=\"{base}/metrics\">Metrics</a></li></ul></body></html>"
-    ))
 }

@@ -55,7 +55,11 @@ async fn stylesheet(headers: HeaderMap, css: &'static str) -> Response {
 
 /// A static asset, cached for a while and revalidated by its `ETag` (a hash of its bytes):
 /// an unchanged one answers 304 with no body.
-fn asset(request: &HeaderMap, content_type: &'static str, body: &'static str) -> Response {
+pub(crate) fn asset(
+    request: &HeaderMap,
+    content_type: &'static str,
+    body: &'static str,
+) -> Response {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
     body.hash(&mut hasher);

@@ -46,6 +46,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Lets anyone create an organisation from the sign-up page.
+    pub fn allow_signup(mut self) -> Self {
+        self.config.allow_signup = true;
+        self
+    }
+
     pub fn admin_token(mut self, token: &str) -> Self {
         self.config.admin_token = Some(token.to_owned().into());
         self

@@ -13,6 +13,7 @@ mod common;
 mod context;
 mod contract;
 mod conversations;
+mod dashboard;
 mod hosted;
 mod isolation;
 mod keys;

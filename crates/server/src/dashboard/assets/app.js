@@ -1,0 +1,109 @@
+// frontdesk dashboard: small conveniences on top of pages that work without script.
+// Relative times in the viewer's zone, copy buttons, the tenant switcher, "/" to search,
+// busy and unsaved-changes states for forms, Escape to close what is open, trace bars.
+(() => {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  const units = [["year", 31536e6], ["month", 2592e6], ["day", 864e5], ["hour", 36e5], ["minute", 6e4]];
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  function ago(date) {
+    const diff = date.getTime() - Date.now();
+    for (const [unit, ms] of units) {
+      if (Math.abs(diff) >= ms) return relative.format(Math.round(diff / ms), unit);
+    }
+    return "just now";
+  }
+  function times() {
+    for (const el of document.querySelectorAll("time[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(date.getTime())) continue;
+      el.textContent = ago(date);
+      el.title = exact.format(date);
+    }
+  }
+
+  function copy(button) {
+    const target = document.querySelector(button.dataset.copy);
+    if (!target) return;
+    const text = target.textContent.trim();
+    const done = () => {
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => select(target));
+    } else {
+      select(target);
+      try { if (document.execCommand("copy")) done(); } catch (_) { /* selected for the user */ }
+    }
+  }
+  function select(node) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function forms() {
+    for (const form of document.querySelectorAll("form[data-busy]")) {
+      form.addEventListener("submit", () => {
+        // After the submission has read the buttons' values.
+        setTimeout(() => {
+          for (const b of form.querySelectorAll("button[type=submit], button:not([type])")) {
+            b.disabled = true;
+            b.setAttribute("aria-busy", "true");
+          }
+        }, 0);
+      });
+    }
+    for (const form of document.querySelectorAll("form[data-unsaved]")) {
+      let dirty = false;
+      form.addEventListener("input", () => { dirty = true; });
+      form.addEventListener("submit", () => { dirty = false; });
+      window.addEventListener("beforeunload", (event) => {
+        if (dirty) { event.preventDefault(); event.returnValue = ""; }
+      });
+    }
+    for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+      select.addEventListener("change", () => select.form.requestSubmit());
+    }
+  }
+
+  function bars() {
+    for (const bar of document.querySelectorAll(".bar-fill[data-left]")) {
+      bar.style.left = `${Number(bar.dataset.left)}%`;
+      bar.style.width = `${Number(bar.dataset.width)}%`;
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (button) copy(button);
+  });
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key === "/" && !typing) {
+      const search = document.querySelector("[data-slash-focus]");
+      if (search) { event.preventDefault(); search.focus(); }
+    } else if (event.key === "Escape") {
+      for (const open of document.querySelectorAll("details.danger[open], details.menu[open]")) {
+        open.open = false;
+        const summary = open.querySelector("summary");
+        if (summary && open.contains(document.activeElement)) summary.focus();
+      }
+    }
+  });
+
+  function start() {
+    times();
+    forms();
+    bars();
+    setInterval(times, 60000);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

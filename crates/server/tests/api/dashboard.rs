@@ -1,0 +1,756 @@
+//! The dashboard over HTTP: sign-in and sessions, CSRF, roles, tenant isolation, invites,
+//! password resets, sign-up, the sign-in back-off, and every page answering.
+
+use frontdesk_core::service::NewUser;
+use frontdesk_core::tenant::Role;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestApp, TestTenant};
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// A browser-like client that keeps the session cookie itself and never follows redirects.
+pub(crate) struct Dash {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub cookie: String,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Adds a member with a known password.
+pub(crate) async fn member(app: &TestApp, tenant: &TestTenant, email: &str, role: Role) {
+    app.service
+        .add_user(
+            &tenant.id,
+            NewUser {
+                email: email.into(),
+                name: Some(email.split('@').next().unwrap().into()),
+                role,
+                password: Some(PASSWORD.into()),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("fd_session=") && !v.starts_with("fd_session=;"))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+impl Dash {
+    pub(crate) async fn sign_in(app: &TestApp, email: &str, password: &str) -> Dash {
+        let client = client();
+        let response = client
+            .post(format!("{}/login", app.base))
+            .form(&[("email", email), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {email}"
+        );
+        let cookie = session_cookie(&response).expect("a session cookie");
+        Dash {
+            base: app.base.clone(),
+            client,
+            cookie,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A page's HTML, asserting its status.
+    pub(crate) async fn page(&self, path: &str, status: StatusCode) -> String {
+        let response = self.get(path).await;
+        let got = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(got, status, "GET {path}: {body}");
+        body
+    }
+
+    /// The CSRF token the pages of this session carry.
+    pub(crate) async fn csrf(&self) -> String {
+        let html = self.page("/agents", StatusCode::OK).await;
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).expect("a csrf field") + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    }
+
+    /// Posts a form with this session's CSRF token.
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    pub(crate) async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn signing_in_opens_a_session_that_signing_out_ends() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+
+    // Not signed in: every page sends to the sign-in page, remembering where it was.
+    let response = client()
+        .get(format!("{}/agents?x=1", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?next=%2Fagents%3Fx%3D1");
+
+    // A wrong password is refused without a session.
+    let response = client()
+        .post(format!("{}/login", app.base))
+        .form(&[("email", "ada@acme.test"), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(session_cookie(&response).is_none());
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("do not match an account"));
+
+    let response = client()
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("email", " ADA@acme.test"),
+            ("password", PASSWORD),
+            ("next", "//evil.test/x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        "/",
+        "only a local path is a place to go back to"
+    );
+    let set_cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP: no Secure flag ({set_cookie})"
+    );
+
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let home = dash.page("/", StatusCode::OK).await;
+    assert!(home.contains("Overview") && home.contains("Acme"), "{home}");
+    let response = dash.get("/").await;
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+
+    let response = dash.post("/logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    // The old cookie is dead on the server, not just forgotten by the browser.
+    let response = dash.get("/agents").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/login"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+
+    let response = dash
+        .post_raw("/agents", &[("name", "Sneaky"), ("template", "blank")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("security token"));
+    let response = dash
+        .post_raw(
+            "/agents",
+            &[
+                ("csrf", "forged"),
+                ("name", "Sneaky"),
+                ("template", "blank"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The right token from another site's page is refused too.
+    let csrf = dash.csrf().await;
+    let response = dash
+        .client
+        .post(format!("{}/agents", app.base))
+        .header(COOKIE, &dash.cookie)
+        .header("origin", "https://evil.test")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Sneaky"),
+            ("template", "blank"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = dash
+        .client
+        .post(format!("{}/agents", app.base))
+        .header(COOKIE, &dash.cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Sneaky"),
+            ("template", "blank"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let agents = app.service.list_agents(&acme.id).await.unwrap();
+    assert!(agents.is_empty(), "nothing was created: {agents:?}");
+
+    // With the token, from this site, it works.
+    let response = dash
+        .post(
+            "/agents",
+            &[("name", "Front desk"), ("template", "support")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let agents = app.service.list_agents(&acme.id).await.unwrap();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].spec.slug, "front-desk");
+    assert!(agents[0].spec.instructions.contains("support assistant"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_member_sees_and_may_do() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    app.agent(&acme, "support").await;
+    member(&app, &acme, "vera@acme.test", Role::Viewer).await;
+    member(&app, &acme, "eddie@acme.test", Role::Editor).await;
+    let agent_id = app.service.list_agents(&acme.id).await.unwrap()[0]
+        .id
+        .as_str()
+        .to_owned();
+
+    let viewer = Dash::sign_in(&app, "vera@acme.test", PASSWORD).await;
+    let list = viewer.page("/agents", StatusCode::OK).await;
+    assert!(
+        list.contains("support") && !list.contains("New agent"),
+        "{list}"
+    );
+    let editor_page = viewer
+        .page(&format!("/agents/{agent_id}"), StatusCode::OK)
+        .await;
+    assert!(!editor_page.contains("Save changes") && editor_page.contains("disabled"));
+    // Posted anyway: refused, and nothing changed.
+    let response = viewer
+        .post(
+            &format!("/agents/{agent_id}"),
+            &[
+                ("version", "1"),
+                ("name", "Hacked"),
+                ("slug", "support"),
+                ("model", "local/smollm2-135m"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let agent = &app.service.list_agents(&acme.id).await.unwrap()[0];
+    assert_eq!(agent.spec.name, "SUPPORT");
+    // Keys and settings are for admins.
+    viewer.page("/keys", StatusCode::FORBIDDEN).await;
+    viewer.page("/settings", StatusCode::FORBIDDEN).await;
+    let response = viewer
+        .post("/keys", &[("kind", "secret"), ("name", "mine")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // An editor edits agents but does not manage keys or members.
+    let editor = Dash::sign_in(&app, "eddie@acme.test", PASSWORD).await;
+    let response = editor
+        .post(
+            &format!("/agents/{agent_id}"),
+            &[
+                ("version", "1"),
+                ("name", "Support desk"),
+                ("slug", "support"),
+                ("model", "local/smollm2-135m"),
+                ("instructions", "Answer in French."),
+                ("tools", "[]"),
+                ("widget", "{\"greeting\": \"Bonjour\"}"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let agent = &app.service.list_agents(&acme.id).await.unwrap()[0];
+    assert_eq!(
+        (agent.spec.name.as_str(), agent.version),
+        ("Support desk", 2)
+    );
+    assert_eq!(agent.spec.instructions, "Answer in French.");
+    assert_eq!(agent.spec.widget.greeting.as_deref(), Some("Bonjour"));
+    editor.page("/keys", StatusCode::FORBIDDEN).await;
+    let response = editor.post("/members/invite", &[("role", "viewer")]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_editor_shows_errors_beside_their_field_and_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    app.agent(&acme, "support").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let id = app.service.list_agents(&acme.id).await.unwrap()[0]
+        .id
+        .as_str()
+        .to_owned();
+    let base = [
+        ("version", "1"),
+        ("name", "Support"),
+        ("slug", "support"),
+        ("model", "local/smollm2-135m"),
+        ("instructions", "Typed text kept"),
+    ];
+
+    let mut form = base.to_vec();
+    form.push(("output_schema", "{\"type\": \"object\""));
+    let response = dash.post(&format!("/agents/{id}"), &form).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("id=\"output_schema-error\"") && html.contains("not valid JSON"),
+        "{html}"
+    );
+    assert!(html.contains("Typed text kept"));
+
+    let mut form = base.to_vec();
+    form.push(("output_schema", "{\"type\": \"no-such-type\"}"));
+    let response = dash.post(&format!("/agents/{id}"), &form).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("id=\"output_schema-error\""),
+        "the schema's own error is beside it: {html}"
+    );
+
+    let mut form = base.to_vec();
+    form.push(("temperature", "warm"));
+    let response = dash.post(&format!("/agents/{id}"), &form).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("id=\"temperature-error\""));
+
+    // A stale form (someone saved meanwhile) is not saved over the newer version.
+    app.patch(
+        &format!("/api/v1/agents/{id}"),
+        &acme.key,
+        &json!({"description": "newer"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let response = dash.post(&format!("/agents/{id}"), &base).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let agent = &app.service.list_agents(&acme.id).await.unwrap()[0];
+    assert_eq!(agent.spec.description, "newer");
+    assert_eq!(agent.version, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_tenants_objects_are_not_found_from_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    let globex = app.tenant("Globex").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let theirs = app.agent(&globex, "secret-agent").await;
+    let their_id = theirs["id"].as_str().unwrap();
+    let conversation = app
+        .conversation(&globex, "secret-agent", &["hello", "hi"])
+        .await;
+    let their_conversation = conversation["id"].as_str().unwrap();
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+
+    for path in [
+        format!("/agents/{their_id}"),
+        format!("/agents/{their_id}/versions"),
+        format!("/conversations/{their_conversation}"),
+        format!("/conversations/{their_conversation}/export"),
+        "/agents/agt_nonsense".to_owned(),
+    ] {
+        dash.page(&path, StatusCode::NOT_FOUND).await;
+    }
+    let response = dash
+        .post(
+            &format!("/agents/{their_id}/delete"),
+            &[("confirm", "secret-agent")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = dash
+        .post(
+            &format!("/conversations/{their_conversation}/delete"),
+            &[("confirm", "delete")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // Switching to a tenant one is not a member of is a 404 as well.
+    let response = dash
+        .post("/switch", &[("tenant", globex.id.as_str())])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.service.list_agents(&globex.id).await.unwrap().len(), 1);
+    app.service
+        .get_conversation(
+            &globex.id,
+            &frontdesk_core::id::ConversationId::parse(their_conversation).unwrap(),
+        )
+        .await
+        .unwrap();
+    // Their conversations are not in our list or search either.
+    let list = dash.page("/conversations?q=hello", StatusCode::OK).await;
+    assert!(!list.contains(their_conversation));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_of_two_tenants_switches_between_them() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    let globex = app.tenant("Globex").await;
+    member(&app, &acme, "ada@example.test", Role::Owner).await;
+    member(&app, &globex, "ada@example.test", Role::Viewer).await;
+    app.agent(&globex, "globex-bot").await;
+    let dash = Dash::sign_in(&app, "ada@example.test", PASSWORD).await;
+    let page = dash.page("/agents", StatusCode::OK).await;
+    assert!(page.contains("Acme (owner)") && page.contains("Globex (viewer)"));
+    assert!(!page.contains("globex-bot"));
+    let response = dash
+        .post("/switch", &[("tenant", globex.id.as_str())])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = dash.page("/agents", StatusCode::OK).await;
+    assert!(
+        page.contains("globex-bot") && !page.contains("New agent"),
+        "a viewer in Globex"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invite_link_brings_in_a_member_once() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Admin).await;
+    let admin = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+
+    // An admin may not invite an owner.
+    let response = admin.post("/members/invite", &[("role", "owner")]).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = admin
+        .post(
+            "/members/invite",
+            &[("role", "editor"), ("email", "ben@acme.test")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // Templates escape `/` as `&#x2f;` (the browser reads it back).
+    let html = response.text().await.unwrap().replace("&#x2f;", "/");
+    let start = html
+        .find(&format!("{}/invite/", app.base))
+        .expect("the link is shown");
+    let link = &html[start..start + html[start..].find('<').unwrap()];
+    let path = link.trim_start_matches(&app.base).to_owned();
+
+    let page = client().get(link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Join Acme"));
+    // Another email than the invited one is refused.
+    let response = client()
+        .post(link)
+        .form(&[("email", "eve@evil.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = client()
+        .post(link)
+        .form(&[
+            ("email", "ben@acme.test"),
+            ("name", "Ben"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        session_cookie(&response).is_some(),
+        "the new member is signed in"
+    );
+    let members = app.service.list_members(&acme.id).await.unwrap();
+    let ben = members
+        .iter()
+        .find(|(_, u)| u.email == "ben@acme.test")
+        .unwrap();
+    assert_eq!(ben.0.role, Role::Editor);
+    // The link worked once.
+    let again = client()
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    Dash::sign_in(&app, "ben@acme.test", PASSWORD).await;
+
+    // Ben's role changes and he can be removed; the last owner cannot be.
+    let ben_id = ben.1.id.as_str().to_owned();
+    let response = admin
+        .post(&format!("/members/{ben_id}/role"), &[("role", "viewer")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = admin.post(&format!("/members/{ben_id}/remove"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.service.list_members(&acme.id).await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_a_new_password_and_ends_every_session() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let old_session = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let token = app
+        .service
+        .create_reset_link("ada@acme.test")
+        .await
+        .unwrap();
+    let link = format!("{}/reset/{}", app.base, token.expose());
+    assert_eq!(
+        client().get(&link).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let response = client()
+        .post(&link)
+        .form(&[("password", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = client()
+        .post(&link)
+        .form(&[("password", "a brand new password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        old_session.get("/").await.status() == StatusCode::SEE_OTHER,
+        "old sessions end"
+    );
+    Dash::sign_in(&app, "ada@acme.test", "a brand new password").await;
+    let response = client()
+        .post(&link)
+        .form(&[("password", "yet another password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "a link works once"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let response = client()
+            .post(format!("{}/login", app.base))
+            .form(&[("email", "ada@acme.test"), ("password", "guess guess")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    // Even the right password waits now.
+    let response = client()
+        .post(format!("{}/login", app.base))
+        .form(&[("email", "ada@acme.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_up_creates_an_organisation_only_when_the_operator_allows_it() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        client()
+            .get(format!("{}/signup", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+
+    let app = TestApp::builder().allow_signup().spawn().await;
+    let response = client()
+        .post(format!("{}/signup", app.base))
+        .form(&[
+            ("organisation", "Initech"),
+            ("name", "Peter"),
+            ("email", "peter@initech.test"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let dash = Dash::sign_in(&app, "peter@initech.test", PASSWORD).await;
+    let page = dash.page("/members", StatusCode::OK).await;
+    assert!(page.contains("Initech") && page.contains("owner"));
+    let response = client()
+        .post(format!("{}/signup", app.base))
+        .form(&[
+            ("organisation", "Initech 2"),
+            ("email", "peter@initech.test"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_answers_for_an_owner_with_data() {
+    let app = TestApp::builder()
+        .price("local/smollm2-135m", 1.0, 2.0)
+        .spawn()
+        .await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let agent = app.agent(&acme, "support").await;
+    let conversation = app
+        .conversation(&acme, "support", &["Where is my parcel?", "On its way."])
+        .await;
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let id = agent["id"].as_str().unwrap();
+    let conv = conversation["id"].as_str().unwrap();
+    for (path, expect) in [
+        ("/", "Overview"),
+        ("/?days=7", "7 days"),
+        ("/agents", "SUPPORT"),
+        ("/agents/new", "Start from"),
+        (&format!("/agents/{id}") as &str, "Instructions"),
+        (&format!("/agents/{id}/versions"), "Version history"),
+        ("/conversations", "Where is my parcel?"),
+        ("/conversations?q=parcel", "Where is my parcel?"),
+        (&format!("/conversations/{conv}"), "On its way."),
+        ("/approvals", "Nothing is waiting"),
+        ("/keys", "Default secret key"),
+        ("/embed", "Script tag"),
+        ("/usage", "Quota"),
+        ("/usage?by=model&days=90", "By model"),
+        ("/members", "ada@acme.test"),
+        ("/settings", "Webhook signing secret"),
+    ] {
+        let html = dash.page(path, StatusCode::OK).await;
+        assert!(html.contains(expect), "{path} lacks {expect:?}");
+    }
+    let csv = dash.get("/usage.csv?by=day").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.text().await.unwrap().starts_with("key,label,"));
+    let export = dash.get(&format!("/conversations/{conv}/export")).await;
+    assert!(export.text().await.unwrap().contains("Where is my parcel?"));
+    for asset in ["/assets/app.css", "/assets/app.js"] {
+        assert_eq!(dash.get(asset).await.status(), StatusCode::OK);
+    }
+    app.stop().await;
+}
