@@ -106,7 +106,7 @@ pub trait TenantStore: Send + Sync {
     async fn get_user(&self, user: &UserId) -> StoreResult<User>;
     /// The tenants a user belongs to, with the role in each, by tenant name.
     async fn user_memberships(&self, user: &UserId) -> StoreResult<Vec<(Membership, Tenant)>>;
-    /// Removes a membership (and the sessions showing that tenant to that user).
+    /// Removes a membership (a session showing that tenant moves on at its next request).
     async fn remove_member(&self, tenant: &TenantId, user: &UserId) -> StoreResult<()>;
 }
 

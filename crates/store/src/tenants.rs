@@ -148,16 +148,11 @@ impl TenantStore for SqlStore {
     }
 
     async fn remove_member(&self, tenant: &TenantId, user: &UserId) -> StoreResult<()> {
-        let statements = vec![
-            Stmt::new("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
-                .arg(tenant.as_str())
-                .arg(user.as_str())
-                .if_none(IfNone::NotFound),
-            Stmt::new("DELETE FROM dashboard_sessions WHERE tenant_id = $1 AND user_id = $2")
-                .arg(tenant.as_str())
-                .arg(user.as_str()),
-        ];
-        self.db.transaction(statements).await.map(|_| ())
+        let stmt = Stmt::new("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .arg(tenant.as_str())
+            .arg(user.as_str())
+            .if_none(IfNone::NotFound);
+        execute(self.db.as_ref(), stmt).await.map(|_| ())
     }
 
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>> {

@@ -940,10 +940,13 @@ async fn settings(fx: &Fixture) {
 
 #[path = "suite/more.rs"]
 mod more;
+#[path = "suite/sessions.rs"]
+mod sessions;
 use more::{
     branches, first_use_secrets_agree_under_a_race, provider_credentials, runs,
     the_widget_token_secret_is_sealed, turn_context,
 };
+use sessions::{activity, sessions_and_links};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -986,4 +989,6 @@ suite!(
     turn_context,
     first_use_secrets_agree_under_a_race,
     the_widget_token_secret_is_sealed,
+    sessions_and_links,
+    activity,
 );

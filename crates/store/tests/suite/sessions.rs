@@ -1,0 +1,216 @@
+//! Dashboard sessions, invites, password resets and membership changes, and the activity
+//! the overview reads: the same checks on both backends.
+
+use frontdesk_core::conversation::{MessageDraft, MessageRole};
+use frontdesk_core::service::{AcceptInvite, NewConversation, NewUser};
+use frontdesk_core::session::LinkKind;
+use frontdesk_core::store::SessionStore;
+use frontdesk_core::tenant::Role;
+use frontdesk_core::time::Timestamp;
+use frontdesk_core::Error;
+
+use super::{tenant, Fixture};
+
+const PASSWORD: &str = "a long enough password";
+
+pub async fn sessions_and_links(fx: &Fixture) {
+    let service = &fx.service;
+    let acme = tenant(service, "Acme").await;
+    let globex = tenant(service, "Globex").await;
+    for (tenant, role) in [(&acme, Role::Owner), (&globex, Role::Viewer)] {
+        service
+            .add_user(
+                tenant,
+                NewUser {
+                    email: "ada@example.test".into(),
+                    name: Some("Ada".into()),
+                    role,
+                    password: Some(PASSWORD.into()),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        service
+            .sign_in("ada@example.test", "wrong password", "test")
+            .await,
+        Err(Error::Unauthenticated { .. })
+    ));
+    assert!(matches!(
+        service
+            .sign_in("nobody@example.test", PASSWORD, "test")
+            .await,
+        Err(Error::Unauthenticated { .. })
+    ));
+    let signed = service
+        .sign_in("Ada@Example.test", PASSWORD, "test")
+        .await
+        .unwrap();
+    let cookie = signed.token.expose().to_owned();
+    // The store keeps the hash, never the cookie.
+    assert!(fx.store.get_session(&cookie).await.unwrap().is_none());
+    let staff = service.staff(&cookie).await.unwrap();
+    assert_eq!(staff.tenants.len(), 2);
+    assert_eq!(staff.tenant.name, "Acme", "the first tenant by name");
+    assert_eq!(staff.role, Role::Owner);
+    service.switch_tenant(&staff, &globex).await.unwrap();
+    let staff = service.staff(&cookie).await.unwrap();
+    assert_eq!(
+        (staff.tenant.id.clone(), staff.role),
+        (globex.clone(), Role::Viewer)
+    );
+
+    // Leaving the shown tenant moves the session to another one.
+    service.remove_member(&staff, &staff.user.id).await.unwrap();
+    let staff = service.staff(&cookie).await.unwrap();
+    assert_eq!(staff.tenant.id, acme);
+
+    // Invites: one use, for the invited email, as the invited role.
+    let (token, link) = service
+        .create_invite(&staff, Some("ben@example.test"), Role::Editor)
+        .await
+        .unwrap();
+    assert_eq!(link.kind, LinkKind::Invite);
+    assert_eq!(service.pending_invites(&acme).await.unwrap().len(), 1);
+    let accept = |email: &str| AcceptInvite {
+        email: email.into(),
+        name: Some("Ben".into()),
+        password: PASSWORD.into(),
+    };
+    assert!(matches!(
+        service
+            .accept_invite(token.expose(), accept("eve@example.test"), "t")
+            .await,
+        Err(Error::InvalidField { .. })
+    ));
+    // Two acceptances at once: one wins.
+    let (a, b) = tokio::join!(
+        service.accept_invite(token.expose(), accept("ben@example.test"), "t"),
+        service.accept_invite(token.expose(), accept("ben@example.test"), "t"),
+    );
+    assert!(
+        a.is_ok() != b.is_ok(),
+        "exactly one acceptance wins: {a:?} {b:?}"
+    );
+    assert!(service.pending_invites(&acme).await.unwrap().is_empty());
+    let members = service.list_members(&acme).await.unwrap();
+    let ben = members
+        .iter()
+        .find(|(_, u)| u.email == "ben@example.test")
+        .unwrap();
+    assert_eq!(ben.0.role, Role::Editor);
+    let ben_session = a.or(b).unwrap();
+
+    // A reset link sets the password once and ends every session of that user.
+    let reset = service.create_reset_link("ben@example.test").await.unwrap();
+    assert!(
+        service
+            .usable_link(reset.expose(), LinkKind::Invite)
+            .await
+            .is_err(),
+        "kinds do not mix"
+    );
+    service
+        .reset_password(reset.expose(), "another long password")
+        .await
+        .unwrap();
+    assert!(service.staff(ben_session.token.expose()).await.is_err());
+    assert!(service
+        .reset_password(reset.expose(), "yet another password")
+        .await
+        .is_err());
+    service
+        .sign_in("ben@example.test", "another long password", "t")
+        .await
+        .unwrap();
+
+    // Roles: the last owner stays; an invite above one's role is refused.
+    let owner = service.staff(&cookie).await.unwrap();
+    assert!(matches!(
+        service
+            .set_member_role(&owner, &owner.user.id, Role::Viewer)
+            .await,
+        Err(Error::Conflict { .. })
+    ));
+    let ben_signed = service
+        .sign_in("ben@example.test", "another long password", "t")
+        .await
+        .unwrap();
+    let ben_staff = service.staff(ben_signed.token.expose()).await.unwrap();
+    assert!(matches!(
+        service.create_invite(&ben_staff, None, Role::Viewer).await,
+        Err(Error::Forbidden { .. })
+    ));
+
+    // Removed from their only tenant, a member's session ends.
+    service
+        .remove_member(&owner, &ben_staff.user.id)
+        .await
+        .unwrap();
+    assert!(service.staff(ben_signed.token.expose()).await.is_err());
+    assert!(fx
+        .store
+        .get_session(&ben_signed.session.token_hash)
+        .await
+        .unwrap()
+        .is_none());
+    service.sign_out(&cookie).await.unwrap();
+    assert!(service.staff(&cookie).await.is_err());
+}
+
+pub async fn activity(fx: &Fixture) {
+    let service = &fx.service;
+    let acme = tenant(service, "Acme").await;
+    service
+        .create_agent(&acme, serde_json::json!({"slug": "a", "name": "A"}))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let conversation = service
+            .create_conversation(
+                &acme,
+                NewConversation {
+                    agent: "a".into(),
+                    end_user_id: None,
+                    title: None,
+                    metadata: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        service
+            .append_message(
+                &acme,
+                &conversation.id,
+                MessageDraft::text(MessageRole::User, "hi"),
+            )
+            .await
+            .unwrap();
+    }
+    let now = Timestamp::now().as_millis();
+    let activity = service
+        .activity(
+            &acme,
+            Timestamp::from_millis(now - 86_400_000),
+            Timestamp::from_millis(now + 1000),
+        )
+        .await
+        .unwrap();
+    let conversations: i64 = activity.days.iter().map(|d| d.conversations).sum();
+    assert_eq!(conversations, 3);
+    assert!(
+        activity.days.iter().all(|d| d.day.len() == 10),
+        "{activity:?}"
+    );
+    let other = tenant(service, "Other").await;
+    let theirs = service
+        .activity(
+            &other,
+            Timestamp::from_millis(now - 86_400_000),
+            Timestamp::from_millis(now + 1000),
+        )
+        .await
+        .unwrap();
+    assert!(theirs.days.is_empty());
+}
