@@ -1,5 +1,6 @@
 //! Headers every response carries: `X-Content-Type-Options: nosniff` (a browser never guesses
-//! a type we did not send), `Referrer-Policy: no-referrer` (our URLs carry ids), and for an HTML
+//! a type we did not send), `Referrer-Policy: no-referrer` unless the response chose one (our
+//! URLs carry ids), and for an HTML
 //! page that set no policy of its own (the index, the API docs) a content security policy
 //! that loads nothing from elsewhere, runs no script and cannot be framed.
 
@@ -21,10 +22,14 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // The dashboard's pages say `same-origin`: with `no-referrer` a browser sends
+    // `Origin: null` with their forms, and the origin check could not tell them from a forgery.
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     let is_html = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -108,6 +108,11 @@ pub(super) fn page(status: StatusCode, template: &str, context: impl Serialize) 
                 HeaderValue::from_static(DASHBOARD_CSP),
             );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // Our own forms then carry our origin (with `no-referrer` they say `null`).
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
             response
         }
         Err(error) => {

@@ -14,6 +14,7 @@ mod context;
 mod contract;
 mod conversations;
 mod dashboard;
+mod dashboard_browser;
 mod hosted;
 mod isolation;
 mod keys;
