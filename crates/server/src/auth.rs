@@ -1,4 +1,5 @@
-//! Authentication extractors: a tenant's secret key, and the platform operator's token.
+//! Authentication extractors: a tenant's secret key (or a dashboard session), and the
+//! platform operator's token.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -12,11 +13,73 @@ use sha2_compare::constant_time_eq;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// A request authenticated with a tenant's secret key (and within its rate limit).
+/// A request authenticated with a tenant's secret key (and within its rate limit), or by a
+/// signed-in member's dashboard session (the dashboard's playground uses the same API).
 #[derive(Debug, Clone)]
 pub struct SecretKeyAuth {
     pub tenant: TenantId,
-    pub key: ApiKey,
+    /// The key, when a key authenticated the request.
+    pub key: Option<ApiKey>,
+    /// The member, when a dashboard session did.
+    pub member: Option<frontdesk_core::id::UserId>,
+}
+
+/// API paths whose every method needs an admin (keys, credentials, secrets).
+const ADMIN_PATHS: &[&str] = &[
+    "/api/v1/api-keys",
+    "/api/v1/provider-keys",
+    "/api/v1/secrets",
+    "/api/v1/webhook-signing-secret",
+    "/api/v1/widget-identity-secret",
+];
+
+/// A request with the dashboard's session cookie and no `Authorization`: the session's
+/// CSRF token must come as `X-CSRF-Token` (a header no other site can set without our
+/// consent), and the member's role must allow what the request does.
+async fn session_auth(
+    parts: &Parts,
+    state: &AppState,
+    cookie: &str,
+) -> Result<SecretKeyAuth, ApiError> {
+    use frontdesk_core::session::Action;
+    let staff = state.service.staff(cookie).await?;
+    let presented = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), staff.session.csrf_token.as_bytes()) {
+        return Err(ApiError(Error::Forbidden {
+            code: "csrf_token_invalid",
+            message: "a dashboard session must send its CSRF token as X-CSRF-Token".to_owned(),
+        }));
+    }
+    let path = parts.uri.path();
+    let action = if ADMIN_PATHS.iter().any(|p| path.starts_with(p)) {
+        Action::Administer
+    } else if parts.method == axum::http::Method::GET {
+        Action::Read
+    } else {
+        Action::Edit
+    };
+    staff.require(action)?;
+    let per_minute = state.config.limits.rate_limit_per_minute;
+    if let Err(retry_after_secs) = state
+        .limiter
+        .check(&format!("member:{}", staff.user.id.as_str()), per_minute)
+    {
+        return Err(ApiError(Error::RateLimited {
+            retry_after_secs,
+            message: format!(
+                "a member may make {per_minute} requests per minute; retry in {retry_after_secs} s"
+            ),
+        }));
+    }
+    Ok(SecretKeyAuth {
+        tenant: staff.tenant.id.clone(),
+        key: None,
+        member: Some(staff.user.id.clone()),
+    })
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
@@ -47,6 +110,11 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            if let Some(cookie) = crate::dashboard::session::cookie_token(state, &parts.headers) {
+                return session_auth(parts, state, &cookie).await;
+            }
+        }
         let token = bearer(parts)?;
         let key = state.service.authenticate(token).await?;
         if key.kind != KeyKind::Secret {
@@ -67,7 +135,8 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
         }
         Ok(Self {
             tenant: key.tenant_id.clone(),
-            key,
+            key: Some(key),
+            member: None,
         })
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("agents", "/agents", "Agents"),
+    ("playground", "/playground", "Playground"),
     ("conversations", "/conversations", "Conversations"),
     ("approvals", "/approvals", "Approvals"),
     ("keys", "/keys", "API keys"),

@@ -18,6 +18,7 @@ mod frame;
 mod keys;
 mod members;
 mod overview;
+mod playground;
 mod render;
 pub mod session;
 mod settings;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/agents/{agent}/delete", post(agents::delete))
         .route("/agents/{agent}/versions", get(agents::versions))
         .route("/agents/{agent}/restore", post(agents::restore))
+        .route("/playground", get(playground::page_playground))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{conversation}", get(conversations::show))
         .route(
@@ -90,4 +92,5 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/rotate/{which}", post(settings::rotate))
         .route("/assets/app.css", get(render::stylesheet))
         .route("/assets/app.js", get(render::script))
+        .route("/assets/playground.js", get(render::playground_script))
 }

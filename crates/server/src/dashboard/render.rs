@@ -39,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "embed.html",
     "members.html",
     "settings.html",
+    "playground.html",
 );
 
 fn environment() -> &'static Environment<'static> {
@@ -203,6 +204,15 @@ pub(super) async fn script(headers: HeaderMap) -> Response {
     )
 }
 
+/// The playground's script (only that page loads it).
+pub(super) async fn playground_script(headers: HeaderMap) -> Response {
+    crate::routes::widget_pages::asset(
+        &headers,
+        "text/javascript; charset=utf-8",
+        include_str!("assets/playground.js"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +223,24 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(env.get_template(name).is_ok(), "{name} does not parse");
         }
+    }
+
+    /// The budget: at most 30 KB of JavaScript per page, gzipped, besides the widget. The
+    /// playground loads both scripts; every other page only the first.
+    #[test]
+    fn the_pages_scripts_fit_the_budget() {
+        use std::io::Write;
+        let mut total = 0;
+        for script in [
+            include_str!("assets/app.js"),
+            include_str!("assets/playground.js"),
+        ] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(script.as_bytes()).unwrap_or_default();
+            total += gz.finish().map(|b| b.len()).unwrap_or(usize::MAX);
+        }
+        assert!(total <= 30 * 1024, "{total} bytes gzipped");
+        println!("dashboard JavaScript: {total} bytes gzipped (playground page)");
     }
 
     #[test]

@@ -754,3 +754,149 @@ async fn every_page_answers_for_an_owner_with_data() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_takes_a_dashboard_session_with_its_csrf_header_and_the_members_role() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    app.agent(&acme, "support").await;
+    member(&app, &acme, "vera@acme.test", Role::Viewer).await;
+    member(&app, &acme, "eddie@acme.test", Role::Editor).await;
+    let viewer = Dash::sign_in(&app, "vera@acme.test", PASSWORD).await;
+    let csrf = viewer.csrf().await;
+    let api = |dash: &Dash, method: reqwest::Method, path: &str, csrf: Option<&str>| {
+        let mut request = dash
+            .client
+            .request(method, format!("{}{path}", dash.base))
+            .header(COOKIE, &dash.cookie);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request
+    };
+    // Without the CSRF header even a read is refused (no other site can add it).
+    let response = api(&viewer, reqwest::Method::GET, "/api/v1/agents", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = api(&viewer, reqwest::Method::GET, "/api/v1/agents", Some(&csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"][0]["slug"], "support");
+    // A viewer cannot write; nobody below admin reads keys.
+    let response = api(
+        &viewer,
+        reqwest::Method::POST,
+        "/api/v1/conversations",
+        Some(&csrf),
+    )
+    .json(&json!({"agent": "support"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let editor = Dash::sign_in(&app, "eddie@acme.test", PASSWORD).await;
+    let csrf = editor.csrf().await;
+    let response = api(
+        &editor,
+        reqwest::Method::POST,
+        "/api/v1/conversations",
+        Some(&csrf),
+    )
+    .json(&json!({"agent": "support"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = api(
+        &editor,
+        reqwest::Method::GET,
+        "/api/v1/api-keys",
+        Some(&csrf),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A dead session is a 401.
+    editor.post("/logout", &[]).await;
+    let response = api(&editor, reqwest::Method::GET, "/api/v1/agents", Some(&csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_staff_member_approves_a_waiting_call_from_the_approvals_page() {
+    use crate::scripted::{call, text, Receiver, Scripted};
+    let receiver = Receiver::start(200, r#"{"ok": true}"#, 0).await;
+    let scripted = Scripted::start(vec![
+        call("c1", "refund", json!({"amount": 5})),
+        text("Done."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .allow_private_urls()
+        .spawn()
+        .await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "eddie@acme.test", Role::Editor).await;
+    member(&app, &acme, "vera@acme.test", Role::Viewer).await;
+    let agent = json!({"slug": "a", "name": "A", "model": "scripted/m", "approvals": {"approver": "staff"},
+        "tools": [{"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
+                   "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}]});
+    app.post("/api/v1/agents", &acme.key, &agent)
+        .send()
+        .await
+        .unwrap();
+    let conversation = app.conversation(&acme, "a", &[]).await;
+    let id = conversation["id"].as_str().unwrap();
+    let paused: serde_json::Value = app
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &acme.key,
+            &json!({"content": "refund 5"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = paused["run_id"].as_str().unwrap();
+    let viewer = Dash::sign_in(&app, "vera@acme.test", PASSWORD).await;
+    let page = viewer.page("/approvals", StatusCode::OK).await;
+    assert!(
+        page.contains("refund") && !page.contains("value=\"approve\""),
+        "a viewer sees it but cannot decide"
+    );
+    let response = viewer
+        .post(&format!("/approvals/{run}/c1"), &[("decision", "approve")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let editor = Dash::sign_in(&app, "eddie@acme.test", PASSWORD).await;
+    let response = editor
+        .post(&format!("/approvals/{run}/c1"), &[("decision", "approve")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    for _ in 0..100 {
+        if !receiver.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(receiver.received().len(), 1);
+    // Deciding again is a conflict, shown as a page.
+    let response = editor
+        .post(&format!("/approvals/{run}/c1"), &[("decision", "reject")])
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    app.stop().await;
+}

@@ -81,6 +81,7 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
         call("c1", "refund", json!({"amount": 20})),
         text("Your refund is on its way."),
         text("Hello from the preview."),
+        text("Hello from the playground."),
     ])
     .await;
     let app = TestApp::builder()
@@ -373,6 +374,33 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
     )
     .await;
     screenshot(&browser, "dashboard-embed").await;
+
+    // The playground: the answer streams in, and the run's trace shows its model call.
+    browser
+        .goto(&format!("{}/playground?agent=concierge", app.base))
+        .await
+        .unwrap();
+    fill(&browser, "#pg-input", "Hi there").await;
+    browser
+        .find(Locator::Css("#pg-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "return [...document.querySelectorAll('.pg-msg.assistant')].some(m => m.textContent.includes('Hello from the playground.'));",
+        "the playground's answer",
+    )
+    .await;
+    until(
+        &browser,
+        "return document.querySelector('.pg-substep.pg-model') !== null;",
+        "the model call in the trace",
+    )
+    .await;
+    screenshot(&browser, "dashboard-playground").await;
 
     for (path, name) in [
         ("/usage", "usage"),
