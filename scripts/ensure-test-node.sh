@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The JavaScript peers of the interop tests (the Vercel AI SDK's `ai` package), installed
-# from npm into .node-test, pinned.
+# The JavaScript the tests run, installed from npm into .node-test, pinned: the Vercel AI
+# SDK's `ai` package (interop), and the page checkers the dashboard's tests run, axe-core
+# (accessibility) and Lighthouse (with Debian's Chromium).
 set -euo pipefail
 dir="${FRONTDESK_TEST_NODE_DIR:-.node-test}"
-want="ai@6.0.326"
+want="ai@6.0.326 axe-core@4.10.3 lighthouse@12.2.3"
 stamp="$dir/.frontdesk-packages"
-if [ -d "$dir/node_modules/ai" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+if [ -d "$dir/node_modules/ai" ] && [ -d "$dir/node_modules/lighthouse" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -179,6 +179,8 @@ pub struct ActivityDay {
     /// `YYYY-MM-DD`.
     pub day: String,
     pub conversations: i64,
+    /// Messages of every role (the usage report counts only those with tokens).
+    pub messages: i64,
     pub runs: i64,
     pub failed_runs: i64,
 }

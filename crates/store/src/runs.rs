@@ -165,6 +165,14 @@ impl RunStore for SqlStore {
         .arg(tenant.as_str())
         .arg(from.as_millis())
         .arg(to.as_millis());
+        let messages = Stmt::new(format!(
+            "SELECT {} AS day, COUNT(*) AS n FROM messages \
+             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
+            day("created_at")
+        ))
+        .arg(tenant.as_str())
+        .arg(from.as_millis())
+        .arg(to.as_millis());
         let runs = Stmt::new(format!(
             "SELECT {} AS day, COUNT(*) AS n, \
              CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
@@ -191,6 +199,15 @@ impl RunStore for SqlStore {
                     ..Default::default()
                 })
                 .conversations = col(&row, "n")?;
+        }
+        for row in self.db.query(messages).await? {
+            let key: String = col(&row, "day")?;
+            days.entry(key.clone())
+                .or_insert_with(|| ActivityDay {
+                    day: key,
+                    ..Default::default()
+                })
+                .messages = col(&row, "n")?;
         }
         for row in self.db.query(runs).await? {
             let key: String = col(&row, "day")?;

@@ -16,7 +16,8 @@ pub enum Unit {
 impl Unit {
     fn format(self, value: f64) -> String {
         match self {
-            Unit::Count => super::render::number(value.round() as i64),
+            Unit::Count if value.fract() != 0.0 => format!("{value:.1}"),
+            Unit::Count => super::render::number(value as i64),
             Unit::Usd if value != 0.0 && value.abs() < 0.01 => format!("${value:.4}"),
             Unit::Usd => format!("${value:.2}"),
         }
@@ -69,7 +70,7 @@ pub fn bars(title: &str, unit_label: &str, points: &[(String, f64)], unit: Unit)
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{} per day, in {}\" preserveAspectRatio=\"none\">",
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{} per day, in {}\">",
         escape(title),
         escape(unit_label)
     );

@@ -89,21 +89,64 @@ impl Frame {
     }
 }
 
-/// A timestamp as templates show it: ISO 8601 for `<time datetime>` (the script turns it
-/// into "3 min ago" in the viewer's zone) and a readable UTC fallback.
+/// A timestamp as templates show it: ISO 8601 for `<time datetime>`, the time relative to
+/// now ("3 min ago": the script keeps it current in the same words, so nothing moves when it
+/// runs) and the exact UTC time for its title (the script shows the viewer's zone there).
 #[derive(Debug, Clone, Serialize)]
 pub struct When {
     pub iso: String,
     pub text: String,
+    pub exact: String,
 }
 
 impl When {
     pub fn of(at: Timestamp) -> Self {
         let iso = at.to_rfc3339();
-        let text = iso
+        let exact = iso
             .get(..16)
             .map(|s| format!("{} UTC", s.replace('T', " ")))
             .unwrap_or_else(|| iso.clone());
-        Self { iso, text }
+        let text = relative(at.as_millis() - Timestamp::now().as_millis(), &iso);
+        Self { iso, text, exact }
+    }
+}
+
+/// "just now", "5 min ago", "in 3 h", "yesterday", "4 days ago", or the date; `app.js`
+/// words it the same way.
+fn relative(delta_ms: i64, iso: &str) -> String {
+    let minutes = delta_ms.abs() / 60_000;
+    let (past, amount) = (delta_ms <= 0, minutes);
+    let phrase = |n: i64, unit: &str| {
+        if past {
+            format!("{n} {unit} ago")
+        } else {
+            format!("in {n} {unit}")
+        }
+    };
+    match amount {
+        0 => "just now".to_owned(),
+        1..=59 => phrase(amount, "min"),
+        60..=1439 => phrase(amount / 60, "h"),
+        1440..=2879 if past => "yesterday".to_owned(),
+        1440..=2879 => "tomorrow".to_owned(),
+        2880..=43199 => phrase(amount / 1440, "days"),
+        _ => iso.get(..10).unwrap_or(iso).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+
+    #[test]
+    fn times_read_relative_to_now() {
+        let iso = "2026-12-01T10:00:00Z";
+        let min = 60_000;
+        assert_eq!(relative(-10_000, iso), "just now");
+        assert_eq!(relative(-5 * min, iso), "5 min ago");
+        assert_eq!(relative(3 * 60 * min, iso), "in 3 h");
+        assert_eq!(relative(-30 * 60 * min, iso), "yesterday");
+        assert_eq!(relative(-4 * 1440 * min, iso), "4 days ago");
+        assert_eq!(relative(-90 * 1440 * min, iso), "2026-12-01");
     }
 }

@@ -86,7 +86,7 @@ pub async fn page_overview(
         keys.iter().map(|k| (k.clone(), f(k))).collect()
     };
     let conversations = series(&|k| activity_days.get(k).map_or(0.0, |d| d.conversations as f64));
-    let messages = series(&|k| usage_days.get(k).map_or(0.0, |l| l.messages as f64));
+    let messages = series(&|k| activity_days.get(k).map_or(0.0, |d| d.messages as f64));
     let tokens = series(&|k| usage_days.get(k).map_or(0.0, |l| l.total_tokens as f64));
     let cost = series(&|k| usage_days.get(k).and_then(|l| l.cost_usd).unwrap_or(0.0));
     let runs: i64 = activity.days.iter().map(|d| d.runs).sum();
@@ -128,7 +128,7 @@ pub async fn page_overview(
             days, charts, top,
             totals => json!({
                 "conversations": total_conversations,
-                "messages": usage.total.messages,
+                "messages": activity.days.iter().map(|d| d.messages).sum::<i64>(),
                 "tokens": usage.total.total_tokens,
                 "cost": usage.total.cost_usd,
                 "runs": runs,

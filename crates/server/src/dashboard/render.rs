@@ -204,6 +204,11 @@ pub(super) async fn script(headers: HeaderMap) -> Response {
     )
 }
 
+/// The dashboard's icon (also answers `/favicon.ico`).
+pub(super) async fn icon(headers: HeaderMap) -> Response {
+    crate::routes::widget_pages::asset(&headers, "image/svg+xml", include_str!("assets/icon.svg"))
+}
+
 /// The playground's script (only that page loads it).
 pub(super) async fn playground_script(headers: HeaderMap) -> Response {
     crate::routes::widget_pages::asset(

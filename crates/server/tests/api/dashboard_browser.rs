@@ -12,10 +12,16 @@ use frontdesk_core::tenant::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::browser::{screenshot, Driver};
+use crate::browser::Driver;
 use crate::common::{expect, TestApp};
 use crate::dashboard::PASSWORD;
 use crate::scripted::{call, text, Receiver, Scripted};
+
+/// Saves a screenshot of the page and checks it with axe-core.
+async fn screenshot(browser: &Client, name: &str) {
+    crate::browser::screenshot(browser, name).await;
+    crate::page_checks::axe(browser, name).await;
+}
 
 /// Waits until `script` (run in the page) returns something truthy, and returns it.
 async fn until(browser: &Client, script: &str, what: &str) -> serde_json::Value {

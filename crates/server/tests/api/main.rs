@@ -20,6 +20,7 @@ mod isolation;
 mod keys;
 mod mcp;
 mod openai_compat;
+mod page_checks;
 mod parity;
 mod provider_keys;
 mod runtime;

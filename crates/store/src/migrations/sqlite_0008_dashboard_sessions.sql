@@ -24,3 +24,6 @@ CREATE TABLE sign_in_links (
     used_at BIGINT
 );
 CREATE INDEX sign_in_links_by_tenant ON sign_in_links (tenant_id, created_at);
+
+-- The overview counts a tenant's messages per day over a range.
+CREATE INDEX messages_tenant_created ON messages (tenant_id, created_at);

@@ -199,6 +199,8 @@ pub async fn activity(fx: &Fixture) {
         .unwrap();
     let conversations: i64 = activity.days.iter().map(|d| d.conversations).sum();
     assert_eq!(conversations, 3);
+    let messages: i64 = activity.days.iter().map(|d| d.messages).sum();
+    assert_eq!(messages, 3);
     assert!(
         activity.days.iter().all(|d| d.day.len() == 10),
         "{activity:?}"

@@ -5,21 +5,25 @@
   "use strict";
   document.documentElement.classList.add("js");
 
-  const units = [["year", 31536e6], ["month", 2592e6], ["day", 864e5], ["hour", 36e5], ["minute", 6e4]];
-  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  // The same words as the server's (frame.rs), so nothing moves when this runs.
   const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  function ago(date) {
-    const diff = date.getTime() - Date.now();
-    for (const [unit, ms] of units) {
-      if (Math.abs(diff) >= ms) return relative.format(Math.round(diff / ms), unit);
-    }
-    return "just now";
+  function relative(date) {
+    const delta = date.getTime() - Date.now();
+    const past = delta <= 0;
+    const minutes = Math.floor(Math.abs(delta) / 60000);
+    const phrase = (n, unit) => (past ? `${n} ${unit} ago` : `in ${n} ${unit}`);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return phrase(minutes, "min");
+    if (minutes < 1440) return phrase(Math.floor(minutes / 60), "h");
+    if (minutes < 2880) return past ? "yesterday" : "tomorrow";
+    if (minutes < 43200) return phrase(Math.floor(minutes / 1440), "days");
+    return date.toISOString().slice(0, 10);
   }
   function times() {
     for (const el of document.querySelectorAll("time[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(date.getTime())) continue;
-      el.textContent = ago(date);
+      el.textContent = relative(date);
       el.title = exact.format(date);
     }
   }

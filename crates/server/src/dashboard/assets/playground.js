@@ -34,7 +34,9 @@
   };
   function detail(summary, body) {
     const d = el("details");
-    d.append(el("summary", null, summary), el("pre", "code", body));
+    const pre = el("pre", "code", body);
+    pre.tabIndex = 0;
+    d.append(el("summary", null, summary), pre);
     return d;
   }
   function step(kind, title, extra) {
@@ -135,7 +137,9 @@
 
   function approval(data, answer) {
     const li = step("approval", data.tool, `${data.approver} decides`);
-    li.append(el("pre", "code", pretty(data.arguments)));
+    const args = el("pre", "code", pretty(data.arguments));
+    args.tabIndex = 0;
+    li.append(args);
     if (data.approver !== "staff") return;
     const row = el("div", "inline-actions");
     for (const decision of ["approve", "reject"]) {
