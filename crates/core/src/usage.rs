@@ -173,24 +173,41 @@ mod tests {
     }
 }
 
-/// One day of a tenant's activity (UTC).
+/// One row of the daily rollup: a UTC day, an agent and a model (empty for conversations
+/// and messages without one).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ActivityDay {
+pub struct DailyRow {
     /// `YYYY-MM-DD`.
     pub day: String,
+    pub agent_id: String,
+    pub model: String,
     pub conversations: i64,
-    /// Messages of every role (the usage report counts only those with tokens).
+    /// Messages of every role.
     pub messages: i64,
-    pub runs: i64,
-    pub failed_runs: i64,
+    /// Messages with tokens (a model's answers).
+    pub answers: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
 }
 
-/// A tenant's activity over a range: per day, and the durations of its latest runs.
+/// The latest runs of a range (at most [`RUN_SAMPLE`]): how many, how many failed, and how
+/// long the completed ones took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSample {
+    pub runs: i64,
+    pub failed: i64,
+    pub durations_ms: Vec<i64>,
+}
+
+/// How many of a range's latest runs the overview looks at.
+pub const RUN_SAMPLE: u32 = 2_000;
+
+/// A tenant's activity over whole days: the rollup's rows and a sample of its runs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Activity {
-    pub days: Vec<ActivityDay>,
-    /// Milliseconds from start to end of the range's latest completed runs (at most 5,000).
-    pub run_durations_ms: Vec<i64>,
+    pub rows: Vec<DailyRow>,
+    pub runs: RunSample,
 }
 
 /// The value below which `p` (0..=1) of `sorted` lie (nearest rank); `None` when empty.

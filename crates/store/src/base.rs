@@ -56,7 +56,27 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0008_dashboard_sessions.sql"),
         include_str!("migrations/postgres_0008_dashboard_sessions.sql"),
     ),
+    (
+        9,
+        "daily_activity",
+        include_str!("migrations/sqlite_0009_daily_activity.sql"),
+        include_str!("migrations/postgres_0009_daily_activity.sql"),
+    ),
 ];
+
+impl SqlStore {
+    /// Refills the dashboard's daily rollup from the conversations and messages (after rows
+    /// were written around the store, as a bulk import or a benchmark's seed does).
+    pub async fn rebuild_daily_activity(&self) -> StoreResult<()> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => include_str!("migrations/sqlite_0009_daily_activity.sql"),
+            Dialect::Postgres => include_str!("migrations/postgres_0009_daily_activity.sql"),
+        };
+        self.db
+            .execute_script(&format!("BEGIN; {sql} COMMIT;"))
+            .await
+    }
+}
 
 #[async_trait]
 impl BaseStore for SqlStore {

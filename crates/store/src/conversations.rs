@@ -125,6 +125,21 @@ const COUNT_USAGE: &str =
     "INSERT INTO usage_counters (tenant_id, period, total_tokens) SELECT $2, $17, $18";
 const COUNT_USAGE_CONFLICT: &str = "ON CONFLICT (tenant_id, period) \
     DO UPDATE SET total_tokens = usage_counters.total_tokens + excluded.total_tokens";
+/// Counts the message (and an answer's tokens) in the dashboard's daily rollup, under its
+/// day (`$21`), the conversation's agent and the model (`$11`, empty for none).
+const COUNT_DAY: &str = "INSERT INTO daily_activity (tenant_id, day, agent_id, model, messages, answers, \
+    prompt_tokens, completion_tokens, total_tokens) SELECT $2, $21, c.agent_id, COALESCE($11, ''), 1, \
+    CASE WHEN $15 IS NULL THEN 0 ELSE 1 END, COALESCE($13, 0), COALESCE($14, 0), COALESCE($15, 0) FROM";
+const COUNT_DAY_CONFLICT: &str = "ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET \
+    messages = daily_activity.messages + 1, answers = daily_activity.answers + excluded.answers, \
+    prompt_tokens = daily_activity.prompt_tokens + excluded.prompt_tokens, \
+    completion_tokens = daily_activity.completion_tokens + excluded.completion_tokens, \
+    total_tokens = daily_activity.total_tokens + excluded.total_tokens";
+
+/// The UTC day of a timestamp, `YYYY-MM-DD`, as the rollup keys it.
+pub(crate) fn day_key(at: Timestamp) -> String {
+    at.to_rfc3339().chars().take(10).collect()
+}
 
 #[async_trait]
 impl ConversationStore for SqlStore {
@@ -147,7 +162,14 @@ impl ConversationStore for SqlStore {
         .arg(conversation.created_at.as_millis())
         .arg(conversation.updated_at.as_millis())
         .unique("id");
-        execute(self.db.as_ref(), stmt).await.map(|_| ())
+        let count = Stmt::new(
+            "INSERT INTO daily_activity (tenant_id, day, agent_id, model, conversations) VALUES ($1, $2, $3, '', 1) \
+             ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET conversations = daily_activity.conversations + 1",
+        )
+        .arg(conversation.tenant_id.as_str())
+        .arg(day_key(conversation.created_at))
+        .arg(conversation.agent_id.as_str());
+        self.db.transaction(vec![stmt, count]).await.map(|_| ())
     }
 
     async fn get_conversation(
@@ -332,6 +354,7 @@ impl ConversationStore for SqlStore {
             .arg(usage.map(|u| u.total_tokens))
             .arg(i64::from(message.parent == Parent::Root))
             .arg(message.structured.as_ref().map(to_json).transpose()?)
+            .arg(day_key(message.created_at))
             .args;
         let with = |sql: String| Stmt {
             sql,
@@ -347,12 +370,17 @@ impl ConversationStore for SqlStore {
                     if_none: IfNone::Fine,
                     ..with(format!("{COUNT_USAGE} WHERE $18 IS NOT NULL {COUNT_USAGE_CONFLICT}"))
                 },
+                Stmt {
+                    if_none: IfNone::Fine,
+                    ..with(format!("{COUNT_DAY} conversations c WHERE c.tenant_id = $2 AND c.id = $3 {COUNT_DAY_CONFLICT}"))
+                },
                 with(format!("{INSERT_MESSAGE} conversations c WHERE c.tenant_id = $2 AND c.id = $3 RETURNING seq, parent_id")),
             ],
             // PostgreSQL does it in one statement: one round trip, atomic on its own.
             Dialect::Postgres => vec![with(format!(
-                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count, previous_message_id), \
-                 u AS ({COUNT_USAGE} FROM c WHERE $18 IS NOT NULL {COUNT_USAGE_CONFLICT}) \
+                "WITH c AS ({BUMP_COUNTERS} RETURNING message_count, previous_message_id, agent_id), \
+                 u AS ({COUNT_USAGE} FROM c WHERE $18 IS NOT NULL {COUNT_USAGE_CONFLICT}), \
+                 d AS ({COUNT_DAY} c {COUNT_DAY_CONFLICT}) \
                  {INSERT_MESSAGE} c RETURNING seq, parent_id"
             ))],
         };

@@ -6,7 +6,7 @@ use frontdesk_core::id::{ConversationId, RunId, TenantId};
 use frontdesk_core::run::{RunRecord, RunStatus};
 use frontdesk_core::store::{RunStore, StoreResult};
 use frontdesk_core::time::Timestamp;
-use frontdesk_core::usage::{Activity, ActivityDay};
+use frontdesk_core::usage::{Activity, DailyRow, RunSample, RUN_SAMPLE};
 use frontdesk_core::StoreError;
 
 use crate::db::{execute, execute_with, query_one, Commit, Stmt};
@@ -149,83 +149,56 @@ impl RunStore for SqlStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Activity> {
-        let day = |column: &str| match self.dialect {
-            crate::Dialect::Sqlite => {
-                format!("strftime('%Y-%m-%d', {column} / 1000, 'unixepoch')")
-            }
-            crate::Dialect::Postgres => {
-                format!("to_char(to_timestamp({column} / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
-            }
-        };
-        let conversations = Stmt::new(format!(
-            "SELECT {} AS day, COUNT(*) AS n FROM conversations \
-             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
-            day("created_at")
-        ))
+        let rows = Stmt::new(
+            "SELECT day, agent_id, model, conversations, messages, answers, prompt_tokens, \
+             completion_tokens, total_tokens FROM daily_activity \
+             WHERE tenant_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, agent_id, model",
+        )
         .arg(tenant.as_str())
-        .arg(from.as_millis())
-        .arg(to.as_millis());
-        let messages = Stmt::new(format!(
-            "SELECT {} AS day, COUNT(*) AS n FROM messages \
-             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
-            day("created_at")
-        ))
-        .arg(tenant.as_str())
-        .arg(from.as_millis())
-        .arg(to.as_millis());
-        let runs = Stmt::new(format!(
-            "SELECT {} AS day, COUNT(*) AS n, \
-             CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
-             FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1",
-            day("created_at")
-        ))
-        .arg(tenant.as_str())
-        .arg(from.as_millis())
-        .arg(to.as_millis());
-        let durations = Stmt::new(
-            "SELECT completed_at - created_at AS ms FROM runs \
-             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND status = 'completed' \
-             ORDER BY created_at DESC LIMIT 5000",
+        .arg(crate::conversations::day_key(from))
+        // The day of the range's last millisecond (`to` is exclusive).
+        .arg(crate::conversations::day_key(Timestamp::from_millis(
+            to.as_millis() - 1,
+        )));
+        let runs = Stmt::new(
+            "SELECT status, completed_at - created_at AS ms FROM runs \
+             WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \
+             ORDER BY created_at DESC LIMIT $4",
         )
         .arg(tenant.as_str())
         .arg(from.as_millis())
-        .arg(to.as_millis());
-        let mut days: std::collections::BTreeMap<String, ActivityDay> = Default::default();
-        for row in self.db.query(conversations).await? {
-            let key: String = col(&row, "day")?;
-            days.entry(key.clone())
-                .or_insert_with(|| ActivityDay {
-                    day: key,
-                    ..Default::default()
+        .arg(to.as_millis())
+        .arg(i64::from(RUN_SAMPLE));
+        let rows = self
+            .db
+            .query(rows)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(DailyRow {
+                    day: col(row, "day")?,
+                    agent_id: col(row, "agent_id")?,
+                    model: col(row, "model")?,
+                    conversations: col(row, "conversations")?,
+                    messages: col(row, "messages")?,
+                    answers: col(row, "answers")?,
+                    prompt_tokens: col(row, "prompt_tokens")?,
+                    completion_tokens: col(row, "completion_tokens")?,
+                    total_tokens: col(row, "total_tokens")?,
                 })
-                .conversations = col(&row, "n")?;
-        }
-        for row in self.db.query(messages).await? {
-            let key: String = col(&row, "day")?;
-            days.entry(key.clone())
-                .or_insert_with(|| ActivityDay {
-                    day: key,
-                    ..Default::default()
-                })
-                .messages = col(&row, "n")?;
-        }
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut sample = RunSample::default();
         for row in self.db.query(runs).await? {
-            let key: String = col(&row, "day")?;
-            let entry = days.entry(key.clone()).or_insert_with(|| ActivityDay {
-                day: key,
-                ..Default::default()
-            });
-            entry.runs = col(&row, "n")?;
-            entry.failed_runs = col::<Option<i64>>(&row, "failed")?.unwrap_or(0);
+            let status: String = col(&row, "status")?;
+            sample.runs += 1;
+            match status.as_str() {
+                "failed" => sample.failed += 1,
+                "completed" => sample.durations_ms.push(col::<i64>(&row, "ms")?.max(0)),
+                _ => {}
+            }
         }
-        let mut run_durations_ms = Vec::new();
-        for row in self.db.query(durations).await? {
-            run_durations_ms.push(col::<i64>(&row, "ms")?.max(0));
-        }
-        Ok(Activity {
-            days: days.into_values().collect(),
-            run_durations_ms,
-        })
+        Ok(Activity { rows, runs: sample })
     }
 
     async fn conversation_runs(

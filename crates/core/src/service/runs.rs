@@ -37,7 +37,7 @@ impl Service {
 
     /// Takes a paused run of `tenant` to record a decision (`expired`: the sweep's, only once
     /// the approval expired; a person's only before). Not paused is a 409, unknown a 404.
-    /// Conversations, runs and failures per day over `[from, to)`, and recent run durations.
+    /// The daily rollup over the UTC days that `[from, to)` covers, and a sample of its runs.
     pub async fn activity(
         &self,
         tenant: &TenantId,

@@ -122,7 +122,7 @@ pub async fn list(
             frame => Frame::new(staff, "conversations", "Conversations"),
             conversations => rows, next,
             filters => json!({"q": query.q, "agent": query.agent, "end_user": query.end_user,
-                              "archived": query.archived.unwrap_or_default()}),
+                              "archived": query.archived.clone().unwrap_or_default(), "cursor": query.cursor}),
             agents => agent_options,
             filtered => query.q.is_some() || query.agent.is_some() || query.end_user.is_some(),
         },

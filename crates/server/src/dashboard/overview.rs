@@ -6,7 +6,9 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use frontdesk_core::time::Timestamp;
-use frontdesk_core::usage::{percentile, UsageGroup, UsageReport};
+use std::collections::BTreeMap;
+
+use frontdesk_core::usage::{percentile, DailyRow, RUN_SAMPLE};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -54,10 +56,69 @@ fn day_keys(from: Timestamp, days: i64) -> Vec<String> {
         .collect()
 }
 
-fn by_day(
-    report: &UsageReport,
-) -> std::collections::HashMap<&str, &frontdesk_core::usage::UsageLine> {
-    report.data.iter().map(|l| (l.key.as_str(), l)).collect()
+/// A row's cost in US dollars, when its model has a price.
+fn cost(state: &AppState, row: &DailyRow) -> Option<f64> {
+    state
+        .config
+        .prices
+        .get(&row.model)
+        .map(|p| p.cost(row.prompt_tokens, row.completion_tokens))
+}
+
+/// Sums of rollup rows under one key.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Sums {
+    conversations: i64,
+    messages: i64,
+    answers: i64,
+    prompt: i64,
+    completion: i64,
+    total: i64,
+    cost: Option<f64>,
+}
+
+impl Sums {
+    fn add(&mut self, row: &DailyRow, cost: Option<f64>) {
+        self.conversations += row.conversations;
+        self.messages += row.messages;
+        self.answers += row.answers;
+        self.prompt += row.prompt_tokens;
+        self.completion += row.completion_tokens;
+        self.total += row.total_tokens;
+        if let Some(cost) = cost {
+            self.cost = Some(self.cost.unwrap_or(0.0) + cost);
+        }
+    }
+}
+
+/// The rollup's rows summed by `key`, in key order, and the grand total.
+fn group(
+    state: &AppState,
+    rows: &[DailyRow],
+    key: impl Fn(&DailyRow) -> String,
+) -> (BTreeMap<String, Sums>, Sums) {
+    let mut groups: BTreeMap<String, Sums> = BTreeMap::new();
+    let mut total = Sums::default();
+    for row in rows {
+        let cost = cost(state, row);
+        groups.entry(key(row)).or_default().add(row, cost);
+        total.add(row, cost);
+    }
+    (groups, total)
+}
+
+/// Tokens the tenant used this month (UTC), for the quota.
+pub(super) async fn month_tokens(
+    state: &AppState,
+    tenant: &frontdesk_core::id::TenantId,
+) -> Result<i64, frontdesk_core::Error> {
+    let now = Timestamp::now();
+    let tomorrow = (now.as_millis() / DAY_MS + 1) * DAY_MS;
+    let activity = state
+        .service
+        .activity(tenant, now.month_start(), Timestamp::from_millis(tomorrow))
+        .await?;
+    Ok(activity.rows.iter().map(|r| r.total_tokens).sum())
 }
 
 pub async fn page_overview(
@@ -68,58 +129,59 @@ pub async fn page_overview(
     let staff = &session.staff;
     let tenant = &staff.tenant.id;
     let (days, from, to) = range(&query);
-    let prices = &state.config.prices;
-    let usage = state
-        .service
-        .usage(tenant, Some(from), Some(to), UsageGroup::Day, prices)
-        .await?;
-    let per_agent = state
-        .service
-        .usage(tenant, Some(from), Some(to), UsageGroup::Agent, prices)
-        .await?;
     let activity = state.service.activity(tenant, from, to).await?;
+    let (per_day, totals) = group(&state, &activity.rows, |r| r.day.clone());
+    let (per_agent, _) = group(&state, &activity.rows, |r| r.agent_id.clone());
     let keys = day_keys(from, days);
-    let usage_days = by_day(&usage);
-    let activity_days: std::collections::HashMap<&str, _> =
-        activity.days.iter().map(|d| (d.day.as_str(), d)).collect();
-    let series = |f: &dyn Fn(&str) -> f64| -> Vec<(String, f64)> {
-        keys.iter().map(|k| (k.clone(), f(k))).collect()
+    let series = |f: &dyn Fn(&Sums) -> f64| -> Vec<(String, f64)> {
+        keys.iter()
+            .map(|k| (k.clone(), per_day.get(k).map_or(0.0, f)))
+            .collect()
     };
-    let conversations = series(&|k| activity_days.get(k).map_or(0.0, |d| d.conversations as f64));
-    let messages = series(&|k| activity_days.get(k).map_or(0.0, |d| d.messages as f64));
-    let tokens = series(&|k| usage_days.get(k).map_or(0.0, |l| l.total_tokens as f64));
-    let cost = series(&|k| usage_days.get(k).and_then(|l| l.cost_usd).unwrap_or(0.0));
-    let runs: i64 = activity.days.iter().map(|d| d.runs).sum();
-    let failed: i64 = activity.days.iter().map(|d| d.failed_runs).sum();
-    let mut durations = activity.run_durations_ms.clone();
-    durations.sort_unstable();
-    let agents = state.service.list_agents(tenant).await?;
-    let mut top: Vec<Value> = per_agent
-        .data
-        .iter()
-        .map(|line| {
-            let name = agents
-                .iter()
-                .find(|a| a.id.as_str() == line.key)
-                .map(|a| a.spec.name.clone())
-                .unwrap_or_else(|| "(deleted agent)".to_owned());
-            json!({"name": name, "messages": line.messages, "tokens": line.total_tokens, "cost": line.cost_usd})
-        })
-        .collect();
-    top.sort_by_key(|v| std::cmp::Reverse(v["messages"].as_i64().unwrap_or(0)));
-    top.truncate(5);
-    let total_conversations: i64 = activity.days.iter().map(|d| d.conversations).sum();
     let charts = vec![
         chart::bars(
             "Conversations",
             "conversations",
-            &conversations,
+            &series(&|s| s.conversations as f64),
             chart::Unit::Count,
         ),
-        chart::bars("Messages", "messages", &messages, chart::Unit::Count),
-        chart::bars("Tokens", "tokens", &tokens, chart::Unit::Count),
-        chart::bars("Cost", "US dollars", &cost, chart::Unit::Usd),
+        chart::bars(
+            "Messages",
+            "messages",
+            &series(&|s| s.messages as f64),
+            chart::Unit::Count,
+        ),
+        chart::bars(
+            "Tokens",
+            "tokens",
+            &series(&|s| s.total as f64),
+            chart::Unit::Count,
+        ),
+        chart::bars(
+            "Cost",
+            "US dollars",
+            &series(&|s| s.cost.unwrap_or(0.0)),
+            chart::Unit::Usd,
+        ),
     ];
+    let agents = state.service.list_agents(tenant).await?;
+    let mut top: Vec<Value> = per_agent
+        .iter()
+        .filter(|(_, sums)| sums.messages > 0)
+        .map(|(id, sums)| {
+            let name = agents
+                .iter()
+                .find(|a| a.id.as_str() == id)
+                .map(|a| a.spec.name.clone())
+                .unwrap_or_else(|| "(deleted agent)".to_owned());
+            json!({"name": name, "messages": sums.messages, "tokens": sums.total, "cost": sums.cost})
+        })
+        .collect();
+    top.sort_by_key(|v| std::cmp::Reverse(v["messages"].as_i64().unwrap_or(0)));
+    top.truncate(5);
+    let sample = &activity.runs;
+    let mut durations = sample.durations_ms.clone();
+    durations.sort_unstable();
     Ok(page(
         StatusCode::OK,
         "overview.html",
@@ -127,18 +189,19 @@ pub async fn page_overview(
             frame => Frame::new(staff, "overview", "Overview"),
             days, charts, top,
             totals => json!({
-                "conversations": total_conversations,
-                "messages": activity.days.iter().map(|d| d.messages).sum::<i64>(),
-                "tokens": usage.total.total_tokens,
-                "cost": usage.total.cost_usd,
-                "runs": runs,
-                "failed": failed,
-                "failure_rate": if runs > 0 { Some(failed as f64 / runs as f64 * 100.0) } else { None },
+                "conversations": totals.conversations,
+                "messages": totals.messages,
+                "tokens": totals.total,
+                "cost": totals.cost,
+                "runs": sample.runs,
+                "failed": sample.failed,
+                "sampled": sample.runs >= i64::from(RUN_SAMPLE),
+                "failure_rate": if sample.runs > 0 { Some(sample.failed as f64 / sample.runs as f64 * 100.0) } else { None },
                 "p50": percentile(&durations, 0.5),
                 "p95": percentile(&durations, 0.95),
             }),
             has_agents => !agents.is_empty(),
-            empty => total_conversations == 0 && usage.total.messages == 0,
+            empty => totals.conversations == 0 && totals.messages == 0,
         },
     ))
 }
@@ -151,52 +214,50 @@ pub struct UsageQuery {
     by: Option<String>,
 }
 
-fn group(query: &UsageQuery) -> UsageGroup {
+fn by(query: &UsageQuery) -> &'static str {
     match query.by.as_deref() {
-        Some("agent") => UsageGroup::Agent,
-        Some("model") => UsageGroup::Model,
-        _ => UsageGroup::Day,
+        Some("agent") => "agent",
+        Some("model") => "model",
+        _ => "day",
     }
 }
 
-async fn usage_report(
+/// The usage page's rows: tokens, answers and cost per day, agent or model.
+async fn usage_rows(
     state: &AppState,
     session: &StaffSession,
     query: &UsageQuery,
-) -> Result<(UsageReport, Vec<Value>), frontdesk_core::Error> {
+) -> Result<(Vec<Value>, Sums, BTreeMap<String, Sums>), frontdesk_core::Error> {
     let tenant = &session.staff.tenant.id;
     let (_, from, to) = range(&RangeQuery {
         days: query.days.clone(),
     });
-    let report = state
-        .service
-        .usage(
-            tenant,
-            Some(from),
-            Some(to),
-            group(query),
-            &state.config.prices,
-        )
-        .await?;
+    let activity = state.service.activity(tenant, from, to).await?;
+    let grouping = by(query);
+    let (groups, total) = group(state, &activity.rows, |r| match grouping {
+        "agent" => r.agent_id.clone(),
+        "model" => r.model.clone(),
+        _ => r.day.clone(),
+    });
     let agents = state.service.list_agents(tenant).await?;
-    let rows = report
-        .data
+    let rows = groups
         .iter()
-        .map(|line| {
-            let label = match group(query) {
-                UsageGroup::Agent => agents
+        .filter(|(_, sums)| sums.total > 0 || grouping == "day")
+        .map(|(key, sums)| {
+            let label = match grouping {
+                "agent" => agents
                     .iter()
-                    .find(|a| a.id.as_str() == line.key)
+                    .find(|a| a.id.as_str() == key)
                     .map(|a| a.spec.name.clone())
                     .unwrap_or_else(|| "(deleted agent)".to_owned()),
-                _ if line.key.is_empty() => "(no model)".to_owned(),
-                _ => line.key.clone(),
+                _ if key.is_empty() => "(no model)".to_owned(),
+                _ => key.clone(),
             };
-            json!({"key": line.key, "label": label, "prompt": line.prompt_tokens, "completion": line.completion_tokens,
-                   "total": line.total_tokens, "messages": line.messages, "cost": line.cost_usd})
+            json!({"key": key, "label": label, "prompt": sums.prompt, "completion": sums.completion,
+                   "total": sums.total, "messages": sums.answers, "cost": sums.cost})
         })
         .collect();
-    Ok((report, rows))
+    Ok((rows, total, groups))
 }
 
 pub async fn usage(
@@ -205,52 +266,34 @@ pub async fn usage(
     Query(query): Query<UsageQuery>,
 ) -> PageResult {
     let staff = &session.staff;
-    let (report, rows) = usage_report(&state, &session, &query).await?;
-    let month = state
-        .service
-        .usage(
-            &staff.tenant.id,
-            None,
-            None,
-            UsageGroup::Day,
-            &state.config.prices,
-        )
-        .await?;
+    let (rows, total, groups) = usage_rows(&state, &session, &query).await?;
     let (days, from, _) = range(&RangeQuery {
         days: query.days.clone(),
     });
-    let chart = if group(&query) == UsageGroup::Day {
-        let lines = by_day(&report);
+    let chart = (by(&query) == "day").then(|| {
         let points: Vec<(String, f64)> = day_keys(from, days)
             .into_iter()
             .map(|k| {
-                let value = lines.get(k.as_str()).map_or(0.0, |l| l.total_tokens as f64);
+                let value = groups.get(&k).map_or(0.0, |s| s.total as f64);
                 (k, value)
             })
             .collect();
-        Some(chart::bars(
-            "Tokens per day",
-            "tokens",
-            &points,
-            chart::Unit::Count,
-        ))
-    } else {
-        None
-    };
+        chart::bars("Tokens per day", "tokens", &points, chart::Unit::Count)
+    });
+    let used = month_tokens(&state, &staff.tenant.id).await?;
     let quota = staff.tenant.monthly_token_quota;
     Ok(page(
         StatusCode::OK,
         "usage.html",
         context! {
             frame => Frame::new(staff, "usage", "Usage"),
-            rows, chart, days,
-            by => match group(&query) { UsageGroup::Day => "day", UsageGroup::Agent => "agent", UsageGroup::Model => "model" },
-            total => json!({"prompt": report.total.prompt_tokens, "completion": report.total.completion_tokens,
-                            "total": report.total.total_tokens, "messages": report.total.messages, "cost": report.total.cost_usd}),
+            rows, chart, days, by => by(&query),
+            total => json!({"prompt": total.prompt, "completion": total.completion,
+                            "total": total.total, "messages": total.answers, "cost": total.cost}),
             quota => json!({
                 "limit": quota,
-                "used": month.total.total_tokens,
-                "percent": quota.filter(|q| *q > 0).map(|q| (month.total.total_tokens as f64 / q as f64 * 100.0).min(100.0)),
+                "used": used,
+                "percent": quota.filter(|q| *q > 0).map(|q| (used as f64 / q as f64 * 100.0).min(100.0)),
                 "month": Timestamp::now().month_key(),
             }),
         },
@@ -271,7 +314,7 @@ pub async fn usage_csv(
     session: StaffSession,
     Query(query): Query<UsageQuery>,
 ) -> PageResult {
-    let (_, rows) = usage_report(&state, &session, &query).await?;
+    let (rows, _, _) = usage_rows(&state, &session, &query).await?;
     let mut csv =
         String::from("key,label,prompt_tokens,completion_tokens,total_tokens,messages,cost_usd\n");
     for row in rows {

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use frontdesk_core::session::Action;
 use frontdesk_core::time::Timestamp;
-use frontdesk_core::usage::UsageGroup;
 use frontdesk_core::Error;
 use minijinja::context;
 use secrecy::ExposeSecret;
@@ -58,12 +57,7 @@ async fn settings_page(
         .collect();
     let signing = state.service.webhook_signing_secrets(tenant).await?;
     let identity = state.service.widget_identity_secrets(tenant).await?;
-    let used = state
-        .service
-        .usage(tenant, None, None, UsageGroup::Day, &state.config.prices)
-        .await?
-        .total
-        .total_tokens;
+    let used = super::overview::month_tokens(state, tenant).await?;
     let providers: Vec<&String> = state
         .config
         .providers

@@ -312,6 +312,37 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
     );
     screenshot(&browser, "dashboard-run").await;
 
+    // A new conversation appears in the list without reloading.
+    browser
+        .goto(&format!("{}/conversations", app.base))
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "return document.querySelector('[data-live-status]').textContent === 'Live';",
+        "the live list",
+    )
+    .await;
+    let fresh = expect(
+        app.post(
+            "/api/v1/conversations",
+            &secret,
+            &json!({"agent": "refunds", "title": "A brand new question"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(fresh["id"].is_string());
+    until(
+        &browser,
+        "return document.querySelector('tbody').textContent.includes('A brand new question');",
+        "the new conversation, live",
+    )
+    .await;
+
     // Create a publishable key for this origin; it is shown once, with a snippet to copy.
     browser.goto(&format!("{}/keys", app.base)).await.unwrap();
     fill(&browser, "#key-name", "Dashboard preview").await;

@@ -102,10 +102,43 @@
     }
   });
 
+  // Live lists: a region marked `data-live` is refetched (the same URL, the same HTML the
+  // server renders) every few seconds while the tab is visible, and replaced when it
+  // changed; its status line says so. Pages stay complete without script.
+  function live() {
+    const regions = document.querySelectorAll("[data-live]");
+    if (!regions.length) return;
+    const status = document.querySelector("[data-live-status]");
+    let failures = 0;
+    const tick = async () => {
+      if (document.hidden) return;
+      try {
+        const response = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        if (!response.ok) throw new Error(String(response.status));
+        const next = new DOMParser().parseFromString(await response.text(), "text/html");
+        for (const region of document.querySelectorAll("[data-live]")) {
+          const fresh = next.querySelector(`[data-live="${region.dataset.live}"]`);
+          if (fresh && fresh.innerHTML !== region.innerHTML) {
+            region.innerHTML = fresh.innerHTML;
+            times();
+          }
+        }
+        failures = 0;
+        if (status) status.textContent = "Live";
+      } catch (_) {
+        failures += 1;
+        if (status) status.textContent = "Reconnecting…";
+      }
+    };
+    if (status) status.textContent = "Live";
+    setInterval(tick, 5000);
+  }
+
   function start() {
     times();
     forms();
     bars();
+    live();
     setInterval(times, 60000);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
