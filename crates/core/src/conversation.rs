@@ -243,8 +243,33 @@ pub struct ConversationQuery {
     pub end_user_id: Option<String>,
     /// Full-text search over titles and message text.
     pub search: Option<String>,
+    /// Only conversations in this state.
+    pub status: Option<ConversationStatus>,
+    /// Only conversations last active in `[from, to)`.
+    pub active_from: Option<Timestamp>,
+    pub active_to: Option<Timestamp>,
     pub limit: u32,
     pub after: Option<Cursor>,
+}
+
+/// What a conversation went through, for staff to find: a run that failed, an answer a
+/// guardrail stopped, or a run waiting for an approval now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStatus {
+    Failed,
+    GuardrailTripped,
+    AwaitingApproval,
+}
+
+impl ConversationStatus {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "failed" => Some(Self::Failed),
+            "guardrail_tripped" => Some(Self::GuardrailTripped),
+            "awaiting_approval" => Some(Self::AwaitingApproval),
+            _ => None,
+        }
+    }
 }
 
 /// Messages of one conversation, in which order and from where.

@@ -143,14 +143,16 @@ pub async fn seed_tenant(
             n_messages += 1;
         }
         let last = created + count as i64;
+        // The last message heads the active branch, as appends leave it.
+        let head = parent.take().unwrap_or_default();
         conv_rows.push(format!(
-            "('{id}', '{tenant}', '{agent}', 'visitor-{}', '{title}', 'preview', {count}, {last}, {last}, 0, '{{}}', {created}, {last})",
+            "('{id}', '{tenant}', '{agent}', 'visitor-{}', '{title}', 'preview', {count}, {last}, '{head}', {last}, 0, '{{}}', {created}, {last})",
             idx % 5000
         ));
         if conv_rows.len() >= BATCH || msg_rows.len() >= BATCH * 8 || idx + 1 == n_conversations {
             let mut script = format!(
                 "BEGIN; INSERT INTO conversations (id, tenant_id, agent_id, end_user_id, title, preview, message_count, last_message_at, \
-                 activity_at, archived, metadata, created_at, updated_at) VALUES {};",
+                 last_message_id, activity_at, archived, metadata, created_at, updated_at) VALUES {};",
                 conv_rows.join(",")
             );
             for chunk in msg_rows.chunks(BATCH) {

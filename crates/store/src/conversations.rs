@@ -5,8 +5,9 @@ use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, json_col_opt, to_
 use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
 use frontdesk_core::conversation::{
-    excerpt, Conversation, ConversationPatch, ConversationQuery, Cursor, Message, MessageQuery,
-    MessageRole, NewMessage, Page, Parent, Usage, PREVIEW_CHARS, TITLE_CHARS,
+    excerpt, Conversation, ConversationPatch, ConversationQuery, ConversationStatus, Cursor,
+    Message, MessageQuery, MessageRole, NewMessage, Page, Parent, Usage, PREVIEW_CHARS,
+    TITLE_CHARS,
 };
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, TenantId};
 use frontdesk_core::run::FinishReason;
@@ -141,6 +142,119 @@ pub(crate) fn day_key(at: Timestamp) -> String {
     at.to_rfc3339().chars().take(10).collect()
 }
 
+/// How many of the latest conversations a SQLite search asks one by one before collecting
+/// every match instead.
+const SEARCH_PROBE: i64 = 1_000;
+
+/// The query of a conversation list: the filters, keyset paging, and a search either as the
+/// set of all matching conversations (`None`) or, on SQLite, as a probe of the latest
+/// `Some(n)` conversations, one by one (by rowid range in the message index).
+fn list_sql(
+    dialect: Dialect,
+    tenant: &TenantId,
+    query: &ConversationQuery,
+    search: Option<(&[String], Option<i64>)>,
+) -> Stmt {
+    let mut sql = Stmt::new("");
+    let tenant_arg = sql.bind(tenant.as_str());
+    let mut filters = format!("c.tenant_id = {tenant_arg} AND c.deleted_at IS NULL");
+    if let Some(agent) = &query.agent_id {
+        let arg = sql.bind(agent.as_str());
+        filters.push_str(&format!(" AND c.agent_id = {arg}"));
+    }
+    if let Some(archived) = query.archived {
+        let arg = sql.bind(archived);
+        filters.push_str(&format!(" AND c.archived = {arg}"));
+    }
+    if let Some(end_user) = &query.end_user_id {
+        let arg = sql.bind(end_user.as_str());
+        filters.push_str(&format!(" AND c.end_user_id = {arg}"));
+    }
+    if let Some(from) = query.active_from {
+        let arg = sql.bind(from.as_millis());
+        filters.push_str(&format!(" AND c.activity_at >= {arg}"));
+    }
+    if let Some(to) = query.active_to {
+        let arg = sql.bind(to.as_millis());
+        filters.push_str(&format!(" AND c.activity_at < {arg}"));
+    }
+    // Each from a partial index of its own (runs failed or paused, answers stopped).
+    match query.status {
+        Some(ConversationStatus::Failed) => filters.push_str(&format!(
+            " AND c.id IN (SELECT r.conversation_id FROM runs r WHERE r.tenant_id = {tenant_arg} AND r.status = 'failed')"
+        )),
+        Some(ConversationStatus::AwaitingApproval) => filters.push_str(&format!(
+            " AND c.id IN (SELECT r.conversation_id FROM runs r WHERE r.tenant_id = {tenant_arg} AND r.status = 'awaiting_approval')"
+        )),
+        Some(ConversationStatus::GuardrailTripped) => filters.push_str(&format!(
+            " AND c.id IN (SELECT m.conversation_id FROM messages m WHERE m.tenant_id = {tenant_arg} AND m.finish_reason = 'content_filter')"
+        )),
+        None => {}
+    }
+    if let Some(after) = &query.after {
+        let sort = sql.bind(after.sort);
+        let id = sql.bind(after.id.as_str());
+        filters.push_str(&format!(" AND (c.activity_at, c.id) < ({sort}, {id})"));
+    }
+    const ORDER: &str = "ORDER BY c.activity_at DESC, c.id DESC";
+    let limit = sql.bind(i64::from(query.limit) + 1);
+    let Some((terms, probe)) = search else {
+        sql.push(&format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE {filters} {ORDER} LIMIT {limit}"
+        ));
+        return sql;
+    };
+    let arg = sql.bind(match_expression(dialect, terms));
+    match (dialect, probe) {
+        (Dialect::Sqlite, Some(probe)) => {
+            let probe = sql.bind(probe);
+            sql.push(&format!(
+                "SELECT {COLUMNS} FROM (SELECT * FROM conversations c WHERE {filters} {ORDER} LIMIT {probe}) c \
+                 WHERE (EXISTS (SELECT 1 FROM conversations_fts WHERE conversations_fts MATCH {arg} AND rowid = c.pk) \
+                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {arg} \
+                 AND rowid >= (c.pk << 20) AND rowid < ((c.pk + 1) << 20))) {ORDER} LIMIT {limit}"
+            ));
+        }
+        (Dialect::Sqlite, None) => sql.push(&format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
+             AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
+             OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg})) {ORDER} LIMIT {limit}"
+        )),
+        (Dialect::Postgres, _) => sql.push(&format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
+             AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
+             AND to_tsvector('simple', coalesce(t.title, '')) @@ to_tsquery('simple', {arg})) \
+             OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.tenant_id = {tenant_arg} \
+             AND to_tsvector('simple', m.text) @@ to_tsquery('simple', {arg}))) {ORDER} LIMIT {limit}"
+        )),
+    }
+    sql
+}
+
+/// A page from list rows (one more than `limit` when more follow) and its next cursor.
+fn list_page(rows: &[Row], limit: u32) -> StoreResult<Page<Conversation>> {
+    let mut items = Vec::with_capacity(rows.len());
+    let mut sorts = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(conversation_row(row)?);
+        sorts.push(col::<i64>(row, "activity_at")?);
+    }
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        let last = items
+            .last()
+            .map(|c| c.id.as_str().to_owned())
+            .unwrap_or_default();
+        Some(Cursor {
+            sort: sorts[limit as usize - 1],
+            id: last,
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
 #[async_trait]
 impl ConversationStore for SqlStore {
     async fn insert_conversation(&self, conversation: &Conversation) -> StoreResult<()> {
@@ -192,76 +306,35 @@ impl ConversationStore for SqlStore {
         tenant: &TenantId,
         query: &ConversationQuery,
     ) -> StoreResult<Page<Conversation>> {
-        let mut sql = Stmt::new(format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE c.tenant_id = "
-        ));
-        let tenant_arg = sql.bind(tenant.as_str());
-        sql.push(&tenant_arg);
-        sql.push(" AND c.deleted_at IS NULL");
-        if let Some(agent) = &query.agent_id {
-            let arg = sql.bind(agent.as_str());
-            sql.push(&format!(" AND c.agent_id = {arg}"));
+        let terms = query.search.as_deref().map(search_terms);
+        if terms.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         }
-        if let Some(archived) = query.archived {
-            let arg = sql.bind(archived);
-            sql.push(&format!(" AND c.archived = {arg}"));
-        }
-        if let Some(end_user) = &query.end_user_id {
-            let arg = sql.bind(end_user.as_str());
-            sql.push(&format!(" AND c.end_user_id = {arg}"));
-        }
-        if let Some(search) = &query.search {
-            let terms = search_terms(search);
-            if terms.is_empty() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            let arg = sql.bind(match_expression(self.dialect, &terms));
-            match self.dialect {
-                Dialect::Sqlite => sql.push(&format!(
-                    " AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
-                     OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg}))"
-                )),
-                Dialect::Postgres => sql.push(&format!(
-                    " AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
-                     AND to_tsvector('simple', coalesce(t.title, '')) @@ to_tsquery('simple', {arg})) \
-                     OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.tenant_id = {tenant_arg} \
-                     AND to_tsvector('simple', m.text) @@ to_tsquery('simple', {arg})))"
-                )),
+        // A search on SQLite first asks the latest conversations one by one (a word most of
+        // them hold fills the page at once, where collecting every match of it would read
+        // hundreds of thousands of postings); when they do not fill the page, it collects
+        // the matches (a rarer word has few).
+        if let (Dialect::Sqlite, Some(terms)) = (self.dialect, &terms) {
+            let stmt = list_sql(
+                self.dialect,
+                tenant,
+                query,
+                Some((terms, Some(SEARCH_PROBE))),
+            );
+            let rows = self.db.query(stmt).await?;
+            if rows.len() > query.limit as usize {
+                return list_page(&rows, query.limit);
             }
         }
-        if let Some(after) = &query.after {
-            let sort = sql.bind(after.sort);
-            let id = sql.bind(after.id.as_str());
-            sql.push(&format!(" AND (c.activity_at, c.id) < ({sort}, {id})"));
-        }
-        let limit = sql.bind(i64::from(query.limit) + 1);
-        sql.push(&format!(
-            " ORDER BY c.activity_at DESC, c.id DESC LIMIT {limit}"
-        ));
-        let rows = self.db.query(sql).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        let mut sorts = Vec::with_capacity(rows.len());
-        for row in &rows {
-            items.push(conversation_row(row)?);
-            sorts.push(col::<i64>(row, "activity_at")?);
-        }
-        let next = if items.len() > query.limit as usize {
-            items.truncate(query.limit as usize);
-            let last = items
-                .last()
-                .map(|c| c.id.as_str().to_owned())
-                .unwrap_or_default();
-            Some(Cursor {
-                sort: sorts[query.limit as usize - 1],
-                id: last,
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let search = terms.as_ref().map(|terms| (terms.as_slice(), None));
+        let rows = self
+            .db
+            .query(list_sql(self.dialect, tenant, query, search))
+            .await?;
+        list_page(&rows, query.limit)
     }
 
     async fn update_conversation(

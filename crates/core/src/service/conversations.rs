@@ -65,6 +65,9 @@ pub struct ListConversations {
     pub archived: Option<bool>,
     pub end_user_id: Option<String>,
     pub q: Option<String>,
+    pub status: Option<crate::conversation::ConversationStatus>,
+    pub active_from: Option<Timestamp>,
+    pub active_to: Option<Timestamp>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -156,6 +159,9 @@ impl Service {
             archived: params.archived,
             end_user_id: params.end_user_id,
             search,
+            status: params.status,
+            active_from: params.active_from,
+            active_to: params.active_to,
             limit: self.page_size(params.limit)?,
             after: params.cursor.as_deref().map(Cursor::decode).transpose()?,
         };

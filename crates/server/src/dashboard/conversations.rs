@@ -6,12 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use frontdesk_agents::{pending_approvals, ApprovalDecision};
-use frontdesk_core::conversation::Message;
+use frontdesk_core::conversation::{ConversationStatus, Message};
 use frontdesk_core::id::{ConversationId, RunId};
 use frontdesk_core::policy::Approver;
 use frontdesk_core::run::{RunRecord, RunStatus};
 use frontdesk_core::service::ListConversations;
 use frontdesk_core::session::Action;
+use frontdesk_core::time::Timestamp;
 use frontdesk_core::Error;
 use minijinja::context;
 use serde::Deserialize;
@@ -43,7 +44,23 @@ pub struct ListQuery {
     #[serde(default)]
     archived: Option<String>,
     #[serde(default)]
+    status: Option<String>,
+    /// Last active on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    from: Option<String>,
+    /// Last active on or before this day.
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
     cursor: Option<String>,
+}
+
+/// A `YYYY-MM-DD` day as the timestamp of its start (UTC), plus `days_after` days.
+fn day_start(field: &str, day: &str, days_after: i64) -> Result<Timestamp, Error> {
+    Timestamp::parse_rfc3339(&format!("{day}T00:00:00Z"))
+        .filter(|_| day.len() == 10)
+        .map(|t| Timestamp::from_millis(t.as_millis() + days_after * 86_400_000))
+        .ok_or_else(|| Error::invalid(field, format!("`{day}` is not a day like 2026-12-01")))
 }
 
 pub async fn list(
@@ -71,7 +88,24 @@ pub async fn list(
         q: blank(&query.q),
         limit: Some(50),
         cursor: blank(&query.cursor),
+        ..Default::default()
     };
+    let mut params = params;
+    params.status = match blank(&query.status).as_deref() {
+        None => None,
+        Some(value) => Some(ConversationStatus::parse(value).ok_or_else(|| {
+            Error::invalid(
+                "status",
+                "one of failed, guardrail_tripped, awaiting_approval",
+            )
+        })?),
+    };
+    if let Some(day) = blank(&query.from) {
+        params.active_from = Some(day_start("from", &day, 0)?);
+    }
+    if let Some(day) = blank(&query.to) {
+        params.active_to = Some(day_start("to", &day, 1)?);
+    }
     let page_of = state.service.list_conversations(tenant, params).await?;
     let agent_names: std::collections::HashMap<_, _> = agents
         .iter()
@@ -100,6 +134,9 @@ pub async fn list(
             ("agent", &query.agent),
             ("end_user", &query.end_user),
             ("archived", &query.archived),
+            ("status", &query.status),
+            ("from", &query.from),
+            ("to", &query.to),
         ] {
             if let Some(value) = blank(value) {
                 pairs.push((key, value));
@@ -122,9 +159,12 @@ pub async fn list(
             frame => Frame::new(staff, "conversations", "Conversations"),
             conversations => rows, next,
             filters => json!({"q": query.q, "agent": query.agent, "end_user": query.end_user,
-                              "archived": query.archived.clone().unwrap_or_default(), "cursor": query.cursor}),
+                              "archived": query.archived.clone().unwrap_or_default(), "cursor": query.cursor,
+                              "status": query.status, "from": query.from, "to": query.to}),
             agents => agent_options,
-            filtered => query.q.is_some() || query.agent.is_some() || query.end_user.is_some(),
+            filtered => [&query.q, &query.agent, &query.end_user, &query.status, &query.from, &query.to]
+                .iter()
+                .any(|v| blank(v).is_some()),
         },
     ))
 }

@@ -10,6 +10,7 @@
 //! session's CSRF token and the request's origin; every action checks the member's role.
 
 mod account;
+mod agent_form;
 mod agents;
 mod chart;
 mod conversations;

@@ -41,22 +41,38 @@ async fn settings_page(
     let staff = &session.staff;
     staff.require(Action::Administer)?;
     let tenant = &staff.tenant.id;
-    let provider_keys: Vec<Value> = state
-        .service
-        .list_provider_keys(tenant)
-        .await?
-        .iter()
-        .map(|k| json!({"provider": k.provider, "hint": k.hint, "updated": When::of(k.updated_at)}))
-        .collect();
-    let secrets: Vec<Value> = state
-        .service
-        .list_secrets(tenant)
-        .await?
-        .iter()
-        .map(|s| json!({"name": s.name, "hint": s.hint, "updated": When::of(s.updated_at)}))
-        .collect();
-    let signing = state.service.webhook_signing_secrets(tenant).await?;
-    let identity = state.service.widget_identity_secrets(tenant).await?;
+    // Without a master key nothing can be sealed: the page says so instead of failing.
+    let sealing = state.service.can_seal();
+    let (provider_keys, secrets, signing, identity) = if sealing {
+        let provider_keys: Vec<Value> = state
+            .service
+            .list_provider_keys(tenant)
+            .await?
+            .iter()
+            .map(|k| json!({"provider": k.provider, "hint": k.hint, "updated": When::of(k.updated_at)}))
+            .collect();
+        let secrets: Vec<Value> = state
+            .service
+            .list_secrets(tenant)
+            .await?
+            .iter()
+            .map(|s| json!({"name": s.name, "hint": s.hint, "updated": When::of(s.updated_at)}))
+            .collect();
+        let signing = state.service.webhook_signing_secrets(tenant).await?;
+        let identity = state.service.widget_identity_secrets(tenant).await?;
+        (
+            provider_keys,
+            secrets,
+            Some(
+                json!({"hint": hint(signing.current.expose_secret()), "overlap": signing.previous.is_some()}),
+            ),
+            Some(
+                json!({"hint": hint(identity.current.expose_secret()), "overlap": identity.previous.is_some()}),
+            ),
+        )
+    } else {
+        (Vec::new(), Vec::new(), None, None)
+    };
     let used = super::overview::month_tokens(state, tenant).await?;
     let providers: Vec<&String> = state
         .config
@@ -74,9 +90,7 @@ async fn settings_page(
                              "quota": staff.tenant.monthly_token_quota, "created": When::of(staff.tenant.created_at)}),
             used, month => Timestamp::now().month_key(),
             provider_keys, providers, secrets, revealed, error_field, error_message,
-            signing => json!({"hint": hint(signing.current.expose_secret()), "overlap": signing.previous.is_some()}),
-            identity => json!({"hint": hint(identity.current.expose_secret()), "overlap": identity.previous.is_some()}),
-            sealing => state.service.can_seal(),
+            signing, identity, sealing,
         },
     ))
 }

@@ -94,6 +94,7 @@ pub async fn list_conversations(
                 q: params.q,
                 limit: params.limit,
                 cursor: params.cursor,
+                ..Default::default()
             },
         )
         .await?;

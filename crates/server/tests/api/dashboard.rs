@@ -900,3 +900,111 @@ async fn a_staff_member_approves_a_waiting_call_from_the_approvals_page() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn settings_say_so_when_the_server_cannot_keep_secrets() {
+    let app = TestApp::builder().no_master_key().spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let page = dash.page("/settings", StatusCode::OK).await;
+    assert!(page.contains("no master key"), "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn conversations_filter_by_status_and_by_day() {
+    use crate::scripted::{text, Reply, Scripted};
+    let scripted = Scripted::start(vec![Reply::Fail(400), text("A fine answer.")]).await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .spawn()
+        .await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    let agent = json!({"slug": "a", "name": "A", "model": "scripted/m",
+        "guardrails": {"input": {"blocked_patterns": ["forbidden"]}}});
+    app.post("/api/v1/agents", &acme.key, &agent)
+        .send()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (title, text) in [
+        ("Fails", "hello"),
+        ("Fine", "hello again"),
+        ("Blocked", "something forbidden"),
+    ] {
+        let c = app
+            .post(
+                "/api/v1/conversations",
+                &acme.key,
+                &json!({"agent": "a", "title": title}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        let id = c["id"].as_str().unwrap().to_owned();
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &acme.key,
+            &json!({"content": text}),
+        )
+        .send()
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let listed = |html: &str| {
+        ids.iter()
+            .map(|id| html.contains(id.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let all = dash.page("/conversations", StatusCode::OK).await;
+    assert_eq!(listed(&all), [true, true, true]);
+    let failed = dash
+        .page("/conversations?status=failed", StatusCode::OK)
+        .await;
+    assert_eq!(listed(&failed), [true, false, false], "a run failed");
+    let blocked = dash
+        .page("/conversations?status=guardrail_tripped", StatusCode::OK)
+        .await;
+    assert_eq!(
+        listed(&blocked),
+        [false, false, true],
+        "a guardrail stopped it"
+    );
+    let waiting = dash
+        .page("/conversations?status=awaiting_approval", StatusCode::OK)
+        .await;
+    assert_eq!(listed(&waiting), [false, false, false]);
+    let today = frontdesk_core::time::Timestamp::now().to_rfc3339()[..10].to_owned();
+    let dated = dash
+        .page(
+            &format!("/conversations?from={today}&to={today}"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(listed(&dated), [true, true, true]);
+    let old = dash
+        .page(
+            "/conversations?from=2020-01-01&to=2020-01-31",
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(listed(&old), [false, false, false]);
+    dash.page(
+        "/conversations?from=yesterday",
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    dash.page(
+        "/conversations?status=sad",
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    app.stop().await;
+}

@@ -42,3 +42,8 @@ CREATE TABLE daily_activity (
     total_tokens BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, day, agent_id, model)
 );
+
+-- The dashboard's conversation filters: conversations with a failed run, with an answer a
+-- guardrail stopped.
+CREATE INDEX runs_failed_conversation ON runs (tenant_id, conversation_id) WHERE status = 'failed';
+CREATE INDEX messages_guardrail_conversation ON messages (tenant_id, conversation_id) WHERE finish_reason = 'content_filter';
