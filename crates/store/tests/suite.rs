@@ -946,7 +946,7 @@ use more::{
     branches, first_use_secrets_agree_under_a_race, provider_credentials, runs,
     the_widget_token_secret_is_sealed, turn_context,
 };
-use sessions::{activity, sessions_and_links};
+use sessions::{activity, search_pages, sessions_and_links};
 
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -991,4 +991,5 @@ suite!(
     the_widget_token_secret_is_sealed,
     sessions_and_links,
     activity,
+    search_pages,
 );

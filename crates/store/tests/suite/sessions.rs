@@ -227,3 +227,87 @@ pub async fn activity(fx: &Fixture) {
         .unwrap();
     assert!(theirs.rows.is_empty());
 }
+
+/// Search pages agree whichever way the store finds them: a page filled by asking the latest
+/// conversations one by one, and pages past them.
+pub async fn search_pages(fx: &Fixture) {
+    use frontdesk_core::service::ListConversations;
+    let service = &fx.service;
+    let acme = tenant(service, "Acme").await;
+    let other = tenant(service, "Other").await;
+    for t in [&acme, &other] {
+        service
+            .create_agent(t, serde_json::json!({"slug": "a", "name": "A"}))
+            .await
+            .unwrap();
+    }
+    let mut matching = Vec::new();
+    for n in 0..7 {
+        let (tenant, text, title) = match n % 3 {
+            0 => (&acme, "where is my parcel", None),
+            1 => (&acme, "nothing to see", Some("Parcel question".to_owned())),
+            _ => (&acme, "unrelated words", None),
+        };
+        let conversation = service
+            .create_conversation(
+                tenant,
+                NewConversation {
+                    agent: "a".into(),
+                    end_user_id: None,
+                    title,
+                    metadata: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        service
+            .append_message(
+                tenant,
+                &conversation.id,
+                MessageDraft::text(MessageRole::User, text),
+            )
+            .await
+            .unwrap();
+        if n % 3 != 2 {
+            matching.push(conversation.id.clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // Another tenant's matches never show.
+    let theirs = service
+        .create_conversation(
+            &other,
+            NewConversation {
+                agent: "a".into(),
+                end_user_id: None,
+                title: Some("parcel".into()),
+                metadata: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    matching.reverse();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = service
+            .list_conversations(
+                &acme,
+                ListConversations {
+                    q: Some("parcel".into()),
+                    limit: Some(2),
+                    cursor: cursor.take(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|c| c.id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next.encode()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, matching, "newest activity first, every match once");
+    assert!(!seen.contains(&theirs.id));
+}
