@@ -142,18 +142,13 @@ pub(crate) fn day_key(at: Timestamp) -> String {
     at.to_rfc3339().chars().take(10).collect()
 }
 
-/// How many of the latest conversations a SQLite search asks one by one before collecting
-/// every match instead.
-const SEARCH_PROBE: i64 = 1_000;
-
-/// The query of a conversation list: the filters, keyset paging, and a search either as the
-/// set of all matching conversations (`None`) or, on SQLite, as a probe of the latest
-/// `Some(n)` conversations, one by one (by rowid range in the message index).
+/// The query of a conversation list: the filters, keyset paging and a search (the set of
+/// conversations whose title or messages match).
 fn list_sql(
     dialect: Dialect,
     tenant: &TenantId,
     query: &ConversationQuery,
-    search: Option<(&[String], Option<i64>)>,
+    search: Option<&[String]>,
 ) -> Stmt {
     let mut sql = Stmt::new("");
     let tenant_arg = sql.bind(tenant.as_str());
@@ -198,29 +193,20 @@ fn list_sql(
     }
     const ORDER: &str = "ORDER BY c.activity_at DESC, c.id DESC";
     let limit = sql.bind(i64::from(query.limit) + 1);
-    let Some((terms, probe)) = search else {
+    let Some(terms) = search else {
         sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} {ORDER} LIMIT {limit}"
         ));
         return sql;
     };
     let arg = sql.bind(match_expression(dialect, terms));
-    match (dialect, probe) {
-        (Dialect::Sqlite, Some(probe)) => {
-            let probe = sql.bind(probe);
-            sql.push(&format!(
-                "SELECT {COLUMNS} FROM (SELECT * FROM conversations c WHERE {filters} {ORDER} LIMIT {probe}) c \
-                 WHERE (EXISTS (SELECT 1 FROM conversations_fts WHERE conversations_fts MATCH {arg} AND rowid = c.pk) \
-                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {arg} \
-                 AND rowid >= (c.pk << 20) AND rowid < ((c.pk + 1) << 20))) {ORDER} LIMIT {limit}"
-            ));
-        }
-        (Dialect::Sqlite, None) => sql.push(&format!(
+    match dialect {
+        Dialect::Sqlite => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
              OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg})) {ORDER} LIMIT {limit}"
         )),
-        (Dialect::Postgres, _) => sql.push(&format!(
+        Dialect::Postgres => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
              AND to_tsvector('simple', coalesce(t.title, '')) @@ to_tsquery('simple', {arg})) \
@@ -313,23 +299,7 @@ impl ConversationStore for SqlStore {
                 next: None,
             });
         }
-        // A search on SQLite first asks the latest conversations one by one (a word most of
-        // them hold fills the page at once, where collecting every match of it would read
-        // hundreds of thousands of postings); when they do not fill the page, it collects
-        // the matches (a rarer word has few).
-        if let (Dialect::Sqlite, Some(terms)) = (self.dialect, &terms) {
-            let stmt = list_sql(
-                self.dialect,
-                tenant,
-                query,
-                Some((terms, Some(SEARCH_PROBE))),
-            );
-            let rows = self.db.query(stmt).await?;
-            if rows.len() > query.limit as usize {
-                return list_page(&rows, query.limit);
-            }
-        }
-        let search = terms.as_ref().map(|terms| (terms.as_slice(), None));
+        let search = terms.as_deref();
         let rows = self
             .db
             .query(list_sql(self.dialect, tenant, query, search))

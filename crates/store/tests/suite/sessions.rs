@@ -228,8 +228,8 @@ pub async fn activity(fx: &Fixture) {
     assert!(theirs.rows.is_empty());
 }
 
-/// Search pages agree whichever way the store finds them: a page filled by asking the latest
-/// conversations one by one, and pages past them.
+/// Search pages: every match once, newest activity first, across pages; titles and message
+/// text alike; never another tenant's.
 pub async fn search_pages(fx: &Fixture) {
     use frontdesk_core::service::ListConversations;
     let service = &fx.service;
