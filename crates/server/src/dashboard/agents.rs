@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::agent_form::{editor_values, merge_diff, spec_from_form, JSON_FIELDS};
 use super::frame::{Frame, When};
 use super::render::{page, PageResult};
-use super::session::{StaffSession, Submit};
+use super::session::{ConfirmForm, StaffSession, Submit};
 use crate::AppState;
 
 /// Starting points for a new agent: `(key, label, description, spec fields)`.
@@ -372,12 +372,6 @@ pub async fn save(
         }
         Err(error) => Err(error.into()),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    confirm: String,
 }
 
 pub async fn delete(

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::frame::{Frame, When};
 use super::render::{page, PageResult};
-use super::session::{StaffSession, Submit};
+use super::session::{ConfirmForm, StaffSession, Submit};
 use crate::AppState;
 
 fn conversation_id(raw: &str) -> Result<ConversationId, Error> {
@@ -308,12 +308,6 @@ pub async fn export(
         body,
     )
         .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    confirm: String,
 }
 
 pub async fn delete(

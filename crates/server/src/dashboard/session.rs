@@ -150,6 +150,13 @@ struct CsrfField {
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
 
+/// A destructive action's form: what the member typed to confirm it (the object's name).
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    pub confirm: String,
+}
+
 /// A state-changing form from a signed-in member: the session, the CSRF token checked,
 /// and the form's fields.
 #[derive(Debug)]
