@@ -25,7 +25,7 @@ use frontdesk_server::AppState;
 use frontdesk_store::db::Stmt;
 use frontdesk_store::SqlStore;
 
-#[path = "../../store/benches/seed.rs"]
+#[path = "../../store/benches/support/seed.rs"]
 #[allow(dead_code)]
 mod seed;
 
@@ -202,11 +202,11 @@ async fn main() {
             "/conversations?end_user=visitor-42".to_owned(),
         ),
         (
-            format!("Search (common word)"),
+            "Search (common word)".to_owned(),
             format!("/conversations?q={common}"),
         ),
         (
-            format!("Search (rarer word)"),
+            "Search (rarer word)".to_owned(),
             format!("/conversations?q={rare}"),
         ),
         (

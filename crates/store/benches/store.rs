@@ -26,6 +26,7 @@ use frontdesk_core::Service;
 use frontdesk_store::db::Stmt;
 use frontdesk_store::SqlStore;
 
+#[path = "support/seed.rs"]
 mod seed;
 use seed::{seed_tenant, Rng, Vocabulary, LONG_MESSAGES};
 

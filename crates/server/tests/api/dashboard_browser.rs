@@ -23,6 +23,29 @@ async fn screenshot(browser: &Client, name: &str) {
     crate::page_checks::axe(browser, name).await;
 }
 
+/// Asks Chromium (through ChromeDriver's CDP endpoint) to emulate `prefers-color-scheme`.
+#[derive(Debug)]
+struct ColorScheme(&'static str);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ColorScheme {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": "Emulation.setEmulatedMedia",
+            "params": {"features": [{"name": "prefers-color-scheme", "value": self.0}]}});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// Waits until `script` (run in the page) returns something truthy, and returns it.
 async fn until(browser: &Client, script: &str, what: &str) -> serde_json::Value {
     for _ in 0..150 {
@@ -99,7 +122,7 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
     // What `frontdesk serve` prints at first start.
     let Demo::Created(demo) = app
         .service
-        .bootstrap_demo(&[app.base.clone()])
+        .bootstrap_demo(std::slice::from_ref(&app.base))
         .await
         .unwrap()
     else {
@@ -468,6 +491,24 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
         screenshot(&browser, &format!("dashboard-{name}-390")).await;
     }
     browser.set_window_size(1280, 900).await.unwrap();
+
+    // Dark: the same tokens, and axe checks their contrast too.
+    browser.issue_cmd(ColorScheme("dark")).await.unwrap();
+    for (path, name) in [
+        ("/".to_owned(), "overview"),
+        (format!("/agents/{}", concierge.id.as_str()), "agent-editor"),
+        ("/conversations".to_owned(), "conversations"),
+        ("/playground".to_owned(), "playground"),
+    ] {
+        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
+        let dark = browser
+            .execute("return matchMedia('(prefers-color-scheme: dark)').matches && getComputedStyle(document.body).backgroundColor;", Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(dark, json!("rgb(17, 17, 20)"), "{path} in dark");
+        screenshot(&browser, &format!("dashboard-{name}-dark")).await;
+    }
+    browser.issue_cmd(ColorScheme("light")).await.unwrap();
 
     // Sign out ends the session.
     browser.goto(&format!("{}/", app.base)).await.unwrap();

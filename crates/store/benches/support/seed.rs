@@ -1,6 +1,13 @@
 //! Seeding for the benchmarks: one tenant's 100k conversations and about 1M messages of
 //! Zipf-distributed made-up words, with literal multi-row inserts. The store bench and the
-//! dashboard bench (`crates/server/benches/dashboard.rs`, which includes this file) share it.
+//! dashboard bench (`crates/server/benches/dashboard.rs`) share it.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::should_implement_trait,
+    clippy::new_without_default
+)]
 
 use std::time::{Duration, Instant};
 
