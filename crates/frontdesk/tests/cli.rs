@@ -213,6 +213,21 @@ fn zero_config_serve_bootstraps_once_and_cli_data_is_served() {
         ],
     );
     assert_eq!(user["role"], "editor");
+    // The operator's password reset: a one-time link for the user's email.
+    let reset = run_json(
+        dir.path(),
+        &["user", "reset-link", "--email", "Milton@initech.example"],
+    );
+    let link = reset["link"].as_str().unwrap();
+    assert!(
+        link.contains("/reset/") && link.len() > "/reset/".len() + 40,
+        "{reset}"
+    );
+    let unknown = frontdesk(dir.path())
+        .args(["user", "reset-link", "--email", "nobody@initech.example"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "an unknown email is an error");
     // Bad input is a clear error and a failing exit code.
     let bad = frontdesk(dir.path())
         .args([
