@@ -327,10 +327,19 @@ impl Service {
         let (user, new_user) = match existing {
             Some(user) => {
                 if !verify_password(&input.password, &user.password_hash) {
-                    return Err(Error::invalid(
-                        "password",
-                        "this email has an account: enter its password to join",
-                    ));
+                    return Err(Error::Unauthenticated {
+                        code: "invalid_login",
+                        message: "that email and password do not match: an email with an account joins with its password".to_owned(),
+                    });
+                }
+                // Joining never changes the role of someone who is a member already.
+                let memberships = self.user_tenants(&user.id).await?;
+                if memberships.iter().any(|(m, _)| m.tenant_id == tenant) {
+                    return Err(Error::Conflict {
+                        code: "already_member",
+                        message: "this account is a member of this organisation already: sign in"
+                            .to_owned(),
+                    });
                 }
                 (user, None)
             }

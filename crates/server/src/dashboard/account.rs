@@ -22,6 +22,8 @@ use crate::AppState;
 
 /// Failed sign-ins per email per minute, from anywhere.
 const FAILURES_PER_EMAIL_PER_MINUTE: u32 = 5;
+/// Sign-up attempts per client address per minute.
+const SIGNUPS_PER_ADDRESS_PER_MINUTE: u32 = 5;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct NextQuery {
@@ -95,6 +97,51 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// The budgets failed password checks spend: per email (from anywhere) and per client
+/// address (shared with failed API authentications).
+struct Backoff {
+    email: String,
+    address: Option<String>,
+}
+
+impl Backoff {
+    fn new(email: &str, address: Option<std::net::IpAddr>) -> Self {
+        Self {
+            email: format!("signin:{}", email.trim().to_lowercase()),
+            address: address
+                .map(|a| format!("auth:{}", crate::routes::client_limits::address_bucket(a))),
+        }
+    }
+
+    /// Seconds to wait when a budget is spent.
+    fn spent(&self, state: &AppState) -> Option<u64> {
+        [Some(&self.email), self.address.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|bucket| state.limiter.peek(bucket).err())
+    }
+
+    fn failed(&self, state: &AppState) {
+        let _ = state
+            .limiter
+            .check(&self.email, FAILURES_PER_EMAIL_PER_MINUTE);
+        if let Some(bucket) = &self.address {
+            let _ = state
+                .limiter
+                .check(bucket, state.config.limits.auth_failures_per_minute);
+        }
+    }
+}
+
+/// A page answering 429 with `Retry-After`.
+fn too_many(mut response: Response, secs: u64) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = secs.to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -102,9 +149,7 @@ pub async fn login(
     PublicForm(form): PublicForm<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    let email_bucket = format!("signin:{}", form.email.trim().to_lowercase());
-    let address_bucket =
-        address.map(|a| format!("auth:{}", crate::routes::client_limits::address_bucket(a)));
+    let backoff = Backoff::new(&form.email, address);
     let refused = |status: StatusCode, message: String| {
         account_page(
             status,
@@ -113,19 +158,12 @@ pub async fn login(
             signup => state.config.allow_signup },
         )
     };
-    let spent = [Some(&email_bucket), address_bucket.as_ref()]
-        .into_iter()
-        .flatten()
-        .find_map(|bucket| state.limiter.peek(bucket).err());
-    if let Some(secs) = spent {
-        let mut response = refused(
+    if let Some(secs) = backoff.spent(&state) {
+        let page = refused(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many failed sign-ins. Try again in {secs} seconds."),
         );
-        if let Ok(value) = secs.to_string().parse() {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return too_many(page, secs);
     }
     match state
         .service
@@ -134,14 +172,7 @@ pub async fn login(
     {
         Ok(signed) => signed_in(&state, &signed, &next),
         Err(error @ Error::Unauthenticated { .. }) => {
-            let _ = state
-                .limiter
-                .check(&email_bucket, FAILURES_PER_EMAIL_PER_MINUTE);
-            if let Some(bucket) = &address_bucket {
-                let _ = state
-                    .limiter
-                    .check(bucket, state.config.limits.auth_failures_per_minute);
-            }
+            backoff.failed(&state);
             refused(StatusCode::UNAUTHORIZED, error.public_message())
         }
         Err(error @ Error::Forbidden { .. }) => {
@@ -188,9 +219,25 @@ pub struct SignUpForm {
 pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     PublicForm(form): PublicForm<SignUpForm>,
 ) -> PageResult {
     signup_allowed(&state)?;
+    // Each try costs from a small budget per address: sign-up says when an email has an
+    // account, and makes organisations.
+    if let Some(address) = address {
+        let bucket = format!(
+            "signup:{}",
+            crate::routes::client_limits::address_bucket(address)
+        );
+        if let Err(secs) = state.limiter.check(&bucket, SIGNUPS_PER_ADDRESS_PER_MINUTE) {
+            return Err(Error::RateLimited {
+                retry_after_secs: secs,
+                message: format!("Too many sign-ups from here. Try again in {secs} seconds."),
+            }
+            .into());
+        }
+    }
     let input = SignUp {
         organisation: form.organisation.clone(),
         email: form.email.clone(),
@@ -237,9 +284,19 @@ pub struct InviteForm {
 pub async fn accept_invite(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     PublicForm(form): PublicForm<InviteForm>,
 ) -> PageResult {
+    // An existing account joins with its password: guesses here spend the sign-in budgets.
+    let backoff = Backoff::new(&form.email, address);
+    if let Some(secs) = backoff.spent(&state) {
+        return Err(Error::RateLimited {
+            retry_after_secs: secs,
+            message: format!("Too many failed sign-ins. Try again in {secs} seconds."),
+        }
+        .into());
+    }
     let input = AcceptInvite {
         email: form.email.clone(),
         name: Some(form.name.clone()),
@@ -251,10 +308,22 @@ pub async fn accept_invite(
         .await
     {
         Ok(signed) => Ok(signed_in(&state, &signed, "/")),
-        Err(error @ Error::InvalidField { .. }) => {
+        Err(
+            error @ (Error::InvalidField { .. }
+            | Error::Unauthenticated { .. }
+            | Error::Conflict { .. }),
+        ) => {
+            let status = match &error {
+                Error::Unauthenticated { .. } => {
+                    backoff.failed(&state);
+                    StatusCode::UNAUTHORIZED
+                }
+                Error::Conflict { .. } => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
             let (link, tenant) = state.service.usable_link(&token, LinkKind::Invite).await?;
             Ok(account_page(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 "invite",
                 context! {
                     token,

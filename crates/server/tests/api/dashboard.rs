@@ -1008,3 +1008,51 @@ async fn conversations_filter_by_status_and_by_day() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_invite_cannot_be_used_to_guess_a_password_or_change_a_role() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    let globex = app.tenant("Globex").await;
+    member(&app, &acme, "ada@acme.test", Role::Owner).await;
+    member(&app, &globex, "victim@globex.test", Role::Owner).await;
+    let admin = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    let invite_link = |html: String| {
+        let html = html.replace("&#x2f;", "/");
+        let start = html.find(&format!("{}/invite/", app.base)).unwrap();
+        html[start..start + html[start..].find('<').unwrap()].to_owned()
+    };
+    let response = admin.post("/members/invite", &[("role", "viewer")]).await;
+    let link = invite_link(response.text().await.unwrap());
+    // Guessing another account's password through the link backs off like a sign-in.
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let guess = format!("guess number {n}");
+        let response = client()
+            .post(&link)
+            .form(&[
+                ("email", "victim@globex.test"),
+                ("password", guess.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{statuses:?}");
+    assert_eq!(app.service.list_members(&acme.id).await.unwrap().len(), 1);
+
+    // A member accepting an invite keeps their role: the owner stays an owner.
+    let response = admin.post("/members/invite", &[("role", "viewer")]).await;
+    let link = invite_link(response.text().await.unwrap());
+    let response = client()
+        .post(&link)
+        .form(&[("email", "ada@acme.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let members = app.service.list_members(&acme.id).await.unwrap();
+    assert_eq!(members[0].0.role, Role::Owner);
+    app.stop().await;
+}
