@@ -184,8 +184,10 @@ pub struct DailyRow {
     pub conversations: i64,
     /// Messages of every role.
     pub messages: i64,
-    /// Messages with tokens (a model's answers).
+    /// Messages with a finish reason (the answers of runs).
     pub answers: i64,
+    /// Answers a guardrail stopped.
+    pub guardrail_answers: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub total_tokens: i64,

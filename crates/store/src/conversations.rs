@@ -129,10 +129,12 @@ const COUNT_USAGE_CONFLICT: &str = "ON CONFLICT (tenant_id, period) \
 /// Counts the message (and an answer's tokens) in the dashboard's daily rollup, under its
 /// day (`$21`), the conversation's agent and the model (`$11`, empty for none).
 const COUNT_DAY: &str = "INSERT INTO daily_activity (tenant_id, day, agent_id, model, messages, answers, \
-    prompt_tokens, completion_tokens, total_tokens) SELECT $2, $21, c.agent_id, COALESCE($11, ''), 1, \
-    CASE WHEN $15 IS NULL THEN 0 ELSE 1 END, COALESCE($13, 0), COALESCE($14, 0), COALESCE($15, 0) FROM";
+    guardrail_answers, prompt_tokens, completion_tokens, total_tokens) SELECT $2, $21, c.agent_id, COALESCE($11, ''), 1, \
+    CASE WHEN $12 IS NULL THEN 0 ELSE 1 END, CASE WHEN $12 = 'content_filter' THEN 1 ELSE 0 END, \
+    COALESCE($13, 0), COALESCE($14, 0), COALESCE($15, 0) FROM";
 const COUNT_DAY_CONFLICT: &str = "ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET \
     messages = daily_activity.messages + 1, answers = daily_activity.answers + excluded.answers, \
+    guardrail_answers = daily_activity.guardrail_answers + excluded.guardrail_answers, \
     prompt_tokens = daily_activity.prompt_tokens + excluded.prompt_tokens, \
     completion_tokens = daily_activity.completion_tokens + excluded.completion_tokens, \
     total_tokens = daily_activity.total_tokens + excluded.total_tokens";

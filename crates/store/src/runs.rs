@@ -150,7 +150,7 @@ impl RunStore for SqlStore {
         to: Timestamp,
     ) -> StoreResult<Activity> {
         let rows = Stmt::new(
-            "SELECT day, agent_id, model, conversations, messages, answers, prompt_tokens, \
+            "SELECT day, agent_id, model, conversations, messages, answers, guardrail_answers, prompt_tokens, \
              completion_tokens, total_tokens FROM daily_activity \
              WHERE tenant_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, agent_id, model",
         )
@@ -182,6 +182,7 @@ impl RunStore for SqlStore {
                     conversations: col(row, "conversations")?,
                     messages: col(row, "messages")?,
                     answers: col(row, "answers")?,
+                    guardrail_answers: col(row, "guardrail_answers")?,
                     prompt_tokens: col(row, "prompt_tokens")?,
                     completion_tokens: col(row, "completion_tokens")?,
                     total_tokens: col(row, "total_tokens")?,

@@ -71,6 +71,7 @@ struct Sums {
     conversations: i64,
     messages: i64,
     answers: i64,
+    guardrail: i64,
     prompt: i64,
     completion: i64,
     total: i64,
@@ -82,6 +83,7 @@ impl Sums {
         self.conversations += row.conversations;
         self.messages += row.messages;
         self.answers += row.answers;
+        self.guardrail += row.guardrail_answers;
         self.prompt += row.prompt_tokens;
         self.completion += row.completion_tokens;
         self.total += row.total_tokens;
@@ -197,6 +199,9 @@ pub async fn page_overview(
                 "failed": sample.failed,
                 "sampled": sample.runs >= i64::from(RUN_SAMPLE),
                 "failure_rate": if sample.runs > 0 { Some(sample.failed as f64 / sample.runs as f64 * 100.0) } else { None },
+                "guardrail": totals.guardrail,
+                "answers": totals.answers,
+                "guardrail_rate": if totals.answers > 0 { Some(totals.guardrail as f64 / totals.answers as f64 * 100.0) } else { None },
                 "p50": percentile(&durations, 0.5),
                 "p95": percentile(&durations, 0.95),
             }),

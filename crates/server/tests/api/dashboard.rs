@@ -996,6 +996,9 @@ async fn conversations_filter_by_status_and_by_day() {
         )
         .await;
     assert_eq!(listed(&old), [false, false, false]);
+    // The overview counts the answer the guardrail stopped among the answers.
+    let overview = dash.page("/?days=7", StatusCode::OK).await;
+    assert!(overview.contains("(1 of 3 answers)"), "{overview}");
     dash.page(
         "/conversations?from=yesterday",
         StatusCode::UNPROCESSABLE_ENTITY,

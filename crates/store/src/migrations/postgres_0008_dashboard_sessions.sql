@@ -37,6 +37,8 @@ CREATE TABLE daily_activity (
     conversations BIGINT NOT NULL DEFAULT 0,
     messages BIGINT NOT NULL DEFAULT 0,
     answers BIGINT NOT NULL DEFAULT 0,
+    -- Answers a guardrail stopped (finish reason `content_filter`).
+    guardrail_answers BIGINT NOT NULL DEFAULT 0,
     prompt_tokens BIGINT NOT NULL DEFAULT 0,
     completion_tokens BIGINT NOT NULL DEFAULT 0,
     total_tokens BIGINT NOT NULL DEFAULT 0,
