@@ -8,7 +8,7 @@ use frontdesk_core::id::TenantId;
 use frontdesk_core::key::{ApiKey, KeyKind};
 use frontdesk_core::Error;
 use secrecy::ExposeSecret;
-use sha2_compare::constant_time_eq;
+pub(crate) use sha2_compare::constant_time_eq;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -265,7 +265,7 @@ fn check_token(
 
 /// Comparison whose time does not depend on where the inputs differ.
 mod sha2_compare {
-    pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         if a.len() != b.len() {
             return false;
         }

@@ -141,8 +141,26 @@ impl Service {
             .map_err(|e| Error::from_store("API key", e))
     }
 
-    /// Finds the live key a client presented. Unknown and revoked keys are both 401.
+    /// Finds the live key a client presented and marks it used. Unknown and revoked keys
+    /// are both 401.
     pub async fn authenticate(&self, presented: &str) -> Result<ApiKey> {
+        let key = self.live_key(presented).await?;
+        let now = Timestamp::now();
+        if key
+            .last_used_at
+            .is_none_or(|at| now.as_millis() - at.as_millis() > TOUCH_INTERVAL_MS)
+        {
+            self.store
+                .touch_api_key(&key.id, now)
+                .await
+                .map_err(|e| Error::from_store("API key", e))?;
+        }
+        Ok(key)
+    }
+
+    /// The live key `presented` names, without marking it used (the dashboard checking a
+    /// key someone pasted is not a use of it). Unknown and revoked keys are both 401.
+    pub async fn live_key(&self, presented: &str) -> Result<ApiKey> {
         let secret = KeySecret::from_presented(presented);
         if secret.kind().is_none() || presented.len() > 128 {
             return Err(Error::Unauthenticated {
@@ -167,16 +185,6 @@ impl Service {
                 code: "revoked_api_key",
                 message: "the API key has been revoked".to_owned(),
             });
-        }
-        let now = Timestamp::now();
-        if key
-            .last_used_at
-            .is_none_or(|at| now.as_millis() - at.as_millis() > TOUCH_INTERVAL_MS)
-        {
-            self.store
-                .touch_api_key(&key.id, now)
-                .await
-                .map_err(|e| Error::from_store("API key", e))?;
         }
         Ok(key)
     }

@@ -122,11 +122,9 @@ pub(super) fn spec_from_form(
         }
     }
     for field in ["fallback_models", "handoffs"] {
-        let list: Vec<Value> = text(field)
-            .split(['\n', ','])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Value::String(s.to_owned()))
+        let list: Vec<Value> = super::entries(&text(field))
+            .into_iter()
+            .map(Value::String)
             .collect();
         fields.insert(field.into(), Value::Array(list));
     }

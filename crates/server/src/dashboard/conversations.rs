@@ -107,10 +107,6 @@ pub async fn list(
         params.active_to = Some(day_start("to", &day, 1)?);
     }
     let page_of = state.service.list_conversations(tenant, params).await?;
-    let agent_names: std::collections::HashMap<_, _> = agents
-        .iter()
-        .map(|a| (a.id.clone(), a.spec.name.clone()))
-        .collect();
     let rows: Vec<Value> = page_of
         .items
         .iter()
@@ -119,7 +115,7 @@ pub async fn list(
                 "id": c.id.as_str(),
                 "title": c.title.clone().or_else(|| c.preview.clone()).unwrap_or_else(|| "(no messages yet)".into()),
                 "preview": c.preview,
-                "agent": agent_names.get(&c.agent_id).cloned().unwrap_or_else(|| "(deleted agent)".into()),
+                "agent": super::agent_name(&agents, c.agent_id.as_str()),
                 "end_user": c.end_user_id,
                 "messages": c.message_count,
                 "last": When::of(c.last_message_at.unwrap_or(c.created_at)),

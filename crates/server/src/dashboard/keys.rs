@@ -91,19 +91,10 @@ pub struct NewKeyForm {
     rate: String,
 }
 
-/// Splits a textarea into its non-empty lines (commas separate too).
-fn entries(text: &str) -> Vec<String> {
-    text.split(['\n', ','])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn read_key_form(form: &NewKeyForm) -> Result<NewKey, (String, Error)> {
     let kind = KeyKind::parse(form.kind.trim()).map_err(|e| ("kind".to_owned(), e))?;
     let mut allowed_origins = Vec::new();
-    for origin in entries(&form.origins) {
+    for origin in super::entries(&form.origins) {
         allowed_origins.push(Origin::parse(&origin).map_err(|e| ("origins".to_owned(), e))?);
     }
     let rate = form.rate.trim();
@@ -124,7 +115,7 @@ fn read_key_form(form: &NewKeyForm) -> Result<NewKey, (String, Error)> {
         kind,
         name: form.name.clone(),
         allowed_origins,
-        allowed_agents: entries(&form.agents),
+        allowed_agents: super::entries(&form.agents),
         rate_limit_per_minute,
     })
 }
@@ -232,7 +223,7 @@ pub async fn embed(
         .map(str::trim)
         .filter(|k| !k.is_empty())
     {
-        Some(presented) => match state.service.authenticate(presented).await {
+        Some(presented) => match state.service.live_key(presented).await {
             Ok(found)
                 if found.tenant_id == staff.tenant.id && found.kind == KeyKind::Publishable =>
             {

@@ -97,3 +97,21 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/icon.svg", get(render::icon))
         .route("/favicon.ico", get(render::icon))
 }
+
+/// A textarea's entries: its non-empty lines, commas separating too.
+fn entries(text: &str) -> Vec<String> {
+    text.split(['\n', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An agent's name by id, for lists that outlive their agents.
+fn agent_name(agents: &[frontdesk_core::agent::Agent], id: &str) -> String {
+    agents
+        .iter()
+        .find(|a| a.id.as_str() == id)
+        .map(|a| a.spec.name.clone())
+        .unwrap_or_else(|| "(deleted agent)".to_owned())
+}

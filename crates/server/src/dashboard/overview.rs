@@ -171,11 +171,7 @@ pub async fn page_overview(
         .iter()
         .filter(|(_, sums)| sums.messages > 0)
         .map(|(id, sums)| {
-            let name = agents
-                .iter()
-                .find(|a| a.id.as_str() == id)
-                .map(|a| a.spec.name.clone())
-                .unwrap_or_else(|| "(deleted agent)".to_owned());
+            let name = super::agent_name(&agents, id);
             json!({"name": name, "messages": sums.messages, "tokens": sums.total, "cost": sums.cost})
         })
         .collect();
@@ -250,11 +246,7 @@ async fn usage_rows(
         .filter(|(_, sums)| sums.total > 0 || grouping == "day")
         .map(|(key, sums)| {
             let label = match grouping {
-                "agent" => agents
-                    .iter()
-                    .find(|a| a.id.as_str() == key)
-                    .map(|a| a.spec.name.clone())
-                    .unwrap_or_else(|| "(deleted agent)".to_owned()),
+                "agent" => super::agent_name(&agents, key),
                 _ if key.is_empty() => "(no model)".to_owned(),
                 _ => key.clone(),
             };

@@ -131,15 +131,6 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
     Ok(())
 }
 
-/// Compares in time that does not depend on where the strings differ.
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 #[derive(Deserialize)]
 struct CsrfField {
     #[serde(default)]
@@ -187,7 +178,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Submit<T> {
                 .map(|f| f.csrf)
                 .unwrap_or_default(),
         };
-        if !same_token(&presented, &session.staff.session.csrf_token) {
+        if !crate::auth::constant_time_eq(
+            presented.as_bytes(),
+            session.staff.session.csrf_token.as_bytes(),
+        ) {
             return Err(PageError::Failed(Error::Forbidden {
                 code: "csrf_token_invalid",
                 message: "this form has expired (its security token does not match your session); reload the page and try again".to_owned(),
