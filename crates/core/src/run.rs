@@ -347,6 +347,24 @@ pub struct RunRecord {
     pub completed_at: Timestamp,
 }
 
+impl RunRecord {
+    /// Milliseconds from the run's start to its first streamed text; `None` when it wrote
+    /// none, or waited for a person before it did (that wait is not the model's).
+    pub fn first_token_ms(&self) -> Option<i64> {
+        let start = self.events.first()?.at;
+        for event in &self.events {
+            match &event.event {
+                RunEvent::ApprovalRequired { .. } => return None,
+                RunEvent::MessageDelta { text } if !text.is_empty() => {
+                    return Some((event.at.as_millis() - start.as_millis()).max(0));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
 /// A tool call of a paused run, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingApproval {

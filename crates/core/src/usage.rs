@@ -193,13 +193,14 @@ pub struct DailyRow {
     pub total_tokens: i64,
 }
 
-/// The latest runs of a range (at most [`RUN_SAMPLE`]): how many, how many failed, and how
-/// long the completed ones took.
+/// The latest runs of a range (at most [`RUN_SAMPLE`]): how many, how many failed, how
+/// long the completed ones took, and how long those that streamed text took to its start.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSample {
     pub runs: i64,
     pub failed: i64,
     pub durations_ms: Vec<i64>,
+    pub first_token_ms: Vec<i64>,
 }
 
 /// How many of a range's latest runs the overview looks at.

@@ -62,6 +62,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0009_daily_activity.sql"),
         include_str!("migrations/postgres_0009_daily_activity.sql"),
     ),
+    (
+        10,
+        "first_token",
+        include_str!("migrations/sqlite_0010_first_token.sql"),
+        include_str!("migrations/postgres_0010_first_token.sql"),
+    ),
 ];
 
 impl SqlStore {

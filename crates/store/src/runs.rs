@@ -77,12 +77,13 @@ impl RunStore for SqlStore {
     async fn save_run(&self, run: &RunRecord) -> StoreResult<()> {
         let stmt = Stmt::new(
             "INSERT INTO runs (id, tenant_id, conversation_id, status, model, prompt_tokens, completion_tokens, \
-             total_tokens, events, created_at, completed_at, agent, steps, state, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             total_tokens, events, created_at, completed_at, agent, steps, state, expires_at, first_token_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, model = excluded.model, \
              prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, \
              total_tokens = excluded.total_tokens, events = excluded.events, completed_at = excluded.completed_at, \
-             steps = excluded.steps, state = excluded.state, expires_at = excluded.expires_at, claimed_until = NULL \
+             steps = excluded.steps, state = excluded.state, expires_at = excluded.expires_at, \
+             first_token_ms = excluded.first_token_ms, claimed_until = NULL \
              WHERE runs.tenant_id = excluded.tenant_id",
         )
         .arg(run.id.as_str())
@@ -100,6 +101,7 @@ impl RunStore for SqlStore {
         .arg(to_json(&run.steps)?)
         .arg(run.state.as_ref().map(to_json).transpose()?)
         .arg(run.expires_at.map(|t| t.as_millis()))
+        .arg(run.first_token_ms())
         .unique("run");
         // A run id of another tenant's run changes nothing (the upsert's WHERE): say so.
         // Nothing waits on a run's record but the end of its stream: it may share a commit.
@@ -161,7 +163,7 @@ impl RunStore for SqlStore {
             to.as_millis() - 1,
         )));
         let runs = Stmt::new(
-            "SELECT status, completed_at - created_at AS ms FROM runs \
+            "SELECT status, completed_at - created_at AS ms, first_token_ms FROM runs \
              WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \
              ORDER BY created_at DESC LIMIT $4",
         )
@@ -197,6 +199,9 @@ impl RunStore for SqlStore {
                 "failed" => sample.failed += 1,
                 "completed" => sample.durations_ms.push(col::<i64>(&row, "ms")?.max(0)),
                 _ => {}
+            }
+            if let Some(ms) = col::<Option<i64>>(&row, "first_token_ms")? {
+                sample.first_token_ms.push(ms);
             }
         }
         Ok(Activity { rows, runs: sample })

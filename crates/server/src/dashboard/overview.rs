@@ -180,6 +180,8 @@ pub async fn page_overview(
     let sample = &activity.runs;
     let mut durations = sample.durations_ms.clone();
     durations.sort_unstable();
+    let mut first = sample.first_token_ms.clone();
+    first.sort_unstable();
     Ok(page(
         StatusCode::OK,
         "overview.html",
@@ -200,6 +202,8 @@ pub async fn page_overview(
                 "guardrail_rate": if totals.answers > 0 { Some(totals.guardrail as f64 / totals.answers as f64 * 100.0) } else { None },
                 "p50": percentile(&durations, 0.5),
                 "p95": percentile(&durations, 0.95),
+                "first_p50": percentile(&first, 0.5),
+                "first_p95": percentile(&first, 0.95),
             }),
             has_agents => !agents.is_empty(),
             empty => totals.conversations == 0 && totals.messages == 0,

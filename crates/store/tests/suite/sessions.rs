@@ -1,10 +1,13 @@
 //! Dashboard sessions, invites, password resets and membership changes, and the activity
 //! the overview reads: the same checks on both backends.
 
-use frontdesk_core::conversation::{MessageDraft, MessageRole};
+use frontdesk_core::conversation::{MessageDraft, MessageRole, Usage};
+use frontdesk_core::id::RunId;
+use frontdesk_core::policy::Approver;
+use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, SequencedEvent};
 use frontdesk_core::service::{AcceptInvite, NewConversation, NewUser};
 use frontdesk_core::session::LinkKind;
-use frontdesk_core::store::SessionStore;
+use frontdesk_core::store::{RunStore, SessionStore};
 use frontdesk_core::tenant::Role;
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::Error;
@@ -166,6 +169,7 @@ pub async fn activity(fx: &Fixture) {
         .create_agent(&acme, serde_json::json!({"slug": "a", "name": "A"}))
         .await
         .unwrap();
+    let mut last = None;
     for _ in 0..3 {
         let conversation = service
             .create_conversation(
@@ -187,6 +191,67 @@ pub async fn activity(fx: &Fixture) {
             )
             .await
             .unwrap();
+        last = Some(conversation.id);
+    }
+    // Two runs: one streamed its first text 120 ms in, one waited for a person first.
+    let conversation = last.expect("a conversation");
+    let start = Timestamp::now();
+    let at = |ms: i64| Timestamp::from_millis(start.as_millis() + ms);
+    let event = |seq: u64, ms: i64, event: RunEvent| SequencedEvent {
+        seq,
+        at: at(ms),
+        event,
+    };
+    let delta = || RunEvent::MessageDelta { text: "Hi".into() };
+    let done = || RunEvent::RunCompleted {
+        status: RunStatus::Completed,
+        usage: Usage::default(),
+    };
+    for events in [
+        vec![
+            event(
+                1,
+                0,
+                RunEvent::MessageDelta {
+                    text: String::new(),
+                },
+            ),
+            event(2, 120, delta()),
+            event(3, 400, done()),
+        ],
+        vec![
+            event(
+                1,
+                0,
+                RunEvent::ApprovalRequired {
+                    run_id: RunId::new(),
+                    call_id: "c".into(),
+                    tool: "t".into(),
+                    arguments: serde_json::json!({}),
+                    approver: Approver::Staff,
+                    expires_at: at(60_000),
+                },
+            ),
+            event(2, 9_000, delta()),
+            event(3, 9_100, done()),
+        ],
+    ] {
+        let record = RunRecord {
+            id: RunId::new(),
+            tenant_id: acme.clone(),
+            conversation_id: conversation.clone(),
+            status: RunStatus::Completed,
+            agent: "a".into(),
+            model: "m".into(),
+            usage: Usage::default(),
+            steps: Vec::new(),
+            state: None,
+            expires_at: None,
+            created_at: start,
+            completed_at: events.last().unwrap().at,
+            events,
+        };
+        fx.store.save_run(&record).await.unwrap();
     }
     let now = Timestamp::now().as_millis();
     let activity = service
@@ -201,6 +266,11 @@ pub async fn activity(fx: &Fixture) {
     assert_eq!(conversations, 3);
     let messages: i64 = activity.rows.iter().map(|d| d.messages).sum();
     assert_eq!(messages, 3);
+    assert_eq!(activity.runs.runs, 2);
+    assert_eq!(activity.runs.first_token_ms, vec![120]);
+    let mut durations = activity.runs.durations_ms.clone();
+    durations.sort_unstable();
+    assert_eq!(durations, vec![400, 9_100]);
     assert!(
         activity.rows.iter().all(|d| d.day.len() == 10),
         "{activity:?}"
