@@ -23,6 +23,14 @@ pub struct TurnOptions {
     /// what the tenant set.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub page_context: Map<String, Value>,
+    /// Another `provider/model` for the agent that takes the turn, without its fallbacks
+    /// (the playground compares answers this way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A saved version of the conversation's agent to run the turn with, in place of the
+    /// current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<i64>,
 }
 
 impl TurnOptions {

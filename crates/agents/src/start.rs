@@ -65,6 +65,9 @@ pub(crate) async fn prepare(
     } = request;
     frontdesk_core::context::check("context", &options.context)?;
     frontdesk_core::context::check("context", &options.page_context)?;
+    if let Some(model) = &options.model {
+        frontdesk_core::agent::model_name("model", model)?;
+    }
     if let Input::Resume(resumption) = input {
         return resume(deps, resumption, options).await;
     }
@@ -240,7 +243,11 @@ async fn fresh(
             path.into()
         }
     };
-    let agent = agent_in_charge(deps, entry.clone(), &branch).await?;
+    let entry = as_of(deps, entry, options.agent_version).await?;
+    let agent = with_model(
+        agent_in_charge(deps, entry.clone(), &branch).await?,
+        &options,
+    );
     let keys = open_keys(keys?);
     let candidates = deps.candidates(&agent, &keys)?;
     let window = window_of(&candidates);
@@ -392,6 +399,33 @@ fn fitted(
     Ok(request.messages)
 }
 
+/// The agent's config as of a saved version, when the turn asks for one.
+async fn as_of(deps: &Deps, agent: Agent, version: Option<i64>) -> Result<Agent> {
+    match version {
+        Some(version) if version != agent.version => {
+            let saved = deps
+                .service
+                .agent_version(&agent.tenant_id, &AgentRef::Id(agent.id.clone()), version)
+                .await?;
+            Ok(Agent {
+                version: saved.version,
+                spec: saved.spec,
+                ..agent
+            })
+        }
+        _ => Ok(agent),
+    }
+}
+
+/// The agent with the model the turn asks for, without its fallbacks.
+fn with_model(mut agent: Agent, options: &TurnOptions) -> Agent {
+    if let Some(model) = &options.model {
+        agent.spec.model.clone_from(model);
+        agent.spec.fallback_models.clear();
+    }
+    agent
+}
+
 /// The agent in charge on a branch: the conversation's own, or the one a handoff on the
 /// branch left in charge (when the conversation's agent keeps handoffs in place).
 async fn agent_in_charge(deps: &Deps, entry: Agent, branch: &[Message]) -> Result<Agent> {
@@ -459,6 +493,13 @@ async fn resume(
         .service
         .get_agent(&tenant, &AgentRef::Id(paused.agent_id.clone()))
         .await?;
+    // The version and model the run started with (the entry agent's version only: a run
+    // handed off to another agent goes on with that one's current config).
+    let agent = match record.agent == agent.spec.slug {
+        true => as_of(deps, agent, options.agent_version).await?,
+        false => agent,
+    };
+    let agent = with_model(agent, &options);
     let user_message = deps
         .service
         .get_message(&tenant, &record.conversation_id, &paused.user_message_id)

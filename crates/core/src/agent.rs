@@ -459,7 +459,7 @@ fn merge_patch(target: &mut Value, patch: Value) {
 }
 
 /// `provider/model`, each part non-empty, no spaces.
-fn model_name(field: &str, value: &str) -> Result<()> {
+pub fn model_name(field: &str, value: &str) -> Result<()> {
     validate::max_chars(field, value, 200)?;
     match value.split_once('/') {
         Some((provider, model))

@@ -192,6 +192,31 @@ where
     }
 }
 
+/// A body that may be left out: `None` when the request has neither a body nor a
+/// `Content-Type`; otherwise read as [`JsonBody`] reads it.
+impl<S, T> axum::extract::OptionalFromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let headers = req.headers();
+        let empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let undeclared = !headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING);
+        if !headers.contains_key(header::CONTENT_TYPE) && (empty || undeclared) {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Query strings decoded with our error shape.
 #[derive(Debug)]
 pub struct Query<T>(pub T);

@@ -112,6 +112,22 @@ impl Service {
             .map_err(|e| Error::from_store("agent", e))
     }
 
+    /// One saved version of an agent (404 when it has none of that number).
+    pub async fn agent_version(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentRef,
+        version: i64,
+    ) -> Result<AgentVersion> {
+        self.agent_versions(tenant, agent)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or(Error::NotFound {
+                resource: "agent version",
+            })
+    }
+
     /// Handoff targets must be agents of the same tenant.
     async fn check_handoffs(&self, tenant: &TenantId, spec: &AgentSpec) -> Result<()> {
         for (idx, slug) in spec.handoffs.iter().enumerate() {

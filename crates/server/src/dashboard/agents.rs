@@ -184,7 +184,7 @@ fn top_field(path: &str) -> String {
 
 /// Models to suggest in the editor: the local default, common ones of each configured
 /// provider, and every model the tenant's agents use already.
-fn model_choices(state: &AppState, agents: &[Agent]) -> Vec<String> {
+pub(super) fn model_choices(state: &AppState, agents: &[Agent]) -> Vec<String> {
     let mut models = std::collections::BTreeSet::new();
     models.insert(frontdesk_core::agent::DEFAULT_MODEL.to_owned());
     for (name, provider) in &state.config.providers {

@@ -306,6 +306,26 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"maxProperties": 64}),
         ),
         ("SendMessage", "/properties/content", content()),
+        (
+            "SendMessage",
+            "/properties/model",
+            json!({"maxLength": 200, "pattern": MODEL}),
+        ),
+        (
+            "SendMessage",
+            "/properties/agent_version",
+            json!({"minimum": 1}),
+        ),
+        (
+            "Answering",
+            "/properties/model",
+            json!({"maxLength": 200, "pattern": MODEL}),
+        ),
+        (
+            "Answering",
+            "/properties/agent_version",
+            json!({"minimum": 1}),
+        ),
         ("StartConversation", "/properties/content", content()),
         ("UpdateConversation", "/properties/title", text(1, 200)),
         (

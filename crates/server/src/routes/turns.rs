@@ -55,15 +55,55 @@ pub struct SendMessage {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, Value>,
+    /// Another `provider/model` for this turn, in place of the agent's and its fallbacks.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A saved version of the agent's config to answer with, in place of the current one.
+    #[serde(default)]
+    pub agent_version: Option<i64>,
 }
 
 impl SendMessage {
-    /// What the turn adds to the conversation's context.
+    /// What the turn adds to the conversation's context, and how it is answered.
     fn options(self) -> Result<TurnOptions, Error> {
         frontdesk_core::context::check("metadata", &self.metadata)?;
-        Ok(TurnOptions {
+        Answering {
+            model: self.model,
+            agent_version: self.agent_version,
+        }
+        .options(TurnOptions {
             context: self.metadata,
             ..TurnOptions::default()
+        })
+    }
+}
+
+/// How another answer is made: with another model or a saved version of the agent (the
+/// playground compares answers this way). Every field may be left out, and so may the body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answering {
+    /// Another `provider/model`, in place of the agent's and its fallbacks.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A saved version of the agent's config, in place of the current one.
+    #[serde(default)]
+    pub agent_version: Option<i64>,
+}
+
+impl Answering {
+    /// The options with this model and version, once checked.
+    fn options(self, options: TurnOptions) -> Result<TurnOptions, Error> {
+        if let Some(model) = &self.model {
+            frontdesk_core::agent::model_name("model", model)?;
+        }
+        if self.agent_version.is_some_and(|v| v < 1) {
+            return Err(Error::invalid("agent_version", "versions start at 1"));
+        }
+        Ok(TurnOptions {
+            model: self.model,
+            agent_version: self.agent_version,
+            ..options
         })
     }
 }
@@ -193,6 +233,8 @@ pub async fn start_conversation(
     let text = SendMessage {
         content: input.content,
         metadata: Default::default(),
+        model: None,
+        agent_version: None,
     }
     .text()?;
     let run = state
@@ -218,6 +260,7 @@ pub async fn start_conversation(
     security(("secret_key" = [])),
     params(("conversation" = String, Path, description = "conversation id"),
            ("message" = String, Path, description = "the answer to replace, or the user message to answer again")),
+    request_body = Option<Answering>,
     responses((status = 200, description = "as for sending a message",
                content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
               (status = 404), (status = 409), (status = 422), (status = 502)))]
@@ -226,16 +269,20 @@ pub async fn regenerate(
     auth: SecretKeyAuth,
     Path((conversation, message)): Path<(String, String)>,
     headers: HeaderMap,
+    body: Option<JsonBody<Answering>>,
 ) -> ApiResult<Response> {
     let conversation = path_id(&conversation, ConversationId::parse, "conversation")?;
     let message = path_id(&message, MessageId::parse, "message")?;
+    let options = body
+        .map(|JsonBody(answering)| answering)
+        .unwrap_or_default()
+        .options(TurnOptions::default())?;
     let run = state
         .runner
-        .start(TurnRequest::on(
-            &auth.tenant,
-            &conversation,
-            Input::Regenerate { message },
-        ))
+        .start(
+            TurnRequest::on(&auth.tenant, &conversation, Input::Regenerate { message })
+                .with_options(options),
+        )
         .await?;
     respond(run, &headers).await
 }

@@ -386,3 +386,133 @@ async fn history_is_trimmed_to_the_context_window_oldest_first() {
     assert_eq!(count, after);
     app.stop().await;
 }
+
+/// The playground's comparison: another answer to the same message from another model or a
+/// saved version of the agent, as a sibling; the agent itself stays as it is.
+#[tokio::test]
+async fn another_answer_from_another_model_or_an_earlier_version() {
+    let first = RecordingModel::new("first", None);
+    let second = RecordingModel::new("second", None);
+    let app = TestApp::builder()
+        .provider("rec", first.clone())
+        .provider("alt", second.clone())
+        .spawn()
+        .await;
+    let (t, id) = app.chat("rec/m").await;
+    // Version 2 has other instructions.
+    expect(
+        app.patch(
+            "/api/v1/agents/support",
+            &t.key,
+            &json!({"instructions": "Answer in French."}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let sent = expect(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "hello"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let answer = sent["message"]["id"].as_str().unwrap().to_owned();
+    let regenerate = |body: Value| {
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages/{answer}/regenerate"),
+            &t.key,
+            &body,
+        )
+        .send()
+    };
+    // Version 1, on the other provider: its instructions (none), the other model.
+    let compared = expect(
+        regenerate(json!({"model": "alt/big", "agent_version": 1}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(compared["message"]["content"][0]["text"], "second #1");
+    assert_eq!(compared["message"]["model"], "alt/big");
+    assert_eq!(
+        compared["message"]["parent_id"],
+        sent["message"]["parent_id"]
+    );
+    let asked = second.requests();
+    assert_eq!(asked[0].model, "big");
+    assert_eq!(texts(&asked[0].messages), ["user:hello"]);
+    let current = first.requests();
+    assert_eq!(
+        texts(&current[0].messages),
+        ["system:Answer in French.", "user:hello"]
+    );
+
+    // No body at all is a plain regenerate with the current agent.
+    let plain = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{id}/messages/{answer}/regenerate"),
+            &t.key,
+        )
+        .send()
+        .await
+        .unwrap();
+    let plain = expect(plain, StatusCode::OK).await;
+    assert_eq!(plain["message"]["content"][0]["text"], "first #2");
+
+    // A version the agent never had, a model no provider serves, bad values.
+    expect_error(
+        regenerate(json!({"agent_version": 9})).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        regenerate(json!({"model": "nobody/m"})).await.unwrap(),
+        StatusCode::CONFLICT,
+        "model_unavailable",
+    )
+    .await;
+    for bad in [
+        json!({"model": "no-slash"}),
+        json!({"agent_version": 0}),
+        json!({"temperature": 1}),
+    ] {
+        let response = regenerate(bad.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    // The same on a new message.
+    let sent = expect(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &t.key,
+            &json!({"content": "again", "model": "alt/small"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sent["message"]["model"], "alt/small");
+    // The agent is unchanged.
+    let agent = expect(
+        app.get("/api/v1/agents/support", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(agent["model"], "rec/m");
+    assert_eq!(agent["version"], 2);
+}

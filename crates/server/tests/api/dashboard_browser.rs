@@ -111,6 +111,7 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
         text("Your refund is on its way."),
         text("Hello from the preview."),
         text("Hello from the playground."),
+        text("Hello from the comparison."),
     ])
     .await;
     let app = TestApp::builder()
@@ -460,6 +461,29 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
         "the model call in the trace",
     )
     .await;
+    // The same message answered again by version 1 on another model, side by side.
+    browser
+        .execute(
+            "document.getElementById('pg-version').value = '1'; document.getElementById('pg-model').value = 'scripted/m'; return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#pg-compare button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "const rows = document.querySelectorAll('.pg-answers'); const boxes = rows[rows.length - 1].querySelectorAll('.pg-answer'); return boxes.length === 2 && boxes[1].textContent.includes('Hello from the comparison.') && boxes[1].textContent.includes('v1 · scripted/m') && boxes[0].textContent.includes('Hello from the playground.');",
+        "the two answers side by side",
+    )
+    .await;
+    let asked = scripted.requests();
+    assert_eq!(asked.last().unwrap()["model"], "m");
     screenshot(&browser, "dashboard-playground").await;
 
     for (path, name) in [

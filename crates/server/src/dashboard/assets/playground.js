@@ -1,6 +1,8 @@
 // frontdesk playground: chat with an agent through the native API (the member's session,
 // with its CSRF token) and show the run as it happens, from the same RunEvent stream; then
 // the stored trace of each run (model calls with tokens and timings, tools, approvals).
+// "Answer again" makes the last answer anew with another saved version of the agent or
+// another model (a sibling answer), and shows the answers side by side.
 (() => {
   "use strict";
   const root = document.getElementById("playground");
@@ -13,8 +15,12 @@
   const state = $("pg-state");
   const form = $("pg-form");
   const input = $("pg-input");
+  const compare = $("pg-compare");
+  const current = root.dataset.version;
   let conversation = null;
   let busy = false;
+  // The answer "Answer again" makes anew, and where the answers to its message stand.
+  let last = null;
 
   const el = (tag, cls, text) => {
     const node = document.createElement(tag);
@@ -120,7 +126,11 @@
         case "message.completed": {
           const m = data.message;
           if (!answer.textContent) answer.textContent = (m.content || []).filter((p) => p.type === "text").map((p) => p.text).join("\n\n");
-          if (m.usage) answer.after(el("li", "pg-meta muted small", `${m.model || ""} · ${m.usage.prompt_tokens} in / ${m.usage.completion_tokens} out${m.latency_ms != null ? ` · ${m.latency_ms} ms` : ""}`));
+          if (m.usage) answer.after(el("p", "pg-meta muted small", `${m.model || ""} · ${m.usage.prompt_tokens} in / ${m.usage.completion_tokens} out${m.latency_ms != null ? ` · ${m.latency_ms} ms` : ""}`));
+          if (m.role === "assistant") {
+            last = { id: m.id, row: answer.closest(".pg-answers") };
+            compare.hidden = false;
+          }
           break;
         }
         case "error":
@@ -184,12 +194,25 @@
     }
   }
 
+  // A place for one answer in a row of answers to the same message, with what made it.
+  function slot(row, label) {
+    const box = el("div", "pg-answer");
+    const answer = el("div", "pg-msg assistant");
+    box.append(el("p", "pg-label muted small", label), answer);
+    row.append(box);
+    return answer;
+  }
+  const busyWith = (on) => {
+    busy = on;
+    for (const b of [form.querySelector("button"), compare.querySelector("button")]) b.disabled = on;
+  };
+
   async function send(text) {
-    busy = true;
-    form.querySelector("button").disabled = true;
+    busyWith(true);
     messages.append(el("li", "pg-msg user", text));
-    const answer = el("li", "pg-msg assistant");
-    messages.append(answer);
+    const row = el("li", "pg-answers");
+    messages.append(row);
+    const answer = slot(row, current ? `v${current} (current)` : "");
     try {
       if (!conversation) {
         const created = await api("POST", "/api/v1/conversations", { agent, title: text.slice(0, 80), metadata: { source: "playground" } });
@@ -205,10 +228,38 @@
       answer.textContent = `Failed: ${error.message}`;
       say("Failed");
     } finally {
-      busy = false;
-      form.querySelector("button").disabled = false;
+      busyWith(false);
     }
   }
+
+  // The last message answered again, beside the answers it has.
+  async function again(version, model) {
+    busyWith(true);
+    const label = `v${version}${version === current ? " (current)" : ""}${model ? ` · ${model}` : ""}`;
+    const answer = slot(last.row, label);
+    const body = {};
+    if (version !== current) body.agent_version = Number(version);
+    if (model) body.model = model;
+    try {
+      say("Connecting…");
+      const response = await fetch(`/api/v1/conversations/${conversation}/messages/${last.id}/regenerate`, {
+        method: "POST", headers: headers(true), body: JSON.stringify(body), credentials: "same-origin",
+      });
+      await stream(response, follow(answer));
+    } catch (error) {
+      answer.classList.add("failed");
+      answer.textContent = `Failed: ${error.message}`;
+      say("Failed");
+    } finally {
+      busyWith(false);
+    }
+  }
+
+  compare.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!last || busy) return;
+    again($("pg-version").value, $("pg-model").value);
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
