@@ -127,6 +127,25 @@ impl Runner {
         self.deps.tools.mcp.forget(tenant);
     }
 
+    /// Sends a webhook tool (saved or being edited) once for `agent`: the editor's "send
+    /// test request".
+    pub async fn try_webhook(
+        &self,
+        agent: &frontdesk_core::agent::Agent,
+        tool: &frontdesk_core::agent::ToolEntry,
+        arguments: &serde_json::Value,
+    ) -> Result<frontdesk_core::tool::WebhookTrial> {
+        crate::tools::trial::webhook(&self.deps.tools, agent, tool, arguments).await
+    }
+
+    /// The tools `agent`'s MCP servers offer now, each server asked afresh.
+    pub async fn mcp_tools(
+        &self,
+        agent: &frontdesk_core::agent::Agent,
+    ) -> Result<Vec<frontdesk_core::tool::McpServerTools>> {
+        crate::tools::trial::mcp_tools(&self.deps.tools, agent).await
+    }
+
     /// Whether tenants may store their own key for this provider.
     pub fn accepts_tenant_key(&self, provider: &str) -> bool {
         self.deps.registry.accepts_tenant_key(provider)

@@ -84,6 +84,60 @@ pub enum ToolEntry {
     },
 }
 
+impl ToolEntry {
+    /// Checks one tool of an agent (`field` names it in errors, as `tools[0]`); its name
+    /// when it is good.
+    pub fn validate(&self, field: &str) -> Result<&String> {
+        let name = match self {
+            ToolEntry::Builtin { name } => {
+                if !crate::tool::BUILTIN_TOOLS.contains(&name.as_str()) {
+                    return Err(Error::invalid(
+                        format!("{field}.name"),
+                        format!(
+                            "`{name}` is not a built-in tool; there are: {}",
+                            crate::tool::BUILTIN_TOOLS.join(", ")
+                        ),
+                    ));
+                }
+                name
+            }
+            ToolEntry::Webhook {
+                name,
+                description,
+                parameters,
+                url,
+                headers,
+                timeout_ms,
+                ..
+            } => {
+                validate::max_chars(
+                    &format!("{field}.description"),
+                    description,
+                    MAX_DESCRIPTION,
+                )?;
+                json_schema_object(&format!("{field}.parameters"), parameters)?;
+                validate::http_url(&format!("{field}.url"), url)?;
+                header_map(&format!("{field}.headers"), headers)?;
+                if *timeout_ms == 0 || *timeout_ms > 120_000 {
+                    return Err(Error::invalid(
+                        format!("{field}.timeout_ms"),
+                        "must be between 1 and 120000",
+                    ));
+                }
+                name
+            }
+        };
+        validate::tool_name(&format!("{field}.name"), name)?;
+        if name.starts_with("transfer_to_") {
+            return Err(Error::invalid(
+                format!("{field}.name"),
+                "names starting with transfer_to_ are kept for handoffs",
+            ));
+        }
+        Ok(name)
+    }
+}
+
 fn empty_object_schema() -> Value {
     serde_json::json!({"type": "object", "properties": {}})
 }
@@ -289,52 +343,7 @@ impl AgentSpec {
         let mut names = std::collections::HashSet::new();
         for (idx, tool) in self.tools.iter().enumerate() {
             let field = format!("tools[{idx}]");
-            let name = match tool {
-                ToolEntry::Builtin { name } => {
-                    if !crate::tool::BUILTIN_TOOLS.contains(&name.as_str()) {
-                        return Err(Error::invalid(
-                            format!("{field}.name"),
-                            format!(
-                                "`{name}` is not a built-in tool; there are: {}",
-                                crate::tool::BUILTIN_TOOLS.join(", ")
-                            ),
-                        ));
-                    }
-                    name
-                }
-                ToolEntry::Webhook {
-                    name,
-                    description,
-                    parameters,
-                    url,
-                    headers,
-                    timeout_ms,
-                    ..
-                } => {
-                    validate::max_chars(
-                        &format!("{field}.description"),
-                        description,
-                        MAX_DESCRIPTION,
-                    )?;
-                    json_schema_object(&format!("{field}.parameters"), parameters)?;
-                    validate::http_url(&format!("{field}.url"), url)?;
-                    header_map(&format!("{field}.headers"), headers)?;
-                    if *timeout_ms == 0 || *timeout_ms > 120_000 {
-                        return Err(Error::invalid(
-                            format!("{field}.timeout_ms"),
-                            "must be between 1 and 120000",
-                        ));
-                    }
-                    name
-                }
-            };
-            validate::tool_name(&format!("{field}.name"), name)?;
-            if name.starts_with("transfer_to_") {
-                return Err(Error::invalid(
-                    format!("{field}.name"),
-                    "names starting with transfer_to_ are kept for handoffs",
-                ));
-            }
+            let name = tool.validate(&field)?;
             if !names.insert(name.clone()) {
                 return Err(Error::invalid(
                     format!("{field}.name"),

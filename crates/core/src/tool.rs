@@ -118,3 +118,57 @@ mod tests {
         assert_eq!(untitled.title, "https://shop.example/a b");
     }
 }
+
+/// A header as a trial shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TrialHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// A webhook tool's request sent once from the editor, and what came back: the request as
+/// signed and sent (header values that name `{{secrets.…}}` shown as written).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookTrial {
+    pub request: TrialRequest,
+    /// `null` when nothing came back (see `error`).
+    pub response: Option<TrialResponse>,
+    /// Why nothing came back: the URL was refused, the connection failed, the time ran out.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TrialRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<TrialHeader>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TrialResponse {
+    pub status: u16,
+    pub headers: Vec<TrialHeader>,
+    /// The body as text (at most 64 KiB of it; `truncated` says when there was more).
+    pub body: String,
+    pub truncated: bool,
+    pub duration_ms: u64,
+}
+
+/// The tools an MCP server offers, or why it could not be asked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct McpServerTools {
+    pub name: String,
+    pub url: String,
+    pub tools: Vec<OfferedTool>,
+    pub error: Option<String>,
+}
+
+/// A tool as a server offers it to the model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct OfferedTool {
+    pub name: String,
+    pub description: String,
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+}

@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod mcp;
+pub mod trial;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -89,6 +90,58 @@ struct WebhookSecrets {
     named: HashMap<String, SecretString>,
 }
 
+impl WebhookSecrets {
+    async fn open(
+        env: &ToolEnv,
+        tenant: &frontdesk_core::id::TenantId,
+        named: HashMap<String, SecretString>,
+    ) -> Result<Self> {
+        let signing = env.service.webhook_signing_secrets(tenant).await?;
+        Ok(Self {
+            signing: signing.current,
+            previous_signing: signing.previous,
+            named,
+        })
+    }
+}
+
+/// A webhook tool ready to call, from its entry; `None` for another kind of tool.
+fn webhook_of(
+    env: &ToolEnv,
+    entry: &ToolEntry,
+    secrets: &WebhookSecrets,
+) -> Result<Option<webhook::Webhook>> {
+    let ToolEntry::Webhook {
+        name,
+        description,
+        parameters,
+        url,
+        method,
+        headers,
+        timeout_ms,
+        ..
+    } = entry
+    else {
+        return Ok(None);
+    };
+    Ok(Some(webhook::Webhook {
+        spec: ToolSpec {
+            name: name.clone(),
+            description: description.clone(),
+            parameters: parameters.clone(),
+        },
+        url: url.clone(),
+        method: *method,
+        headers: headers.clone(),
+        timeout: Duration::from_millis(u64::from(*timeout_ms)),
+        client: env.webhook_client()?,
+        allow_private: env.allow_private,
+        signing_secret: secrets.signing.clone(),
+        previous_signing_secret: secrets.previous_signing.clone(),
+        secrets: secrets.named.clone(),
+    }))
+}
+
 /// The name of the handoff tool for `slug`.
 pub fn handoff_tool_name(slug: &str) -> String {
     format!("{HANDOFF_PREFIX}{}", slug.replace('-', "_"))
@@ -123,43 +176,19 @@ impl ToolSet {
                 },
                 ToolEntry::Webhook {
                     name,
-                    description,
-                    parameters,
-                    url,
-                    method,
-                    headers,
-                    timeout_ms,
                     requires_approval,
+                    ..
                 } => {
                     if secrets.is_none() {
-                        let signing = env.service.webhook_signing_secrets(tenant).await?;
-                        secrets = Some(WebhookSecrets {
-                            signing: signing.current,
-                            previous_signing: signing.previous,
-                            named: named.clone(),
-                        });
+                        secrets = Some(WebhookSecrets::open(env, tenant, named.clone()).await?);
                     }
                     let Some(secrets) = secrets.as_ref() else {
                         continue;
                     };
-                    let timeout = Duration::from_millis(u64::from(*timeout_ms));
-                    let client = env.webhook_client()?;
-                    let tool = webhook::Webhook {
-                        spec: ToolSpec {
-                            name: name.clone(),
-                            description: description.clone(),
-                            parameters: parameters.clone(),
-                        },
-                        url: url.clone(),
-                        method: *method,
-                        headers: headers.clone(),
-                        timeout,
-                        client,
-                        allow_private: env.allow_private,
-                        signing_secret: secrets.signing.clone(),
-                        previous_signing_secret: secrets.previous_signing.clone(),
-                        secrets: secrets.named.clone(),
+                    let Some(tool) = webhook_of(env, entry, secrets)? else {
+                        continue;
                     };
+                    let timeout = tool.timeout;
                     set.push(
                         Arc::new(tool),
                         needs_approval(name, *requires_approval),

@@ -38,7 +38,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use frontdesk_core::agent::HttpMethod;
 use frontdesk_core::model::ToolSpec;
-use frontdesk_core::tool::{Tool, ToolContext, ToolOutput};
+use frontdesk_core::tool::{
+    Tool, ToolContext, ToolOutput, TrialHeader, TrialRequest, TrialResponse, WebhookTrial,
+};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -48,6 +50,8 @@ use crate::outbound;
 
 /// Largest response body read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// How much of a response body a trial shows.
+const TRIAL_SHOWN_BYTES: usize = 64 * 1024;
 
 /// The signature header's value for `body` sent at `timestamp` (unix seconds).
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -106,6 +110,16 @@ pub fn context_header(context: &frontdesk_core::context::RunContext) -> Option<S
         .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(context.to_json()))
 }
 
+fn http_method(method: HttpMethod) -> reqwest::Method {
+    match method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Delete => reqwest::Method::DELETE,
+    }
+}
+
 /// A webhook tool, ready to call.
 pub struct Webhook {
     pub spec: ToolSpec,
@@ -124,7 +138,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    async fn send(&self, context: &ToolContext, arguments: &Value) -> Result<ToolOutput, String> {
+    /// The signed request for a call: the arguments in the body or the query.
+    fn build(&self, context: &ToolContext, arguments: &Value) -> Result<reqwest::Request, String> {
         let mut url = reqwest::Url::parse(&self.url).map_err(|e| format!("bad URL: {e}"))?;
         outbound::check_url(&url, self.allow_private).map_err(|e| e.to_string())?;
         let body = match self.method {
@@ -151,13 +166,7 @@ impl Webhook {
                 serde_json::to_vec(arguments).map_err(|e| e.to_string())?
             }
         };
-        let method = match self.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Patch => reqwest::Method::PATCH,
-            HttpMethod::Delete => reqwest::Method::DELETE,
-        };
+        let method = http_method(self.method);
         let now = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
         let signed: Vec<u8> = match self.method {
             HttpMethod::Get | HttpMethod::Delete => url.query().unwrap_or("").as_bytes().to_vec(),
@@ -207,7 +216,16 @@ impl Webhook {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = request.send().await.map_err(|e| outbound::describe(&e))?;
+        request.build().map_err(|e| outbound::describe(&e))
+    }
+
+    async fn send(&self, context: &ToolContext, arguments: &Value) -> Result<ToolOutput, String> {
+        let request = self.build(context, arguments)?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| outbound::describe(&e))?;
         let status = response.status();
         let bytes = outbound::read_limited(response, MAX_RESPONSE_BYTES).await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -223,6 +241,97 @@ impl Webhook {
                 status.as_u16(),
                 frontdesk_core::validate::truncate(&text, 2_000)
             )))
+        }
+    }
+
+    /// Sends one call the way a run would, and keeps the request as it went and what came
+    /// back (the editor's "send test request"). Header values that name secrets are shown
+    /// as written; the signature headers as sent.
+    pub async fn trial(&self, context: &ToolContext, arguments: &Value) -> WebhookTrial {
+        let request = match self.build(context, arguments) {
+            Ok(mut request) => {
+                request.headers_mut().insert(
+                    "x-frontdesk-test",
+                    reqwest::header::HeaderValue::from_static("1"),
+                );
+                request
+            }
+            Err(error) => {
+                return WebhookTrial {
+                    request: TrialRequest {
+                        method: http_method(self.method).to_string(),
+                        url: self.url.clone(),
+                        headers: Vec::new(),
+                        body: String::new(),
+                    },
+                    response: None,
+                    error: Some(error),
+                }
+            }
+        };
+        let shown = TrialRequest {
+            method: request.method().as_str().to_owned(),
+            url: request.url().to_string(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(name, value)| TrialHeader {
+                    value: match self
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
+                    {
+                        Some((_, written)) => written.clone(),
+                        None => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    },
+                    name: name.as_str().to_owned(),
+                })
+                .collect(),
+            body: request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+        };
+        let started = std::time::Instant::now();
+        let answered = match self.client.execute(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = response
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| TrialHeader {
+                        name: name.as_str().to_owned(),
+                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    })
+                    .collect();
+                outbound::read_limited(response, MAX_RESPONSE_BYTES)
+                    .await
+                    .map(|bytes| {
+                        let truncated = bytes.len() > TRIAL_SHOWN_BYTES;
+                        let shown = &bytes[..bytes.len().min(TRIAL_SHOWN_BYTES)];
+                        TrialResponse {
+                            status,
+                            headers,
+                            body: String::from_utf8_lossy(shown).into_owned(),
+                            truncated,
+                            duration_ms: started.elapsed().as_millis() as u64,
+                        }
+                    })
+            }
+            Err(error) => Err(outbound::describe(&error)),
+        };
+        match answered {
+            Ok(response) => WebhookTrial {
+                request: shown,
+                response: Some(response),
+                error: None,
+            },
+            Err(error) => WebhookTrial {
+                request: shown,
+                response: None,
+                error: Some(error),
+            },
         }
     }
 }

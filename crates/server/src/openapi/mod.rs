@@ -17,10 +17,11 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "frontdesk API", description = "The native REST API of frontdesk. Authenticate with a secret key: `Authorization: Bearer fd_sk_…`. Errors are `{\"error\": {\"type\", \"code\", \"message\"}}`."),
+    info(title = "frontdesk API", description = "The native REST API of frontdesk. Authenticate with a secret key: `Authorization: Bearer fd_sk_…` (the dashboard's own pages use their session cookie with an `X-CSRF-Token` header instead). Errors are `{\"error\": {\"type\", \"code\", \"message\"}}`."),
     paths(
         routes::agents::list_agents, routes::agents::create_agent, routes::agents::get_agent,
         routes::agents::update_agent, routes::agents::delete_agent, routes::agents::list_versions,
+        routes::agents::test_tool, routes::agents::mcp_tools,
         routes::keys::create_key, routes::keys::list_keys, routes::keys::revoke_key,
         routes::conversations::list_conversations, routes::conversations::create_conversation,
         routes::conversations::get_conversation, routes::conversations::list_messages,

@@ -242,3 +242,161 @@ async fn invalid_agents_name_the_field_and_write_nothing() {
     assert_eq!(list["data"], json!([]));
     app.stop().await;
 }
+
+/// The editor's "send test request": the tool (saved or not) is signed and sent once, and
+/// the request as sent comes back with the response; secrets stay hidden in what is shown.
+#[tokio::test]
+async fn a_webhook_tool_is_tried_from_the_editor() {
+    use crate::scripted::Receiver;
+    let receiver = Receiver::start(201, r#"{"refunded": true}"#, 0).await;
+    let app = TestApp::builder().allow_private_urls().spawn().await;
+    let t = app.tenant("Acme").await;
+    expect(
+        app.request(reqwest::Method::PUT, "/api/v1/secrets/hook_token", &t.key)
+            .json(&json!({"value": "hook-secret-42"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    app.agent(&t, "refunds").await;
+    let tool = json!({"type": "webhook", "name": "refund", "url": format!("{}/hooks/refund", receiver.url),
+        "headers": {"Authorization": "Bearer {{secrets.hook_token}}"},
+        "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]}});
+    let test = |key: &str, agent: &str, body: serde_json::Value| {
+        app.post(&format!("/api/v1/agents/{agent}/tools/test"), key, &body)
+            .send()
+    };
+    let trial = expect(
+        test(
+            &t.key,
+            "refunds",
+            json!({"tool": tool, "arguments": {"amount": 20}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(trial["error"], serde_json::Value::Null, "{trial}");
+    assert_eq!(trial["request"]["method"], "POST");
+    assert_eq!(trial["request"]["body"], r#"{"amount":20}"#);
+    let shown = |name: &str| {
+        trial["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        shown("authorization").as_deref(),
+        Some("Bearer {{secrets.hook_token}}")
+    );
+    assert!(!trial.to_string().contains("hook-secret-42"));
+    assert_eq!(trial["response"]["status"], 201);
+    assert_eq!(trial["response"]["body"], r#"{"refunded": true}"#);
+    // What the receiver got: the secret filled in, signed as shown, marked as a test.
+    let got = receiver.received().pop().unwrap();
+    assert_eq!(got.headers["authorization"], "Bearer hook-secret-42");
+    assert_eq!(got.headers["x-frontdesk-test"], "1");
+    assert_eq!(
+        got.headers["x-frontdesk-signature"].to_str().unwrap(),
+        shown("x-frontdesk-signature").unwrap()
+    );
+    assert_eq!(got.body, br#"{"amount":20}"#);
+
+    // Arguments that do not match the tool's parameters, a tool that sends nothing, a bad URL.
+    expect_error(
+        test(&t.key, "refunds", json!({"tool": tool, "arguments": {}}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    expect_error(
+        test(
+            &t.key,
+            "refunds",
+            json!({"tool": {"type": "builtin", "name": "current_time"}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    let mut bad = tool.clone();
+    bad["url"] = json!("ftp://example.com/x");
+    expect_error(
+        test(
+            &t.key,
+            "refunds",
+            json!({"tool": bad, "arguments": {"amount": 1}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    // Nobody listening: a 200 that says why nothing came back.
+    let mut down = tool.clone();
+    down["url"] = json!("http://127.0.0.1:9/nowhere");
+    let failed = expect(
+        test(
+            &t.key,
+            "refunds",
+            json!({"tool": down, "arguments": {"amount": 1}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(failed["error"].is_string(), "{failed}");
+    assert_eq!(failed["response"], serde_json::Value::Null);
+    // Another tenant's agent is not found.
+    let other = app.tenant("Other").await;
+    expect_error(
+        test(
+            &other.key,
+            "refunds",
+            json!({"tool": tool, "arguments": {"amount": 1}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+/// Without private URLs allowed, the trial is refused the way a run's call would be.
+#[tokio::test]
+async fn a_webhook_trial_gets_the_outbound_checks() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("Acme").await;
+    app.agent(&t, "a").await;
+    let tool = json!({"type": "webhook", "name": "probe", "url": "http://169.254.169.254/latest/meta-data"});
+    let trial = expect(
+        app.post(
+            "/api/v1/agents/a/tools/test",
+            &t.key,
+            &json!({"tool": tool}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(trial["response"].is_null(), "{trial}");
+    assert!(
+        trial["error"].as_str().unwrap().contains("not allowed"),
+        "{trial}"
+    );
+}

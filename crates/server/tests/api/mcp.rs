@@ -14,7 +14,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{tool, tool_handler, tool_router, ServerHandler};
 use serde_json::{json, Value};
 
-use crate::common::{expect, TestApp, TestTenant};
+use crate::common::{expect, expect_error, TestApp, TestTenant};
 use crate::scripted::{call, text, Scripted};
 
 /// The Python of the interop venv; missing is a loud failure naming the fix.
@@ -376,4 +376,69 @@ async fn tools_of_an_rmcp_server_are_called() {
     assert_eq!(last_tool_result(&scripted), ("m1".into(), "42".into()));
     stop.cancel();
     app.stop().await;
+}
+
+/// The editor lists what each MCP server offers, asked afresh; a server that cannot be
+/// reached says why, beside the others.
+#[tokio::test]
+async fn the_editor_lists_the_tools_each_mcp_server_offers() {
+    let server = PyServer::start().await;
+    let scripted = Scripted::start(Vec::new()).await;
+    let (app, t, _) = setup(&scripted, &server.url).await;
+    expect(
+        app.patch(
+            "/api/v1/agents/inv",
+            &t.key,
+            &json!({"mcp_servers": [
+                {"name": "inventory", "url": server.url, "headers": {"Authorization": "Bearer {{secrets.mcp_token}}"}},
+                {"name": "gone", "url": "http://127.0.0.1:9/mcp"}
+            ]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let listed = expect(
+        app.get("/api/v1/agents/inv/mcp-tools", &t.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let servers = listed["data"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{listed}");
+    assert_eq!(servers[0]["name"], "inventory");
+    assert!(servers[0]["error"].is_null(), "{listed}");
+    let names: Vec<&str> = servers[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"add"), "{names:?}");
+    let add = servers[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "add")
+        .unwrap();
+    assert_eq!(add["parameters"]["type"], "object");
+    assert_eq!(servers[1]["name"], "gone");
+    assert!(servers[1]["error"].is_string(), "{listed}");
+    assert!(servers[1]["tools"].as_array().unwrap().is_empty());
+    // Another tenant cannot ask.
+    let other = app.tenant("Other").await;
+    expect_error(
+        app.get("/api/v1/agents/inv/mcp-tools", &other.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    server.kill().await;
 }
