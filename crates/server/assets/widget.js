@@ -1,7 +1,8 @@
 // frontdesk chat widget. Embed with
 //   <script src="https://HOST/widget.js" data-key="fd_pk_…" data-agent="support" async></script>
 // or place <frontdesk-chat agent="support" key="fd_pk_…"></frontdesk-chat> where it should be
-// inline. Plain JavaScript, a custom element in a shadow root, no framework, no eval, no
+// inline. With `preview`, it starts no chat: `element.preview({name, widget})` shows how an
+// agent's widget settings look (the dashboard's agent editor). Plain JavaScript, a custom element in a shadow root, no framework, no eval, no
 // inline script, and no request to anything but the server it came from.
 (() => {
   "use strict";
@@ -339,7 +340,22 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); this.onSubmit(); }
       });
+      if (this.hasAttribute("preview")) {
+        this.historyButton.hidden = true;
+        this.newChat.hidden = true;
+        this.preview(this.previewAgent || { name: "Chat", widget: {} });
+        return;
+      }
       this.start().catch((error) => this.fail(error));
+    }
+
+    /** Shows the widget as `agent` ({name, widget}) would look, without starting a chat. */
+    preview(agent) {
+      this.previewAgent = agent;
+      if (!this.panel) return;
+      this.apply(agent);
+      this.log.replaceChildren();
+      this.greet();
     }
 
     /** Puts the current labels on the widget's own controls. */
@@ -409,14 +425,19 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.labels = { ...LABELS, ...(texts.labels || {}) };
       this.titleEl.textContent = texts.title || w.title || agent.name;
       this.subtitleEl.textContent = texts.subtitle || w.subtitle || "";
+      const avatar = this.header.querySelector(".avatar");
+      if (avatar && avatar.getAttribute("src") !== w.avatar_url) avatar.remove();
       if (w.avatar_url && !this.header.querySelector(".avatar")) this.header.prepend(el("img", { class: "avatar", alt: "", src: w.avatar_url }));
       if (w.accent_color) {
         this.style.setProperty("--fd-accent", w.accent_color);
         this.style.setProperty("--fd-on-accent", onAccent(w.accent_color));
+      } else {
+        this.style.removeProperty("--fd-accent");
+        this.style.removeProperty("--fd-on-accent");
       }
       if (w.radius !== undefined && w.radius !== null) this.style.setProperty("--fd-radius", `${w.radius}px`);
-      const placeholder = texts.placeholder || w.placeholder;
-      if (placeholder) this.input.placeholder = placeholder;
+      else this.style.removeProperty("--fd-radius");
+      this.input.placeholder = texts.placeholder || w.placeholder || "Write a message…";
       const dark = w.theme === "dark" || (w.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
       this.dataset.theme = dark ? "dark" : "light";
       this.dataset.position = w.position || "bottom-right";
@@ -555,6 +576,10 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     }
 
     async send(text) {
+      if (this.previewAgent) {
+        this.bubble("notice", "This is a preview: messages are not sent.");
+        return;
+      }
       if (this.busy || !this.session) return;
       this.hideHistory(false);
       this.setChips([]);

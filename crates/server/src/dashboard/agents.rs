@@ -236,6 +236,7 @@ async fn editor(
                 "version": agent.version, "updated": When::of(agent.updated_at),
             }),
             values, errors, json_fields, models, others, saved,
+            builtins => frontdesk_core::tool::BUILTIN_TOOLS,
         },
     ))
 }

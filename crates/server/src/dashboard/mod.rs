@@ -94,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/app.css", get(render::stylesheet))
         .route("/assets/app.js", get(render::script))
         .route("/assets/playground.js", get(render::playground_script))
+        .route("/assets/editor.js", get(render::editor_script))
         .route("/assets/icon.svg", get(render::icon))
         .route("/favicon.ico", get(render::icon))
 }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
+use frontdesk_core::agent::{AgentRef, ToolEntry};
 use frontdesk_core::service::{Demo, NewUser};
 use frontdesk_core::tenant::Role;
 use reqwest::StatusCode;
@@ -225,6 +226,94 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
         "Greet guests by name and keep answers short."
     );
     assert_eq!(concierge.spec.model, "scripted/m");
+
+    // A webhook tool made with the form, tried with "Send test request", then saved; the
+    // widget's settings previewed as they are typed.
+    let hook = Receiver::start(200, r#"{"room": "ready"}"#, 0).await;
+    browser
+        .execute(
+            "for (const d of document.querySelectorAll('#agent-form details')) d.open = true; return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let add = browser
+        .find(Locator::XPath("//button[text()='Add webhook']"))
+        .await
+        .unwrap();
+    // Out from under the sticky save bar, as a person would scroll it.
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'}); return true;",
+            vec![serde_json::to_value(&add).unwrap()],
+        )
+        .await
+        .unwrap();
+    add.click().await.unwrap();
+    fill(&browser, "#tool-0-name", "room_status").await;
+    fill(&browser, "#tool-0-url", &format!("{}/rooms", hook.url)).await;
+    browser
+        .execute(
+            "const d = document.querySelector('.trial'); d.open = true; d.querySelector('button').click(); return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "const out = document.querySelector('.trial-out'); return out && out.textContent.includes('Response 200') && out.textContent.includes('x-frontdesk-signature') && out.textContent.includes('ready');",
+        "the test request's response",
+    )
+    .await;
+    assert_eq!(hook.received().len(), 1);
+    browser
+        .execute(
+            "document.querySelector('.trial-out').scrollIntoView({block: 'center'}); return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    screenshot(&browser, "dashboard-agent-tool-test").await;
+    browser
+        .execute(
+            "const w = document.getElementById('widget'); w.value = JSON.stringify({title: 'Front desk', greeting: 'Welcome to the hotel!'}); w.dispatchEvent(new Event('input', {bubbles: true})); return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "const r = document.querySelector('frontdesk-chat[preview]').shadowRoot; return r.querySelector('h2').textContent === 'Front desk' && r.textContent.includes('Welcome to the hotel!');",
+        "the widget preview",
+    )
+    .await;
+    browser
+        .execute(
+            "document.querySelector('frontdesk-chat[preview]').scrollIntoView({block: 'center'}); return true;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    screenshot(&browser, "dashboard-agent-widget-preview").await;
+    browser
+        .find(Locator::Css(".page-head button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&browser, "return document.querySelector('.flash.ok') && document.querySelector('.flash.ok').textContent.includes('version 3');", "the tool saved").await;
+    let concierge = app
+        .service
+        .get_agent(&demo.tenant.id, &AgentRef::Id(concierge.id.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&concierge.spec.tools[..], [ToolEntry::Webhook { name, .. }] if name == "room_status"),
+        "{:?}",
+        concierge.spec.tools
+    );
+    assert_eq!(concierge.spec.widget.title.as_deref(), Some("Front desk"));
     browser
         .goto(&format!(
             "{}/agents/{}/versions?a=1&b=2",
