@@ -136,64 +136,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';').next().is_some_and(|t| {
-                    let t = t.trim();
-                    t.eq_ignore_ascii_case("application/json")
-                        || t.eq_ignore_ascii_case("application/merge-patch+json")
-                })
-            });
-        if !is_json {
-            return Err(ApiError(Error::bad_request(
-                "unsupported_content_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            )));
-        }
-        // A body must arrive in time: a base allowance plus what the slowest acceptable client
-        // needs for its declared length (a client that trickles bytes to hold a connection is
-        // cut off).
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(MAX_UNDECLARED_BODY);
-        let deadline =
-            BODY_BASE_ALLOWANCE + std::time::Duration::from_secs(declared / BODY_MIN_BYTES_PER_SEC);
-        let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
-            .await
-            .map_err(|_| {
-                ApiError(Error::RequestTimeout {
-                    message: format!(
-                        "the body did not arrive in time ({} s for its length)",
-                        deadline.as_secs()
-                    ),
-                })
-            })?;
-        let bytes = read.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(Error::PayloadTooLarge {
-                    message: "the request body is larger than this server accepts".to_owned(),
-                })
-            } else {
-                ApiError(Error::bad_request(
-                    "invalid_body",
-                    format!("the body could not be read: {rejection}"),
-                ))
-            }
-        })?;
+        let bytes = json_bytes(req, state).await?;
         frontdesk_core::json::from_body(&bytes)
             .map(JsonBody)
             .map_err(ApiError)
     }
 }
 
+/// A JSON body's bytes, once its content type is JSON and it arrived in time and whole.
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                let t = t.trim();
+                t.eq_ignore_ascii_case("application/json")
+                    || t.eq_ignore_ascii_case("application/merge-patch+json")
+            })
+        });
+    if !is_json {
+        return Err(ApiError(Error::bad_request(
+            "unsupported_content_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        )));
+    }
+    // A body must arrive in time: a base allowance plus what the slowest acceptable client
+    // needs for its declared length (a client that trickles bytes to hold a connection is
+    // cut off).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(MAX_UNDECLARED_BODY);
+    let deadline =
+        BODY_BASE_ALLOWANCE + std::time::Duration::from_secs(declared / BODY_MIN_BYTES_PER_SEC);
+    let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| {
+            ApiError(Error::RequestTimeout {
+                message: format!(
+                    "the body did not arrive in time ({} s for its length)",
+                    deadline.as_secs()
+                ),
+            })
+        })?;
+    read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::PayloadTooLarge {
+                message: "the request body is larger than this server accepts".to_owned(),
+            })
+        } else {
+            ApiError(Error::bad_request(
+                "invalid_body",
+                format!("the body could not be read: {rejection}"),
+            ))
+        }
+    })
+}
+
 /// A body that may be left out: `None` when the request has neither a body nor a
-/// `Content-Type`; otherwise read as [`JsonBody`] reads it.
+/// `Content-Type`, or its body is JSON `null`; otherwise read as [`JsonBody`] reads it.
 impl<S, T> axum::extract::OptionalFromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -211,9 +216,13 @@ where
         if !headers.contains_key(header::CONTENT_TYPE) && (empty || undeclared) {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        let bytes = json_bytes(req, state).await?;
+        if bytes.trim_ascii() == b"null" {
+            return Ok(None);
+        }
+        frontdesk_core::json::from_body(&bytes)
+            .map(|body| Some(JsonBody(body)))
+            .map_err(ApiError)
     }
 }
 

@@ -144,13 +144,29 @@ pub(crate) fn day_key(at: Timestamp) -> String {
     at.to_rfc3339().chars().take(10).collect()
 }
 
-/// The query of a conversation list: the filters, keyset paging and a search (the set of
-/// conversations whose title or messages match).
+/// How a search finds its conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    /// The set of every conversation that matches, then the newest of it: quick when few
+    /// match.
+    Set,
+    /// The newest conversations in order, at most this many, each asked whether it matches
+    /// (SQLite: the search index probed by rowid range): quick when many match, as a common
+    /// word does, where the set would hold most of the tenant. Exact when it finds a page.
+    Walk(i64),
+}
+
+/// How many conversations a walk looks at before the search takes the set.
+const SEARCH_WALK: i64 = 600;
+
+/// The query of a conversation list: the filters, keyset paging and a search (the
+/// conversations whose title or messages match, found as `strategy` says).
 fn list_sql(
     dialect: Dialect,
     tenant: &TenantId,
     query: &ConversationQuery,
     search: Option<&[String]>,
+    strategy: Strategy,
 ) -> Stmt {
     let mut sql = Stmt::new("");
     let tenant_arg = sql.bind(tenant.as_str());
@@ -202,13 +218,22 @@ fn list_sql(
         return sql;
     };
     let arg = sql.bind(match_expression(dialect, terms));
-    match dialect {
-        Dialect::Sqlite => sql.push(&format!(
+    match (dialect, strategy) {
+        (Dialect::Sqlite, Strategy::Walk(walk)) => {
+            let walk = sql.bind(walk);
+            sql.push(&format!(
+                "SELECT {COLUMNS} FROM (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {walk}) c \
+                 WHERE EXISTS (SELECT 1 FROM conversations_fts WHERE conversations_fts MATCH {arg} AND rowid = c.pk) \
+                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {arg} \
+                 AND rowid BETWEEN c.pk << 20 AND (c.pk << 20) + 1048575) {ORDER} LIMIT {limit}"
+            ))
+        }
+        (Dialect::Sqlite, _) => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
              OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg})) {ORDER} LIMIT {limit}"
         )),
-        Dialect::Postgres => sql.push(&format!(
+        (Dialect::Postgres, _) => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
              AND to_tsvector('simple', coalesce(t.title, '')) @@ to_tsquery('simple', {arg})) \
@@ -302,9 +327,21 @@ impl ConversationStore for SqlStore {
             });
         }
         let search = terms.as_deref();
+        // A search on SQLite walks the newest conversations first; when that finds no whole
+        // page (few match), the set of matches answers.
+        if search.is_some() && matches!(self.dialect, Dialect::Sqlite) {
+            let walked = Strategy::Walk(SEARCH_WALK);
+            let rows = self
+                .db
+                .query(list_sql(self.dialect, tenant, query, search, walked))
+                .await?;
+            if rows.len() > query.limit as usize {
+                return list_page(&rows, query.limit);
+            }
+        }
         let rows = self
             .db
-            .query(list_sql(self.dialect, tenant, query, search))
+            .query(list_sql(self.dialect, tenant, query, search, Strategy::Set))
             .await?;
         list_page(&rows, query.limit)
     }

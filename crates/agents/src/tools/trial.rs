@@ -30,6 +30,12 @@ pub async fn webhook(
             "only webhook tools send requests to try",
         ));
     };
+    if !arguments.is_object() {
+        return Err(Error::invalid(
+            "arguments",
+            "must be a JSON object, as a model writes them",
+        ));
+    }
     let schema = frontdesk_core::schema::compile("tool.parameters", parameters)?;
     schema
         .check(arguments)

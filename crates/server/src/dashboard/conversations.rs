@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use frontdesk_agents::{pending_approvals, ApprovalDecision};
 use frontdesk_core::conversation::{ConversationStatus, Message};
-use frontdesk_core::id::{ConversationId, RunId};
+use frontdesk_core::id::{ConversationId, MessageId, RunId};
 use frontdesk_core::policy::Approver;
 use frontdesk_core::run::{RunRecord, RunStatus};
 use frontdesk_core::service::ListConversations;
@@ -225,7 +225,15 @@ pub async fn show(
         .iter()
         .map(|b| {
             let mut view = message_view(&b.message, prices);
-            view["siblings"] = json!(b.sibling_ids.len());
+            if let Some(at) = b.sibling_ids.iter().position(|id| *id == b.message.id) {
+                let of = b.sibling_ids.len();
+                view["branch"] = json!({
+                    "at": at + 1,
+                    "of": of,
+                    "prev": at.checked_sub(1).map(|i| b.sibling_ids[i].as_str()),
+                    "next": b.sibling_ids.get(at + 1).map(|id| id.as_str()),
+                });
+            }
             view
         })
         .collect();
@@ -326,6 +334,37 @@ pub async fn delete(
         .delete_conversation(&staff.tenant.id, &id, true)
         .await?;
     Ok(Redirect::to("/conversations").into_response())
+}
+
+/// Which branch to show: the one through this message.
+#[derive(Debug, Deserialize)]
+pub struct BranchForm {
+    message: String,
+}
+
+/// Shows another branch: the newest message at or below `message` becomes the active one
+/// (the next answer continues from there, as in the widget).
+pub async fn switch_branch(
+    State(state): State<AppState>,
+    Path(conversation): Path<String>,
+    submit: Submit<BranchForm>,
+) -> PageResult {
+    let staff = &submit.session.staff;
+    staff.require(Action::Edit)?;
+    let id = conversation_id(&conversation)?;
+    let message = MessageId::parse(submit.form.message.trim()).map_err(|_| Error::NotFound {
+        resource: "message",
+    })?;
+    state
+        .service
+        .set_active_message(&staff.tenant.id, &id, &message)
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/conversations/{}#{}",
+        id.as_str(),
+        message.as_str()
+    ))
+    .into_response())
 }
 
 pub async fn run(

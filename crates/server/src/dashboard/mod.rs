@@ -60,6 +60,10 @@ pub fn routes() -> Router<AppState> {
             post(conversations::delete),
         )
         .route(
+            "/conversations/{conversation}/branch",
+            post(conversations::switch_branch),
+        )
+        .route(
             "/conversations/{conversation}/export",
             get(conversations::export),
         )

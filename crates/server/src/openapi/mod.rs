@@ -245,6 +245,7 @@ fn generated(doc: Document) -> Value {
     flatten(&mut doc);
     unsigned(&mut doc);
     hoist_variants(&mut doc);
+    webhook_trials(&mut doc);
     strip_object_defaults(&mut doc);
     conditions(&mut doc);
     doc
@@ -437,6 +438,19 @@ fn unsigned(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(unsigned),
         _ => {}
+    }
+}
+
+/// A tool to try is a webhook entry (the one kind that sends a request), not any entry.
+fn webhook_trials(doc: &mut Value) {
+    if doc
+        .pointer("/components/schemas/ToolEntryWebhook")
+        .is_none()
+    {
+        return;
+    }
+    if let Some(tool) = doc.pointer_mut("/components/schemas/ToolTest/properties/tool") {
+        *tool = json!({"$ref": "#/components/schemas/ToolEntryWebhook"});
     }
 }
 

@@ -1059,3 +1059,103 @@ async fn an_open_invite_cannot_be_used_to_guess_a_password_or_change_a_role() {
     assert_eq!(members[0].0.role, Role::Owner);
     app.stop().await;
 }
+
+/// The transcript shows which branch a message is on, and editors switch to another; the
+/// next answer continues from there. Viewers see the branches but cannot switch.
+#[tokio::test]
+async fn an_editor_switches_branches_from_the_transcript() {
+    use crate::common::{expect, RecordingModel};
+    let app = TestApp::builder()
+        .provider("rec", RecordingModel::new("answer", None))
+        .spawn()
+        .await;
+    let (t, conversation) = app.chat("rec/m").await;
+    let first = expect(
+        app.post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &t.key,
+            &json!({"content": "one"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let a1 = first["message"]["id"].as_str().unwrap().to_owned();
+    let again = expect(
+        app.post(
+            &format!("/api/v1/conversations/{conversation}/messages/{a1}/regenerate"),
+            &t.key,
+            &json!({}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let a2 = again["message"]["id"].as_str().unwrap().to_owned();
+    member(&app, &t, "eddie@acme.test", Role::Editor).await;
+    member(&app, &t, "vera@acme.test", Role::Viewer).await;
+    let editor = Dash::sign_in(&app, "eddie@acme.test", PASSWORD).await;
+    let path = format!("/conversations/{conversation}");
+    let html = editor.page(&path, StatusCode::OK).await;
+    assert!(
+        html.contains("Branch 2 of 2") && html.contains("answer #2"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("value=\"{a1}\"")),
+        "a control to the first branch"
+    );
+
+    let response = editor
+        .post(&format!("{path}/branch"), &[("message", &a1)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("{path}#{a1}"));
+    let html = editor.page(&path, StatusCode::OK).await;
+    assert!(
+        html.contains("Branch 1 of 2") && html.contains("answer #1") && !html.contains("answer #2")
+    );
+    let stored = app
+        .service
+        .get_conversation(
+            &t.id,
+            &frontdesk_core::id::ConversationId::parse(&conversation).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.active_message_id.unwrap().as_str(), a1);
+
+    // A viewer sees the branch, without the controls, and a posted switch is refused.
+    let viewer = Dash::sign_in(&app, "vera@acme.test", PASSWORD).await;
+    let html = viewer.page(&path, StatusCode::OK).await;
+    assert!(html.contains("Branch 1 of 2") && !html.contains(&format!("value=\"{a2}\"")));
+    let response = viewer
+        .post(&format!("{path}/branch"), &[("message", &a2)])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A message that is not in the conversation, or no message id at all: not found.
+    let other = app.conversation(&t, "support", &["elsewhere"]).await;
+    let elsewhere = app
+        .service
+        .active_branch(
+            &t.id,
+            &frontdesk_core::id::ConversationId::parse(other["id"].as_str().unwrap()).unwrap(),
+        )
+        .await
+        .unwrap()[0]
+        .message
+        .id
+        .as_str()
+        .to_owned();
+    for message in [elsewhere.as_str(), "not-an-id"] {
+        let response = editor
+            .post(&format!("{path}/branch"), &[("message", message)])
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{message}");
+    }
+    app.stop().await;
+}

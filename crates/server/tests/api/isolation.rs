@@ -29,6 +29,18 @@ fn routes_with_ids(
             format!("/api/v1/agents/{agent_id}/versions"),
             None,
         ),
+        (
+            Method::GET,
+            format!("/api/v1/agents/{agent_id}/mcp-tools"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/agents/{agent_id}/tools/test"),
+            Some(
+                json!({"tool": {"type": "webhook", "name": "probe", "url": "https://example.com/hook"}}),
+            ),
+        ),
         (Method::DELETE, format!("/api/v1/api-keys/{key_id}"), None),
         (
             Method::GET,
