@@ -210,6 +210,11 @@ async fn main() {
             format!("/conversations?q={rare}"),
         ),
         (
+            // The worst case of a search: the walk finds nothing, then the set is empty.
+            "Search (word in no message)".to_owned(),
+            "/conversations?q=qqxjzv".to_owned(),
+        ),
+        (
             "Conversation (200 messages)".to_owned(),
             format!("/conversations/{long}"),
         ),

@@ -68,6 +68,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0010_first_token.sql"),
         include_str!("migrations/postgres_0010_first_token.sql"),
     ),
+    (
+        11,
+        "search_vocabulary",
+        include_str!("migrations/sqlite_0011_search_vocabulary.sql"),
+        include_str!("migrations/postgres_0011_search_vocabulary.sql"),
+    ),
 ];
 
 impl SqlStore {

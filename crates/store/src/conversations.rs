@@ -1,6 +1,7 @@
 //! Conversations and messages, with keyset pagination and full-text search.
 
 use crate::db::{execute, query_one, Commit, IfNone, Row, Stmt};
+use crate::search::{Strategy, SEARCH_WALK};
 use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
@@ -144,21 +145,6 @@ pub(crate) fn day_key(at: Timestamp) -> String {
     at.to_rfc3339().chars().take(10).collect()
 }
 
-/// How a search finds its conversations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strategy {
-    /// The set of every conversation that matches, then the newest of it: quick when few
-    /// match.
-    Set,
-    /// The newest conversations in order, at most this many, each asked whether it matches
-    /// (SQLite: the search index probed by rowid range): quick when many match, as a common
-    /// word does, where the set would hold most of the tenant. Exact when it finds a page.
-    Walk(i64),
-}
-
-/// How many conversations a walk looks at before the search takes the set.
-const SEARCH_WALK: i64 = 600;
-
 /// The query of a conversation list: the filters, keyset paging and a search (the
 /// conversations whose title or messages match, found as `strategy` says).
 fn list_sql(
@@ -219,13 +205,16 @@ fn list_sql(
     };
     let arg = sql.bind(match_expression(dialect, terms));
     match (dialect, strategy) {
-        (Dialect::Sqlite, Strategy::Walk(walk)) => {
-            let walk = sql.bind(walk);
+        // The walk reads the newest conversations in order (a co-routine keeps it) and stops
+        // at a page; the titles' matches are one set, read once.
+        (Dialect::Sqlite, Strategy::Walk { messages }) => {
+            let walk = sql.bind(SEARCH_WALK);
+            let messages = sql.bind(messages);
             sql.push(&format!(
                 "SELECT {COLUMNS} FROM (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {walk}) c \
-                 WHERE EXISTS (SELECT 1 FROM conversations_fts WHERE conversations_fts MATCH {arg} AND rowid = c.pk) \
-                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {arg} \
-                 AND rowid BETWEEN c.pk << 20 AND (c.pk << 20) + 1048575) {ORDER} LIMIT {limit}"
+                 WHERE c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
+                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {messages} \
+                 AND rowid BETWEEN c.pk << 20 AND (c.pk << 20) + 1048575) LIMIT {limit}"
             ))
         }
         (Dialect::Sqlite, _) => sql.push(&format!(
@@ -242,6 +231,19 @@ fn list_sql(
         )),
     }
     sql
+}
+
+/// Rows in the list's order: newest activity first, then by id.
+fn sort_newest_first(rows: &mut [Row]) -> StoreResult<()> {
+    let mut keyed = Vec::with_capacity(rows.len());
+    for row in rows.iter() {
+        keyed.push((col::<i64>(row, "activity_at")?, col::<String>(row, "id")?));
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|a, b| keyed[*b].cmp(&keyed[*a]));
+    let sorted: Vec<Row> = order.iter().map(|i| rows[*i].clone()).collect();
+    rows.clone_from_slice(&sorted);
+    Ok(())
 }
 
 /// A page from list rows (one more than `limit` when more follow) and its next cursor.
@@ -329,14 +331,17 @@ impl ConversationStore for SqlStore {
         let search = terms.as_deref();
         // A search on SQLite walks the newest conversations first; when that finds no whole
         // page (few match), the set of matches answers.
-        if search.is_some() && matches!(self.dialect, Dialect::Sqlite) {
-            let walked = Strategy::Walk(SEARCH_WALK);
-            let rows = self
-                .db
-                .query(list_sql(self.dialect, tenant, query, search, walked))
-                .await?;
-            if rows.len() > query.limit as usize {
-                return list_page(&rows, query.limit);
+        if let (Some(terms), Dialect::Sqlite) = (search, self.dialect) {
+            let strategy = self.search_strategy(terms).await?;
+            if strategy != Strategy::Set {
+                let mut rows = self
+                    .db
+                    .query(list_sql(self.dialect, tenant, query, search, strategy))
+                    .await?;
+                if rows.len() > query.limit as usize {
+                    sort_newest_first(&mut rows)?;
+                    return list_page(&rows, query.limit);
+                }
             }
         }
         let rows = self

@@ -21,6 +21,7 @@ pub mod db;
 mod keys;
 mod postgres;
 mod runs;
+mod search;
 mod sessions;
 mod sql;
 mod sqlite;
@@ -48,6 +49,8 @@ pub struct SqlStore {
     db: Arc<dyn Db>,
     dialect: Dialect,
     postgres: Option<Arc<PgDb>>,
+    /// From how many matching messages a search walks (see `search.rs`).
+    walk_from: i64,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -75,6 +78,7 @@ impl SqlStore {
             return Ok(Self {
                 db: Arc::new(db),
                 dialect: Dialect::Sqlite,
+                walk_from: search::WALK_FROM,
                 postgres: None,
             });
         }
@@ -95,6 +99,7 @@ impl SqlStore {
         Ok(Self {
             db: db.clone(),
             dialect: Dialect::Postgres,
+            walk_from: search::WALK_FROM,
             postgres: Some(db),
         })
     }

@@ -1,13 +1,14 @@
 //! Dashboard sessions, invites, password resets and membership changes, and the activity
 //! the overview reads: the same checks on both backends.
 
+use frontdesk_core::conversation::ConversationQuery;
 use frontdesk_core::conversation::{MessageDraft, MessageRole, Usage};
 use frontdesk_core::id::RunId;
 use frontdesk_core::policy::Approver;
 use frontdesk_core::run::{RunEvent, RunRecord, RunStatus, SequencedEvent};
 use frontdesk_core::service::{AcceptInvite, NewConversation, NewUser};
 use frontdesk_core::session::LinkKind;
-use frontdesk_core::store::{RunStore, SessionStore};
+use frontdesk_core::store::{ConversationStore, RunStore, SessionStore};
 use frontdesk_core::tenant::Role;
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::Error;
@@ -380,4 +381,44 @@ pub async fn search_pages(fx: &Fixture) {
     }
     assert_eq!(seen, matching, "newest activity first, every match once");
     assert!(!seen.contains(&theirs.id));
+    // The walk a common word takes (here from one matching message on) pages the same, for a
+    // whole word and for a prefix; it falls back to the set where it finds no whole page.
+    let walking = fx.store.clone().with_search_walk_from(1);
+    for (q, limit) in [
+        ("parcel", 2),
+        ("parc", 2),
+        ("parcel", 10),
+        ("where parc", 1),
+    ] {
+        let mut pages = Vec::new();
+        for store in [&fx.store, &walking] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store
+                    .list_conversations(
+                        &acme,
+                        &ConversationQuery {
+                            search: Some(q.to_owned()),
+                            limit,
+                            after: after.take(),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                seen.extend(page.items.iter().map(|c| c.id.clone()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            pages.push(seen);
+        }
+        assert_eq!(pages[0], pages[1], "{q} by {limit}");
+        assert!(
+            !pages[1].is_empty() && !pages[1].contains(&theirs.id),
+            "{q}"
+        );
+    }
 }
