@@ -210,7 +210,12 @@ async fn main() {
             format!("/conversations?q={rare}"),
         ),
         (
-            // The worst case of a search: the walk finds nothing, then the set is empty.
+            // A common word that is the prefix of few others (the walk).
+            "Search (word of rank 113)".to_owned(),
+            format!("/conversations?q={}", vocabulary.rank(113)),
+        ),
+        (
+            // A word in no message: the vocabulary says so, and the set is empty.
             "Search (word in no message)".to_owned(),
             "/conversations?q=qqxjzv".to_owned(),
         ),

@@ -15,7 +15,7 @@ pub(crate) const SEARCH_WALK: i64 = 600;
 /// is small enough to sort.
 pub(crate) const WALK_FROM: i64 = 20_000;
 /// The most words a prefix may stand for in a walk.
-const MAX_EXPANSION: usize = 64;
+const MAX_EXPANSION: usize = 16;
 
 /// How a search finds its conversations.
 #[derive(Debug, Clone, PartialEq, Eq)]
