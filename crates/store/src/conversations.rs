@@ -205,16 +205,19 @@ fn list_sql(
     };
     let arg = sql.bind(match_expression(dialect, terms));
     match (dialect, strategy) {
-        // The walk reads the newest conversations in order (a co-routine keeps it) and stops
-        // at a page; the titles' matches are one set, read once.
+        // The window: the newest conversations, and of the messages only those in their
+        // range of rowids (conversations active lately were mostly made lately: a narrow
+        // range), each word sought there in its own list.
         (Dialect::Sqlite, Strategy::Walk { messages }) => {
             let walk = sql.bind(SEARCH_WALK);
             let messages = sql.bind(messages);
             sql.push(&format!(
-                "SELECT {COLUMNS} FROM (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {walk}) c \
+                "WITH w AS (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {walk}) \
+                 SELECT {COLUMNS} FROM w c \
                  WHERE c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
-                 OR EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH {messages} \
-                 AND rowid BETWEEN c.pk << 20 AND (c.pk << 20) + 1048575) LIMIT {limit}"
+                 OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {messages} \
+                 AND rowid BETWEEN (SELECT min(pk) FROM w) << 20 AND ((SELECT max(pk) FROM w) << 20) + 1048575) \
+                 {ORDER} LIMIT {limit}"
             ))
         }
         (Dialect::Sqlite, _) => sql.push(&format!(
@@ -231,19 +234,6 @@ fn list_sql(
         )),
     }
     sql
-}
-
-/// Rows in the list's order: newest activity first, then by id.
-fn sort_newest_first(rows: &mut [Row]) -> StoreResult<()> {
-    let mut keyed = Vec::with_capacity(rows.len());
-    for row in rows.iter() {
-        keyed.push((col::<i64>(row, "activity_at")?, col::<String>(row, "id")?));
-    }
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|a, b| keyed[*b].cmp(&keyed[*a]));
-    let sorted: Vec<Row> = order.iter().map(|i| rows[*i].clone()).collect();
-    rows.clone_from_slice(&sorted);
-    Ok(())
 }
 
 /// A page from list rows (one more than `limit` when more follow) and its next cursor.
@@ -334,12 +324,11 @@ impl ConversationStore for SqlStore {
         if let (Some(terms), Dialect::Sqlite) = (search, self.dialect) {
             let strategy = self.search_strategy(terms).await?;
             if strategy != Strategy::Set {
-                let mut rows = self
+                let rows = self
                     .db
                     .query(list_sql(self.dialect, tenant, query, search, strategy))
                     .await?;
                 if rows.len() > query.limit as usize {
-                    sort_newest_first(&mut rows)?;
                     return list_page(&rows, query.limit);
                 }
             }

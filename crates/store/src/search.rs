@@ -1,8 +1,9 @@
 //! How a conversation search runs on SQLite. The set of every match, sorted, is quick when few
-//! messages match; for a common word it holds most of the tenant. Then the newest
-//! conversations are walked in order instead, each probed in the search index by rowid range,
-//! until a page is found. A probe is quick only for whole words, so the walk asks for the words
-//! a prefix stands for (from the index's vocabulary) rather than the prefix itself.
+//! messages match; for a common word it holds most of the tenant. Then a window of the newest
+//! conversations is searched instead, its messages found by rowid range, which the index
+//! seeks quickly for whole words only: the window asks for the words a prefix stands for (from
+//! the index's vocabulary) rather than the prefix itself. A window that holds a whole page
+//! answers exactly; else the set does.
 
 use crate::db::Stmt;
 use crate::sql::col;
@@ -15,14 +16,14 @@ pub(crate) const SEARCH_WALK: i64 = 600;
 /// is small enough to sort.
 pub(crate) const WALK_FROM: i64 = 20_000;
 /// The most words a prefix may stand for in a walk.
-const MAX_EXPANSION: usize = 16;
+const MAX_EXPANSION: usize = 64;
 
 /// How a search finds its conversations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Strategy {
     /// The set of every conversation that matches, then the newest of it.
     Set,
-    /// The newest conversations in order, at most `SEARCH_WALK`, each probed with
+    /// The newest conversations, at most `SEARCH_WALK`, and their messages matching
     /// `messages` (whole words only); exact whenever it finds a page.
     Walk { messages: String },
 }
