@@ -159,6 +159,8 @@ define_id!(/// A message in a conversation.
     MessageId, "msg", "message");
 define_id!(/// A run (one turn of an agent).
     RunId, "run", "run");
+define_id!(/// A knowledge base: a tenant's documents an agent answers from.
+    KnowledgeBaseId, "kb", "knowledge base");
 define_id!(/// An uploaded document.
     DocumentId, "doc", "document");
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod id;
 pub mod json;
 pub mod key;
+pub mod knowledge;
 pub mod model;
 pub mod policy;
 pub mod run;

@@ -33,6 +33,7 @@ pub trait Store:
     + CredentialStore
     + TurnStore
     + SessionStore
+    + KnowledgeStore
 {
 }
 
@@ -47,6 +48,7 @@ impl<T> Store for T where
         + CredentialStore
         + TurnStore
         + SessionStore
+        + KnowledgeStore
 {
 }
 
@@ -140,6 +142,28 @@ pub trait SessionStore: Send + Sync {
         at: Timestamp,
         user: &UserId,
         password_hash: &str,
+    ) -> StoreResult<()>;
+}
+
+/// Knowledge bases.
+#[async_trait]
+pub trait KnowledgeStore: Send + Sync {
+    /// A name taken in the tenant is `Conflict("name")`.
+    async fn insert_knowledge_base(&self, kb: &crate::knowledge::KnowledgeBase) -> StoreResult<()>;
+    /// The tenant's knowledge bases, by name.
+    async fn list_knowledge_bases(
+        &self,
+        tenant: &TenantId,
+    ) -> StoreResult<Vec<crate::knowledge::KnowledgeBase>>;
+    async fn get_knowledge_base(
+        &self,
+        tenant: &TenantId,
+        id: &crate::id::KnowledgeBaseId,
+    ) -> StoreResult<crate::knowledge::KnowledgeBase>;
+    async fn delete_knowledge_base(
+        &self,
+        tenant: &TenantId,
+        id: &crate::id::KnowledgeBaseId,
     ) -> StoreResult<()>;
 }
 

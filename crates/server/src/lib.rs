@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
+        .merge(routes::knowledge::routes())
         .merge(routes::provider_keys::routes())
         .merge(routes::secrets::routes())
         .merge(routes::runs::routes())

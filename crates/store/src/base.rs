@@ -74,6 +74,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0011_search_vocabulary.sql"),
         include_str!("migrations/postgres_0011_search_vocabulary.sql"),
     ),
+    (
+        12,
+        "knowledge_bases",
+        include_str!("migrations/sqlite_0012_knowledge_bases.sql"),
+        include_str!("migrations/postgres_0012_knowledge_bases.sql"),
+    ),
 ];
 
 impl SqlStore {

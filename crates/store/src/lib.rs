@@ -19,6 +19,7 @@ mod conversations;
 mod credentials;
 pub mod db;
 mod keys;
+mod knowledge;
 mod postgres;
 mod runs;
 mod search;

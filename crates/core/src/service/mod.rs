@@ -6,6 +6,7 @@ mod branches;
 mod conversations;
 mod credentials;
 mod keys;
+mod knowledge;
 mod runs;
 mod secrets;
 mod sessions;

@@ -339,6 +339,12 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"maxProperties": 64}),
         ),
         ("NewTenant", "/properties/name", text(1, 200)),
+        ("NewKnowledgeBase", "/properties/name", text(1, 200)),
+        (
+            "NewKnowledgeBase",
+            "/properties/description",
+            json!({"maxLength": 2000}),
+        ),
         (
             "NewTenant",
             "/properties/owner_email",

@@ -7,6 +7,7 @@ pub mod chatkit;
 pub(crate) mod client_limits;
 pub mod conversations;
 pub mod keys;
+pub mod knowledge;
 pub mod openai;
 pub mod provider_keys;
 pub mod runs;

@@ -14,8 +14,24 @@ fn routes_with_ids(
     conversation_id: &str,
     run_id: &str,
     message_id: &str,
+    kb_id: &str,
 ) -> Vec<(Method, String, Option<Value>)> {
     vec![
+        (
+            Method::GET,
+            format!("/api/v1/knowledge-bases/{kb_id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/knowledge-bases/secret-4711".to_owned(),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/knowledge-bases/{kb_id}"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/agents/{agent_id}"), None),
         (Method::GET, "/api/v1/agents/support".to_owned(), None),
         (
@@ -144,6 +160,19 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     )
     .await;
     let run_id = result["run_id"].as_str().unwrap().to_owned();
+    let kb = expect(
+        app.post(
+            "/api/v1/knowledge-bases",
+            &a.key,
+            &json!({"name": "secret-4711"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let kb_id = kb["id"].as_str().unwrap().to_owned();
     let message_id = result["message"]["parent_id"].as_str().unwrap().to_owned();
     let (agent_id, key_id, conversation_id) = (
         agent["id"].as_str().unwrap(),
@@ -151,9 +180,14 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         conversation["id"].as_str().unwrap(),
     );
 
-    for (method, path, body) in
-        routes_with_ids(agent_id, key_id, conversation_id, &run_id, &message_id)
-    {
+    for (method, path, body) in routes_with_ids(
+        agent_id,
+        key_id,
+        conversation_id,
+        &run_id,
+        &message_id,
+        &kb_id,
+    ) {
         let mut request = app.request(method.clone(), &path, &b.key);
         if let Some(body) = &body {
             request = request.json(body);
@@ -186,13 +220,18 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         "/api/v1/runs?status=completed",
         "/api/v1/secrets",
         "/api/v1/provider-keys",
+        "/api/v1/knowledge-bases",
     ] {
         let response = app.get(path, &b.key).send().await.unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         assert!(
-            !body.contains(agent_id) && !body.contains(conversation_id) && !body.contains(key_id),
+            !body.contains(agent_id)
+                && !body.contains(conversation_id)
+                && !body.contains(key_id)
+                && !body.contains(&kb_id)
+                && !body.contains("4711"),
             "{path} leaked: {body}"
         );
     }
@@ -234,7 +273,14 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     protocol_routes_stay_apart(&app, &b, conversation_id, &run_id).await;
     every_route_with_an_id_is_in_the_table(
         &app,
-        &routes_with_ids(agent_id, key_id, conversation_id, &run_id, &message_id),
+        &routes_with_ids(
+            agent_id,
+            key_id,
+            conversation_id,
+            &run_id,
+            &message_id,
+            &kb_id,
+        ),
         [
             (agent_id, "{agent}"),
             (key_id, "{key}"),
@@ -242,6 +288,8 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
             (run_id.as_str(), "{run}"),
             (message_id.as_str(), "{message}"),
             ("call_1", "{call_id}"),
+            (kb_id.as_str(), "{kb}"),
+            ("secret-4711", "{kb}"),
         ],
     )
     .await;
@@ -421,7 +469,7 @@ async fn protocol_routes_stay_apart(app: &TestApp, b: &TestTenant, conversation:
 async fn every_route_with_an_id_is_in_the_table(
     app: &TestApp,
     table: &[(Method, String, Option<Value>)],
-    ids: [(&str, &'static str); 6],
+    ids: [(&str, &'static str); 8],
 ) {
     let document = expect(
         app.client

@@ -18,6 +18,7 @@ mod dashboard_browser;
 mod hosted;
 mod isolation;
 mod keys;
+mod knowledge;
 mod mcp;
 mod openai_compat;
 mod page_checks;
