@@ -1,0 +1,9 @@
+//! Knowledge: what turns a tenant's documents into passages an agent answers from. Text
+//! arrives as [`Block`]s that keep its structure (headings, paragraphs, list items, tables,
+//! page numbers); [`chunk::chunk`] cuts them into passages by structure first and then by a
+//! token budget with overlap, each passage knowing its section and page for citations.
+
+pub mod chunk;
+pub mod markdown;
+
+pub use chunk::{chunk, Block, BlockKind, Chunk, ChunkSettings};
