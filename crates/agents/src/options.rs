@@ -23,8 +23,8 @@ pub struct TurnOptions {
     /// what the tenant set.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub page_context: Map<String, Value>,
-    /// Another `provider/model` for the agent that takes the turn, without its fallbacks
-    /// (the playground compares answers this way).
+    /// Another `provider/model` for the conversation's own agent this turn, without its
+    /// fallbacks (the playground compares answers this way).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// A saved version of the conversation's agent to run the turn with, in place of the

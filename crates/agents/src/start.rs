@@ -243,11 +243,10 @@ async fn fresh(
             path.into()
         }
     };
-    let entry = as_of(deps, entry, options.agent_version).await?;
-    let agent = with_model(
-        agent_in_charge(deps, entry.clone(), &branch).await?,
-        &options,
-    );
+    // A turn's version and model are the conversation's own agent's (an agent a handoff
+    // left in charge runs as it is, as it does when handed to within the run).
+    let entry = with_model(as_of(deps, entry, options.agent_version).await?, &options);
+    let agent = agent_in_charge(deps, entry.clone(), &branch).await?;
     let keys = open_keys(keys?);
     let candidates = deps.candidates(&agent, &keys)?;
     let window = window_of(&candidates);
@@ -493,13 +492,12 @@ async fn resume(
         .service
         .get_agent(&tenant, &AgentRef::Id(paused.agent_id.clone()))
         .await?;
-    // The version and model the run started with (the entry agent's version only: a run
-    // handed off to another agent goes on with that one's current config).
-    let agent = match record.agent == agent.spec.slug {
-        true => as_of(deps, agent, options.agent_version).await?,
+    // The version and model the run started with, for the conversation's own agent (one a
+    // handoff put in charge goes on with its current config).
+    let agent = match paused.agent_id == conversation.agent_id {
+        true => with_model(as_of(deps, agent, options.agent_version).await?, &options),
         false => agent,
     };
-    let agent = with_model(agent, &options);
     let user_message = deps
         .service
         .get_message(&tenant, &record.conversation_id, &paused.user_message_id)

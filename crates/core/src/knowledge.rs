@@ -34,6 +34,12 @@ impl NewKnowledgeBase {
     pub fn checked(self) -> Result<Self> {
         let name = self.name.trim().to_owned();
         validate::non_empty("name", &name, 200)?;
+        if KnowledgeBaseId::parse(&name).is_ok() {
+            return Err(crate::Error::invalid(
+                "name",
+                "must not look like a knowledge base id (`kb_…`)",
+            ));
+        }
         validate::max_chars("description", &self.description, 2_000)?;
         Ok(Self {
             name,

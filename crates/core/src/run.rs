@@ -348,13 +348,19 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Milliseconds from the run's start to its first streamed text; `None` when it wrote
-    /// none, or waited for a person before it did (that wait is not the model's).
+    /// Milliseconds from the run's start to its first streamed text; `None` when it did not
+    /// complete, wrote none, waited for a person before it did (that wait is not the
+    /// model's), or a guardrail's reply came first (not the model's text).
     pub fn first_token_ms(&self) -> Option<i64> {
+        if self.status != RunStatus::Completed {
+            return None;
+        }
         let start = self.events.first()?.at;
         for event in &self.events {
             match &event.event {
-                RunEvent::ApprovalRequired { .. } => return None,
+                RunEvent::ApprovalRequired { .. } | RunEvent::GuardrailTripped { .. } => {
+                    return None
+                }
                 RunEvent::MessageDelta { text } if !text.is_empty() => {
                     return Some((event.at.as_millis() - start.as_millis()).max(0));
                 }
@@ -440,6 +446,55 @@ impl RunStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_token_time_is_the_models_own() {
+        let start = Timestamp::from_millis(1_000_000);
+        let at = |ms: i64| Timestamp::from_millis(start.as_millis() + ms);
+        let record = |status: RunStatus, events: Vec<(i64, RunEvent)>| RunRecord {
+            id: RunId::new(),
+            tenant_id: TenantId::new(),
+            conversation_id: ConversationId::new(),
+            status,
+            agent: "a".into(),
+            model: "m".into(),
+            usage: Usage::default(),
+            steps: Vec::new(),
+            events: events
+                .into_iter()
+                .enumerate()
+                .map(|(seq, (ms, event))| SequencedEvent {
+                    seq: seq as u64,
+                    at: at(ms),
+                    event,
+                })
+                .collect(),
+            state: None,
+            expires_at: None,
+            created_at: start,
+            completed_at: at(1_000),
+        };
+        let delta = |text: &str| RunEvent::MessageDelta { text: text.into() };
+        let tripped = RunEvent::GuardrailTripped {
+            guardrail: "g".into(),
+            message: "m".into(),
+        };
+        let empty_first = vec![(0, delta("")), (250, delta("Hi"))];
+        assert_eq!(
+            record(RunStatus::Completed, empty_first.clone()).first_token_ms(),
+            Some(250)
+        );
+        assert_eq!(
+            record(RunStatus::Failed, empty_first).first_token_ms(),
+            None
+        );
+        let guarded = vec![(0, delta("")), (5, tripped), (6, delta("Sorry."))];
+        assert_eq!(record(RunStatus::Completed, guarded).first_token_ms(), None);
+        assert_eq!(
+            record(RunStatus::Completed, vec![(0, delta(""))]).first_token_ms(),
+            None
+        );
+    }
 
     #[test]
     fn events_carry_their_wire_names() {

@@ -198,7 +198,8 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 }
 
 /// A body that may be left out: `None` when the request has neither a body nor a
-/// `Content-Type`, or its body is JSON `null`; otherwise read as [`JsonBody`] reads it.
+/// `Content-Type`, or its body is empty or JSON `null`; otherwise read as [`JsonBody`] reads
+/// it.
 impl<S, T> axum::extract::OptionalFromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -217,7 +218,8 @@ where
             return Ok(None);
         }
         let bytes = json_bytes(req, state).await?;
-        if bytes.trim_ascii() == b"null" {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
             return Ok(None);
         }
         frontdesk_core::json::from_body(&bytes)

@@ -125,6 +125,11 @@ impl McpClients {
         lock(&self.sessions).retain(|key, _| key.0 != *tenant);
     }
 
+    /// Forgets the sessions of one server (by its name) of `tenant`.
+    pub fn forget_server(&self, tenant: &TenantId, server: &str) {
+        lock(&self.sessions).retain(|key, _| key.0 != *tenant || key.1 != server);
+    }
+
     fn drop_session(&self, key: &Key) {
         lock(&self.sessions).remove(key);
     }

@@ -65,7 +65,9 @@ pub async fn mcp_tools(env: &ToolEnv, agent: &Agent) -> Result<Vec<McpServerTool
     }
     let tenant = &agent.tenant_id;
     let named = env.service.open_secrets(tenant).await?;
-    env.mcp.forget(tenant);
+    for server in servers {
+        env.mcp.forget_server(tenant, &server.name);
+    }
     let asked = servers.iter().map(|server| {
         let named = &named;
         async move {

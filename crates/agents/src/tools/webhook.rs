@@ -305,22 +305,27 @@ impl Webhook {
                         value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
                     })
                     .collect();
-                outbound::read_limited(response, MAX_RESPONSE_BYTES)
+                read_shown(response)
                     .await
-                    .map(|bytes| {
-                        let truncated = bytes.len() > TRIAL_SHOWN_BYTES;
-                        let shown = &bytes[..bytes.len().min(TRIAL_SHOWN_BYTES)];
-                        TrialResponse {
-                            status,
-                            headers,
-                            body: String::from_utf8_lossy(shown).into_owned(),
-                            truncated,
-                            duration_ms: started.elapsed().as_millis() as u64,
-                        }
+                    .map(|(bytes, truncated)| TrialResponse {
+                        status,
+                        headers,
+                        body: String::from_utf8_lossy(&bytes).into_owned(),
+                        truncated,
+                        duration_ms: started.elapsed().as_millis() as u64,
                     })
             }
             Err(error) => Err(outbound::describe(&error)),
         };
+        // A receiver that echoes its request would hand the secrets back: they are shown by
+        // name wherever they appear.
+        let answered = answered.map(|mut response| {
+            for header in &mut response.headers {
+                header.value = self.hide_secrets(&header.value);
+            }
+            response.body = self.hide_secrets(&response.body);
+            response
+        });
         match answered {
             Ok(response) => WebhookTrial {
                 request: shown,
@@ -334,6 +339,38 @@ impl Webhook {
             },
         }
     }
+}
+
+impl Webhook {
+    /// `text` with the value of every secret this webhook's headers name replaced by
+    /// `{{secrets.NAME}}`.
+    fn hide_secrets(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (name, secret) in &self.secrets {
+            let value = secret.expose_secret();
+            let named = self
+                .headers
+                .values()
+                .any(|v| v.contains(&format!("secrets.{name}")));
+            if named && !value.is_empty() && out.contains(value) {
+                out = out.replace(value, &format!("{{{{secrets.{name}}}}}"));
+            }
+        }
+        out
+    }
+}
+
+/// At most [`TRIAL_SHOWN_BYTES`] of a response body, and whether there was more.
+async fn read_shown(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| outbound::describe(&e))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > TRIAL_SHOWN_BYTES {
+            body.truncate(TRIAL_SHOWN_BYTES);
+            return Ok((body, true));
+        }
+    }
+    Ok((body, false))
 }
 
 #[async_trait]

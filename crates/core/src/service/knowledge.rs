@@ -69,7 +69,7 @@ impl Service {
         found.map_err(|e| Error::from_store("knowledge base", e))
     }
 
-    /// Deletes a knowledge base (and, with it, its documents).
+    /// Deletes a knowledge base.
     pub async fn delete_knowledge_base(&self, tenant: &TenantId, id_or_name: &str) -> Result<()> {
         let kb = self.get_knowledge_base(tenant, id_or_name).await?;
         self.store

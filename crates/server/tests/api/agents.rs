@@ -306,6 +306,26 @@ async fn a_webhook_tool_is_tried_from_the_editor() {
         shown("x-frontdesk-signature").unwrap()
     );
     assert_eq!(got.body, br#"{"amount":20}"#);
+    // A receiver that echoes the secret back: shown by name, never in the clear.
+    let echo = Receiver::start(200, r#"{"seen": "Bearer hook-secret-42"}"#, 0).await;
+    let mut echoed = tool.clone();
+    echoed["url"] = json!(echo.url);
+    let trial = expect(
+        test(
+            &t.key,
+            "refunds",
+            json!({"tool": echoed, "arguments": {"amount": 1}}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        trial["response"]["body"],
+        r#"{"seen": "Bearer {{secrets.hook_token}}"}"#
+    );
+    assert!(!trial.to_string().contains("hook-secret-42"));
 
     // Arguments that do not match the tool's parameters, a tool that sends nothing, a bad URL.
     expect_error(

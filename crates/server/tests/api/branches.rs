@@ -468,6 +468,19 @@ async fn another_answer_from_another_model_or_an_earlier_version() {
         .unwrap();
     let plain = expect(plain, StatusCode::OK).await;
     assert_eq!(plain["message"]["content"][0]["text"], "first #2");
+    // Nor is an empty body sent as JSON.
+    let empty = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{id}/messages/{answer}/regenerate"),
+            &t.key,
+        )
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let empty = expect(empty, StatusCode::OK).await;
+    assert_eq!(empty["message"]["content"][0]["text"], "first #3");
 
     // A version the agent never had, a model no provider serves, bad values.
     expect_error(

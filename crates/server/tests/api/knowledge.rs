@@ -38,6 +38,7 @@ async fn knowledge_bases_are_created_listed_found_and_deleted() {
     for (body, field) in [
         (json!({"name": "   "}), "name"),
         (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "kb_01jd8x5k7m3q4r5s6t7v8w9x0y"}), "name"),
         (
             json!({"name": "ok", "description": "d".repeat(2_001)}),
             "description",
