@@ -2,8 +2,12 @@
 //! arrives as [`Block`]s that keep its structure (headings, paragraphs, list items, tables,
 //! page numbers); [`chunk::chunk`] cuts them into passages by structure first and then by a
 //! token budget with overlap, each passage knowing its section and page for citations.
+//! [`rank`] holds retrieval's exact vector index and the fusion of the vector and full-text
+//! rankings.
 
 pub mod chunk;
 pub mod markdown;
+pub mod rank;
 
 pub use chunk::{chunk, Block, BlockKind, Chunk, ChunkSettings};
+pub use rank::{fuse, FlatIndex, Scored};
