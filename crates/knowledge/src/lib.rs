@@ -6,6 +6,7 @@
 //! rankings.
 
 pub mod chunk;
+pub mod csv;
 pub mod markdown;
 pub mod rank;
 
