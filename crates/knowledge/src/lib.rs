@@ -7,6 +7,7 @@
 
 pub mod chunk;
 pub mod csv;
+pub mod html;
 pub mod markdown;
 pub mod rank;
 
