@@ -210,7 +210,7 @@ async fn main() {
             format!("/conversations?q={rare}"),
         ),
         (
-            // A common word that is the prefix of few others (the walk).
+            // A common word that is the prefix of few others (the window).
             "Search (word of rank 113)".to_owned(),
             format!("/conversations?q={}", vocabulary.rank(113)),
         ),

@@ -1,7 +1,7 @@
 //! Conversations and messages, with keyset pagination and full-text search.
 
 use crate::db::{execute, query_one, Commit, IfNone, Row, Stmt};
-use crate::search::{Strategy, SEARCH_WALK};
+use crate::search::{Strategy, SEARCH_WINDOW};
 use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, json_col_opt, to_json, ts, ts_opt};
 use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
@@ -208,11 +208,11 @@ fn list_sql(
         // The window: the newest conversations, and of the messages only those in their
         // range of rowids (conversations active lately were mostly made lately: a narrow
         // range), each word sought there in its own list.
-        (Dialect::Sqlite, Strategy::Walk { messages }) => {
-            let walk = sql.bind(SEARCH_WALK);
+        (Dialect::Sqlite, Strategy::Window { messages }) => {
+            let window = sql.bind(SEARCH_WINDOW);
             let messages = sql.bind(messages);
             sql.push(&format!(
-                "WITH w AS (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {walk}) \
+                "WITH w AS (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {window}) \
                  SELECT {COLUMNS} FROM w c \
                  WHERE c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
                  OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {messages} \
@@ -319,8 +319,8 @@ impl ConversationStore for SqlStore {
             });
         }
         let search = terms.as_deref();
-        // A search on SQLite walks the newest conversations first; when that finds no whole
-        // page (few match), the set of matches answers.
+        // A search on SQLite for common words looks in a window of the newest conversations
+        // first; when that finds no whole page, the set of matches answers.
         if let (Some(terms), Dialect::Sqlite) = (search, self.dialect) {
             let strategy = self.search_strategy(terms).await?;
             if strategy != Strategy::Set {

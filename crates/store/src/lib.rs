@@ -50,8 +50,8 @@ pub struct SqlStore {
     db: Arc<dyn Db>,
     dialect: Dialect,
     postgres: Option<Arc<PgDb>>,
-    /// From how many matching messages a search walks (see `search.rs`).
-    walk_from: i64,
+    /// From how many matching messages a search looks in a window first (see `search.rs`).
+    window_from: i64,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -79,7 +79,7 @@ impl SqlStore {
             return Ok(Self {
                 db: Arc::new(db),
                 dialect: Dialect::Sqlite,
-                walk_from: search::WALK_FROM,
+                window_from: search::WINDOW_FROM,
                 postgres: None,
             });
         }
@@ -100,7 +100,7 @@ impl SqlStore {
         Ok(Self {
             db: db.clone(),
             dialect: Dialect::Postgres,
-            walk_from: search::WALK_FROM,
+            window_from: search::WINDOW_FROM,
             postgres: Some(db),
         })
     }

@@ -10,12 +10,12 @@ use crate::sql::col;
 use crate::SqlStore;
 use frontdesk_core::store::StoreResult;
 
-/// How many conversations a walk looks at before the search takes the set.
-pub(crate) const SEARCH_WALK: i64 = 600;
-/// From how many matching messages (of the rarest word) a walk is worth it: below, the set
+/// How many of the newest conversations a window holds.
+pub(crate) const SEARCH_WINDOW: i64 = 600;
+/// From how many matching messages (of the rarest word) a window is worth it: below, the set
 /// is small enough to sort.
-pub(crate) const WALK_FROM: i64 = 20_000;
-/// The most words a prefix may stand for in a walk.
+pub(crate) const WINDOW_FROM: i64 = 20_000;
+/// The most words a prefix may stand for in a window.
 const MAX_EXPANSION: usize = 64;
 
 /// How a search finds its conversations.
@@ -23,20 +23,20 @@ const MAX_EXPANSION: usize = 64;
 pub(crate) enum Strategy {
     /// The set of every conversation that matches, then the newest of it.
     Set,
-    /// The newest conversations, at most `SEARCH_WALK`, and their messages matching
+    /// The newest conversations, at most `SEARCH_WINDOW`, and their messages matching
     /// `messages` (whole words only); exact whenever it finds a page.
-    Walk { messages: String },
+    Window { messages: String },
 }
 
 impl SqlStore {
-    /// The same store, walking from `messages` matching messages on (tests make a walk of a
-    /// few rows this way; the default is 20,000).
-    pub fn with_search_walk_from(mut self, messages: i64) -> Self {
-        self.walk_from = messages;
+    /// The same store, taking a window from `messages` matching messages on (tests take one
+    /// over a few rows this way; the default is 20,000).
+    pub fn with_search_window_from(mut self, messages: i64) -> Self {
+        self.window_from = messages;
         self
     }
 
-    /// The strategy for a search's words (SQLite): a walk when every word is in many
+    /// The strategy for a search's words (SQLite): a window when every word is in many
     /// messages and the last one, a prefix, stands for few enough words.
     pub(crate) async fn search_strategy(&self, terms: &[String]) -> StoreResult<Strategy> {
         let Some(last) = terms.len().checked_sub(1) else {
@@ -75,10 +75,10 @@ impl SqlStore {
                 _ => format!("({})", words.join(" OR ")),
             });
         }
-        if rarest < self.walk_from {
+        if rarest < self.window_from {
             return Ok(Strategy::Set);
         }
-        Ok(Strategy::Walk {
+        Ok(Strategy::Window {
             messages: parts.join(" AND "),
         })
     }

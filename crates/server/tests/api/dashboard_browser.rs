@@ -574,6 +574,35 @@ async fn a_business_runs_its_assistants_from_the_dashboard() {
     let asked = scripted.requests();
     assert_eq!(asked.last().unwrap()["model"], "m");
     screenshot(&browser, "dashboard-playground").await;
+    // Its transcript shows the two answers as branches; an owner may switch.
+    let played = app
+        .service
+        .list_conversations(
+            &demo.tenant.id,
+            frontdesk_core::service::ListConversations {
+                q: Some("Hi there".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    browser
+        .goto(&format!(
+            "{}/conversations/{}",
+            app.base,
+            played.id.as_str()
+        ))
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "return document.body.textContent.includes('Branch 2 of 2') && document.body.textContent.includes('Hello from the comparison.') && document.querySelector('.branch-nav button') !== null;",
+        "the transcript's branches",
+    )
+    .await;
+    screenshot(&browser, "dashboard-conversation-branches").await;
 
     for (path, name) in [
         ("/usage", "usage"),

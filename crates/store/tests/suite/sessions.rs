@@ -381,9 +381,9 @@ pub async fn search_pages(fx: &Fixture) {
     }
     assert_eq!(seen, matching, "newest activity first, every match once");
     assert!(!seen.contains(&theirs.id));
-    // The walk a common word takes (here from one matching message on) pages the same, for a
+    // The window a common word takes (here from one matching message on) pages the same, for a
     // whole word and for a prefix; it falls back to the set where it finds no whole page.
-    let walking = fx.store.clone().with_search_walk_from(1);
+    let windowed = fx.store.clone().with_search_window_from(1);
     for (q, limit) in [
         ("parcel", 2),
         ("parc", 2),
@@ -391,7 +391,7 @@ pub async fn search_pages(fx: &Fixture) {
         ("where parc", 1),
     ] {
         let mut pages = Vec::new();
-        for store in [&fx.store, &walking] {
+        for store in [&fx.store, &windowed] {
             let mut seen = Vec::new();
             let mut after = None;
             loop {
