@@ -25,6 +25,7 @@ mod guardrails;
 mod history;
 pub mod hub;
 mod import;
+pub mod knowledge;
 mod live;
 mod model_step;
 mod options;

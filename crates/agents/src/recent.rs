@@ -179,7 +179,12 @@ fn weight(message: &Message) -> usize {
                 call_id, output, ..
             } => call_id.len() + json_len(output),
             ContentPart::Handoff { from, to } => from.len() + to.len(),
-            ContentPart::Citation { title, url } => title.len() + url.len(),
+            ContentPart::Citation {
+                title,
+                url,
+                section,
+                ..
+            } => title.len() + url.len() + section.as_ref().map_or(0, String::len),
         })
         .sum();
     MESSAGE_OVERHEAD + parts + message.structured.as_ref().map_or(0, json_len)

@@ -48,10 +48,22 @@ pub struct Runner {
 }
 
 /// Options of the agent runtime.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct RunnerOptions {
     /// Let webhooks and MCP servers reach private and loopback addresses.
     pub allow_private_urls: bool,
+    /// The tenants' knowledge (agents with `knowledge` search it); none on a server without
+    /// an embedder.
+    pub knowledge: Option<Arc<dyn frontdesk_core::knowledge::Retriever>>,
+}
+
+impl std::fmt::Debug for RunnerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerOptions")
+            .field("allow_private_urls", &self.allow_private_urls)
+            .field("knowledge", &self.knowledge.is_some())
+            .finish()
+    }
 }
 
 /// A run that has started: its id, the message it answers, and a follower from event 1.
@@ -102,6 +114,7 @@ impl Runner {
             allow_private: options.allow_private_urls,
             mcp: McpClients::default(),
             webhooks: Arc::default(),
+            knowledge: options.knowledge.clone(),
         };
         Self {
             deps: Arc::new(Deps {

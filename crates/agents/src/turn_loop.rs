@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::deps::Deps;
 use crate::guardrails;
 use crate::history;
+use crate::knowledge;
 use crate::model_step::{model_step, StepResult};
 use crate::ports::Publisher;
 use crate::structured;
@@ -71,6 +72,7 @@ impl TurnLoop<'_> {
         let mut repair: Option<Vec<ModelMessage>> = None;
         let mut repaired = false;
         loop {
+            self.find_knowledge(work).await;
             let spec = &work.agent.spec;
             if work.progress.model_calls >= spec.max_turns {
                 return End::failed(
@@ -93,10 +95,16 @@ impl TurnLoop<'_> {
                 }
             }
             let mut messages = work.base.clone();
-            set_instructions(
-                &mut messages,
-                &instructions(spec, &work.options, &work.context.run_context),
-            );
+            let mut system = instructions(spec, &work.options, &work.context.run_context);
+            if let Some(found) = work
+                .progress
+                .knowledge
+                .as_ref()
+                .filter(|f| f.agent == spec.slug && !f.context.is_empty())
+            {
+                system = format!("{}\n\n{}", system.trim_end(), found.context);
+            }
+            set_instructions(&mut messages, &system);
             messages.extend(history::expand(&work.progress.parts));
             if let Some(extra) = &repair {
                 messages.extend(extra.iter().cloned());
@@ -397,18 +405,88 @@ impl TurnLoop<'_> {
                 .iter()
                 .filter(|p| matches!(p, ContentPart::Citation { .. }))
                 .collect::<Vec<_>>();
-            if cited.len() >= MAX_CITATIONS
-                || cited
-                    .iter()
-                    .any(|p| matches!(p, ContentPart::Citation { url, .. } if *url == source.url))
+            if cited.len() >= MAX_CITATIONS || cited.iter().any(|p| same_source(p, &source)) {
+                continue;
+            }
+            work.progress.parts.push(source.citation());
+        }
+    }
+
+    /// Looks up the agent's knowledge for the user's message once per run and agent (context
+    /// mode): the passages go into the instructions, their documents become the answer's
+    /// citations, and the search is a step of the trace. A failed search is logged and the
+    /// run goes on without.
+    async fn find_knowledge(&self, work: &mut Work) {
+        let Some(retriever) = self.deps.tools.knowledge.as_ref() else {
+            return;
+        };
+        let slug = work.agent.spec.slug.clone();
+        if work
+            .progress
+            .knowledge
+            .as_ref()
+            .is_some_and(|found| found.agent == slug)
+        {
+            return;
+        }
+        let question = knowledge::latest_question(&work.base);
+        let started = Timestamp::now();
+        let clock = Instant::now();
+        let Some(result) = knowledge::context_for(
+            retriever.as_ref(),
+            &work.agent.tenant_id,
+            &work.agent.spec,
+            &question,
+        )
+        .await
+        else {
+            return;
+        };
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let (hits, error) = match result {
+            Ok(hits) => (hits, None),
+            Err(error) => {
+                tracing::warn!(run.id = %work.context.run, %error, "the knowledge search failed; answering without it");
+                (Vec::new(), Some(clip(&error.to_string(), 300)))
+            }
+        };
+        for source in knowledge::sources(&hits) {
+            let cited = work
+                .progress
+                .parts
+                .iter()
+                .filter(|p| matches!(p, ContentPart::Citation { .. }))
+                .count();
+            if cited >= MAX_CITATIONS || work.progress.parts.iter().any(|p| same_source(p, &source))
             {
                 continue;
             }
-            work.progress.parts.push(ContentPart::Citation {
-                title: source.title,
-                url: source.url,
-            });
+            work.progress.parts.push(source.citation());
         }
+        work.progress.steps.push(RunStep {
+            kind: StepKind::Tool,
+            name: "knowledge".into(),
+            agent: slug.clone(),
+            started_at: started,
+            duration_ms,
+            input: json!({ "query": clip(&question, TRACE_CHARS) }),
+            output: json!(hits
+                .iter()
+                .map(|h| json!({
+                    "document": h.title,
+                    "section": h.section,
+                    "page": h.page,
+                    "score": h.score,
+                    "text": clip(&h.text, 300),
+                }))
+                .collect::<Vec<_>>()),
+            usage: None,
+            error,
+        });
+        work.progress.knowledge = Some(knowledge::Found {
+            agent: slug,
+            context: knowledge::render(&hits),
+        });
     }
 
     /// Hands the run to `slug`: same history, the target's instructions, tools and model.
@@ -597,6 +675,27 @@ fn record_attempts(work: &mut Work, step: &mut StepResult) {
 }
 
 /// What output guardrails look at: the JSON for a structured answer, else the text.
+/// Whether `part` already cites `source` (the same link, or the same passage's place).
+fn same_source(part: &ContentPart, source: &frontdesk_core::tool::Source) -> bool {
+    match part {
+        ContentPart::Citation {
+            url,
+            document_id,
+            section,
+            page,
+            ..
+        } => match &source.document_id {
+            Some(document) => {
+                document_id.as_ref() == Some(document)
+                    && *section == source.section
+                    && *page == source.page
+            }
+            None => !url.is_empty() && *url == source.url,
+        },
+        _ => false,
+    }
+}
+
 fn step_text_for_checks(text: &str, structured: &Option<Value>) -> String {
     match structured {
         Some(value) => value.to_string(),

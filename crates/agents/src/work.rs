@@ -37,6 +37,10 @@ pub(crate) struct Progress {
     pub steps: Vec<RunStep>,
     /// The `provider/model` that answered last.
     pub model: String,
+    /// What the agent's knowledge gave the model (context mode), found once per run and
+    /// agent.
+    #[serde(default)]
+    pub knowledge: Option<crate::knowledge::Found>,
     /// Text of the model call in flight that clients have already seen (kept if the run is
     /// stopped in the middle of it).
     #[serde(skip)]

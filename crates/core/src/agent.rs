@@ -166,8 +166,23 @@ pub struct KnowledgeSettings {
     pub knowledge_base_ids: Vec<String>,
     #[serde(default = "default_top_k")]
     pub top_k: u32,
+    /// Leave out passages less similar to the question than this (cosine, -1 to 1).
     #[serde(default)]
     pub min_score: Option<f64>,
+    /// How the agent gets its knowledge: `context` (the passages that match the visitor's
+    /// message go into the prompt before every model call) or `tool` (the model calls
+    /// `search_knowledge` when it decides to).
+    #[serde(default)]
+    pub mode: KnowledgeMode,
+}
+
+/// How an agent gets its knowledge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KnowledgeMode {
+    #[default]
+    Context,
+    Tool,
 }
 
 fn default_top_k() -> u32 {
@@ -387,6 +402,24 @@ impl AgentSpec {
                     "knowledge.top_k",
                     "must be between 1 and 50",
                 ));
+            }
+            if let Some(id) = knowledge
+                .knowledge_base_ids
+                .iter()
+                .find(|id| crate::id::KnowledgeBaseId::parse(id).is_err())
+            {
+                return Err(Error::invalid(
+                    "knowledge.knowledge_base_ids",
+                    format!("`{id}` is not a knowledge base id (`kb_…`)"),
+                ));
+            }
+            if let Some(min) = knowledge.min_score {
+                if !(-1.0..=1.0).contains(&min) {
+                    return Err(Error::invalid(
+                        "knowledge.min_score",
+                        "must be between -1 and 1",
+                    ));
+                }
             }
         }
         self.widget.validate()?;

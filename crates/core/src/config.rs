@@ -45,6 +45,7 @@ pub struct Config {
     pub allow_signup: bool,
     pub limits: Limits,
     pub local: Local,
+    pub knowledge: Knowledge,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
     /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
     /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set. The `openai` these variables create
@@ -161,6 +162,33 @@ pub struct Local {
     pub preload: bool,
 }
 
+/// Documents: the embedder their passages are searched with, and ingestion.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Knowledge {
+    /// `local/all-minilm-l6-v2` (the embedded model), or `provider/model` of a configured
+    /// OpenAI-compatible provider (`openai/text-embedding-3-small`). Documents embedded by
+    /// another embedder are searched by full text only until ingested again.
+    pub embedder: String,
+    /// The vector length of a provider's embedding model (known OpenAI models need none).
+    pub dimensions: Option<usize>,
+    /// Documents ingested at once by each instance.
+    pub workers: usize,
+    /// The largest document (file or fetched page), in MiB.
+    pub max_document_mb: usize,
+}
+
+impl Default for Knowledge {
+    fn default() -> Self {
+        Self {
+            embedder: "local/all-minilm-l6-v2".into(),
+            dimensions: None,
+            workers: 1,
+            max_document_mb: 20,
+        }
+    }
+}
+
 impl Default for Local {
     fn default() -> Self {
         Self {
@@ -226,6 +254,7 @@ impl Default for Config {
             allow_signup: false,
             limits: Limits::default(),
             local: Local::default(),
+            knowledge: Knowledge::default(),
             providers: BTreeMap::new(),
             prices: BTreeMap::new(),
         }
@@ -277,6 +306,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("FRONTDESK_LOCAL_THREADS", "local.threads"),
     ("FRONTDESK_LOCAL_CONTEXT", "local.context"),
     ("FRONTDESK_LOCAL_PRELOAD", "local.preload"),
+    ("FRONTDESK_EMBEDDER", "knowledge.embedder"),
+    ("FRONTDESK_EMBEDDER_DIMENSIONS", "knowledge.dimensions"),
+    ("FRONTDESK_INGEST_WORKERS", "knowledge.workers"),
+    ("FRONTDESK_MAX_DOCUMENT_MB", "knowledge.max_document_mb"),
 ];
 
 /// Names of `FRONTDESK_*` variables owned by other parts (read where they are used).
@@ -417,6 +450,18 @@ impl Config {
         if let Some(value) = get("FRONTDESK_TRUST_FORWARDED_FOR") {
             self.limits.trust_forwarded_for = parse_env("FRONTDESK_TRUST_FORWARDED_FOR", value)?;
         }
+        if let Some(value) = get("FRONTDESK_EMBEDDER") {
+            self.knowledge.embedder = value.to_owned();
+        }
+        if let Some(value) = get("FRONTDESK_EMBEDDER_DIMENSIONS") {
+            self.knowledge.dimensions = Some(parse_env("FRONTDESK_EMBEDDER_DIMENSIONS", value)?);
+        }
+        if let Some(value) = get("FRONTDESK_INGEST_WORKERS") {
+            self.knowledge.workers = parse_env("FRONTDESK_INGEST_WORKERS", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_MAX_DOCUMENT_MB") {
+            self.knowledge.max_document_mb = parse_env("FRONTDESK_MAX_DOCUMENT_MB", value)?;
+        }
         if let Some(value) = get("FRONTDESK_MODELS_DIR") {
             self.local.models_dir = PathBuf::from(value);
         }
@@ -462,6 +507,27 @@ impl Config {
                     "must be at least 16 characters",
                 ));
             }
+        }
+        if !self.knowledge.embedder.contains('/') {
+            return Err(Error::invalid(
+                "knowledge.embedder",
+                "must be `provider/model`, e.g. local/all-minilm-l6-v2",
+            ));
+        }
+        if !(1..=16).contains(&self.knowledge.workers) {
+            return Err(Error::invalid(
+                "knowledge.workers",
+                "must be between 1 and 16",
+            ));
+        }
+        if !(1..=512).contains(&self.knowledge.max_document_mb) {
+            return Err(Error::invalid(
+                "knowledge.max_document_mb",
+                "must be between 1 and 512",
+            ));
+        }
+        if self.knowledge.dimensions == Some(0) {
+            return Err(Error::invalid("knowledge.dimensions", "must be above 0"));
         }
         if !(1..=64).contains(&self.local.parallel) {
             return Err(Error::invalid("local.parallel", "must be between 1 and 64"));
@@ -557,6 +623,12 @@ impl Config {
                 "context": self.local.context,
                 "preload": self.local.preload,
             },
+            "knowledge": {
+                "embedder": self.knowledge.embedder,
+                "dimensions": self.knowledge.dimensions,
+                "workers": self.knowledge.workers,
+                "max_document_mb": self.knowledge.max_document_mb,
+            },
         })
     }
 
@@ -592,7 +664,7 @@ impl Config {
             None => "\"\" # unset".to_owned(),
         };
         format!(
-            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\nallow_signup = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\nmax_connections_per_address = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n",
+            "bind = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\npublic_url = \"{}\"\nadmin_token = {}\nmetrics_token = {}\nmaster_key = {}\nlog = \"{}\"\nbootstrap_demo = {}\nallow_private_urls = {}\nallow_signup = {}\n\n[limits]\nmax_body_bytes = {}\nrate_limit_per_minute = {}\nmax_page_size = {}\nwidget_per_ip_per_minute = {}\nauth_failures_per_minute = {}\nmax_connections_per_address = {}\ntrust_forwarded_for = {}\n\n[local]\nmodels_dir = \"{}\"\nparallel = {}\nthreads = {}\ncontext = {}\npreload = {}\n\n[knowledge]\nembedder = \"{}\"\n{}workers = {}\nmax_document_mb = {}\n",
             self.bind,
             self.data_dir.display(),
             redact_url(&self.database_url()),
@@ -616,6 +688,13 @@ impl Config {
             self.local.threads,
             self.local.context,
             self.local.preload,
+            self.knowledge.embedder,
+            self.knowledge
+                .dimensions
+                .map(|d| format!("dimensions = {d}\n"))
+                .unwrap_or_default(),
+            self.knowledge.workers,
+            self.knowledge.max_document_mb,
         ) + &self.show_providers()
     }
 }

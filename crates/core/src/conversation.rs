@@ -100,11 +100,23 @@ pub enum ContentPart {
         from: String,
         to: String,
     },
-    /// A source the answer draws on: a link a tool returned (an MCP resource link, say),
-    /// shown under the answer. Never sent back to a model.
+    /// A source the answer draws on: a link a tool returned (an MCP resource link, say), or
+    /// a passage of the tenant's knowledge, shown under the answer. Never sent back to a
+    /// model.
     Citation {
         title: String,
+        /// The source's link; empty for a document that has none (an uploaded file).
+        #[serde(default)]
         url: String,
+        /// The knowledge document cited (`doc_…`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        document_id: Option<String>,
+        /// The section of the document (its headings, outermost first, joined by ` › `).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        section: Option<String>,
+        /// The page of the document (PDF), from 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<u32>,
     },
 }
 

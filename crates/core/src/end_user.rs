@@ -171,6 +171,9 @@ mod tests {
                 ContentPart::Citation {
                     title: "Help".into(),
                     url: "https://help.example.com".into(),
+                    document_id: None,
+                    section: None,
+                    page: None,
                 },
                 ContentPart::Text {
                     text: "Shipped.".into(),

@@ -12,8 +12,11 @@ use crate::conversation::{
     Conversation, ConversationPatch, ConversationQuery, Message, MessageQuery, NewMessage, Page,
 };
 use crate::error::StoreError;
-use crate::id::{AgentId, ConversationId, KeyId, MessageId, RunId, TenantId, UserId};
+use crate::id::{
+    AgentId, ConversationId, DocumentId, KeyId, KnowledgeBaseId, MessageId, RunId, TenantId, UserId,
+};
 use crate::key::ApiKey;
+use crate::knowledge::{Document, IndexedDocument, KnowledgeHit, NewPassage, Passage};
 use crate::session::{Session, SignInLink};
 use crate::tenant::{Membership, Tenant, User};
 use crate::time::Timestamp;
@@ -160,11 +163,159 @@ pub trait KnowledgeStore: Send + Sync {
         tenant: &TenantId,
         id: &crate::id::KnowledgeBaseId,
     ) -> StoreResult<crate::knowledge::KnowledgeBase>;
+    /// Deletes it with its documents, passages and vectors.
     async fn delete_knowledge_base(
         &self,
         tenant: &TenantId,
         id: &crate::id::KnowledgeBaseId,
     ) -> StoreResult<()>;
+
+    /// Inserts a document (queued) with its content, if it has any yet (a URL's comes later).
+    async fn insert_document(&self, document: &Document, content: Option<&[u8]>)
+        -> StoreResult<()>;
+    /// A knowledge base's documents, newest first.
+    async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+    ) -> StoreResult<Vec<Document>>;
+    async fn get_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+    ) -> StoreResult<Document>;
+    /// The document of the knowledge base with this content hash or this URL, if any.
+    async fn find_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        content_hash: Option<&str>,
+        url: Option<&str>,
+    ) -> StoreResult<Option<Document>>;
+    /// Deletes a document with its passages and vectors.
+    async fn delete_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+    ) -> StoreResult<()>;
+    /// A document's passages, in order.
+    async fn document_passages(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        limit: u32,
+    ) -> StoreResult<Vec<Passage>>;
+    /// A document's stored content.
+    async fn document_content(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<Vec<u8>>;
+
+    /// Queues a document again (a retry, a re-fetch): its passages stay until new ones replace
+    /// them. `content`, when given, replaces what is stored.
+    async fn requeue_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        run_after: Timestamp,
+    ) -> StoreResult<()>;
+    /// Takes the next ingestion job of any tenant: a queued document whose time has come, or
+    /// one whose worker's lease ran out (a crash). It becomes `processing`, leased to the
+    /// caller until `lease_until`, and its attempts grow by one.
+    /// `only` restricts it to one document (the CLI ingesting what it added).
+    async fn claim_document(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        only: Option<&DocumentId>,
+    ) -> StoreResult<Option<Document>>;
+    /// Puts every `processing` document back in the queue (one instance, starting up: no one
+    /// else can be working on them).
+    async fn release_documents(&self) -> StoreResult<u64>;
+    /// Records what was fetched or sniffed: content (replacing what is stored), its hash, type
+    /// and title.
+    async fn set_document_content(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        content: &[u8],
+        content_hash: &str,
+        media_type: &str,
+        title: &str,
+    ) -> StoreResult<()>;
+    /// Starts (or restarts, keeping the first `keep` passages) the document's passages:
+    /// passages from `keep` on are removed, progress is `keep` of `total`.
+    async fn begin_passages(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        keep: u32,
+        total: u32,
+        lease_until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Stores a batch of passages with their vectors, moves progress on and extends the lease.
+    async fn add_passages(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+        passages: &[NewPassage],
+        lease_until: Timestamp,
+    ) -> StoreResult<()>;
+    /// How many passages the document has stored.
+    async fn count_passages(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<u32>;
+    /// Ends a job: ready (with the embedder's name), failed with a reason, or back in the queue
+    /// after `run_after` with the reason of this try.
+    async fn finish_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        end: DocumentEnd,
+    ) -> StoreResult<()>;
+    /// URL documents due for a re-fetch, queued again; how many.
+    async fn queue_refreshes(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// A number that changes whenever the tenant's searchable passages do.
+    async fn knowledge_generation(&self, tenant: &TenantId) -> StoreResult<i64>;
+    /// The tenant's ready documents.
+    async fn indexed_documents(&self, tenant: &TenantId) -> StoreResult<Vec<IndexedDocument>>;
+    /// A document's passage ids and vectors.
+    async fn passage_vectors(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+    ) -> StoreResult<Vec<(i64, Vec<f32>)>>;
+    /// Full-text search (BM25 on SQLite) over the ready passages of these knowledge bases
+    /// (and these documents, when any are named): passage ids, best first.
+    async fn search_passages(
+        &self,
+        tenant: &TenantId,
+        kbs: &[KnowledgeBaseId],
+        documents: &[DocumentId],
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<i64>>;
+    /// Passages by id with their document's title and link, in the order asked (ids of other
+    /// tenants or of documents no longer ready are left out).
+    async fn passages_by_id(
+        &self,
+        tenant: &TenantId,
+        ids: &[i64],
+    ) -> StoreResult<Vec<KnowledgeHit>>;
+}
+
+/// How an ingestion job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentEnd {
+    Ready {
+        embedding_model: String,
+    },
+    Failed {
+        reason: String,
+    },
+    Retry {
+        reason: String,
+        run_after: Timestamp,
+    },
 }
 
 /// API keys.

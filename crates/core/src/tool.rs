@@ -31,11 +31,15 @@ pub struct ToolOutput {
     pub sources: Vec<Source>,
 }
 
-/// A source a tool result names: a title and an `http(s)` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A source a tool result names: a title and an `http(s)` URL, or a passage of a knowledge
+/// document (its link may be empty; then the document, section and page say where it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
     pub title: String,
     pub url: String,
+    pub document_id: Option<String>,
+    pub section: Option<String>,
+    pub page: Option<u32>,
 }
 
 impl Source {
@@ -59,7 +63,38 @@ impl Source {
         Some(Self {
             title: crate::validate::truncate(if title.is_empty() { url } else { title }, 200),
             url: parsed.to_string(),
+            ..Self::default()
         })
+    }
+
+    /// The source of a knowledge passage: its document's title and link (kept only when it
+    /// is an `http(s)` URL), the document, section and page.
+    pub fn passage(hit: &crate::knowledge::KnowledgeHit) -> Self {
+        let linked = hit
+            .url
+            .as_deref()
+            .and_then(|url| Self::link(&hit.title, url));
+        Self {
+            title: crate::validate::truncate(hit.title.trim(), 200),
+            url: linked.map(|l| l.url).unwrap_or_default(),
+            document_id: Some(hit.document_id.to_string()),
+            section: hit
+                .section
+                .as_ref()
+                .map(|s| crate::validate::truncate(s, 300)),
+            page: hit.page,
+        }
+    }
+
+    /// The citation part an answer carries for this source.
+    pub fn citation(self) -> crate::conversation::ContentPart {
+        crate::conversation::ContentPart::Citation {
+            title: self.title,
+            url: self.url,
+            document_id: self.document_id,
+            section: self.section,
+            page: self.page,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use frontdesk_store::SqlStore;
 use serde_json::json;
 
 use crate::{
-    AgentCommand, Cli, Command, ConfigCommand, KeyCommand, ModelsCommand, TenantCommand,
+    AgentCommand, Cli, Command, ConfigCommand, KbCommand, KeyCommand, ModelsCommand, TenantCommand,
     UserCommand,
 };
 
@@ -53,6 +53,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent { command } => agent(&config, cli.json, command).await,
         Command::User { command } => user(&config, cli.json, command).await,
         Command::Models { command } => models(&config, cli.json, command),
+        Command::Ingest { paths, kb, tenant } => {
+            crate::knowledge::ingest(&config, cli.json, paths, &kb, tenant.as_deref()).await
+        }
+        Command::Kb {
+            command: KbCommand::List { tenant },
+        } => crate::knowledge::list(&config, cli.json, tenant.as_deref()).await,
     }
 }
 
@@ -97,7 +103,7 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
-async fn open_service(config: &Config) -> anyhow::Result<Service> {
+pub(crate) async fn open_service(config: &Config) -> anyhow::Result<Service> {
     let store = open_store(config).await?;
     Ok(Service::new(Arc::new(store), config.limits.clone()))
 }
@@ -106,7 +112,7 @@ fn tenant_id(value: &str) -> anyhow::Result<TenantId> {
     TenantId::parse(value).map_err(|e| anyhow::anyhow!("--tenant: {e}"))
 }
 
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -155,6 +161,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
     } else {
         None
+    };
+    let demo_tenant = match &demo {
+        Some(Demo::Created(demo)) => Some(demo.tenant.id.clone()),
+        Some(Demo::Existing { tenant, .. }) => Some(tenant.id.clone()),
+        _ => None,
     };
     let mut registry = Registry::from_config(&config.providers, Timeouts::default())
         .context("configuring the model providers")?;
@@ -225,7 +236,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => {}
     }
-    let state = AppState::with_registry(service, config, registry);
+    let embedder = crate::knowledge::embedder(&config)?;
+    let state = AppState::with_embedder(service, config, registry, Some(embedder));
+    if let Some(tenant) = demo_tenant {
+        if let Err(error) =
+            frontdesk_server::demo::ensure_demo_knowledge(&state, &tenant, "support").await
+        {
+            tracing::warn!(%error, "the demo's knowledge base could not be made");
+        }
+    }
     frontdesk_server::serve(listener, state, frontdesk_server::shutdown_signal()).await?;
     store.close().await;
     println!("frontdesk stopped");

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod knowledge;
 
 /// jemalloc instead of the system allocator: many small, short-lived allocations on every
 /// thread (events, JSON, buffers); measured with `make bench-stream`.
@@ -75,6 +76,35 @@ pub enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// Add documents (files, folders or URLs) to a knowledge base and ingest them here, with
+    /// progress. The knowledge base is created when it does not exist.
+    Ingest {
+        /// Files (PDF, DOCX, HTML, Markdown, CSV, text), folders (read recursively) or
+        /// http(s) URLs.
+        #[arg(required = true, value_name = "PATH_OR_URL")]
+        paths: Vec<String>,
+        /// The knowledge base, by name or id.
+        #[arg(long)]
+        kb: String,
+        /// The tenant (default: the demo tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Knowledge bases.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// List a tenant's knowledge bases with their documents by status.
+    List {
+        /// The tenant (default: the demo tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 

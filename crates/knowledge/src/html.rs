@@ -72,7 +72,7 @@ pub fn blocks(html: &str) -> (Vec<Block>, Option<String>) {
         if name.is_empty() {
             continue;
         }
-        if DROPPED.contains(&name.as_str()) {
+        if DROPPED.contains(&name.as_str()) || (!closing && is_navigation(tag)) {
             if !closing && !tag.ends_with('/') {
                 rest = skip_element(rest, &name);
             }
@@ -83,6 +83,47 @@ pub fn blocks(html: &str) -> (Vec<Block>, Option<String>) {
     reader.text(rest);
     reader.flush();
     (reader.blocks, title)
+}
+
+/// Whether an element's attributes mark it as navigation (`role="navigation"`, or a class
+/// such as `navheader`, `navbar` or `breadcrumb`): generated manuals and site templates put
+/// their page links in plain `<div>`s.
+fn is_navigation(tag: &str) -> bool {
+    const CLASSES: &[&str] = &[
+        "navheader",
+        "navfooter",
+        "navbar",
+        "navigation",
+        "breadcrumb",
+        "breadcrumbs",
+        "sidebar",
+        "skip-link",
+        "cookie-banner",
+    ];
+    let lower = tag.to_ascii_lowercase();
+    if lower.contains("role=\"navigation\"") || lower.contains("role='navigation'") {
+        return true;
+    }
+    let Some(at) = lower.find("class=") else {
+        return false;
+    };
+    let value = &lower[at + 6..];
+    let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'');
+    let value = match quote {
+        Some(q) => value[1..].split(q).next().unwrap_or_default(),
+        None => value
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap_or_default(),
+    };
+    value
+        .split_whitespace()
+        .any(|class| CLASSES.contains(&class))
+}
+
+/// Decodes character references in `text`.
+pub(crate) fn decode_entities(text: &str) -> String {
+    decode(text)
 }
 
 /// The inside of `<main>`, else of the first `<article>`, when the page has one.
@@ -342,6 +383,18 @@ mod tests {
         assert_eq!(
             got.iter().map(|b| b.text.as_str()).collect::<Vec<_>>(),
             ["keep", "also"]
+        );
+    }
+
+    #[test]
+    fn divs_marked_as_navigation_are_dropped() {
+        let page = "<body><div class=\"navheader\"><table><tr><td>Prev</td><td>Next</td></tr></table></div>\
+            <div class=\"sect1\"><h2>Indexes</h2><p>Use them.</p></div>\
+            <div role=\"navigation\"><a>Home</a></div><div class='navfooter'>Up</div></body>";
+        let (got, _) = blocks(page);
+        assert_eq!(
+            got.iter().map(|b| b.text.as_str()).collect::<Vec<_>>(),
+            ["Indexes", "Use them."]
         );
     }
 }

@@ -7,9 +7,16 @@
 
 pub mod chunk;
 pub mod csv;
+pub mod docx;
+pub mod extract;
 pub mod html;
+pub mod index;
+mod ingest;
+pub mod library;
 pub mod markdown;
+pub mod pdf;
 pub mod rank;
 
 pub use chunk::{chunk, Block, BlockKind, Chunk, ChunkSettings};
+pub use library::{Added, DocumentWithPassages, Library, LibrarySettings, NewDocument};
 pub use rank::{fuse, FlatIndex, Scored};

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod demo;
 pub mod error;
 mod headers;
 mod listen;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub service: Service,
     pub config: Config,
     pub runner: Runner,
+    /// Documents and their search; none on a server without an embedder.
+    pub knowledge: Option<frontdesk_knowledge::Library>,
     pub limiter: rate_limit::RateLimiter,
     pub metrics: PrometheusHandle,
 }
@@ -63,8 +66,31 @@ impl AppState {
         Ok(Self::with_registry(service, config, registry))
     }
 
-    /// The state with a given set of model providers (tests register scripted ones).
+    /// The state with a given set of model providers (tests register scripted ones), and no
+    /// knowledge (no embedder).
     pub fn with_registry(service: Service, config: Config, registry: Registry) -> Self {
+        Self::with_embedder(service, config, registry, None)
+    }
+
+    /// The state with model providers and the embedder documents are searched with.
+    pub fn with_embedder(
+        service: Service,
+        config: Config,
+        registry: Registry,
+        embedder: Option<Arc<dyn frontdesk_core::embed::Embedder>>,
+    ) -> Self {
+        let knowledge = embedder.map(|embedder| {
+            frontdesk_knowledge::Library::new(
+                service.clone(),
+                embedder,
+                frontdesk_knowledge::LibrarySettings {
+                    allow_private_urls: config.allow_private_urls,
+                    workers: config.knowledge.workers,
+                    max_document_bytes: config.knowledge.max_document_mb * 1024 * 1024,
+                    ..Default::default()
+                },
+            )
+        });
         let runner = Runner::with_options(
             service.clone(),
             registry,
@@ -72,12 +98,16 @@ impl AppState {
             RetryPolicy::default(),
             RunnerOptions {
                 allow_private_urls: config.allow_private_urls,
+                knowledge: knowledge
+                    .clone()
+                    .map(|k| Arc::new(k) as Arc<dyn frontdesk_core::knowledge::Retriever>),
             },
         );
         Self(Arc::new(Inner {
             service,
             config,
             runner,
+            knowledge,
             limiter: rate_limit::RateLimiter::default(),
             metrics: observe::prometheus(),
         }))
@@ -91,7 +121,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::agents::routes())
         .merge(routes::keys::routes())
-        .merge(routes::knowledge::routes())
+        .merge(routes::knowledge::routes(&state))
         .merge(routes::provider_keys::routes())
         .merge(routes::secrets::routes())
         .merge(routes::runs::routes())
@@ -146,6 +176,11 @@ pub async fn serve(
     // Approvals nobody answered in time become rejections, and their runs go on.
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
+    if let Some(knowledge) = &state.knowledge {
+        // One SQLite file has one server: what it left processing was interrupted.
+        let single = state.service.store().backend() == "sqlite";
+        knowledge.spawn_workers(sweeper.clone(), single).await;
+    }
     let per_address = state.config.limits.max_connections_per_address;
     listen::serve(listener, router(state), per_address, shutdown).await;
     sweeper.cancel();

@@ -80,6 +80,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0012_knowledge_bases.sql"),
         include_str!("migrations/postgres_0012_knowledge_bases.sql"),
     ),
+    (
+        13,
+        "knowledge_documents",
+        include_str!("migrations/sqlite_0013_knowledge_documents.sql"),
+        include_str!("migrations/postgres_0013_knowledge_documents.sql"),
+    ),
 ];
 
 impl SqlStore {

@@ -16,6 +16,18 @@ pub enum Value {
     Int(Option<i64>),
     Float(Option<f64>),
     Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(Some(v))
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Value::Bytes(Some(v.to_vec()))
+    }
 }
 
 impl From<i64> for Value {
@@ -66,6 +78,7 @@ pub enum Cell {
     Int(i64),
     Float(f64),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 /// One result row: column names (shared by the rows of a result) and cells.
@@ -120,7 +133,17 @@ impl FromCell for String {
     fn from_cell(cell: &Cell) -> Result<Self, &'static str> {
         match cell {
             Cell::Text(v) => Ok(v.clone()),
+            Cell::Bytes(v) => String::from_utf8(v.clone()).map_err(|_| "text"),
             _ => Err("text"),
+        }
+    }
+}
+impl FromCell for Vec<u8> {
+    fn from_cell(cell: &Cell) -> Result<Self, &'static str> {
+        match cell {
+            Cell::Bytes(v) => Ok(v.clone()),
+            Cell::Text(v) => Ok(v.clone().into_bytes()),
+            _ => Err("bytes"),
         }
     }
 }

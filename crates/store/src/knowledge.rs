@@ -1,14 +1,23 @@
-//! Knowledge bases, scoped by tenant in every statement.
+//! Knowledge bases, their documents (each also its own ingestion job), passages with their
+//! vectors, and the full-text search over passages. Scoped by tenant in every statement.
+//!
+//! Vectors are stored as little-endian `f32`s. Whatever changes a tenant's searchable passages
+//! (a document becoming ready, a deletion) bumps its row in `knowledge_generations` in the
+//! same transaction, so an instance's vector index knows when to catch up.
 
 use async_trait::async_trait;
-use frontdesk_core::id::{KnowledgeBaseId, TenantId};
-use frontdesk_core::knowledge::KnowledgeBase;
-use frontdesk_core::store::{KnowledgeStore, StoreResult};
+use frontdesk_core::id::{DocumentId, KnowledgeBaseId, TenantId};
+use frontdesk_core::knowledge::{
+    Document, DocumentSource, DocumentStatus, IndexedDocument, KnowledgeBase, KnowledgeHit,
+    NewPassage, Passage, Progress,
+};
+use frontdesk_core::store::{DocumentEnd, KnowledgeStore, StoreResult};
+use frontdesk_core::time::Timestamp;
 use frontdesk_core::StoreError;
 
-use crate::db::{execute, query_one, Row, Stmt};
-use crate::sql::{col, id_col, ts};
-use crate::SqlStore;
+use crate::db::{execute, query_one, IfNone, Row, Stmt};
+use crate::sql::{bad_value, col, id_col, ts, ts_opt};
+use crate::{Dialect, SqlStore};
 
 const COLUMNS: &str = "id, tenant_id, name, description, created_at, updated_at";
 
@@ -76,10 +85,652 @@ impl KnowledgeStore for SqlStore {
     ) -> StoreResult<()> {
         let stmt = Stmt::new("DELETE FROM knowledge_bases WHERE tenant_id = $1 AND id = $2")
             .arg(tenant.as_str())
-            .arg(id.as_str());
-        match execute(self.db.as_ref(), stmt).await?.affected {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+            .arg(id.as_str())
+            .if_none(IfNone::NotFound);
+        self.db
+            .transaction(vec![stmt, bump(tenant)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn insert_document(&self, doc: &Document, content: Option<&[u8]>) -> StoreResult<()> {
+        let mut stmts = vec![Stmt::new(format!(
+            "INSERT INTO knowledge_documents ({DOC_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        ))
+        .arg(doc.id.as_str())
+        .arg(doc.tenant_id.as_str())
+        .arg(doc.knowledge_base_id.as_str())
+        .arg(doc.title.as_str())
+        .arg(doc.source.as_str())
+        .arg(doc.url.clone())
+        .arg(doc.filename.clone())
+        .arg(doc.media_type.clone())
+        .arg(doc.size_bytes as i64)
+        .arg(doc.content_hash.clone())
+        .arg(doc.status.as_str())
+        .arg(doc.error.clone())
+        .arg(doc.progress.done as i64)
+        .arg(doc.progress.total as i64)
+        .arg(i64::from(doc.attempts))
+        .arg(doc.refresh_hours.map(i64::from))
+        .arg(doc.fetched_at.map(Timestamp::as_millis))
+        .arg(doc.embedding_model.clone())
+        .arg(0i64)
+        .arg(doc.run_after.as_millis())
+        .arg(None::<i64>)
+        .arg(doc.created_at.as_millis())
+        .arg(doc.updated_at.as_millis())];
+        if let Some(content) = content {
+            stmts.push(
+                Stmt::new(
+                    "INSERT INTO knowledge_contents (document_id, tenant_id, body) VALUES ($1, $2, $3)",
+                )
+                .arg(doc.id.as_str())
+                .arg(doc.tenant_id.as_str())
+                .arg(content),
+            );
+        }
+        self.db.transaction(stmts).await.map(|_| ())
+    }
+
+    async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+    ) -> StoreResult<Vec<Document>> {
+        let stmt = Stmt::new(format!(
+            "SELECT {DOC_COLUMNS} FROM knowledge_documents WHERE tenant_id = $1 AND knowledge_base_id = $2 \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .arg(tenant.as_str())
+        .arg(kb.as_str());
+        self.db.query(stmt).await?.iter().map(document).collect()
+    }
+
+    async fn get_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+    ) -> StoreResult<Document> {
+        let stmt = Stmt::new(format!(
+            "SELECT {DOC_COLUMNS} FROM knowledge_documents \
+             WHERE tenant_id = $1 AND knowledge_base_id = $2 AND id = $3"
+        ))
+        .arg(tenant.as_str())
+        .arg(kb.as_str())
+        .arg(id.as_str());
+        document(
+            &query_one(self.db.as_ref(), stmt)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        )
+    }
+
+    async fn find_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        content_hash: Option<&str>,
+        url: Option<&str>,
+    ) -> StoreResult<Option<Document>> {
+        let stmt = Stmt::new(format!(
+            "SELECT {DOC_COLUMNS} FROM knowledge_documents \
+             WHERE tenant_id = $1 AND knowledge_base_id = $2 AND (content_hash = $3 OR url = $4) \
+             ORDER BY created_at LIMIT 1"
+        ))
+        .arg(tenant.as_str())
+        .arg(kb.as_str())
+        .arg(content_hash)
+        .arg(url);
+        query_one(self.db.as_ref(), stmt)
+            .await?
+            .as_ref()
+            .map(document)
+            .transpose()
+    }
+
+    async fn delete_document(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+    ) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "DELETE FROM knowledge_documents WHERE tenant_id = $1 AND knowledge_base_id = $2 AND id = $3",
+        )
+        .arg(tenant.as_str())
+        .arg(kb.as_str())
+        .arg(id.as_str())
+        .if_none(IfNone::NotFound);
+        self.db
+            .transaction(vec![stmt, bump(tenant)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn document_passages(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        limit: u32,
+    ) -> StoreResult<Vec<Passage>> {
+        let stmt = Stmt::new(
+            "SELECT id, document_id, seq, text, section, page, tokens FROM knowledge_passages \
+             WHERE tenant_id = $1 AND document_id = $2 ORDER BY seq LIMIT $3",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(i64::from(limit));
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Passage {
+                    id: col(row, "id")?,
+                    document_id: id_col(row, "document_id", DocumentId::parse)?,
+                    seq: col::<i64>(row, "seq")? as u32,
+                    text: col(row, "text")?,
+                    section: col(row, "section")?,
+                    page: col::<Option<i64>>(row, "page")?.map(|p| p as u32),
+                    tokens: col::<i64>(row, "tokens")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    async fn document_content(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<Vec<u8>> {
+        let stmt = Stmt::new(
+            "SELECT body FROM knowledge_contents WHERE tenant_id = $1 AND document_id = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str());
+        col(
+            &query_one(self.db.as_ref(), stmt)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+            "body",
+        )
+    }
+
+    async fn requeue_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        run_after: Timestamp,
+    ) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "UPDATE knowledge_documents SET status = 'queued', error = NULL, attempts = 0, \
+             run_after = $3, lease_until = NULL, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND status <> 'processing'",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(run_after.as_millis())
+        .arg(Timestamp::now().as_millis());
+        execute(self.db.as_ref(), stmt).await.map(|_| ())
+    }
+
+    async fn claim_document(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        only: Option<&DocumentId>,
+    ) -> StoreResult<Option<Document>> {
+        // The condition is checked again on the row the subquery picked: of two instances
+        // racing for it, the second updates nothing (PostgreSQL re-reads the row it waited on).
+        let due = "((status = 'queued' AND run_after <= $1) OR (status = 'processing' AND lease_until < $1)) \
+                   AND ($3 = '' OR id = $3)";
+        let stmt = Stmt::new(format!(
+            "UPDATE knowledge_documents SET status = 'processing', lease_until = $2, \
+             attempts = attempts + 1, updated_at = $1 \
+             WHERE id = (SELECT id FROM knowledge_documents WHERE {due} ORDER BY run_after, id LIMIT 1) \
+             AND {due} RETURNING {DOC_COLUMNS}"
+        ))
+        .arg(now.as_millis())
+        .arg(lease_until.as_millis())
+        .arg(only.map_or("", |id| id.as_str()));
+        let outcome = execute(self.db.as_ref(), stmt).await?;
+        outcome.rows.first().map(document).transpose()
+    }
+
+    async fn release_documents(&self) -> StoreResult<u64> {
+        let stmt = Stmt::new(
+            "UPDATE knowledge_documents SET status = 'queued', lease_until = NULL WHERE status = 'processing'",
+        );
+        Ok(execute(self.db.as_ref(), stmt).await?.affected)
+    }
+
+    async fn set_document_content(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        content: &[u8],
+        content_hash: &str,
+        media_type: &str,
+        title: &str,
+    ) -> StoreResult<()> {
+        let now = Timestamp::now().as_millis();
+        let update = Stmt::new(
+            "UPDATE knowledge_documents SET content_hash = $3, media_type = $4, title = $5, \
+             size_bytes = $6, fetched_at = $7, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(content_hash)
+        .arg(media_type)
+        .arg(title)
+        .arg(content.len() as i64)
+        .arg(now)
+        .if_none(IfNone::NotFound);
+        let clear =
+            Stmt::new("DELETE FROM knowledge_contents WHERE tenant_id = $1 AND document_id = $2")
+                .arg(tenant.as_str())
+                .arg(id.as_str());
+        let insert = Stmt::new(
+            "INSERT INTO knowledge_contents (document_id, tenant_id, body) VALUES ($1, $2, $3)",
+        )
+        .arg(id.as_str())
+        .arg(tenant.as_str())
+        .arg(content);
+        self.db
+            .transaction(vec![update, clear, insert])
+            .await
+            .map(|_| ())
+    }
+
+    async fn begin_passages(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        keep: u32,
+        total: u32,
+        lease_until: Timestamp,
+    ) -> StoreResult<()> {
+        let clear = Stmt::new(
+            "DELETE FROM knowledge_passages WHERE tenant_id = $1 AND document_id = $2 AND seq >= $3",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(i64::from(keep));
+        let progress = Stmt::new(
+            "UPDATE knowledge_documents SET progress_done = $3, progress_total = $4, lease_until = $5, \
+             updated_at = $6 WHERE tenant_id = $1 AND id = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(i64::from(keep))
+        .arg(i64::from(total))
+        .arg(lease_until.as_millis())
+        .arg(Timestamp::now().as_millis())
+        .if_none(IfNone::NotFound);
+        // Passages removed from a ready document change what search finds.
+        self.db
+            .transaction(vec![clear, progress, bump(tenant)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn add_passages(
+        &self,
+        tenant: &TenantId,
+        kb: &KnowledgeBaseId,
+        id: &DocumentId,
+        passages: &[NewPassage],
+        lease_until: Timestamp,
+    ) -> StoreResult<()> {
+        let mut stmts = Vec::with_capacity(passages.len() + 1);
+        for passage in passages {
+            stmts.push(
+                Stmt::new(
+                    "INSERT INTO knowledge_passages \
+                     (tenant_id, knowledge_base_id, document_id, seq, text, section, page, tokens, vector) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .arg(tenant.as_str())
+                .arg(kb.as_str())
+                .arg(id.as_str())
+                .arg(i64::from(passage.seq))
+                .arg(passage.text.as_str())
+                .arg(passage.section.clone())
+                .arg(passage.page.map(i64::from))
+                .arg(i64::from(passage.tokens))
+                .arg(vector_bytes(&passage.vector)),
+            );
+        }
+        stmts.push(
+            Stmt::new(
+                "UPDATE knowledge_documents SET progress_done = progress_done + $3, lease_until = $4, \
+                 updated_at = $5 WHERE tenant_id = $1 AND id = $2 AND status = 'processing'",
+            )
+            .arg(tenant.as_str())
+            .arg(id.as_str())
+            .arg(passages.len() as i64)
+            .arg(lease_until.as_millis())
+            .arg(Timestamp::now().as_millis())
+            // Deleted (or taken from us) meanwhile: the batch goes with it.
+            .if_none(IfNone::NotFound),
+        );
+        self.db.transaction(stmts).await.map(|_| ())
+    }
+
+    async fn count_passages(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<u32> {
+        let stmt = Stmt::new(
+            "SELECT COUNT(*) AS n FROM knowledge_passages WHERE tenant_id = $1 AND document_id = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str());
+        let row = query_one(self.db.as_ref(), stmt).await?;
+        Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0) as u32)
+    }
+
+    async fn finish_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        end: DocumentEnd,
+    ) -> StoreResult<()> {
+        let now = Timestamp::now().as_millis();
+        let mut stmts = Vec::new();
+        match end {
+            DocumentEnd::Ready { embedding_model } => {
+                stmts.push(
+                    Stmt::new(
+                        "UPDATE knowledge_documents SET status = 'ready', error = NULL, lease_until = NULL, \
+                         embedding_model = $3, version = version + 1, updated_at = $4 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .arg(tenant.as_str())
+                    .arg(id.as_str())
+                    .arg(embedding_model)
+                    .arg(now)
+                    .if_none(IfNone::NotFound),
+                );
+                stmts.push(bump(tenant));
+            }
+            DocumentEnd::Failed { reason } => stmts.push(
+                Stmt::new(
+                    "UPDATE knowledge_documents SET status = 'failed', error = $3, lease_until = NULL, \
+                     updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+                )
+                .arg(tenant.as_str())
+                .arg(id.as_str())
+                .arg(reason)
+                .arg(now)
+                .if_none(IfNone::NotFound),
+            ),
+            DocumentEnd::Retry { reason, run_after } => stmts.push(
+                Stmt::new(
+                    "UPDATE knowledge_documents SET status = 'queued', error = $3, lease_until = NULL, \
+                     run_after = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2",
+                )
+                .arg(tenant.as_str())
+                .arg(id.as_str())
+                .arg(reason)
+                .arg(run_after.as_millis())
+                .arg(now)
+                .if_none(IfNone::NotFound),
+            ),
+        }
+        self.db.transaction(stmts).await.map(|_| ())
+    }
+
+    async fn queue_refreshes(&self, now: Timestamp) -> StoreResult<u64> {
+        let stmt = Stmt::new(
+            "UPDATE knowledge_documents SET status = 'queued', attempts = 0, run_after = $1, updated_at = $1 \
+             WHERE source = 'url' AND refresh_hours IS NOT NULL AND status IN ('ready', 'failed') \
+             AND COALESCE(fetched_at, created_at) + refresh_hours * 3600000 <= $1",
+        )
+        .arg(now.as_millis());
+        Ok(execute(self.db.as_ref(), stmt).await?.affected)
+    }
+
+    async fn knowledge_generation(&self, tenant: &TenantId) -> StoreResult<i64> {
+        let stmt = Stmt::new("SELECT generation FROM knowledge_generations WHERE tenant_id = $1")
+            .arg(tenant.as_str());
+        Ok(query_one(self.db.as_ref(), stmt)
+            .await?
+            .map(|row| col::<i64>(&row, "generation"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    async fn indexed_documents(&self, tenant: &TenantId) -> StoreResult<Vec<IndexedDocument>> {
+        let stmt = Stmt::new(
+            "SELECT id, knowledge_base_id, version, embedding_model FROM knowledge_documents \
+             WHERE tenant_id = $1 AND status = 'ready'",
+        )
+        .arg(tenant.as_str());
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(IndexedDocument {
+                    id: id_col(row, "id", DocumentId::parse)?,
+                    knowledge_base_id: id_col(row, "knowledge_base_id", KnowledgeBaseId::parse)?,
+                    version: col(row, "version")?,
+                    embedding_model: col(row, "embedding_model")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn passage_vectors(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+    ) -> StoreResult<Vec<(i64, Vec<f32>)>> {
+        let stmt = Stmt::new(
+            "SELECT id, vector FROM knowledge_passages WHERE tenant_id = $1 AND document_id = $2 ORDER BY seq",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str());
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| Ok((col(row, "id")?, vector_of(&col::<Vec<u8>>(row, "vector")?))))
+            .collect()
+    }
+
+    async fn search_passages(
+        &self,
+        tenant: &TenantId,
+        kbs: &[KnowledgeBaseId],
+        documents: &[DocumentId],
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<i64>> {
+        let terms = passage_terms(query);
+        if terms.is_empty() || kbs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = Stmt::new("");
+        let tenant_arg = stmt.bind(tenant.as_str());
+        let kb_list = kbs
+            .iter()
+            .map(|kb| stmt.bind(kb.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let doc_filter = if documents.is_empty() {
+            String::new()
+        } else {
+            let list = documents
+                .iter()
+                .map(|d| stmt.bind(d.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" AND p.document_id IN ({list})")
+        };
+        match self.dialect {
+            Dialect::Sqlite => {
+                // Any word may match (OR); BM25 ranks, a heading's words weighing half.
+                let expression = terms
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let matches = stmt.bind(expression);
+                let limit = stmt.bind(i64::from(limit));
+                stmt.push(&format!(
+                    "SELECT p.id FROM knowledge_passages_fts f \
+                     JOIN knowledge_passages p ON p.id = f.rowid \
+                     JOIN knowledge_documents d ON d.id = p.document_id \
+                     WHERE knowledge_passages_fts MATCH {matches} AND p.tenant_id = {tenant_arg} \
+                     AND p.knowledge_base_id IN ({kb_list}){doc_filter} AND d.status = 'ready' \
+                     ORDER BY bm25(knowledge_passages_fts, 0.5, 1.0) LIMIT {limit}"
+                ));
+            }
+            Dialect::Postgres => {
+                let expression = terms.join(" | ");
+                let matches = stmt.bind(expression);
+                let limit = stmt.bind(i64::from(limit));
+                stmt.push(&format!(
+                    "SELECT p.id FROM knowledge_passages p \
+                     JOIN knowledge_documents d ON d.id = p.document_id, \
+                     to_tsquery('english', {matches}) q \
+                     WHERE p.fts @@ q AND p.tenant_id = {tenant_arg} \
+                     AND p.knowledge_base_id IN ({kb_list}){doc_filter} AND d.status = 'ready' \
+                     ORDER BY ts_rank_cd(p.fts, q, 1) DESC, p.id LIMIT {limit}"
+                ));
+            }
+        }
+        self.db
+            .query(stmt)
+            .await?
+            .iter()
+            .map(|row| col(row, "id"))
+            .collect()
+    }
+
+    async fn passages_by_id(
+        &self,
+        tenant: &TenantId,
+        ids: &[i64],
+    ) -> StoreResult<Vec<KnowledgeHit>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = Stmt::new("");
+        let tenant_arg = stmt.bind(tenant.as_str());
+        let list = ids
+            .iter()
+            .map(|id| stmt.bind(*id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        stmt.push(&format!(
+            "SELECT p.id, p.document_id, p.knowledge_base_id, p.text, p.section, p.page, d.title, d.url \
+             FROM knowledge_passages p JOIN knowledge_documents d ON d.id = p.document_id \
+             WHERE p.tenant_id = {tenant_arg} AND p.id IN ({list}) AND d.status = 'ready'"
+        ));
+        let rows = self.db.query(stmt).await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = col(row, "id")?;
+            found.insert(
+                id,
+                KnowledgeHit {
+                    passage_id: id,
+                    document_id: id_col(row, "document_id", DocumentId::parse)?,
+                    knowledge_base_id: id_col(row, "knowledge_base_id", KnowledgeBaseId::parse)?,
+                    title: col(row, "title")?,
+                    section: col(row, "section")?,
+                    page: col::<Option<i64>>(row, "page")?.map(|p| p as u32),
+                    url: col(row, "url")?,
+                    text: col(row, "text")?,
+                    score: 0.0,
+                    similarity: None,
+                    vector_rank: None,
+                    text_rank: None,
+                },
+            );
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
+
+const DOC_COLUMNS: &str = "id, tenant_id, knowledge_base_id, title, source, url, filename, media_type, \
+    size_bytes, content_hash, status, error, progress_done, progress_total, attempts, refresh_hours, \
+    fetched_at, embedding_model, version, run_after, lease_until, created_at, updated_at";
+
+fn document(row: &Row) -> StoreResult<Document> {
+    let status: String = col(row, "status")?;
+    let source: String = col(row, "source")?;
+    Ok(Document {
+        id: id_col(row, "id", DocumentId::parse)?,
+        tenant_id: id_col(row, "tenant_id", TenantId::parse)?,
+        knowledge_base_id: id_col(row, "knowledge_base_id", KnowledgeBaseId::parse)?,
+        title: col(row, "title")?,
+        source: DocumentSource::parse(&source).ok_or_else(|| {
+            bad_value(
+                "source",
+                frontdesk_core::Error::invalid("source", source.clone()),
+            )
+        })?,
+        url: col(row, "url")?,
+        filename: col(row, "filename")?,
+        media_type: col(row, "media_type")?,
+        size_bytes: col::<i64>(row, "size_bytes")?.max(0) as u64,
+        content_hash: col(row, "content_hash")?,
+        status: DocumentStatus::parse(&status).ok_or_else(|| {
+            bad_value(
+                "status",
+                frontdesk_core::Error::invalid("status", status.clone()),
+            )
+        })?,
+        error: col(row, "error")?,
+        progress: Progress {
+            done: col::<i64>(row, "progress_done")?.max(0) as u64,
+            total: col::<i64>(row, "progress_total")?.max(0) as u64,
+        },
+        attempts: col::<i64>(row, "attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        refresh_hours: col::<Option<i64>>(row, "refresh_hours")?.map(|h| h as u32),
+        fetched_at: ts_opt(row, "fetched_at")?,
+        embedding_model: col(row, "embedding_model")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        run_after: ts(row, "run_after")?,
+    })
+}
+
+/// Bumps the tenant's knowledge generation (its searchable passages changed).
+fn bump(tenant: &TenantId) -> Stmt {
+    Stmt::new(
+        "INSERT INTO knowledge_generations (tenant_id, generation) VALUES ($1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET generation = knowledge_generations.generation + 1",
+    )
+    .arg(tenant.as_str())
+}
+
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_of(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// A query's words for the full-text search: lowercased, split at anything that is not a
+/// letter or digit (no operator of FTS5 or `to_tsquery` gets through), at most 32.
+fn passage_terms(query: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+    {
+        if !terms.contains(&word) {
+            terms.push(word);
+        }
+        if terms.len() == 32 {
+            break;
         }
     }
+    terms
 }

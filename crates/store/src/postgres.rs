@@ -94,6 +94,7 @@ fn bound<'q>(stmt: &'q Stmt) -> Query<'q, Postgres, PgArguments> {
             Value::Int(v) => query.bind(*v),
             Value::Float(v) => query.bind(*v),
             Value::Text(v) => query.bind(v.as_deref()),
+            Value::Bytes(v) => query.bind(v.as_deref()),
         };
     }
     query
@@ -143,6 +144,10 @@ fn to_rows(rows: Vec<PgRow>) -> StoreResult<Vec<Row>> {
                         .try_get::<Option<f32>, _>(idx)
                         .map_err(decode)?
                         .map(|v| Cell::Float(v.into())),
+                    "BYTEA" => row
+                        .try_get::<Option<Vec<u8>>, _>(idx)
+                        .map_err(decode)?
+                        .map(Cell::Bytes),
                     _ => row
                         .try_get::<Option<String>, _>(idx)
                         .map_err(decode)?

@@ -244,6 +244,7 @@ fn bind(statement: &mut rusqlite::CachedStatement<'_>, args: &[Value]) -> rusqli
             Value::Int(v) => statement.raw_bind_parameter(idx, v)?,
             Value::Float(v) => statement.raw_bind_parameter(idx, v)?,
             Value::Text(v) => statement.raw_bind_parameter(idx, v)?,
+            Value::Bytes(v) => statement.raw_bind_parameter(idx, v)?,
         }
     }
     Ok(())
@@ -276,7 +277,8 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> StoreResult<Outcome> {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(v) => Cell::Int(v),
                 ValueRef::Real(v) => Cell::Float(v),
-                ValueRef::Text(v) | ValueRef::Blob(v) => Cell::Text(text(v)),
+                ValueRef::Text(v) => Cell::Text(text(v)),
+                ValueRef::Blob(v) => Cell::Bytes(v.to_vec()),
             });
         }
         rows.push(Row {

@@ -68,6 +68,8 @@ pub struct ToolEnv {
     /// The one client for webhooks (connections are reused across runs; each request sets
     /// its own timeout), made on first use.
     pub webhooks: Arc<std::sync::OnceLock<reqwest::Client>>,
+    /// The tenant's knowledge, when this server has it (context and `search_knowledge`).
+    pub knowledge: Option<Arc<dyn frontdesk_core::knowledge::Retriever>>,
 }
 
 impl ToolEnv {
@@ -195,6 +197,27 @@ impl ToolSet {
                         timeout + Duration::from_secs(1),
                     );
                 }
+            }
+        }
+        if spec
+            .knowledge
+            .as_ref()
+            .is_some_and(|k| k.mode == frontdesk_core::agent::KnowledgeMode::Tool)
+        {
+            match env
+                .knowledge
+                .as_ref()
+                .and_then(|retriever| crate::knowledge::tool_for(retriever, tenant, spec))
+            {
+                Some(tool) => set.push(
+                    Arc::new(tool),
+                    needs_approval(crate::knowledge::SEARCH_KNOWLEDGE, false),
+                    DEFAULT_TOOL_TIMEOUT,
+                ),
+                None if env.knowledge.is_none() => set.warnings.push(
+                    "this server has no knowledge search: `search_knowledge` is left out".into(),
+                ),
+                None => {}
             }
         }
         for server in &spec.mcp_servers {

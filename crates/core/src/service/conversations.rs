@@ -411,9 +411,13 @@ pub fn render_markdown(export: &ConversationExport) -> String {
                 crate::conversation::ContentPart::Handoff { from, to } => {
                     out.push_str(&format!("_Handed off from {from} to {to}._"))
                 }
-                crate::conversation::ContentPart::Citation { title, url } => {
-                    out.push_str(&citation_markdown(title, url))
-                }
+                crate::conversation::ContentPart::Citation {
+                    title,
+                    url,
+                    section,
+                    page,
+                    ..
+                } => out.push_str(&citation_markdown(title, url, section.as_deref(), *page)),
             }
             out.push('\n');
         }
@@ -423,21 +427,33 @@ pub fn render_markdown(export: &ConversationExport) -> String {
 
 /// A cited source as a Markdown link. Stored titles and URLs came from tools: they must not
 /// form other Markdown.
-fn citation_markdown(title: &str, url: &str) -> String {
-    let title: String = title
-        .chars()
-        .flat_map(|c| match c {
-            '[' | ']' | '\\' | '*' | '_' | '`' | '<' | '>' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
+fn citation_markdown(title: &str, url: &str, section: Option<&str>, page: Option<u32>) -> String {
+    let escape = |text: &str| -> String {
+        text.chars()
+            .flat_map(|c| match c {
+                '[' | ']' | '\\' | '*' | '_' | '`' | '<' | '>' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect()
+    };
+    let mut place = String::new();
+    if let Some(section) = section {
+        place.push_str(&format!(", {}", escape(section)));
+    }
+    if let Some(page) = page {
+        place.push_str(&format!(", page {page}"));
+    }
+    let title = escape(title);
+    if url.is_empty() {
+        return format!("Source: {title}{place}");
+    }
     let url = url
         .replace('(', "%28")
         .replace(')', "%29")
         .replace(' ', "%20")
         .replace('<', "%3C")
         .replace('>', "%3E");
-    format!("Source: [{title}](<{url}>)")
+    format!("Source: [{title}](<{url}>){place}")
 }
 
 #[cfg(test)]
@@ -449,9 +465,15 @@ mod tests {
         assert_eq!(
             citation_markdown(
                 "Policy](javascript:x) *new*",
-                "https://a.example/p(1)?q=<b>"
+                "https://a.example/p(1)?q=<b>",
+                None,
+                None
             ),
             "Source: [Policy\\](javascript:x) \\*new\\*](<https://a.example/p%281%29?q=%3Cb%3E>)"
+        );
+        assert_eq!(
+            citation_markdown("Returns [EU]", "", Some("Policy › *Jackets*"), Some(3)),
+            "Source: Returns \\[EU\\], Policy › \\*Jackets\\*, page 3"
         );
     }
 }

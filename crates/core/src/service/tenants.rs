@@ -254,6 +254,16 @@ pub enum Demo {
 }
 
 impl Service {
+    /// The demo tenant, once it exists.
+    pub async fn demo_tenant(&self) -> Result<Option<TenantId>> {
+        let value = self
+            .store
+            .get_setting(DEMO_TENANT_SETTING)
+            .await
+            .map_err(|e| Error::from_store("setting", e))?;
+        Ok(value.and_then(|v| TenantId::parse(&v).ok()))
+    }
+
     /// The demo's publishable key and agent, for the `/demo` page (once the demo exists).
     pub async fn demo_widget(&self) -> Result<Option<(String, String)>> {
         let key = self

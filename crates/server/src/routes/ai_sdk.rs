@@ -302,8 +302,28 @@ impl Chunks {
                 }
                 // Cited sources become the protocol's source parts.
                 for (n, part) in message.content.iter().enumerate() {
-                    if let ContentPart::Citation { title, url } = part {
-                        self.push(json!({"type": "source-url", "sourceId": format!("{}-src-{n}", message.id), "url": url, "title": title}));
+                    if let ContentPart::Citation {
+                        title,
+                        url,
+                        section,
+                        page,
+                        ..
+                    } = part
+                    {
+                        let id = format!("{}-src-{n}", message.id);
+                        if url.is_empty() {
+                            // A document without a link: named, with its place in it.
+                            let mut named = title.clone();
+                            if let Some(section) = section {
+                                named.push_str(&format!(" › {section}"));
+                            }
+                            if let Some(page) = page {
+                                named.push_str(&format!(" (page {page})"));
+                            }
+                            self.push(json!({"type": "source-document", "sourceId": id, "mediaType": "text/plain", "title": named}));
+                        } else {
+                            self.push(json!({"type": "source-url", "sourceId": id, "url": url, "title": title}));
+                        }
                     }
                 }
                 // Calls the run left unanswered (none without client tools) stay inputs.

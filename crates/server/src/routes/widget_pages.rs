@@ -99,7 +99,7 @@ async fn demo(State(state): State<AppState>) -> ApiResult<Response> {
     let Some((key, agent)) = state.service.demo_widget().await? else {
         return Err(ApiError(Error::NotFound { resource: "demo" }));
     };
-    let html = include_str!("../../assets/demo.html")
+    let html = crate::demo::DEMO_PAGE
         .replace("__KEY__", &escape(&key))
         .replace("__AGENT__", &escape(&agent));
     Ok(page(StatusCode::OK, html))
