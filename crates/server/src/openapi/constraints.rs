@@ -31,6 +31,10 @@ const ORIGIN: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A
 /// neither starts nor ends with a dot, no white space but around it.
 const EMAIL: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+@[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*\\.[^@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^@.\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
 
+/// A page frontdesk fetches: http(s), a host name in ASCII (an international name in its
+/// `xn--` form), an optional port.
+const FETCHED_URL: &str = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$";
+
 fn text(min: usize, max: usize) -> Value {
     if min > 0 {
         json!({"minLength": min, "maxLength": max, "pattern": NOT_BLANK})
@@ -217,9 +221,62 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         (
             "KnowledgeSettings",
             "/properties/knowledge_base_ids",
-            json!({"maxItems": 32}),
+            json!({"maxItems": 32, "items": {"pattern": "^kb_[0-7][0-9a-hjkmnp-tv-z]{25}$"}}),
         ),
         ("KnowledgeSettings", "/properties/top_k", range(1, 50)),
+        (
+            "KnowledgeSettings",
+            "/properties/min_score",
+            json!({"minimum": -1, "maximum": 1}),
+        ),
+        ("KnowledgeQuery", "/properties/query", text(1, 2_000)),
+        ("KnowledgeQuery", "/properties/top_k", range(1, 50)),
+        (
+            "KnowledgeQuery",
+            "/properties/min_score",
+            json!({"minimum": -1, "maximum": 1}),
+        ),
+        (
+            "KnowledgeQuery",
+            "/properties/document_ids",
+            json!({"maxItems": 100, "items": {"pattern": "^doc_[0-7][0-9a-hjkmnp-tv-z]{25}$"}}),
+        ),
+        (
+            "NewDocumentBody",
+            "",
+            json!({"oneOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["url"], "properties": {"url": {"type": "string"}}},
+                {"required": ["sitemap"], "properties": {"sitemap": {"type": "string"}}},
+            ]}),
+        ),
+        (
+            "UploadForm",
+            "/properties/url",
+            json!({"type": "string", "maxLength": 2000, "pattern": URL}),
+        ),
+        (
+            "NewDocumentBody",
+            "/properties/text",
+            text(1, 20 * 1024 * 1024),
+        ),
+        ("NewDocumentBody", "/properties/title", text(0, 200)),
+        (
+            "NewDocumentBody",
+            "/properties/url",
+            json!({"maxLength": 2000, "pattern": FETCHED_URL}),
+        ),
+        (
+            "NewDocumentBody",
+            "/properties/sitemap",
+            json!({"maxLength": 2000, "pattern": FETCHED_URL}),
+        ),
+        (
+            "NewDocumentBody",
+            "/properties/refresh_hours",
+            range(1, 8_760),
+        ),
+        ("NewDocumentBody", "/properties/max_pages", range(1, 200)),
         ("WidgetSettings", "/properties/title", text(0, 200)),
         ("WidgetSettings", "/properties/subtitle", text(0, 200)),
         ("WidgetSettings", "/properties/placeholder", text(0, 200)),

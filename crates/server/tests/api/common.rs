@@ -26,6 +26,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     config: Config,
     registry: frontdesk_models::registry::Registry,
+    embedder: Option<Arc<dyn frontdesk_core::embed::Embedder>>,
 }
 
 impl TestAppBuilder {
@@ -101,6 +102,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Knowledge on, with this embedder.
+    pub fn embedder(mut self, embedder: Arc<dyn frontdesk_core::embed::Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self
@@ -131,7 +138,16 @@ impl TestAppBuilder {
             let key = frontdesk_core::credentials::parse_master_key(key.expose_secret()).unwrap();
             frontdesk_core::credentials::Sealer::new(key)
         });
-        TestApp::start(store, schema, sealer, self.config, self.registry, dir).await
+        TestApp::start(
+            store,
+            schema,
+            sealer,
+            self.config,
+            self.registry,
+            self.embedder,
+            dir,
+        )
+        .await
     }
 }
 
@@ -146,6 +162,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     config: Config,
     registry: frontdesk_models::registry::Registry,
+    embedder: Option<Arc<dyn frontdesk_core::embed::Embedder>>,
     sealer: Option<frontdesk_core::credentials::Sealer>,
     state: AppState,
     _dir: tempfile::TempDir,
@@ -165,6 +182,7 @@ impl TestApp {
         sealer: Option<frontdesk_core::credentials::Sealer>,
         mut config: Config,
         registry: frontdesk_models::registry::Registry,
+        embedder: Option<Arc<dyn frontdesk_core::embed::Embedder>>,
         dir: tempfile::TempDir,
     ) -> TestApp {
         let service = Service::new(Arc::new(store.clone()), config.limits.clone())
@@ -172,7 +190,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = Some(base.clone());
-        let state = AppState::with_registry(service.clone(), config.clone(), registry.clone());
+        let state = AppState::with_embedder(
+            service.clone(),
+            config.clone(),
+            registry.clone(),
+            embedder.clone(),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(frontdesk_server::serve(listener, state.clone(), async {
             let _ = stopped.await;
@@ -187,6 +210,7 @@ impl TestApp {
             server: Some(server),
             config,
             registry,
+            embedder,
             sealer,
             state,
             _dir: dir,
@@ -212,8 +236,9 @@ impl TestApp {
         let config = self.config.clone();
         let registry = self.registry.clone();
         let sealer = self.sealer.clone();
+        let embedder = self.embedder.clone();
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
-        TestApp::start(store, schema, sealer, config, registry, dir).await
+        TestApp::start(store, schema, sealer, config, registry, embedder, dir).await
     }
 
     pub fn builder() -> TestAppBuilder {
@@ -226,6 +251,7 @@ impl TestApp {
             backend: Backend::Sqlite,
             config,
             registry: Default::default(),
+            embedder: None,
         }
     }
 

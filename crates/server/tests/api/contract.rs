@@ -33,6 +33,7 @@ async fn fuzzable_app() -> TestApp {
     TestApp::builder()
         .admin_token(ADMIN)
         .provider("scripted", ScriptedModel::saying(&["Hello", " there."]))
+        .embedder(crate::words::Words::new())
         .limits(|limits| {
             limits.rate_limit_per_minute = 1_000_000;
             limits.widget_per_ip_per_minute = 1_000_000;
