@@ -59,6 +59,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kb {
             command: KbCommand::List { tenant },
         } => crate::knowledge::list(&config, cli.json, tenant.as_deref()).await,
+        Command::Kb {
+            command:
+                KbCommand::Eval {
+                    set,
+                    corpus,
+                    data,
+                    max_pages,
+                },
+        } => {
+            crate::knowledge::eval(&config, cli.json, &set, &corpus, data.as_deref(), max_pages)
+                .await
+        }
     }
 }
 

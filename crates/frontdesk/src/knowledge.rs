@@ -309,3 +309,288 @@ pub async fn list(config: &Config, json: bool, tenant: Option<&str>) -> anyhow::
     }
     Ok(())
 }
+
+/// One labelled question: the passage that answers it is in `document` and holds `evidence`.
+#[derive(Debug, serde::Deserialize)]
+struct Labelled {
+    id: String,
+    question: String,
+    document: String,
+    evidence: String,
+}
+
+/// How one retrieval mode did over the set.
+#[derive(Debug, Default, serde::Serialize)]
+struct Scores {
+    recall_at_5: f64,
+    recall_at_10: f64,
+    mrr: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `frontdesk kb eval`: ingests a corpus into a scratch SQLite database (kept in `data` when
+/// given, and reused when it is there) and scores vector, full-text and hybrid retrieval on a
+/// labelled set: recall@5, recall@10 and MRR (a question counts when a passage from its
+/// document holding its evidence is among the first 10).
+pub async fn eval(
+    config: &Config,
+    json: bool,
+    set: &Path,
+    corpus: &Path,
+    data: Option<&Path>,
+    max_pages: Option<usize>,
+) -> anyhow::Result<()> {
+    use frontdesk_core::knowledge::RetrievalMode;
+    let questions: Vec<Labelled> = std::fs::read_to_string(set)
+        .with_context(|| format!("reading {}", set.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {}", set.display()))?;
+    anyhow::ensure!(!questions.is_empty(), "{} has no questions", set.display());
+    let scratch = tempfile_dir()?;
+    let dir = data.map_or_else(|| scratch.clone(), Path::to_path_buf);
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}", dir.join("eval.db").display());
+    let store = frontdesk_store::SqlStore::connect(&url).await?;
+    frontdesk_core::store::BaseStore::migrate(&store).await?;
+    let service = Service::new(Arc::new(store.clone()), config.limits.clone());
+    let tenant = match service.demo_tenant().await? {
+        Some(tenant) => tenant,
+        None => {
+            let created = service
+                .create_tenant(frontdesk_core::service::NewTenant {
+                    name: "Retrieval evaluation".into(),
+                    owner_email: None,
+                    monthly_token_quota: None,
+                })
+                .await?;
+            // Remembered as the "demo" tenant of this scratch database, to find it again.
+            frontdesk_core::store::BaseStore::set_setting(
+                &store,
+                "demo_tenant_id",
+                created.tenant.id.as_str(),
+            )
+            .await?;
+            created.tenant.id
+        }
+    };
+    let kb = match service.get_knowledge_base(&tenant, "corpus").await {
+        Ok(kb) => kb,
+        Err(_) => {
+            service
+                .create_knowledge_base(
+                    &tenant,
+                    NewKnowledgeBase {
+                        name: "corpus".into(),
+                        description: String::new(),
+                    },
+                )
+                .await?
+        }
+    };
+    let library = Library::new(
+        service.clone(),
+        embedder(config)?,
+        LibrarySettings::default(),
+    );
+    // Ingest what is not there yet.
+    let mut files = Vec::new();
+    files_of(corpus, &mut files)?;
+    files.retain(|f| f.extension().and_then(|e| e.to_str()) == Some("html"));
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no .html files under {}",
+        corpus.display()
+    );
+    // A smaller corpus when asked: the pages the questions name first, then the others in
+    // order, as distractors.
+    if let Some(max) = max_pages {
+        let labelled: std::collections::HashSet<&str> =
+            questions.iter().map(|q| q.document.as_str()).collect();
+        let is_labelled = |f: &PathBuf| {
+            f.strip_prefix(corpus)
+                .ok()
+                .and_then(|p| p.to_str())
+                .is_some_and(|p| labelled.contains(p))
+        };
+        let (mut chosen, others): (Vec<PathBuf>, Vec<PathBuf>) =
+            files.into_iter().partition(|f| is_labelled(f));
+        chosen.extend(others);
+        chosen.truncate(max.max(labelled.len()));
+        files = chosen;
+    }
+    let known: std::collections::HashMap<String, DocumentId> = library
+        .documents(&tenant, kb.id.as_str())
+        .await?
+        .into_iter()
+        .filter(|d| d.status == DocumentStatus::Ready)
+        .filter_map(|d| d.filename.clone().map(|f| (f, d.id)))
+        .collect();
+    let started = std::time::Instant::now();
+    let (mut pages, mut passages, mut failed) = (0u64, 0u64, 0u64);
+    for (n, file) in files.iter().enumerate() {
+        let name = file
+            .strip_prefix(corpus)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        if known.contains_key(&name) {
+            continue;
+        }
+        let bytes = std::fs::read(file)?;
+        let added = library
+            .add(
+                &tenant,
+                kb.id.as_str(),
+                NewDocument::File {
+                    filename: Some(name.clone()),
+                    bytes,
+                    url: None,
+                },
+            )
+            .await;
+        let Ok(added) = added else {
+            failed += 1;
+            continue;
+        };
+        library.ingest_now(&added.document.id).await?;
+        let doc = library
+            .get(&tenant, kb.id.as_str(), added.document.id.as_str())
+            .await?;
+        if doc.document.status == DocumentStatus::Ready {
+            pages += 1;
+            passages += doc.document.progress.total;
+        } else {
+            failed += 1;
+        }
+        if !json && (n % 20 == 0 || n + 1 == files.len()) {
+            eprint!(
+                "\r\x1b[Kingesting [{}/{}] {passages} passages, {:.1} pages/s",
+                n + 1,
+                files.len(),
+                pages as f64 / started.elapsed().as_secs_f64().max(0.001)
+            );
+        }
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    if !json && pages > 0 {
+        eprintln!();
+    }
+    let names: std::collections::HashMap<DocumentId, String> = library
+        .documents(&tenant, kb.id.as_str())
+        .await?
+        .into_iter()
+        .filter_map(|d| d.filename.clone().map(|f| (d.id, f)))
+        .collect();
+    let mut report = serde_json::Map::new();
+    for (label, mode) in [
+        ("vector", RetrievalMode::Vector),
+        ("text", RetrievalMode::Text),
+        ("hybrid", RetrievalMode::Hybrid),
+    ] {
+        let mut scores = Scores::default();
+        let mut times = Vec::with_capacity(questions.len());
+        for question in &questions {
+            let clock = std::time::Instant::now();
+            let hits = library
+                .search(
+                    &tenant,
+                    std::slice::from_ref(&kb.id),
+                    &[],
+                    &question.question,
+                    10,
+                    None,
+                    mode,
+                )
+                .await?;
+            times.push(clock.elapsed().as_secs_f64() * 1000.0);
+            let evidence = normalized(&question.evidence);
+            let rank = hits.iter().position(|h| {
+                names.get(&h.document_id) == Some(&question.document)
+                    && normalized(&h.text).contains(&evidence)
+            });
+            if let Some(rank) = rank {
+                scores.recall_at_10 += 1.0;
+                if rank < 5 {
+                    scores.recall_at_5 += 1.0;
+                }
+                scores.mrr += 1.0 / (rank as f64 + 1.0);
+            }
+            let _ = &question.id;
+        }
+        let n = questions.len() as f64;
+        scores.recall_at_5 /= n;
+        scores.recall_at_10 /= n;
+        scores.mrr /= n;
+        times.sort_by(f64::total_cmp);
+        scores.p50_ms = times[times.len() / 2];
+        scores.p99_ms = times[((times.len() as f64 * 0.99) as usize).min(times.len() - 1)];
+        report.insert(label.to_owned(), serde_json::to_value(&scores)?);
+    }
+    let total_passages: u64 = library
+        .documents(&tenant, kb.id.as_str())
+        .await?
+        .iter()
+        .map(|d| d.progress.total)
+        .sum();
+    let summary = json!({
+        "questions": questions.len(),
+        "documents": names.len(),
+        "passages": total_passages,
+        "embedder": library.embedder(),
+        "ingested_now": {"pages": pages, "passages": passages, "failed": failed, "seconds": ingest_secs,
+            "pages_per_second": pages as f64 / ingest_secs.max(0.001), "passages_per_second": passages as f64 / ingest_secs.max(0.001)},
+        "modes": report,
+    });
+    if json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "{} questions over {} documents ({} passages, embedder {})",
+            questions.len(),
+            names.len(),
+            total_passages,
+            library.embedder()
+        );
+        if pages > 0 {
+            println!(
+                "ingested {pages} pages ({passages} passages) in {ingest_secs:.1} s: {:.1} pages/s, {:.1} passages/s; {failed} failed",
+                pages as f64 / ingest_secs,
+                passages as f64 / ingest_secs
+            );
+        }
+        println!(
+            "{:<8} {:>10} {:>10} {:>7} {:>9} {:>9}",
+            "mode", "recall@5", "recall@10", "MRR", "p50 ms", "p99 ms"
+        );
+        for label in ["vector", "text", "hybrid"] {
+            let s = &summary["modes"][label];
+            println!(
+                "{label:<8} {:>10.3} {:>10.3} {:>7.3} {:>9.1} {:>9.1}",
+                s["recall_at_5"].as_f64().unwrap_or_default(),
+                s["recall_at_10"].as_f64().unwrap_or_default(),
+                s["mrr"].as_f64().unwrap_or_default(),
+                s["p50_ms"].as_f64().unwrap_or_default(),
+                s["p99_ms"].as_f64().unwrap_or_default(),
+            );
+        }
+    }
+    store.close().await;
+    if data.is_none() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("frontdesk-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

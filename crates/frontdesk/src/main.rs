@@ -106,6 +106,23 @@ pub enum KbCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Score retrieval (vector, full text, hybrid: recall@5, recall@10, MRR) on a labelled
+    /// question set over a corpus of HTML pages, ingested into a scratch database.
+    Eval {
+        /// The labelled set (JSON lines: id, question, document, evidence).
+        #[arg(long, default_value = "crates/knowledge/eval/postgresql-15.jsonl")]
+        set: PathBuf,
+        /// The corpus: a folder of HTML pages (Debian's postgresql-doc-15 by default).
+        #[arg(long, default_value = "/usr/share/doc/postgresql-doc-15/html")]
+        corpus: PathBuf,
+        /// Keep the scratch database here (and reuse what it holds on the next run).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Ingest at most this many pages: those the questions name, then others as
+        /// distractors (the whole manual takes an hour to embed on two cores).
+        #[arg(long)]
+        max_pages: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

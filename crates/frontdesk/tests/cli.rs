@@ -346,6 +346,28 @@ fn the_demo_agent_answers_on_the_local_model_out_of_the_box() {
         .unwrap();
     let answer: Value = runtime.block_on(async {
         let client = reqwest::Client::new();
+        // The demo's knowledge base (the shop's page) is ingested in the background.
+        let mut ready = false;
+        for _ in 0..300 {
+            let listed: Value = client
+                .get(format!(
+                    "{}/api/v1/knowledge-bases/Demo%20shop/documents",
+                    server.base
+                ))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if listed["data"][0]["status"] == "ready" {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "the demo page was not ingested");
         let conversation: Value = client
             .post(format!("{}/api/v1/conversations", server.base))
             .bearer_auth(&secret)
@@ -363,7 +385,7 @@ fn the_demo_agent_answers_on_the_local_model_out_of_the_box() {
                 server.base
             ))
             .bearer_auth(&secret)
-            .json(&serde_json::json!({"content": "Hello! What can you do?"}))
+            .json(&serde_json::json!({"content": "How do I return a jacket?"}))
             .send()
             .await
             .unwrap();
@@ -372,11 +394,19 @@ fn the_demo_agent_answers_on_the_local_model_out_of_the_box() {
     });
     let message = &answer["message"];
     assert_eq!(message["model"], "local/smollm2-135m");
-    assert!(!message["content"][0]["text"]
-        .as_str()
-        .unwrap()
-        .trim()
-        .is_empty());
+    let parts = message["content"].as_array().unwrap();
+    let text = parts.iter().find(|p| p["type"] == "text").unwrap();
+    assert!(!text["text"].as_str().unwrap().trim().is_empty());
+    // The answer cites the shop's page at its Returns section.
+    assert!(
+        parts.iter().any(|p| p["type"] == "citation"
+            && p["url"].as_str().unwrap().ends_with("/demo")
+            && p["section"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Returns")),
+        "{message}"
+    );
     assert!(message["usage"]["completion_tokens"].as_i64().unwrap() > 0);
     server.terminate();
 }
@@ -407,4 +437,94 @@ fn models_list_tells_what_is_there_and_fetch_refuses_unknown_names() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no model `gpt-5` is known"));
+}
+
+#[test]
+fn ingest_reads_files_into_a_knowledge_base_with_the_local_embedder() {
+    let models = std::env::var_os("FRONTDESK_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    assert!(
+        models.join("all-minilm-l6-v2/model.safetensors").is_file(),
+        "the local embedder is not in {}: run `make test` (or `frontdesk models fetch`)",
+        models.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(docs.join("more")).unwrap();
+    std::fs::write(
+        docs.join("returns.md"),
+        "# Returns\n\nJackets can be returned within 30 days, free of charge.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("more/prices.csv"),
+        "product,price\ntent,249\nboots,179\npack,89\n",
+    )
+    .unwrap();
+    std::fs::write(docs.join("more/care.html"), "<html><head><title>Care</title></head><body><main><p>Wax boots every season.</p></main></body></html>").unwrap();
+    std::fs::write(docs.join(".hidden"), "left out").unwrap();
+    let with_models = |args: &[&str]| {
+        let mut command = frontdesk(dir.path());
+        command.env("FRONTDESK_MODELS_DIR", &models).args(args);
+        command
+    };
+    let tenant = run_json(dir.path(), &["tenant", "create", "--name", "Acme"]);
+    let tenant = tenant["tenant"]["id"].as_str().unwrap().to_owned();
+    let output = with_models(&[
+        "ingest", "docs", "--kb", "Handbook", "--tenant", &tenant, "--json",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let documents = report["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 3, "{report}");
+    assert!(
+        documents.iter().all(|d| d["document"]["status"] == "ready"),
+        "{report}"
+    );
+    assert!(documents
+        .iter()
+        .all(|d| d["document"]["embedding_model"] == "all-minilm-l6-v2"));
+    // Again: nothing new, each found as it was.
+    let again = with_models(&[
+        "ingest",
+        "docs/returns.md",
+        "--kb",
+        "Handbook",
+        "--tenant",
+        &tenant,
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["documents"][0]["existing"], true, "{again}");
+    // A broken file fails with its reason, and the command says so in its exit status.
+    std::fs::write(dir.path().join("broken.pdf"), "%PDF-1.7 not really").unwrap();
+    let broken = with_models(&[
+        "ingest",
+        "broken.pdf",
+        "--kb",
+        "Handbook",
+        "--tenant",
+        &tenant,
+    ])
+    .output()
+    .unwrap();
+    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("broken.pdf") && stderr.contains("not a readable PDF"),
+        "{stderr}"
+    );
+    let listed = run_json(dir.path(), &["kb", "list", "--tenant", &tenant]);
+    assert_eq!(listed["data"][0]["name"], "Handbook", "{listed}");
+    assert_eq!(listed["data"][0]["ready"], 3, "{listed}");
+    assert_eq!(listed["data"][0]["failed"], 1, "{listed}");
 }

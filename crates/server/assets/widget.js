@@ -260,9 +260,15 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     return {};
   }
 
-  /** Source links of a message: its `citation` parts (title, url). */
+  /** Sources of a message: its `citation` parts (title, url, and for a document its
+   * section and page). */
   function citations(message) {
-    return (message && message.content || []).filter((p) => p.type === "citation" && p.url);
+    return (message && message.content || []).filter((p) => p.type === "citation" && (p.url || p.title));
+  }
+
+  /** Where in its document a citation points: "Returns, p. 3". */
+  function place(c) {
+    return [c.section, c.page ? `p. ${c.page}` : ""].filter(Boolean).join(", ");
   }
 
   class FrontdeskChat extends HTMLElement {
@@ -483,7 +489,9 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         try { const url = new URL(c.url); if (["http:", "https:"].includes(url.protocol)) safe = url.href; } catch (_) { /* not a URL */ }
         const li = el("li");
         if (safe) li.append(el("a", { href: safe, target: "_blank", rel: "noopener noreferrer" }, c.title || safe));
-        else li.textContent = c.title || c.url;
+        else li.append(document.createTextNode(c.title || c.url));
+        const where = place(c);
+        if (where) li.append(el("span", { class: "where" }, ` — ${where}`));
         list.append(li);
       }
       box.append(list);

@@ -479,11 +479,14 @@ impl KnowledgeStore for SqlStore {
 
     async fn queue_refreshes(&self, now: Timestamp) -> StoreResult<u64> {
         let stmt = Stmt::new(
-            "UPDATE knowledge_documents SET status = 'queued', attempts = 0, run_after = $1, updated_at = $1 \
+            "UPDATE knowledge_documents SET status = 'queued', attempts = 0, updated_at = $2, \
+             run_after = $2 \
              WHERE source = 'url' AND refresh_hours IS NOT NULL AND status IN ('ready', 'failed') \
              AND COALESCE(fetched_at, created_at) + refresh_hours * 3600000 <= $1",
         )
-        .arg(now.as_millis());
+        .arg(now.as_millis())
+        // Queued as of the clock (`now` may be a schedule's time, as in tests).
+        .arg(Timestamp::now().as_millis());
         Ok(execute(self.db.as_ref(), stmt).await?.affected)
     }
 

@@ -279,10 +279,14 @@ async fn the_widget_on_another_origin_streams_a_reply_and_renders_it_inert() {
 }
 
 #[tokio::test]
-async fn the_demo_page_embeds_a_working_widget() {
-    let scripted = Scripted::start(vec![text("Your order left our warehouse this morning.")]).await;
+async fn the_demo_page_embeds_a_working_widget_that_cites_the_shop_page() {
+    let scripted = Scripted::start(vec![text(
+        "Returns are free within 30 days, in the original packaging.",
+    )])
+    .await;
     let app = TestApp::builder()
         .provider("scripted", scripted.provider())
+        .embedder(crate::words::Words::new())
         .spawn()
         .await;
     let demo = app
@@ -306,6 +310,23 @@ async fn the_demo_page_embeds_a_working_widget() {
         StatusCode::OK,
     )
     .await;
+    // The demo's knowledge base: the shop's own page, which the agent answers from.
+    app.demo_knowledge(&demo.tenant.id, "support").await;
+    let secret = demo.secret_key.expose();
+    for _ in 0..200 {
+        let listed = expect(
+            app.get("/api/v1/knowledge-bases/Demo%20shop/documents", secret)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        if listed["data"][0]["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let driver = Driver::start().await;
     let browser = driver.browser().await;
     browser.goto(&format!("{}/demo", app.base)).await.unwrap();
@@ -328,15 +349,27 @@ async fn the_demo_page_embeds_a_working_widget() {
     .await;
     in_widget(
         &browser,
-        "root.querySelector('.chips button').click(); return true;",
+        "[...root.querySelectorAll('.chips button')].find((b) => b.textContent.includes('return policy')).click(); return true;",
     )
     .await;
     wait_until(
         &browser,
-        "return [...root.querySelectorAll('.msg.assistant')].some((m) => m.textContent === 'Your order left our warehouse this morning.');",
+        "return [...root.querySelectorAll('.msg.assistant')].some((m) => m.textContent.startsWith('Returns are free within 30 days'));",
         "the reply on the demo page",
     )
     .await;
+    // Under the answer, its source: the shop page, linked, at its Returns section.
+    wait_until(
+        &browser,
+        "return [...root.querySelectorAll('.sources li')].some((li) => li.textContent.includes('Demo Company') && li.textContent.includes('Returns') && li.querySelector('a') && li.querySelector('a').href.endsWith('/demo'));",
+        "the cited shop page under the answer",
+    )
+    .await;
+    let system = scripted.requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(system.contains("30 days, free of charge"), "{system}");
     screenshot(&browser, "demo-page").await;
     browser.close().await.unwrap();
     app.stop().await;

@@ -217,6 +217,28 @@ impl TestApp {
         }
     }
 
+    /// Another server on the same database, running beside this one (scale-out): it shares
+    /// nothing in memory with it.
+    pub async fn another_instance(&self) -> TestApp {
+        TestApp::start(
+            self.store.clone(),
+            None,
+            self.sealer.clone(),
+            self.config.clone(),
+            self.registry.clone(),
+            self.embedder.clone(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+
+    /// Makes the demo tenant's knowledge base as `frontdesk serve` does.
+    pub async fn demo_knowledge(&self, tenant: &TenantId, agent: &str) {
+        frontdesk_server::demo::ensure_demo_knowledge(&self.state, tenant, agent)
+            .await
+            .unwrap();
+    }
+
     /// Runs the approval expiry sweep now (the server runs it every 30 s).
     pub async fn expire_approvals(&self) {
         self.state.runner.expire_approvals().await.unwrap();
@@ -373,6 +395,16 @@ impl TestApp {
     }
 
     /// Stops the server and drops a PostgreSQL schema.
+    /// Stops the server and leaves the database as it is (an instance of several).
+    pub async fn stop_server(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -663,6 +663,27 @@ async fn pages_are_fetched_by_url_and_by_sitemap() {
     let found = query(&app, &t, &kb, json!({"query": "warranty on boots"})).await;
     assert_eq!(found[0]["title"], "Warranty");
     assert!(found[0]["url"].as_str().unwrap().ends_with("/warranty"));
+    // On its schedule a URL is fetched again (here: the schedule's sweep, a day and an hour on).
+    let fetched = page["fetched_at"].as_str().unwrap().to_owned();
+    let later = frontdesk_core::time::Timestamp::from_millis(
+        frontdesk_core::time::Timestamp::now().as_millis() + 25 * 3_600_000,
+    );
+    let queued = app.service.store().queue_refreshes(later).await.unwrap();
+    assert_eq!(queued, 1, "only the page with refresh_hours is due");
+    let mut refetched = Value::Null;
+    for _ in 0..200 {
+        refetched = settled(&app, &t, &kb, page["id"].as_str().unwrap()).await;
+        if refetched["fetched_at"].as_str() != Some(fetched.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(
+        refetched["fetched_at"].as_str(),
+        Some(fetched.as_str()),
+        "{refetched}"
+    );
+    assert_eq!(refetched["status"], "ready");
     app.stop().await;
 }
 
@@ -949,4 +970,64 @@ async fn a_restart_in_the_middle_of_ingestion_completes_the_job() {
         "{found:?}"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn instances_on_one_postgres_database_search_the_same_documents() {
+    let words = Words::new();
+    let one = TestApp::builder()
+        .postgres()
+        .embedder(words.clone())
+        .spawn()
+        .await;
+    let two = one.another_instance().await;
+    let t = one.tenant("Acme").await;
+    let kb = knowledge_base(&one, &t, "Shared").await;
+    // Instance two searches first: its index is built (empty), then kept in step.
+    assert!(query(
+        &two,
+        &t,
+        &kb,
+        json!({"query": "tent poles", "mode": "vector"})
+    )
+    .await
+    .is_empty());
+    let doc = add(
+        &one,
+        &t,
+        &kb,
+        json!({"text": "# Tents\n\nTent poles are aluminium.", "title": "Tents"}),
+    )
+    .await;
+    let doc = doc["id"].as_str().unwrap().to_owned();
+    settled(&one, &t, &kb, &doc).await;
+    let found = query(
+        &two,
+        &t,
+        &kb,
+        json!({"query": "tent poles", "mode": "vector"}),
+    )
+    .await;
+    assert_eq!(found[0]["document_id"], doc.as_str(), "{found:?}");
+    // A deletion on one reaches two's index at its next search.
+    one.delete(
+        &format!("/api/v1/knowledge-bases/{kb}/documents/{doc}"),
+        &t.key,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(query(
+        &two,
+        &t,
+        &kb,
+        json!({"query": "tent poles", "mode": "vector"})
+    )
+    .await
+    .is_empty());
+    assert!(query(&two, &t, &kb, json!({"query": "tent poles"}))
+        .await
+        .is_empty());
+    two.stop_server().await;
+    one.stop().await;
 }
