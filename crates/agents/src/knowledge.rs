@@ -13,6 +13,14 @@ use frontdesk_core::model::{ModelMessage, ToolSpec};
 use frontdesk_core::tool::{Source, Tool, ToolContext, ToolOutput};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use frontdesk_core::conversation::ContentPart;
+use frontdesk_core::run::{RunStep, StepKind};
+use frontdesk_core::time::Timestamp;
+
+use crate::turn_loop::MAX_CITATIONS;
+use crate::work::{Work, TRACE_CHARS};
 
 /// The name of the knowledge tool.
 pub const SEARCH_KNOWLEDGE: &str = "search_knowledge";
@@ -222,6 +230,103 @@ pub(crate) fn sources(hits: &[KnowledgeHit]) -> Vec<Source> {
         }
     }
     out
+}
+
+/// Looks up the agent's knowledge for the user's message once per run and agent (context
+/// mode): the passages go into the instructions, their documents become the answer's
+/// citations, and the search is a step of the trace. A failed search is logged and the
+/// run goes on without.
+pub(crate) async fn find(retriever: Option<&dyn Retriever>, work: &mut Work) {
+    let Some(retriever) = retriever else {
+        return;
+    };
+    let slug = work.agent.spec.slug.clone();
+    if work
+        .progress
+        .knowledge
+        .as_ref()
+        .is_some_and(|found| found.agent == slug)
+    {
+        return;
+    }
+    let question = latest_question(&work.base);
+    let started = Timestamp::now();
+    let clock = Instant::now();
+    let Some(result) = context_for(
+        retriever,
+        &work.agent.tenant_id,
+        &work.agent.spec,
+        &question,
+    )
+    .await
+    else {
+        return;
+    };
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    let (hits, error) = match result {
+        Ok(hits) => (hits, None),
+        Err(error) => {
+            tracing::warn!(run.id = %work.context.run, %error, "the knowledge search failed; answering without it");
+            (Vec::new(), Some(clip(&error.to_string(), 300)))
+        }
+    };
+    for source in sources(&hits) {
+        let cited = work
+            .progress
+            .parts
+            .iter()
+            .filter(|p| matches!(p, ContentPart::Citation { .. }))
+            .count();
+        if cited >= MAX_CITATIONS || work.progress.parts.iter().any(|p| same_source(p, &source)) {
+            continue;
+        }
+        work.progress.parts.push(source.citation());
+    }
+    work.progress.steps.push(RunStep {
+        kind: StepKind::Tool,
+        name: "knowledge".into(),
+        agent: slug.clone(),
+        started_at: started,
+        duration_ms,
+        input: json!({ "query": clip(&question, TRACE_CHARS) }),
+        output: json!(hits
+            .iter()
+            .map(|h| json!({
+                "document": h.title,
+                "section": h.section,
+                "page": h.page,
+                "score": h.score,
+                "text": clip(&h.text, 300),
+            }))
+            .collect::<Vec<_>>()),
+        usage: None,
+        error,
+    });
+    work.progress.knowledge = Some(Found {
+        agent: slug,
+        context: render(&hits),
+    });
+}
+
+/// Whether `part` already cites `source` (the same link, or the same passage's place).
+pub(crate) fn same_source(part: &ContentPart, source: &frontdesk_core::tool::Source) -> bool {
+    match part {
+        ContentPart::Citation {
+            url,
+            document_id,
+            section,
+            page,
+            ..
+        } => match &source.document_id {
+            Some(document) => {
+                document_id.as_ref() == Some(document)
+                    && *section == source.section
+                    && *page == source.page
+            }
+            None => !url.is_empty() && *url == source.url,
+        },
+        _ => false,
+    }
 }
 
 fn clip(text: &str, max: usize) -> String {

@@ -34,7 +34,7 @@ use crate::work::{
 /// Tool calls of one step run at the same time, at most this many.
 const TOOL_CONCURRENCY: usize = 4;
 /// Most sources one answer cites.
-const MAX_CITATIONS: usize = 10;
+pub(crate) const MAX_CITATIONS: usize = 10;
 /// Longest tool result a model is shown (characters); the rest is cut with a note.
 const MAX_TOOL_RESULT_CHARS: usize = 16_000;
 
@@ -72,7 +72,7 @@ impl TurnLoop<'_> {
         let mut repair: Option<Vec<ModelMessage>> = None;
         let mut repaired = false;
         loop {
-            self.find_knowledge(work).await;
+            knowledge::find(self.deps.tools.knowledge.as_deref(), work).await;
             let spec = &work.agent.spec;
             if work.progress.model_calls >= spec.max_turns {
                 return End::failed(
@@ -405,88 +405,13 @@ impl TurnLoop<'_> {
                 .iter()
                 .filter(|p| matches!(p, ContentPart::Citation { .. }))
                 .collect::<Vec<_>>();
-            if cited.len() >= MAX_CITATIONS || cited.iter().any(|p| same_source(p, &source)) {
-                continue;
-            }
-            work.progress.parts.push(source.citation());
-        }
-    }
-
-    /// Looks up the agent's knowledge for the user's message once per run and agent (context
-    /// mode): the passages go into the instructions, their documents become the answer's
-    /// citations, and the search is a step of the trace. A failed search is logged and the
-    /// run goes on without.
-    async fn find_knowledge(&self, work: &mut Work) {
-        let Some(retriever) = self.deps.tools.knowledge.as_ref() else {
-            return;
-        };
-        let slug = work.agent.spec.slug.clone();
-        if work
-            .progress
-            .knowledge
-            .as_ref()
-            .is_some_and(|found| found.agent == slug)
-        {
-            return;
-        }
-        let question = knowledge::latest_question(&work.base);
-        let started = Timestamp::now();
-        let clock = Instant::now();
-        let Some(result) = knowledge::context_for(
-            retriever.as_ref(),
-            &work.agent.tenant_id,
-            &work.agent.spec,
-            &question,
-        )
-        .await
-        else {
-            return;
-        };
-        let duration_ms = clock.elapsed().as_millis() as u64;
-        let (hits, error) = match result {
-            Ok(hits) => (hits, None),
-            Err(error) => {
-                tracing::warn!(run.id = %work.context.run, %error, "the knowledge search failed; answering without it");
-                (Vec::new(), Some(clip(&error.to_string(), 300)))
-            }
-        };
-        for source in knowledge::sources(&hits) {
-            let cited = work
-                .progress
-                .parts
-                .iter()
-                .filter(|p| matches!(p, ContentPart::Citation { .. }))
-                .count();
-            if cited >= MAX_CITATIONS || work.progress.parts.iter().any(|p| same_source(p, &source))
+            if cited.len() >= MAX_CITATIONS
+                || cited.iter().any(|p| knowledge::same_source(p, &source))
             {
                 continue;
             }
             work.progress.parts.push(source.citation());
         }
-        work.progress.steps.push(RunStep {
-            kind: StepKind::Tool,
-            name: "knowledge".into(),
-            agent: slug.clone(),
-            started_at: started,
-            duration_ms,
-            input: json!({ "query": clip(&question, TRACE_CHARS) }),
-            output: json!(hits
-                .iter()
-                .map(|h| json!({
-                    "document": h.title,
-                    "section": h.section,
-                    "page": h.page,
-                    "score": h.score,
-                    "text": clip(&h.text, 300),
-                }))
-                .collect::<Vec<_>>()),
-            usage: None,
-            error,
-        });
-        work.progress.knowledge = Some(knowledge::Found {
-            agent: slug,
-            context: knowledge::render(&hits),
-        });
     }
 
     /// Hands the run to `slug`: same history, the target's instructions, tools and model.
@@ -675,27 +600,6 @@ fn record_attempts(work: &mut Work, step: &mut StepResult) {
 }
 
 /// What output guardrails look at: the JSON for a structured answer, else the text.
-/// Whether `part` already cites `source` (the same link, or the same passage's place).
-fn same_source(part: &ContentPart, source: &frontdesk_core::tool::Source) -> bool {
-    match part {
-        ContentPart::Citation {
-            url,
-            document_id,
-            section,
-            page,
-            ..
-        } => match &source.document_id {
-            Some(document) => {
-                document_id.as_ref() == Some(document)
-                    && *section == source.section
-                    && *page == source.page
-            }
-            None => !url.is_empty() && *url == source.url,
-        },
-        _ => false,
-    }
-}
-
 fn step_text_for_checks(text: &str, structured: &Option<Value>) -> String {
     match structured {
         Some(value) => value.to_string(),

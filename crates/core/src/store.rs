@@ -37,6 +37,7 @@ pub trait Store:
     + TurnStore
     + SessionStore
     + KnowledgeStore
+    + PassageStore
 {
 }
 
@@ -52,6 +53,7 @@ impl<T> Store for T where
         + TurnStore
         + SessionStore
         + KnowledgeStore
+        + PassageStore
 {
 }
 
@@ -169,7 +171,6 @@ pub trait KnowledgeStore: Send + Sync {
         tenant: &TenantId,
         id: &crate::id::KnowledgeBaseId,
     ) -> StoreResult<()>;
-
     /// Inserts a document (queued) with its content, if it has any yet (a URL's comes later).
     async fn insert_document(&self, document: &Document, content: Option<&[u8]>)
         -> StoreResult<()>;
@@ -200,16 +201,8 @@ pub trait KnowledgeStore: Send + Sync {
         kb: &KnowledgeBaseId,
         id: &DocumentId,
     ) -> StoreResult<()>;
-    /// A document's passages, in order.
-    async fn document_passages(
-        &self,
-        tenant: &TenantId,
-        id: &DocumentId,
-        limit: u32,
-    ) -> StoreResult<Vec<Passage>>;
     /// A document's stored content.
     async fn document_content(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<Vec<u8>>;
-
     /// Queues a document again (a retry, a re-fetch): its passages stay until new ones replace
     /// them. `content`, when given, replaces what is stored.
     async fn requeue_document(
@@ -242,6 +235,28 @@ pub trait KnowledgeStore: Send + Sync {
         media_type: &str,
         title: &str,
     ) -> StoreResult<()>;
+    /// Ends a job: ready (with the embedder's name), failed with a reason, or back in the queue
+    /// after `run_after` with the reason of this try.
+    async fn finish_document(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        end: DocumentEnd,
+    ) -> StoreResult<()>;
+    /// URL documents due for a re-fetch, queued again; how many.
+    async fn queue_refreshes(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// Passages of knowledge documents with their vectors, and their search.
+#[async_trait]
+pub trait PassageStore: Send + Sync {
+    /// A document's passages, in order.
+    async fn document_passages(
+        &self,
+        tenant: &TenantId,
+        id: &DocumentId,
+        limit: u32,
+    ) -> StoreResult<Vec<Passage>>;
     /// Starts (or restarts, keeping the first `keep` passages) the document's passages:
     /// passages from `keep` on are removed, progress is `keep` of `total`.
     async fn begin_passages(
@@ -263,17 +278,6 @@ pub trait KnowledgeStore: Send + Sync {
     ) -> StoreResult<()>;
     /// How many passages the document has stored.
     async fn count_passages(&self, tenant: &TenantId, id: &DocumentId) -> StoreResult<u32>;
-    /// Ends a job: ready (with the embedder's name), failed with a reason, or back in the queue
-    /// after `run_after` with the reason of this try.
-    async fn finish_document(
-        &self,
-        tenant: &TenantId,
-        id: &DocumentId,
-        end: DocumentEnd,
-    ) -> StoreResult<()>;
-    /// URL documents due for a re-fetch, queued again; how many.
-    async fn queue_refreshes(&self, now: Timestamp) -> StoreResult<u64>;
-
     /// A number that changes whenever the tenant's searchable passages do.
     async fn knowledge_generation(&self, tenant: &TenantId) -> StoreResult<i64>;
     /// The tenant's ready documents.

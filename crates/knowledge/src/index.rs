@@ -14,7 +14,8 @@ use frontdesk_core::store::Store;
 use frontdesk_core::StoreError;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::rank::{FlatIndex, Scored};
+use crate::ivf::VectorIndex;
+use crate::rank::Scored;
 
 /// What a vector in the index belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub struct TenantIndex {
     generation: i64,
     documents: Vec<Held>,
     slots: HashMap<DocumentId, u32>,
-    vectors: FlatIndex<Key>,
+    vectors: VectorIndex<Key>,
 }
 
 impl TenantIndex {
@@ -46,7 +47,7 @@ impl TenantIndex {
             generation: -1,
             documents: Vec::new(),
             slots: HashMap::new(),
-            vectors: FlatIndex::new(dimensions),
+            vectors: VectorIndex::new(dimensions),
         }
     }
 

@@ -129,9 +129,7 @@ impl Ord for Worst {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+use crate::ivf::dot;
 
 /// The vector scaled to length 1; `None` when it is all zeros or not finite.
 fn unit(vector: &[f32]) -> Option<Vec<f32>> {

@@ -20,6 +20,7 @@ mod credentials;
 pub mod db;
 mod keys;
 mod knowledge;
+mod passages;
 mod postgres;
 mod runs;
 mod search;

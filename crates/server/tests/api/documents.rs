@@ -549,10 +549,17 @@ async fn bad_documents_are_refused_or_fail_with_a_reason() {
 }
 
 #[tokio::test]
-async fn uploads_larger_than_the_limit_are_refused() {
+async fn uploads_may_be_larger_than_other_bodies_up_to_their_own_limit() {
     let app = TestApp::builder().embedder(Words::new()).spawn().await;
     let t = app.tenant("Acme").await;
     let kb = knowledge_base(&app, &t, "Docs").await;
+    // Over the server's 1 MiB body limit: an upload has its own (20 MiB).
+    let manual: String = (0..30_000)
+        .map(|i| format!("Line {i} of the manual says something about tents.\n"))
+        .collect();
+    assert!(manual.len() > 1_400_000);
+    let response = upload(&app, &t, &kb, "manual.txt", manual.into_bytes()).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
     let big = "word ".repeat(5 * 1024 * 1024).into_bytes();
     let response = upload(&app, &t, &kb, "big.txt", big).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
