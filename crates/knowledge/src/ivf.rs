@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::rank::Scored;
+use crate::rank::{unit, Scored, Worst};
 
 /// From how many vectors a [`VectorIndex`] builds lists.
 pub const IVF_FROM: usize = 250_000;
@@ -209,10 +209,10 @@ impl<K: Clone> VectorIndex<K> {
             }
             let score = dot(&query, &self.values[row * d..(row + 1) * d]);
             if best.len() < k {
-                best.push(Worst { score, row });
+                best.push(Worst { score, idx: row });
             } else if best.peek().is_some_and(|w| score > w.score) {
                 best.pop();
-                best.push(Worst { score, row });
+                best.push(Worst { score, idx: row });
             }
         };
         match &self.lists {
@@ -238,7 +238,7 @@ impl<K: Clone> VectorIndex<K> {
         let mut out: Vec<Scored<K>> = best
             .into_iter()
             .map(|w| Scored {
-                key: self.keys[w.row].clone(),
+                key: self.keys[w.idx].clone(),
                 score: w.score,
             })
             .collect();
@@ -282,33 +282,6 @@ fn nearest(centroids: &[f32], d: usize, v: &[f32]) -> usize {
     best.1
 }
 
-/// Ordered so that the heap's top is the lowest score.
-struct Worst {
-    score: f32,
-    row: usize,
-}
-
-impl PartialEq for Worst {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Worst {}
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Worst {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .partial_cmp(&self.score)
-            .unwrap_or(Ordering::Equal)
-            .then(self.row.cmp(&other.row))
-    }
-}
-
 /// Dot product in eight lanes, which the compiler turns into vector instructions.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
@@ -325,20 +298,6 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-fn unit(vector: &[f32]) -> Option<Vec<f32>> {
-    let norm = vector
-        .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
-    (norm > 0.0 && norm.is_finite()).then(|| {
-        vector
-            .iter()
-            .map(|x| (f64::from(*x) / norm) as f32)
-            .collect()
-    })
 }
 
 #[cfg(test)]

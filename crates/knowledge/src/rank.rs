@@ -103,9 +103,9 @@ impl<K: Clone> FlatIndex<K> {
 }
 
 /// Ordered so that the heap's top is the lowest score.
-struct Worst {
-    score: f32,
-    idx: usize,
+pub(crate) struct Worst {
+    pub score: f32,
+    pub idx: usize,
 }
 
 impl PartialEq for Worst {
@@ -132,7 +132,7 @@ impl Ord for Worst {
 use crate::ivf::dot;
 
 /// The vector scaled to length 1; `None` when it is all zeros or not finite.
-fn unit(vector: &[f32]) -> Option<Vec<f32>> {
+pub(crate) fn unit(vector: &[f32]) -> Option<Vec<f32>> {
     let norm = vector
         .iter()
         .map(|x| f64::from(*x) * f64::from(*x))

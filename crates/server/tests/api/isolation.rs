@@ -15,8 +15,25 @@ fn routes_with_ids(
     run_id: &str,
     message_id: &str,
     kb_id: &str,
+    doc_id: &str,
 ) -> Vec<(Method, String, Option<Value>)> {
+    let kb_docs = format!("/api/v1/knowledge-bases/{kb_id}/documents");
     vec![
+        (Method::GET, kb_docs.clone(), None),
+        (
+            Method::GET,
+            "/api/v1/knowledge-bases/secret-4711/documents".to_owned(),
+            None,
+        ),
+        (Method::POST, kb_docs.clone(), Some(json!({"text": "x"}))),
+        (Method::GET, format!("{kb_docs}/{doc_id}"), None),
+        (Method::DELETE, format!("{kb_docs}/{doc_id}"), None),
+        (Method::POST, format!("{kb_docs}/{doc_id}/retry"), None),
+        (
+            Method::POST,
+            format!("/api/v1/knowledge-bases/{kb_id}/query"),
+            Some(json!({"query": "order 4711"})),
+        ),
         (
             Method::GET,
             format!("/api/v1/knowledge-bases/{kb_id}"),
@@ -125,7 +142,7 @@ fn routes_with_ids(
 }
 
 async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
-    let app = builder.spawn().await;
+    let app = builder.embedder(crate::words::Words::new()).spawn().await;
     let a = app.tenant("A").await;
     let b = app.tenant("B").await;
     let agent = app.agent(&a, "support").await;
@@ -173,6 +190,19 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     )
     .await;
     let kb_id = kb["id"].as_str().unwrap().to_owned();
+    let doc = expect(
+        app.post(
+            &format!("/api/v1/knowledge-bases/{kb_id}/documents"),
+            &a.key,
+            &json!({"text": "Order 4711 ships on Monday.", "title": "Orders 4711"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
     let message_id = result["message"]["parent_id"].as_str().unwrap().to_owned();
     let (agent_id, key_id, conversation_id) = (
         agent["id"].as_str().unwrap(),
@@ -187,6 +217,7 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         &run_id,
         &message_id,
         &kb_id,
+        &doc_id,
     ) {
         let mut request = app.request(method.clone(), &path, &b.key);
         if let Some(body) = &body {
@@ -269,6 +300,18 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         conversation_after["message_count"], 4,
         "two seeded messages and A's own turn"
     );
+    // A's document is still there, whatever B sent.
+    expect(
+        app.get(
+            &format!("/api/v1/knowledge-bases/{kb_id}/documents/{doc_id}"),
+            &a.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     tenant_scoped_names_stay_apart(&app, &a, &b).await;
     protocol_routes_stay_apart(&app, &b, conversation_id, &run_id).await;
     every_route_with_an_id_is_in_the_table(
@@ -280,6 +323,7 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
             &run_id,
             &message_id,
             &kb_id,
+            &doc_id,
         ),
         [
             (agent_id, "{agent}"),
@@ -290,6 +334,7 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
             ("call_1", "{call_id}"),
             (kb_id.as_str(), "{kb}"),
             ("secret-4711", "{kb}"),
+            (doc_id.as_str(), "{doc}"),
         ],
     )
     .await;
@@ -469,7 +514,7 @@ async fn protocol_routes_stay_apart(app: &TestApp, b: &TestTenant, conversation:
 async fn every_route_with_an_id_is_in_the_table(
     app: &TestApp,
     table: &[(Method, String, Option<Value>)],
-    ids: [(&str, &'static str); 8],
+    ids: [(&str, &'static str); 9],
 ) {
     let document = expect(
         app.client
