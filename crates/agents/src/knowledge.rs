@@ -20,7 +20,7 @@ use frontdesk_core::run::{RunStep, StepKind};
 use frontdesk_core::time::Timestamp;
 
 use crate::turn_loop::MAX_CITATIONS;
-use crate::work::{Work, TRACE_CHARS};
+use crate::work::{clip, Work, TRACE_CHARS};
 
 /// The name of the knowledge tool.
 pub const SEARCH_KNOWLEDGE: &str = "search_knowledge";
@@ -216,10 +216,22 @@ impl Tool for SearchKnowledge {
     }
 }
 
-/// The sources of passages: one per document and section, in order.
+/// The sources an answer cites: the passages the search is surest of, those first in the
+/// vector or the full-text ranking (the best passage when neither ranking put one first), one
+/// per document, section and page. The model reads every passage found; the visitor sees
+/// only these under the answer, not a list of near misses.
 pub(crate) fn sources(hits: &[KnowledgeHit]) -> Vec<Source> {
+    let surest: Vec<&KnowledgeHit> = hits
+        .iter()
+        .filter(|h| h.vector_rank == Some(1) || h.text_rank == Some(1))
+        .collect();
+    let cited = if surest.is_empty() {
+        hits.iter().take(1).collect()
+    } else {
+        surest
+    };
     let mut out: Vec<Source> = Vec::new();
-    for hit in hits {
+    for hit in cited {
         let source = Source::passage(hit);
         if !out.iter().any(|s| {
             s.document_id == source.document_id
@@ -329,14 +341,6 @@ pub(crate) fn same_source(part: &ContentPart, source: &frontdesk_core::tool::Sou
     }
 }
 
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        text.chars().take(max).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,10 +372,16 @@ mod tests {
         assert!(rendered.contains("[1] Returns › Jackets (page 2)\nThirty days, free of charge."));
         assert!(rendered.contains("[2] Returns"));
         assert_eq!(render(&[]), "");
-        let cited = sources(&[a, b]);
+        // A passage neither ranking put first is given to the model, not cited.
+        let mut c = hit("Shipping", None, "Free from 50 euros.");
+        c.vector_rank = Some(2);
+        c.text_rank = None;
+        let cited = sources(&[a, b, c.clone()]);
         assert_eq!(cited.len(), 1);
         assert_eq!(cited[0].url, "https://shop.example/returns");
         assert_eq!(cited[0].section.as_deref(), Some("Jackets"));
         assert_eq!(cited[0].page, Some(2));
+        // With no passage first in a ranking (a narrower filter), the best one is cited.
+        assert_eq!(sources(&[c])[0].title, "Shipping");
     }
 }

@@ -173,6 +173,18 @@ pub fn builder(allow_private: bool) -> reqwest::ClientBuilder {
     }
 }
 
+/// Whether a request failed because its URL (or a redirect's) was refused.
+pub fn is_refused(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.downcast_ref::<UrlRefused>().is_some() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
 /// Describes a failed request for a tool result: refusals said plainly, no internals.
 pub fn describe(error: &reqwest::Error) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);

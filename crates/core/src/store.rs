@@ -224,13 +224,13 @@ pub trait KnowledgeStore: Send + Sync {
     /// Puts every `processing` document back in the queue (one instance, starting up: no one
     /// else can be working on them).
     async fn release_documents(&self) -> StoreResult<u64>;
-    /// Records what was fetched or sniffed: content (replacing what is stored), its hash, type
-    /// and title.
+    /// Records what was fetched or read: its hash, type and title, and (when given) the
+    /// content, replacing what is stored, with its size and the time it was fetched.
     async fn set_document_content(
         &self,
         tenant: &TenantId,
         id: &DocumentId,
-        content: &[u8],
+        content: Option<&[u8]>,
         content_hash: &str,
         media_type: &str,
         title: &str,

@@ -174,15 +174,14 @@ pub fn extract(bytes: &[u8], format: Format) -> Result<Extracted, ExtractError> 
     }
     let title = extracted
         .title
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|t| clean_line(&t, 200))
         .filter(|t| !t.is_empty())
         .or_else(|| {
             blocks
                 .iter()
                 .find(|b| matches!(b.kind, BlockKind::Heading(_)))
-                .map(|b| b.text.clone())
-        })
-        .map(|t| clip(&t, 200));
+                .map(|b| clean_line(&b.text, 200))
+        });
     Ok(Extracted { blocks, title })
 }
 
@@ -262,13 +261,22 @@ fn looks_like_markdown(text: &str) -> bool {
     })
 }
 
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
+/// One line of text: control characters out, white space collapsed, at most `max` characters.
+pub(crate) fn clean_line(text: &str, max: usize) -> String {
+    let line = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.chars().count() <= max {
+        line
+    } else {
+        let mut clipped: String = line.chars().take(max.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
     }
-    let mut out: String = text.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -156,7 +156,13 @@ impl Indexes {
             })
             .map(|(_, slot)| *slot)
             .collect();
-        held.drop_documents(&stale);
+        // Slots of dropped documents are never reused: start afresh when most are dead.
+        let live = held.slots.len() - stale.len();
+        if held.documents.len() > 64 && live * 2 < held.documents.len() {
+            *held = TenantIndex::new(self.dimensions);
+        } else {
+            held.drop_documents(&stale);
+        }
         for document in &ready {
             if held.slots.contains_key(&document.id) {
                 continue;
@@ -187,15 +193,6 @@ impl Indexes {
                     &vector,
                 );
             }
-        }
-        // Slots of dropped documents are never reused; compact when they pile up.
-        if held.documents.len() > 64 && held.slots.len() * 2 < held.documents.len() {
-            let mut fresh = TenantIndex::new(self.dimensions);
-            fresh.generation = -1;
-            *held = fresh;
-            drop(held);
-            // Rebuild from scratch on the next call.
-            return Box::pin(self.current(store, tenant)).await;
         }
         held.generation = generation;
         Ok(index.clone())

@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::chunk::{chunk, ChunkSettings};
+use crate::extract::clean_line;
 use crate::extract::{self, ExtractError, Format};
-use crate::library::{clean_line, Library, NewDocument};
+use crate::library::{Library, NewDocument};
 
 /// How long a claim lasts without a renewal.
 const LEASE: Duration = Duration::from_secs(60);
@@ -220,7 +221,7 @@ impl Library {
         let store = self.inner.service.store().clone();
         let tenant = &document.tenant_id;
         let mut fresh_content = false;
-        let bytes = match document.source {
+        let extracted = match document.source {
             DocumentSource::Sitemap => return self.expand_sitemap(document).await,
             DocumentSource::Url => {
                 let url = document
@@ -244,7 +245,7 @@ impl Library {
                         .set_document_content(
                             tenant,
                             &document.id,
-                            &bytes,
+                            Some(&bytes),
                             &hash,
                             document.media_type.as_deref().unwrap_or("text/html"),
                             &document.title,
@@ -261,55 +262,57 @@ impl Library {
                             .into(),
                     ));
                 }
-                let title = extract::extract(&bytes, format)
-                    .ok()
-                    .and_then(|e| e.title)
-                    .unwrap_or_else(|| url.to_owned());
+                let extracted = extract::extract(&bytes, format)?;
+                let title = extracted.title.clone().unwrap_or_else(|| url.to_owned());
                 store
                     .set_document_content(
                         tenant,
                         &document.id,
-                        &bytes,
+                        Some(&bytes),
                         &hash,
                         format.media_type(),
                         &title,
                     )
                     .await
                     .map_err(store_error)?;
-                bytes
+                extracted
             }
-            DocumentSource::Upload | DocumentSource::Text => store
-                .document_content(tenant, &document.id)
-                .await
-                .map_err(store_error)?,
-        };
-        let format = if document.source == DocumentSource::Text {
-            // Text given through the API is read as Markdown (plain text is Markdown too).
-            Format::Markdown
-        } else {
-            extract::sniff(&bytes)?
-        };
-        let extracted = extract::extract(&bytes, format)?;
-        if document.source == DocumentSource::Upload {
-            if let Some(title) = &extracted.title {
-                // The document's own title names it better than its file name.
-                let hash = document
-                    .content_hash
-                    .clone()
-                    .unwrap_or_else(|| hex::encode(Sha256::digest(&bytes)));
-                store
-                    .set_document_content(
-                        tenant,
-                        &document.id,
-                        &bytes,
-                        &hash,
-                        format.media_type(),
-                        &clean_line(title, 200),
-                    )
+            DocumentSource::Upload | DocumentSource::Text => {
+                let bytes = store
+                    .document_content(tenant, &document.id)
                     .await
                     .map_err(store_error)?;
+                let format = if document.source == DocumentSource::Text {
+                    // Text given through the API is read as Markdown (plain text is Markdown too).
+                    Format::Markdown
+                } else {
+                    extract::sniff(&bytes)?
+                };
+                let extracted = extract::extract(&bytes, format)?;
+                // An upload's own title names it better than its file name.
+                let title = extracted.title.as_deref().map(|t| clean_line(t, 200));
+                if let Some(title) = title
+                    .filter(|t| document.source == DocumentSource::Upload && *t != document.title)
+                {
+                    let hash = document
+                        .content_hash
+                        .clone()
+                        .unwrap_or_else(|| hex::encode(Sha256::digest(&bytes)));
+                    store
+                        .set_document_content(
+                            tenant,
+                            &document.id,
+                            None,
+                            &hash,
+                            format.media_type(),
+                            &title,
+                        )
+                        .await
+                        .map_err(store_error)?;
+                }
+                extracted
             }
-        }
+        };
         let passages = chunk(&extracted.blocks, self.chunk_settings());
         if passages.is_empty() {
             return Err(JobError::Permanent(ExtractError::NoText.to_string()));
@@ -388,9 +391,7 @@ impl Library {
                 frontdesk_agents::outbound::describe(&e)
             );
             // A refused address will not become public by waiting.
-            if frontdesk_agents::outbound::describe(&e).contains("not allowed")
-                || frontdesk_agents::outbound::describe(&e).contains("another origin")
-            {
+            if frontdesk_agents::outbound::is_refused(&e) {
                 JobError::Permanent(reason)
             } else {
                 JobError::Transient(reason)

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::chunk::ChunkSettings;
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, clean_line, ExtractError};
 use crate::index::Indexes;
 use crate::rank::fuse;
 
@@ -514,16 +514,13 @@ impl Library {
             .filter(|s| min_score.is_none_or(|min| f64::from(s.score) >= min))
             .map(|s| s.key)
             .collect();
-        let rankings = [vector_ranking.clone(), by_text.clone()];
+        let rankings = [vector_ranking, by_text];
         let fused = fuse(&rankings, RRF_K);
+        let [vector_ranking, by_text] = &rankings;
         // Scaled so that first in both rankings is 1.
         let scale = (RRF_K + 1.0) / 2.0;
         let chosen: Vec<(i64, f32)> = fused
             .into_iter()
-            .filter(|s| {
-                // Below the threshold in the vector ranking and not found by words: out.
-                min_score.is_none() || vector_ranking.contains(&s.key) || by_text.contains(&s.key)
-            })
             .take(top_k)
             .map(|s| (s.key, s.score * scale))
             .collect();
@@ -562,23 +559,5 @@ impl Retriever for Library {
             RetrievalMode::Hybrid,
         )
         .await
-    }
-}
-
-/// One line of text: control characters out, white space collapsed, at most `max` characters.
-pub(crate) fn clean_line(text: &str, max: usize) -> String {
-    let line = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if line.chars().count() <= max {
-        line
-    } else {
-        let mut clipped: String = line.chars().take(max.saturating_sub(1)).collect();
-        clipped.push('…');
-        clipped
     }
 }

@@ -275,7 +275,7 @@ impl KnowledgeStore for SqlStore {
         &self,
         tenant: &TenantId,
         id: &DocumentId,
-        content: &[u8],
+        content: Option<&[u8]>,
         content_hash: &str,
         media_type: &str,
         title: &str,
@@ -283,16 +283,20 @@ impl KnowledgeStore for SqlStore {
         let now = Timestamp::now().as_millis();
         let update = Stmt::new(
             "UPDATE knowledge_documents SET content_hash = $3, media_type = $4, title = $5, \
-             size_bytes = $6, fetched_at = $7, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
+             size_bytes = COALESCE($6, size_bytes), fetched_at = CASE WHEN $6 IS NULL THEN fetched_at ELSE $7 END, \
+             updated_at = $7 WHERE tenant_id = $1 AND id = $2",
         )
         .arg(tenant.as_str())
         .arg(id.as_str())
         .arg(content_hash)
         .arg(media_type)
         .arg(title)
-        .arg(content.len() as i64)
+        .arg(content.map(|c| c.len() as i64))
         .arg(now)
         .if_none(IfNone::NotFound);
+        let Some(content) = content else {
+            return execute(self.db.as_ref(), update).await.map(|_| ());
+        };
         let clear =
             Stmt::new("DELETE FROM knowledge_contents WHERE tenant_id = $1 AND document_id = $2")
                 .arg(tenant.as_str())

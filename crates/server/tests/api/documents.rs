@@ -769,9 +769,11 @@ async fn answers_use_and_cite_the_knowledge_in_context_and_tool_mode() {
         system.contains("[1] Policies › Returns") && system.contains("within 30 days"),
         "{system}"
     );
-    // Each passage given is cited (top_k 2: returns first, then shipping).
+    // Both passages (top_k 2) reach the model; the answer cites the one the search is surest
+    // of, not the shipping passage that came second.
+    assert!(system.contains("[2] Policies › Shipping"), "{system}");
     let cited = citations(&answer);
-    assert_eq!(cited.len(), 2, "{answer}");
+    assert_eq!(cited.len(), 1, "{answer}");
     assert_eq!(cited[0]["document_id"], doc.as_str());
     assert_eq!(cited[0]["title"], "Policies");
     assert_eq!(cited[0]["section"], "Returns");
