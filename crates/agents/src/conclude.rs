@@ -94,6 +94,7 @@ impl Ending<'_> {
             usage: (work.progress.model_calls > 0).then_some(usage),
             latency_ms: Some(work.progress.active_ms as i64),
             structured,
+            author: None,
         };
         let mut status = match finish {
             FinishReason::Cancelled => RunStatus::Cancelled,

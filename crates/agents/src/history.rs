@@ -70,7 +70,13 @@ pub fn model_request(
             continue;
         }
         match m.role {
-            MessageRole::Assistant => answer.extend(m.content.iter().cloned()),
+            // A staff member's reply is the assistant's side, marked as theirs.
+            MessageRole::Assistant => match &m.author {
+                Some(author) => answer.push(ContentPart::Text {
+                    text: format!("[{} from the team wrote:] {}", author.name, m.text()),
+                }),
+                None => answer.extend(m.content.iter().cloned()),
+            },
             MessageRole::User => {
                 if !answer.is_empty() {
                     entries.push(expand(&std::mem::take(&mut answer)));
@@ -241,6 +247,7 @@ pub(crate) mod tests {
             latency_ms: None,
             structured: None,
             created_at: Timestamp::now(),
+            author: None,
         }
     }
 

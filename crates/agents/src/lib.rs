@@ -21,6 +21,8 @@
 mod approvals;
 mod conclude;
 mod deps;
+pub mod desk;
+pub mod feed;
 mod guardrails;
 mod history;
 pub mod hub;
@@ -42,6 +44,8 @@ mod turn_loop;
 mod work;
 
 pub use approvals::{pending_approvals, ApprovalDecision, Decided};
+pub use desk::Asked;
+pub use feed::{ConversationFeed, FeedItem};
 pub use hub::RunHub;
 pub use live::LocalRuns;
 pub use outcome::Outcome;

@@ -66,6 +66,19 @@ impl RunControl for LocalRuns {
         }
     }
 
+    fn cancel_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> usize {
+        let runs = self.runs();
+        let live = runs
+            .values()
+            .filter(|live| live.tenant == *tenant && live.conversation == *conversation);
+        let mut stopped = 0;
+        for run in live {
+            run.cancel.cancel();
+            stopped += 1;
+        }
+        stopped
+    }
+
     fn live_conversation(&self, tenant: &TenantId, run: &RunId) -> Option<ConversationId> {
         self.runs()
             .get(run)

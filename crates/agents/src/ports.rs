@@ -133,6 +133,8 @@ pub trait RunControl: Send + Sync + 'static {
     fn cancel(&self, tenant: &TenantId, run: &RunId) -> Result<()>;
     /// The conversation of a live run of `tenant`.
     fn live_conversation(&self, tenant: &TenantId, run: &RunId) -> Option<ConversationId>;
+    /// Stops every live run of a conversation (staff took it); how many.
+    fn cancel_conversation(&self, tenant: &TenantId, conversation: &ConversationId) -> usize;
     /// Whether a run of `tenant` is live.
     fn is_live(&self, tenant: &TenantId, run: &RunId) -> bool {
         self.live_conversation(tenant, run).is_some()

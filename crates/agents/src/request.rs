@@ -97,6 +97,9 @@ pub enum Input {
     History,
     /// A run paused for approvals goes on, every call decided (made by the approvals flow).
     Resume(Box<Resumption>),
+    /// Answers again from the conversation's active message, storing nothing new: the agent
+    /// goes on by itself (nobody took a conversation that waited for a person).
+    Continue,
 }
 
 /// A paused run whose calls are all decided, claimed to go on.

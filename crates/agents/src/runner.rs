@@ -115,6 +115,7 @@ impl Runner {
             mcp: McpClients::default(),
             webhooks: Arc::default(),
             knowledge: options.knowledge.clone(),
+            feed: Arc::default(),
         };
         Self {
             deps: Arc::new(Deps {
@@ -127,6 +128,22 @@ impl Runner {
             control,
             tracker: TaskTracker::new(),
             recent: RecentPaths::default(),
+        }
+    }
+
+    pub(crate) fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    /// Stops the conversation's live runs (people took it over).
+    pub(crate) async fn cancel_conversation_runs(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) {
+        let stopped = self.control.cancel_conversation(tenant, conversation);
+        if stopped > 0 {
+            tracing::info!(conversation = %conversation, stopped, "staff took the conversation: its runs were stopped");
         }
     }
 
@@ -183,6 +200,13 @@ impl Runner {
         let cancel = self
             .control
             .track(&meta.run_id, &meta.tenant, &meta.conversation);
+        self.deps.tools.feed.publish(
+            &meta.tenant,
+            &meta.conversation,
+            crate::feed::FeedItem::RunStarted {
+                run_id: meta.run_id.clone(),
+            },
+        );
         let started = StartedRun {
             run_id: meta.run_id.clone(),
             conversation_id: meta.conversation.clone(),

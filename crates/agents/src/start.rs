@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use frontdesk_core::agent::{Agent, AgentRef};
 use frontdesk_core::context::RunContext;
+use frontdesk_core::handoff::Handler;
 use frontdesk_core::conversation::{
     ContentPart, Conversation, Message, MessageDraft, MessageRole, Parent,
 };
@@ -151,6 +152,14 @@ async fn resolve(
             ))
         }
         Input::Resume(_) => return Err(Error::invalid("input", "not a new turn")),
+        Input::Continue => {
+            let stored = deps.service.get_conversation(tenant, conversation).await?;
+            check_agent(&stored, agent)?;
+            match stored.active_message_id {
+                Some(active) => Resolved::Continue(active),
+                None => return Err(Error::invalid("input", "nothing to answer")),
+            }
+        }
     })
 }
 
@@ -201,6 +210,31 @@ async fn fresh(
             paused,
             crate::approvals::pending_approvals(&record),
         ));
+    }
+    // People handle the conversation: a new message is stored for them and no run starts.
+    if conversation.handler == Handler::Human {
+        return Err(match resolved {
+            Resolved::Send(text) => {
+                let draft = MessageDraft::text(MessageRole::User, check_text(text)?);
+                let (message, event) = deps
+                    .service
+                    .message_for_people(tenant, &conversation.id, draft)
+                    .await?;
+                deps.tools.feed.publish(
+                    tenant,
+                    &conversation.id,
+                    crate::feed::FeedItem::Event(Arc::new(event)),
+                );
+                Error::ForPeople {
+                    message: Box::new(message),
+                }
+            }
+            _ => Error::Conflict {
+                code: "handled_by_human",
+                message: "a person handles this conversation now; send a new message instead"
+                    .to_owned(),
+            },
+        });
     }
     let entry = entry.map_err(|e| match e {
         Error::NotFound { .. } => Error::Conflict {

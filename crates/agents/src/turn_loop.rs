@@ -307,6 +307,18 @@ impl TurnLoop<'_> {
             self.finish_call(work, &call, ToolOutput::error(note), 0);
         }
         self.run_tools(work, runnable).await;
+        if let Some(text) = work.progress.end_turn.take() {
+            // A tool ended the turn (the conversation went to people): its answer is final.
+            if !text.is_empty() {
+                self.publisher
+                    .publish(RunEvent::MessageDelta { text: text.clone() });
+            }
+            return Some(End::Answer {
+                text,
+                structured: None,
+                finish: FinishReason::Stop,
+            });
+        }
         if let Some((call_id, slug)) = handoff {
             if let Some(end) = self.hand_off(work, &call_id, &slug).await {
                 return Some(end);
@@ -372,6 +384,9 @@ impl TurnLoop<'_> {
         };
         if output.is_error {
             tracing::info!(run.id = %work.context.run, tool = %call.name, error = %clip(&content, 300), "a tool call failed");
+        }
+        if let Some(text) = output.end_turn {
+            work.progress.end_turn = Some(text);
         }
         self.publisher.publish(RunEvent::ToolCompleted {
             call_id: call.id.clone(),

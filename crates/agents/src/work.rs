@@ -45,6 +45,9 @@ pub(crate) struct Progress {
     /// stopped in the middle of it).
     #[serde(skip)]
     pub streaming: String,
+    /// The answer a tool ended the run with (`transfer_to_human`).
+    #[serde(skip)]
+    pub end_turn: Option<String>,
 }
 
 impl Progress {

@@ -128,7 +128,8 @@ impl ToolEntry {
             }
         };
         validate::tool_name(&format!("{field}.name"), name)?;
-        if name.starts_with("transfer_to_") {
+        // Built-ins may (`transfer_to_human`); a webhook may not pose as a handoff.
+        if name.starts_with("transfer_to_") && !matches!(self, ToolEntry::Builtin { .. }) {
             return Err(Error::invalid(
                 format!("{field}.name"),
                 "names starting with transfer_to_ are kept for handoffs",
@@ -237,6 +238,10 @@ pub struct AgentSpec {
     pub after_handoff: crate::policy::AfterHandoff,
     #[serde(default)]
     pub widget: WidgetSettings,
+    /// Handing conversations to people: the waiting message, the team's hours, how long to
+    /// wait, who to notify.
+    #[serde(default)]
+    pub human: crate::handoff::HumanSettings,
     #[serde(default)]
     pub kind: AgentKind,
     #[serde(default)]
@@ -391,6 +396,7 @@ impl AgentSpec {
         self.guardrails.validate()?;
         self.approvals.validate()?;
         self.budgets.validate()?;
+        self.human.validate()?;
         if let Some(knowledge) = &self.knowledge {
             validate::max_items(
                 "knowledge.knowledge_base_ids",

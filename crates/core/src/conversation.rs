@@ -35,6 +35,12 @@ pub struct Conversation {
     pub metadata: Map<String, Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Who answers: the agent, or people (then no run starts on a message).
+    pub handler: crate::handoff::Handler,
+    /// Since when it waits for a person to take it; null when it does not wait.
+    pub waiting_since: Option<Timestamp>,
+    /// The person who holds it.
+    pub assignee: Option<crate::handoff::Assignee>,
 }
 
 /// Who wrote a message.
@@ -147,6 +153,9 @@ pub struct Message {
     #[schema(value_type = Option<Object>)]
     pub structured: Option<Value>,
     pub created_at: Timestamp,
+    /// A staff member's reply (stored as the assistant's side) names its author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<crate::handoff::Author>,
 }
 
 impl Message {
@@ -211,6 +220,7 @@ pub struct NewMessage {
     pub latency_ms: Option<i64>,
     pub structured: Option<Value>,
     pub created_at: Timestamp,
+    pub author: Option<crate::handoff::Author>,
 }
 
 /// A message as its author makes it, before it has an id, a place and a time.
@@ -227,6 +237,7 @@ pub struct MessageDraft {
     pub usage: Option<Usage>,
     pub latency_ms: Option<i64>,
     pub structured: Option<Value>,
+    pub author: Option<crate::handoff::Author>,
 }
 
 impl MessageDraft {
@@ -242,6 +253,7 @@ impl MessageDraft {
             usage: None,
             latency_ms: None,
             structured: None,
+            author: None,
         }
     }
 }
@@ -260,6 +272,9 @@ pub struct ConversationQuery {
     /// Only conversations last active in `[from, to)`.
     pub active_from: Option<Timestamp>,
     pub active_to: Option<Timestamp>,
+    /// Only those waiting for a person, the longest waiting first (the cursor's sort key is
+    /// then `waiting_since`).
+    pub waiting: bool,
     pub limit: u32,
     pub after: Option<Cursor>,
 }

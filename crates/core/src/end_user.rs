@@ -112,6 +112,10 @@ impl EndUserView {
         if tripped {
             message.structured = None;
         }
+        // A staff reply shows its author's name and avatar, not their account.
+        if let Some(author) = &mut message.author {
+            author.id = None;
+        }
         message
     }
 
@@ -185,6 +189,7 @@ mod tests {
             latency_ms: None,
             structured: Some(json!({"internal": true})),
             created_at: Timestamp::now(),
+            author: None,
         }
     }
 

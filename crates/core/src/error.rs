@@ -50,6 +50,12 @@ pub enum Error {
         run_id: crate::id::RunId,
         pending: Vec<crate::run::PendingApproval>,
     },
+    /// People handle the conversation: the message was stored for them and no run started
+    /// (answered 202 with the stored message, not as a failure).
+    #[error("a person handles this conversation: the message was stored for them")]
+    ForPeople {
+        message: Box<crate::conversation::Message>,
+    },
     /// Too many requests for this key; retry after the given seconds.
     #[error("{message}")]
     RateLimited {
@@ -143,6 +149,7 @@ impl Error {
             | Error::Unauthenticated { code, .. }
             | Error::Forbidden { code, .. }
             | Error::AwaitingApproval { code, .. } => code,
+            Error::ForPeople { .. } => "handled_by_human",
             Error::RateLimited { .. } => "rate_limited",
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::PayloadTooLarge { .. } => "payload_too_large",
@@ -161,7 +168,9 @@ impl Error {
             | Error::BadRequest { .. }
             | Error::PayloadTooLarge { .. }
             | Error::RequestTimeout { .. } => ErrorKind::InvalidRequest,
-            Error::Conflict { .. } | Error::AwaitingApproval { .. } => ErrorKind::Conflict,
+            Error::Conflict { .. } | Error::AwaitingApproval { .. } | Error::ForPeople { .. } => {
+                ErrorKind::Conflict
+            }
             Error::Unauthenticated { .. } => ErrorKind::Authentication,
             Error::Forbidden { .. } => ErrorKind::Permission,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => ErrorKind::RateLimit,
@@ -176,6 +185,7 @@ impl Error {
             Error::InvalidField { .. } => 422,
             Error::BadRequest { .. } => 400,
             Error::Conflict { .. } | Error::AwaitingApproval { .. } => 409,
+            Error::ForPeople { .. } => 202,
             Error::Unauthenticated { .. } => 401,
             Error::Forbidden { .. } => 403,
             Error::RateLimited { .. } | Error::QuotaExceeded { .. } => 429,
@@ -202,6 +212,7 @@ impl Error {
             | Error::BadRequest { .. }
             | Error::Conflict { .. }
             | Error::AwaitingApproval { .. }
+            | Error::ForPeople { .. }
             | Error::Unauthenticated { .. }
             | Error::Forbidden { .. }
             | Error::PayloadTooLarge { .. }
@@ -229,6 +240,9 @@ impl Error {
             Error::AwaitingApproval {
                 run_id, pending, ..
             } => Some(serde_json::json!({"run_id": run_id, "pending": pending})),
+            Error::ForPeople { message } => {
+                Some(serde_json::json!({"handler": "human", "message": message}))
+            }
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod embed;
 pub mod end_user;
 pub mod error;
+pub mod handoff;
 pub mod id;
 pub mod json;
 pub mod key;

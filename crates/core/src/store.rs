@@ -38,6 +38,7 @@ pub trait Store:
     + SessionStore
     + KnowledgeStore
     + PassageStore
+    + HandoffStore
 {
 }
 
@@ -54,6 +55,7 @@ impl<T> Store for T where
         + SessionStore
         + KnowledgeStore
         + PassageStore
+        + HandoffStore
 {
 }
 
@@ -421,6 +423,52 @@ pub trait ConversationStore: Send + Sync {
         conversation: &ConversationId,
         query: &MessageQuery,
     ) -> StoreResult<(Vec<Message>, bool)>;
+}
+
+/// Who handles a conversation, and its timeline of handoff events.
+#[async_trait]
+pub trait HandoffStore: Send + Sync {
+    /// Sets who handles the conversation if its state is as `expect` says, and appends
+    /// `event` to its timeline in the same transaction; `None` (nothing changed) when the
+    /// state was otherwise.
+    async fn set_handling(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        handling: &crate::handoff::Handling,
+        expect: &crate::handoff::Expect,
+        event: &crate::handoff::NewEvent,
+    ) -> StoreResult<Option<(Conversation, crate::handoff::ConversationEvent)>>;
+    /// Appends an event to the conversation's timeline (its next sequence number).
+    async fn append_event(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        event: &crate::handoff::NewEvent,
+    ) -> StoreResult<crate::handoff::ConversationEvent>;
+    /// The conversation's events after `after` (a sequence number), oldest first, at most
+    /// `limit`.
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::handoff::ConversationEvent>>;
+    /// Conversations of every tenant that have waited for a person since before `before`,
+    /// the longest waiting first (the wait sweep).
+    async fn waiting_since_before(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Sets a user's display name and avatar.
+    async fn set_user_profile(
+        &self,
+        user: &crate::id::UserId,
+        name: &str,
+        avatar_url: Option<&str>,
+    ) -> StoreResult<()>;
 }
 
 /// The message tree of a conversation: paths, siblings, the active branch.

@@ -28,6 +28,9 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: Timestamp,
+    /// The picture staff replies show to visitors (an `http(s)` URL); initials without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
 }
 
 /// What a member may do in a tenant, from most to least powerful.

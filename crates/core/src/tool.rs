@@ -29,6 +29,9 @@ pub struct ToolOutput {
     pub is_error: bool,
     /// Links the result draws on; the answer cites them.
     pub sources: Vec<Source>,
+    /// Ends the run with this as its answer, without asking the model again (the
+    /// conversation went to people: the visitor reads the waiting message).
+    pub end_turn: Option<String>,
 }
 
 /// A source a tool result names: a title and an `http(s)` URL, or a passage of a knowledge
@@ -104,6 +107,7 @@ impl ToolOutput {
             content: content.into(),
             is_error: false,
             sources: Vec::new(),
+            end_turn: None,
         }
     }
 
@@ -112,11 +116,18 @@ impl ToolOutput {
             content: content.into(),
             is_error: true,
             sources: Vec::new(),
+            end_turn: None,
         }
     }
 
     pub fn with_sources(mut self, sources: Vec<Source>) -> Self {
         self.sources = sources;
+        self
+    }
+
+    /// The run ends after this call, answering `text`.
+    pub fn ending_turn(mut self, text: impl Into<String>) -> Self {
+        self.end_turn = Some(text.into());
         self
     }
 }
@@ -131,7 +142,7 @@ pub trait Tool: Send + Sync + 'static {
 }
 
 /// The built-in tools, by name (agents list them as `{"type": "builtin", "name": …}`).
-pub const BUILTIN_TOOLS: &[&str] = &["current_time"];
+pub const BUILTIN_TOOLS: &[&str] = &["current_time", "transfer_to_human"];
 
 #[cfg(test)]
 mod tests {

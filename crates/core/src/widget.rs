@@ -36,6 +36,10 @@ pub const LABELS: &[&str] = &[
     "using_tool",
     "handed_over",
     "waits_for_staff",
+    "talk_to_person",
+    "person_joined",
+    "assistant_back",
+    "typing",
     "error",
     "sources",
     "no_conversations",
@@ -101,6 +105,9 @@ pub struct WidgetSettings {
     /// Whether end users see tools' arguments and results (off by default: they see that a
     /// tool ran, by name, and whether it worked).
     pub tool_details: bool,
+    /// Whether the widget offers a "talk to a person" button: the conversation then waits
+    /// for the tenant's staff (see the agent's `human` settings; off by default).
+    pub human_button: bool,
     /// Texts for other languages, by language tag (`{"de": {"greeting": "Hallo!"}}`).
     pub texts: BTreeMap<String, WidgetTexts>,
 }

@@ -1,9 +1,10 @@
 //! Vector search at 10k, 100k and 1M passages of 384 dimensions (MiniLM's length): the exact
-//! scan and the inverted-file index the server uses from 250,000 vectors on, with the IVF's
-//! recall@10 against the exact scan. Vectors are synthetic and clustered (passages of one
+//! scan and the sketched index the server uses from 20,000 vectors on, with its recall@10
+//! against the exact scan. Vectors are synthetic and clustered (passages of one
 //! document lie near each other, as real embeddings do) from a fixed seed.
 //! `cargo bench -p frontdesk-knowledge --bench index` prints a Markdown table;
-//! `INDEX_BENCH_SIZES=10000,100000` runs fewer sizes.
+//! `INDEX_BENCH_SIZES=10000,100000` runs fewer sizes; `INDEX_BENCH_CANDIDATES=200,1000`
+//! also measures those numbers of exactly scored candidates beside the default.
 
 #![allow(clippy::print_stdout)] // A bench prints its table.
 
@@ -54,6 +55,10 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
+    let extra_candidates: Vec<usize> = std::env::var("INDEX_BENCH_CANDIDATES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
     println!("| passages | index | build s | memory MiB | p50 ms | p99 ms | recall@10 vs exact |");
     println!("|---:|---|---:|---:|---:|---:|---:|");
     for n in sizes {
@@ -70,14 +75,14 @@ fn main() {
         }
         let exact_build = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        let mut ivf = VectorIndex::new(DIMENSIONS);
+        let mut sketched = VectorIndex::new(DIMENSIONS);
         for (i, v) in vectors.iter().enumerate() {
-            ivf.add(i as u32, v);
+            sketched.add(i as u32, v);
         }
-        if !ivf.has_lists() {
-            ivf.train();
+        if !sketched.is_sketched() {
+            sketched.sketch_all();
         }
-        let ivf_build = started.elapsed().as_secs_f64();
+        let sketched_build = started.elapsed().as_secs_f64();
         drop(vectors);
         let mut truths = Vec::with_capacity(QUERIES);
         let mut times = Vec::with_capacity(QUERIES);
@@ -94,21 +99,28 @@ fn main() {
             percentile(&times, 0.5),
             percentile(&times, 0.99)
         );
-        let mut times = Vec::with_capacity(QUERIES);
-        let mut found = 0;
-        for (q, truth) in queries.iter().zip(&truths) {
-            let t = Instant::now();
-            let got = ivf.search(q, K, |_| true);
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-            found += got.iter().filter(|s| truth.contains(&s.key)).count();
+        for candidates in std::iter::once(0).chain(extra_candidates.iter().copied()) {
+            sketched.set_candidates(candidates);
+            let mut times = Vec::with_capacity(QUERIES);
+            let mut found = 0;
+            for (q, truth) in queries.iter().zip(&truths) {
+                let t = Instant::now();
+                let got = sketched.search(q, K, |_| true);
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                found += got.iter().filter(|s| truth.contains(&s.key)).count();
+            }
+            times.sort_by(f64::total_cmp);
+            let label = match candidates {
+                0 => "sketch".to_owned(),
+                n => format!("sketch, {n} candidates"),
+            };
+            println!(
+                "| {n} | {label} | {sketched_build:.1} | {:.0} | {:.2} | {:.2} | {:.3} |",
+                sketched.memory() as f64 / (1024.0 * 1024.0),
+                percentile(&times, 0.5),
+                percentile(&times, 0.99),
+                found as f64 / (QUERIES * K) as f64
+            );
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "| {n} | ivf | {ivf_build:.1} | {:.0} | {:.2} | {:.2} | {:.3} |",
-            ivf.memory() as f64 / (1024.0 * 1024.0),
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            found as f64 / (QUERIES * K) as f64
-        );
     }
 }

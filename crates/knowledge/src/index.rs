@@ -14,7 +14,7 @@ use frontdesk_core::store::Store;
 use frontdesk_core::StoreError;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::ivf::VectorIndex;
+use crate::vector::VectorIndex;
 use crate::rank::Scored;
 
 /// What a vector in the index belongs to.

@@ -12,13 +12,13 @@ pub mod extract;
 pub mod html;
 pub mod index;
 mod ingest;
-pub mod ivf;
 pub mod library;
 pub mod markdown;
 pub mod pdf;
 pub mod rank;
+pub mod vector;
 
 pub use chunk::{chunk, Block, BlockKind, Chunk, ChunkSettings};
-pub use ivf::VectorIndex;
+pub use vector::VectorIndex;
 pub use library::{Added, DocumentWithPassages, Library, LibrarySettings, NewDocument};
 pub use rank::{fuse, FlatIndex, Scored};

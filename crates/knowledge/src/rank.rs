@@ -129,7 +129,7 @@ impl Ord for Worst {
     }
 }
 
-use crate::ivf::dot;
+use crate::vector::dot;
 
 /// The vector scaled to length 1; `None` when it is all zeros or not finite.
 pub(crate) fn unit(vector: &[f32]) -> Option<Vec<f32>> {

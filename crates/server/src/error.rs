@@ -71,6 +71,19 @@ impl IntoResponse for ApiError {
             tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), error = ?error, "request failed");
         }
         let end_user = END_USER.try_with(|_| ()).is_ok();
+        // Not a failure: the message waits for the people who handle the conversation.
+        if let Error::ForPeople { message } = &error {
+            let message = if end_user {
+                frontdesk_core::end_user::EndUserView::default().message((**message).clone())
+            } else {
+                (**message).clone()
+            };
+            return (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"handler": "human", "message": message})),
+            )
+                .into_response();
+        }
         let message = if status.is_server_error() && end_user {
             frontdesk_core::end_user::GENERIC_ERROR.to_owned()
         } else {

@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::chatkit::routes(&state))
         .merge(widget)
         .merge(routes::conversations::routes())
+        .merge(routes::handoff::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())
         .merge(routes::tenants::routes())
@@ -176,6 +177,8 @@ pub async fn serve(
     // Approvals nobody answered in time become rejections, and their runs go on.
     let sweeper = tokio_util::sync::CancellationToken::new();
     runner.spawn_approval_expiry(std::time::Duration::from_secs(30), sweeper.clone());
+    // Conversations nobody took in time go back to their agents.
+    runner.spawn_wait_expiry(std::time::Duration::from_secs(2), sweeper.clone());
     if let Some(knowledge) = &state.knowledge {
         // One SQLite file has one server: what it left processing was interrupted.
         let single = state.service.store().backend() == "sqlite";

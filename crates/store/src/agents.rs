@@ -13,7 +13,7 @@ use crate::SqlStore;
 
 pub(crate) const COLUMNS: &str = "id, tenant_id, slug, name, description, instructions, model, fallback_models, temperature, top_p, \
     max_tokens, tools, mcp_servers, handoffs, output_schema, guardrails, knowledge, approvals, widget, kind, voice, max_turns, \
-    budgets, after_handoff, version, created_at, updated_at";
+    budgets, after_handoff, version, created_at, updated_at, human";
 
 pub(crate) fn agent_row(row: &Row) -> StoreResult<Agent> {
     let kind: String = col(row, "kind")?;
@@ -53,6 +53,7 @@ pub(crate) fn agent_row(row: &Row) -> StoreResult<Agent> {
         })?,
         budgets: json_col(row, "budgets")?,
         after_handoff: json_col(row, "after_handoff")?,
+        human: json_col(row, "human")?,
     };
     Ok(Agent {
         id: id_col(row, "id", AgentId::parse)?,
@@ -106,7 +107,7 @@ impl AgentStore for SqlStore {
     async fn insert_agent(&self, agent: &Agent) -> StoreResult<()> {
         let insert = Stmt::new(format!(
             "INSERT INTO agents ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
         ))
         .arg(agent.id.as_str())
         .arg(agent.tenant_id.as_str());
@@ -114,6 +115,7 @@ impl AgentStore for SqlStore {
             .arg(agent.version)
             .arg(agent.created_at.as_millis())
             .arg(agent.updated_at.as_millis())
+            .arg(to_json(&agent.spec.human)?)
             .unique("slug");
         self.db
             .transaction(vec![insert, version_row(agent)?])
@@ -127,7 +129,7 @@ impl AgentStore for SqlStore {
              fallback_models = $8, temperature = $9, top_p = $10, max_tokens = $11, tools = $12, mcp_servers = $13, \
              handoffs = $14, output_schema = $15, guardrails = $16, knowledge = $17, approvals = $18, widget = $19, \
              kind = $20, voice = $21, max_turns = $22, budgets = $23, after_handoff = $24, version = $25, \
-             updated_at = $26 WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND version = $27",
+             updated_at = $26, human = $28 WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND version = $27",
         )
         .arg(agent.id.as_str())
         .arg(agent.tenant_id.as_str());
@@ -135,6 +137,7 @@ impl AgentStore for SqlStore {
             .arg(agent.version)
             .arg(agent.updated_at.as_millis())
             .arg(agent.version - 1)
+            .arg(to_json(&agent.spec.human)?)
             .unique("slug")
             .if_none(IfNone::Conflict("version"));
         self.db

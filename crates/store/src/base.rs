@@ -86,6 +86,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0013_knowledge_documents.sql"),
         include_str!("migrations/postgres_0013_knowledge_documents.sql"),
     ),
+    (
+        14,
+        "human_handoff",
+        include_str!("migrations/sqlite_0014_human_handoff.sql"),
+        include_str!("migrations/postgres_0014_human_handoff.sql"),
+    ),
 ];
 
 impl SqlStore {

@@ -10,6 +10,7 @@ use frontdesk_core::conversation::{
     Message, MessageQuery, MessageRole, NewMessage, Page, Parent, Usage, PREVIEW_CHARS,
     TITLE_CHARS,
 };
+use frontdesk_core::handoff::Handler;
 use frontdesk_core::id::{AgentId, ConversationId, MessageId, TenantId};
 use frontdesk_core::run::FinishReason;
 use frontdesk_core::store::{ConversationStore, StoreResult};
@@ -18,11 +19,12 @@ use frontdesk_core::usage::{UsageGroup, UsageRow};
 use frontdesk_core::StoreError;
 
 pub(crate) const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, c.title, c.preview, c.message_count, c.last_message_at, \
-    c.last_message_id, c.activity_at, c.archived, c.metadata, c.created_at, c.updated_at";
+    c.last_message_id, c.activity_at, c.archived, c.metadata, c.created_at, c.updated_at, c.handler, c.waiting_since, \
+    c.assignee";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, parent_id, seq, role, content, model, finish_reason, prompt_tokens, \
-    completion_tokens, total_tokens, latency_ms, structured, created_at";
+    completion_tokens, total_tokens, latency_ms, structured, created_at, author";
 
 pub(crate) fn conversation_row(row: &Row) -> StoreResult<Conversation> {
     let archived: i64 = col(row, "archived")?;
@@ -40,6 +42,9 @@ pub(crate) fn conversation_row(row: &Row) -> StoreResult<Conversation> {
         metadata: json_col(row, "metadata")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
+        handler: Handler::parse(&col::<String>(row, "handler")?),
+        waiting_since: ts_opt(row, "waiting_since")?,
+        assignee: json_col_opt(row, "assignee")?,
     })
 }
 
@@ -71,6 +76,7 @@ pub(crate) fn message_row(row: &Row) -> StoreResult<Message> {
         latency_ms: col(row, "latency_ms")?,
         structured: json_col_opt(row, "structured")?,
         created_at: ts(row, "created_at")?,
+        author: json_col_opt(row, "author")?,
     })
 }
 
@@ -119,9 +125,9 @@ const BUMP_COUNTERS: &str = "UPDATE conversations SET message_count = message_co
     WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL AND message_count < 1000000 \
     AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages p WHERE p.id = $4 AND p.conversation_id = $3))";
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, conversation_id, seq, parent_id, role, content, \
-    text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, structured, created_at) \
+    text, model, finish_reason, prompt_tokens, completion_tokens, total_tokens, latency_ms, structured, created_at, author) \
     SELECT $1, $2, $3, c.message_count, CASE WHEN $19 = 1 THEN NULL ELSE COALESCE($4, c.previous_message_id) END, \
-    $8, $9, $10, $11, $12, $13, $14, $15, $16, $20, $5 FROM";
+    $8, $9, $10, $11, $12, $13, $14, $15, $16, $20, $5, $22 FROM";
 /// Adds an answer's tokens to its tenant's month (`$17`, `$18`); nothing without usage.
 const COUNT_USAGE: &str =
     "INSERT INTO usage_counters (tenant_id, period, total_tokens) SELECT $2, $17, $18";
@@ -190,16 +196,28 @@ fn list_sql(
         )),
         None => {}
     }
+    if query.waiting {
+        filters.push_str(" AND c.waiting_since IS NOT NULL");
+    }
     if let Some(after) = &query.after {
         let sort = sql.bind(after.sort);
         let id = sql.bind(after.id.as_str());
-        filters.push_str(&format!(" AND (c.activity_at, c.id) < ({sort}, {id})"));
+        filters.push_str(&if query.waiting {
+            format!(" AND (c.waiting_since, c.id) > ({sort}, {id})")
+        } else {
+            format!(" AND (c.activity_at, c.id) < ({sort}, {id})")
+        });
     }
-    const ORDER: &str = "ORDER BY c.activity_at DESC, c.id DESC";
+    // Waiting: the longest waiting first.
+    let order = if query.waiting {
+        "ORDER BY c.waiting_since ASC, c.id ASC"
+    } else {
+        "ORDER BY c.activity_at DESC, c.id DESC"
+    };
     let limit = sql.bind(i64::from(query.limit) + 1);
     let Some(terms) = search else {
         sql.push(&format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE {filters} {ORDER} LIMIT {limit}"
+            "SELECT {COLUMNS} FROM conversations c WHERE {filters} {order} LIMIT {limit}"
         ));
         return sql;
     };
@@ -212,37 +230,38 @@ fn list_sql(
             let window = sql.bind(SEARCH_WINDOW);
             let messages = sql.bind(messages);
             sql.push(&format!(
-                "WITH w AS (SELECT c.* FROM conversations c WHERE {filters} {ORDER} LIMIT {window}) \
+                "WITH w AS (SELECT c.* FROM conversations c WHERE {filters} {order} LIMIT {window}) \
                  SELECT {COLUMNS} FROM w c \
                  WHERE c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
                  OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {messages} \
                  AND rowid BETWEEN (SELECT min(pk) FROM w) << 20 AND ((SELECT max(pk) FROM w) << 20) + 1048575) \
-                 {ORDER} LIMIT {limit}"
+                 {order} LIMIT {limit}"
             ))
         }
         (Dialect::Sqlite, _) => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.pk IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH {arg}) \
-             OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg})) {ORDER} LIMIT {limit}"
+             OR c.pk IN (SELECT rowid >> 20 FROM messages_fts WHERE messages_fts MATCH {arg})) {order} LIMIT {limit}"
         )),
         (Dialect::Postgres, _) => sql.push(&format!(
             "SELECT {COLUMNS} FROM conversations c WHERE {filters} \
              AND (c.id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {tenant_arg} \
              AND to_tsvector('simple', coalesce(t.title, '')) @@ to_tsquery('simple', {arg})) \
              OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.tenant_id = {tenant_arg} \
-             AND to_tsvector('simple', m.text) @@ to_tsquery('simple', {arg}))) {ORDER} LIMIT {limit}"
+             AND to_tsvector('simple', m.text) @@ to_tsquery('simple', {arg}))) {order} LIMIT {limit}"
         )),
     }
     sql
 }
 
 /// A page from list rows (one more than `limit` when more follow) and its next cursor.
-fn list_page(rows: &[Row], limit: u32) -> StoreResult<Page<Conversation>> {
+fn list_page(rows: &[Row], limit: u32, waiting: bool) -> StoreResult<Page<Conversation>> {
     let mut items = Vec::with_capacity(rows.len());
     let mut sorts = Vec::with_capacity(rows.len());
+    let sort = if waiting { "waiting_since" } else { "activity_at" };
     for row in rows {
         items.push(conversation_row(row)?);
-        sorts.push(col::<i64>(row, "activity_at")?);
+        sorts.push(col::<i64>(row, sort)?);
     }
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
@@ -329,7 +348,7 @@ impl ConversationStore for SqlStore {
                     .query(list_sql(self.dialect, tenant, query, search, strategy))
                     .await?;
                 if rows.len() > query.limit as usize {
-                    return list_page(&rows, query.limit);
+                    return list_page(&rows, query.limit, query.waiting);
                 }
             }
         }
@@ -337,7 +356,7 @@ impl ConversationStore for SqlStore {
             .db
             .query(list_sql(self.dialect, tenant, query, search, Strategy::Set))
             .await?;
-        list_page(&rows, query.limit)
+        list_page(&rows, query.limit, query.waiting)
     }
 
     async fn update_conversation(
@@ -431,6 +450,7 @@ impl ConversationStore for SqlStore {
             .arg(i64::from(message.parent == Parent::Root))
             .arg(message.structured.as_ref().map(to_json).transpose()?)
             .arg(day_key(message.created_at))
+            .arg(message.author.as_ref().map(to_json).transpose()?)
             .args;
         let with = |sql: String| Stmt {
             sql,
@@ -485,6 +505,7 @@ impl ConversationStore for SqlStore {
             latency_ms: message.latency_ms,
             structured: message.structured.clone(),
             created_at: message.created_at,
+            author: message.author.clone(),
         })
     }
 

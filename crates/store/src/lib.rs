@@ -17,6 +17,7 @@ mod base;
 mod branches;
 mod conversations;
 mod credentials;
+mod handoff;
 pub mod db;
 mod keys;
 mod knowledge;

@@ -27,6 +27,7 @@ fn user_row(row: &Row) -> StoreResult<User> {
         name: col(row, "name")?,
         password_hash: col(row, "password_hash")?,
         created_at: ts(row, "created_at")?,
+        avatar_url: col(row, "avatar_url")?,
     })
 }
 
@@ -90,7 +91,7 @@ impl TenantStore for SqlStore {
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let stmt = Stmt::new(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+            "SELECT id, email, name, password_hash, created_at, avatar_url FROM users WHERE email = $1",
         )
         .arg(email);
         query_one(self.db.as_ref(), stmt)
@@ -117,7 +118,7 @@ impl TenantStore for SqlStore {
 
     async fn get_user(&self, user: &UserId) -> StoreResult<User> {
         let stmt =
-            Stmt::new("SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1")
+            Stmt::new("SELECT id, email, name, password_hash, created_at, avatar_url FROM users WHERE id = $1")
                 .arg(user.as_str());
         let row = query_one(self.db.as_ref(), stmt)
             .await?
@@ -157,7 +158,7 @@ impl TenantStore for SqlStore {
 
     async fn list_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(Membership, User)>> {
         let stmt = Stmt::new(
-            "SELECT m.role, m.created_at AS joined_at, u.id, u.email, u.name, u.password_hash, u.created_at \
+            "SELECT m.role, m.created_at AS joined_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.avatar_url \
              FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 ORDER BY u.email",
         )
         .arg(tenant.as_str());

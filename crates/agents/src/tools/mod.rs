@@ -5,6 +5,7 @@
 //! argument, an unknown tool, a failure or a timeout becomes an error result the model sees.
 
 pub mod builtin;
+pub mod human;
 pub mod mcp;
 pub mod trial;
 pub mod webhook;
@@ -70,10 +71,12 @@ pub struct ToolEnv {
     pub webhooks: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// The tenant's knowledge, when this server has it (context and `search_knowledge`).
     pub knowledge: Option<Arc<dyn frontdesk_core::knowledge::Retriever>>,
+    /// Conversations' live feed (handing a conversation to people is told there).
+    pub feed: Arc<crate::feed::ConversationFeed>,
 }
 
 impl ToolEnv {
-    fn webhook_client(&self) -> Result<reqwest::Client> {
+    pub(crate) fn webhook_client(&self) -> Result<reqwest::Client> {
         if let Some(client) = self.webhooks.get() {
             return Ok(client.clone());
         }
@@ -172,6 +175,11 @@ impl ToolSet {
         };
         for entry in &spec.tools {
             match entry {
+                ToolEntry::Builtin { name } if name == human::TRANSFER_TO_HUMAN => set.push(
+                    Arc::new(human::TransferToHuman::new(env, &spec.human)),
+                    needs_approval(name, false),
+                    DEFAULT_TOOL_TIMEOUT,
+                ),
                 ToolEntry::Builtin { name } => match builtin::builtin(name) {
                     Some(tool) => set.push(tool, needs_approval(name, false), DEFAULT_TOOL_TIMEOUT),
                     None => set.warnings.push(format!("unknown built-in tool `{name}`")),

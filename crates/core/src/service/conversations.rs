@@ -68,6 +68,8 @@ pub struct ListConversations {
     pub status: Option<crate::conversation::ConversationStatus>,
     pub active_from: Option<Timestamp>,
     pub active_to: Option<Timestamp>,
+    /// Only those waiting for a person, the longest waiting first.
+    pub waiting: bool,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -113,6 +115,9 @@ impl Service {
             metadata: input.metadata,
             created_at: now,
             updated_at: now,
+            handler: crate::handoff::Handler::Agent,
+            waiting_since: None,
+            assignee: None,
         };
         self.store
             .insert_conversation(&conversation)
@@ -162,6 +167,7 @@ impl Service {
             status: params.status,
             active_from: params.active_from,
             active_to: params.active_to,
+            waiting: params.waiting,
             limit: self.page_size(params.limit)?,
             after: params.cursor.as_deref().map(Cursor::decode).transpose()?,
         };
@@ -281,6 +287,7 @@ impl Service {
             latency_ms: message.latency_ms,
             structured: message.structured,
             created_at: Timestamp::now(),
+            author: message.author,
         };
         self.store
             .append_message(tenant, &new)

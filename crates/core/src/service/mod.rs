@@ -5,6 +5,7 @@ mod agents;
 mod branches;
 mod conversations;
 mod credentials;
+mod handoff;
 mod keys;
 mod knowledge;
 mod runs;
@@ -22,6 +23,7 @@ use crate::store::Store;
 pub use conversations::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
 };
+pub use handoff::StaffPosted;
 pub use keys::NewKey;
 pub use secrets::{OwnSecrets, SecretInfo, DEFAULT_OVERLAP_SECS, MAX_OVERLAP_SECS};
 pub use sessions::{AcceptInvite, SignUp, SignedIn, Staff};

@@ -356,6 +356,7 @@ impl Service {
                     name,
                     password_hash: hash_password(&input.password)?,
                     created_at: Timestamp::now(),
+                    avatar_url: None,
                 };
                 (user.clone(), Some(user))
             }

@@ -194,6 +194,7 @@ impl Service {
                     name,
                     password_hash: hash_password(&password)?,
                     created_at: Timestamp::now(),
+                    avatar_url: None,
                 };
                 (user.clone(), Some(user), generated)
             }

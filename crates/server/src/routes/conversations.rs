@@ -58,6 +58,8 @@ pub struct ListParams {
     end_user_id: Option<String>,
     /// Full-text search over titles and message text.
     q: Option<String>,
+    /// `true`: only conversations waiting for a person, the longest waiting first.
+    waiting: Option<bool>,
     /// Page size, 1 to the server's maximum (default 20).
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -92,6 +94,7 @@ pub async fn list_conversations(
                 archived,
                 end_user_id: params.end_user_id,
                 q: params.q,
+                waiting: params.waiting.unwrap_or(false),
                 limit: params.limit,
                 cursor: params.cursor,
                 ..Default::default()

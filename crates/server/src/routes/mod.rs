@@ -6,6 +6,8 @@ pub mod ai_sdk;
 pub mod chatkit;
 pub(crate) mod client_limits;
 pub mod conversations;
+pub(crate) mod follow;
+pub mod handoff;
 pub mod keys;
 pub mod knowledge;
 pub mod openai;
