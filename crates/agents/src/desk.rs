@@ -105,11 +105,8 @@ fn notify_waiting(
             }))
             .map_err(Error::internal)?;
             let now = Timestamp::now().as_millis() / 1000;
-            let mut header = crate::tools::webhook::signature(
-                secrets.current.expose_secret(),
-                now,
-                &body,
-            );
+            let mut header =
+                crate::tools::webhook::signature(secrets.current.expose_secret(), now, &body);
             if let Some(previous) = &secrets.previous {
                 let v1 = crate::tools::webhook::signature(previous.expose_secret(), now, &body);
                 if let Some((_, v1)) = v1.split_once(',') {

@@ -109,7 +109,11 @@ mod tests {
     #[tokio::test]
     async fn followers_hear_their_conversation_only_and_channels_go_with_them() {
         let feed = ConversationFeed::default();
-        let (tenant, a, b) = (TenantId::new(), ConversationId::new(), ConversationId::new());
+        let (tenant, a, b) = (
+            TenantId::new(),
+            ConversationId::new(),
+            ConversationId::new(),
+        );
         let mut on_a = feed.subscribe(&tenant, &a);
         let mut changes = feed.subscribe_tenant(&tenant);
         feed.publish(&tenant, &b, FeedItem::Typing { name: "B".into() });
@@ -126,6 +130,10 @@ mod tests {
         assert!(other.try_recv().is_err());
         drop(on_a);
         feed.publish(&tenant, &a, FeedItem::Typing { name: "A".into() });
-        assert_eq!(feed.channels(), 0, "the channel went with its last follower");
+        assert_eq!(
+            feed.channels(),
+            0,
+            "the channel went with its last follower"
+        );
     }
 }

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use frontdesk_core::agent::{Agent, AgentRef};
 use frontdesk_core::context::RunContext;
-use frontdesk_core::handoff::Handler;
 use frontdesk_core::conversation::{
     ContentPart, Conversation, Message, MessageDraft, MessageRole, Parent,
 };
+use frontdesk_core::handoff::Handler;
 use frontdesk_core::id::{ConversationId, MessageId, RunId, TenantId};
 use frontdesk_core::model::ModelMessage;
 use frontdesk_core::policy::AfterHandoff;

@@ -362,7 +362,10 @@ mod tests {
         // Monday 2026-12-07: 08:30 UTC is 09:30 in Berlin (winter, UTC+1).
         assert!(settings.open_at(at("2026-12-07T08:30:00Z")));
         assert!(!settings.open_at(at("2026-12-07T07:30:00Z")), "08:30 local");
-        assert!(!settings.open_at(at("2026-12-07T16:30:00Z")), "17:30 local, closed");
+        assert!(
+            !settings.open_at(at("2026-12-07T16:30:00Z")),
+            "17:30 local, closed"
+        );
         // Saturday.
         assert!(!settings.open_at(at("2026-12-12T10:00:00Z")));
         assert!(HumanSettings::default().open_at(at("2026-12-12T03:00:00Z")));
@@ -378,8 +381,10 @@ mod tests {
                 .to_string()
         };
         assert!(bad(serde_json::json!({"wait_seconds": 0})).starts_with("human.wait_seconds"));
-        assert!(bad(serde_json::json!({"hours": {"timezone": "Mars/Base", "periods": []}}))
-            .starts_with("human.hours.timezone"));
+        assert!(
+            bad(serde_json::json!({"hours": {"timezone": "Mars/Base", "periods": []}}))
+                .starts_with("human.hours.timezone")
+        );
         let period = |from: &str, to: &str, day: &str| {
             serde_json::json!({"hours": {"timezone": "UTC", "periods": [
                 {"days": [day], "from": from, "to": to}
@@ -389,9 +394,11 @@ mod tests {
         assert!(bad(period("10:00", "09:00", "mon")).contains("periods[0].to"));
         assert!(bad(period("09:00", "10:00", "someday")).contains("periods[0].days"));
         assert!(bad(serde_json::json!({"notify_url": "ftp://x"})).starts_with("human.notify_url"));
-        assert!(serde_json::from_value::<HumanSettings>(period("00:00", "24:00", "sun"))
-            .unwrap()
-            .validate()
-            .is_ok());
+        assert!(
+            serde_json::from_value::<HumanSettings>(period("00:00", "24:00", "sun"))
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -14,8 +14,8 @@ use frontdesk_core::store::Store;
 use frontdesk_core::StoreError;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::vector::VectorIndex;
 use crate::rank::Scored;
+use crate::vector::VectorIndex;
 
 /// What a vector in the index belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

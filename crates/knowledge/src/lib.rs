@@ -19,6 +19,6 @@ pub mod rank;
 pub mod vector;
 
 pub use chunk::{chunk, Block, BlockKind, Chunk, ChunkSettings};
-pub use vector::VectorIndex;
 pub use library::{Added, DocumentWithPassages, Library, LibrarySettings, NewDocument};
 pub use rank::{fuse, FlatIndex, Scored};
+pub use vector::VectorIndex;

@@ -424,6 +424,9 @@ mod tests {
         }
         assert_eq!(nearest_allowed(&got, 128, 1, |_| true), [11]);
         let near = nearest_allowed(&got, 128, 3, |row| row % 2 == 0);
-        assert!(near.len() >= 3 && near.iter().all(|r| r % 2 == 0), "{near:?}");
+        assert!(
+            near.len() >= 3 && near.iter().all(|r| r % 2 == 0),
+            "{near:?}"
+        );
     }
 }

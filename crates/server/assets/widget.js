@@ -57,6 +57,11 @@ header button { background: transparent; border: none; color: var(--fd-on-accent
 .msg.notice { align-self: center; background: transparent; color: var(--fd-muted); font-size: 12px; }
 .regenerate { align-self: flex-start; border: none; background: transparent; color: var(--fd-muted); font-size: 12px; cursor: pointer; padding: 0 4px; }
 .msg.replaced { opacity: .5; }
+.msg .by { display: flex; align-items: center; gap: 6px; font-size: 12px; font-weight: 600; margin-bottom: 4px; }
+.msg .by img, .msg .by .initials { width: 20px; height: 20px; border-radius: 50%; object-fit: cover; }
+.msg .by .initials { display: inline-grid; place-items: center; background: var(--fd-accent); color: var(--fd-on-accent); font-size: 10px; }
+.typing { align-self: flex-start; color: var(--fd-muted); font-size: 12px; font-style: italic; }
+header .human { font-size: 12px; }
 .sources { margin-top: 6px; font-size: 12px; color: var(--fd-muted); } .sources ol { margin: 2px 0 0; padding-left: 18px; }
 .history { flex: 1; overflow-y: auto; padding: 12px; } .history h3 { margin: 8px 0; font-size: 15px; }
 .history ul { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
@@ -227,6 +232,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     message: "Message", send: "Send", stop: "Stop", retry: "Retry", regenerate: "Regenerate",
     approve: "Approve", reject: "Reject", allow_tool: "Allow {tool}?", using_tool: "Using {tool}…",
     handed_over: "Handed over to {agent}", waits_for_staff: "{tool} waits for approval by our team.",
+    talk_to_person: "Talk to a person", person_joined: "{name} joined the conversation",
+    assistant_back: "The assistant is back", typing: "{name} is typing…",
     error: "Something went wrong: {message}", sources: "Sources", no_conversations: "No conversations yet.",
   };
 
@@ -320,7 +327,9 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.newChat = el("button", { type: "button" });
       this.closeButton = el("button", { type: "button" }, "✕");
       this.closeButton.hidden = inline;
-      header.append(titles, this.historyButton, this.newChat, this.closeButton);
+      this.humanButton = el("button", { type: "button", class: "human" });
+      this.humanButton.hidden = true;
+      header.append(titles, this.humanButton, this.historyButton, this.newChat, this.closeButton);
       this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
       this.history = el("div", { class: "history" });
       this.history.hidden = true;
@@ -337,6 +346,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.launcher.addEventListener("click", () => this.open());
       this.closeButton.addEventListener("click", () => this.close());
       this.newChat.addEventListener("click", () => this.reset());
+      this.humanButton.addEventListener("click", () => this.askForPerson().catch((error) => this.fail(error)));
       this.historyButton.addEventListener("click", () => (this.history.hidden ? this.showHistory() : this.hideHistory()));
       this.panel.addEventListener("keydown", (e) => {
         if (e.key !== "Escape") return;
@@ -371,6 +381,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.historyButton.setAttribute("aria-label", this.t("conversations"));
       this.historyButton.title = this.t("conversations");
       this.newChat.textContent = this.t("new_chat");
+      this.humanButton.textContent = this.t("talk_to_person");
       this.inputLabel.textContent = this.t("message");
       this.sendButton.textContent = this.busy ? this.t("stop") : this.t("send");
     }
@@ -416,13 +427,106 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.save();
       this.log.replaceChildren();
       this.setChips([]);
-      for (const m of got.messages) {
-        this.seen.add(m.id);
-        const text = textOf(m);
-        const node = this.bubble(m.role, text);
-        if (m.role === "assistant") this.showSources(node, m);
-      }
+      this.seen = new Set();
+      for (const m of got.messages) this.show(m);
+      this.watch(id);
       return true;
+    }
+
+    /** Shows a stored message once (a staff reply with its author). */
+    show(m) {
+      if (this.seen.has(m.id)) return;
+      this.seen.add(m.id);
+      const node = this.bubble(m.role, textOf(m));
+      if (m.author) {
+        const by = el("div", { class: "by" });
+        if (m.author.avatar_url) by.append(el("img", { alt: "", src: m.author.avatar_url }));
+        else by.append(el("span", { class: "initials", "aria-hidden": "true" }, m.author.name.split(/\s+/).map((w) => w[0] || "").join("").slice(0, 2).toUpperCase()));
+        by.append(el("span", {}, m.author.name));
+        node.prepend(by);
+        node.classList.add("staff");
+      }
+      if (m.role === "assistant") this.showSources(node, m);
+    }
+
+    /** Follows the conversation (staff replies, a person joining, the assistant coming
+     *  back, typing, runs started elsewhere), re-attaching with Last-Event-ID. */
+    async watch(id) {
+      if (this.watching === id || this.previewAgent) return;
+      this.watching = id;
+      let last = "0";
+      for (let attempt = 0; this.watching === id; attempt += 1) {
+        try {
+          const response = await this.api("GET", `/widget/v1/conversations/${id}/events`, undefined, { accept: "text/event-stream", "last-event-id": last });
+          attempt = 0;
+          await readSse(response, (event) => {
+            if (this.watching !== id) return;
+            if (event.id) last = event.id;
+            this.onConversationEvent(event.event, JSON.parse(event.data));
+          });
+        } catch (_) { /* dropped or offline: try again */ }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 500 * (attempt + 1))));
+      }
+    }
+
+    onConversationEvent(name, data) {
+      switch (name) {
+        case "message.created": {
+          this.typingDone();
+          const message = (data.data || {}).message;
+          if (!message) break;
+          // The visitor's own messages are shown by the page that sent them.
+          if (message.role === "user") this.seen.add(message.id); else this.show(message);
+          break;
+        }
+        case "handoff.requested":
+          // People answer now: another answer from the agent cannot be asked for.
+          this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+          break;
+        case "handoff.taken":
+          this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+          this.bubble("notice", this.t("person_joined", { name: (data.actor || {}).name || "" }));
+          break;
+        case "handoff.returned": this.bubble("notice", this.t("assistant_back")); break;
+        case "typing": this.showTyping(data.name); break;
+        case "run.started":
+          // A run this page did not start (the agent going on after a wait): follow it.
+          if (!this.busy && data.run_id !== this.run) {
+            this.running(() => { this.run = data.run_id; return this.follow(data.run_id, { last: "0" }); });
+          }
+          break;
+        default: break;
+      }
+    }
+
+    showTyping(name) {
+      this.typingDone();
+      this.typingNote = el("div", { class: "typing" }, this.t("typing", { name }));
+      this.log.append(this.typingNote);
+      this.log.scrollTop = this.log.scrollHeight;
+      this.typingTimer = setTimeout(() => this.typingDone(), 5000);
+    }
+
+    typingDone() {
+      clearTimeout(this.typingTimer);
+      if (this.typingNote) this.typingNote.remove();
+      this.typingNote = null;
+    }
+
+    /** The "talk to a person" button: the conversation waits for the team, or (when it is
+     *  away) the assistant says so. */
+    async askForPerson() {
+      if (this.busy || !this.session) return;
+      if (!this.conversation) {
+        const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
+        this.conversation = created.id;
+        this.save();
+        this.watch(created.id);
+      }
+      const asked = await (await this.api("POST", `/widget/v1/conversations/${this.conversation}/human`, {})).json();
+      if (asked.status === "away" && asked.run_id) {
+        this.running(() => { this.run = asked.run_id; return this.follow(asked.run_id, { last: "0" }); });
+      }
     }
 
     apply(agent) {
@@ -444,6 +548,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (w.radius !== undefined && w.radius !== null) this.style.setProperty("--fd-radius", `${w.radius}px`);
       else this.style.removeProperty("--fd-radius");
       this.input.placeholder = texts.placeholder || w.placeholder || "Write a message…";
+      this.humanButton.hidden = !w.human_button || this.hasAttribute("preview");
       const dark = w.theme === "dark" || (w.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
       this.dataset.theme = dark ? "dark" : "light";
       this.dataset.position = w.position || "bottom-right";
@@ -522,6 +627,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (this.run && this.busy) this.stop();
       this.hideHistory(false);
       this.conversation = null;
+      this.watching = null;
       this.save();
       this.log.replaceChildren();
       this.greet();
@@ -599,6 +705,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
           const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
           this.conversation = created.id;
           this.save();
+          this.watch(created.id);
         }
         const path = `/widget/v1/conversations/${this.conversation}`;
         if (tried) {
@@ -614,7 +721,14 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         }
         tried = true;
         const context = this.context;
-        return this.api("POST", `${path}/messages`, context ? { content: text, context } : { content: text }, { accept: "text/event-stream" });
+        const response = await this.api("POST", `${path}/messages`, context ? { content: text, context } : { content: text }, { accept: "text/event-stream" });
+        if (response.status === 202) {
+          // A person handles the conversation: the message waits for them; no run.
+          const stored = await response.json();
+          if (stored.message) this.seen.add(stored.message.id);
+          return null;
+        }
+        return response;
       });
     }
 

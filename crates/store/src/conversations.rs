@@ -258,7 +258,11 @@ fn list_sql(
 fn list_page(rows: &[Row], limit: u32, waiting: bool) -> StoreResult<Page<Conversation>> {
     let mut items = Vec::with_capacity(rows.len());
     let mut sorts = Vec::with_capacity(rows.len());
-    let sort = if waiting { "waiting_since" } else { "activity_at" };
+    let sort = if waiting {
+        "waiting_since"
+    } else {
+        "activity_at"
+    };
     for row in rows {
         items.push(conversation_row(row)?);
         sorts.push(col::<i64>(row, sort)?);

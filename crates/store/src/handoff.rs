@@ -18,7 +18,11 @@ use crate::SqlStore;
 const EVENT_COLUMNS: &str = "conversation_id, seq, kind, actor, data, created_at";
 
 /// Appends the event with the sequence number the statement before it took.
-fn insert_event(tenant: &TenantId, conversation: &ConversationId, event: &NewEvent) -> StoreResult<Stmt> {
+fn insert_event(
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    event: &NewEvent,
+) -> StoreResult<Stmt> {
     Ok(Stmt::new(format!(
         "INSERT INTO conversation_events (tenant_id, conversation_id, seq, kind, actor, data, created_at) \
          SELECT $1, $2, event_seq, $3, $4, $5, $6 FROM conversations WHERE tenant_id = $1 AND id = $2 \

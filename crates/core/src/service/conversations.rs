@@ -80,6 +80,8 @@ pub struct ConversationExport {
     pub conversation: Conversation,
     pub agent_slug: String,
     pub messages: Vec<Message>,
+    /// The timeline: asked for a person, taken, replies, internal notes, handed back.
+    pub events: Vec<crate::handoff::ConversationEvent>,
     pub exported_at: Timestamp,
 }
 
@@ -326,10 +328,27 @@ impl Service {
                 break;
             }
         }
+        let mut events = Vec::new();
+        loop {
+            let after = events
+                .last()
+                .map_or(0, |e: &crate::handoff::ConversationEvent| e.seq);
+            let page = self
+                .store
+                .events_after(tenant, &conversation.id, after, 1_000)
+                .await
+                .map_err(|e| Error::from_store("conversation", e))?;
+            let full = page.len() == 1_000;
+            events.extend(page);
+            if !full {
+                break;
+            }
+        }
         Ok(ConversationExport {
             conversation,
             agent_slug: agent.spec.slug,
             messages,
+            events,
             exported_at: Timestamp::now(),
         })
     }
@@ -394,11 +413,14 @@ pub fn render_markdown(export: &ConversationExport) -> String {
         export.messages.len()
     ));
     for message in &export.messages {
-        let who = match message.role {
-            crate::conversation::MessageRole::System => "System",
-            crate::conversation::MessageRole::User => "User",
-            crate::conversation::MessageRole::Assistant => "Assistant",
-            crate::conversation::MessageRole::Tool => "Tool",
+        let who = match (message.role, &message.author) {
+            (crate::conversation::MessageRole::Assistant, Some(author)) => {
+                format!("{} (staff)", author.name.replace('\n', " "))
+            }
+            (crate::conversation::MessageRole::System, _) => "System".to_owned(),
+            (crate::conversation::MessageRole::User, _) => "User".to_owned(),
+            (crate::conversation::MessageRole::Assistant, _) => "Assistant".to_owned(),
+            (crate::conversation::MessageRole::Tool, _) => "Tool".to_owned(),
         };
         out.push_str(&format!("\n## {who} · {}\n\n", message.created_at));
         for part in &message.content {
@@ -429,7 +451,46 @@ pub fn render_markdown(export: &ConversationExport) -> String {
             out.push('\n');
         }
     }
+    if !export.events.is_empty() {
+        out.push_str("\n## Timeline\n\n");
+        for event in &export.events {
+            if let Some(line) = timeline_line(event) {
+                out.push_str(&format!("- {} · {line}\n", event.created_at));
+            }
+        }
+    }
     out
+}
+
+/// A timeline event as one line of the export (`None` for a message: it is above).
+fn timeline_line(event: &crate::handoff::ConversationEvent) -> Option<String> {
+    use crate::handoff::EventKind;
+    let actor = event
+        .actor
+        .as_ref()
+        .map_or_else(|| "Someone".to_owned(), |a| a.name.replace('\n', " "));
+    let text = |key: &str| {
+        event
+            .data
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(|t| t.replace('\n', " "))
+    };
+    Some(match event.kind {
+        EventKind::Message => return None,
+        EventKind::Requested => format!(
+            "The {} asked for a person{}",
+            text("by").unwrap_or_else(|| "agent".to_owned()),
+            text("reason").map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        EventKind::Taken => format!("{actor} took the conversation"),
+        EventKind::Note => format!(
+            "Internal note by {actor}: {}",
+            text("content").unwrap_or_default()
+        ),
+        EventKind::Returned => format!("{actor} handed it back to the agent"),
+        EventKind::TimedOut => "Nobody took it in time; the agent went on".to_owned(),
+    })
 }
 
 /// A cited source as a Markdown link. Stored titles and URLs came from tools: they must not

@@ -111,7 +111,11 @@ impl Service {
     ) -> Result<(Conversation, Option<ConversationEvent>)> {
         assignee.validate()?;
         let current = self.get_conversation(tenant, conversation).await?;
-        if current.assignee.as_ref().is_some_and(|a| a.id == assignee.id) {
+        if current
+            .assignee
+            .as_ref()
+            .is_some_and(|a| a.id == assignee.id)
+        {
             return Ok((current, None));
         }
         let at = Timestamp::now();

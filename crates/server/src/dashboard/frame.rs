@@ -11,6 +11,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/", "Overview"),
     ("agents", "/agents", "Agents"),
     ("playground", "/playground", "Playground"),
+    ("inbox", "/inbox", "Inbox"),
     ("conversations", "/conversations", "Conversations"),
     ("approvals", "/approvals", "Approvals"),
     ("keys", "/keys", "API keys"),

@@ -16,6 +16,7 @@ mod chart;
 mod conversations;
 mod diff;
 mod frame;
+mod inbox;
 mod keys;
 mod members;
 mod overview;
@@ -68,6 +69,13 @@ pub fn routes() -> Router<AppState> {
             get(conversations::export),
         )
         .route("/runs/{run}", get(conversations::run))
+        .route("/inbox", get(inbox::list))
+        .route("/inbox/changes", get(inbox::changes))
+        .route("/inbox/{conversation}", get(inbox::show))
+        .route("/inbox/{conversation}/take", post(inbox::take))
+        .route("/inbox/{conversation}/handback", post(inbox::hand_back))
+        .route("/inbox/{conversation}/reply", post(inbox::reply))
+        .route("/profile", get(inbox::profile).post(inbox::save_profile))
         .route("/approvals", get(conversations::approvals))
         .route("/approvals/{run}/{call_id}", post(conversations::decide))
         .route("/keys", get(keys::list).post(keys::create))
@@ -99,6 +107,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/app.js", get(render::script))
         .route("/assets/playground.js", get(render::playground_script))
         .route("/assets/editor.js", get(render::editor_script))
+        .route("/assets/inbox.js", get(render::inbox_script))
         .route("/assets/icon.svg", get(render::icon))
         .route("/favicon.ico", get(render::icon))
 }

@@ -40,6 +40,9 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "members.html",
     "settings.html",
     "playground.html",
+    "inbox.html",
+    "inbox_conversation.html",
+    "profile.html",
 );
 
 fn environment() -> &'static Environment<'static> {
@@ -227,6 +230,15 @@ pub(super) async fn editor_script(headers: HeaderMap) -> Response {
     )
 }
 
+/// The inbox's script (only its pages load it).
+pub(super) async fn inbox_script(headers: HeaderMap) -> Response {
+    crate::routes::widget_pages::asset(
+        &headers,
+        "text/javascript; charset=utf-8",
+        include_str!("assets/inbox.js"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +265,7 @@ mod tests {
         for (page, own) in [
             ("playground", include_str!("assets/playground.js")),
             ("agent editor", include_str!("assets/editor.js")),
+            ("inbox", include_str!("assets/inbox.js")),
         ] {
             let total = app + gzipped(own);
             assert!(total <= 30 * 1024, "{page}: {total} bytes gzipped");

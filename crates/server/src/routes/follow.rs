@@ -116,7 +116,11 @@ impl Follow {
             self.receiver = Some(self.feed.subscribe(&self.tenant, &self.conversation));
             return self.catch_up().await;
         };
-        let waited = tokio::time::timeout(KEEP_ALIVE.min(frontdesk_agents::feed::POLL), receiver.recv()).await;
+        let waited = tokio::time::timeout(
+            KEEP_ALIVE.min(frontdesk_agents::feed::POLL),
+            receiver.recv(),
+        )
+        .await;
         match waited {
             Ok(Ok(FeedItem::Event(event))) => {
                 if event.seq > self.last + 1 {

@@ -32,14 +32,15 @@ pub fn routes() -> Router<AppState> {
             post(hand_back),
         )
         .route("/api/v1/conversations/{conversation}/typing", post(typing))
-        .route(
-            "/api/v1/conversations/{conversation}/events",
-            get(events),
-        )
+        .route("/api/v1/conversations/{conversation}/events", get(events))
 }
 
 fn conversation_id(value: &str) -> ApiResult<frontdesk_core::id::ConversationId> {
-    path_id(value, frontdesk_core::id::ConversationId::parse, "conversation")
+    path_id(
+        value,
+        frontdesk_core::id::ConversationId::parse,
+        "conversation",
+    )
 }
 
 /// Who acts: the signed-in member, or the person a secret key's caller names.
@@ -52,7 +53,11 @@ pub struct Acting {
     assignee: Option<Assignee>,
 }
 
-async fn acting(state: &AppState, auth: &SecretKeyAuth, named: Option<Assignee>) -> ApiResult<Assignee> {
+async fn acting(
+    state: &AppState,
+    auth: &SecretKeyAuth,
+    named: Option<Assignee>,
+) -> ApiResult<Assignee> {
     match (&auth.member, named) {
         (Some(member), _) => Ok(state.service.member_assignee(member).await?),
         (None, Some(named)) => {
@@ -81,7 +86,10 @@ pub async fn take_over(
     let conversation = conversation_id(&conversation)?;
     let by = acting(&state, &auth, body.and_then(|b| b.0.assignee)).await?;
     Ok(Json(
-        state.runner.take_over(&auth.tenant, &conversation, &by).await?,
+        state
+            .runner
+            .take_over(&auth.tenant, &conversation, &by)
+            .await?,
     ))
 }
 
@@ -123,7 +131,13 @@ pub async fn staff_message(
     let by = acting(&state, &auth, input.assignee).await?;
     let posted = state
         .runner
-        .staff_message(&auth.tenant, &conversation, &by, &input.content, input.internal)
+        .staff_message(
+            &auth.tenant,
+            &conversation,
+            &by,
+            &input.content,
+            input.internal,
+        )
         .await?;
     let conversation = state
         .service
@@ -155,7 +169,10 @@ pub async fn hand_back(
     let conversation = conversation_id(&conversation)?;
     let by = acting(&state, &auth, body.and_then(|b| b.0.assignee)).await?;
     Ok(Json(
-        state.runner.hand_back(&auth.tenant, &conversation, &by).await?,
+        state
+            .runner
+            .hand_back(&auth.tenant, &conversation, &by)
+            .await?,
     ))
 }
 

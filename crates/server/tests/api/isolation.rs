@@ -49,6 +49,38 @@ fn routes_with_ids(
             format!("/api/v1/knowledge-bases/{kb_id}"),
             None,
         ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/takeover"),
+            Some(json!({"assignee": {"id": "b-staff", "name": "B"}})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/staff-messages"),
+            Some(json!({"content": "from B", "assignee": {"id": "b-staff", "name": "B"}})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/staff-messages"),
+            Some(
+                json!({"content": "note from B", "internal": true, "assignee": {"id": "b-staff", "name": "B"}}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/handback"),
+            Some(json!({"assignee": {"id": "b-staff", "name": "B"}})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/conversations/{conversation_id}/typing"),
+            Some(json!({"assignee": {"id": "b-staff", "name": "B"}})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/conversations/{conversation_id}/events"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/agents/{agent_id}"), None),
         (Method::GET, "/api/v1/agents/support".to_owned(), None),
         (
@@ -238,6 +270,30 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         );
     }
 
+    // B's attempts to take, reply to or note on A's conversation changed nothing.
+    let untouched = expect(
+        app.get(&format!("/api/v1/conversations/{conversation_id}"), &a.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(untouched["handler"], "agent");
+    assert!(untouched["assignee"].is_null());
+    let timeline = expect(
+        app.get(
+            &format!("/api/v1/conversations/{conversation_id}/events"),
+            &a.key,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(timeline, serde_json::json!([]));
+
     // Lists and search answer (a 4xx would say nothing) and show none of A's objects.
     let end_user_filter = "/api/v1/conversations?end_user_id=user-1".to_owned();
     for path in [
@@ -246,6 +302,7 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         "/api/v1/conversations?archived=all",
         "/api/v1/conversations?q=4711",
         "/api/v1/conversations?agent=support",
+        "/api/v1/conversations?waiting=true",
         end_user_filter.as_str(),
         "/api/v1/runs",
         "/api/v1/runs?status=completed",

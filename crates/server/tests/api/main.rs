@@ -16,6 +16,8 @@ mod conversations;
 mod dashboard;
 mod dashboard_browser;
 mod documents;
+mod handoff;
+mod handoff_browser;
 mod hosted;
 mod isolation;
 mod keys;

@@ -187,6 +187,14 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
             &["get", "post"],
         ),
         ("/api/v1/conversations/{conversation}/export", &["get"]),
+        ("/api/v1/conversations/{conversation}/takeover", &["post"]),
+        (
+            "/api/v1/conversations/{conversation}/staff-messages",
+            &["post"],
+        ),
+        ("/api/v1/conversations/{conversation}/handback", &["post"]),
+        ("/api/v1/conversations/{conversation}/typing", &["post"]),
+        ("/api/v1/conversations/{conversation}/events", &["get"]),
         ("/api/v1/tenants", &["post"]),
         (
             "/api/v1/conversations/{conversation}/messages/{message}/regenerate",
@@ -301,6 +309,8 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ("/widget/v1/conversations", "post"),
         ("/widget/v1/conversations/{conversation}", "get"),
         ("/widget/v1/conversations/{conversation}/messages", "post"),
+        ("/widget/v1/conversations/{conversation}/events", "get"),
+        ("/widget/v1/conversations/{conversation}/human", "post"),
         (
             "/widget/v1/conversations/{conversation}/messages/{message}/regenerate",
             "post",

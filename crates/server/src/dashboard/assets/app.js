@@ -132,6 +132,8 @@
     };
     if (status) status.textContent = "Live";
     setInterval(tick, 5000);
+    // A page script that hears of a change asks for the regions at once.
+    document.addEventListener("frontdesk:refresh", tick);
   }
 
   function start() {
