@@ -240,7 +240,7 @@ pub struct AgentSpec {
     pub widget: WidgetSettings,
     /// Handing conversations to people: the waiting message, the team's hours, how long to
     /// wait, who to notify.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::handoff::settings_object")]
     pub human: crate::handoff::HumanSettings,
     #[serde(default)]
     pub kind: AgentKind,

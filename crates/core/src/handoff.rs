@@ -220,10 +220,29 @@ pub struct HumanSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpeningHours {
-    /// An IANA time zone, e.g. `Europe/Berlin`.
+    /// An IANA time zone, e.g. `Europe/Berlin` (`UTC` when unset).
+    #[serde(default = "utc")]
     pub timezone: String,
-    /// Open periods, e.g. `{"days": ["mon", "tue"], "from": "09:00", "to": "17:30"}`.
+    /// Open periods, e.g. `{"days": ["mon", "tue"], "from": "09:00", "to": "17:30"}`; with
+    /// none the team is never in.
+    #[serde(default)]
     pub periods: Vec<Period>,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+/// Reads `human` settings from an object only (serde would also take a list of values).
+pub fn settings_object<'de, D>(deserializer: D) -> std::result::Result<HumanSettings, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = Value::deserialize(deserializer)?;
+    match value {
+        Value::Object(_) => serde_json::from_value(value).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected an object")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

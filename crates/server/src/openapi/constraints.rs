@@ -277,6 +277,56 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             range(1, 8_760),
         ),
         ("NewDocumentBody", "/properties/max_pages", range(1, 200)),
+        ("Assignee", "/properties/id", text(1, 200)),
+        ("Assignee", "/properties/name", text(1, 200)),
+        (
+            "Assignee",
+            "/properties/avatar_url",
+            json!({"maxLength": 2_048, "pattern": URL}),
+        ),
+        ("StaffMessage", "/properties/content", text(1, 100_000)),
+        // A secret key's caller names the person acting (a dashboard session is its member).
+        ("Acting", "", json!({"required": ["assignee"]})),
+        (
+            "StaffMessage",
+            "",
+            json!({"required": ["content", "assignee"]}),
+        ),
+        (
+            "HumanSettings",
+            "/properties/waiting_message",
+            text(1, 2_000),
+        ),
+        (
+            "HumanSettings",
+            "/properties/wait_seconds",
+            range(1, 86_400),
+        ),
+        (
+            "HumanSettings",
+            "/properties/notify_url",
+            json!({"maxLength": 2_048, "pattern": URL}),
+        ),
+        (
+            "OpeningHours",
+            "/properties/periods",
+            json!({"maxItems": 50}),
+        ),
+        (
+            "Period",
+            "/properties/days",
+            json!({"minItems": 1, "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}}),
+        ),
+        (
+            "Period",
+            "/properties/from",
+            json!({"pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}),
+        ),
+        (
+            "Period",
+            "/properties/to",
+            json!({"pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"}),
+        ),
         ("WidgetSettings", "/properties/title", text(0, 200)),
         ("WidgetSettings", "/properties/subtitle", text(0, 200)),
         ("WidgetSettings", "/properties/placeholder", text(0, 200)),

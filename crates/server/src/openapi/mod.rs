@@ -233,7 +233,7 @@ impl Modify for ErrorResponses {
         routes::widget::open_session, routes::widget::list, routes::widget::create,
         routes::widget::read, routes::widget::send, routes::widget::regenerate,
         routes::widget::events, routes::widget::cancel, routes::widget::decide,
-        routes::widget::conversation_events, routes::widget::ask_for_human,
+        routes::widget_handoff::conversation_events, routes::widget_handoff::ask_for_human,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &ErrorResponses),

@@ -50,6 +50,7 @@ pub struct Acting {
     /// The person acting, for callers with a secret key (a helpdesk's own agent): `id`,
     /// `name`, optional `avatar_url`. A dashboard session acts as its member.
     #[serde(default)]
+    #[schema(nullable = false)]
     assignee: Option<Assignee>,
 }
 
@@ -75,7 +76,7 @@ async fn acting(
 /// joined. Taking one's own again changes nothing; one someone else holds is a 409.
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation}/takeover", tag = "conversations",
     security(("secret_key" = [])), params(("conversation" = String, Path, description = "conversation id")),
-    request_body(content = Acting, description = "optional with a dashboard session"),
+    request_body(content = Acting, description = "the person acting: required with a secret key, left out with a dashboard session (its member acts)"),
     responses((status = 200, body = Conversation), (status = 404), (status = 409, description = "someone else holds it"), (status = 422)))]
 pub async fn take_over(
     State(state): State<AppState>,
@@ -102,6 +103,7 @@ pub struct StaffMessage {
     #[serde(default)]
     internal: bool,
     #[serde(default)]
+    #[schema(nullable = false)]
     assignee: Option<Assignee>,
 }
 
@@ -158,7 +160,7 @@ pub async fn staff_message(
 /// conversation (staff replies included) as history.
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation}/handback", tag = "conversations",
     security(("secret_key" = [])), params(("conversation" = String, Path, description = "conversation id")),
-    request_body(content = Acting, description = "optional with a dashboard session"),
+    request_body(content = Acting, description = "the person acting: required with a secret key, left out with a dashboard session (its member acts)"),
     responses((status = 200, body = Conversation), (status = 404), (status = 409, description = "someone else holds it, or the agent answers already"), (status = 422)))]
 pub async fn hand_back(
     State(state): State<AppState>,
@@ -179,7 +181,7 @@ pub async fn hand_back(
 /// Shows the visitor that a person is writing (a fleeting event).
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation}/typing", tag = "conversations",
     security(("secret_key" = [])), params(("conversation" = String, Path, description = "conversation id")),
-    request_body(content = Acting, description = "optional with a dashboard session"),
+    request_body(content = Acting, description = "the person acting: required with a secret key, left out with a dashboard session (its member acts)"),
     responses((status = 204), (status = 404), (status = 422)))]
 pub async fn typing(
     State(state): State<AppState>,

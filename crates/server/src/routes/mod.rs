@@ -19,6 +19,7 @@ pub mod tenants;
 pub mod turns;
 pub mod usage;
 pub mod widget;
+pub mod widget_handoff;
 pub mod widget_pages;
 pub(crate) mod wire;
 

@@ -196,6 +196,7 @@ pub(crate) fn wants_sse(headers: &HeaderMap) -> bool {
     request_body = SendMessage,
     responses((status = 200, description = "`text/event-stream` of RunEvents with Accept: text/event-stream; otherwise the final message",
                content((TurnResult = "application/json"), (RunEvent = "text/event-stream"))),
+              (status = 202, description = "people handle the conversation: the message was stored for them (`{\"handler\": \"human\", \"message\"}`) and no run started"),
               (status = 404), (status = 409, description = "the agent or its model is unavailable"), (status = 422),
               (status = 502, description = "the model provider failed")))]
 pub async fn send_message(

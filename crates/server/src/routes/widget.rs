@@ -61,11 +61,11 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/widget/v1/conversations/{conversation}/events",
-            get(conversation_events).options(preflight),
+            get(super::widget_handoff::conversation_events).options(preflight),
         )
         .route(
             "/widget/v1/conversations/{conversation}/human",
-            post(ask_for_human).options(preflight),
+            post(super::widget_handoff::ask_for_human).options(preflight),
         )
         .route(
             "/widget/v1/runs/{run}/events",
@@ -207,7 +207,7 @@ pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Vis
 }
 
 /// A conversation of this visitor with an agent it may use; anything else is a 404.
-async fn own_conversation(
+pub(crate) async fn own_conversation(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
@@ -505,88 +505,6 @@ fn for_visitor(mut conversation: Conversation) -> Conversation {
     conversation
 }
 
-/// Follows the visitor's conversation: staff replies, "a person joined", "the assistant is
-/// back", typing and runs starting, resuming after `Last-Event-ID`.
-#[utoipa::path(get, path = "/widget/v1/conversations/{conversation}/events", tag = "widget", security(("visitor_token" = [])),
-    params(("conversation" = String, Path, description = "conversation id"),
-           ("Last-Event-ID" = Option<u64>, Header, description = "the last event seen")),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody)))]
-pub async fn conversation_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(conversation): Path<String>,
-) -> ApiResult<Response> {
-    let visitor = visitor(&state, &headers).await?;
-    let conversation = own_conversation(&state, &visitor, &conversation).await?;
-    let after = i64::try_from(crate::routes::turns::last_event_id(&headers)?).unwrap_or(i64::MAX);
-    let view = view_of(&state, &conversation).await?;
-    Ok(crate::routes::follow::conversation_events(
-        state.service.clone(),
-        state.runner.feed().clone(),
-        visitor.tenant().clone(),
-        conversation.id,
-        after,
-        crate::routes::follow::Viewer::Visitor(view),
-    ))
-}
-
-/// What asking for a person came to.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AskedForHuman {
-    /// `waiting` (the team will join; `message` says so) or `away` (the agent answers:
-    /// follow `run_id`).
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_id: Option<frontdesk_core::id::RunId>,
-}
-
-/// The visitor asks for a person (the widget's button, when the agent offers it).
-#[utoipa::path(post, path = "/widget/v1/conversations/{conversation}/human", tag = "widget", security(("visitor_token" = [])),
-    params(("conversation" = String, Path, description = "conversation id")),
-    responses((status = 200, body = AskedForHuman), (status = 404, body = crate::openapi::ErrorBody),
-              (status = 409, body = crate::openapi::ErrorBody, description = "the agent offers no person")))]
-pub async fn ask_for_human(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(conversation): Path<String>,
-) -> ApiResult<Json<AskedForHuman>> {
-    let visitor = visitor(&state, &headers).await?;
-    let conversation = own_conversation(&state, &visitor, &conversation).await?;
-    let agent = state
-        .service
-        .get_agent(
-            visitor.tenant(),
-            &frontdesk_core::agent::AgentRef::Id(conversation.agent_id.clone()),
-        )
-        .await?;
-    if !agent.spec.widget.human_button {
-        return Err(ApiError(Error::Conflict {
-            code: "no_human_handoff",
-            message: "this assistant does not offer to connect you with a person".into(),
-        }));
-    }
-    Ok(Json(
-        match state
-            .runner
-            .visitor_asks_for_human(visitor.tenant(), &conversation, &agent)
-            .await?
-        {
-            frontdesk_agents::Asked::Waiting { message } => AskedForHuman {
-                status: "waiting",
-                message: Some(message),
-                run_id: None,
-            },
-            frontdesk_agents::Asked::Away { run_id } => AskedForHuman {
-                status: "away",
-                message: None,
-                run_id,
-            },
-        },
-    ))
-}
-
 /// A turn of the visitor: the page's context beneath the conversation's metadata, the
 /// identified user's signed claims over it.
 fn visitor_turn(
@@ -608,6 +526,7 @@ fn visitor_turn(
     request_body = SendBody,
     responses((status = 200, description = "the run's events as the visitor may see them (SSE with `Accept: text/event-stream`), or the final message",
                content((Object = "application/json"), (String = "text/event-stream"))),
+              (status = 202, description = "a person handles the conversation: the message waits for them (`{\"handler\": \"human\", \"message\"}`); no run started"),
               (status = 404, body = crate::openapi::ErrorBody)))]
 pub async fn send(
     State(state): State<AppState>,
