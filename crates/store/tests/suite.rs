@@ -938,10 +938,13 @@ async fn settings(fx: &Fixture) {
     fx.store.ping().await.unwrap();
 }
 
+#[path = "suite/handoff.rs"]
+mod handoff;
 #[path = "suite/more.rs"]
 mod more;
 #[path = "suite/sessions.rs"]
 mod sessions;
+use handoff::handoff;
 use more::{
     branches, first_use_secrets_agree_under_a_race, provider_credentials, runs,
     the_widget_token_secret_is_sealed, turn_context,
@@ -992,4 +995,5 @@ suite!(
     sessions_and_links,
     activity,
     search_pages,
+    handoff,
 );

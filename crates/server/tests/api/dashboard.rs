@@ -447,10 +447,35 @@ async fn another_tenants_objects_are_not_found_from_the_dashboard() {
         format!("/agents/{their_id}/versions"),
         format!("/conversations/{their_conversation}"),
         format!("/conversations/{their_conversation}/export"),
+        format!("/inbox/{their_conversation}"),
         "/agents/agt_nonsense".to_owned(),
     ] {
         dash.page(&path, StatusCode::NOT_FOUND).await;
     }
+    // Their conversation cannot be taken, answered or handed back from here, nor listed.
+    for (action, fields) in [
+        ("take", vec![]),
+        ("reply", vec![("content", "hello from Acme")]),
+        ("handback", vec![]),
+    ] {
+        let response = dash
+            .post(&format!("/inbox/{their_conversation}/{action}"), &fields)
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+    assert!(!dash
+        .page("/inbox", StatusCode::OK)
+        .await
+        .contains(their_conversation));
+    let untouched = app
+        .service
+        .get_conversation(
+            &globex.id,
+            &frontdesk_core::id::ConversationId::parse(their_conversation).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(untouched.handler, frontdesk_core::handoff::Handler::Agent);
     let response = dash
         .post(
             &format!("/agents/{their_id}/delete"),
@@ -740,6 +765,9 @@ async fn every_page_answers_for_an_owner_with_data() {
         ("/usage?by=model&days=90", "By model"),
         ("/members", "ada@acme.test"),
         ("/settings", "Webhook signing secret"),
+        ("/inbox", "Where is my parcel?"),
+        (&format!("/inbox/{conv}"), "On its way."),
+        ("/profile", "Your profile"),
     ] {
         let html = dash.page(path, StatusCode::OK).await;
         assert!(html.contains(expect), "{path} lacks {expect:?}");
@@ -749,7 +777,7 @@ async fn every_page_answers_for_an_owner_with_data() {
     assert!(csv.text().await.unwrap().starts_with("key,label,"));
     let export = dash.get(&format!("/conversations/{conv}/export")).await;
     assert!(export.text().await.unwrap().contains("Where is my parcel?"));
-    for asset in ["/assets/app.css", "/assets/app.js"] {
+    for asset in ["/assets/app.css", "/assets/app.js", "/assets/inbox.js"] {
         assert_eq!(dash.get(asset).await.status(), StatusCode::OK);
     }
     app.stop().await;
@@ -1157,5 +1185,106 @@ async fn an_editor_switches_branches_from_the_transcript() {
             .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{message}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staff_work_a_conversation_from_the_inbox_with_plain_forms() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("Acme").await;
+    member(&app, &acme, "ada@acme.test", Role::Editor).await;
+    member(&app, &acme, "vera@acme.test", Role::Viewer).await;
+    app.agent(&acme, "support").await;
+    let conversation = app
+        .conversation(&acme, "support", &["Where is my parcel?", "On its way."])
+        .await;
+    let id = conversation["id"].as_str().unwrap();
+    let dash = Dash::sign_in(&app, "ada@acme.test", PASSWORD).await;
+    // The profile: a picture must be a URL; the name shows on replies.
+    let bad = dash
+        .post(
+            "/profile",
+            &[("name", "Ada L."), ("avatar_url", "javascript:alert(1)")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("avatar_url"));
+    let saved = dash
+        .post(
+            "/profile",
+            &[
+                ("name", "Ada Lovelace"),
+                ("avatar_url", "https://cdn.acme.test/ada.png"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    // A viewer may look but not take.
+    let viewer = Dash::sign_in(&app, "vera@acme.test", PASSWORD).await;
+    assert!(!viewer
+        .page(&format!("/inbox/{id}"), StatusCode::OK)
+        .await
+        .contains("Take over"));
+    assert_eq!(
+        viewer
+            .post(&format!("/inbox/{id}/take"), &[])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // Take, reply, note, hand back: each a form post that lands back on the conversation.
+    for (action, fields) in [
+        ("take", vec![]),
+        (
+            "reply",
+            vec![("content", "I checked: it arrives tomorrow.")],
+        ),
+        (
+            "reply",
+            vec![
+                ("content", "Customer asked twice already"),
+                ("internal", "1"),
+            ],
+        ),
+    ] {
+        let response = dash.post(&format!("/inbox/{id}/{action}"), &fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+    }
+    let page = dash.page(&format!("/inbox/{id}"), StatusCode::OK).await;
+    assert!(
+        page.contains("Ada Lovelace took the conversation"),
+        "{page}"
+    );
+    assert!(page.contains("I checked: it arrives tomorrow."));
+    assert!(page.contains("Internal note"));
+    assert!(page.contains("Hand back to the agent"));
+    let stored = app
+        .service
+        .get_conversation(
+            &acme.id,
+            &frontdesk_core::id::ConversationId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap();
+    let holder = stored.assignee.unwrap();
+    assert_eq!(holder.name, "Ada Lovelace");
+    assert_eq!(
+        holder.avatar_url.as_deref(),
+        Some("https://cdn.acme.test/ada.png")
+    );
+    assert!(dash
+        .page("/inbox", StatusCode::OK)
+        .await
+        .contains("Ada Lovelace"));
+    let response = dash.post(&format!("/inbox/{id}/handback"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = dash.page(&format!("/inbox/{id}"), StatusCode::OK).await;
+    assert!(page.contains("handed the conversation back to the agent"));
+    assert!(page.contains("the agent answers"));
+    // Replying to nothing is refused with the field named.
+    let empty = dash
+        .post(&format!("/inbox/{id}/reply"), &[("content", "   ")])
+        .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
