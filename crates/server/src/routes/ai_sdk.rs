@@ -208,8 +208,13 @@ pub async fn chat(
             }
         }
     };
-    let started = state.runner.start(turn).await?;
-    Ok(stream(started.events))
+    match state.runner.start(turn).await {
+        Ok(started) => Ok(stream(started.events)),
+        // People handle the conversation: the message waits for them; the stream says
+        // nothing more (their replies come with the conversation's next read).
+        Err(Error::ForPeople { .. }) => Ok(stream(Follower::finished(Vec::new(), 0))),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Translates run events into UI message chunks.

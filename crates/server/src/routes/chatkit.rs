@@ -501,10 +501,29 @@ async fn on_thread(
     match kind {
         "threads.add_user_message" => {
             let text = input_text(params)?;
-            let started = state
+            let started = match state
                 .runner
                 .start(caller.turn(&id, Input::Send { text }, metadata))
-                .await?;
+                .await
+            {
+                Ok(started) => started,
+                // People handle the thread: the message waits for them, no answer streams.
+                Err(Error::ForPeople { message }) => {
+                    let head = vec![
+                        json!({"type": "thread.item.done", "item": item(&message)}),
+                        json!({"type": "notice", "level": "info",
+                            "message": "A person from the team handles this conversation and answers here."}),
+                    ];
+                    return Ok(stream(
+                        state.clone(),
+                        tenant.clone(),
+                        id,
+                        head,
+                        Follower::finished(Vec::new(), 0),
+                    ));
+                }
+                Err(other) => return Err(other.into()),
+            };
             let head =
                 vec![json!({"type": "thread.item.done", "item": item(&started.user_message)})];
             Ok(stream(

@@ -694,3 +694,98 @@ async fn the_visitors_button_asks_for_a_person_when_the_agent_offers_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn chatkit_shows_staff_replies_and_starts_no_run_while_people_answer() {
+    let scripted = Scripted::start(vec![]).await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .spawn()
+        .await;
+    let d = desk(app, scripted, json!({})).await;
+    let (_, id) = d.visitor().await;
+    let mut reply = person("sam", "Sam");
+    reply["content"] = json!("Hello from Sam.");
+    expect(
+        d.staff("staff-messages", &id, &reply).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    // The next read shows the reply as the assistant's side.
+    let read = d
+        .app
+        .post(
+            "/chatkit",
+            &d.tenant.key,
+            &json!({"type": "threads.get_by_id", "params": {"thread_id": id}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        read.contains("\"assistant_message\"") && read.contains("Hello from Sam."),
+        "{read}"
+    );
+    // A new message waits for Sam: the stream holds the user's item and a notice, no answer.
+    let body = json!({"type": "threads.add_user_message", "params": {"thread_id": id,
+        "input": {"content": [{"type": "input_text", "text": "Thanks Sam"}], "attachments": [], "inference_options": {}}}});
+    let response = d
+        .app
+        .post("/chatkit", &d.tenant.key, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = response.text().await.unwrap();
+    assert!(
+        events.contains("thread.item.done") && events.contains("A person from the team"),
+        "{events}"
+    );
+    assert!(!events.contains("assistant_message"), "{events}");
+    assert!(d.scripted.requests().is_empty(), "no run");
+    let timeline = expect(
+        d.app
+            .get(&format!("/api/v1/conversations/{id}/events"), &d.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(timeline.to_string().contains("Thanks Sam"));
+    // The native API answers 202 with the stored message.
+    let stored = expect(
+        d.app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &d.tenant.key,
+                &json!({"content": "Still there?"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(stored["handler"], "human");
+    assert_eq!(stored["message"]["content"][0]["text"], "Still there?");
+    // Regenerating is refused while people answer.
+    let last = stored["message"]["id"].as_str().unwrap();
+    expect_error(
+        d.app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages/{last}/regenerate"),
+                &d.tenant.key,
+                &json!({}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+        "handled_by_human",
+    )
+    .await;
+}
