@@ -64,6 +64,9 @@ struct Follow {
     viewer: Viewer,
     last: i64,
     receiver: Option<tokio::sync::broadcast::Receiver<FeedItem>>,
+    /// Whether other instances may write (a shared database): then a quiet stream re-reads
+    /// the timeline now and then.
+    shared: bool,
     /// Frames ready to send.
     out: String,
 }
@@ -116,11 +119,12 @@ impl Follow {
             self.receiver = Some(self.feed.subscribe(&self.tenant, &self.conversation));
             return self.catch_up().await;
         };
-        let waited = tokio::time::timeout(
-            KEEP_ALIVE.min(frontdesk_agents::feed::POLL),
-            receiver.recv(),
-        )
-        .await;
+        let quiet = if self.shared {
+            frontdesk_agents::feed::POLL
+        } else {
+            KEEP_ALIVE
+        };
+        let waited = tokio::time::timeout(quiet, receiver.recv()).await;
         match waited {
             Ok(Ok(FeedItem::Event(event))) => {
                 if event.seq > self.last + 1 {
@@ -142,7 +146,9 @@ impl Follow {
             }
             Err(_) => {
                 // Quiet: another instance's events, then a keep-alive.
-                self.catch_up().await;
+                if self.shared {
+                    self.catch_up().await;
+                }
                 if self.out.is_empty() {
                     self.out.push_str(": keep-alive\n\n");
                 }
@@ -160,7 +166,9 @@ pub(crate) fn conversation_events(
     after: i64,
     viewer: Viewer,
 ) -> axum::response::Response {
+    let shared = service.store().backend() != "sqlite";
     let follow = Follow {
+        shared,
         service,
         feed,
         tenant,

@@ -789,3 +789,44 @@ async fn chatkit_shows_staff_replies_and_starts_no_run_while_people_answer() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_visitor_following_on_another_instance_hears_the_staff_reply() {
+    let scripted = Scripted::start(vec![]).await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .postgres()
+        .spawn()
+        .await;
+    let d = desk(app, scripted, json!({})).await;
+    let (token, id) = d.visitor().await;
+    // The visitor's stream is on a second server sharing the database.
+    let other = d.app.another_instance().await;
+    let mut stream = other
+        .client
+        .get(format!(
+            "{}/widget/v1/conversations/{id}/events",
+            other.base
+        ))
+        .bearer_auth(&token)
+        .header("origin", SHOP)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, |s| s.contains(": following")).await;
+    let mut reply = person("sam", "Sam");
+    reply["content"] = json!("Answered from the first server.");
+    expect(
+        d.staff("staff-messages", &id, &reply).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    read_until(&mut stream, &mut seen, |s| {
+        s.contains("Answered from the first server.")
+    })
+    .await;
+    assert!(seen.contains("handoff.taken"), "{seen}");
+}
