@@ -5,6 +5,8 @@
 //! `cargo bench -p frontdesk-knowledge --bench index` prints a Markdown table;
 //! `INDEX_BENCH_SIZES=10000,100000` runs fewer sizes; `INDEX_BENCH_CANDIDATES=200,1000`
 //! also measures those numbers of exactly scored candidates beside the default.
+//! `INDEX_BENCH_VECTORS=FILE` (little-endian f32, 384 per vector: real embeddings) measures
+//! recall on them instead: 200 of them as queries, each against the others.
 
 #![allow(clippy::print_stdout)] // A bench prints its table.
 
@@ -59,6 +61,9 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_default();
+    if let Ok(path) = std::env::var("INDEX_BENCH_VECTORS") {
+        return real(&path, &extra_candidates);
+    }
     println!("| passages | index | build s | memory MiB | p50 ms | p99 ms | recall@10 vs exact |");
     println!("|---:|---|---:|---:|---:|---:|---:|");
     for n in sizes {
@@ -122,5 +127,59 @@ fn main() {
                 found as f64 / (QUERIES * K) as f64
             );
         }
+    }
+}
+
+/// Recall of the sketched search on real embeddings: every 200th-ish vector asks for its ten
+/// nearest others, against the exact scan.
+fn real(path: &str, candidates: &[usize]) {
+    let bytes = std::fs::read(path).expect("INDEX_BENCH_VECTORS names a file of f32 vectors");
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let vectors: Vec<&[f32]> = floats.chunks_exact(DIMENSIONS).collect();
+    let n = vectors.len();
+    let mut exact = FlatIndex::new(DIMENSIONS);
+    let mut sketched = VectorIndex::new(DIMENSIONS);
+    for (i, v) in vectors.iter().enumerate() {
+        exact.add(i as u32, v);
+        sketched.add(i as u32, v);
+    }
+    sketched.sketch_all();
+    let step = (n / QUERIES).max(1);
+    let queries: Vec<u32> = (0..n)
+        .step_by(step)
+        .take(QUERIES)
+        .map(|i| i as u32)
+        .collect();
+    println!("| real vectors | candidates | share of the corpus | recall@10 vs exact |");
+    println!("|---:|---:|---:|---:|");
+    let mut all = vec![0];
+    all.extend_from_slice(candidates);
+    for count in all {
+        sketched.set_candidates(count);
+        let mut found = 0;
+        for &q in &queries {
+            let query = vectors[q as usize];
+            let truth: Vec<u32> = exact
+                .search(query, K + 1, |k| *k != q)
+                .into_iter()
+                .take(K)
+                .map(|s| s.key)
+                .collect();
+            let got = sketched.search(query, K, |k| *k != q);
+            found += got.iter().filter(|s| truth.contains(&s.key)).count();
+        }
+        let shown = if count == 0 {
+            (K * 64).max(n / 1_000)
+        } else {
+            count
+        };
+        println!(
+            "| {n} | {shown} | {:.1}% | {:.3} |",
+            100.0 * shown as f64 / n as f64,
+            found as f64 / (queries.len() * K) as f64
+        );
     }
 }

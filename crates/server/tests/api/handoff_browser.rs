@@ -78,6 +78,7 @@ async fn a_visitor_and_a_staff_member_talk_through_a_takeover() {
         "slug": "support", "name": "Support", "model": "scripted/m",
         "tools": [{"type": "builtin", "name": "transfer_to_human"}],
         "human": {"waiting_message": "A person will join shortly."},
+        "widget": {"human_button": true},
     });
     expect(
         app.post("/api/v1/agents", &tenant.key, &agent)
@@ -239,6 +240,26 @@ async fn a_visitor_and_a_staff_member_talk_through_a_takeover() {
         &staff,
         &page_shows("As Sam said"),
         "the agent's answer in the inbox",
+    )
+    .await;
+
+    // The visitor's own button hands the conversation to people again, with no run.
+    in_widget(
+        &visitor,
+        "root.querySelector('header .human').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "const all = [...root.querySelectorAll('.msg.assistant')]; return all.length > 0 && all[all.length - 1].textContent === 'A person will join shortly.';",
+        "the waiting message after the button",
+    )
+    .await;
+    assert_eq!(scripted.requests().len(), 2, "the button starts no run");
+    until(
+        &staff,
+        &page_shows("The visitor asked for a person"),
+        "the request in the inbox",
     )
     .await;
     visitor.close().await.unwrap();

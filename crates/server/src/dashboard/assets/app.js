@@ -136,6 +136,37 @@
     document.addEventListener("frontdesk:refresh", tick);
   }
 
+  // Server-sent events over fetch (headers such as X-CSRF-Token and Last-Event-ID can be
+  // sent, which EventSource cannot): calls onEvent({id, event, data}) per event. The page
+  // scripts (playground, inbox) share it.
+  async function readSse(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = { id: null, event: "message", data: "" };
+        for (const line of block.split("\n")) {
+          const at = line.indexOf(":");
+          if (at <= 0) continue;
+          const field = line.slice(0, at);
+          const value = line.slice(at + 1).replace(/^ /, "");
+          if (field === "data") event.data += value;
+          else if (field === "id") event.id = value;
+          else if (field === "event") event.event = value;
+        }
+        if (event.data) onEvent(event);
+      }
+    }
+  }
+  window.frontdesk = { readSse };
+
   function start() {
     times();
     forms();

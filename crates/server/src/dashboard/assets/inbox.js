@@ -8,33 +8,7 @@
 
   const refresh = () => document.dispatchEvent(new Event("frontdesk:refresh"));
 
-  /** Calls onEvent({id, event, data}) for each server-sent event of a fetch response. */
-  async function readSse(response, onEvent) {
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const event = { id: null, event: "message", data: "" };
-        for (const line of block.split("\n")) {
-          const at = line.indexOf(":");
-          if (at <= 0) continue;
-          const field = line.slice(0, at);
-          const value = line.slice(at + 1).replace(/^ /, "");
-          if (field === "data") event.data += value;
-          else if (field === "id") event.id = value;
-          else if (field === "event") event.event = value;
-        }
-        if (event.data) onEvent(event);
-      }
-    }
-  }
+  const readSse = (response, onEvent) => window.frontdesk.readSse(response, onEvent);
 
   /** Keeps a stream open: `open()` answers a response; reconnects with a growing pause. */
   async function forever(open, onEvent) {

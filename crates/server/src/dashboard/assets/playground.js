@@ -69,26 +69,7 @@
       const data = await response.json().catch(() => ({}));
       throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
     }
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        let name = "message";
-        const data = [];
-        for (const line of frame.split("\n")) {
-          if (line.startsWith("event:")) name = line.slice(6).trim();
-          else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-        }
-        if (data.length) on(name, JSON.parse(data.join("\n")));
-      }
-    }
+    await window.frontdesk.readSse(response, (event) => on(event.event, JSON.parse(event.data)));
   }
 
   function follow(answer) {
