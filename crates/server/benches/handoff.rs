@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use frontdesk_core::config::Config;
 use frontdesk_core::service::NewTenant;
+use frontdesk_core::store::BaseStore;
 use frontdesk_core::Service;
 use frontdesk_server::AppState;
 use frontdesk_store::SqlStore;
