@@ -44,8 +44,17 @@ pub enum Asked {
     Away { run_id: Option<RunId> },
 }
 
+/// What asking for a person did.
+pub(crate) enum Request {
+    /// The team is away: nothing changed.
+    Away,
+    /// The conversation waits for a person (`new`: this request made it wait; else it was
+    /// handed to people already).
+    Waiting { new: bool },
+}
+
 /// Asks for a person on behalf of `by` (`agent` or `visitor`): the conversation waits,
-/// its followers hear it and the tenant's webhook is sent. `Ok(None)` when the team is away.
+/// its followers hear it and the tenant's webhook is sent.
 pub(crate) async fn ask(
     env: &ToolEnv,
     tenant: &TenantId,
@@ -53,21 +62,22 @@ pub(crate) async fn ask(
     settings: &HumanSettings,
     by: &str,
     reason: Option<&str>,
-) -> Result<Option<String>> {
+) -> Result<Request> {
     if !settings.open_at(Timestamp::now()) {
-        return Ok(None);
+        return Ok(Request::Away);
     }
-    if let Some((conversation, event)) = env
+    let asked = env
         .service
-        .request_human(tenant, conversation, by, reason)
-        .await?
-    {
+        .request_human(tenant, conversation, by, reason, settings.wait_seconds())
+        .await?;
+    let new = asked.is_some();
+    if let Some((conversation, event)) = asked {
         publish(&env.feed, tenant, &conversation.id, event.clone());
         if let Some(url) = &settings.notify_url {
             notify_waiting(env, tenant, url.clone(), conversation, event);
         }
     }
-    Ok(Some(settings.waiting_message().to_owned()))
+    Ok(Request::Waiting { new })
 }
 
 fn publish(
@@ -148,13 +158,15 @@ impl Runner {
     }
 
     /// The visitor asks for a person (the widget's button). While the team is in, the
-    /// conversation waits and the visitor reads the waiting message (stored as the agent's);
-    /// while it is away, the agent answers that (a run, which the visitor follows).
+    /// conversation waits and the visitor reads the waiting message (stored as the agent's,
+    /// once); while it is away, the agent answers the visitor's request, `said` (a run, which
+    /// the visitor follows).
     pub async fn visitor_asks_for_human(
         &self,
         tenant: &TenantId,
         conversation: &Conversation,
         agent: &Agent,
+        said: &str,
     ) -> Result<Asked> {
         if conversation.handler == Handler::Human {
             return Ok(Asked::Waiting {
@@ -172,19 +184,22 @@ impl Runner {
         )
         .await?
         {
-            Some(message) => {
-                let (_, event) = env
-                    .service
-                    .message_for_people(
-                        tenant,
-                        &conversation.id,
-                        MessageDraft::text(MessageRole::Assistant, message.clone()),
-                    )
-                    .await?;
-                publish(&env.feed, tenant, &conversation.id, event);
+            Request::Waiting { new } => {
+                let message = agent.spec.human.waiting_message().to_owned();
+                if new {
+                    let (_, event) = env
+                        .service
+                        .message_for_people(
+                            tenant,
+                            &conversation.id,
+                            MessageDraft::text(MessageRole::Assistant, message.clone()),
+                        )
+                        .await?;
+                    publish(&env.feed, tenant, &conversation.id, event);
+                }
                 Ok(Asked::Waiting { message })
             }
-            None => {
+            Request::Away => {
                 let started = self
                     .start(TurnRequest {
                         options: TurnOptions {
@@ -193,7 +208,13 @@ impl Runner {
                             )),
                             ..TurnOptions::default()
                         },
-                        ..TurnRequest::on(tenant, &conversation.id, Input::Continue)
+                        ..TurnRequest::on(
+                            tenant,
+                            &conversation.id,
+                            Input::Send {
+                                text: said.to_owned(),
+                            },
+                        )
                     })
                     .await?;
                 Ok(Asked::Away {
@@ -276,9 +297,7 @@ impl Runner {
     /// which is told and answers (a run each); how many.
     pub async fn expire_waits(&self) -> usize {
         let service = &self.deps().service;
-        // The shortest wait an agent may set: anything waiting less is not due yet.
-        let before = Timestamp::from_millis(Timestamp::now().as_millis() - 1_000);
-        let waiting = match service.waiting_since_before(before, SWEEP_BATCH).await {
+        let waiting = match service.waits_due(Timestamp::now(), SWEEP_BATCH).await {
             Ok(waiting) => waiting,
             Err(error) => {
                 tracing::warn!(error = %error, "the wait sweep could not list waiting conversations");
@@ -312,14 +331,6 @@ impl Runner {
                 &frontdesk_core::agent::AgentRef::Id(conversation.agent_id.clone()),
             )
             .await;
-        let wait = agent
-            .as_ref()
-            .map_or(frontdesk_core::handoff::DEFAULT_WAIT_SECONDS, |a| {
-                a.spec.human.wait_seconds()
-            });
-        if Timestamp::now().as_millis() - since.as_millis() < i64::from(wait) * 1000 {
-            return Ok(false);
-        }
         let Some((_, event)) = service.end_wait(tenant, &conversation.id, since).await? else {
             return Ok(false);
         };

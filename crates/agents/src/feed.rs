@@ -84,6 +84,16 @@ impl ConversationFeed {
             .subscribe()
     }
 
+    /// Drops the conversation's channel when nobody here follows it any more.
+    pub fn release(&self, tenant: &TenantId, conversation: &ConversationId) {
+        if let Ok(mut channels) = self.conversations.lock() {
+            let key = (tenant.clone(), conversation.clone());
+            if channels.get(&key).is_some_and(|s| s.receiver_count() == 0) {
+                channels.remove(&key);
+            }
+        }
+    }
+
     /// Follows which of a tenant's conversations change.
     pub fn subscribe_tenant(&self, tenant: &TenantId) -> broadcast::Receiver<ConversationId> {
         let mut tenants = self
@@ -135,5 +145,13 @@ mod tests {
             0,
             "the channel went with its last follower"
         );
+        // A follower that leaves without anything published releases it too.
+        let quiet = feed.subscribe(&tenant, &b);
+        assert_eq!(feed.channels(), 1);
+        feed.release(&tenant, &b);
+        assert_eq!(feed.channels(), 1, "still followed");
+        drop(quiet);
+        feed.release(&tenant, &b);
+        assert_eq!(feed.channels(), 0);
     }
 }

@@ -201,16 +201,6 @@ async fn fresh(
         )
         .await?;
     check_agent(&conversation, agent_match)?;
-    // One thing at a time: a run waiting for approvals is decided (or cancelled) first, or
-    // its answer would land on a branch the conversation has left.
-    if let Some(paused) = paused_run {
-        let record = deps.service.get_run(tenant, &paused).await?;
-        return Err(Error::awaiting_approval(
-            "approval_pending",
-            paused,
-            crate::approvals::pending_approvals(&record),
-        ));
-    }
     // People handle the conversation: a new message is stored for them and no run starts.
     if conversation.handler == Handler::Human {
         return Err(match resolved {
@@ -235,6 +225,16 @@ async fn fresh(
                     .to_owned(),
             },
         });
+    }
+    // One thing at a time: a run waiting for approvals is decided (or cancelled) first, or
+    // its answer would land on a branch the conversation has left.
+    if let Some(paused) = paused_run {
+        let record = deps.service.get_run(tenant, &paused).await?;
+        return Err(Error::awaiting_approval(
+            "approval_pending",
+            paused,
+            crate::approvals::pending_approvals(&record),
+        ));
     }
     let entry = entry.map_err(|e| match e {
         Error::NotFound { .. } => Error::Conflict {

@@ -41,6 +41,9 @@ pub struct Conversation {
     pub waiting_since: Option<Timestamp>,
     /// The person who holds it.
     pub assignee: Option<crate::handoff::Assignee>,
+    /// The sequence number of its latest timeline event (0 for none): where a follower
+    /// that has read the conversation starts.
+    pub event_seq: i64,
 }
 
 /// Who wrote a message.

@@ -183,6 +183,8 @@ pub struct NewEvent {
 pub struct Handling {
     pub handler: Handler,
     pub waiting_since: Option<Timestamp>,
+    /// When the wait runs out (the agent goes on then), while it waits.
+    pub wait_until: Option<Timestamp>,
     pub assignee: Option<Assignee>,
 }
 

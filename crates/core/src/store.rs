@@ -455,13 +455,9 @@ pub trait HandoffStore: Send + Sync {
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<crate::handoff::ConversationEvent>>;
-    /// Conversations of every tenant that have waited for a person since before `before`,
-    /// the longest waiting first (the wait sweep).
-    async fn waiting_since_before(
-        &self,
-        before: Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<Conversation>>;
+    /// Conversations of every tenant whose wait for a person ran out by `now`, the earliest
+    /// due first (the wait sweep).
+    async fn waits_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Conversation>>;
     /// Sets a user's display name and avatar.
     async fn set_user_profile(
         &self,

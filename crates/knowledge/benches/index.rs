@@ -8,7 +8,7 @@
 //! `INDEX_BENCH_VECTORS=FILE` (little-endian f32, 384 per vector: real embeddings) measures
 //! recall on them instead: 200 of them as queries, each against the others.
 
-#![allow(clippy::print_stdout)] // A bench prints its table.
+#![allow(clippy::print_stdout, clippy::expect_used)] // A bench prints its table, and stops on a bad file.
 
 use std::time::Instant;
 

@@ -386,16 +386,19 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.sendButton.textContent = this.busy ? this.t("stop") : this.t("send");
     }
 
-    async api(method, path, body, headers = {}) {
+    async api(method, path, body, headers = {}, signal = undefined) {
       const response = await fetch(BASE + path, {
         method,
         headers: { "content-type": "application/json", authorization: `Bearer ${this.session.token}`, ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
       if (!response.ok) {
         let message = `${response.status}`;
         try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
-        throw new Error(message);
+        const error = new Error(message);
+        error.status = response.status;
+        throw error;
       }
       return response;
     }
@@ -429,7 +432,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.setChips([]);
       this.seen = new Set();
       for (const m of got.messages) this.show(m);
-      this.watch(id);
+      // What happened before is on the page: follow from here.
+      this.watch(id, got.event_seq);
       return true;
     }
 
@@ -451,22 +455,34 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
 
     /** Follows the conversation (staff replies, a person joining, the assistant coming
      *  back, typing, runs started elsewhere), re-attaching with Last-Event-ID. */
-    async watch(id) {
-      if (this.watching === id || this.previewAgent) return;
-      this.watching = id;
-      let last = "0";
-      for (let attempt = 0; this.watching === id; attempt += 1) {
+    async watch(id, from = 0) {
+      if (this.previewAgent || (this.watching && this.watching.id === id)) return;
+      this.unwatch();
+      const watching = { id, abort: new AbortController() };
+      this.watching = watching;
+      let last = String(from || 0);
+      for (let attempt = 0; this.watching === watching; attempt += 1) {
         try {
-          const response = await this.api("GET", `/widget/v1/conversations/${id}/events`, undefined, { accept: "text/event-stream", "last-event-id": last });
+          const response = await this.api("GET", `/widget/v1/conversations/${id}/events`, undefined, { accept: "text/event-stream", "last-event-id": last }, watching.abort.signal);
           attempt = 0;
           await readSse(response, (event) => {
-            if (this.watching !== id) return;
+            if (this.watching !== watching) return;
             if (event.id) last = event.id;
             this.onConversationEvent(event.event, JSON.parse(event.data));
           });
-        } catch (_) { /* dropped or offline: try again */ }
+        } catch (error) {
+          // Gone, or no longer this visitor's: stop; dropped or offline: try again.
+          if (error.status >= 400 && error.status < 500 && error.status !== 429) break;
+        }
+        if (this.watching !== watching) break;
         await new Promise((resolve) => setTimeout(resolve, Math.min(10000, 500 * (attempt + 1))));
       }
+    }
+
+    /** Stops following the conversation followed now (its connection closes). */
+    unwatch() {
+      if (this.watching) this.watching.abort.abort();
+      this.watching = null;
     }
 
     onConversationEvent(name, data) {
@@ -491,7 +507,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         case "typing": this.showTyping(data.name); break;
         case "run.started":
           // A run this page did not start (the agent going on after a wait): follow it.
-          if (!this.busy && data.run_id !== this.run) {
+          if (!this.busy && !this.asking && data.run_id !== this.run) {
             this.running(() => { this.run = data.run_id; return this.follow(data.run_id, { last: "0" }); });
           }
           break;
@@ -516,16 +532,24 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
     /** The "talk to a person" button: the conversation waits for the team, or (when it is
      *  away) the assistant says so. */
     async askForPerson() {
-      if (this.busy || !this.session) return;
-      if (!this.conversation) {
-        const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
-        this.conversation = created.id;
-        this.save();
-        this.watch(created.id);
-      }
-      const asked = await (await this.api("POST", `/widget/v1/conversations/${this.conversation}/human`, {})).json();
-      if (asked.status === "away" && asked.run_id) {
-        this.running(() => { this.run = asked.run_id; return this.follow(asked.run_id, { last: "0" }); });
+      if (this.busy || this.asking || !this.session) return;
+      this.asking = true;
+      try {
+        if (!this.conversation) {
+          const created = await (await this.api("POST", "/widget/v1/conversations", { agent: this.agent })).json();
+          this.conversation = created.id;
+          this.save();
+          this.watch(created.id);
+        }
+        const said = this.t("talk_to_person");
+        const asked = await (await this.api("POST", `/widget/v1/conversations/${this.conversation}/human`, { content: said })).json();
+        if (asked.status === "away" && asked.run_id) {
+          // The team is away: the request is the visitor's message, which the agent answers.
+          this.bubble("user", said);
+          this.running(() => { this.run = asked.run_id; return this.follow(asked.run_id, { last: "0" }); });
+        }
+      } finally {
+        this.asking = false;
       }
     }
 
@@ -627,7 +651,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (this.run && this.busy) this.stop();
       this.hideHistory(false);
       this.conversation = null;
-      this.watching = null;
+      this.unwatch();
       this.save();
       this.log.replaceChildren();
       this.greet();

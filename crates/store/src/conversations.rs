@@ -20,7 +20,7 @@ use frontdesk_core::StoreError;
 
 pub(crate) const COLUMNS: &str = "c.id, c.tenant_id, c.agent_id, c.end_user_id, c.title, c.preview, c.message_count, c.last_message_at, \
     c.last_message_id, c.activity_at, c.archived, c.metadata, c.created_at, c.updated_at, c.handler, c.waiting_since, \
-    c.assignee";
+    c.assignee, c.event_seq";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, conversation_id, parent_id, seq, role, content, model, finish_reason, prompt_tokens, \
@@ -45,6 +45,7 @@ pub(crate) fn conversation_row(row: &Row) -> StoreResult<Conversation> {
         handler: Handler::parse(&col::<String>(row, "handler")?),
         waiting_since: ts_opt(row, "waiting_since")?,
         assignee: json_col_opt(row, "assignee")?,
+        event_seq: col(row, "event_seq")?,
     })
 }
 
@@ -416,11 +417,19 @@ impl ConversationStore for SqlStore {
             Stmt::new("DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2")
                 .arg(tenant.as_str())
                 .arg(conversation.as_str());
+        let events = Stmt::new(
+            "DELETE FROM conversation_events WHERE tenant_id = $1 AND conversation_id = $2",
+        )
+        .arg(tenant.as_str())
+        .arg(conversation.as_str());
         let row = Stmt::new("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
             .arg(tenant.as_str())
             .arg(conversation.as_str())
             .if_none(IfNone::NotFound);
-        self.db.transaction(vec![messages, row]).await.map(|_| ())
+        self.db
+            .transaction(vec![messages, events, row])
+            .await
+            .map(|_| ())
     }
 
     async fn append_message(

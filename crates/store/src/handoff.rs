@@ -73,6 +73,7 @@ impl HandoffStore for SqlStore {
         let mut update = Stmt::new("UPDATE conversations SET handler = ");
         let handler = update.bind(handling.handler.as_str());
         let waiting = update.bind(handling.waiting_since.map(Timestamp::as_millis));
+        let until = update.bind(handling.wait_until.map(Timestamp::as_millis));
         let assignee_id = update.bind(handling.assignee.as_ref().map(|a| a.id.clone()));
         let assignee = update.bind(handling.assignee.as_ref().map(to_json).transpose()?);
         let at = update.bind(event.at.as_millis());
@@ -91,7 +92,7 @@ impl HandoffStore for SqlStore {
         };
         let returning = COLUMNS.replace("c.", "");
         update.push(&format!(
-            "{handler}, waiting_since = {waiting}, assignee_id = {assignee_id}, assignee = {assignee}, \
+            "{handler}, waiting_since = {waiting}, wait_until = {until}, assignee_id = {assignee_id}, assignee = {assignee}, \
              event_seq = event_seq + 1, updated_at = {at} \
              WHERE tenant_id = {tenant_arg} AND id = {id_arg} AND deleted_at IS NULL AND {condition} \
              RETURNING {returning}"
@@ -149,16 +150,12 @@ impl HandoffStore for SqlStore {
         self.db.query(stmt).await?.iter().map(event_row).collect()
     }
 
-    async fn waiting_since_before(
-        &self,
-        before: Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<Conversation>> {
+    async fn waits_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Conversation>> {
         let stmt = Stmt::new(format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE c.waiting_since IS NOT NULL \
-             AND c.waiting_since < $1 AND c.deleted_at IS NULL ORDER BY c.waiting_since LIMIT $2"
+            "SELECT {COLUMNS} FROM conversations c WHERE c.wait_until IS NOT NULL \
+             AND c.wait_until <= $1 AND c.deleted_at IS NULL ORDER BY c.wait_until LIMIT $2"
         ))
-        .arg(before.as_millis())
+        .arg(now.as_millis())
         .arg(i64::from(limit));
         self.db
             .query(stmt)

@@ -65,11 +65,11 @@ impl Tool for TransferToHuman {
         )
         .await
         {
-            Ok(Some(waiting)) => {
+            Ok(crate::desk::Request::Waiting { .. }) => {
                 ToolOutput::ok("The conversation now waits for a person on the team.")
-                    .ending_turn(waiting)
+                    .ending_turn(self.settings.waiting_message())
             }
-            Ok(None) => ToolOutput::ok(crate::desk::TEAM_AWAY),
+            Ok(crate::desk::Request::Away) => ToolOutput::ok(crate::desk::TEAM_AWAY),
             Err(error) => {
                 tracing::warn!(conversation = %context.conversation, error = %error, "transfer_to_human failed");
                 ToolOutput::error(

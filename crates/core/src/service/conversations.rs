@@ -120,6 +120,7 @@ impl Service {
             handler: crate::handoff::Handler::Agent,
             waiting_since: None,
             assignee: None,
+            event_seq: 0,
         };
         self.store
             .insert_conversation(&conversation)

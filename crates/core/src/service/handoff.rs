@@ -79,6 +79,7 @@ impl Service {
         conversation: &ConversationId,
         by: &str,
         reason: Option<&str>,
+        wait_seconds: u32,
     ) -> Result<Option<(Conversation, ConversationEvent)>> {
         if let Some(reason) = reason {
             validate::max_chars("reason", reason, MAX_REASON_CHARS)?;
@@ -87,6 +88,7 @@ impl Service {
         let handling = Handling {
             handler: Handler::Human,
             waiting_since: Some(at),
+            wait_until: Some(at.plus_secs(u64::from(wait_seconds))),
             assignee: None,
         };
         let event = NewEvent {
@@ -122,6 +124,7 @@ impl Service {
         let handling = Handling {
             handler: Handler::Human,
             waiting_since: None,
+            wait_until: None,
             assignee: Some(assignee.clone()),
         };
         let event = NewEvent {
@@ -176,6 +179,7 @@ impl Service {
         let handling = Handling {
             handler: Handler::Agent,
             waiting_since: None,
+            wait_until: None,
             assignee: None,
         };
         let event = NewEvent {
@@ -288,6 +292,7 @@ impl Service {
         let handling = Handling {
             handler: Handler::Agent,
             waiting_since: None,
+            wait_until: None,
             assignee: None,
         };
         let event = NewEvent {
@@ -308,14 +313,11 @@ impl Service {
             .map_err(|e| Error::from_store("conversation", e))
     }
 
-    /// Conversations of any tenant waiting since before `before` (the wait sweep).
-    pub async fn waiting_since_before(
-        &self,
-        before: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Conversation>> {
+    /// Conversations of any tenant whose wait for a person ran out by `now` (the wait
+    /// sweep), the earliest due first.
+    pub async fn waits_due(&self, now: Timestamp, limit: u32) -> Result<Vec<Conversation>> {
         self.store
-            .waiting_since_before(before, limit)
+            .waits_due(now, limit)
             .await
             .map_err(|e| Error::from_store("conversation", e))
     }

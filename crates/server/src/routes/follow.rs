@@ -40,6 +40,11 @@ impl Viewer {
                 if let Some(actor) = &mut event.actor {
                     actor.id.clear();
                 }
+                // Why the agent asked for a person is for staff.
+                if event.kind == EventKind::Requested {
+                    let by = event.data.get("by").cloned().unwrap_or(Value::Null);
+                    event.data = json!({"by": by});
+                }
                 if event.kind == EventKind::Message {
                     if let Some(message) = event.data.get("message").cloned() {
                         let message = serde_json::from_value(message).ok()?;
@@ -127,7 +132,7 @@ impl Follow {
         let waited = tokio::time::timeout(quiet, receiver.recv()).await;
         match waited {
             Ok(Ok(FeedItem::Event(event))) => {
-                if event.seq > self.last + 1 {
+                if event.seq > self.last.saturating_add(1) {
                     // Something came between: read it in order.
                     self.catch_up().await;
                 } else {
@@ -154,6 +159,14 @@ impl Follow {
                 }
             }
         }
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        // The last follower of a conversation here takes its channel with it.
+        self.receiver = None;
+        self.feed.release(&self.tenant, &self.conversation);
     }
 }
 

@@ -7,10 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use frontdesk_core::Error;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::widget::{own_conversation, view_of, visitor};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::AppState;
 
 /// Follows the visitor's conversation: staff replies, "a person joined", "the assistant is
@@ -38,6 +38,15 @@ pub async fn conversation_events(
     ))
 }
 
+/// What the visitor says when asking (the button's label in their language); the agent
+/// answers it while the team is away.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskBody {
+    #[serde(default)]
+    content: Option<String>,
+}
+
 /// What asking for a person came to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AskedForHuman {
@@ -53,13 +62,21 @@ pub struct AskedForHuman {
 /// The visitor asks for a person (the widget's button, when the agent offers it).
 #[utoipa::path(post, path = "/widget/v1/conversations/{conversation}/human", tag = "widget", security(("visitor_token" = [])),
     params(("conversation" = String, Path, description = "conversation id")),
+    request_body(content = AskBody, description = "optional: what the visitor says (the button's label)"),
     responses((status = 200, body = AskedForHuman), (status = 404, body = crate::openapi::ErrorBody),
               (status = 409, body = crate::openapi::ErrorBody, description = "the agent offers no person")))]
 pub async fn ask_for_human(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(conversation): Path<String>,
+    body: Option<JsonBody<AskBody>>,
 ) -> ApiResult<Json<AskedForHuman>> {
+    let said = body
+        .and_then(|b| b.0.content)
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "I would like to talk to a person.".to_owned());
+    frontdesk_core::validate::max_chars("content", &said, 2_000)?;
     let visitor = visitor(&state, &headers).await?;
     let conversation = own_conversation(&state, &visitor, &conversation).await?;
     let agent = state
@@ -78,7 +95,7 @@ pub async fn ask_for_human(
     Ok(Json(
         match state
             .runner
-            .visitor_asks_for_human(visitor.tenant(), &conversation, &agent)
+            .visitor_asks_for_human(visitor.tenant(), &conversation, &agent, &said)
             .await?
         {
             frontdesk_agents::Asked::Waiting { message } => AskedForHuman {

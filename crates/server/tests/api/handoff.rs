@@ -259,6 +259,10 @@ async fn handoff_flow(postgres: bool) {
     assert_eq!(stream.status(), StatusCode::OK);
     let mut seen = String::new();
     read_until(&mut stream, &mut seen, |s| s.contains("handoff.requested")).await;
+    assert!(
+        !seen.contains("wants a refund"),
+        "why the agent asked is for staff: {seen}"
+    );
     let stored = expect(
         d.say(&token, &id, "Hello? Anyone?").await,
         StatusCode::ACCEPTED,
@@ -582,13 +586,15 @@ async fn while_the_team_is_away_the_agent_is_told_and_goes_on() {
     let request = d.scripted.requests().pop().unwrap().to_string();
     assert!(request.contains("outside opening hours"), "{request}");
     assert_eq!(d.conversation(&id).await["handler"], "agent");
-    // The widget's button says the same through a run the visitor follows.
+    // The widget's button on a new conversation: the visitor's request is answered by a run.
+    let (token, fresh) = d.visitor().await;
     let asked = expect(
         d.widget(
             Method::POST,
-            &format!("/widget/v1/conversations/{id}/human"),
+            &format!("/widget/v1/conversations/{fresh}/human"),
             &token,
         )
+        .json(&json!({"content": "Talk to a person"}))
         .send()
         .await
         .unwrap(),
@@ -597,6 +603,29 @@ async fn while_the_team_is_away_the_agent_is_told_and_goes_on() {
     .await;
     assert_eq!(asked["status"], "away");
     assert!(asked["run_id"].as_str().unwrap().starts_with("run_"));
+    let mut answered = false;
+    for _ in 0..100 {
+        let messages = expect(
+            d.app
+                .get(
+                    &format!("/api/v1/conversations/{fresh}/messages"),
+                    &d.tenant.key,
+                )
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await
+        .to_string();
+        if messages.contains("I can note your question") {
+            assert!(messages.contains("Talk to a person"));
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "the agent answered the button");
 }
 
 #[tokio::test]
@@ -627,6 +656,19 @@ async fn the_visitors_button_asks_for_a_person_when_the_agent_offers_it() {
     .await;
     assert_eq!(asked["status"], "waiting");
     assert_eq!(asked["message"], "Hang on, a colleague is coming.");
+    // Pressing it again changes nothing and tells the visitor nothing twice.
+    expect(
+        d.widget(
+            Method::POST,
+            &format!("/widget/v1/conversations/{id}/human"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     let conversation = d.conversation(&id).await;
     assert_eq!(conversation["handler"], "human");
     assert!(conversation["waiting_since"].is_string());
@@ -642,9 +684,14 @@ async fn the_visitors_button_asks_for_a_person_when_the_agent_offers_it() {
         StatusCode::OK,
     )
     .await;
-    assert!(transcript
-        .to_string()
-        .contains("Hang on, a colleague is coming."));
+    assert_eq!(
+        transcript["messages"]
+            .to_string()
+            .matches("Hang on, a colleague is coming.")
+            .count(),
+        1,
+        "{transcript}"
+    );
     // An agent without the button refuses it.
     expect(
         d.app

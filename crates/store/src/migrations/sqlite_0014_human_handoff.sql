@@ -4,11 +4,14 @@
 -- staff avatars; an agent's human settings.
 ALTER TABLE conversations ADD COLUMN handler TEXT NOT NULL DEFAULT 'agent';
 ALTER TABLE conversations ADD COLUMN waiting_since BIGINT;
+ALTER TABLE conversations ADD COLUMN wait_until BIGINT;
 ALTER TABLE conversations ADD COLUMN assignee_id TEXT;
 ALTER TABLE conversations ADD COLUMN assignee TEXT;
 ALTER TABLE conversations ADD COLUMN event_seq BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX conversations_waiting ON conversations (tenant_id, waiting_since)
     WHERE waiting_since IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX conversations_wait_due ON conversations (wait_until)
+    WHERE wait_until IS NOT NULL AND deleted_at IS NULL;
 CREATE INDEX conversations_human ON conversations (tenant_id, activity_at)
     WHERE handler = 'human' AND deleted_at IS NULL;
 

@@ -39,7 +39,7 @@ pub async fn handoff(fx: &Fixture) {
 
     // Asking twice waits once; the second ask changes nothing.
     let (waiting, asked) = service
-        .request_human(&a, &second.id, "agent", Some("refund"))
+        .request_human(&a, &second.id, "agent", Some("refund"), 0)
         .await
         .unwrap()
         .unwrap();
@@ -48,15 +48,18 @@ pub async fn handoff(fx: &Fixture) {
     assert_eq!(asked.kind, EventKind::Requested);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     service
-        .request_human(&a, &first.id, "visitor", None)
+        .request_human(&a, &first.id, "visitor", None, 300)
         .await
         .unwrap()
         .unwrap();
     assert!(service
-        .request_human(&a, &first.id, "visitor", None)
+        .request_human(&a, &first.id, "visitor", None, 300)
         .await
         .unwrap()
         .is_none());
+    let due = service.waits_due(Timestamp::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the wait of 0 s is due");
+    assert_eq!(due[0].id, second.id);
     // Oldest waiting first, page by page; another tenant sees none.
     let page = service
         .list_conversations(
@@ -203,11 +206,10 @@ pub async fn handoff(fx: &Fixture) {
         .unwrap()
         .waiting_since
         .unwrap();
-    let due = service
-        .waiting_since_before(Timestamp::from_millis(since.as_millis() + 1), 10)
-        .await
-        .unwrap();
+    // Due: the one asked with no time to wait, not the one that waits five minutes.
+    let due = service.waits_due(Timestamp::now(), 10).await.unwrap();
     assert!(due.iter().any(|c| c.id == second.id));
+    assert!(!due.iter().any(|c| c.id == first.id));
     assert!(service
         .end_wait(
             &a,

@@ -83,7 +83,8 @@
     const internal = form.querySelector("input[name=internal]");
     let typedAt = 0;
     box.addEventListener("input", () => {
-      if (internal.checked || Date.now() - typedAt < 3000) return;
+      // Only the member who holds the conversation shows the visitor that they type.
+      if (!("mine" in section.dataset) || internal.checked || Date.now() - typedAt < 3000) return;
       typedAt = Date.now();
       fetch(`/api/v1/conversations/${id}/typing`, { method: "POST", credentials: "same-origin", headers }).catch(() => {});
     });
