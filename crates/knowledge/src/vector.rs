@@ -283,7 +283,7 @@ fn nearest_allowed(
     for &d in distances {
         histogram[usize::from(d).min(max)] += 1;
     }
-    let mut found = Vec::with_capacity(wanted);
+    let mut found = Vec::with_capacity(wanted.min(distances.len()));
     // Rows up to `upto` (inclusive) have been looked at.
     let mut upto: Option<usize> = None;
     let mut goal = wanted;
@@ -373,7 +373,16 @@ mod tests {
         index.sketch_all();
         assert!(index.is_sketched());
         index.set_candidates(100);
-        let queries = vectors(100, d, 99);
+        // Queries near stored vectors (a passage's question lies near the passage).
+        let queries: Vec<Vec<f32>> = (0..100)
+            .map(|i| {
+                data[i * 37]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, x)| x + 0.05 * ((i * 31 + j) as f32).sin())
+                    .collect()
+            })
+            .collect();
         let mut found = 0;
         for q in &queries {
             let truth = keys(exact.search(q, 10, |_| true));
