@@ -27,8 +27,10 @@ const CAPACITY: usize = 64;
 pub enum FeedItem {
     /// A timeline event, stored with its sequence number.
     Event(Arc<ConversationEvent>),
-    /// A run started on the conversation (the follower may follow its events).
-    RunStarted { run_id: RunId },
+    /// A run started on the conversation (the follower may follow its events);
+    /// `unprompted` when nobody's message started it (the agent going on after a wait), so
+    /// no client is following it already.
+    RunStarted { run_id: RunId, unprompted: bool },
     /// Someone is writing (a staff member, by name).
     Typing { name: String },
 }

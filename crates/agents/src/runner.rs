@@ -184,6 +184,7 @@ impl Runner {
     /// Starts a turn: the one way in for every channel. Checks come first (nothing is stored
     /// when one fails); then the run goes on in its own task and the caller follows it.
     pub async fn start(&self, request: TurnRequest) -> Result<StartedRun> {
+        let unprompted = matches!(request.input, Input::Continue);
         let Prepared { meta, work, stage } =
             start::prepare(&self.deps, &self.recent, request).await?;
         let (publisher, last_seq) = match &stage {
@@ -205,6 +206,7 @@ impl Runner {
             &meta.conversation,
             crate::feed::FeedItem::RunStarted {
                 run_id: meta.run_id.clone(),
+                unprompted,
             },
         );
         let started = StartedRun {

@@ -61,7 +61,8 @@ header button { background: transparent; border: none; color: var(--fd-on-accent
 .msg .by img, .msg .by .initials { width: 20px; height: 20px; border-radius: 50%; object-fit: cover; }
 .msg .by .initials { display: inline-grid; place-items: center; background: var(--fd-accent); color: var(--fd-on-accent); font-size: 10px; }
 .typing { align-self: flex-start; color: var(--fd-muted); font-size: 12px; font-style: italic; }
-header .human { font-size: 12px; }
+.human { align-self: center; margin: 0 12px 6px; background: none; border: 1px solid var(--fd-muted); color: var(--fd-fg); border-radius: 999px; padding: 4px 12px; font-size: 12px; cursor: pointer; }
+.human[hidden] { display: none; }
 .sources { margin-top: 6px; font-size: 12px; color: var(--fd-muted); } .sources ol { margin: 2px 0 0; padding-left: 18px; }
 .history { flex: 1; overflow-y: auto; padding: 12px; } .history h3 { margin: 8px 0; font-size: 15px; }
 .history ul { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
@@ -329,7 +330,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.closeButton.hidden = inline;
       this.humanButton = el("button", { type: "button", class: "human" });
       this.humanButton.hidden = true;
-      header.append(titles, this.humanButton, this.historyButton, this.newChat, this.closeButton);
+      header.append(titles, this.historyButton, this.newChat, this.closeButton);
       this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
       this.history = el("div", { class: "history" });
       this.history.hidden = true;
@@ -339,7 +340,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.input = el("textarea", { id: "fd-input", rows: "2", placeholder: "Write a message…" });
       this.sendButton = el("button", { type: "submit" });
       this.form.append(this.inputLabel, this.input, this.sendButton);
-      this.panel.append(header, this.log, this.history, this.chips, this.form);
+      this.panel.append(header, this.log, this.history, this.chips, this.humanButton, this.form);
       this.root.append(this.launcher, this.panel);
       this.relabel();
 
@@ -663,6 +664,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.log.hidden = true;
       this.chips.hidden = true;
       this.form.hidden = true;
+      this.humanButton.style.display = "none";
       this.history.hidden = false;
       this.historyButton.setAttribute("aria-expanded", "true");
       const back = el("button", { type: "button", class: "back" }, `← ${this.t("back")}`);
@@ -696,6 +698,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.log.hidden = false;
       this.chips.hidden = false;
       this.form.hidden = false;
+      this.humanButton.style.display = "";
       this.historyButton.setAttribute("aria-expanded", "false");
       if (refocus) this.historyButton.focus();
     }

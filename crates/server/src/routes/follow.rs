@@ -139,8 +139,11 @@ impl Follow {
                     self.event(&event);
                 }
             }
-            Ok(Ok(FeedItem::RunStarted { run_id })) => {
-                self.frame(None, "run.started", &json!({"run_id": run_id}));
+            Ok(Ok(FeedItem::RunStarted { run_id, unprompted })) => {
+                // A visitor follows the runs it starts itself; staff see every one.
+                if unprompted || matches!(self.viewer, Viewer::Staff) {
+                    self.frame(None, "run.started", &json!({"run_id": run_id}));
+                }
             }
             Ok(Ok(FeedItem::Typing { name })) => {
                 self.frame(None, "typing", &json!({"name": name}));

@@ -494,6 +494,19 @@ async fn a_conversation_nobody_takes_goes_back_to_the_agent_which_is_told() {
     let (token, id) = d.visitor().await;
     expect(d.say(&token, &id, "A human please").await, StatusCode::OK).await;
     assert_eq!(d.conversation(&id).await["handler"], "human");
+    // The visitor's widget hears the agent going on (a run nobody's message started).
+    let mut stream = d
+        .widget(
+            Method::GET,
+            &format!("/widget/v1/conversations/{id}/events"),
+            &token,
+        )
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, |s| s.contains(": following")).await;
     // The sweep (every 2 s) gives it back and the agent answers.
     let mut answered = Value::Null;
     for _ in 0..100 {
@@ -516,6 +529,8 @@ async fn a_conversation_nobody_takes_goes_back_to_the_agent_which_is_told() {
         }
     }
     assert!(!answered.is_null(), "the agent did not go on");
+    read_until(&mut stream, &mut seen, |s| s.contains("event: run.started")).await;
+    assert!(seen.contains("handoff.timed_out"), "{seen}");
     let conversation = d.conversation(&id).await;
     assert_eq!(conversation["handler"], "agent");
     assert!(conversation["waiting_since"].is_null());

@@ -246,7 +246,7 @@ async fn a_visitor_and_a_staff_member_talk_through_a_takeover() {
     // The visitor's own button hands the conversation to people again, with no run.
     in_widget(
         &visitor,
-        "root.querySelector('header .human').click(); return true;",
+        "root.querySelector('.human').click(); return true;",
     )
     .await;
     wait_until(
