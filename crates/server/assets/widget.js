@@ -432,6 +432,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.log.replaceChildren();
       this.setChips([]);
       this.seen = new Set();
+      this.withPeople(got.handler === "human");
       for (const m of got.messages) this.show(m);
       // What happened before is on the page: follow from here.
       this.watch(id, got.event_seq);
@@ -498,13 +499,14 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
         }
         case "handoff.requested":
           // People answer now: another answer from the agent cannot be asked for.
-          this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+          this.withPeople(true);
           break;
         case "handoff.taken":
-          this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+          this.withPeople(true);
           this.bubble("notice", this.t("person_joined", { name: (data.actor || {}).name || "" }));
           break;
-        case "handoff.returned": this.bubble("notice", this.t("assistant_back")); break;
+        case "handoff.returned": this.withPeople(false); this.bubble("notice", this.t("assistant_back")); break;
+        case "handoff.timed_out": this.withPeople(false); break;
         case "typing": this.showTyping(data.name); break;
         case "run.started":
           // A run this page did not start (the agent going on after a wait): follow it.
@@ -514,6 +516,14 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
           break;
         default: break;
       }
+    }
+
+    /** People answer the conversation (or the agent again): no "regenerate", no button to
+     *  ask for a person while one is there. */
+    withPeople(yes) {
+      this.peopleAnswer = yes;
+      if (yes) this.root.querySelectorAll(".regenerate").forEach((b) => b.remove());
+      this.humanButton.hidden = yes || !this.offersPeople || this.hasAttribute("preview");
     }
 
     showTyping(name) {
@@ -573,7 +583,8 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       if (w.radius !== undefined && w.radius !== null) this.style.setProperty("--fd-radius", `${w.radius}px`);
       else this.style.removeProperty("--fd-radius");
       this.input.placeholder = texts.placeholder || w.placeholder || "Write a message…";
-      this.humanButton.hidden = !w.human_button || this.hasAttribute("preview");
+      this.offersPeople = Boolean(w.human_button);
+      this.humanButton.hidden = !w.human_button || this.peopleAnswer || this.hasAttribute("preview");
       const dark = w.theme === "dark" || (w.theme !== "light" && matchMedia("(prefers-color-scheme: dark)").matches);
       this.dataset.theme = dark ? "dark" : "light";
       this.dataset.position = w.position || "bottom-right";
@@ -653,6 +664,7 @@ form button { border: none; border-radius: 10px; background: var(--fd-accent); c
       this.hideHistory(false);
       this.conversation = null;
       this.unwatch();
+      this.withPeople(false);
       this.save();
       this.log.replaceChildren();
       this.greet();

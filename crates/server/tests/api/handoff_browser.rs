@@ -198,6 +198,11 @@ async fn a_visitor_and_a_staff_member_talk_through_a_takeover() {
     )
     .await;
     assert_eq!(author, json!("SRSam Rivera"), "initials and name");
+    assert_eq!(
+        in_widget(&visitor, "return root.querySelector('.human').hidden;").await,
+        json!(true),
+        "no button to ask for a person while one answers"
+    );
     crate::browser::screenshot(&visitor, "handoff-widget-takeover").await;
 
     // The visitor answers: staff see it live, and no run starts.
@@ -222,6 +227,12 @@ async fn a_visitor_and_a_staff_member_talk_through_a_takeover() {
         &visitor,
         &widget_shows("The assistant is back"),
         "the assistant coming back",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "return root.querySelector('.human').hidden === false;",
+        "the button back",
     )
     .await;
     say(&visitor, "When exactly?").await;
