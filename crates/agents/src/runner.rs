@@ -257,30 +257,45 @@ impl Runner {
             publisher: &publisher,
             cancel: &cancel,
         };
+        // People may have taken the conversation since the run's checks (a takeover in the
+        // same instant, or while the run waited for approvals): the agent does not answer.
+        // The run is tracked by now, so a takeover from here on cancels it.
+        let taken = matches!(
+            self.deps.service.get_conversation(&meta.tenant, &meta.conversation).await,
+            Ok(conversation) if conversation.handler == frontdesk_core::handoff::Handler::Human
+        );
         // The rarely long parts are boxed: a run's task then holds only what streaming needs
         // (a held stream's memory; see the stream bench).
-        let end = match Box::pin(offered_tools(&self.deps, &work.agent, &work.options)).await {
-            Err(error) => End::failed(RunFailure::ToolsUnavailable, error.to_string()),
-            Ok(tools) => {
-                for warning in &tools.warnings {
-                    tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
-                }
-                work.tools = tools;
-                match stage {
-                    Stage::Resumed { pending, .. } => {
-                        Box::pin(turn_loop.resume(&mut work, pending)).await
+        let end = if taken {
+            End::Cancelled {
+                partial: String::new(),
+            }
+        } else {
+            match Box::pin(offered_tools(&self.deps, &work.agent, &work.options)).await {
+                Err(error) => End::failed(RunFailure::ToolsUnavailable, error.to_string()),
+                Ok(tools) => {
+                    for warning in &tools.warnings {
+                        tracing::warn!(run.id = %meta.run_id, agent = %work.agent.spec.slug, "{warning}");
                     }
-                    // Only new words from the end user go through the input guardrails.
-                    Stage::Fresh if meta.user_message.role == MessageRole::User => {
-                        let question = meta.user_message.text();
-                        match Box::pin(guardrails::screen_input(&self.deps, &mut work, &question))
-                            .await
-                        {
-                            Some(trip) => End::Tripped(trip),
-                            None => turn_loop.drive(&mut work).await,
+                    work.tools = tools;
+                    match stage {
+                        Stage::Resumed { pending, .. } => {
+                            Box::pin(turn_loop.resume(&mut work, pending)).await
                         }
+                        // Only new words from the end user go through the input guardrails.
+                        Stage::Fresh if meta.user_message.role == MessageRole::User => {
+                            let question = meta.user_message.text();
+                            match Box::pin(guardrails::screen_input(
+                                &self.deps, &mut work, &question,
+                            ))
+                            .await
+                            {
+                                Some(trip) => End::Tripped(trip),
+                                None => turn_loop.drive(&mut work).await,
+                            }
+                        }
+                        Stage::Fresh => turn_loop.drive(&mut work).await,
                     }
-                    Stage::Fresh => turn_loop.drive(&mut work).await,
                 }
             }
         };

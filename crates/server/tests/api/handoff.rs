@@ -892,3 +892,117 @@ async fn a_visitor_following_on_another_instance_hears_the_staff_reply() {
     .await;
     assert!(seen.contains("handoff.taken"), "{seen}");
 }
+
+#[tokio::test]
+async fn a_run_waiting_for_approval_does_not_answer_once_people_took_the_conversation() {
+    let receiver = Receiver::start(200, r#"{"refunded": true}"#, 0).await;
+    let scripted = Scripted::start(vec![
+        call("c1", "refund", json!({"amount": 20})),
+        text("This must not be said."),
+    ])
+    .await;
+    let app = TestApp::builder()
+        .provider("scripted", scripted.provider())
+        .allow_private_urls()
+        .spawn()
+        .await;
+    let tenant = app.tenant("Shop").await;
+    let agent = json!({"slug": "support", "name": "Support", "model": "scripted/m",
+        "approvals": {"approver": "staff"},
+        "tools": [{"type": "webhook", "name": "refund", "url": receiver.url, "requires_approval": true,
+                   "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}]});
+    expect(
+        app.post("/api/v1/agents", &tenant.key, &agent)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let conversation = expect(
+        app.post(
+            "/api/v1/conversations",
+            &tenant.key,
+            &json!({"agent": "support"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = conversation["id"].as_str().unwrap();
+    let paused = expect(
+        app.post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &tenant.key,
+            &json!({"content": "Refund me 20"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paused["status"], "awaiting_approval", "{paused}");
+    let run = paused["run_id"].as_str().unwrap().to_owned();
+    expect(
+        app.post(
+            &format!("/api/v1/conversations/{id}/takeover"),
+            &tenant.key,
+            &person("sam", "Sam"),
+        )
+        .send()
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    // Approving now ends the run without the agent: no call, no model, no answer.
+    let decided = app
+        .post(
+            &format!("/api/v1/runs/{run}/approvals/c1"),
+            &tenant.key,
+            &json!({"decision": "approve"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        decided.status().is_success(),
+        "{}",
+        decided.text().await.unwrap()
+    );
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let trace = expect(
+            app.get(&format!("/api/v1/runs/{run}"), &tenant.key)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        if trace["status"] != "awaiting_approval" && trace["status"] != "running" {
+            status = trace["status"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "cancelled");
+    assert!(receiver.received().is_empty(), "the refund was not made");
+    assert_eq!(
+        scripted.requests().len(),
+        1,
+        "the model was not asked again"
+    );
+    let messages = expect(
+        app.get(&format!("/api/v1/conversations/{id}/messages"), &tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!messages.to_string().contains("This must not be said."));
+}
