@@ -118,6 +118,23 @@ impl Desk {
         .unwrap()
     }
 
+    /// The visitor's stream of their conversation's events after `last`.
+    pub(crate) async fn follow(&self, token: &str, id: &str, last: &str) -> reqwest::Response {
+        let response = self
+            .widget(
+                Method::GET,
+                &format!("/widget/v1/conversations/{id}/events"),
+                token,
+            )
+            .header("accept", "text/event-stream")
+            .header("last-event-id", last)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response
+    }
+
     pub(crate) async fn conversation(&self, id: &str) -> Value {
         expect(
             self.app
@@ -246,16 +263,7 @@ async fn handoff_flow(postgres: bool) {
     );
 
     // The visitor follows the conversation; a message now waits for people, no run.
-    let mut stream = d
-        .widget(
-            Method::GET,
-            &format!("/widget/v1/conversations/{id}/events"),
-            &token,
-        )
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
+    let mut stream = d.follow(&token, &id, "0").await;
     assert_eq!(stream.status(), StatusCode::OK);
     let mut seen = String::new();
     read_until(&mut stream, &mut seen, |s| s.contains("handoff.requested")).await;
@@ -329,17 +337,7 @@ async fn handoff_flow(postgres: bool) {
     );
     // The note is staff's alone: not in the visitor's stream (replayed from the start), nor
     // their transcript; staff see it in the timeline.
-    let mut replay = d
-        .widget(
-            Method::GET,
-            &format!("/widget/v1/conversations/{id}/events"),
-            &token,
-        )
-        .header("accept", "text/event-stream")
-        .header("last-event-id", "0")
-        .send()
-        .await
-        .unwrap();
+    let mut replay = d.follow(&token, &id, "0").await;
     let mut replayed = String::new();
     read_until(&mut replay, &mut replayed, |s| {
         s.contains("refund of 30 EUR")
@@ -495,16 +493,7 @@ async fn a_conversation_nobody_takes_goes_back_to_the_agent_which_is_told() {
     expect(d.say(&token, &id, "A human please").await, StatusCode::OK).await;
     assert_eq!(d.conversation(&id).await["handler"], "human");
     // The visitor's widget hears the agent going on (a run nobody's message started).
-    let mut stream = d
-        .widget(
-            Method::GET,
-            &format!("/widget/v1/conversations/{id}/events"),
-            &token,
-        )
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
+    let mut stream = d.follow(&token, &id, "0").await;
     let mut seen = String::new();
     read_until(&mut stream, &mut seen, |s| s.contains(": following")).await;
     // The sweep (every 2 s) gives it back and the agent answers.
