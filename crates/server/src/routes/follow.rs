@@ -37,9 +37,6 @@ impl Viewer {
                     return None;
                 }
                 let mut event = event.clone();
-                if let Some(actor) = &mut event.actor {
-                    actor.id.clear();
-                }
                 // Why the agent asked for a person is for staff.
                 if event.kind == EventKind::Requested {
                     let by = event.data.get("by").cloned().unwrap_or(Value::Null);

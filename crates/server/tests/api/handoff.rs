@@ -646,6 +646,16 @@ async fn the_visitors_button_asks_for_a_person_when_the_agent_offers_it() {
     )
     .await;
     let (token, id) = d.visitor().await;
+    // Another visitor can neither follow this conversation nor ask for a person in it.
+    let (stranger, _) = d.visitor().await;
+    for (method, path) in [
+        (Method::GET, format!("/widget/v1/conversations/{id}/events")),
+        (Method::POST, format!("/widget/v1/conversations/{id}/human")),
+    ] {
+        let refused = d.widget(method, &path, &stranger).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(d.conversation(&id).await["handler"], "agent");
     let asked = expect(
         d.widget(
             Method::POST,
