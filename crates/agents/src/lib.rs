@@ -22,6 +22,7 @@ mod approvals;
 mod conclude;
 mod deps;
 pub mod desk;
+mod direct;
 pub mod feed;
 mod guardrails;
 mod history;
@@ -45,6 +46,7 @@ mod work;
 
 pub use approvals::{pending_approvals, ApprovalDecision, Decided};
 pub use desk::Asked;
+pub use direct::DirectTools;
 pub use feed::{ConversationFeed, FeedItem};
 pub use hub::RunHub;
 pub use live::LocalRuns;

@@ -31,6 +31,10 @@ pub struct TurnOptions {
     /// current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<i64>,
+    /// Another agent of the tenant answers this turn in the conversation (by slug): a voice
+    /// agent's supervisor, asked what to say on a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 impl TurnOptions {

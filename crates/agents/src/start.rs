@@ -280,7 +280,14 @@ async fn fresh(
     // A turn's version and model are the conversation's own agent's (an agent a handoff
     // left in charge runs as it is, as it does when handed to within the run).
     let entry = with_model(as_of(deps, entry, options.agent_version).await?, &options);
-    let agent = agent_in_charge(deps, entry.clone(), &branch).await?;
+    let agent = match &options.agent {
+        Some(slug) => {
+            deps.service
+                .get_agent(&entry.tenant_id, &AgentRef::Slug(slug.clone()))
+                .await?
+        }
+        None => agent_in_charge(deps, entry.clone(), &branch).await?,
+    };
     let keys = open_keys(keys?);
     let candidates = deps.candidates(&agent, &keys)?;
     let window = window_of(&candidates);

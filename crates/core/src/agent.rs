@@ -244,9 +244,9 @@ pub struct AgentSpec {
     pub human: crate::handoff::HumanSettings,
     #[serde(default)]
     pub kind: AgentKind,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub voice: Map<String, Value>,
+    /// How calls reach the agent and how it sounds: see `frontdesk_core::voice`.
+    #[serde(default, deserialize_with = "crate::voice::settings_object")]
+    pub voice: crate::voice::VoiceSettings,
 }
 
 fn default_max_turns() -> u32 {
@@ -397,6 +397,13 @@ impl AgentSpec {
         self.approvals.validate()?;
         self.budgets.validate()?;
         self.human.validate()?;
+        self.voice.validate()?;
+        if self.voice.supervisor.as_deref() == Some(self.slug.as_str()) {
+            return Err(Error::invalid(
+                "voice.supervisor",
+                "an agent cannot supervise itself",
+            ));
+        }
         if let Some(knowledge) = &self.knowledge {
             validate::max_items(
                 "knowledge.knowledge_base_ids",

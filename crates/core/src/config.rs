@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod sections;
-pub use sections::{Knowledge, Limits, Local};
+pub use sections::{Knowledge, Limits, Local, Voice};
 
 /// The effective configuration of a frontdesk process.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +49,7 @@ pub struct Config {
     pub limits: Limits,
     pub local: Local,
     pub knowledge: Knowledge,
+    pub voice: Voice,
     /// Model providers by name (the `provider` of `provider/model`). `openai` and
     /// `anthropic` are filled from `OPENAI_API_KEY`/`OPENAI_BASE_URL` and
     /// `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` when set. The `openai` these variables create
@@ -166,6 +167,7 @@ impl Default for Config {
             limits: Limits::default(),
             local: Local::default(),
             knowledge: Knowledge::default(),
+            voice: Voice::default(),
             providers: BTreeMap::new(),
             prices: BTreeMap::new(),
         }
@@ -212,6 +214,11 @@ const ENV_VARS: &[(&str, &str)] = &[
         "FRONTDESK_TRUST_FORWARDED_FOR",
         "limits.trust_forwarded_for",
     ),
+    (
+        "FRONTDESK_MAX_CALLS_PER_TENANT",
+        "limits.max_calls_per_tenant",
+    ),
+    ("FRONTDESK_TWILIO_API_URL", "voice.twilio_api_url"),
     ("FRONTDESK_MODELS_DIR", "local.models_dir"),
     ("FRONTDESK_LOCAL_PARALLEL", "local.parallel"),
     ("FRONTDESK_LOCAL_THREADS", "local.threads"),
@@ -372,6 +379,12 @@ impl Config {
         }
         if let Some(value) = get("FRONTDESK_MAX_DOCUMENT_MB") {
             self.knowledge.max_document_mb = parse_env("FRONTDESK_MAX_DOCUMENT_MB", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_MAX_CALLS_PER_TENANT") {
+            self.limits.max_calls_per_tenant = parse_env("FRONTDESK_MAX_CALLS_PER_TENANT", value)?;
+        }
+        if let Some(value) = get("FRONTDESK_TWILIO_API_URL") {
+            self.voice.twilio_api_url = value.to_owned();
         }
         if let Some(value) = get("FRONTDESK_MODELS_DIR") {
             self.local.models_dir = PathBuf::from(value);

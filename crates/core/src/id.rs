@@ -163,6 +163,8 @@ define_id!(/// A knowledge base: a tenant's documents an agent answers from.
     KnowledgeBaseId, "kb", "knowledge base");
 define_id!(/// An uploaded document.
     DocumentId, "doc", "document");
+define_id!(/// A voice call (a phone call or a browser voice session).
+    CallId, "call", "call");
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,7 @@ pub mod tool;
 pub mod usage;
 pub mod validate;
 pub mod visitor;
+pub mod voice;
 pub mod widget;
 
 pub use error::{Error, Result, StoreError};

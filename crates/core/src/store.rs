@@ -39,6 +39,7 @@ pub trait Store:
     + KnowledgeStore
     + PassageStore
     + HandoffStore
+    + CallStore
 {
 }
 
@@ -56,6 +57,7 @@ impl<T> Store for T where
         + KnowledgeStore
         + PassageStore
         + HandoffStore
+    + CallStore
 {
 }
 
@@ -464,6 +466,38 @@ pub trait HandoffStore: Send + Sync {
         user: &crate::id::UserId,
         name: &str,
         avatar_url: Option<&str>,
+    ) -> StoreResult<()>;
+}
+
+/// Voice calls: one row per call, written when it starts and as it goes on.
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn insert_call(&self, call: &crate::voice::Call) -> StoreResult<()>;
+    /// Replaces what the call holds (its status, transcript, tools, usage, summary).
+    async fn update_call(&self, call: &crate::voice::Call) -> StoreResult<()>;
+    async fn get_call(&self, tenant: &TenantId, id: &crate::id::CallId)
+        -> StoreResult<crate::voice::Call>;
+    /// Calls of the tenant, newest first.
+    async fn list_calls(
+        &self,
+        tenant: &TenantId,
+        query: &crate::voice::CallQuery,
+    ) -> StoreResult<Page<crate::voice::Call>>;
+    /// The tenant's calls under way.
+    async fn active_calls(&self, tenant: &TenantId) -> StoreResult<u32>;
+    /// Marks calls of every tenant still `active` and started before `before` as failed
+    /// (a process that died with calls under way); how many.
+    async fn fail_stale_calls(&self, before: Timestamp, reason: &str) -> StoreResult<u64>;
+    /// The agent a telephony webhook names by id alone (its URL is the agent's phone
+    /// address; the tenant comes from the agent). Deleted agents are not found.
+    async fn phone_agent(&self, agent: &AgentId) -> StoreResult<Agent>;
+    /// Cuts an answer the caller spoke over to what they heard: its content and text.
+    async fn truncate_answer(
+        &self,
+        tenant: &TenantId,
+        message: &MessageId,
+        content: &[crate::conversation::ContentPart],
+        text: &str,
     ) -> StoreResult<()>;
 }
 

@@ -46,6 +46,8 @@ pub struct Inner {
     pub knowledge: Option<frontdesk_knowledge::Library>,
     pub limiter: rate_limit::RateLimiter,
     pub metrics: PrometheusHandle,
+    /// Voice calls: their models, Twilio, and the tasks shutdown drains.
+    pub voice: frontdesk_voice::VoiceHost,
 }
 
 /// Shared application state (cheap to clone).
@@ -103,10 +105,17 @@ impl AppState {
                     .map(|k| Arc::new(k) as Arc<dyn frontdesk_core::knowledge::Retriever>),
             },
         );
+        let voice = frontdesk_voice::VoiceHost::new(
+            service.clone(),
+            runner.clone(),
+            &config,
+            tokio_util::sync::CancellationToken::new(),
+        );
         Self(Arc::new(Inner {
             service,
             config,
             runner,
+            voice,
             knowledge,
             limiter: rate_limit::RateLimiter::default(),
             metrics: observe::prometheus(),
@@ -131,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .merge(widget)
         .merge(routes::conversations::routes())
         .merge(routes::handoff::routes())
+        .merge(routes::calls::routes())
+        .merge(routes::voice::routes())
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())
         .merge(routes::tenants::routes())
@@ -184,8 +195,28 @@ pub async fn serve(
         let single = state.service.store().backend() == "sqlite";
         knowledge.spawn_workers(sweeper.clone(), single).await;
     }
+    // One SQLite file has one server: calls it left under way ended with it.
+    if state.service.store().backend() == "sqlite" {
+        match state
+            .service
+            .fail_stale_calls(frontdesk_core::time::Timestamp::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(calls = n, "calls left under way by the last run were marked failed"),
+            Err(error) => tracing::warn!(%error, "calls left under way could not be closed"),
+        }
+    }
     let per_address = state.config.limits.max_connections_per_address;
+    let voice = state.voice.clone();
+    let calls = voice.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Calls say goodbye and end; their records are stored before the process exits.
+        calls.shutdown().cancel();
+    };
     listen::serve(listener, router(state), per_address, shutdown).await;
+    voice.drain(std::time::Duration::from_secs(15)).await;
     sweeper.cancel();
     // Runs outlive their requests: let the running ones finish and store their answers.
     runner.shutdown().await;

@@ -92,6 +92,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite_0014_human_handoff.sql"),
         include_str!("migrations/postgres_0014_human_handoff.sql"),
     ),
+    (
+        15,
+        "calls",
+        include_str!("migrations/sqlite_0015_calls.sql"),
+        include_str!("migrations/postgres_0015_calls.sql"),
+    ),
 ];
 
 impl SqlStore {

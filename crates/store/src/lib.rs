@@ -15,6 +15,7 @@
 mod agents;
 mod base;
 mod branches;
+mod calls;
 mod conversations;
 mod credentials;
 pub mod db;

@@ -36,6 +36,22 @@ pub struct Knowledge {
     pub max_document_mb: usize,
 }
 
+/// Voice calls.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Voice {
+    /// Twilio's REST API (transfers, outbound calls, hanging up).
+    pub twilio_api_url: String,
+}
+
+impl Default for Voice {
+    fn default() -> Self {
+        Self {
+            twilio_api_url: "https://api.twilio.com".into(),
+        }
+    }
+}
+
 impl Default for Knowledge {
     fn default() -> Self {
         Self {
@@ -80,6 +96,8 @@ pub struct Limits {
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy
     /// that sets it); otherwise the connection's peer address.
     pub trust_forwarded_for: bool,
+    /// Voice calls one tenant may have under way at once (phone and browser together).
+    pub max_calls_per_tenant: u32,
 }
 
 impl Default for Limits {
@@ -92,6 +110,7 @@ impl Default for Limits {
             auth_failures_per_minute: 30,
             max_connections_per_address: 4_096,
             trust_forwarded_for: false,
+            max_calls_per_tenant: 50,
         }
     }
 }

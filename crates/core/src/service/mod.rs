@@ -3,6 +3,7 @@
 
 mod agents;
 mod branches;
+mod calls;
 mod conversations;
 mod credentials;
 mod handoff;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use crate::config::Limits;
 use crate::store::Store;
 
+pub use calls::{call_cursor, NewCall};
 pub use conversations::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
 };

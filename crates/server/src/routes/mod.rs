@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod ai_sdk;
+pub mod calls;
 pub mod chatkit;
 pub(crate) mod client_limits;
 pub mod conversations;
@@ -18,6 +19,7 @@ pub mod system;
 pub mod tenants;
 pub mod turns;
 pub mod usage;
+pub mod voice;
 pub mod widget;
 pub mod widget_handoff;
 pub mod widget_pages;

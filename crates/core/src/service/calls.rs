@@ -1,0 +1,176 @@
+//! Voice calls: opening a call's record (within the tenant's limit of calls at once),
+//! keeping it as the call goes on, and listing and reading calls.
+
+use super::Service;
+use crate::agent::{Agent, AgentRef};
+use crate::conversation::{ContentPart, Cursor, Page};
+use crate::error::{Error, Result};
+use crate::id::{CallId, TenantId};
+use crate::time::Timestamp;
+use crate::voice::{Call, CallChannel, CallDirection, CallQuery, CallStatus, CallUsage};
+
+/// Longest search text for the call list.
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// A call about to start.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub channel: CallChannel,
+    pub direction: CallDirection,
+    /// `realtime`, `pipeline` or `conversation_relay`.
+    pub mode: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub provider_call_id: Option<String>,
+}
+
+impl Service {
+    /// Opens a call's record for `agent`, refused (429) when the tenant already has its
+    /// limit of calls under way.
+    pub async fn open_call(&self, agent: &Agent, input: NewCall) -> Result<Call> {
+        let tenant = &agent.tenant_id;
+        let active = self
+            .store
+            .active_calls(tenant)
+            .await
+            .map_err(|e| Error::from_store("call", e))?;
+        let limit = self.limits.max_calls_per_tenant;
+        if active >= limit {
+            return Err(Error::RateLimited {
+                retry_after_secs: 30,
+                message: format!("this account has {limit} calls under way, its limit; try again when one ends"),
+            });
+        }
+        let call = Call {
+            id: CallId::new(),
+            tenant_id: tenant.clone(),
+            agent_id: agent.id.clone(),
+            conversation_id: None,
+            channel: input.channel,
+            direction: input.direction,
+            mode: input.mode.to_owned(),
+            from: input.from,
+            to: input.to,
+            provider_call_id: input.provider_call_id,
+            status: CallStatus::Active,
+            started_at: Timestamp::now(),
+            ended_at: None,
+            duration_ms: None,
+            transcript: Vec::new(),
+            summary: None,
+            tool_calls: Vec::new(),
+            usage: CallUsage::default(),
+            error: None,
+            transferred_to: None,
+        };
+        self.store
+            .insert_call(&call)
+            .await
+            .map_err(|e| Error::from_store("call", e))?;
+        Ok(call)
+    }
+
+    /// Whether the tenant has its limit of calls under way.
+    pub async fn calls_at_limit(&self, tenant: &TenantId) -> Result<bool> {
+        let active = self
+            .store
+            .active_calls(tenant)
+            .await
+            .map_err(|e| Error::from_store("call", e))?;
+        Ok(active >= self.limits.max_calls_per_tenant)
+    }
+
+    /// Stores what the call holds now.
+    pub async fn save_call(&self, call: &Call) -> Result<()> {
+        self.store
+            .update_call(call)
+            .await
+            .map_err(|e| Error::from_store("call", e))
+    }
+
+    /// The agent a telephony webhook names by id (its tenant comes with it).
+    pub async fn phone_agent(&self, agent: &str) -> Result<Agent> {
+        let id = crate::id::AgentId::parse(agent).map_err(|_| Error::NotFound { resource: "agent" })?;
+        self.store
+            .phone_agent(&id)
+            .await
+            .map_err(|e| Error::from_store("agent", e))
+    }
+
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<Call> {
+        self.store
+            .get_call(tenant, id)
+            .await
+            .map_err(|e| Error::from_store("call", e))
+    }
+
+    /// The tenant's calls, newest first; `agent` by slug or id.
+    pub async fn list_calls(
+        &self,
+        tenant: &TenantId,
+        agent: Option<&str>,
+        mut query: CallQuery,
+    ) -> Result<Page<Call>> {
+        if let Some(agent) = agent {
+            let agent = self.get_agent(tenant, &AgentRef::parse(agent)?).await?;
+            query.agent_id = Some(agent.id);
+        }
+        if let Some(search) = &query.search {
+            crate::validate::max_chars("q", search, MAX_SEARCH_CHARS)?;
+            query.search = Some(search.trim().to_lowercase()).filter(|s| !s.is_empty());
+        }
+        self.store
+            .list_calls(tenant, &query)
+            .await
+            .map_err(|e| Error::from_store("call", e))
+    }
+
+    /// An answer the caller spoke over keeps what they heard (its tool calls and sources
+    /// too; the text after the point they spoke is dropped).
+    pub async fn truncate_answer(
+        &self,
+        tenant: &TenantId,
+        message: &crate::conversation::Message,
+        heard: &str,
+    ) -> Result<()> {
+        let mut content = Vec::with_capacity(message.content.len());
+        let mut text_done = false;
+        for part in &message.content {
+            match part {
+                ContentPart::Text { .. } if text_done => {}
+                ContentPart::Text { .. } => {
+                    text_done = true;
+                    content.push(ContentPart::Text {
+                        text: heard.to_owned(),
+                    });
+                }
+                other => content.push(other.clone()),
+            }
+        }
+        if !text_done {
+            content.push(ContentPart::Text {
+                text: heard.to_owned(),
+            });
+        }
+        self.store
+            .truncate_answer(tenant, &message.id, &content, heard)
+            .await
+            .map_err(|e| Error::from_store("message", e))
+    }
+
+    /// Calls left `active` by a process that stopped before `before` are marked failed.
+    pub async fn fail_stale_calls(&self, before: Timestamp) -> Result<u64> {
+        self.store
+            .fail_stale_calls(before, "the server stopped during the call")
+            .await
+            .map_err(|e| Error::from_store("call", e))
+    }
+}
+
+/// A call list's cursor after `call`.
+pub fn call_cursor(call: &Call) -> Cursor {
+    Cursor {
+        sort: call.started_at.as_millis(),
+        id: call.id.to_string(),
+    }
+}

@@ -1,0 +1,733 @@
+//! The realtime bridge: one task per call relays the caller's audio to a realtime model and
+//! its audio back, runs its tool calls (the supervisor, the agent's own tools, transfer and
+//! hang-up), handles barge-in, and records the call.
+//!
+//! Lifecycle: connect → configure (`session.update`) → greet → relay … → end (the caller
+//! hung up, the agent ended or transferred the call, the call ran out of time, the server
+//! stops, or the model's socket failed twice). The model's socket dropping mid-call is
+//! reconnected once, the transcript so far replayed; a bad frame is logged and skipped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use frontdesk_agents::DirectTools;
+use frontdesk_core::model::ToolCall;
+use frontdesk_core::voice::{CallStatus, CallToolCall, Speaker};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::call::CallLog;
+use crate::error::{Result, VoiceError};
+use crate::leg::{Leg, LegEvent};
+use crate::playback::{heard_text, Playback};
+use crate::realtime::{self, Connection, ServerEvent, SessionConfig};
+use crate::supervisor::{self, ASK_SUPERVISOR, END_CALL, TRANSFER_CALL};
+use crate::twilio::Account;
+
+/// How long the model's socket may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the goodbye may play after the agent ended the call.
+const GOODBYE_GRACE: Duration = Duration::from_secs(8);
+/// Tool results waiting to be sent to the model, at most.
+const RESULT_QUEUE: usize = 16;
+/// Lines of the transcript replayed to a reconnected model, at most.
+const REPLAY_LINES: usize = 40;
+const APOLOGY: &str = "Sorry, we are having technical trouble. Please call again in a moment.";
+
+/// How the call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub status: CallStatus,
+    pub error: Option<String>,
+}
+
+impl Ending {
+    fn completed() -> Self {
+        Self {
+            status: CallStatus::Completed,
+            error: None,
+        }
+    }
+
+    fn failed(error: impl Into<String>) -> Self {
+        Self {
+            status: CallStatus::Failed,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// A phone call's handle at Twilio (transfers and apologies go through its REST API).
+#[derive(Debug, Clone)]
+pub struct PhoneLine {
+    pub account: Account,
+    pub call_sid: String,
+}
+
+/// What happens after a tool's result is given to the model.
+#[derive(Debug)]
+enum Then {
+    Answer,
+    /// Hang up once the goodbye played.
+    End,
+    /// The call went to a phone number: Twilio closes the stream.
+    Transferred,
+}
+
+/// A tool's result, back from its task.
+#[derive(Debug)]
+struct ToolDone {
+    call_id: String,
+    output: String,
+    records: Vec<CallToolCall>,
+    tokens: Option<(String, i64, i64)>,
+    supervisor: bool,
+    then: Then,
+    /// Where the call went (a number, or `inbox`).
+    transferred_to: Option<String>,
+}
+
+/// The bridge's state between events.
+struct Bridge<'a> {
+    log: &'a mut CallLog,
+    leg: &'a mut dyn Leg,
+    phone: Option<PhoneLine>,
+    conn: Connection,
+    config: SessionConfig,
+    direct: Option<DirectTools>,
+    playback: Playback,
+    /// A response is being made (a new `response.create` must wait for its end).
+    responding: bool,
+    create_queued: bool,
+    /// The supervisor or a tool is working; the filler is said once the current response ends.
+    working: usize,
+    filler_due: bool,
+    /// The agent's words so far, by item.
+    said: HashMap<String, String>,
+    /// Answers cut before their transcript was done: heard and sent ms.
+    cuts: HashMap<String, (u64, u64)>,
+    ending: Option<(Ending, tokio::time::Instant)>,
+    reconnected: bool,
+    results_tx: mpsc::Sender<ToolDone>,
+    frames_in: u64,
+    frames_out: u64,
+    bad_frames: u64,
+}
+
+/// Runs a call through the agent's realtime model until it ends.
+pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>) -> Ending {
+    let agent = log.agent.clone();
+    let Some(model) = agent.spec.voice.realtime_model.clone() else {
+        return Ending::failed("the agent has no realtime model");
+    };
+    let host = log.host().clone();
+    let endpoint = match host.realtime_endpoint(&agent.tenant_id, &model).await {
+        Ok(endpoint) => endpoint,
+        Err(error) => return apologise(leg, phone.as_ref(), log, error).await,
+    };
+    let direct = match (&agent.spec.voice.supervisor, log.conversation()) {
+        (None, Some(conversation)) => {
+            let context = json!({"call_id": log.call.id, "caller": log.call.from});
+            let context = context.as_object().cloned().unwrap_or_default();
+            match host
+                .runner()
+                .direct_tools(&agent, conversation, frontdesk_core::id::RunId::new(), &context)
+                .await
+            {
+                Ok(tools) => Some(tools),
+                Err(error) => {
+                    tracing::warn!(call = %log.call.id, %error, "the agent's tools are not available on this call");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut tools = supervisor::call_tools(&agent);
+    if let Some(direct) = &direct {
+        tools.extend(direct.specs().into_iter().map(|spec| {
+            json!({"type": "function", "name": spec.name, "description": spec.description, "parameters": spec.parameters})
+        }));
+    }
+    let voice = &agent.spec.voice;
+    let config = SessionConfig {
+        model: model.split_once('/').map_or(model.as_str(), |(_, m)| m).to_owned(),
+        instructions: supervisor::instructions(&agent),
+        voice: voice.voice.clone(),
+        format: leg.format(),
+        turn_detection: turn_detection(voice.turn_detection.as_ref()),
+        transcription_model: voice
+            .transcription_model
+            .as_ref()
+            .map(|m| m.split_once('/').map_or(m.as_str(), |(_, name)| name).to_owned()),
+        language: voice.languages.first().cloned(),
+        tools,
+    };
+    let conn = match connect(&endpoint, &config).await {
+        Ok(conn) => conn,
+        Err(error) => return apologise(leg, phone.as_ref(), log, error).await,
+    };
+    let (results_tx, mut results_rx) = mpsc::channel(RESULT_QUEUE);
+    let greeting = voice.greeting.clone();
+    let max_call = voice.max_call();
+    let mut bridge = Bridge {
+        log,
+        leg,
+        phone,
+        conn,
+        config,
+        direct,
+        playback: Playback::default(),
+        responding: false,
+        create_queued: false,
+        working: 0,
+        filler_due: false,
+        said: HashMap::new(),
+        cuts: HashMap::new(),
+        ending: None,
+        reconnected: false,
+        results_tx,
+        frames_in: 0,
+        frames_out: 0,
+        bad_frames: 0,
+    };
+    if let Some(greeting) = greeting {
+        if let Err(error) = bridge.conn.send(&realtime::say(&greeting, true)).await {
+            tracing::warn!(%error, "the greeting could not be asked for");
+        }
+    }
+    let deadline = tokio::time::Instant::now() + max_call;
+    let shutdown = host.shutdown().clone();
+    let ending = loop {
+        let grace = bridge
+            .ending
+            .as_ref()
+            .map_or(deadline, |(_, until)| *until);
+        tokio::select! {
+            event = bridge.leg.recv() => {
+                if let Some(ending) = bridge.on_leg(event).await {
+                    break ending;
+                }
+            }
+            event = bridge.conn.recv() => {
+                if let Some(ending) = bridge.on_model(event).await {
+                    break ending;
+                }
+            }
+            Some(done) = results_rx.recv() => {
+                if let Some(ending) = bridge.on_result(done).await {
+                    break ending;
+                }
+            }
+            () = tokio::time::sleep_until(grace) => {
+                match bridge.ending.take() {
+                    Some((ending, _)) => break ending,
+                    None => break Ending { status: CallStatus::Completed, error: Some("the call reached its time limit".to_owned()) },
+                }
+            }
+            () = shutdown.cancelled() => {
+                let _ = bridge.leg.end("the service is restarting").await;
+                break Ending::failed("the server stopped during the call");
+            }
+        }
+    };
+    bridge.log.frames(bridge.frames_in, bridge.frames_out);
+    if bridge.bad_frames > 0 {
+        tracing::warn!(call = %bridge.log.call.id, bad = bridge.bad_frames, "frames were skipped");
+    }
+    let _ = bridge.leg.end("the call ended").await;
+    bridge.conn.close().await;
+    ending
+}
+
+/// The Realtime API's `turn_detection` from the agent's setting (server VAD by default).
+pub(crate) fn turn_detection(setting: Option<&frontdesk_core::voice::TurnDetection>) -> Value {
+    match setting {
+        None => json!({"type": "server_vad", "create_response": true, "interrupt_response": true}),
+        Some(detection) if detection.kind == "none" => Value::Null,
+        Some(detection) => {
+            let mut value = serde_json::to_value(detection).unwrap_or(Value::Null);
+            value["create_response"] = json!(true);
+            value["interrupt_response"] = json!(true);
+            value
+        }
+    }
+}
+
+async fn connect(endpoint: &realtime::Endpoint, config: &SessionConfig) -> Result<Connection> {
+    let mut conn = Connection::open(endpoint, CONNECT_TIMEOUT).await?;
+    conn.send(&realtime::session_update(config)).await?;
+    Ok(conn)
+}
+
+/// The model cannot be reached: the caller hears an apology (Twilio says it; a browser
+/// shows it) and the call ends as failed.
+async fn apologise(
+    leg: &mut dyn Leg,
+    phone: Option<&PhoneLine>,
+    log: &CallLog,
+    error: VoiceError,
+) -> Ending {
+    tracing::warn!(call = %log.call.id, %error, "the call cannot go on");
+    if let Some(phone) = phone {
+        let twiml = crate::twilio::say_and_hang_up(APOLOGY);
+        if let Err(e) = log
+            .host()
+            .twilio()
+            .redirect(&phone.account, &phone.call_sid, &twiml)
+            .await
+        {
+            tracing::warn!(call = %log.call.id, error = %e, "the apology could not be played");
+        }
+    }
+    let _ = leg.end(APOLOGY).await;
+    Ending::failed(error.to_string())
+}
+
+impl Bridge<'_> {
+    async fn send(&mut self, event: &Value) {
+        if let Err(error) = self.conn.send(event).await {
+            tracing::debug!(%error, "an event could not be sent to the model");
+        }
+    }
+
+    /// Asks for a response now, or once the current one ends.
+    async fn answer(&mut self) {
+        if self.responding {
+            self.create_queued = true;
+        } else {
+            self.responding = true;
+            self.send(&realtime::response_create()).await;
+        }
+    }
+
+    /// Whether a call that is ending has said its goodbye.
+    fn goodbye_done(&self) -> bool {
+        !self.responding && !self.playback.playing()
+    }
+
+    async fn on_leg(&mut self, event: LegEvent) -> Option<Ending> {
+        match event {
+            LegEvent::Audio(audio) => {
+                self.frames_in += 1;
+                self.send(&realtime::append_audio(&audio)).await;
+            }
+            LegEvent::Mark(name) => {
+                self.playback.marked(&name);
+                if self.ending.is_some() && self.goodbye_done() {
+                    return self.ending.take().map(|(ending, _)| ending);
+                }
+            }
+            LegEvent::Dtmf(digit) => {
+                let digit: String = digit.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '#' || *c == '*').take(1).collect();
+                if !digit.is_empty() {
+                    self.log.caller_said(&format!("(pressed {digit})")).await;
+                    self.send(&realtime::text_item(
+                        "user",
+                        &format!("[The caller pressed {digit} on the keypad]"),
+                    ))
+                    .await;
+                    self.answer().await;
+                }
+            }
+            LegEvent::Hangup => {
+                return Some(match self.ending.take() {
+                    Some((ending, _)) => ending,
+                    None => Ending::completed(),
+                })
+            }
+            LegEvent::Bad(reason) => {
+                self.bad_frames += 1;
+                tracing::debug!(call = %self.log.call.id, %reason, "a frame from the caller's side was skipped");
+            }
+        }
+        None
+    }
+
+    async fn on_model(&mut self, event: Option<Result<String>>) -> Option<Ending> {
+        let raw = match event {
+            Some(Ok(raw)) => raw,
+            Some(Err(_)) | None => return self.reconnect().await,
+        };
+        let event = match realtime::parse_event(&raw) {
+            Ok(event) => event,
+            Err(error) => {
+                self.bad_frames += 1;
+                tracing::debug!(%error, "a frame from the model was skipped");
+                return None;
+            }
+        };
+        match event {
+            ServerEvent::Audio { item_id, audio } => {
+                let format = self.leg.format();
+                if self.leg.audio(&audio).await.is_ok() {
+                    self.frames_out += 1;
+                    let mark = self.playback.sent(&item_id, format.duration_ms(audio.len()));
+                    let _ = self.leg.mark(&mark).await;
+                }
+            }
+            ServerEvent::SpeechStarted => self.barge_in().await,
+            ServerEvent::InputTranscript { text, .. } => {
+                let _ = self.leg.caption(Speaker::Caller, &text).await;
+                self.log.caller_said(&text).await;
+            }
+            ServerEvent::TranscriptDelta { item_id, delta } => {
+                self.said.entry(item_id).or_default().push_str(&delta);
+            }
+            ServerEvent::TranscriptDone { item_id, text } => {
+                self.said.remove(&item_id);
+                let text = match self.cuts.remove(&item_id) {
+                    Some((heard, sent)) => heard_text(&text, heard, sent),
+                    None => text,
+                };
+                let _ = self.leg.caption(Speaker::Agent, &text).await;
+                self.log.agent_said(Some(&item_id), &text).await;
+            }
+            ServerEvent::ResponseCreated { .. } => self.responding = true,
+            ServerEvent::ResponseDone {
+                input_tokens,
+                output_tokens,
+                out_of_band,
+                ..
+            } => {
+                let model = self.log.agent.spec.voice.realtime_model.clone().unwrap_or_default();
+                self.log.usage(&model, input_tokens, output_tokens);
+                self.responding = false;
+                if self.create_queued {
+                    self.create_queued = false;
+                    self.answer().await;
+                } else if self.filler_due && self.working > 0 && !out_of_band {
+                    self.filler_due = false;
+                    let filler = self.log.agent.spec.voice.filler().to_owned();
+                    self.responding = true;
+                    self.send(&realtime::say(&filler, false)).await;
+                }
+                if self.ending.is_some() && self.goodbye_done() {
+                    return self.ending.take().map(|(ending, _)| ending);
+                }
+            }
+            ServerEvent::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => self.on_function(call_id, name, arguments).await,
+            ServerEvent::Error { message, code } => {
+                tracing::warn!(call = %self.log.call.id, code = code.as_deref().unwrap_or(""), %message, "the realtime model reported an error");
+            }
+            ServerEvent::SessionCreated
+            | ServerEvent::SessionUpdated
+            | ServerEvent::SpeechStopped
+            | ServerEvent::Other(_) => {}
+        }
+        None
+    }
+
+    /// The caller spoke over the answer: playback stops and the answer is cut to what
+    /// they heard (in the model's context, the transcript and the conversation).
+    async fn barge_in(&mut self) {
+        if !self.playback.playing() {
+            return;
+        }
+        let _ = self.leg.clear().await;
+        let Some(cut) = self.playback.interrupt() else {
+            return;
+        };
+        self.send(&realtime::truncate(&cut.item_id, cut.heard_ms)).await;
+        match self.log.answer_text(&cut.item_id).map(str::to_owned) {
+            // The transcript is in: cut it now.
+            Some(text) => {
+                let heard = heard_text(&text, cut.heard_ms, cut.sent_ms);
+                self.log.interrupted(&cut.item_id, &heard).await;
+            }
+            // Still coming: cut it when it arrives.
+            None => {
+                self.cuts
+                    .insert(cut.item_id.clone(), (cut.heard_ms, cut.sent_ms));
+            }
+        }
+    }
+
+    async fn on_function(&mut self, call_id: String, name: String, arguments: String) {
+        let args: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
+        let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let at_ms = self.log.at_ms();
+        let tx = self.results_tx.clone();
+        let host = self.log.host().clone();
+        let agent = self.log.agent.clone();
+        let conversation = self.log.conversation().cloned();
+        self.working += 1;
+        self.filler_due = true;
+        match name.as_str() {
+            ASK_SUPERVISOR => {
+                let (Some(slug), Some(conversation)) = (agent.spec.voice.supervisor.clone(), conversation) else {
+                    self.finish_now(call_id, "There is no supervisor on this call.").await;
+                    return;
+                };
+                self.log.supervising(true);
+                let question = text("question");
+                tokio::spawn(async move {
+                    let advice = supervisor::ask(&host, &agent, &conversation, &slug, &question, at_ms).await;
+                    let _ = tx
+                        .send(ToolDone {
+                            call_id,
+                            output: advice.say,
+                            records: advice.tools,
+                            tokens: advice.model.map(|m| (m, advice.input_tokens, advice.output_tokens)),
+                            supervisor: true,
+                            then: Then::Answer,
+                            transferred_to: None,
+                        })
+                        .await;
+                });
+            }
+            END_CALL => {
+                self.filler_due = false;
+                let _ = tx
+                    .send(ToolDone {
+                        call_id,
+                        output: "The call ends once your goodbye has played.".to_owned(),
+                        records: vec![record(END_CALL, args, "ended", &agent.spec.slug, at_ms)],
+                        tokens: None,
+                        supervisor: false,
+                        then: Then::End,
+                        transferred_to: None,
+                    })
+                    .await;
+            }
+            TRANSFER_CALL => {
+                let reason = text("reason");
+                let phone = self.phone.clone();
+                tokio::spawn(async move {
+                    let (output, then, target) =
+                        transfer(&host, &agent, conversation.as_ref(), phone.as_ref(), &reason).await;
+                    let _ = tx
+                        .send(ToolDone {
+                            call_id,
+                            records: vec![record(TRANSFER_CALL, args, &output, &agent.spec.slug, at_ms)],
+                            output,
+                            tokens: None,
+                            supervisor: false,
+                            then,
+                            transferred_to: target,
+                        })
+                        .await;
+                });
+            }
+            _ => {
+                let Some(direct) = self.direct.clone() else {
+                    self.finish_now(call_id, &format!("There is no tool called {name}.")).await;
+                    return;
+                };
+                tokio::spawn(async move {
+                    let output = direct
+                        .call(&ToolCall {
+                            id: call_id.clone(),
+                            name: name.clone(),
+                            arguments: arguments.clone(),
+                        })
+                        .await;
+                    let mut entry = record(&name, args, &output.content, &agent.spec.slug, at_ms);
+                    entry.is_error = output.is_error;
+                    let _ = tx
+                        .send(ToolDone {
+                            call_id,
+                            output: output.content,
+                            records: vec![entry],
+                            tokens: None,
+                            supervisor: false,
+                            then: Then::Answer,
+                            transferred_to: None,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Answers a call that cannot run at once.
+    async fn finish_now(&mut self, call_id: String, output: &str) {
+        self.working = self.working.saturating_sub(1);
+        self.send(&realtime::function_output(&call_id, output)).await;
+        self.answer().await;
+    }
+
+    async fn on_result(&mut self, done: ToolDone) -> Option<Ending> {
+        self.working = self.working.saturating_sub(1);
+        if self.working == 0 {
+            self.filler_due = false;
+        }
+        if done.supervisor {
+            self.log.supervising(false);
+            self.log.flush().await;
+        }
+        for record in done.records {
+            self.log.tool(record);
+        }
+        if done.transferred_to.is_some() {
+            self.log.call.transferred_to = done.transferred_to;
+        }
+        if let Some((model, input, output)) = done.tokens {
+            self.log.usage(&model, input, output);
+        }
+        self.send(&realtime::function_output(&done.call_id, &done.output))
+            .await;
+        self.log.checkpoint().await;
+        match done.then {
+            Then::Answer => {
+                self.answer().await;
+                None
+            }
+            Then::End => {
+                let until = tokio::time::Instant::now() + GOODBYE_GRACE;
+                self.ending = Some((Ending::completed(), until));
+                self.goodbye_done()
+                    .then(|| self.ending.take().map(|(ending, _)| ending))
+                    .flatten()
+            }
+            Then::Transferred => Some(Ending {
+                status: CallStatus::Transferred,
+                error: None,
+            }),
+        }
+    }
+
+    /// The model's socket dropped: open it again once and replay the call so far; a second
+    /// drop (or a failed reconnect) ends the call with an apology.
+    async fn reconnect(&mut self) -> Option<Ending> {
+        if self.reconnected {
+            let phone = self.phone.clone();
+            return Some(
+                apologise(
+                    self.leg,
+                    phone.as_ref(),
+                    self.log,
+                    VoiceError::Connection("the realtime model's socket dropped again".to_owned()),
+                )
+                .await,
+            );
+        }
+        self.reconnected = true;
+        tracing::warn!(call = %self.log.call.id, "the realtime model's socket dropped: reconnecting");
+        let endpoint = match self
+            .log
+            .host()
+            .realtime_endpoint(&self.log.agent.tenant_id, self.log.agent.spec.voice.realtime_model.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                let phone = self.phone.clone();
+                return Some(apologise(self.leg, phone.as_ref(), self.log, error).await);
+            }
+        };
+        match connect(&endpoint, &self.config).await {
+            Ok(conn) => {
+                let old = std::mem::replace(&mut self.conn, conn);
+                drop(old);
+                self.responding = false;
+                self.create_queued = false;
+                let _ = self.leg.clear().await;
+                self.playback.interrupt();
+                let lines = &self.log.call.transcript;
+                let replay: Vec<Value> = lines[lines.len().saturating_sub(REPLAY_LINES)..]
+                    .iter()
+                    .map(|line| {
+                        let role = match line.speaker {
+                            Speaker::Caller => "user",
+                            Speaker::Agent => "assistant",
+                        };
+                        realtime::text_item(role, &line.text)
+                    })
+                    .collect();
+                for item in &replay {
+                    self.send(item).await;
+                }
+                // Picks the conversation up where it was.
+                self.send(&realtime::say("Sorry, the line dropped for a moment. Where were we?", true))
+                    .await;
+                self.responding = true;
+                None
+            }
+            Err(error) => {
+                let phone = self.phone.clone();
+                Some(apologise(self.leg, phone.as_ref(), self.log, error).await)
+            }
+        }
+    }
+}
+
+fn record(name: &str, arguments: Value, output: &str, agent: &str, at_ms: u64) -> CallToolCall {
+    CallToolCall {
+        name: name.to_owned(),
+        arguments,
+        output: output.to_owned(),
+        is_error: false,
+        agent: agent.to_owned(),
+        run_id: None,
+        at_ms,
+    }
+}
+
+/// Transfers the call: to the agent's `transfer_number` through Twilio (the call leaves
+/// the stream), else to the team's inbox (the conversation waits for a person and the
+/// caller is told someone will get back to them). What the model is told, what follows and
+/// where the call went.
+async fn transfer(
+    host: &crate::host::VoiceHost,
+    agent: &frontdesk_core::agent::Agent,
+    conversation: Option<&frontdesk_core::id::ConversationId>,
+    phone: Option<&PhoneLine>,
+    reason: &str,
+) -> (String, Then, Option<String>) {
+    if let (Some(number), Some(phone)) = (&agent.spec.voice.transfer_number, phone) {
+        let twiml = crate::twilio::dial(number, Some("Transferring you now. Please hold."));
+        return match host
+            .twilio()
+            .redirect(&phone.account, &phone.call_sid, &twiml)
+            .await
+        {
+            Ok(()) => (
+                format!("transferred to {number}"),
+                Then::Transferred,
+                Some(number.clone()),
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "the transfer failed");
+                (
+                    "The transfer did not go through. Apologise and offer to take a message."
+                        .to_owned(),
+                    Then::Answer,
+                    None,
+                )
+            }
+        };
+    }
+    let Some(conversation) = conversation else {
+        return ("Nobody can take the call now; offer to take a message.".to_owned(), Then::Answer, None);
+    };
+    let reason = (!reason.is_empty()).then_some(reason);
+    match host
+        .runner()
+        .call_asks_for_human(agent, conversation, reason)
+        .await
+    {
+        Ok(true) => (
+            "The team has been asked to follow up. Tell the caller someone will get back to them \
+             soon, then say goodbye and end the call."
+                .to_owned(),
+            Then::Answer,
+            Some("inbox".to_owned()),
+        ),
+        Ok(false) => (
+            "The team is away right now. Tell the caller, and offer to take their name and number \
+             so someone calls back."
+                .to_owned(),
+            Then::Answer,
+            None,
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "asking the team failed");
+            ("Nobody can take the call now; offer to take a message.".to_owned(), Then::Answer, None)
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The OpenAI Realtime protocol over WebSocket, as a client: the session configured from
+//! the agent, the client events a call sends, and the server events it reads — the GA names
+//! and the beta ones older servers send (`../shared/PROTOCOLS.md` §5).
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::codec::Format;
+use crate::error::{Result, VoiceError};
+
+/// How a realtime session is set up.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub model: String,
+    pub instructions: String,
+    pub voice: Option<String>,
+    /// The caller's audio as it reaches the model, and the model's audio as the caller needs it.
+    pub format: Format,
+    /// `turn_detection` as the Realtime API takes it (`null` turns it off).
+    pub turn_detection: Value,
+    pub transcription_model: Option<String>,
+    pub language: Option<String>,
+    /// `[{type: "function", name, description, parameters}]`.
+    pub tools: Vec<Value>,
+}
+
+/// `session.update` for a GA server.
+pub fn session_update(config: &SessionConfig) -> Value {
+    let mut input = Map::new();
+    input.insert("format".into(), config.format.realtime());
+    input.insert("turn_detection".into(), config.turn_detection.clone());
+    let mut transcription = Map::new();
+    transcription.insert(
+        "model".into(),
+        json!(config.transcription_model.as_deref().unwrap_or("gpt-4o-mini-transcribe")),
+    );
+    if let Some(language) = &config.language {
+        // The transcription takes ISO 639-1 (`en`), not a region.
+        let primary = language.split('-').next().unwrap_or(language);
+        transcription.insert("language".into(), json!(primary));
+    }
+    input.insert("transcription".into(), Value::Object(transcription));
+    let mut output = Map::new();
+    output.insert("format".into(), config.format.realtime());
+    if let Some(voice) = &config.voice {
+        output.insert("voice".into(), json!(voice));
+    }
+    json!({
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "model": config.model,
+            "instructions": config.instructions,
+            "output_modalities": ["audio"],
+            "audio": {"input": input, "output": output},
+            "tools": config.tools,
+            "tool_choice": "auto",
+        }
+    })
+}
+
+/// The caller's audio.
+pub fn append_audio(audio: &[u8]) -> Value {
+    json!({"type": "input_audio_buffer.append", "audio": B64.encode(audio)})
+}
+
+/// Cuts the model's answer to what the caller heard.
+pub fn truncate(item_id: &str, audio_end_ms: u64) -> Value {
+    json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": audio_end_ms})
+}
+
+/// A tool's result.
+pub fn function_output(call_id: &str, output: &str) -> Value {
+    json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call_id, "output": output}})
+}
+
+/// A text message in the conversation (a caller's keypad press; the transcript replayed
+/// after a reconnect).
+pub fn text_item(role: &str, text: &str) -> Value {
+    let kind = if role == "assistant" { "output_text" } else { "input_text" };
+    json!({"type": "conversation.item.create", "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}})
+}
+
+/// Asks the model to answer.
+pub fn response_create() -> Value {
+    json!({"type": "response.create"})
+}
+
+/// Asks the model to say something outside the conversation (a greeting, a filler while
+/// the supervisor thinks): `conversation: "none"` keeps it out of the model's context, no
+/// tools.
+pub fn say(text: &str, in_conversation: bool) -> Value {
+    let mut response = json!({
+        "instructions": format!("Say exactly this, in the caller's language, and nothing else: {text}"),
+        "tool_choice": "none",
+    });
+    if !in_conversation {
+        response["conversation"] = json!("none");
+        response["metadata"] = json!({"frontdesk": "filler"});
+    }
+    json!({"type": "response.create", "response": response})
+}
+
+pub fn response_cancel() -> Value {
+    json!({"type": "response.cancel"})
+}
+
+/// A server event this bridge acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    SessionCreated,
+    SessionUpdated,
+    /// The caller started speaking (barge-in).
+    SpeechStarted,
+    SpeechStopped,
+    /// What the caller said, transcribed.
+    InputTranscript { item_id: String, text: String },
+    ResponseCreated { id: String },
+    /// Audio of the model's answer, in the session's format.
+    Audio { item_id: String, audio: Vec<u8> },
+    /// The model's spoken words so far (a delta) and in full (done).
+    TranscriptDelta { item_id: String, delta: String },
+    TranscriptDone { item_id: String, text: String },
+    /// The model asks for a tool.
+    FunctionCall { call_id: String, name: String, arguments: String },
+    ResponseDone {
+        id: String,
+        status: String,
+        input_tokens: i64,
+        output_tokens: i64,
+        /// An out-of-band answer (a filler) rather than one in the conversation.
+        out_of_band: bool,
+    },
+    Error { message: String, code: Option<String> },
+    /// Anything else (rate limits, item bookkeeping).
+    Other(String),
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// Reads one server event (GA or beta names).
+pub fn parse_event(raw: &str) -> Result<ServerEvent> {
+    let event: Value = serde_json::from_str(raw)
+        .map_err(|e| VoiceError::Protocol(format!("not a realtime event: {e}")))?;
+    let kind = text(&event, "type");
+    Ok(match kind.as_str() {
+        "session.created" => ServerEvent::SessionCreated,
+        "session.updated" => ServerEvent::SessionUpdated,
+        "input_audio_buffer.speech_started" => ServerEvent::SpeechStarted,
+        "input_audio_buffer.speech_stopped" => ServerEvent::SpeechStopped,
+        "conversation.item.input_audio_transcription.completed" => ServerEvent::InputTranscript {
+            item_id: text(&event, "item_id"),
+            text: text(&event, "transcript"),
+        },
+        "response.created" => ServerEvent::ResponseCreated {
+            id: event
+                .get("response")
+                .map(|r| text(r, "id"))
+                .unwrap_or_default(),
+        },
+        "response.output_audio.delta" | "response.audio.delta" => {
+            let audio = B64
+                .decode(text(&event, "delta").as_bytes())
+                .map_err(|e| VoiceError::Protocol(format!("audio delta is not base64: {e}")))?;
+            ServerEvent::Audio {
+                item_id: text(&event, "item_id"),
+                audio,
+            }
+        }
+        "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
+            ServerEvent::TranscriptDelta {
+                item_id: text(&event, "item_id"),
+                delta: text(&event, "delta"),
+            }
+        }
+        "response.output_audio_transcript.done" | "response.audio_transcript.done" => {
+            ServerEvent::TranscriptDone {
+                item_id: text(&event, "item_id"),
+                text: text(&event, "transcript"),
+            }
+        }
+        "response.output_item.done" => match event.get("item") {
+            Some(item) if text(item, "type") == "function_call" => ServerEvent::FunctionCall {
+                call_id: text(item, "call_id"),
+                name: text(item, "name"),
+                arguments: text(item, "arguments"),
+            },
+            _ => ServerEvent::Other(kind),
+        },
+        "response.done" => {
+            let response = event.get("response").cloned().unwrap_or(Value::Null);
+            let usage = response.get("usage").cloned().unwrap_or(Value::Null);
+            let tokens = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
+            ServerEvent::ResponseDone {
+                id: text(&response, "id"),
+                status: text(&response, "status"),
+                input_tokens: tokens("input_tokens"),
+                output_tokens: tokens("output_tokens"),
+                out_of_band: response
+                    .get("metadata")
+                    .and_then(|m| m.get("frontdesk"))
+                    .is_some()
+                    || response.get("conversation_id").is_some_and(Value::is_null),
+            }
+        }
+        "error" => {
+            let error = event.get("error").cloned().unwrap_or(Value::Null);
+            ServerEvent::Error {
+                message: text(&error, "message"),
+                code: error.get("code").and_then(Value::as_str).map(str::to_owned),
+            }
+        }
+        _ => ServerEvent::Other(kind),
+    })
+}
+
+/// Where a realtime model is and how to sign in to it.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// `ws(s)://…/realtime?model=…`.
+    pub url: String,
+    pub api_key: Option<secrecy::SecretString>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("url", &self.url).finish()
+    }
+}
+
+/// The realtime URL of a provider's HTTP base URL (`https://api.openai.com/v1` →
+/// `wss://api.openai.com/v1/realtime?model=…`).
+pub fn realtime_url(base_url: &str, model: &str) -> Result<String> {
+    let base = base_url.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err(VoiceError::Config(format!(
+            "the provider's base URL `{base_url}` is not http(s)"
+        )));
+    };
+    let mut url = url::Url::parse(&format!("{ws}/realtime"))
+        .map_err(|e| VoiceError::Config(format!("bad realtime URL: {e}")))?;
+    url.query_pairs_mut().append_pair("model", model);
+    Ok(url.to_string())
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+/// A connection to a realtime model.
+pub struct Connection {
+    socket: Socket,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("realtime::Connection")
+    }
+}
+
+impl Connection {
+    /// Opens the socket (`Authorization: Bearer` when there is a key) within `timeout`.
+    pub async fn open(endpoint: &Endpoint, timeout: std::time::Duration) -> Result<Self> {
+        use secrecy::ExposeSecret;
+        let mut request = endpoint
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| VoiceError::Config(format!("bad realtime URL: {e}")))?;
+        if let Some(key) = &endpoint.api_key {
+            let value = format!("Bearer {}", key.expose_secret())
+                .parse()
+                .map_err(|_| VoiceError::Config("the API key is not a valid header".to_owned()))?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let connect = tokio_tungstenite::connect_async(request);
+        let (socket, _) = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| VoiceError::Upstream("the realtime model did not answer in time".to_owned()))?
+            .map_err(|e| VoiceError::Upstream(format!("cannot reach the realtime model: {e}")))?;
+        Ok(Self { socket })
+    }
+
+    pub async fn send(&mut self, event: &Value) -> Result<()> {
+        self.socket
+            .send(Message::Text(event.to_string().into()))
+            .await
+            .map_err(|e| VoiceError::Connection(e.to_string()))
+    }
+
+    /// The next server event's text; `None` when the socket closed.
+    pub async fn recv(&mut self) -> Option<Result<String>> {
+        loop {
+            match self.socket.next().await? {
+                Ok(Message::Text(text)) => return Some(Ok(text.to_string())),
+                Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(Message::Close(_)) => return None,
+                Err(e) => return Some(Err(VoiceError::Connection(e.to_string()))),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_come_from_the_provider_base() {
+        assert_eq!(
+            realtime_url("https://api.openai.com/v1", "gpt-realtime").ok().as_deref(),
+            Some("wss://api.openai.com/v1/realtime?model=gpt-realtime")
+        );
+        assert_eq!(
+            realtime_url("http://127.0.0.1:9/v1/", "m x").ok().as_deref(),
+            Some("ws://127.0.0.1:9/v1/realtime?model=m+x")
+        );
+        assert!(realtime_url("ftp://x", "m").is_err());
+    }
+
+    #[test]
+    fn ga_and_beta_event_names_read_the_same() {
+        for name in ["response.output_audio.delta", "response.audio.delta"] {
+            let raw = json!({"type": name, "item_id": "it1", "delta": "AAE="}).to_string();
+            assert_eq!(
+                parse_event(&raw).ok(),
+                Some(ServerEvent::Audio { item_id: "it1".into(), audio: vec![0, 1] })
+            );
+        }
+        let call = json!({"type": "response.output_item.done", "item": {"type": "function_call", "call_id": "c1", "name": "ask_supervisor", "arguments": "{}"}});
+        assert!(matches!(parse_event(&call.to_string()), Ok(ServerEvent::FunctionCall { name, .. }) if name == "ask_supervisor"));
+        let done = json!({"type": "response.done", "response": {"id": "r1", "status": "completed", "usage": {"input_tokens": 12, "output_tokens": 30}}});
+        assert!(matches!(
+            parse_event(&done.to_string()),
+            Ok(ServerEvent::ResponseDone { input_tokens: 12, output_tokens: 30, out_of_band: false, .. })
+        ));
+        assert!(parse_event("{").is_err());
+    }
+
+    #[test]
+    fn the_session_names_formats_tools_and_turn_detection() {
+        let update = session_update(&SessionConfig {
+            model: "gpt-realtime".into(),
+            instructions: "Be brief.".into(),
+            voice: Some("marin".into()),
+            format: Format::Pcmu,
+            turn_detection: json!({"type": "server_vad"}),
+            transcription_model: None,
+            language: Some("de-DE".into()),
+            tools: vec![json!({"type": "function", "name": "ask_supervisor"})],
+        });
+        assert_eq!(update["session"]["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
+        assert_eq!(update["session"]["audio"]["output"]["voice"], json!("marin"));
+        assert_eq!(update["session"]["audio"]["input"]["transcription"]["language"], json!("de"));
+        assert_eq!(update["session"]["tools"][0]["name"], json!("ask_supervisor"));
+    }
+}

@@ -1,0 +1,356 @@
+//! Twilio ConversationRelay (Telnyx speaks the same): Twilio recognises the caller's speech
+//! and speaks frontdesk's text. Each `prompt` is an ordinary text turn of the agent in the
+//! call's conversation, streamed back as `text` tokens; an `interrupt` stops the turn and cuts
+//! the stored answer to what the caller heard; the agent ends or transfers the call with the
+//! tools `end_call` and `transfer_call` (the call's own: the turn ends with them, and an `end`
+//! frame carries what Twilio's `<Connect action>` needs). So any chat model takes calls.
+//!
+//! Wire facts: `../shared/PROTOCOLS.md` §6b.
+
+use frontdesk_agents::{Input, TurnOptions, TurnRequest};
+use frontdesk_core::agent::Agent;
+use frontdesk_core::conversation::{ContentPart, Message};
+use frontdesk_core::id::RunId;
+use frontdesk_core::model::ToolSpec;
+use frontdesk_core::run::RunEvent;
+use frontdesk_core::service::NewCall;
+use frontdesk_core::voice::{CallChannel, CallDirection, CallStatus, CallToolCall};
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::call::CallLog;
+use crate::host::VoiceHost;
+use crate::leg::{Socket, WsMessage};
+use crate::supervisor::{END_CALL, TRANSFER_CALL};
+
+/// What the agent is told about the call.
+const RELAY_RULES: &str = "You are speaking on a phone call: your words are read aloud. Keep \
+answers short and natural, no lists, links, markdown or emojis. When the caller is done, say \
+goodbye and call end_call. If the caller asks for a person or you cannot help, call \
+transfer_call.";
+
+/// A turn under way: its run, the answer's stored message and what the caller heard.
+struct Turn {
+    run_id: RunId,
+    /// What the caller heard when they interrupted.
+    heard: Option<String>,
+}
+
+/// What the turn's follower reports.
+enum Update {
+    Token(String),
+    /// The turn ended: its answer and the call tool it asked for.
+    Done {
+        run_id: RunId,
+        message: Option<Message>,
+        action: Option<(String, Value)>,
+    },
+}
+
+/// The client tools that end or transfer the call.
+fn call_tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: END_CALL.to_owned(),
+            description: "Hang up, after saying goodbye.".to_owned(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+        ToolSpec {
+            name: TRANSFER_CALL.to_owned(),
+            description: "Hand the call to a person from the team.".to_owned(),
+            parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+        },
+    ]
+}
+
+fn text_frame(token: &str, last: bool) -> WsMessage {
+    WsMessage::Text(json!({"type": "text", "token": token, "last": last}).to_string())
+}
+
+/// Runs a ConversationRelay session on `socket` for `agent` until the call ends.
+pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
+    // The first frame is `setup`.
+    let setup = loop {
+        match socket.recv().await {
+            Some(WsMessage::Text(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(value) if value.get("type").and_then(Value::as_str) == Some("setup") => break value,
+                _ => continue,
+            },
+            Some(WsMessage::Binary(_)) => continue,
+            Some(WsMessage::Close) | None => return,
+        }
+    };
+    let field = |key: &str| setup.get(key).and_then(Value::as_str).map(str::to_owned);
+    let direction = match field("direction").as_deref() {
+        Some(d) if d.starts_with("outbound") => CallDirection::Outbound,
+        _ => CallDirection::Inbound,
+    };
+    let mut context = Map::new();
+    if let Some(Value::Object(params)) = setup.get("customParameters") {
+        for (key, value) in params {
+            context.insert(key.clone(), value.clone());
+        }
+    }
+    let existing = context
+        .remove("call_id")
+        .and_then(|id| id.as_str().map(str::to_owned));
+    let opened = match existing {
+        Some(id) => CallLog::resume(&host, agent.clone(), &id, field("callSid"), context).await,
+        None => {
+            CallLog::open(
+                &host,
+                agent.clone(),
+                NewCall {
+                    channel: CallChannel::Phone,
+                    direction,
+                    mode: "conversation_relay",
+                    from: field("from"),
+                    to: field("to"),
+                    provider_call_id: field("callSid"),
+                },
+                context,
+            )
+            .await
+        }
+    };
+    let mut log = match opened {
+        Ok(log) => log,
+        Err(error) => {
+            tracing::warn!(%error, "a ConversationRelay call was refused");
+            let _ = socket
+                .send(WsMessage::Text(
+                    json!({"type": "end", "handoffData": json!({"reason": "refused", "message": error.to_string()}).to_string()}).to_string(),
+                ))
+                .await;
+            return;
+        }
+    };
+    log.store_lines(false);
+    if let Some(greeting) = &agent.spec.voice.greeting {
+        log.agent_said(None, greeting).await;
+    }
+    let (tx, mut rx) = mpsc::channel::<Update>(256);
+    let mut turn: Option<Turn> = None;
+    let mut partial = String::new();
+    let mut ending: Option<(CallStatus, Option<String>)> = None;
+    let deadline = tokio::time::Instant::now() + agent.spec.voice.max_call();
+    let shutdown = host.shutdown().clone();
+    let (status, error) = loop {
+        tokio::select! {
+            frame = socket.recv() => {
+                let text = match frame {
+                    Some(WsMessage::Text(text)) => text,
+                    Some(WsMessage::Binary(_)) => continue,
+                    Some(WsMessage::Close) | None => break ending.take().unwrap_or((CallStatus::Completed, None)),
+                };
+                let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                    tracing::debug!(call = %log.call.id, "a ConversationRelay frame that is not JSON was skipped");
+                    continue;
+                };
+                let get = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                match value.get("type").and_then(Value::as_str) {
+                    Some("prompt") => {
+                        let last = value.get("last").and_then(Value::as_bool).unwrap_or(true);
+                        if !last {
+                            partial = get("voicePrompt");
+                            continue;
+                        }
+                        let mut said = get("voicePrompt");
+                        if said.trim().is_empty() {
+                            said = std::mem::take(&mut partial);
+                        }
+                        partial.clear();
+                        if let Some(current) = turn.take() {
+                            let _ = host.runner().cancel(&log.call.tenant_id, &current.run_id);
+                        }
+                        log.caller_said(&said).await;
+                        turn = start_turn(&host, &log, said, tx.clone()).await;
+                        if turn.is_none() {
+                            let _ = socket.send(text_frame("Sorry, I cannot answer right now.", true)).await;
+                        }
+                    }
+                    Some("interrupt") => {
+                        let heard = get("utteranceUntilInterrupt");
+                        if let Some(current) = turn.as_mut() {
+                            current.heard = Some(heard.clone());
+                            let _ = host.runner().cancel(&log.call.tenant_id, &current.run_id);
+                        } else {
+                            log.cut_last_answer(&heard).await;
+                        }
+                    }
+                    Some("dtmf") => {
+                        let digit: String = get("digit").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '#' || *c == '*').take(1).collect();
+                        if !digit.is_empty() && turn.is_none() {
+                            let said = format!("[The caller pressed {digit} on the keypad]");
+                            log.caller_said(&format!("(pressed {digit})")).await;
+                            turn = start_turn(&host, &log, said, tx.clone()).await;
+                        }
+                    }
+                    Some("error") => {
+                        tracing::warn!(call = %log.call.id, description = %get("description"), "ConversationRelay reported an error");
+                    }
+                    _ => {}
+                }
+            }
+            Some(update) = rx.recv() => match update {
+                Update::Token(token) => {
+                    if turn.as_ref().is_some_and(|t| t.heard.is_none()) {
+                        let _ = socket.send(text_frame(&token, false)).await;
+                    }
+                }
+                Update::Done { run_id, message, action } => {
+                    let heard = match turn.take() {
+                        Some(current) if current.run_id == run_id => current.heard,
+                        other => {
+                            turn = other;
+                            None
+                        }
+                    };
+                    if heard.is_none() {
+                        let _ = socket.send(text_frame("", true)).await;
+                    }
+                    if let Some(message) = &message {
+                        log.answered(message, heard.as_deref()).await;
+                    }
+                    if let Some((name, args)) = action {
+                        if let Some(end) = act(&host, &mut log, &name, args, &mut socket).await {
+                            ending = Some(end);
+                        }
+                    }
+                    log.checkpoint().await;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                let _ = socket.send(WsMessage::Text(json!({"type": "end", "handoffData": json!({"reason": "time_limit"}).to_string()}).to_string())).await;
+                break (CallStatus::Completed, Some("the call reached its time limit".to_owned()));
+            }
+            () = shutdown.cancelled() => {
+                let _ = socket.send(WsMessage::Text(json!({"type": "end", "handoffData": json!({"reason": "shutdown"}).to_string()}).to_string())).await;
+                break (CallStatus::Failed, Some("the server stopped during the call".to_owned()));
+            }
+        }
+    };
+    if let Some(current) = turn {
+        let _ = host.runner().cancel(&log.call.tenant_id, &current.run_id);
+    }
+    let status = if status == CallStatus::Completed && log.call.transferred_to.is_some() {
+        CallStatus::Transferred
+    } else {
+        status
+    };
+    log.finish(status, error).await;
+}
+
+/// Starts a turn answering `said` and follows it in a task that reports tokens and its end.
+async fn start_turn(
+    host: &VoiceHost,
+    log: &CallLog,
+    said: String,
+    tx: mpsc::Sender<Update>,
+) -> Option<Turn> {
+    let conversation = log.conversation()?.clone();
+    let request = TurnRequest::on(&log.call.tenant_id, &conversation, Input::Send { text: said })
+        .with_options(TurnOptions {
+            client_tools: call_tools(),
+            instructions: Some(RELAY_RULES.to_owned()),
+            ..TurnOptions::default()
+        });
+    let started = match host.runner().start(request).await {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::warn!(call = %log.call.id, %error, "a turn of the call could not start");
+            return None;
+        }
+    };
+    let run_id = started.run_id.clone();
+    let mut events = started.events;
+    let id = run_id.clone();
+    tokio::spawn(async move {
+        let mut message = None;
+        while let Some(event) = events.next().await {
+            match event.event {
+                RunEvent::MessageDelta { text } => {
+                    if tx.send(Update::Token(text)).await.is_err() {
+                        return;
+                    }
+                }
+                RunEvent::MessageCompleted { message: m } => message = Some(*m),
+                _ => {}
+            }
+        }
+        let action = message.as_ref().and_then(|m| {
+            m.content.iter().find_map(|part| match part {
+                ContentPart::ToolCall { name, arguments, .. } if name == END_CALL || name == TRANSFER_CALL => {
+                    Some((name.clone(), arguments.clone()))
+                }
+                _ => None,
+            })
+        });
+        let _ = tx
+            .send(Update::Done {
+                run_id: id,
+                message,
+                action,
+            })
+            .await;
+    });
+    Some(Turn { run_id, heard: None })
+}
+
+/// The agent asked to end or transfer the call: the `end` frame, with what the
+/// `<Connect action>` callback needs in `handoffData`.
+async fn act<S: Socket>(
+    host: &VoiceHost,
+    log: &mut CallLog,
+    name: &str,
+    args: Value,
+    socket: &mut S,
+) -> Option<(CallStatus, Option<String>)> {
+    let at_ms = log.at_ms();
+    let slug = log.agent.spec.slug.clone();
+    let (handoff, status, output) = if name == TRANSFER_CALL {
+        let reason = args.get("reason").and_then(Value::as_str).unwrap_or_default().to_owned();
+        match log.agent.spec.voice.transfer_number.clone() {
+            Some(number) => {
+                log.call.transferred_to = Some(number.clone());
+                (
+                    json!({"reason": "transfer", "number": number, "call_id": log.call.id}),
+                    CallStatus::Transferred,
+                    format!("transferred to {number}"),
+                )
+            }
+            None => {
+                let waiting = match log.conversation() {
+                    Some(conversation) => host
+                        .runner()
+                        .call_asks_for_human(&log.agent, conversation, (!reason.is_empty()).then_some(reason.as_str()))
+                        .await
+                        .unwrap_or(false),
+                    None => false,
+                };
+                if waiting {
+                    log.call.transferred_to = Some("inbox".to_owned());
+                }
+                (
+                    json!({"reason": "inbox", "call_id": log.call.id}),
+                    if waiting { CallStatus::Transferred } else { CallStatus::Completed },
+                    if waiting { "the team will follow up".to_owned() } else { "the team is away".to_owned() },
+                )
+            }
+        }
+    } else {
+        (json!({"reason": "ended", "call_id": log.call.id}), CallStatus::Completed, "ended".to_owned())
+    };
+    log.tool(CallToolCall {
+        name: name.to_owned(),
+        arguments: args,
+        output,
+        is_error: false,
+        agent: slug,
+        run_id: None,
+        at_ms,
+    });
+    let frame = json!({"type": "end", "handoffData": handoff.to_string()});
+    let _ = socket.send(WsMessage::Text(frame.to_string())).await;
+    Some((status, None))
+}
