@@ -42,6 +42,7 @@ test-python:
 	./scripts/ensure-contract-python.sh
 	./scripts/ensure-test-node.sh
 	./scripts/ensure-browser.sh
+	./scripts/ensure-audio-tools.sh
 
 check:
 	$(CARGO) fmt --all -- --check

@@ -4,4 +4,4 @@
 # types. Installed into .venv-test from PyPI, pinned.
 set -euo pipefail
 exec "$(dirname "$0")/ensure-venv.sh" "${FRONTDESK_TEST_VENV:-.venv-test}" \
-  mcp==2.3.0 openai-agents==0.24.0 openai-chatkit==1.6.5
+  mcp==2.3.0 openai-agents==0.24.0 openai-chatkit==1.6.5 twilio==9.13.0

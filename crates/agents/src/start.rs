@@ -280,13 +280,19 @@ async fn fresh(
     // A turn's version and model are the conversation's own agent's (an agent a handoff
     // left in charge runs as it is, as it does when handed to within the run).
     let entry = with_model(as_of(deps, entry, options.agent_version).await?, &options);
-    let agent = match &options.agent {
+    // A turn answered by another agent (a voice agent's supervisor) is that agent's run.
+    let (entry, agent) = match &options.agent {
         Some(slug) => {
-            deps.service
+            let other = deps
+                .service
                 .get_agent(&entry.tenant_id, &AgentRef::Slug(slug.clone()))
-                .await?
+                .await?;
+            (other.clone(), other)
         }
-        None => agent_in_charge(deps, entry.clone(), &branch).await?,
+        None => {
+            let agent = agent_in_charge(deps, entry.clone(), &branch).await?;
+            (entry, agent)
+        }
     };
     let keys = open_keys(keys?);
     let candidates = deps.candidates(&agent, &keys)?;

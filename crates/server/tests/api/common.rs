@@ -84,6 +84,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Changes the server's configuration (voice providers, Twilio's API URL, …).
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
     /// Lets tools reach loopback addresses (the test's webhook receivers and MCP servers).
     pub fn allow_private_urls(mut self) -> Self {
         self.config.allow_private_urls = true;

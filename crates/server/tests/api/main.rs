@@ -33,5 +33,8 @@ mod system;
 mod tenants;
 mod turns;
 mod upstream;
+mod voice;
+mod voice_peers;
+mod voice_stream;
 mod widget;
 mod words;
