@@ -57,7 +57,7 @@ impl<T> Store for T where
         + KnowledgeStore
         + PassageStore
         + HandoffStore
-    + CallStore
+        + CallStore
 {
 }
 
@@ -475,8 +475,11 @@ pub trait CallStore: Send + Sync {
     async fn insert_call(&self, call: &crate::voice::Call) -> StoreResult<()>;
     /// Replaces what the call holds (its status, transcript, tools, usage, summary).
     async fn update_call(&self, call: &crate::voice::Call) -> StoreResult<()>;
-    async fn get_call(&self, tenant: &TenantId, id: &crate::id::CallId)
-        -> StoreResult<crate::voice::Call>;
+    async fn get_call(
+        &self,
+        tenant: &TenantId,
+        id: &crate::id::CallId,
+    ) -> StoreResult<crate::voice::Call>;
     /// Calls of the tenant, newest first.
     async fn list_calls(
         &self,

@@ -432,21 +432,39 @@ mod tests {
             "transfer_number": "+15550001111", "browser": true
         }))
         .ok();
-        assert_eq!(ok.as_ref().map(|s| s.transport), Some(Transport::ConversationRelay));
+        assert_eq!(
+            ok.as_ref().map(|s| s.transport),
+            Some(Transport::ConversationRelay)
+        );
         assert_eq!(ok.as_ref().map(VoiceSettings::language), Some("en-US"));
         let field = |value: Value| match settings(value) {
             Err(Error::InvalidField { field, .. }) => field,
             other => format!("{other:?}"),
         };
-        assert_eq!(field(json!({"realtime_model": "gpt"})), "voice.realtime_model");
-        assert_eq!(field(json!({"languages": ["english!"]})), "voice.languages[0]");
-        assert_eq!(field(json!({"transfer_number": "555"})), "voice.transfer_number");
+        assert_eq!(
+            field(json!({"realtime_model": "gpt"})),
+            "voice.realtime_model"
+        );
+        assert_eq!(
+            field(json!({"languages": ["english!"]})),
+            "voice.languages[0]"
+        );
+        assert_eq!(
+            field(json!({"transfer_number": "555"})),
+            "voice.transfer_number"
+        );
         assert_eq!(
             field(json!({"turn_detection": {"type": "loud"}})),
             "voice.turn_detection.type"
         );
-        assert_eq!(field(json!({"max_call_seconds": 1})), "voice.max_call_seconds");
-        assert!(settings(json!({"trasnport": "x"})).is_err(), "unknown fields are refused");
+        assert_eq!(
+            field(json!({"max_call_seconds": 1})),
+            "voice.max_call_seconds"
+        );
+        assert!(
+            settings(json!({"trasnport": "x"})).is_err(),
+            "unknown fields are refused"
+        );
     }
 
     #[test]

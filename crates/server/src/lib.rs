@@ -203,7 +203,10 @@ pub async fn serve(
             .await
         {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(calls = n, "calls left under way by the last run were marked failed"),
+            Ok(n) => tracing::warn!(
+                calls = n,
+                "calls left under way by the last run were marked failed"
+            ),
             Err(error) => tracing::warn!(%error, "calls left under way could not be closed"),
         }
     }

@@ -14,7 +14,8 @@ use crate::db::{execute, query_one, IfNone, Row, Stmt};
 use crate::sql::{bad_value, col, id_col, id_col_opt, json_col, to_json, ts, ts_opt};
 use crate::SqlStore;
 
-const COLUMNS: &str = "tenant_id, id, agent_id, conversation_id, channel, direction, mode, from_number, \
+const COLUMNS: &str =
+    "tenant_id, id, agent_id, conversation_id, channel, direction, mode, from_number, \
     to_number, provider_call_id, status, started_at, ended_at, duration_ms, transcript, summary, \
     tool_calls, usage, error, transferred_to";
 
@@ -170,10 +171,9 @@ impl CallStore for SqlStore {
     }
 
     async fn active_calls(&self, tenant: &TenantId) -> StoreResult<u32> {
-        let stmt = Stmt::new(
-            "SELECT COUNT(*) AS n FROM calls WHERE tenant_id = $1 AND status = 'active'",
-        )
-        .arg(tenant.as_str());
+        let stmt =
+            Stmt::new("SELECT COUNT(*) AS n FROM calls WHERE tenant_id = $1 AND status = 'active'")
+                .arg(tenant.as_str());
         let row = query_one(self.db.as_ref(), stmt).await?;
         let n: i64 = row.map(|r| col(&r, "n")).transpose()?.unwrap_or(0);
         Ok(u32::try_from(n).unwrap_or(u32::MAX))

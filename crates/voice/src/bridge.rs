@@ -131,7 +131,12 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
             let context = context.as_object().cloned().unwrap_or_default();
             match host
                 .runner()
-                .direct_tools(&agent, conversation, frontdesk_core::id::RunId::new(), &context)
+                .direct_tools(
+                    &agent,
+                    conversation,
+                    frontdesk_core::id::RunId::new(),
+                    &context,
+                )
                 .await
             {
                 Ok(tools) => Some(tools),
@@ -151,15 +156,19 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
     }
     let voice = &agent.spec.voice;
     let config = SessionConfig {
-        model: model.split_once('/').map_or(model.as_str(), |(_, m)| m).to_owned(),
+        model: model
+            .split_once('/')
+            .map_or(model.as_str(), |(_, m)| m)
+            .to_owned(),
         instructions: supervisor::instructions(&agent),
         voice: voice.voice.clone(),
         format: leg.format(),
         turn_detection: turn_detection(voice.turn_detection.as_ref()),
-        transcription_model: voice
-            .transcription_model
-            .as_ref()
-            .map(|m| m.split_once('/').map_or(m.as_str(), |(_, name)| name).to_owned()),
+        transcription_model: voice.transcription_model.as_ref().map(|m| {
+            m.split_once('/')
+                .map_or(m.as_str(), |(_, name)| name)
+                .to_owned()
+        }),
         language: voice.languages.first().cloned(),
         tools,
     };
@@ -199,10 +208,7 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
     let deadline = tokio::time::Instant::now() + max_call;
     let shutdown = host.shutdown().clone();
     let ending = loop {
-        let grace = bridge
-            .ending
-            .as_ref()
-            .map_or(deadline, |(_, until)| *until);
+        let grace = bridge.ending.as_ref().map_or(deadline, |(_, until)| *until);
         tokio::select! {
             event = bridge.leg.recv() => {
                 if let Some(ending) = bridge.on_leg(event).await {
@@ -319,7 +325,11 @@ impl Bridge<'_> {
                 }
             }
             LegEvent::Dtmf(digit) => {
-                let digit: String = digit.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '#' || *c == '*').take(1).collect();
+                let digit: String = digit
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '#' || *c == '*')
+                    .take(1)
+                    .collect();
                 if !digit.is_empty() {
                     self.log.caller_said(&format!("(pressed {digit})")).await;
                     self.send(&realtime::text_item(
@@ -362,7 +372,9 @@ impl Bridge<'_> {
                 let format = self.leg.format();
                 if self.leg.audio(&audio).await.is_ok() {
                     self.frames_out += 1;
-                    let mark = self.playback.sent(&item_id, format.duration_ms(audio.len()));
+                    let mark = self
+                        .playback
+                        .sent(&item_id, format.duration_ms(audio.len()));
                     let _ = self.leg.mark(&mark).await;
                 }
             }
@@ -390,7 +402,14 @@ impl Bridge<'_> {
                 out_of_band,
                 ..
             } => {
-                let model = self.log.agent.spec.voice.realtime_model.clone().unwrap_or_default();
+                let model = self
+                    .log
+                    .agent
+                    .spec
+                    .voice
+                    .realtime_model
+                    .clone()
+                    .unwrap_or_default();
                 self.log.usage(&model, input_tokens, output_tokens);
                 self.responding = false;
                 if self.create_queued {
@@ -432,7 +451,8 @@ impl Bridge<'_> {
         let Some(cut) = self.playback.interrupt() else {
             return;
         };
-        self.send(&realtime::truncate(&cut.item_id, cut.heard_ms)).await;
+        self.send(&realtime::truncate(&cut.item_id, cut.heard_ms))
+            .await;
         match self.log.answer_text(&cut.item_id).map(str::to_owned) {
             // The transcript is in: cut it now.
             Some(text) => {
@@ -449,7 +469,12 @@ impl Bridge<'_> {
 
     async fn on_function(&mut self, call_id: String, name: String, arguments: String) {
         let args: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
-        let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |key: &str| {
+            args.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let at_ms = self.log.at_ms();
         let tx = self.results_tx.clone();
         let host = self.log.host().clone();
@@ -459,20 +484,27 @@ impl Bridge<'_> {
         self.filler_due = true;
         match name.as_str() {
             ASK_SUPERVISOR => {
-                let (Some(slug), Some(conversation)) = (agent.spec.voice.supervisor.clone(), conversation) else {
-                    self.finish_now(call_id, "There is no supervisor on this call.").await;
+                let (Some(slug), Some(conversation)) =
+                    (agent.spec.voice.supervisor.clone(), conversation)
+                else {
+                    self.finish_now(call_id, "There is no supervisor on this call.")
+                        .await;
                     return;
                 };
                 self.log.supervising(true);
                 let question = text("question");
                 tokio::spawn(async move {
-                    let advice = supervisor::ask(&host, &agent, &conversation, &slug, &question, at_ms).await;
+                    let advice =
+                        supervisor::ask(&host, &agent, &conversation, &slug, &question, at_ms)
+                            .await;
                     let _ = tx
                         .send(ToolDone {
                             call_id,
                             output: advice.say,
                             records: advice.tools,
-                            tokens: advice.model.map(|m| (m, advice.input_tokens, advice.output_tokens)),
+                            tokens: advice
+                                .model
+                                .map(|m| (m, advice.input_tokens, advice.output_tokens)),
                             supervisor: true,
                             then: Then::Answer,
                             transferred_to: None,
@@ -498,12 +530,24 @@ impl Bridge<'_> {
                 let reason = text("reason");
                 let phone = self.phone.clone();
                 tokio::spawn(async move {
-                    let (output, then, target) =
-                        transfer(&host, &agent, conversation.as_ref(), phone.as_ref(), &reason).await;
+                    let (output, then, target) = transfer(
+                        &host,
+                        &agent,
+                        conversation.as_ref(),
+                        phone.as_ref(),
+                        &reason,
+                    )
+                    .await;
                     let _ = tx
                         .send(ToolDone {
                             call_id,
-                            records: vec![record(TRANSFER_CALL, args, &output, &agent.spec.slug, at_ms)],
+                            records: vec![record(
+                                TRANSFER_CALL,
+                                args,
+                                &output,
+                                &agent.spec.slug,
+                                at_ms,
+                            )],
                             output,
                             tokens: None,
                             supervisor: false,
@@ -515,7 +559,8 @@ impl Bridge<'_> {
             }
             _ => {
                 let Some(direct) = self.direct.clone() else {
-                    self.finish_now(call_id, &format!("There is no tool called {name}.")).await;
+                    self.finish_now(call_id, &format!("There is no tool called {name}."))
+                        .await;
                     return;
                 };
                 tokio::spawn(async move {
@@ -547,7 +592,8 @@ impl Bridge<'_> {
     /// Answers a call that cannot run at once.
     async fn finish_now(&mut self, call_id: String, output: &str) {
         self.working = self.working.saturating_sub(1);
-        self.send(&realtime::function_output(&call_id, output)).await;
+        self.send(&realtime::function_output(&call_id, output))
+            .await;
         self.answer().await;
     }
 
@@ -611,7 +657,16 @@ impl Bridge<'_> {
         let endpoint = match self
             .log
             .host()
-            .realtime_endpoint(&self.log.agent.tenant_id, self.log.agent.spec.voice.realtime_model.as_deref().unwrap_or_default())
+            .realtime_endpoint(
+                &self.log.agent.tenant_id,
+                self.log
+                    .agent
+                    .spec
+                    .voice
+                    .realtime_model
+                    .as_deref()
+                    .unwrap_or_default(),
+            )
             .await
         {
             Ok(endpoint) => endpoint,
@@ -643,8 +698,11 @@ impl Bridge<'_> {
                     self.send(item).await;
                 }
                 // Picks the conversation up where it was.
-                self.send(&realtime::say("Sorry, the line dropped for a moment. Where were we?", true))
-                    .await;
+                self.send(&realtime::say(
+                    "Sorry, the line dropped for a moment. Where were we?",
+                    true,
+                ))
+                .await;
                 self.responding = true;
                 None
             }
@@ -703,7 +761,11 @@ async fn transfer(
         };
     }
     let Some(conversation) = conversation else {
-        return ("Nobody can take the call now; offer to take a message.".to_owned(), Then::Answer, None);
+        return (
+            "Nobody can take the call now; offer to take a message.".to_owned(),
+            Then::Answer,
+            None,
+        );
     };
     let reason = (!reason.is_empty()).then_some(reason);
     match host
@@ -727,7 +789,11 @@ async fn transfer(
         ),
         Err(error) => {
             tracing::warn!(%error, "asking the team failed");
-            ("Nobody can take the call now; offer to take a message.".to_owned(), Then::Answer, None)
+            (
+                "Nobody can take the call now; offer to take a message.".to_owned(),
+                Then::Answer,
+                None,
+            )
         }
     }
 }

@@ -53,7 +53,9 @@ pub struct CallLog {
 
 impl std::fmt::Debug for CallLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallLog").field("call", &self.call.id).finish()
+        f.debug_struct("CallLog")
+            .field("call", &self.call.id)
+            .finish()
     }
 }
 
@@ -82,7 +84,10 @@ impl CallLog {
         let id = frontdesk_core::id::CallId::parse(id)
             .map_err(|_| frontdesk_core::Error::NotFound { resource: "call" })?;
         let mut call = host.service().get_call(&agent.tenant_id, &id).await?;
-        if call.agent_id != agent.id || call.status != CallStatus::Active || call.conversation_id.is_some() {
+        if call.agent_id != agent.id
+            || call.status != CallStatus::Active
+            || call.conversation_id.is_some()
+        {
             return Err(frontdesk_core::Error::NotFound { resource: "call" }.into());
         }
         if provider_call_id.is_some() {
@@ -99,9 +104,13 @@ impl CallLog {
     ) -> Result<Self> {
         let service = host.service();
         let title = match (call.direction, &call.from, &call.to, call.channel) {
-            (frontdesk_core::voice::CallDirection::Outbound, _, Some(to), _) => format!("Call to {to}"),
+            (frontdesk_core::voice::CallDirection::Outbound, _, Some(to), _) => {
+                format!("Call to {to}")
+            }
             (_, Some(from), _, _) => format!("Call from {from}"),
-            (_, None, _, frontdesk_core::voice::CallChannel::Browser) => "Voice call (browser)".to_owned(),
+            (_, None, _, frontdesk_core::voice::CallChannel::Browser) => {
+                "Voice call (browser)".to_owned()
+            }
             _ => "Call".to_owned(),
         };
         let mut metadata = context;
@@ -129,7 +138,9 @@ impl CallLog {
             Ok(conversation) => call.conversation_id = Some(conversation.id),
             Err(error) => {
                 call.status = CallStatus::Failed;
-                call.error = Some(format!("the call's conversation could not be made: {error}"));
+                call.error = Some(format!(
+                    "the call's conversation could not be made: {error}"
+                ));
                 call.ended_at = Some(Timestamp::now());
                 let _ = service.save_call(&call).await;
                 return Err(error.into());
@@ -418,7 +429,11 @@ impl CallLog {
         {
             Ok((summary, usage)) => {
                 if let Some(usage) = usage {
-                    self.usage(&writer.spec.model, usage.prompt_tokens, usage.completion_tokens);
+                    self.usage(
+                        &writer.spec.model,
+                        usage.prompt_tokens,
+                        usage.completion_tokens,
+                    );
                 }
                 Some(summary).filter(|s| !s.is_empty())
             }

@@ -293,14 +293,20 @@ mod tests {
         let original: Vec<i16> = tone.iter().map(|&b| mulaw_decode(b)).collect();
         let returned: Vec<i16> = back.iter().map(|&b| mulaw_decode(b)).collect();
         let loudness = (rms(&original), rms(&returned));
-        assert!((loudness.0 - loudness.1).abs() / loudness.0 < 0.15, "{loudness:?}");
+        assert!(
+            (loudness.0 - loudness.1).abs() / loudness.0 < 0.15,
+            "{loudness:?}"
+        );
         // The shape holds, a sample or so behind (the filter's delay).
         let correlation: f64 = original[..790]
             .iter()
             .zip(&returned[1..791])
             .map(|(&a, &b)| f64::from(a) * f64::from(b))
             .sum::<f64>()
-            / original[..790].iter().map(|&a| f64::from(a).powi(2)).sum::<f64>();
+            / original[..790]
+                .iter()
+                .map(|&a| f64::from(a).powi(2))
+                .sum::<f64>();
         assert!(correlation > 0.8, "correlation {correlation}");
     }
 

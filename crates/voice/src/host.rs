@@ -42,7 +42,10 @@ struct Inner {
 impl std::fmt::Debug for VoiceHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VoiceHost")
-            .field("providers", &self.inner.providers.keys().collect::<Vec<_>>())
+            .field(
+                "providers",
+                &self.inner.providers.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -56,7 +59,12 @@ pub struct HttpModel {
 }
 
 impl VoiceHost {
-    pub fn new(service: Service, runner: Runner, config: &Config, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        service: Service,
+        runner: Runner,
+        config: &Config,
+        shutdown: CancellationToken,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
@@ -117,7 +125,10 @@ impl VoiceHost {
     /// Waits for the calls under way to end (after `shutdown` was cancelled).
     pub async fn drain(&self, within: Duration) {
         self.inner.calls.close();
-        if tokio::time::timeout(within, self.inner.calls.wait()).await.is_err() {
+        if tokio::time::timeout(within, self.inner.calls.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("calls were still under way when the server stopped");
         }
     }
@@ -132,7 +143,11 @@ impl VoiceHost {
 
     /// A provider's base URL and key for `provider/model`: the tenant's own key first, then
     /// the operator's.
-    async fn provider(&self, tenant: &TenantId, model: &str) -> Result<(String, String, Option<SecretString>)> {
+    async fn provider(
+        &self,
+        tenant: &TenantId,
+        model: &str,
+    ) -> Result<(String, String, Option<SecretString>)> {
         let (provider, name) = model
             .split_once('/')
             .filter(|(p, m)| !p.is_empty() && !m.is_empty())

@@ -68,7 +68,9 @@ pub struct TwilioLeg<S> {
 
 impl<S> std::fmt::Debug for TwilioLeg<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwilioLeg").field("stream", &self.stream_sid).finish()
+        f.debug_struct("TwilioLeg")
+            .field("stream", &self.stream_sid)
+            .finish()
     }
 }
 
@@ -116,7 +118,10 @@ impl<S: Socket> Leg for TwilioLeg<S> {
 
     async fn audio(&mut self, audio: &[u8]) -> Result<()> {
         self.socket
-            .send(WsMessage::Text(twilio::media_frame(&self.stream_sid, audio)))
+            .send(WsMessage::Text(twilio::media_frame(
+                &self.stream_sid,
+                audio,
+            )))
             .await
     }
 
@@ -159,7 +164,8 @@ impl<S: Socket> BrowserLeg<S> {
 
     /// Tells the page the call is ready.
     pub async fn ready(&mut self, call_id: &str) -> Result<()> {
-        self.json(json!({"type": "ready", "call_id": call_id})).await
+        self.json(json!({"type": "ready", "call_id": call_id}))
+            .await
     }
 }
 
@@ -182,7 +188,13 @@ impl<S: Socket> Leg for BrowserLeg<S> {
                 let Ok(value) = serde_json::from_str::<Value>(&text) else {
                     return LegEvent::Bad("not JSON".to_owned());
                 };
-                let field = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let field = |key: &str| {
+                    value
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 match value.get("type").and_then(Value::as_str) {
                     Some("mark") => LegEvent::Mark(field("name")),
                     Some("dtmf") => LegEvent::Dtmf(field("digit")),

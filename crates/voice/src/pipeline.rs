@@ -83,7 +83,9 @@ impl Vad {
         if !self.speaking {
             self.voiced_ms = if loud { self.voiced_ms + ms } else { 0 };
             self.prefix.push_back((samples, ms));
-            while self.prefix.iter().map(|(_, m)| m).sum::<u64>() > self.prefix_ms + self.min_speech_ms {
+            while self.prefix.iter().map(|(_, m)| m).sum::<u64>()
+                > self.prefix_ms + self.min_speech_ms
+            {
                 self.prefix.pop_front();
             }
             if self.voiced_ms >= self.min_speech_ms {
@@ -127,14 +129,22 @@ pub async fn transcribe(
         .text("model", model.model.clone())
         .text("response_format", "json");
     if let Some(language) = language {
-        form = form.text("language", language.split('-').next().unwrap_or(language).to_owned());
+        form = form.text(
+            "language",
+            language.split('-').next().unwrap_or(language).to_owned(),
+        );
     }
     let response = model
         .authorize(http.post(model.url("audio/transcriptions")))
         .multipart(form)
         .send()
         .await
-        .map_err(|e| VoiceError::Upstream(format!("speech-to-text did not answer: {}", e.without_url())))?;
+        .map_err(|e| {
+            VoiceError::Upstream(format!(
+                "speech-to-text did not answer: {}",
+                e.without_url()
+            ))
+        })?;
     if !response.status().is_success() {
         return Err(VoiceError::Upstream(format!(
             "speech-to-text answered {}",
@@ -145,7 +155,12 @@ pub async fn transcribe(
         .json()
         .await
         .map_err(|e| VoiceError::Upstream(format!("speech-to-text sent no JSON: {e}")))?;
-    Ok(body.get("text").and_then(Value::as_str).unwrap_or_default().trim().to_owned())
+    Ok(body
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
 }
 
 /// Speaks `text` with an OpenAI-compatible `/audio/speech`: PCM16 at 24 kHz (raw `pcm`,
@@ -158,10 +173,17 @@ pub async fn synthesize(
 ) -> Result<Vec<i16>> {
     let response = model
         .authorize(http.post(model.url("audio/speech")))
-        .json(&json!({"model": model.model, "input": text, "voice": voice, "response_format": "pcm"}))
+        .json(
+            &json!({"model": model.model, "input": text, "voice": voice, "response_format": "pcm"}),
+        )
         .send()
         .await
-        .map_err(|e| VoiceError::Upstream(format!("text-to-speech did not answer: {}", e.without_url())))?;
+        .map_err(|e| {
+            VoiceError::Upstream(format!(
+                "text-to-speech did not answer: {}",
+                e.without_url()
+            ))
+        })?;
     if !response.status().is_success() {
         return Err(VoiceError::Upstream(format!(
             "text-to-speech answered {}",
@@ -184,7 +206,8 @@ pub fn take_sentences(text: &mut String) -> Vec<String> {
     loop {
         let end = text.char_indices().find_map(|(i, c)| {
             let next = text[i + c.len_utf8()..].chars().next();
-            (matches!(c, '.' | '!' | '?' | '\n') && next.is_some_and(char::is_whitespace)).then_some(i + c.len_utf8())
+            (matches!(c, '.' | '!' | '?' | '\n') && next.is_some_and(char::is_whitespace))
+                .then_some(i + c.len_utf8())
         });
         let Some(end) = end else {
             return sentences;
@@ -203,7 +226,7 @@ enum Said {
     Audio(Vec<u8>, String),
     Done {
         run_id: RunId,
-        message: Option<Message>,
+        message: Option<Box<Message>>,
         action: Option<(String, Value)>,
     },
     Failed(String),
@@ -231,11 +254,19 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
             error: Some("the agent needs voice.realtime_model, or voice.transcription_model and voice.speech_model".to_owned()),
         };
     };
-    let models = match (host.http_model(&tenant, stt).await, host.http_model(&tenant, tts).await) {
+    let models = match (
+        host.http_model(&tenant, stt).await,
+        host.http_model(&tenant, tts).await,
+    ) {
         (Ok(stt), Ok(tts)) => (stt, tts),
         (Err(error), _) | (_, Err(error)) => {
-            let _ = leg.end("This assistant cannot take voice calls right now.").await;
-            return Ending { status: CallStatus::Failed, error: Some(error.to_string()) };
+            let _ = leg
+                .end("This assistant cannot take voice calls right now.")
+                .await;
+            return Ending {
+                status: CallStatus::Failed,
+                error: Some(error.to_string()),
+            };
         }
     };
     let format = leg.format();
@@ -252,7 +283,14 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
     let (mut frames_in, mut frames_out) = (0u64, 0u64);
     if let Some(greeting) = voice.greeting.clone() {
         log.agent_said(None, &greeting).await;
-        speaking = Some(speak_text(&host, &models.1, voice.voice.as_deref(), format, greeting, tx.clone()));
+        speaking = Some(speak_text(
+            &host,
+            &models.1,
+            voice.voice.as_deref(),
+            format,
+            greeting,
+            tx.clone(),
+        ));
     }
     let deadline = tokio::time::Instant::now() + voice.max_call();
     let shutdown = host.shutdown().clone();
@@ -371,12 +409,20 @@ async fn act(log: &mut CallLog, name: &str, args: Value) -> Ending {
     let at_ms = log.at_ms();
     let mut output = "ended".to_owned();
     if name == TRANSFER_CALL {
-        let reason = args.get("reason").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let reason = args
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let waiting = match log.conversation() {
             Some(conversation) => log
                 .host()
                 .runner()
-                .call_asks_for_human(&log.agent, conversation, (!reason.is_empty()).then_some(reason.as_str()))
+                .call_asks_for_human(
+                    &log.agent,
+                    conversation,
+                    (!reason.is_empty()).then_some(reason.as_str()),
+                )
                 .await
                 .unwrap_or(false),
             None => false,
@@ -389,8 +435,19 @@ async fn act(log: &mut CallLog, name: &str, args: Value) -> Ending {
         }
     }
     let slug = log.agent.spec.slug.clone();
-    log.tool(CallToolCall { name: name.to_owned(), arguments: args, output, is_error: false, agent: slug, run_id: None, at_ms });
-    Ending { status: CallStatus::Completed, error: None }
+    log.tool(CallToolCall {
+        name: name.to_owned(),
+        arguments: args,
+        output,
+        is_error: false,
+        agent: slug,
+        run_id: None,
+        at_ms,
+    });
+    Ending {
+        status: CallStatus::Completed,
+        error: None,
+    }
 }
 
 /// Speaks a fixed text (the greeting).
@@ -403,18 +460,31 @@ fn speak_text(
     tx: mpsc::Sender<Said>,
 ) -> Speaking {
     let stop = CancellationToken::new();
-    let (http, tts, voice, token) = (host.http().clone(), tts.clone(), voice.unwrap_or("alloy").to_owned(), stop.clone());
+    let (http, tts, voice, token) = (
+        host.http().clone(),
+        tts.clone(),
+        voice.unwrap_or("alloy").to_owned(),
+        stop.clone(),
+    );
     tokio::spawn(async move {
         let spoken = tokio::select! {
             spoken = synthesize(&http, &tts, &text, &voice) => spoken,
             () = token.cancelled() => return,
         };
-        let _ = tx.send(match spoken {
-            Ok(samples) => Said::Audio(to_leg(&samples, format), text),
-            Err(error) => Said::Failed(error.to_string()),
-        }).await;
+        let _ = tx
+            .send(match spoken {
+                Ok(samples) => Said::Audio(to_leg(&samples, format), text),
+                Err(error) => Said::Failed(error.to_string()),
+            })
+            .await;
     });
-    Speaking { run_id: None, stop, text: String::new(), sent_ms: 0, heard: None }
+    Speaking {
+        run_id: None,
+        stop,
+        text: String::new(),
+        sent_ms: 0,
+        heard: None,
+    }
 }
 
 /// PCM16 24 kHz samples in the leg's format.
@@ -437,11 +507,27 @@ async fn start_turn(
 ) -> Option<Speaking> {
     let conversation = log.conversation()?.clone();
     let tools = vec![
-        ToolSpec { name: END_CALL.to_owned(), description: "Hang up, after saying goodbye.".to_owned(), parameters: json!({"type": "object", "properties": {}}) },
-        ToolSpec { name: TRANSFER_CALL.to_owned(), description: "Hand the call to a person from the team.".to_owned(), parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}) },
+        ToolSpec {
+            name: END_CALL.to_owned(),
+            description: "Hang up, after saying goodbye.".to_owned(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+        ToolSpec {
+            name: TRANSFER_CALL.to_owned(),
+            description: "Hand the call to a person from the team.".to_owned(),
+            parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+        },
     ];
-    let request = TurnRequest::on(&log.call.tenant_id, &conversation, Input::Send { text: said })
-        .with_options(TurnOptions { client_tools: tools, instructions: Some(RULES.to_owned()), ..TurnOptions::default() });
+    let request = TurnRequest::on(
+        &log.call.tenant_id,
+        &conversation,
+        Input::Send { text: said },
+    )
+    .with_options(TurnOptions {
+        client_tools: tools,
+        instructions: Some(RULES.to_owned()),
+        ..TurnOptions::default()
+    });
     let started = match host.runner().start(request).await {
         Ok(started) => started,
         Err(error) => {
@@ -451,7 +537,12 @@ async fn start_turn(
     };
     let stop = CancellationToken::new();
     let run_id = started.run_id.clone();
-    let (http, tts, voice, token) = (host.http().clone(), tts.clone(), voice.unwrap_or("alloy").to_owned(), stop.clone());
+    let (http, tts, voice, token) = (
+        host.http().clone(),
+        tts.clone(),
+        voice.unwrap_or("alloy").to_owned(),
+        stop.clone(),
+    );
     let mut events = started.events;
     let id = run_id.clone();
     tokio::spawn(async move {
@@ -464,7 +555,9 @@ async fn start_turn(
                     for sentence in take_sentences(&mut pending) {
                         match synthesize(&http, &tts, &sentence, &voice).await {
                             Ok(samples) if !token.is_cancelled() => {
-                                let _ = tx.send(Said::Audio(to_leg(&samples, format), sentence)).await;
+                                let _ = tx
+                                    .send(Said::Audio(to_leg(&samples, format), sentence))
+                                    .await;
                             }
                             Ok(_) => {}
                             Err(error) => {
@@ -485,13 +578,29 @@ async fn start_turn(
         }
         let action = message.as_ref().and_then(|m| {
             m.content.iter().find_map(|part| match part {
-                ContentPart::ToolCall { name, arguments, .. } if name == END_CALL || name == TRANSFER_CALL => Some((name.clone(), arguments.clone())),
+                ContentPart::ToolCall {
+                    name, arguments, ..
+                } if name == END_CALL || name == TRANSFER_CALL => {
+                    Some((name.clone(), arguments.clone()))
+                }
                 _ => None,
             })
         });
-        let _ = tx.send(Said::Done { run_id: id, message, action }).await;
+        let _ = tx
+            .send(Said::Done {
+                run_id: id,
+                message: message.map(Box::new),
+                action,
+            })
+            .await;
     });
-    Some(Speaking { run_id: Some(run_id), stop, text: String::new(), sent_ms: 0, heard: None })
+    Some(Speaking {
+        run_id: Some(run_id),
+        stop,
+        text: String::new(),
+        sent_ms: 0,
+        heard: None,
+    })
 }
 
 #[cfg(test)]
@@ -499,7 +608,9 @@ mod tests {
     use super::*;
 
     fn tone(ms: u64, amplitude: f64) -> Vec<i16> {
-        (0..ms * 24).map(|i| (f64::sin(i as f64 * 0.1) * amplitude) as i16).collect()
+        (0..ms * 24)
+            .map(|i| (f64::sin(i as f64 * 0.1) * amplitude) as i16)
+            .collect()
     }
 
     #[test]
@@ -521,7 +632,10 @@ mod tests {
         // 300 ms of silence after frame 49 ends it at frame 64.
         assert_eq!(frame, 64);
         // The utterance holds the speech, its silence tail and up to 200 ms before it.
-        assert!(len >= 30 * 480 + 15 * 480 && len <= 30 * 480 + 15 * 480 + 10 * 480, "{len}");
+        assert!(
+            (30 * 480 + 15 * 480..=30 * 480 + 15 * 480 + 10 * 480).contains(&len),
+            "{len}"
+        );
     }
 
     #[test]
@@ -530,7 +644,10 @@ mod tests {
         assert_eq!(take_sentences(&mut text), vec!["We have ten."]);
         assert_eq!(text, " And half past two");
         text.push_str("! Which suits you? ");
-        assert_eq!(take_sentences(&mut text), vec!["And half past two!", "Which suits you?"]);
+        assert_eq!(
+            take_sentences(&mut text),
+            vec!["And half past two!", "Which suits you?"]
+        );
         // A decimal point is not a sentence end.
         let mut price = "It costs 4.50 euros".to_owned();
         assert!(take_sentences(&mut price).is_empty());

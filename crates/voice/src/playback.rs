@@ -67,7 +67,7 @@ impl Playback {
         let pending = !self.marks.is_empty();
         self.marks.clear();
         let item = self.item.take()?;
-        let cut = pending.then(|| Cut {
+        let cut = pending.then_some(Cut {
             item_id: item,
             heard_ms: self.heard_ms,
             sent_ms: self.sent_ms,
@@ -96,7 +96,11 @@ pub fn heard_text(text: &str, heard_ms: u64, total_ms: u64) -> String {
     while end > 0 && end < chars.len() && !chars[end].is_whitespace() {
         end -= 1;
     }
-    chars[..end].iter().collect::<String>().trim_end().to_owned()
+    chars[..end]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -114,7 +118,11 @@ mod tests {
         playback.marked(&second);
         assert_eq!(
             playback.interrupt(),
-            Some(Cut { item_id: "item_a".into(), heard_ms: 40, sent_ms: 60 })
+            Some(Cut {
+                item_id: "item_a".into(),
+                heard_ms: 40,
+                sent_ms: 60
+            })
         );
         assert!(!playback.playing());
         // Nothing pending: a caller speaking after the answer played cuts nothing.
@@ -140,7 +148,11 @@ mod tests {
         playback.sent("b", 20);
         assert_eq!(
             playback.interrupt(),
-            Some(Cut { item_id: "b".into(), heard_ms: 0, sent_ms: 20 })
+            Some(Cut {
+                item_id: "b".into(),
+                heard_ms: 0,
+                sent_ms: 20
+            })
         );
     }
 

@@ -36,7 +36,10 @@ pub fn session_update(config: &SessionConfig) -> Value {
     let mut transcription = Map::new();
     transcription.insert(
         "model".into(),
-        json!(config.transcription_model.as_deref().unwrap_or("gpt-4o-mini-transcribe")),
+        json!(config
+            .transcription_model
+            .as_deref()
+            .unwrap_or("gpt-4o-mini-transcribe")),
     );
     if let Some(language) = &config.language {
         // The transcription takes ISO 639-1 (`en`), not a region.
@@ -81,7 +84,11 @@ pub fn function_output(call_id: &str, output: &str) -> Value {
 /// A text message in the conversation (a caller's keypad press; the transcript replayed
 /// after a reconnect).
 pub fn text_item(role: &str, text: &str) -> Value {
-    let kind = if role == "assistant" { "output_text" } else { "input_text" };
+    let kind = if role == "assistant" {
+        "output_text"
+    } else {
+        "input_text"
+    };
     json!({"type": "conversation.item.create", "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}})
 }
 
@@ -118,15 +125,33 @@ pub enum ServerEvent {
     SpeechStarted,
     SpeechStopped,
     /// What the caller said, transcribed.
-    InputTranscript { item_id: String, text: String },
-    ResponseCreated { id: String },
+    InputTranscript {
+        item_id: String,
+        text: String,
+    },
+    ResponseCreated {
+        id: String,
+    },
     /// Audio of the model's answer, in the session's format.
-    Audio { item_id: String, audio: Vec<u8> },
+    Audio {
+        item_id: String,
+        audio: Vec<u8>,
+    },
     /// The model's spoken words so far (a delta) and in full (done).
-    TranscriptDelta { item_id: String, delta: String },
-    TranscriptDone { item_id: String, text: String },
+    TranscriptDelta {
+        item_id: String,
+        delta: String,
+    },
+    TranscriptDone {
+        item_id: String,
+        text: String,
+    },
     /// The model asks for a tool.
-    FunctionCall { call_id: String, name: String, arguments: String },
+    FunctionCall {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
     ResponseDone {
         id: String,
         status: String,
@@ -135,13 +160,20 @@ pub enum ServerEvent {
         /// An out-of-band answer (a filler) rather than one in the conversation.
         out_of_band: bool,
     },
-    Error { message: String, code: Option<String> },
+    Error {
+        message: String,
+        code: Option<String>,
+    },
     /// Anything else (rate limits, item bookkeeping).
     Other(String),
 }
 
 fn text(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Reads one server event (GA or beta names).
@@ -253,9 +285,8 @@ pub fn realtime_url(base_url: &str, model: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A connection to a realtime model.
 pub struct Connection {
@@ -286,7 +317,9 @@ impl Connection {
         let connect = tokio_tungstenite::connect_async(request);
         let (socket, _) = tokio::time::timeout(timeout, connect)
             .await
-            .map_err(|_| VoiceError::Upstream("the realtime model did not answer in time".to_owned()))?
+            .map_err(|_| {
+                VoiceError::Upstream("the realtime model did not answer in time".to_owned())
+            })?
             .map_err(|e| VoiceError::Upstream(format!("cannot reach the realtime model: {e}")))?;
         Ok(Self { socket })
     }
@@ -303,7 +336,9 @@ impl Connection {
         loop {
             match self.socket.next().await? {
                 Ok(Message::Text(text)) => return Some(Ok(text.to_string())),
-                Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(
+                    Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_),
+                ) => {}
                 Ok(Message::Close(_)) => return None,
                 Err(e) => return Some(Err(VoiceError::Connection(e.to_string()))),
             }
@@ -322,11 +357,15 @@ mod tests {
     #[test]
     fn urls_come_from_the_provider_base() {
         assert_eq!(
-            realtime_url("https://api.openai.com/v1", "gpt-realtime").ok().as_deref(),
+            realtime_url("https://api.openai.com/v1", "gpt-realtime")
+                .ok()
+                .as_deref(),
             Some("wss://api.openai.com/v1/realtime?model=gpt-realtime")
         );
         assert_eq!(
-            realtime_url("http://127.0.0.1:9/v1/", "m x").ok().as_deref(),
+            realtime_url("http://127.0.0.1:9/v1/", "m x")
+                .ok()
+                .as_deref(),
             Some("ws://127.0.0.1:9/v1/realtime?model=m+x")
         );
         assert!(realtime_url("ftp://x", "m").is_err());
@@ -338,15 +377,25 @@ mod tests {
             let raw = json!({"type": name, "item_id": "it1", "delta": "AAE="}).to_string();
             assert_eq!(
                 parse_event(&raw).ok(),
-                Some(ServerEvent::Audio { item_id: "it1".into(), audio: vec![0, 1] })
+                Some(ServerEvent::Audio {
+                    item_id: "it1".into(),
+                    audio: vec![0, 1]
+                })
             );
         }
         let call = json!({"type": "response.output_item.done", "item": {"type": "function_call", "call_id": "c1", "name": "ask_supervisor", "arguments": "{}"}});
-        assert!(matches!(parse_event(&call.to_string()), Ok(ServerEvent::FunctionCall { name, .. }) if name == "ask_supervisor"));
+        assert!(
+            matches!(parse_event(&call.to_string()), Ok(ServerEvent::FunctionCall { name, .. }) if name == "ask_supervisor")
+        );
         let done = json!({"type": "response.done", "response": {"id": "r1", "status": "completed", "usage": {"input_tokens": 12, "output_tokens": 30}}});
         assert!(matches!(
             parse_event(&done.to_string()),
-            Ok(ServerEvent::ResponseDone { input_tokens: 12, output_tokens: 30, out_of_band: false, .. })
+            Ok(ServerEvent::ResponseDone {
+                input_tokens: 12,
+                output_tokens: 30,
+                out_of_band: false,
+                ..
+            })
         ));
         assert!(parse_event("{").is_err());
     }
@@ -363,9 +412,21 @@ mod tests {
             language: Some("de-DE".into()),
             tools: vec![json!({"type": "function", "name": "ask_supervisor"})],
         });
-        assert_eq!(update["session"]["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
-        assert_eq!(update["session"]["audio"]["output"]["voice"], json!("marin"));
-        assert_eq!(update["session"]["audio"]["input"]["transcription"]["language"], json!("de"));
-        assert_eq!(update["session"]["tools"][0]["name"], json!("ask_supervisor"));
+        assert_eq!(
+            update["session"]["audio"]["input"]["format"],
+            json!({"type": "audio/pcmu"})
+        );
+        assert_eq!(
+            update["session"]["audio"]["output"]["voice"],
+            json!("marin")
+        );
+        assert_eq!(
+            update["session"]["audio"]["input"]["transcription"]["language"],
+            json!("de")
+        );
+        assert_eq!(
+            update["session"]["tools"][0]["name"],
+            json!("ask_supervisor")
+        );
     }
 }

@@ -42,7 +42,7 @@ enum Update {
     /// The turn ended: its answer and the call tool it asked for.
     Done {
         run_id: RunId,
-        message: Option<Message>,
+        message: Option<Box<Message>>,
         action: Option<(String, Value)>,
     },
 }
@@ -73,7 +73,9 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
     let setup = loop {
         match socket.recv().await {
             Some(WsMessage::Text(text)) => match serde_json::from_str::<Value>(&text) {
-                Ok(value) if value.get("type").and_then(Value::as_str) == Some("setup") => break value,
+                Ok(value) if value.get("type").and_then(Value::as_str) == Some("setup") => {
+                    break value
+                }
                 _ => continue,
             },
             Some(WsMessage::Binary(_)) => continue,
@@ -249,12 +251,16 @@ async fn start_turn(
     tx: mpsc::Sender<Update>,
 ) -> Option<Turn> {
     let conversation = log.conversation()?.clone();
-    let request = TurnRequest::on(&log.call.tenant_id, &conversation, Input::Send { text: said })
-        .with_options(TurnOptions {
-            client_tools: call_tools(),
-            instructions: Some(RELAY_RULES.to_owned()),
-            ..TurnOptions::default()
-        });
+    let request = TurnRequest::on(
+        &log.call.tenant_id,
+        &conversation,
+        Input::Send { text: said },
+    )
+    .with_options(TurnOptions {
+        client_tools: call_tools(),
+        instructions: Some(RELAY_RULES.to_owned()),
+        ..TurnOptions::default()
+    });
     let started = match host.runner().start(request).await {
         Ok(started) => started,
         Err(error) => {
@@ -270,9 +276,9 @@ async fn start_turn(
         while let Some(event) = events.next().await {
             match event.event {
                 RunEvent::MessageDelta { text } => {
-                    if tx.send(Update::Token(text)).await.is_err() {
+                    let Ok(()) = tx.send(Update::Token(text)).await else {
                         return;
-                    }
+                    };
                 }
                 RunEvent::MessageCompleted { message: m } => message = Some(*m),
                 _ => {}
@@ -280,7 +286,9 @@ async fn start_turn(
         }
         let action = message.as_ref().and_then(|m| {
             m.content.iter().find_map(|part| match part {
-                ContentPart::ToolCall { name, arguments, .. } if name == END_CALL || name == TRANSFER_CALL => {
+                ContentPart::ToolCall {
+                    name, arguments, ..
+                } if name == END_CALL || name == TRANSFER_CALL => {
                     Some((name.clone(), arguments.clone()))
                 }
                 _ => None,
@@ -289,12 +297,15 @@ async fn start_turn(
         let _ = tx
             .send(Update::Done {
                 run_id: id,
-                message,
+                message: message.map(Box::new),
                 action,
             })
             .await;
     });
-    Some(Turn { run_id, heard: None })
+    Some(Turn {
+        run_id,
+        heard: None,
+    })
 }
 
 /// The agent asked to end or transfer the call: the `end` frame, with what the
@@ -309,7 +320,11 @@ async fn act<S: Socket>(
     let at_ms = log.at_ms();
     let slug = log.agent.spec.slug.clone();
     let (handoff, status, output) = if name == TRANSFER_CALL {
-        let reason = args.get("reason").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let reason = args
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         match log.agent.spec.voice.transfer_number.clone() {
             Some(number) => {
                 log.call.transferred_to = Some(number.clone());
@@ -323,7 +338,11 @@ async fn act<S: Socket>(
                 let waiting = match log.conversation() {
                     Some(conversation) => host
                         .runner()
-                        .call_asks_for_human(&log.agent, conversation, (!reason.is_empty()).then_some(reason.as_str()))
+                        .call_asks_for_human(
+                            &log.agent,
+                            conversation,
+                            (!reason.is_empty()).then_some(reason.as_str()),
+                        )
                         .await
                         .unwrap_or(false),
                     None => false,
@@ -333,13 +352,25 @@ async fn act<S: Socket>(
                 }
                 (
                     json!({"reason": "inbox", "call_id": log.call.id}),
-                    if waiting { CallStatus::Transferred } else { CallStatus::Completed },
-                    if waiting { "the team will follow up".to_owned() } else { "the team is away".to_owned() },
+                    if waiting {
+                        CallStatus::Transferred
+                    } else {
+                        CallStatus::Completed
+                    },
+                    if waiting {
+                        "the team will follow up".to_owned()
+                    } else {
+                        "the team is away".to_owned()
+                    },
                 )
             }
         }
     } else {
-        (json!({"reason": "ended", "call_id": log.call.id}), CallStatus::Completed, "ended".to_owned())
+        (
+            json!({"reason": "ended", "call_id": log.call.id}),
+            CallStatus::Completed,
+            "ended".to_owned(),
+        )
     };
     log.tool(CallToolCall {
         name: name.to_owned(),

@@ -53,7 +53,12 @@ pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, m
             return;
         }
     };
-    let param = |key: &str| parameters.get(key).and_then(Value::as_str).map(str::to_owned);
+    let param = |key: &str| {
+        parameters
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let direction = match param("direction").as_deref() {
         Some(d) if d.starts_with("outbound") => CallDirection::Outbound,
         _ => CallDirection::Inbound,
@@ -99,7 +104,12 @@ pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, m
 }
 
 /// A browser's voice socket for `agent` (the page's origin already checked).
-pub async fn browser<S: Socket + 'static>(host: VoiceHost, agent: Agent, socket: S, visitor: Option<String>) {
+pub async fn browser<S: Socket + 'static>(
+    host: VoiceHost,
+    agent: Agent,
+    socket: S,
+    visitor: Option<String>,
+) {
     let mut context = Map::new();
     if let Some(visitor) = &visitor {
         context.insert("visitor".into(), Value::String(visitor.clone()));
@@ -127,7 +137,8 @@ pub async fn browser<S: Socket + 'static>(host: VoiceHost, agent: Agent, socket:
         }
     };
     if leg.ready(log.call.id.as_str()).await.is_err() {
-        log.finish(CallStatus::Completed, Some("the page left".to_owned())).await;
+        log.finish(CallStatus::Completed, Some("the page left".to_owned()))
+            .await;
         return;
     }
     run_call(log, &mut leg, None).await;
@@ -169,7 +180,9 @@ pub async fn place_call(
             NewCall {
                 channel: CallChannel::Phone,
                 direction: CallDirection::Outbound,
-                mode: if agent.spec.voice.transport == frontdesk_core::voice::Transport::ConversationRelay {
+                mode: if agent.spec.voice.transport
+                    == frontdesk_core::voice::Transport::ConversationRelay
+                {
                     "conversation_relay"
                 } else {
                     mode(agent)
@@ -235,7 +248,12 @@ pub async fn client_secret(host: &VoiceHost, agent: &Agent) -> crate::Result<Val
         .json(&body)
         .send()
         .await
-        .map_err(|e| crate::VoiceError::Upstream(format!("the realtime provider did not answer: {}", e.without_url())))?;
+        .map_err(|e| {
+            crate::VoiceError::Upstream(format!(
+                "the realtime provider did not answer: {}",
+                e.without_url()
+            ))
+        })?;
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -267,7 +285,11 @@ pub async fn twiml_answer(
     if call.is_none() {
         match host.service().calls_at_limit(&agent.tenant_id).await {
             Ok(false) => {}
-            Ok(true) => return twilio::say_and_hang_up("All our lines are busy. Please call again in a few minutes."),
+            Ok(true) => {
+                return twilio::say_and_hang_up(
+                    "All our lines are busy. Please call again in a few minutes.",
+                )
+            }
             Err(error) => {
                 tracing::warn!(%error, "the call limit could not be checked");
                 return twilio::say_and_hang_up("Sorry, we cannot take your call right now.");
@@ -301,7 +323,8 @@ pub async fn twiml_answer(
             &parameters,
         ),
         frontdesk_core::voice::Transport::MediaStream => {
-            let pipeline_ready = voice.transcription_model.is_some() && voice.speech_model.is_some();
+            let pipeline_ready =
+                voice.transcription_model.is_some() && voice.speech_model.is_some();
             if voice.realtime_model.is_none() && !pipeline_ready {
                 tracing::warn!(agent = %agent.spec.slug, "a call came in for an agent that cannot take calls by media stream");
                 return twilio::say_and_hang_up("Sorry, this number cannot take calls right now.");

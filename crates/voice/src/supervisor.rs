@@ -139,22 +139,21 @@ pub async fn ask(
         instructions: Some(SUPERVISOR_BRIEF.to_owned()),
         ..TurnOptions::default()
     });
-    let outcome = match host.runner().run_to_end(request).await {
-        Ok(outcome) => outcome,
-        Err(frontdesk_core::Error::ForPeople { .. }) => {
-            return Advice::only(
+    let outcome =
+        match host.runner().run_to_end(request).await {
+            Ok(outcome) => outcome,
+            Err(frontdesk_core::Error::ForPeople { .. }) => return Advice::only(
                 "A person from the team is handling this conversation. Tell the caller someone \
                  will get back to them shortly.",
-            )
-        }
-        Err(error) => {
-            tracing::warn!(%error, supervisor = slug, "the supervisor could not be asked");
-            return Advice::only(
-                "You cannot check that right now. Apologise, and offer to transfer the caller \
+            ),
+            Err(error) => {
+                tracing::warn!(%error, supervisor = slug, "the supervisor could not be asked");
+                return Advice::only(
+                    "You cannot check that right now. Apologise, and offer to transfer the caller \
                  to the team or to take a message.",
-            );
-        }
-    };
+                );
+            }
+        };
     let mut tools = Vec::new();
     let mut say = String::new();
     if let Some(message) = &outcome.message {

@@ -47,9 +47,12 @@ pub fn valid_signature(
     if let Some(other) = other_port_form(url) {
         candidates.push(other);
     }
-    candidates
-        .iter()
-        .any(|candidate| constant_eq(signature(auth_token, candidate, params).as_bytes(), given.as_bytes()))
+    candidates.iter().any(|candidate| {
+        constant_eq(
+            signature(auth_token, candidate, params).as_bytes(),
+            given.as_bytes(),
+        )
+    })
 }
 
 /// The URL with its default port written out when it has none, or without it when it is
@@ -64,7 +67,9 @@ fn other_port_form(url: &str) -> Option<String> {
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     // The port follows the last colon, outside an IPv6 literal's brackets.
-    let port_colon = authority.rfind(':').filter(|&i| !authority[i..].contains(']'));
+    let port_colon = authority
+        .rfind(':')
+        .filter(|&i| !authority[i..].contains(']'));
     let host = match port_colon {
         Some(i) if &authority[i + 1..] == default => {
             return Some(format!("{scheme}://{}{tail}", &authority[..i]))
@@ -180,10 +185,17 @@ pub enum StreamEvent {
         parameters: serde_json::Map<String, Value>,
     },
     /// μ-law 8 kHz audio.
-    Media { payload: Vec<u8>, timestamp_ms: u64 },
-    Dtmf { digit: String },
+    Media {
+        payload: Vec<u8>,
+        timestamp_ms: u64,
+    },
+    Dtmf {
+        digit: String,
+    },
     /// Audio queued before the mark of this name has played (or was cleared).
-    Mark { name: String },
+    Mark {
+        name: String,
+    },
     Stop,
 }
 
@@ -235,7 +247,8 @@ struct MarkBody {
 pub fn parse_stream_frame(text: &str) -> Result<Option<StreamEvent>> {
     let frame: Frame = serde_json::from_str(text)
         .map_err(|e| VoiceError::Protocol(format!("not a media-stream frame: {e}")))?;
-    let missing = |what: &str| VoiceError::Protocol(format!("`{}` frame without `{what}`", frame.event));
+    let missing =
+        |what: &str| VoiceError::Protocol(format!("`{}` frame without `{what}`", frame.event));
     Ok(Some(match frame.event.as_str() {
         "connected" => StreamEvent::Connected,
         "start" => {
@@ -315,7 +328,10 @@ impl Rest {
     fn calls_url(&self, account: &Account, call: Option<&str>) -> String {
         let base = self.base.trim_end_matches('/');
         match call {
-            Some(call) => format!("{base}/2010-04-01/Accounts/{}/Calls/{call}.json", account.sid),
+            Some(call) => format!(
+                "{base}/2010-04-01/Accounts/{}/Calls/{call}.json",
+                account.sid
+            ),
             None => format!("{base}/2010-04-01/Accounts/{}/Calls.json", account.sid),
         }
     }
@@ -336,7 +352,9 @@ impl Rest {
                 .get("message")
                 .and_then(Value::as_str)
                 .unwrap_or("no message");
-            return Err(VoiceError::Upstream(format!("Twilio answered {status}: {message}")));
+            return Err(VoiceError::Upstream(format!(
+                "Twilio answered {status}: {message}"
+            )));
         }
         Ok(body)
     }
@@ -344,13 +362,17 @@ impl Rest {
     /// Gives the call new TwiML (a transfer's `<Dial>`, or a goodbye and `<Hangup/>`).
     pub async fn redirect(&self, account: &Account, call_sid: &str, twiml: &str) -> Result<()> {
         let url = self.calls_url(account, Some(call_sid));
-        self.post(account, url, &[("Twiml", twiml)]).await.map(|_| ())
+        self.post(account, url, &[("Twiml", twiml)])
+            .await
+            .map(|_| ())
     }
 
     /// Ends the call.
     pub async fn hang_up(&self, account: &Account, call_sid: &str) -> Result<()> {
         let url = self.calls_url(account, Some(call_sid));
-        self.post(account, url, &[("Status", "completed")]).await.map(|_| ())
+        self.post(account, url, &[("Status", "completed")])
+            .await
+            .map(|_| ())
     }
 
     /// Places a call from `from` to `to`; Twilio asks `answer_url` for its TwiML when it is
@@ -381,20 +403,36 @@ mod tests {
     use super::*;
 
     fn params() -> Vec<(String, String)> {
-        [("CallSid", "CA123"), ("From", "+15550001111"), ("To", "+15550002222")]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        [
+            ("CallSid", "CA123"),
+            ("From", "+15550001111"),
+            ("To", "+15550002222"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
     }
 
     #[test]
     fn signature_matches_the_vector_twilios_validator_made() {
         // PROTOCOLS.md §6: made offline with twilio 9.13's RequestValidator.
         let url = "https://example.test/twilio/voice?x=1";
-        assert_eq!(signature("12345", url, &params()), "OXig1DCeNcAhcfrmyZgJLIEs/gs=");
-        assert!(valid_signature("12345", url, &params(), "OXig1DCeNcAhcfrmyZgJLIEs/gs="));
+        assert_eq!(
+            signature("12345", url, &params()),
+            "OXig1DCeNcAhcfrmyZgJLIEs/gs="
+        );
+        assert!(valid_signature(
+            "12345",
+            url,
+            &params(),
+            "OXig1DCeNcAhcfrmyZgJLIEs/gs="
+        ));
         // Signed with the port, checked without (and the other way round).
-        let with_port = signature("12345", "https://example.test:443/twilio/voice?x=1", &params());
+        let with_port = signature(
+            "12345",
+            "https://example.test:443/twilio/voice?x=1",
+            &params(),
+        );
         assert!(valid_signature("12345", url, &params(), &with_port));
         assert!(valid_signature(
             "12345",
@@ -402,10 +440,20 @@ mod tests {
             &params(),
             "OXig1DCeNcAhcfrmyZgJLIEs/gs="
         ));
-        assert!(!valid_signature("54321", url, &params(), "OXig1DCeNcAhcfrmyZgJLIEs/gs="));
+        assert!(!valid_signature(
+            "54321",
+            url,
+            &params(),
+            "OXig1DCeNcAhcfrmyZgJLIEs/gs="
+        ));
         let mut changed = params();
         changed[1].1 = "+15559999999".to_owned();
-        assert!(!valid_signature("12345", url, &changed, "OXig1DCeNcAhcfrmyZgJLIEs/gs="));
+        assert!(!valid_signature(
+            "12345",
+            url,
+            &changed,
+            "OXig1DCeNcAhcfrmyZgJLIEs/gs="
+        ));
     }
 
     #[test]
@@ -413,7 +461,14 @@ mod tests {
         let twiml = connect_stream("wss://h/voice/twilio/agt_1/stream", &[("call", "a\"<b>")]);
         assert!(twiml.contains("<Stream url=\"wss://h/voice/twilio/agt_1/stream\">"));
         assert!(twiml.contains("value=\"a&quot;&lt;b&gt;\""));
-        let relay = connect_relay("wss://h/r", "https://h/a", Some("Hi & welcome"), "en-US", None, &[]);
+        let relay = connect_relay(
+            "wss://h/r",
+            "https://h/a",
+            Some("Hi & welcome"),
+            "en-US",
+            None,
+            &[],
+        );
         assert!(relay.contains("welcomeGreeting=\"Hi &amp; welcome\""));
         assert!(dial("+15550001111", None).contains("<Dial>+15550001111</Dial>"));
     }
@@ -422,7 +477,12 @@ mod tests {
     fn stream_frames_parse_with_string_counters() {
         let start = r#"{"event":"start","sequenceNumber":"1","streamSid":"MZ1","start":{"streamSid":"MZ1","accountSid":"AC1","callSid":"CA1","tracks":["inbound"],"customParameters":{"call":"call_x"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}"#;
         match parse_stream_frame(start) {
-            Ok(Some(StreamEvent::Start { stream_sid, call_sid, parameters, .. })) => {
+            Ok(Some(StreamEvent::Start {
+                stream_sid,
+                call_sid,
+                parameters,
+                ..
+            })) => {
                 assert_eq!((stream_sid.as_str(), call_sid.as_str()), ("MZ1", "CA1"));
                 assert_eq!(parameters.get("call"), Some(&json!("call_x")));
             }
@@ -431,7 +491,10 @@ mod tests {
         let media = r#"{"event":"media","sequenceNumber":"3","streamSid":"MZ1","media":{"track":"inbound","chunk":"2","timestamp":"40","payload":"//8="}}"#;
         assert_eq!(
             parse_stream_frame(media).ok().flatten(),
-            Some(StreamEvent::Media { payload: vec![0xFF, 0xFF], timestamp_ms: 40 })
+            Some(StreamEvent::Media {
+                payload: vec![0xFF, 0xFF],
+                timestamp_ms: 40
+            })
         );
         assert!(parse_stream_frame("{\"event\":\"media\"}").is_err());
         assert!(parse_stream_frame("not json").is_err());

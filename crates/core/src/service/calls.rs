@@ -38,7 +38,9 @@ impl Service {
         if active >= limit {
             return Err(Error::RateLimited {
                 retry_after_secs: 30,
-                message: format!("this account has {limit} calls under way, its limit; try again when one ends"),
+                message: format!(
+                    "this account has {limit} calls under way, its limit; try again when one ends"
+                ),
             });
         }
         let call = Call {
@@ -90,7 +92,8 @@ impl Service {
 
     /// The agent a telephony webhook names by id (its tenant comes with it).
     pub async fn phone_agent(&self, agent: &str) -> Result<Agent> {
-        let id = crate::id::AgentId::parse(agent).map_err(|_| Error::NotFound { resource: "agent" })?;
+        let id =
+            crate::id::AgentId::parse(agent).map_err(|_| Error::NotFound { resource: "agent" })?;
         self.store
             .phone_agent(&id)
             .await

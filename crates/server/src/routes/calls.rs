@@ -58,14 +58,20 @@ pub async fn list_calls(
         .as_deref()
         .map(|s| {
             CallStatus::parse(s).ok_or_else(|| {
-                Error::invalid("status", "must be one of active, completed, failed, transferred")
+                Error::invalid(
+                    "status",
+                    "must be one of active, completed, failed, transferred",
+                )
             })
         })
         .transpose()?;
     let channel = params
         .channel
         .as_deref()
-        .map(|c| CallChannel::parse(c).ok_or_else(|| Error::invalid("channel", "must be phone or browser")))
+        .map(|c| {
+            CallChannel::parse(c)
+                .ok_or_else(|| Error::invalid("channel", "must be phone or browser"))
+        })
         .transpose()?;
     let after = params.cursor.as_deref().map(Cursor::decode).transpose()?;
     let query = CallQuery {
@@ -130,9 +136,14 @@ pub async fn place_call(
         .service
         .get_agent(&auth.tenant, &AgentRef::parse(&input.agent)?)
         .await?;
-    let call = frontdesk_voice::session::place_call(&state.voice, &agent, &input.to, input.from.as_deref())
-        .await
-        .map_err(super::voice::voice_error)?;
+    let call = frontdesk_voice::session::place_call(
+        &state.voice,
+        &agent,
+        &input.to,
+        input.from.as_deref(),
+    )
+    .await
+    .map_err(super::voice::voice_error)?;
     Ok((StatusCode::CREATED, Json(call)))
 }
 

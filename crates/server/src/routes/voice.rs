@@ -41,7 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/voice.css",
             get(|headers: HeaderMap| async move {
-                super::widget_pages::asset(&headers, "text/css; charset=utf-8", include_str!("../../assets/voice.css"))
+                super::widget_pages::asset(
+                    &headers,
+                    "text/css; charset=utf-8",
+                    include_str!("../../assets/voice.css"),
+                )
             }),
         )
         .route("/voice/{tenant_id}/{agent}", get(voice_page))
@@ -122,7 +126,12 @@ async fn signed_agent(
         .unwrap_or_default();
     use secrecy::ExposeSecret;
     if given.is_empty()
-        || !frontdesk_voice::twilio::valid_signature(account.token.expose_secret(), url, params, given)
+        || !frontdesk_voice::twilio::valid_signature(
+            account.token.expose_secret(),
+            url,
+            params,
+            given,
+        )
     {
         tracing::warn!(agent = %agent.id, "a Twilio request with a wrong signature was refused");
         return Err(ApiError(Error::Forbidden {
@@ -195,7 +204,9 @@ async fn relay_action(
     let handoff = params
         .iter()
         .find_map(|(k, v)| (k == "HandoffData").then_some(v.as_str()));
-    Ok(twiml(frontdesk_voice::session::relay_action(&agent, handoff)))
+    Ok(twiml(frontdesk_voice::session::relay_action(
+        &agent, handoff,
+    )))
 }
 
 /// A WebSocket as the voice crate reads and writes it.
@@ -246,7 +257,11 @@ async fn twilio_stream(
     let host = state.voice.clone();
     Ok(bounded(ws).on_upgrade(move |socket| async move {
         let calls = host.clone();
-        calls.spawn(frontdesk_voice::session::twilio_stream(host, agent, AxumSocket(socket)));
+        calls.spawn(frontdesk_voice::session::twilio_stream(
+            host,
+            agent,
+            AxumSocket(socket),
+        ));
     }))
 }
 
@@ -314,7 +329,10 @@ async fn voice_page(
         .replace("__TITLE__", &escape(&title))
         .replace(
             "__SOCKET__",
-            &escape(&format!("/voice/{}/{}/ws", agent.tenant_id, agent.spec.slug)),
+            &escape(&format!(
+                "/voice/{}/{}/ws",
+                agent.tenant_id, agent.spec.slug
+            )),
         )
         .replace(
             "__GREETING__",
@@ -376,6 +394,11 @@ async fn browser_socket(
     let host = state.voice.clone();
     Ok(bounded(ws).on_upgrade(move |socket| async move {
         let calls = host.clone();
-        calls.spawn(frontdesk_voice::session::browser(host, agent, AxumSocket(socket), None));
+        calls.spawn(frontdesk_voice::session::browser(
+            host,
+            agent,
+            AxumSocket(socket),
+            None,
+        ));
     }))
 }

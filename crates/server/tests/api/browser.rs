@@ -53,11 +53,24 @@ impl Driver {
     }
 
     pub(crate) async fn browser(&self) -> Client {
+        self.browser_with(&[]).await
+    }
+
+    /// A browser with more command-line switches (a fake microphone, say).
+    pub(crate) async fn browser_with(&self, extra: &[&str]) -> Client {
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+            "--window-size=1200,900",
+        ];
+        args.extend_from_slice(extra);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({"binary": "/usr/bin/chromium", "args": ["--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-dev-shm-usage", "--window-size=1200,900"]}),
+            json!({"binary": "/usr/bin/chromium", "args": args}),
         );
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::common::{expect, expect_error, ScriptedModel, TestApp, TestAppBuilder, TestTenant};
 
 /// Every route that names one of A's objects, with a body where it needs one.
+#[allow(clippy::too_many_arguments)]
 fn routes_with_ids(
     agent_id: &str,
     key_id: &str,
@@ -16,9 +17,16 @@ fn routes_with_ids(
     message_id: &str,
     kb_id: &str,
     doc_id: &str,
+    call_id: &str,
 ) -> Vec<(Method, String, Option<Value>)> {
     let kb_docs = format!("/api/v1/knowledge-bases/{kb_id}/documents");
     vec![
+        (Method::GET, format!("/api/v1/calls/{call_id}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/agents/{agent_id}/realtime-client-secrets"),
+            None,
+        ),
         (Method::GET, kb_docs.clone(), None),
         (
             Method::GET,
@@ -235,6 +243,30 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     )
     .await;
     let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let a_agent = app
+        .service
+        .get_agent(
+            &a.id,
+            &frontdesk_core::agent::AgentRef::Slug("support".into()),
+        )
+        .await
+        .unwrap();
+    let call = app
+        .service
+        .open_call(
+            &a_agent,
+            frontdesk_core::service::NewCall {
+                channel: frontdesk_core::voice::CallChannel::Phone,
+                direction: frontdesk_core::voice::CallDirection::Inbound,
+                mode: "realtime",
+                from: Some("+15550004711".into()),
+                to: None,
+                provider_call_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let call_id = call.id.to_string();
     let message_id = result["message"]["parent_id"].as_str().unwrap().to_owned();
     let (agent_id, key_id, conversation_id) = (
         agent["id"].as_str().unwrap(),
@@ -250,6 +282,7 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
         &message_id,
         &kb_id,
         &doc_id,
+        &call_id,
     ) {
         let mut request = app.request(method.clone(), &path, &b.key);
         if let Some(body) = &body {
@@ -297,6 +330,8 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
     // Lists and search answer (a 4xx would say nothing) and show none of A's objects.
     let end_user_filter = "/api/v1/conversations?end_user_id=user-1".to_owned();
     for path in [
+        "/api/v1/calls",
+        "/api/v1/calls?q=4711",
         "/api/v1/agents",
         "/api/v1/api-keys",
         "/api/v1/conversations?archived=all",
@@ -381,8 +416,10 @@ async fn another_tenant_sees_nothing(builder: TestAppBuilder) {
             &message_id,
             &kb_id,
             &doc_id,
+            &call_id,
         ),
         [
+            (call_id.as_str(), "{call}"),
             (agent_id, "{agent}"),
             (key_id, "{key}"),
             (conversation_id, "{conversation}"),
@@ -571,7 +608,7 @@ async fn protocol_routes_stay_apart(app: &TestApp, b: &TestTenant, conversation:
 async fn every_route_with_an_id_is_in_the_table(
     app: &TestApp,
     table: &[(Method, String, Option<Value>)],
-    ids: [(&str, &'static str); 9],
+    ids: [(&str, &'static str); 10],
 ) {
     let document = expect(
         app.client

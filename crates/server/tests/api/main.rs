@@ -34,6 +34,7 @@ mod tenants;
 mod turns;
 mod upstream;
 mod voice;
+mod voice_browser;
 mod voice_peers;
 mod voice_stream;
 mod widget;

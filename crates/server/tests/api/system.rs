@@ -195,6 +195,9 @@ async fn openapi_document_covers_the_api_and_renders_as_docs() {
         ("/api/v1/conversations/{conversation}/handback", &["post"]),
         ("/api/v1/conversations/{conversation}/typing", &["post"]),
         ("/api/v1/conversations/{conversation}/events", &["get"]),
+        ("/api/v1/calls", &["get", "post"]),
+        ("/api/v1/calls/{call}", &["get"]),
+        ("/api/v1/agents/{agent}/realtime-client-secrets", &["post"]),
         ("/api/v1/tenants", &["post"]),
         (
             "/api/v1/conversations/{conversation}/messages/{message}/regenerate",

@@ -120,11 +120,20 @@ impl RealtimeScript {
 type Server = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn send(socket: &mut Server, event: Value) -> bool {
-    socket.send(Message::Text(event.to_string().into())).await.is_ok()
+    socket
+        .send(Message::Text(event.to_string().into()))
+        .await
+        .is_ok()
 }
 
 /// One response: created, then the audio and its transcript (or a function call), done.
-async fn respond(socket: &mut Server, n: usize, action: &Action, bytes_per_ms: usize, in_conversation: bool) {
+async fn respond(
+    socket: &mut Server,
+    n: usize,
+    action: &Action,
+    bytes_per_ms: usize,
+    in_conversation: bool,
+) {
     let id = format!("resp_{n}");
     let item = format!("item_{n}");
     send(socket, json!({"type": "response.created", "event_id": format!("e{n}a"), "response": {"id": id, "status": "in_progress"}})).await;
@@ -150,26 +159,39 @@ async fn respond(socket: &mut Server, n: usize, action: &Action, bytes_per_ms: u
         response["conversation_id"] = Value::Null;
         response["metadata"] = json!({"frontdesk": "filler"});
     }
-    send(socket, json!({"type": "response.done", "response": response})).await;
+    send(
+        socket,
+        json!({"type": "response.done", "response": response}),
+    )
+    .await;
 }
 
 async fn serve(mut socket: Server, shared: Arc<Mutex<Shared>>, frames_per_turn: usize) {
     let (index, refuse) = {
         let mut state = shared.lock().unwrap();
         state.connections.push(Vec::new());
-        (state.connections.len() - 1, state.stay_down && state.connections.len() > 1)
+        (
+            state.connections.len() - 1,
+            state.stay_down && state.connections.len() > 1,
+        )
     };
     if refuse {
         let _ = socket.close(None).await;
         return;
     }
-    send(&mut socket, json!({"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}})).await;
+    send(
+        &mut socket,
+        json!({"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}),
+    )
+    .await;
     let mut bytes_per_ms = 8;
     let mut frames = 0;
     let mut responses = 0;
     let mut last_output = String::new();
     while let Some(Ok(message)) = socket.next().await {
-        let Message::Text(text) = message else { continue };
+        let Message::Text(text) = message else {
+            continue;
+        };
         let event: Value = serde_json::from_str(&text).unwrap();
         shared.lock().unwrap().connections[index].push(event.clone());
         match event["type"].as_str().unwrap_or_default() {
@@ -177,11 +199,16 @@ async fn serve(mut socket: Server, shared: Arc<Mutex<Shared>>, frames_per_turn: 
                 if event["session"]["audio"]["input"]["format"]["type"] == "audio/pcm" {
                     bytes_per_ms = 48;
                 }
-                send(&mut socket, json!({"type": "session.updated", "session": event["session"]})).await;
+                send(
+                    &mut socket,
+                    json!({"type": "session.updated", "session": event["session"]}),
+                )
+                .await;
             }
             "input_audio_buffer.append" => {
                 frames += 1;
-                if frames == 1 {
+                let more = !shared.lock().unwrap().turns.is_empty();
+                if frames == 1 && more {
                     send(&mut socket, json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "in"})).await;
                 }
                 if frames < frames_per_turn {
@@ -198,7 +225,14 @@ async fn serve(mut socket: Server, shared: Arc<Mutex<Shared>>, frames_per_turn: 
                 send(&mut socket, json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 500, "item_id": "in"})).await;
                 send(&mut socket, json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": "in", "content_index": 0, "transcript": turn.heard})).await;
                 responses += 1;
-                respond(&mut socket, index * 100 + responses, &turn.then, bytes_per_ms, true).await;
+                respond(
+                    &mut socket,
+                    index * 100 + responses,
+                    &turn.then,
+                    bytes_per_ms,
+                    true,
+                )
+                .await;
                 let drop_now = {
                     let mut state = shared.lock().unwrap();
                     let due = state.drop_after == Some(state.turns_done);
@@ -212,20 +246,30 @@ async fn serve(mut socket: Server, shared: Arc<Mutex<Shared>>, frames_per_turn: 
                     return;
                 }
             }
-            "conversation.item.create" => {
-                if event["item"]["type"] == "function_call_output" {
-                    last_output = event["item"]["output"].as_str().unwrap_or_default().to_owned();
-                }
+            "conversation.item.create" if event["item"]["type"] == "function_call_output" => {
+                last_output = event["item"]["output"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
             }
             "response.create" => {
                 responses += 1;
-                let instructions = event["response"]["instructions"].as_str().unwrap_or_default();
+                let instructions = event["response"]["instructions"]
+                    .as_str()
+                    .unwrap_or_default();
                 let in_conversation = event["response"]["conversation"] != "none";
                 let text = match instructions.split_once("nothing else: ") {
                     Some((_, said)) => said.to_owned(),
                     None => std::mem::take(&mut last_output),
                 };
-                respond(&mut socket, index * 100 + responses, &Action::Say(text), bytes_per_ms, in_conversation).await;
+                respond(
+                    &mut socket,
+                    index * 100 + responses,
+                    &Action::Say(text),
+                    bytes_per_ms,
+                    in_conversation,
+                )
+                .await;
             }
             _ => {}
         }
@@ -251,7 +295,11 @@ pub struct TwilioPeer {
 }
 
 fn mark_frame(sid: &str, name: &str) -> Message {
-    Message::Text(json!({"event": "mark", "streamSid": sid, "mark": {"name": name}}).to_string().into())
+    Message::Text(
+        json!({"event": "mark", "streamSid": sid, "mark": {"name": name}})
+            .to_string()
+            .into(),
+    )
 }
 
 impl TwilioPeer {
@@ -260,7 +308,9 @@ impl TwilioPeer {
     pub async fn connect(url: &str, token: &str, parameters: Value, echo: bool) -> Self {
         let mut request = url.into_client_request().unwrap();
         let signature = frontdesk_voice::twilio::signature(token, url, &[]);
-        request.headers_mut().insert("x-twilio-signature", signature.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("x-twilio-signature", signature.parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
         let (mut sink, mut stream) = socket.split();
         let (out, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Message>();
@@ -275,7 +325,12 @@ impl TwilioPeer {
         let stream_sid = "MZ00000000000000000000000000000001".to_owned();
         let heard = Arc::new(Mutex::new(Heard::default()));
         let pending = Arc::new(Mutex::new(VecDeque::new()));
-        let (h, p, echo_out, sid) = (heard.clone(), pending.clone(), out.clone(), stream_sid.clone());
+        let (h, p, echo_out, sid) = (
+            heard.clone(),
+            pending.clone(),
+            out.clone(),
+            stream_sid.clone(),
+        );
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let text = match message {
@@ -287,7 +342,9 @@ impl TwilioPeer {
                 assert_eq!(frame["streamSid"], sid.as_str(), "{frame}");
                 match frame["event"].as_str().unwrap_or_default() {
                     "media" => {
-                        let payload = B64.decode(frame["media"]["payload"].as_str().unwrap()).unwrap();
+                        let payload = B64
+                            .decode(frame["media"]["payload"].as_str().unwrap())
+                            .unwrap();
                         h.lock().unwrap().media_bytes += payload.len();
                     }
                     "mark" => {
@@ -316,10 +373,12 @@ impl TwilioPeer {
         };
         peer.send(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}));
         let sid = peer.stream_sid.clone();
-        peer.send(json!({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
+        peer.send(
+            json!({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
             "streamSid": sid, "accountSid": "AC0001", "callSid": "CA0001", "tracks": ["inbound"],
             "customParameters": parameters,
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}));
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}),
+        );
         peer
     }
 
@@ -392,34 +451,58 @@ fn speech(text: &str, convert: &[&str]) -> Vec<u8> {
 
 /// A caller saying `text`: 8 kHz μ-law, as a phone line carries it.
 pub fn phone_speech(text: &str) -> Vec<u8> {
-    speech(text, &["-r", "8000", "-c", "1", "-e", "mu-law", "-t", "raw"])
+    speech(
+        text,
+        &["-r", "8000", "-c", "1", "-e", "mu-law", "-t", "raw"],
+    )
 }
 
 /// A WAV file of `text` at 24 kHz (a browser's fake microphone).
 pub fn speech_wav(text: &str, path: &PathBuf) {
-    let raw = speech(text, &["-r", "24000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "wav"]);
+    let raw = speech(
+        text,
+        &[
+            "-r",
+            "24000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            "-t",
+            "wav",
+        ],
+    );
     std::fs::write(path, raw).unwrap();
 }
+
+/// Form posts: the path and the fields.
+type Posts = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
 /// A scripted Twilio REST API: records form posts and answers a call sid.
 #[derive(Clone)]
 pub struct TwilioRest {
     pub url: String,
-    pub posts: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    pub posts: Posts,
 }
 
 impl TwilioRest {
     pub async fn start() -> Self {
         let posts = Arc::new(Mutex::new(Vec::new()));
         let p = posts.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
-            let p = p.clone();
-            async move {
-                let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-                p.lock().unwrap().push((uri.path().to_owned(), form));
-                axum::Json(json!({"sid": "CA00000000000000000000000000000042", "status": "queued"}))
-            }
-        });
+        let app =
+            axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+                let p = p.clone();
+                async move {
+                    let form: Vec<(String, String)> =
+                        serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                    p.lock().unwrap().push((uri.path().to_owned(), form));
+                    axum::Json(
+                        json!({"sid": "CA00000000000000000000000000000042", "status": "queued"}),
+                    )
+                }
+            });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -39,7 +39,10 @@ async fn connect(line: &Line, agent: &str, echo: bool) -> TwilioPeer {
 /// Waits until the caller heard (all of) these lines: 10 ms of μ-law per character.
 async fn heard_all(peer: &TwilioPeer, lines: &[&str]) {
     let bytes: usize = lines.iter().map(|l| l.chars().count() * 80).sum();
-    until("the answer heard", || peer.heard.lock().unwrap().media_bytes >= bytes).await;
+    until("the answer heard", || {
+        peer.heard.lock().unwrap().media_bytes >= bytes
+    })
+    .await;
 }
 
 fn outputs(realtime: &RealtimeScript) -> Vec<String> {
@@ -69,7 +72,11 @@ async fn the_receptionist_books_through_its_supervisor() {
         vec![
             call("s1", "check_availability", json!({"day": "next Tuesday"})),
             text("We have 10:00 and 14:30 free next Tuesday. Which suits you?"),
-            call("s2", "book_appointment", json!({"day": "next Tuesday", "time": "10:00", "name": "Sam Lee"})),
+            call(
+                "s2",
+                "book_appointment",
+                json!({"day": "next Tuesday", "time": "10:00", "name": "Sam Lee"}),
+            ),
             text("You are booked for next Tuesday at 10:00, Sam."),
             text("Sam Lee called and booked an appointment for next Tuesday at 10:00."),
         ],
@@ -77,8 +84,10 @@ async fn the_receptionist_books_through_its_supervisor() {
         None,
     )
     .await;
-    let hook = |name: &str| json!({"type": "webhook", "name": name, "description": name, "url": format!("{}/{name}", hooks.url),
-        "parameters": {"type": "object", "properties": {"day": {"type": "string"}, "time": {"type": "string"}, "name": {"type": "string"}}}});
+    let hook = |name: &str| {
+        json!({"type": "webhook", "name": name, "description": name, "url": format!("{}/{name}", hooks.url),
+        "parameters": {"type": "object", "properties": {"day": {"type": "string"}, "time": {"type": "string"}, "name": {"type": "string"}}}})
+    };
     line.agent(json!({"slug": "front-desk", "name": "Front desk", "model": "scripted/x",
         "instructions": "You know the clinic's calendar.", "tools": [hook("check_availability"), hook("book_appointment")]}))
         .await;
@@ -86,30 +95,76 @@ async fn the_receptionist_books_through_its_supervisor() {
         "greeting": "City Clinic, how can I help?", "voice": "marin", "filler": "Let me check that."}), json!([])).await;
     let peer = connect(&line, &agent, true).await;
     // The session is set up from the agent: μ-law both ways (no transcoding), its tools.
-    until("the session", || !realtime.events("session.update").is_empty()).await;
+    until("the session", || {
+        !realtime.events("session.update").is_empty()
+    })
+    .await;
     let session = &realtime.events("session.update")[0]["session"];
     assert_eq!(session["audio"]["input"]["format"]["type"], "audio/pcmu");
     assert_eq!(session["audio"]["output"]["format"]["type"], "audio/pcmu");
     assert_eq!(session["audio"]["output"]["voice"], "marin");
-    let names: Vec<&str> = session["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = session["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["ask_supervisor", "transfer_call", "end_call"]);
-    assert!(session["instructions"].as_str().unwrap().starts_with("You are the receptionist of City Clinic."));
+    assert!(session["instructions"]
+        .as_str()
+        .unwrap()
+        .starts_with("You are the receptionist of City Clinic."));
     // The greeting is spoken and heard.
-    until("the greeting", || peer.heard.lock().unwrap().media_bytes > 0).await;
-    peer.play(&utterance("I'd like to book an appointment for next Tuesday."));
+    until("the greeting", || {
+        peer.heard.lock().unwrap().media_bytes > 0
+    })
+    .await;
+    peer.play(&utterance(
+        "I'd like to book an appointment for next Tuesday.",
+    ));
     until("the supervisor's answer", || outputs(&realtime).len() == 1).await;
-    assert_eq!(outputs(&realtime)[0], "We have 10:00 and 14:30 free next Tuesday. Which suits you?");
+    assert_eq!(
+        outputs(&realtime)[0],
+        "We have 10:00 and 14:30 free next Tuesday. Which suits you?"
+    );
     // While the supervisor worked, the caller heard the filler (said outside the
     // conversation), then the answer.
-    heard_all(&peer, &["City Clinic, how can I help?", "Let me check that.", "We have 10:00 and 14:30 free next Tuesday. Which suits you?"]).await;
-    let fillers: Vec<Value> = realtime.events("response.create").into_iter().filter(|e| e["response"]["conversation"] == "none").collect();
+    heard_all(
+        &peer,
+        &[
+            "City Clinic, how can I help?",
+            "Let me check that.",
+            "We have 10:00 and 14:30 free next Tuesday. Which suits you?",
+        ],
+    )
+    .await;
+    let fillers: Vec<Value> = realtime
+        .events("response.create")
+        .into_iter()
+        .filter(|e| e["response"]["conversation"] == "none")
+        .collect();
     assert_eq!(fillers.len(), 1);
-    assert!(fillers[0]["response"]["instructions"].as_str().unwrap().ends_with("Let me check that."));
+    assert!(fillers[0]["response"]["instructions"]
+        .as_str()
+        .unwrap()
+        .ends_with("Let me check that."));
     peer.play(&utterance("Ten o'clock please. My name is Sam Lee."));
     until("the booking", || outputs(&realtime).len() == 2).await;
-    assert_eq!(outputs(&realtime)[1], "You are booked for next Tuesday at 10:00, Sam.");
-    heard_all(&peer, &["City Clinic, how can I help?", "Let me check that.", "We have 10:00 and 14:30 free next Tuesday. Which suits you?",
-        "Let me check that.", "You are booked for next Tuesday at 10:00, Sam."]).await;
+    assert_eq!(
+        outputs(&realtime)[1],
+        "You are booked for next Tuesday at 10:00, Sam."
+    );
+    heard_all(
+        &peer,
+        &[
+            "City Clinic, how can I help?",
+            "Let me check that.",
+            "We have 10:00 and 14:30 free next Tuesday. Which suits you?",
+            "Let me check that.",
+            "You are booked for next Tuesday at 10:00, Sam.",
+        ],
+    )
+    .await;
     peer.play(&utterance("That's all, thank you."));
     // The agent hangs up: the stream closes.
     until("the hang-up", || peer.heard.lock().unwrap().closed).await;
@@ -119,19 +174,68 @@ async fn the_receptionist_books_through_its_supervisor() {
     assert_eq!(call["mode"], "realtime");
     assert_eq!(call["from"], "+15550001111");
     assert_eq!(call["provider_call_id"], "CA0001");
-    assert_eq!(call["summary"], "Sam Lee called and booked an appointment for next Tuesday at 10:00.");
+    assert_eq!(
+        call["summary"],
+        "Sam Lee called and booked an appointment for next Tuesday at 10:00."
+    );
     let said = |speaker: &str| -> Vec<String> {
-        call["transcript"].as_array().unwrap().iter().filter(|l| l["speaker"] == speaker).map(|l| l["text"].as_str().unwrap().to_owned()).collect()
+        call["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["speaker"] == speaker)
+            .map(|l| l["text"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(said("caller"), ["I'd like to book an appointment for next Tuesday.", "Ten o'clock please. My name is Sam Lee.", "That's all, thank you."]);
+    assert_eq!(
+        said("caller"),
+        [
+            "I'd like to book an appointment for next Tuesday.",
+            "Ten o'clock please. My name is Sam Lee.",
+            "That's all, thank you."
+        ]
+    );
     let agent_lines = said("agent");
-    assert_eq!(agent_lines, ["City Clinic, how can I help?", "Let me check that.", "We have 10:00 and 14:30 free next Tuesday. Which suits you?",
-        "Let me check that.", "You are booked for next Tuesday at 10:00, Sam."]);
-    assert!(call["transcript"].as_array().unwrap().iter().all(|l| l["interrupted"].is_null()), "nothing was cut");
-    let tools: Vec<(&str, &str)> = call["tool_calls"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t["agent"].as_str().unwrap())).collect();
-    assert_eq!(tools, [("check_availability", "front-desk"), ("book_appointment", "front-desk"), ("end_call", "reception")]);
-    assert!(call["tool_calls"][0]["output"].as_str().unwrap().contains("14:30"));
-    assert!(call["tool_calls"][0]["run_id"].as_str().unwrap().starts_with("run_"));
+    assert_eq!(
+        agent_lines,
+        [
+            "City Clinic, how can I help?",
+            "Let me check that.",
+            "We have 10:00 and 14:30 free next Tuesday. Which suits you?",
+            "Let me check that.",
+            "You are booked for next Tuesday at 10:00, Sam."
+        ]
+    );
+    assert!(
+        call["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["interrupted"].is_null()),
+        "nothing was cut"
+    );
+    let tools: Vec<(&str, &str)> = call["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["agent"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            ("check_availability", "front-desk"),
+            ("book_appointment", "front-desk"),
+            ("end_call", "reception")
+        ]
+    );
+    assert!(call["tool_calls"][0]["output"]
+        .as_str()
+        .unwrap()
+        .contains("14:30"));
+    assert!(call["tool_calls"][0]["run_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("run_"));
     assert!(call["usage"]["input_tokens"].as_i64().unwrap() >= 100);
     assert!(call["usage"]["frames_in"].as_u64().unwrap() >= 3 * TURN_FRAMES as u64);
     assert!(call["duration_ms"].as_i64().unwrap() > 0);
@@ -141,15 +245,37 @@ async fn the_receptionist_books_through_its_supervisor() {
     // The supervisor's runs are ordinary runs in the call's conversation.
     let conversation = call["conversation_id"].as_str().unwrap();
     let messages = crate::common::expect(
-        line.app.get(&format!("/api/v1/conversations/{conversation}/messages"), &line.tenant.key).send().await.unwrap(),
+        line.app
+            .get(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                &line.tenant.key,
+            )
+            .send()
+            .await
+            .unwrap(),
         reqwest::StatusCode::OK,
     )
     .await;
-    let answers: Vec<&Value> = messages["data"].as_array().unwrap().iter().filter(|m| m["model"] == "scripted/x").collect();
+    let answers: Vec<&Value> = messages["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["model"] == "scripted/x")
+        .collect();
     assert_eq!(answers.len(), 2, "{messages}");
     assert_eq!(answers[0]["content"][0]["name"], "check_availability");
     let run = crate::common::expect(
-        line.app.get(&format!("/api/v1/runs/{}", call["tool_calls"][0]["run_id"].as_str().unwrap()), &line.tenant.key).send().await.unwrap(),
+        line.app
+            .get(
+                &format!(
+                    "/api/v1/runs/{}",
+                    call["tool_calls"][0]["run_id"].as_str().unwrap()
+                ),
+                &line.tenant.key,
+            )
+            .send()
+            .await
+            .unwrap(),
         reqwest::StatusCode::OK,
     )
     .await;
@@ -158,41 +284,101 @@ async fn the_receptionist_books_through_its_supervisor() {
 
 #[tokio::test]
 async fn a_caller_speaking_over_the_answer_cuts_it_to_what_they_heard() {
-    let long = "Our clinic opens at eight in the morning and closes at six in the evening on weekdays.";
-    let realtime = RealtimeScript::start(vec![say("When are you open?", long), say("Sorry, at the weekend?", "Closed at the weekend.")], TURN_FRAMES).await;
-    let line = line(vec![text("The caller asked about opening hours.")], Some(&realtime.base), None).await;
-    let agent = voice_agent(&line, json!({"realtime_model": "rt/gpt-realtime"}), json!([])).await;
+    let long =
+        "Our clinic opens at eight in the morning and closes at six in the evening on weekdays.";
+    let realtime = RealtimeScript::start(
+        vec![
+            say("When are you open?", long),
+            say("Sorry, at the weekend?", "Closed at the weekend."),
+        ],
+        TURN_FRAMES,
+    )
+    .await;
+    let line = line(
+        vec![text("The caller asked about opening hours.")],
+        Some(&realtime.base),
+        None,
+    )
+    .await;
+    let agent = voice_agent(
+        &line,
+        json!({"realtime_model": "rt/gpt-realtime"}),
+        json!([]),
+    )
+    .await;
     // Marks are echoed only as the test says: 300 ms of the answer "play".
     let peer = connect(&line, &agent, false).await;
     peer.play(&utterance("When are you open?"));
-    until("the answer's audio", || peer.pending_marks.lock().unwrap().len() >= 8).await;
+    until("the answer's audio", || {
+        peer.pending_marks.lock().unwrap().len() >= 8
+    })
+    .await;
     peer.echo_marks(3);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     // The caller speaks: playback is cleared and the answer truncated at 300 ms.
     peer.play(&utterance("Sorry, at the weekend?"));
     until("the clear", || peer.heard.lock().unwrap().clears == 1).await;
-    until("the truncate", || !realtime.events("conversation.item.truncate").is_empty()).await;
+    until("the truncate", || {
+        !realtime.events("conversation.item.truncate").is_empty()
+    })
+    .await;
     let truncate = &realtime.events("conversation.item.truncate")[0];
     assert_eq!(truncate["audio_end_ms"], 300);
     assert_eq!(truncate["content_index"], 0);
     peer.echo_marks(usize::MAX);
+    // A keypad press reaches the model as the caller's words.
+    peer.dtmf("5");
+    until("the keypad press", || {
+        realtime
+            .events("conversation.item.create")
+            .iter()
+            .any(|e| e["item"]["content"][0]["text"] == "[The caller pressed 5 on the keypad]")
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     peer.echo_marks(usize::MAX);
     peer.stop();
     let call = line.ended_call().await;
-    let cut = call["transcript"].as_array().unwrap().iter().find(|l| l["interrupted"] == true).expect("the interrupted answer");
+    let cut = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["interrupted"] == true)
+        .expect("the interrupted answer");
     // 10 ms of audio per character: 300 ms of an 880 ms answer is its first 30 characters,
     // back to a word's end.
-    let expected = frontdesk_voice::playback::heard_text(long, 300, long.chars().count() as u64 * 10);
+    let expected =
+        frontdesk_voice::playback::heard_text(long, 300, long.chars().count() as u64 * 10);
     assert_eq!(cut["text"], expected.as_str());
-    assert!(long.starts_with(cut["text"].as_str().unwrap()) && cut["text"].as_str().unwrap().len() < long.len());
+    assert!(
+        long.starts_with(cut["text"].as_str().unwrap())
+            && cut["text"].as_str().unwrap().len() < long.len()
+    );
 }
 
 #[tokio::test]
 async fn a_transfer_redirects_the_call_to_the_number_through_twilio() {
-    let realtime = RealtimeScript::start(vec![tool("Can I talk to a person?", "transfer_call", json!({"reason": "asked for a person"}))], TURN_FRAMES).await;
-    let line = line(vec![text("The caller asked for a person and was transferred.")], Some(&realtime.base), None).await;
-    let agent = voice_agent(&line, json!({"realtime_model": "rt/gpt-realtime", "transfer_number": "+15550003333"}), json!([])).await;
+    let realtime = RealtimeScript::start(
+        vec![tool(
+            "Can I talk to a person?",
+            "transfer_call",
+            json!({"reason": "asked for a person"}),
+        )],
+        TURN_FRAMES,
+    )
+    .await;
+    let line = line(
+        vec![text("The caller asked for a person and was transferred.")],
+        Some(&realtime.base),
+        None,
+    )
+    .await;
+    let agent = voice_agent(
+        &line,
+        json!({"realtime_model": "rt/gpt-realtime", "transfer_number": "+15550003333"}),
+        json!([]),
+    )
+    .await;
     let peer = connect(&line, &agent, true).await;
     peer.play(&utterance("Can I talk to a person?"));
     until("the redirect", || !line.rest.posts().is_empty()).await;
@@ -210,40 +396,93 @@ async fn a_dropped_model_socket_reconnects_once_then_apologises() {
     // Dropped after the first turn: the call goes on over a new socket with the transcript
     // replayed.
     let realtime = RealtimeScript::start_with(
-        vec![say("Hello, is this the clinic?", "Yes, this is City Clinic."), say("Do you open on Saturday?", "On Saturdays we open at nine.")],
+        vec![
+            say("Hello, is this the clinic?", "Yes, this is City Clinic."),
+            say("Do you open on Saturday?", "On Saturdays we open at nine."),
+        ],
         TURN_FRAMES,
         Some(1),
         false,
     )
     .await;
-    let line = line(vec![text("A caller asked about Saturdays.")], Some(&realtime.base), None).await;
-    let agent = voice_agent(&line, json!({"realtime_model": "rt/gpt-realtime"}), json!([])).await;
+    let line = line(
+        vec![text("A caller asked about Saturdays.")],
+        Some(&realtime.base),
+        None,
+    )
+    .await;
+    let agent = voice_agent(
+        &line,
+        json!({"realtime_model": "rt/gpt-realtime"}),
+        json!([]),
+    )
+    .await;
     let peer = connect(&line, &agent, true).await;
     peer.play(&utterance("Hello, is this the clinic?"));
-    until("the reconnect", || realtime.connections().len() == 2 && realtime.connections()[1].len() >= 3).await;
-    let replayed: Vec<Value> = realtime.connections()[1].iter().filter(|e| e["type"] == "conversation.item.create").cloned().collect();
-    assert_eq!(replayed[0]["item"]["content"][0]["text"], "Hello, is this the clinic?");
+    until("the reconnect", || {
+        realtime.connections().len() == 2 && realtime.connections()[1].len() >= 3
+    })
+    .await;
+    let replayed: Vec<Value> = realtime.connections()[1]
+        .iter()
+        .filter(|e| e["type"] == "conversation.item.create")
+        .cloned()
+        .collect();
+    assert_eq!(
+        replayed[0]["item"]["content"][0]["text"],
+        "Hello, is this the clinic?"
+    );
     assert_eq!(replayed[1]["item"]["role"], "assistant");
     peer.play(&utterance("Do you open on Saturday?"));
-    heard_all(&peer, &["Yes, this is City Clinic.", "Sorry, the line dropped for a moment. Where were we?", "On Saturdays we open at nine."]).await;
+    heard_all(
+        &peer,
+        &[
+            "Yes, this is City Clinic.",
+            "Sorry, the line dropped for a moment. Where were we?",
+            "On Saturdays we open at nine.",
+        ],
+    )
+    .await;
     peer.stop();
     let call = line.ended_call().await;
     assert_eq!(call["status"], "completed");
-    assert!(call["transcript"].as_array().unwrap().iter().any(|l| l["text"] == "On Saturdays we open at nine."));
+    assert!(call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["text"] == "On Saturdays we open at nine."));
 
     // A provider that stays down: one reconnect fails, Twilio plays an apology and the call
     // ends as failed.
-    let down = RealtimeScript::start_with(vec![say("Hello?", "Hello.")], TURN_FRAMES, Some(1), true).await;
+    let down =
+        RealtimeScript::start_with(vec![say("Hello?", "Hello.")], TURN_FRAMES, Some(1), true).await;
     let second = crate::voice::line(vec![], Some(&down.base), None).await;
-    let agent = voice_agent(&second, json!({"realtime_model": "rt/gpt-realtime"}), json!([])).await;
+    let agent = voice_agent(
+        &second,
+        json!({"realtime_model": "rt/gpt-realtime"}),
+        json!([]),
+    )
+    .await;
     let peer = connect(&second, &agent, true).await;
     peer.play(&utterance("Hello?"));
     until("the apology", || !second.rest.posts().is_empty()).await;
-    let twiml = &second.rest.posts()[0].1.iter().find(|(k, _)| k == "Twiml").unwrap().1.clone();
-    assert!(twiml.contains("<Say>Sorry") && twiml.contains("<Hangup/>"), "{twiml}");
+    let twiml = &second.rest.posts()[0]
+        .1
+        .iter()
+        .find(|(k, _)| k == "Twiml")
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        twiml.contains("<Say>Sorry") && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
     let call = second.ended_call().await;
     assert_eq!(call["status"], "failed");
-    assert!(call["error"].as_str().unwrap().contains("dropped"), "{call}");
+    assert!(
+        call["error"].as_str().unwrap().contains("dropped"),
+        "{call}"
+    );
 }
 
 #[tokio::test]
@@ -253,7 +492,12 @@ async fn two_hundred_calls_run_at_once() {
     let realtime = RealtimeScript::start(turns, 5).await;
     let replies = (0..CALLS).map(|_| text("A short hello.")).collect();
     let line = line(replies, Some(&realtime.base), None).await;
-    let agent = voice_agent(&line, json!({"realtime_model": "rt/gpt-realtime"}), json!([])).await;
+    let agent = voice_agent(
+        &line,
+        json!({"realtime_model": "rt/gpt-realtime"}),
+        json!([]),
+    )
+    .await;
     let mut peers = Vec::new();
     for _ in 0..CALLS {
         peers.push(connect(&line, &agent, true).await);
@@ -263,23 +507,36 @@ async fn two_hundred_calls_run_at_once() {
         peer.play(&audio);
     }
     for peer in &peers {
-        until("every caller heard the answer", || peer.heard.lock().unwrap().media_bytes > 0).await;
+        until("every caller heard the answer", || {
+            peer.heard.lock().unwrap().media_bytes > 0
+        })
+        .await;
     }
     for peer in &peers {
         peer.stop();
     }
     for _ in 0..1_000 {
         let done = crate::common::expect(
-            line.app.get("/api/v1/calls?status=completed&limit=100", &line.tenant.key).send().await.unwrap(),
+            line.app
+                .get("/api/v1/calls?status=completed&limit=100", &line.tenant.key)
+                .send()
+                .await
+                .unwrap(),
             reqwest::StatusCode::OK,
         )
         .await;
         let active = crate::common::expect(
-            line.app.get("/api/v1/calls?status=active", &line.tenant.key).send().await.unwrap(),
+            line.app
+                .get("/api/v1/calls?status=active", &line.tenant.key)
+                .send()
+                .await
+                .unwrap(),
             reqwest::StatusCode::OK,
         )
         .await;
-        if active["data"].as_array().unwrap().is_empty() && done["data"].as_array().unwrap().len() == 100 {
+        if active["data"].as_array().unwrap().is_empty()
+            && done["data"].as_array().unwrap().len() == 100
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -316,7 +573,10 @@ async fn the_pipeline_hears_transcribes_answers_and_speaks() {
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, speech).await.unwrap() });
     let line = line(
-        vec![text("We open at nine tomorrow. See you then!"), text("The caller asked when the clinic opens.")],
+        vec![
+            text("We open at nine tomorrow. See you then!"),
+            text("The caller asked when the clinic opens."),
+        ],
         None,
         Some(&base),
     )
@@ -334,12 +594,26 @@ async fn the_pipeline_hears_transcribes_answers_and_speaks() {
     audio.extend(vec![0xFFu8; 8 * 600]);
     peer.play(&audio);
     until("the transcription", || !heard.lock().unwrap().is_empty()).await;
-    until("the spoken answer", || peer.heard.lock().unwrap().media_bytes > 0).await;
+    until("the spoken answer", || {
+        peer.heard.lock().unwrap().media_bytes > 0
+    })
+    .await;
     peer.stop();
     let call = line.ended_call().await;
     assert_eq!(call["mode"], "pipeline");
-    let lines: Vec<&str> = call["transcript"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect();
-    assert_eq!(lines, ["When do you open tomorrow?", "We open at nine tomorrow. See you then!"]);
+    let lines: Vec<&str> = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "When do you open tomorrow?",
+            "We open at nine tomorrow. See you then!"
+        ]
+    );
     // The answer's audio: two sentences, μ-law at 8 kHz (a third of 24 kHz samples).
     let expected = ("We open at nine tomorrow.".len() + "See you then!".len()) * 240 / 3;
     assert_eq!(peer.heard.lock().unwrap().media_bytes, expected);
