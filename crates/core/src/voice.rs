@@ -35,9 +35,9 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TurnDetection {
-    /// `server_vad` (silence), `semantic_vad` (meaning) or `none` (frontdesk's own voice
-    /// activity detection decides, in pipeline mode and for models without detection).
-    #[serde(rename = "type")]
+    /// `server_vad` (silence; the default), `semantic_vad` (meaning) or `none` (frontdesk's
+    /// own voice activity detection decides, in pipeline mode and for models without it).
+    #[serde(rename = "type", default = "server_vad")]
     pub kind: String,
     /// Loudness needed to count as speech, 0–1 (server VAD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +51,10 @@ pub struct TurnDetection {
     /// `low`, `medium`, `high` or `auto` (semantic VAD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eagerness: Option<String>,
+}
+
+fn server_vad() -> String {
+    "server_vad".to_owned()
 }
 
 impl Default for TurnDetection {

@@ -23,6 +23,9 @@ const MODEL: &str = "^[A-Za-z0-9_-]+/[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680
 /// An absolute http(s) URL with a host, no credentials and no white space.
 const URL: &str = "^https?://[^/?#@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+([/?#][^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$";
 
+/// A phone number in E.164 form.
+const PHONE: &str = "^\\+[0-9]{8,15}$";
+
 /// An origin: `scheme://host[:port]`, any case, surrounding white space and a trailing `/`
 /// ignored.
 const ORIGIN: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?/*[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
@@ -463,6 +466,81 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minimum": 0}),
         ),
         (
+            "VoiceSettings",
+            "/properties/realtime_model",
+            json!({"pattern": MODEL, "maxLength": 200}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/transcription_model",
+            json!({"pattern": MODEL, "maxLength": 200}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/speech_model",
+            json!({"pattern": MODEL, "maxLength": 200}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/supervisor",
+            json!({"pattern": SLUG}),
+        ),
+        ("VoiceSettings", "/properties/voice", text(1, 64)),
+        ("VoiceSettings", "/properties/greeting", text(1, 1_000)),
+        ("VoiceSettings", "/properties/filler", text(1, 200)),
+        (
+            "VoiceSettings",
+            "/properties/languages",
+            json!({"maxItems": 10, "items": {"maxLength": 35, "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"}}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/transfer_number",
+            json!({"pattern": PHONE}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/phone_number",
+            json!({"pattern": PHONE}),
+        ),
+        (
+            "VoiceSettings",
+            "/properties/max_call_seconds",
+            range(10, 14_400),
+        ),
+        (
+            "TurnDetection",
+            "/properties/type",
+            json!({"enum": ["server_vad", "semantic_vad", "none"]}),
+        ),
+        (
+            "TurnDetection",
+            "/properties/threshold",
+            json!({"minimum": 0.0, "maximum": 1.0}),
+        ),
+        (
+            "TurnDetection",
+            "/properties/prefix_padding_ms",
+            range(0, 10_000),
+        ),
+        (
+            "TurnDetection",
+            "/properties/silence_duration_ms",
+            range(0, 10_000),
+        ),
+        (
+            "TurnDetection",
+            "/properties/eagerness",
+            json!({"enum": ["low", "medium", "high", "auto"]}),
+        ),
+        (
+            "PlaceCall",
+            "/properties/agent",
+            json!({"pattern": AGENT_REF}),
+        ),
+        ("PlaceCall", "/properties/to", json!({"pattern": PHONE})),
+        ("PlaceCall", "/properties/from", json!({"pattern": PHONE})),
+        (
             "PutSecret",
             "/properties/value",
             json!({"minLength": 1, "maxLength": 4_096, "pattern": "^[^\\r\\n]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\r\\n]*$"}),
@@ -483,6 +561,31 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         (
             "/api/v1/conversations",
             "get",
+            "agent",
+            json!({"pattern": AGENT_REF}),
+        ),
+        (
+            "/api/v1/calls",
+            "get",
+            "agent",
+            json!({"pattern": AGENT_REF}),
+        ),
+        (
+            "/api/v1/calls",
+            "get",
+            "status",
+            json!({"enum": ["active", "completed", "failed", "transferred"]}),
+        ),
+        (
+            "/api/v1/calls",
+            "get",
+            "channel",
+            json!({"enum": ["phone", "browser"]}),
+        ),
+        ("/api/v1/calls", "get", "q", json!({"maxLength": 200})),
+        (
+            "/api/v1/agents/{agent}/realtime-client-secrets",
+            "post",
             "agent",
             json!({"pattern": AGENT_REF}),
         ),

@@ -47,7 +47,7 @@ pub struct CallParams {
 
 /// Lists calls, newest first.
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls", security(("secret_key" = [])),
-    params(CallParams), responses((status = 200, body = ListPage<Call>), (status = 400), (status = 422)))]
+    params(CallParams), responses((status = 200, body = ListPage<Call>), (status = 400), (status = 404, description = "no such agent"), (status = 422)))]
 pub async fn list_calls(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
@@ -152,7 +152,7 @@ pub async fn place_call(
 /// WebRTC. The answer is the provider's: `{value, expires_at, session}`.
 #[utoipa::path(post, path = "/api/v1/agents/{agent}/realtime-client-secrets", tag = "calls",
     security(("secret_key" = [])), params(("agent" = String, Path, description = "agent id or slug")),
-    responses((status = 200, body = Object), (status = 404), (status = 409, description = "the agent has no realtime model"), (status = 502)))]
+    responses((status = 200, body = Object), (status = 404), (status = 409, description = "the agent has no realtime model"), (status = 422), (status = 502)))]
 pub async fn client_secret(
     State(state): State<AppState>,
     auth: SecretKeyAuth,
