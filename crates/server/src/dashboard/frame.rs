@@ -13,6 +13,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("playground", "/playground", "Playground"),
     ("inbox", "/inbox", "Inbox"),
     ("conversations", "/conversations", "Conversations"),
+    ("calls", "/calls", "Calls"),
     ("approvals", "/approvals", "Approvals"),
     ("keys", "/keys", "API keys"),
     ("embed", "/embed", "Embed"),

@@ -12,6 +12,7 @@
 mod account;
 mod agent_form;
 mod agents;
+mod calls;
 mod chart;
 mod conversations;
 mod diff;
@@ -69,6 +70,8 @@ pub fn routes() -> Router<AppState> {
             get(conversations::export),
         )
         .route("/runs/{run}", get(conversations::run))
+        .route("/calls", get(calls::list))
+        .route("/calls/{call}", get(calls::show))
         .route("/inbox", get(inbox::list))
         .route("/inbox/changes", get(inbox::changes))
         .route("/inbox/{conversation}", get(inbox::show))

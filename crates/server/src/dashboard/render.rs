@@ -43,6 +43,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "inbox.html",
     "inbox_conversation.html",
     "profile.html",
+    "calls.html",
+    "call.html",
 );
 
 fn environment() -> &'static Environment<'static> {

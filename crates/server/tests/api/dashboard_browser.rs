@@ -79,7 +79,7 @@ async fn fill(browser: &Client, css: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
-async fn sign_in(browser: &Client, base: &str, email: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Client, base: &str, email: &str, password: &str) {
     browser.goto(&format!("{base}/")).await.unwrap();
     assert!(browser
         .current_url()
