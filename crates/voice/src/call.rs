@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use frontdesk_core::agent::{Agent, AgentRef};
-use frontdesk_core::conversation::{Message, MessageDraft, MessageRole};
+use frontdesk_core::conversation::Message;
 use frontdesk_core::service::{NewCall, NewConversation};
 use frontdesk_core::time::Timestamp;
 use frontdesk_core::voice::{Call, CallStatus, CallToolCall, Speaker, TranscriptLine};
@@ -19,6 +19,8 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::host::VoiceHost;
+use crate::writer::Write;
+use tokio::sync::mpsc;
 
 /// What the summary model is told.
 const SUMMARY_BRIEF: &str = "You write call notes for a business. Summarise the phone call \
@@ -27,24 +29,16 @@ answers, transfers) and anything the team must follow up. Plain text only.";
 /// The transcript the summary reads at most (characters, its end kept).
 const SUMMARY_INPUT_CHARS: usize = 12_000;
 
-/// A line waiting to be stored in the conversation.
-struct Pending {
-    speaker: Speaker,
-    text: String,
-    item: Option<String>,
-}
-
 /// A call under way.
 pub struct CallLog {
     host: VoiceHost,
     pub call: Call,
     pub agent: Agent,
     clock: Instant,
-    /// Lines held back while a supervisor's run is under way.
-    pending: Vec<Pending>,
-    supervising: usize,
-    /// The agent's stored answers by realtime item, to cut when the caller spoke over them.
-    answers: HashMap<String, (usize, Option<Message>)>,
+    /// The call's writes, off the audio path.
+    writes: mpsc::UnboundedSender<Write>,
+    /// The agent's answers by realtime item: their line in the transcript.
+    answers: HashMap<String, usize>,
     /// Whether lines are stored as messages (not when runs store both sides themselves).
     store_lines: bool,
     /// The last answer a run stored, and its line (ConversationRelay cuts it on interrupt).
@@ -147,13 +141,17 @@ impl CallLog {
             }
         }
         service.save_call(&call).await?;
+        let writes = crate::writer::start(
+            service.clone(),
+            call.tenant_id.clone(),
+            call.conversation_id.clone(),
+        );
         Ok(Self {
             host: host.clone(),
             call,
             agent,
             clock: Instant::now(),
-            pending: Vec::new(),
-            supervising: 0,
+            writes,
             answers: HashMap::new(),
             store_lines: true,
             last_answer: None,
@@ -197,14 +195,10 @@ impl CallLog {
     }
 
     async fn cut_stored(&self, message: &Message, heard: &str) {
-        if let Err(error) = self
-            .host
-            .service()
-            .truncate_answer(&self.call.tenant_id, message, heard)
-            .await
-        {
-            tracing::warn!(call = %self.call.id, %error, "an interrupted answer could not be cut");
-        }
+        let _ = self.writes.send(Write::CutMessage {
+            message: Box::new(message.clone()),
+            heard: heard.to_owned(),
+        });
     }
 
     pub fn host(&self) -> &VoiceHost {
@@ -233,12 +227,7 @@ impl CallLog {
             at_ms: self.at_ms(),
             interrupted: false,
         });
-        self.pending.push(Pending {
-            speaker: Speaker::Caller,
-            text: text.to_owned(),
-            item: None,
-        });
-        self.flush().await;
+        self.store(Speaker::Caller, text, None);
     }
 
     /// The agent said `text` (the realtime item `item`, when it has one).
@@ -255,93 +244,63 @@ impl CallLog {
         });
         if let Some(item) = item {
             self.answers
-                .insert(item.to_owned(), (self.call.transcript.len() - 1, None));
+                .insert(item.to_owned(), self.call.transcript.len() - 1);
         }
-        self.pending.push(Pending {
-            speaker: Speaker::Agent,
+        self.store(Speaker::Agent, text, item);
+    }
+
+    fn store(&self, speaker: Speaker, text: &str, item: Option<&str>) {
+        if !self.store_lines {
+            return;
+        }
+        let model = match speaker {
+            Speaker::Agent => self.agent.spec.voice.realtime_model.clone(),
+            Speaker::Caller => None,
+        };
+        let _ = self.writes.send(Write::Line {
+            speaker,
             text: text.to_owned(),
             item: item.map(str::to_owned),
+            model,
         });
-        self.flush().await;
     }
 
     /// The caller spoke over the answer `item`: it keeps only what they heard, in the
     /// transcript and in the conversation.
     pub async fn interrupted(&mut self, item: &str, heard: &str) {
-        let Some((line, stored)) = self.answers.get(item).cloned() else {
+        let Some(line) = self.answers.get(item).copied() else {
             return;
         };
         if let Some(entry) = self.call.transcript.get_mut(line) {
             entry.text = heard.to_owned();
             entry.interrupted = true;
         }
-        if let Some(waiting) = self
-            .pending
-            .iter_mut()
-            .find(|p| p.item.as_deref() == Some(item))
-        {
-            waiting.text = heard.to_owned();
-        } else if let Some(message) = stored {
-            self.cut_stored(&message, heard).await;
-        }
+        let _ = self.writes.send(Write::Cut {
+            item: item.to_owned(),
+            heard: heard.to_owned(),
+        });
     }
 
     /// The text of the agent's answer `item` so far.
     pub fn answer_text(&self, item: &str) -> Option<&str> {
         self.answers
             .get(item)
-            .and_then(|(line, _)| self.call.transcript.get(*line))
+            .and_then(|line| self.call.transcript.get(*line))
             .map(|line| line.text.as_str())
     }
 
-    /// A supervisor's run starts: lines wait until it ends.
-    pub fn supervising(&mut self, on: bool) {
-        if on {
-            self.supervising += 1;
-        } else {
-            self.supervising = self.supervising.saturating_sub(1);
-        }
+    /// A supervisor's run is about to start: lines wait until it ends. Resolves once the
+    /// lines said before are stored (the run's history holds them).
+    pub fn supervisor_starts(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (synced, stored) = tokio::sync::oneshot::channel();
+        let _ = self.writes.send(Write::Hold(true));
+        let _ = self.writes.send(Write::Synced(synced));
+        stored
     }
 
-    /// Stores the lines that waited, when no supervisor's run is under way.
-    pub async fn flush(&mut self) {
-        if !self.store_lines {
-            self.pending.clear();
-            return;
-        }
-        if self.supervising > 0 {
-            return;
-        }
-        let Some(conversation) = self.call.conversation_id.clone() else {
-            return;
-        };
-        for line in std::mem::take(&mut self.pending) {
-            let role = match line.speaker {
-                Speaker::Caller => MessageRole::User,
-                Speaker::Agent => MessageRole::Assistant,
-            };
-            let mut draft = MessageDraft::text(role, line.text);
-            if line.speaker == Speaker::Agent {
-                draft.model = self.agent.spec.voice.realtime_model.clone();
-            }
-            match self
-                .host
-                .service()
-                .append_message(&self.call.tenant_id, &conversation, draft)
-                .await
-            {
-                Ok(message) => {
-                    if let Some(item) = &line.item {
-                        if let Some(entry) = self.answers.get_mut(item) {
-                            entry.1 = Some(message);
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(call = %self.call.id, %error, "a line of the call could not be stored")
-                }
-            }
-        }
+    /// A supervisor's run ended: the lines that waited are stored.
+    pub fn supervisor_ended(&mut self) {
+        let _ = self.writes.send(Write::Hold(false));
     }
 
     pub fn tool(&mut self, call: CallToolCall) {
@@ -365,15 +324,15 @@ impl CallLog {
 
     /// Stores the record as it is now.
     pub async fn checkpoint(&self) {
-        if let Err(error) = self.host.service().save_call(&self.call).await {
-            tracing::warn!(call = %self.call.id, %error, "the call's record could not be saved");
-        }
+        let _ = self.writes.send(Write::Save(Box::new(self.call.clone())));
     }
 
     /// Ends the call: how it went, its summary, and its record stored for good.
     pub async fn finish(mut self, status: CallStatus, error: Option<String>) -> Call {
-        self.supervising = 0;
-        self.flush().await;
+        // What waited is stored first (held lines too: the call is over).
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        let _ = self.writes.send(Write::Flush(done));
+        let _ = flushed.await;
         let ended = Timestamp::now();
         self.call.status = status;
         if error.is_some() {
@@ -384,7 +343,9 @@ impl CallLog {
         if !self.call.transcript.is_empty() {
             self.call.summary = self.summary().await;
         }
-        self.checkpoint().await;
+        if let Err(error) = self.host.service().save_call(&self.call).await {
+            tracing::warn!(call = %self.call.id, %error, "the call's record could not be saved");
+        }
         tracing::info!(
             call = %self.call.id,
             status = status.as_str(),

@@ -13,6 +13,7 @@
 pub mod bridge;
 pub mod call;
 pub mod codec;
+mod ending;
 pub mod error;
 pub mod host;
 pub mod leg;
@@ -23,6 +24,7 @@ pub mod relay;
 pub mod session;
 pub mod supervisor;
 pub mod twilio;
+mod writer;
 
 pub use error::{Result, VoiceError};
 pub use host::VoiceHost;

@@ -279,6 +279,8 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
     let (tx, mut rx) = mpsc::channel::<Said>(64);
     let mut playback = Playback::default();
     let mut speaking: Option<Speaking> = None;
+    // The last answer whose turn ended, while its audio may still play: its words and audio.
+    let mut last_spoken: Option<(String, u64)> = None;
     let mut ending: Option<Ending> = None;
     let (mut frames_in, mut frames_out) = (0u64, 0u64);
     if let Some(greeting) = voice.greeting.clone() {
@@ -307,14 +309,20 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                     match vad.push(samples, ms) {
                         Heard::Nothing => {}
                         Heard::SpeechStarted => {
-                            // Barge-in: the answer stops where the caller heard it.
-                            if let Some(current) = speaking.as_mut() {
+                            // Barge-in: the answer stops where the caller heard it, whether
+                            // its turn is still going or only its audio is.
+                            if playback.playing() || speaking.as_ref().is_some_and(|s| s.run_id.is_some()) {
                                 let _ = leg.clear().await;
-                                let heard_ms = playback.interrupt().map_or(current.sent_ms, |cut| cut.heard_ms);
-                                current.heard = Some(heard_text(&current.text, heard_ms, current.sent_ms));
-                                current.stop.cancel();
-                                if let Some(run) = &current.run_id {
-                                    let _ = host.runner().cancel(&tenant, run);
+                                let cut = playback.interrupt();
+                                if let Some(current) = speaking.as_mut().filter(|s| s.heard.is_none()) {
+                                    let heard_ms = cut.as_ref().map_or(current.sent_ms, |cut| cut.heard_ms);
+                                    current.heard = Some(heard_text(&current.text, heard_ms, current.sent_ms));
+                                    current.stop.cancel();
+                                    if let Some(run) = &current.run_id {
+                                        let _ = host.runner().cancel(&tenant, run);
+                                    }
+                                } else if let (Some(cut), Some((text, sent_ms))) = (cut, last_spoken.take()) {
+                                    log.cut_last_answer(&heard_text(&text, cut.heard_ms, sent_ms)).await;
                                 }
                             }
                         }
@@ -363,7 +371,12 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                 }
                 Said::Done { run_id, message, action } => {
                     let heard = match speaking.take() {
-                        Some(current) if current.run_id.as_ref() == Some(&run_id) => current.heard,
+                        Some(current) if current.run_id.as_ref() == Some(&run_id) => {
+                            if current.heard.is_none() {
+                                last_spoken = Some((current.text.clone(), current.sent_ms));
+                            }
+                            current.heard
+                        }
                         other => { speaking = other; None }
                     };
                     if let Some(message) = &message {

@@ -28,6 +28,20 @@ pub struct SessionConfig {
     pub tools: Vec<Value>,
 }
 
+/// The Realtime API's `turn_detection` from the agent's setting (server VAD by default).
+pub fn turn_detection(setting: Option<&frontdesk_core::voice::TurnDetection>) -> Value {
+    match setting {
+        None => json!({"type": "server_vad", "create_response": true, "interrupt_response": true}),
+        Some(detection) if detection.kind == "none" => Value::Null,
+        Some(detection) => {
+            let mut value = serde_json::to_value(detection).unwrap_or(Value::Null);
+            value["create_response"] = json!(true);
+            value["interrupt_response"] = json!(true);
+            value
+        }
+    }
+}
+
 /// `session.update` for a GA server.
 pub fn session_update(config: &SessionConfig) -> Value {
     let mut input = Map::new();
@@ -314,7 +328,8 @@ impl Connection {
                 .map_err(|_| VoiceError::Config("the API key is not a valid header".to_owned()))?;
             request.headers_mut().insert("authorization", value);
         }
-        let connect = tokio_tungstenite::connect_async(request);
+        // Audio is many small frames: no Nagle delay on them.
+        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
         let (socket, _) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| {

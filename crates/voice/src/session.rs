@@ -240,7 +240,7 @@ pub async fn client_secret(host: &VoiceHost, agent: &Agent) -> crate::Result<Val
             "type": "realtime",
             "model": endpoint.model,
             "instructions": crate::supervisor::instructions(agent),
-            "audio": {"output": output, "input": {"turn_detection": crate::bridge::turn_detection(voice.turn_detection.as_ref())}},
+            "audio": {"output": output, "input": {"turn_detection": crate::realtime::turn_detection(voice.turn_detection.as_ref())}},
         },
     });
     let response = endpoint

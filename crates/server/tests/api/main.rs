@@ -35,6 +35,7 @@ mod turns;
 mod upstream;
 mod voice;
 mod voice_browser;
+mod voice_edges;
 mod voice_peers;
 mod voice_stream;
 mod widget;
