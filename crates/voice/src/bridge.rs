@@ -280,7 +280,9 @@ impl Bridge<'_> {
         match event {
             LegEvent::Audio(audio) => {
                 self.frames_in += 1;
-                self.send(&realtime::append_audio(&audio)).await;
+                if let Err(error) = self.conn.send_text(realtime::append_audio(&audio)).await {
+                    tracing::debug!(%error, "audio could not be sent to the model");
+                }
             }
             LegEvent::Mark(name) => {
                 self.playback.marked(&name);
@@ -334,12 +336,11 @@ impl Bridge<'_> {
         match event {
             ServerEvent::Audio { item_id, audio } => {
                 let format = self.leg.format();
-                if self.leg.audio(&audio).await.is_ok() {
+                let mark = self
+                    .playback
+                    .sent(&item_id, format.duration_ms(audio.len()));
+                if self.leg.audio_marked(&audio, &mark).await.is_ok() {
                     self.frames_out += 1;
-                    let mark = self
-                        .playback
-                        .sent(&item_id, format.duration_ms(audio.len()));
-                    let _ = self.leg.mark(&mark).await;
                 }
             }
             ServerEvent::SpeechStarted => self.barge_in().await,

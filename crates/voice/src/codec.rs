@@ -39,6 +39,68 @@ impl Format {
     }
 }
 
+/// Audio as it travels: base64 (its form on Twilio's and the Realtime API's sockets) or raw
+/// bytes (a browser's binary frames). A bridge between two base64 sides passes the text
+/// through untouched; it is decoded only where the bytes are needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audio {
+    Base64(String),
+    Raw(Vec<u8>),
+}
+
+impl Audio {
+    /// Its length in bytes (decoded).
+    pub fn len(&self) -> usize {
+        match self {
+            Audio::Raw(bytes) => bytes.len(),
+            Audio::Base64(text) => {
+                let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+                (text.len() / 4 * 3).saturating_sub(padding)
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn base64(&self) -> std::borrow::Cow<'_, str> {
+        use base64::Engine as _;
+        match self {
+            Audio::Base64(text) => std::borrow::Cow::Borrowed(text),
+            Audio::Raw(bytes) => {
+                std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }
+    }
+
+    /// The bytes (empty when the base64 does not decode: it was checked on arrival).
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        use base64::Engine as _;
+        match self {
+            Audio::Raw(bytes) => std::borrow::Cow::Borrowed(bytes),
+            Audio::Base64(text) => std::borrow::Cow::Owned(
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+/// Whether `text` is standard base64 (alphabet, padding, length), checked without decoding.
+pub fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return false;
+    }
+    let body = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    bytes.len() - body <= 2
+        && bytes[..body]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 const BIAS: i32 = 0x84;
 const CLIP: i32 = 32_635;
 
@@ -308,6 +370,21 @@ mod tests {
                 .map(|&a| f64::from(a).powi(2))
                 .sum::<f64>();
         assert!(correlation > 0.8, "correlation {correlation}");
+    }
+
+    #[test]
+    fn base64_audio_passes_through_and_knows_its_length() {
+        for len in 0..10 {
+            let bytes: Vec<u8> = (0..len).collect();
+            let text = Audio::Raw(bytes.clone()).base64().into_owned();
+            assert!(is_base64(&text), "{text}");
+            let audio = Audio::Base64(text);
+            assert_eq!(audio.len(), bytes.len());
+            assert_eq!(audio.bytes().as_ref(), bytes.as_slice());
+        }
+        for bad in ["%%%%", "abc", "a===", "ab=c"] {
+            assert!(!is_base64(bad), "{bad}");
+        }
     }
 
     #[test]

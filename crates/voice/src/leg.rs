@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use frontdesk_core::voice::Speaker;
 use serde_json::{json, Value};
 
-use crate::codec::Format;
+use crate::codec::{Audio, Format};
 use crate::error::{Result, VoiceError};
 use crate::twilio::{self, StreamEvent};
 
@@ -29,13 +29,20 @@ pub trait Socket: Send {
     /// The next message; `None` when the socket is gone.
     async fn recv(&mut self) -> Option<WsMessage>;
     async fn send(&mut self, message: WsMessage) -> Result<()>;
+    /// Sends several messages with one flush where the socket can.
+    async fn send_all(&mut self, messages: Vec<WsMessage>) -> Result<()> {
+        for message in messages {
+            self.send(message).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What the caller's side did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LegEvent {
     /// Audio in the leg's format.
-    Audio(Vec<u8>),
+    Audio(Audio),
     Dtmf(String),
     /// Audio up to this mark played.
     Mark(String),
@@ -50,8 +57,13 @@ pub enum LegEvent {
 pub trait Leg: Send {
     fn format(&self) -> Format;
     async fn recv(&mut self) -> LegEvent;
-    async fn audio(&mut self, audio: &[u8]) -> Result<()>;
+    async fn audio(&mut self, audio: &Audio) -> Result<()>;
     async fn mark(&mut self, name: &str) -> Result<()>;
+    /// Audio, then a mark after it (sent together where the leg can).
+    async fn audio_marked(&mut self, audio: &Audio, mark: &str) -> Result<()> {
+        self.audio(audio).await?;
+        self.mark(mark).await
+    }
     /// Drops the audio queued for the caller (barge-in).
     async fn clear(&mut self) -> Result<()>;
     /// Shows what was said (browsers; a phone ignores it).
@@ -62,8 +74,21 @@ pub trait Leg: Send {
 
 /// Twilio's bidirectional media stream, after its `start` frame.
 pub struct TwilioLeg<S> {
-    pub socket: S,
-    pub stream_sid: String,
+    socket: S,
+    stream_sid: String,
+    /// The sid as a JSON string, for the frames.
+    sid: String,
+}
+
+impl<S> TwilioLeg<S> {
+    pub fn new(socket: S, stream_sid: String) -> Self {
+        let sid = twilio::quoted(&stream_sid);
+        Self {
+            socket,
+            stream_sid,
+            sid,
+        }
+    }
 }
 
 impl<S> std::fmt::Debug for TwilioLeg<S> {
@@ -116,24 +141,30 @@ impl<S: Socket> Leg for TwilioLeg<S> {
         }
     }
 
-    async fn audio(&mut self, audio: &[u8]) -> Result<()> {
+    async fn audio(&mut self, audio: &Audio) -> Result<()> {
         self.socket
-            .send(WsMessage::Text(twilio::media_frame(
-                &self.stream_sid,
-                audio,
-            )))
+            .send(WsMessage::Text(twilio::media_frame(&self.sid, audio)))
             .await
     }
 
     async fn mark(&mut self, name: &str) -> Result<()> {
         self.socket
-            .send(WsMessage::Text(twilio::mark_frame(&self.stream_sid, name)))
+            .send(WsMessage::Text(twilio::mark_frame(&self.sid, name)))
+            .await
+    }
+
+    async fn audio_marked(&mut self, audio: &Audio, mark: &str) -> Result<()> {
+        self.socket
+            .send_all(vec![
+                WsMessage::Text(twilio::media_frame(&self.sid, audio)),
+                WsMessage::Text(twilio::mark_frame(&self.sid, mark)),
+            ])
             .await
     }
 
     async fn clear(&mut self) -> Result<()> {
         self.socket
-            .send(WsMessage::Text(twilio::clear_frame(&self.stream_sid)))
+            .send(WsMessage::Text(twilio::clear_frame(&self.sid)))
             .await
     }
 
@@ -181,7 +212,7 @@ impl<S: Socket> Leg for BrowserLeg<S> {
     async fn recv(&mut self) -> LegEvent {
         match self.socket.recv().await {
             Some(WsMessage::Binary(audio)) if audio.len() <= MAX_BROWSER_FRAME => {
-                LegEvent::Audio(audio)
+                LegEvent::Audio(Audio::Raw(audio))
             }
             Some(WsMessage::Binary(_)) => LegEvent::Bad("audio frame too large".to_owned()),
             Some(WsMessage::Text(text)) => {
@@ -206,8 +237,10 @@ impl<S: Socket> Leg for BrowserLeg<S> {
         }
     }
 
-    async fn audio(&mut self, audio: &[u8]) -> Result<()> {
-        self.socket.send(WsMessage::Binary(audio.to_vec())).await
+    async fn audio(&mut self, audio: &Audio) -> Result<()> {
+        self.socket
+            .send(WsMessage::Binary(audio.bytes().into_owned()))
+            .await
     }
 
     async fn mark(&mut self, name: &str) -> Result<()> {

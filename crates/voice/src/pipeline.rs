@@ -301,6 +301,7 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
             event = leg.recv() => match event {
                 LegEvent::Audio(audio) => {
                     frames_in += 1;
+                    let audio = audio.bytes();
                     let samples = match format {
                         Format::Pcmu => audio.iter().map(|&b| codec::mulaw_decode(b)).collect(),
                         Format::Pcm24k => codec::pcm_samples(&audio),
@@ -359,7 +360,7 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                     let item = current.run_id.as_ref().map_or("greeting".to_owned(), ToString::to_string);
                     let frame_bytes = (format.bytes_per_ms() * FRAME_MS) as usize;
                     for frame in audio.chunks(frame_bytes) {
-                        if leg.audio(frame).await.is_err() { break; }
+                        if leg.audio(&codec::Audio::Raw(frame.to_vec())).await.is_err() { break; }
                         frames_out += 1;
                         let ms = format.duration_ms(frame.len());
                         current.sent_ms += ms;

@@ -2,14 +2,12 @@
 //! the agent, the client events a call sends, and the server events it reads — the GA names
 //! and the beta ones older servers send (`../shared/PROTOCOLS.md` §5).
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::codec::Format;
+use crate::codec::{Audio, Format};
 use crate::error::{Result, VoiceError};
 
 /// How a realtime session is set up.
@@ -80,9 +78,12 @@ pub fn session_update(config: &SessionConfig) -> Value {
     })
 }
 
-/// The caller's audio.
-pub fn append_audio(audio: &[u8]) -> Value {
-    json!({"type": "input_audio_buffer.append", "audio": B64.encode(audio)})
+/// The caller's audio, written by hand: it is the hottest event of a call.
+pub fn append_audio(audio: &Audio) -> String {
+    format!(
+        "{{\"type\":\"input_audio_buffer.append\",\"audio\":\"{}\"}}",
+        audio.base64()
+    )
 }
 
 /// Cuts the model's answer to what the caller heard.
@@ -149,7 +150,7 @@ pub enum ServerEvent {
     /// Audio of the model's answer, in the session's format.
     Audio {
         item_id: String,
-        audio: Vec<u8>,
+        audio: Audio,
     },
     /// The model's spoken words so far (a delta) and in full (done).
     TranscriptDelta {
@@ -190,57 +191,78 @@ fn text(value: &Value, key: &str) -> String {
         .to_owned()
 }
 
+/// A server event's fields this bridge reads (the rest is skipped while parsing).
+#[derive(serde::Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    item_id: Option<String>,
+    #[serde(default)]
+    delta: Option<String>,
+    #[serde(default)]
+    transcript: Option<String>,
+    #[serde(default)]
+    response: Option<Value>,
+    #[serde(default)]
+    item: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
 /// Reads one server event (GA or beta names).
 pub fn parse_event(raw: &str) -> Result<ServerEvent> {
-    let event: Value = serde_json::from_str(raw)
+    let event: Event<'_> = serde_json::from_str(raw)
         .map_err(|e| VoiceError::Protocol(format!("not a realtime event: {e}")))?;
-    let kind = text(&event, "type");
-    Ok(match kind.as_str() {
+    let item_id = || event.item_id.clone().unwrap_or_default();
+    Ok(match event.kind.as_ref() {
+        "response.output_audio.delta" | "response.audio.delta" => {
+            let delta = event.delta.unwrap_or_default();
+            if !crate::codec::is_base64(&delta) {
+                return Err(VoiceError::Protocol("audio delta is not base64".to_owned()));
+            }
+            ServerEvent::Audio {
+                item_id: event.item_id.unwrap_or_default(),
+                audio: Audio::Base64(delta),
+            }
+        }
         "session.created" => ServerEvent::SessionCreated,
         "session.updated" => ServerEvent::SessionUpdated,
         "input_audio_buffer.speech_started" => ServerEvent::SpeechStarted,
         "input_audio_buffer.speech_stopped" => ServerEvent::SpeechStopped,
         "conversation.item.input_audio_transcription.completed" => ServerEvent::InputTranscript {
-            item_id: text(&event, "item_id"),
-            text: text(&event, "transcript"),
+            item_id: item_id(),
+            text: event.transcript.clone().unwrap_or_default(),
         },
         "response.created" => ServerEvent::ResponseCreated {
             id: event
-                .get("response")
+                .response
+                .as_ref()
                 .map(|r| text(r, "id"))
                 .unwrap_or_default(),
         },
-        "response.output_audio.delta" | "response.audio.delta" => {
-            let audio = B64
-                .decode(text(&event, "delta").as_bytes())
-                .map_err(|e| VoiceError::Protocol(format!("audio delta is not base64: {e}")))?;
-            ServerEvent::Audio {
-                item_id: text(&event, "item_id"),
-                audio,
-            }
-        }
         "response.output_audio_transcript.delta" | "response.audio_transcript.delta" => {
             ServerEvent::TranscriptDelta {
-                item_id: text(&event, "item_id"),
-                delta: text(&event, "delta"),
+                item_id: item_id(),
+                delta: event.delta.clone().unwrap_or_default(),
             }
         }
         "response.output_audio_transcript.done" | "response.audio_transcript.done" => {
             ServerEvent::TranscriptDone {
-                item_id: text(&event, "item_id"),
-                text: text(&event, "transcript"),
+                item_id: item_id(),
+                text: event.transcript.clone().unwrap_or_default(),
             }
         }
-        "response.output_item.done" => match event.get("item") {
+        "response.output_item.done" => match &event.item {
             Some(item) if text(item, "type") == "function_call" => ServerEvent::FunctionCall {
                 call_id: text(item, "call_id"),
                 name: text(item, "name"),
                 arguments: text(item, "arguments"),
             },
-            _ => ServerEvent::Other(kind),
+            _ => ServerEvent::Other(event.kind.into_owned()),
         },
         "response.done" => {
-            let response = event.get("response").cloned().unwrap_or(Value::Null);
+            let response = event.response.clone().unwrap_or(Value::Null);
             let usage = response.get("usage").cloned().unwrap_or(Value::Null);
             let tokens = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
             ServerEvent::ResponseDone {
@@ -256,13 +278,13 @@ pub fn parse_event(raw: &str) -> Result<ServerEvent> {
             }
         }
         "error" => {
-            let error = event.get("error").cloned().unwrap_or(Value::Null);
+            let error = event.error.clone().unwrap_or(Value::Null);
             ServerEvent::Error {
                 message: text(&error, "message"),
                 code: error.get("code").and_then(Value::as_str).map(str::to_owned),
             }
         }
-        _ => ServerEvent::Other(kind),
+        _ => ServerEvent::Other(event.kind.into_owned()),
     })
 }
 
@@ -340,8 +362,13 @@ impl Connection {
     }
 
     pub async fn send(&mut self, event: &Value) -> Result<()> {
+        self.send_text(event.to_string()).await
+    }
+
+    /// Sends an event already written as JSON.
+    pub async fn send_text(&mut self, event: String) -> Result<()> {
         self.socket
-            .send(Message::Text(event.to_string().into()))
+            .send(Message::Text(event.into()))
             .await
             .map_err(|e| VoiceError::Connection(e.to_string()))
     }
@@ -394,7 +421,7 @@ mod tests {
                 parse_event(&raw).ok(),
                 Some(ServerEvent::Audio {
                     item_id: "it1".into(),
-                    audio: vec![0, 1]
+                    audio: Audio::Base64("AAE=".into())
                 })
             );
         }

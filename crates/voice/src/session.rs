@@ -99,7 +99,7 @@ pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, m
         Ok(account) if !call_sid.is_empty() => Some(PhoneLine { account, call_sid }),
         _ => None,
     };
-    let mut leg = TwilioLeg { socket, stream_sid };
+    let mut leg = TwilioLeg::new(socket, stream_sid);
     run_call(log, &mut leg, phone).await;
 }
 

@@ -8,8 +8,9 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::codec::Audio;
 use crate::error::{Result, VoiceError};
 
 /// The tenant secrets that hold a tenant's Twilio account.
@@ -186,7 +187,7 @@ pub enum StreamEvent {
     },
     /// μ-law 8 kHz audio.
     Media {
-        payload: Vec<u8>,
+        payload: Audio,
         timestamp_ms: u64,
     },
     Dtmf {
@@ -265,9 +266,12 @@ pub fn parse_stream_frame(text: &str) -> Result<Option<StreamEvent>> {
         }
         "media" => {
             let media = frame.media.ok_or_else(|| missing("media"))?;
-            let payload = B64
-                .decode(media.payload.as_bytes())
-                .map_err(|e| VoiceError::Protocol(format!("media payload is not base64: {e}")))?;
+            if !crate::codec::is_base64(&media.payload) {
+                return Err(VoiceError::Protocol(
+                    "media payload is not base64".to_owned(),
+                ));
+            }
+            let payload = Audio::Base64(media.payload);
             let timestamp_ms = match media.timestamp {
                 Some(Value::String(s)) => s.parse().unwrap_or(0),
                 Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
@@ -289,19 +293,30 @@ pub fn parse_stream_frame(text: &str) -> Result<Option<StreamEvent>> {
     }))
 }
 
-/// Audio for the caller: raw μ-law, base64.
-pub fn media_frame(stream_sid: &str, mulaw: &[u8]) -> String {
-    json!({"event": "media", "streamSid": stream_sid, "media": {"payload": B64.encode(mulaw)}})
-        .to_string()
+/// A stream sid as a JSON string, made once per stream for the frames below.
+pub fn quoted(stream_sid: &str) -> String {
+    Value::String(stream_sid.to_owned()).to_string()
 }
 
-pub fn mark_frame(stream_sid: &str, name: &str) -> String {
-    json!({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}).to_string()
+/// Audio for the caller: raw μ-law, base64 (`sid` as [`quoted`] made it). Written by hand:
+/// it is the hottest frame of a call.
+pub fn media_frame(sid: &str, mulaw: &Audio) -> String {
+    format!(
+        "{{\"event\":\"media\",\"streamSid\":{sid},\"media\":{{\"payload\":\"{}\"}}}}",
+        mulaw.base64()
+    )
+}
+
+pub fn mark_frame(sid: &str, name: &str) -> String {
+    format!(
+        "{{\"event\":\"mark\",\"streamSid\":{sid},\"mark\":{{\"name\":{}}}}}",
+        Value::String(name.to_owned())
+    )
 }
 
 /// Flushes what Twilio has queued for the caller (barge-in).
-pub fn clear_frame(stream_sid: &str) -> String {
-    json!({"event": "clear", "streamSid": stream_sid}).to_string()
+pub fn clear_frame(sid: &str) -> String {
+    format!("{{\"event\":\"clear\",\"streamSid\":{sid}}}")
 }
 
 /// A tenant's Twilio account, for REST calls.
@@ -484,7 +499,7 @@ mod tests {
                 ..
             })) => {
                 assert_eq!((stream_sid.as_str(), call_sid.as_str()), ("MZ1", "CA1"));
-                assert_eq!(parameters.get("call"), Some(&json!("call_x")));
+                assert_eq!(parameters.get("call"), Some(&Value::from("call_x")));
             }
             other => panic!("{other:?}"),
         }
@@ -492,12 +507,27 @@ mod tests {
         assert_eq!(
             parse_stream_frame(media).ok().flatten(),
             Some(StreamEvent::Media {
-                payload: vec![0xFF, 0xFF],
+                payload: Audio::Base64("//8=".into()),
                 timestamp_ms: 40
             })
         );
         assert!(parse_stream_frame("{\"event\":\"media\"}").is_err());
         assert!(parse_stream_frame("not json").is_err());
+        let bad = r#"{"event":"media","media":{"payload":"%%%"}}"#;
+        assert!(
+            parse_stream_frame(bad).is_err(),
+            "a payload that is not base64"
+        );
+        // The frames written by hand are JSON Twilio reads.
+        let sid = quoted("MZ\"1");
+        for frame in [
+            media_frame(&sid, &Audio::Raw(vec![1, 2, 3])),
+            mark_frame(&sid, "fd1"),
+            clear_frame(&sid),
+        ] {
+            let value: Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(value["streamSid"], "MZ\"1", "{frame}");
+        }
         assert_eq!(parse_stream_frame("{\"event\":\"other\"}").ok(), Some(None));
     }
 }

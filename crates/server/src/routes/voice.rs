@@ -227,15 +227,32 @@ impl Socket for AxumSocket {
     }
 
     async fn send(&mut self, message: WsMessage) -> frontdesk_voice::Result<()> {
-        let message = match message {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Binary(bytes) => Message::Binary(bytes.into()),
-            WsMessage::Close => Message::Close(None),
-        };
         self.0
-            .send(message)
+            .send(axum_message(message))
             .await
             .map_err(|e| VoiceError::Connection(e.to_string()))
+    }
+
+    async fn send_all(&mut self, messages: Vec<WsMessage>) -> frontdesk_voice::Result<()> {
+        use futures_util::SinkExt;
+        for message in messages {
+            self.0
+                .feed(axum_message(message))
+                .await
+                .map_err(|e| VoiceError::Connection(e.to_string()))?;
+        }
+        self.0
+            .flush()
+            .await
+            .map_err(|e| VoiceError::Connection(e.to_string()))
+    }
+}
+
+fn axum_message(message: WsMessage) -> Message {
+    match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Binary(bytes) => Message::Binary(bytes.into()),
+        WsMessage::Close => Message::Close(None),
     }
 }
 
