@@ -3,7 +3,7 @@
 //! sends 20 ms μ-law frames in real time (50 a second) and echoes the marks it gets, as
 //! Twilio does; the model echoes every frame back as audio. Each frame carries the time it
 //! was sent, so both hops are timed: caller → model (uplink) and model → caller (downlink).
-//! Once a second a frame ends the caller's speech: the model answers with its events and the
+//! Every 3 s (a turn of a conversation) a frame ends the caller's speech: the model answers with its events and the
 //! first audio of an answer, timed from its send to the caller's first byte.
 //!
 //! The same callers talking straight to the echo model (no frontdesk between) give the
@@ -35,6 +35,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -86,7 +87,10 @@ async fn echo_model(samples: Shared) -> String {
             let samples = samples.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
-                let Ok(mut socket) = tokio_tungstenite::accept_async(tcp).await else {
+                let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+                let Ok(mut socket) =
+                    tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
+                else {
                     return;
                 };
                 let send = |v: Value| Message::Text(v.to_string().into());
@@ -131,6 +135,7 @@ async fn caller(
     seconds: u64,
     samples: Shared,
     start: Arc<tokio::sync::Barrier>,
+    phase: Duration,
 ) {
     let mut request = url.as_str().into_client_request().unwrap();
     if !direct {
@@ -139,7 +144,8 @@ async fn caller(
             .headers_mut()
             .insert("x-twilio-signature", signature.parse().unwrap());
     }
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .unwrap();
     let (mut sink, mut stream) = socket.split();
@@ -196,10 +202,12 @@ async fn caller(
         }
     });
     start.wait().await;
+    // Calls start at their own moments: their 20 ms frames do not all arrive at once.
+    tokio::time::sleep(phase).await;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for i in 0..seconds * 50 {
         tick.tick().await;
-        let audio = frame(i % 50 == 49);
+        let audio = frame(i % 150 == 149);
         let text = if direct {
             json!({"type": "input_audio_buffer.append", "audio": B64.encode(&audio)}).to_string()
         } else {
@@ -268,13 +276,15 @@ async fn run(url: &str, direct: bool, calls: usize, seconds: u64, samples: Share
     let before = rss_kib();
     let start = Arc::new(tokio::sync::Barrier::new(calls + 1));
     let mut tasks = Vec::new();
-    for _ in 0..calls {
+    for i in 0..calls {
+        let phase = Duration::from_micros(20_000 * i as u64 / calls as u64);
         tasks.push(tokio::spawn(caller(
             url.to_owned(),
             direct,
             seconds,
             samples.clone(),
             start.clone(),
+            phase,
         )));
     }
     // Every call connected (and, through frontdesk, started) before the clock runs.

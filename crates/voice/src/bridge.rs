@@ -209,16 +209,21 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
     }
     let deadline = tokio::time::Instant::now() + max_call;
     let shutdown = host.shutdown().clone();
+    // The timers are made once (per event they would cost a timer registration each).
+    let timer = tokio::time::sleep_until(deadline);
+    let stopping = shutdown.cancelled();
+    tokio::pin!(timer, stopping);
     let ending = loop {
-        let grace = bridge.ending.as_ref().map_or(deadline, |(_, until)| *until);
+        // The model's audio first: it is what the caller waits for.
         tokio::select! {
-            event = bridge.leg.recv() => {
-                if let Some(ending) = bridge.on_leg(event).await {
+            biased;
+            event = bridge.conn.recv() => {
+                if let Some(ending) = bridge.on_model(event).await {
                     break ending;
                 }
             }
-            event = bridge.conn.recv() => {
-                if let Some(ending) = bridge.on_model(event).await {
+            event = bridge.leg.recv() => {
+                if let Some(ending) = bridge.on_leg(event).await {
                     break ending;
                 }
             }
@@ -227,15 +232,21 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
                     break ending;
                 }
             }
-            () = tokio::time::sleep_until(grace) => {
+            () = &mut timer => {
                 match bridge.ending.take() {
                     Some((ending, _)) => break ending,
                     None => break Ending { status: CallStatus::Completed, error: Some("the call reached its time limit".to_owned()) },
                 }
             }
-            () = shutdown.cancelled() => {
+            () = &mut stopping => {
                 let _ = bridge.leg.end("the service is restarting").await;
                 break Ending::failed("the server stopped during the call");
+            }
+        }
+        // A goodbye's grace, once the agent ended the call.
+        if let Some((_, until)) = &bridge.ending {
+            if timer.deadline() != *until {
+                timer.as_mut().reset(*until);
             }
         }
     };

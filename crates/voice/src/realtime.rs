@@ -351,7 +351,11 @@ impl Connection {
             request.headers_mut().insert("authorization", value);
         }
         // Audio is many small frames: no Nagle delay on them.
-        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+        // A small read buffer: the library's default 128 KiB would be zeroed on every read.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .max_message_size(Some(16 * 1024 * 1024));
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         let (socket, _) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| {

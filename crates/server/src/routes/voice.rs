@@ -25,6 +25,8 @@ use crate::AppState;
 /// The largest WebSocket message a caller's side may send (a browser's audio frames are a
 /// few KB; Twilio's are 20 ms of μ-law).
 const MAX_MESSAGE: usize = 256 * 1024;
+/// Read buffer per socket.
+const READ_BUFFER: usize = 8 * 1024;
 /// The voice page: its own script and worklet, the microphone, our socket.
 const VOICE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; base-uri 'none'; \
@@ -256,8 +258,12 @@ fn axum_message(message: WsMessage) -> Message {
     }
 }
 
+/// A call's socket: bounded messages, and a small read buffer (calls send many small frames;
+/// the library's default 128 KiB would be zeroed on every read, and held per call).
 fn bounded(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE)
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
 }
 
 /// Twilio's media stream for a call (the upgrade signed like the webhook, over the socket's
