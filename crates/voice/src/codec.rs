@@ -91,7 +91,7 @@ impl Audio {
 /// Whether `text` is standard base64 (alphabet, padding, length), checked without decoding.
 pub fn is_base64(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return false;
     }
     let body = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'=').count();
