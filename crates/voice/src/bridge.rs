@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::call::CallLog;
-use crate::ending::{apologise, transfer};
+use crate::ending::{apologise, connect, record, transfer};
 use crate::error::{Result, VoiceError};
 use crate::leg::{Leg, LegEvent};
 use crate::playback::{heard_text, Playback};
@@ -26,7 +26,7 @@ use crate::supervisor::{self, ASK_SUPERVISOR, END_CALL, TRANSFER_CALL};
 use crate::twilio::Account;
 
 /// How long the model's socket may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the goodbye may play after the agent ended the call.
 const GOODBYE_GRACE: Duration = Duration::from_secs(8);
 /// Tool results waiting to be sent to the model, at most.
@@ -257,12 +257,6 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
     let _ = bridge.leg.end("the call ended").await;
     bridge.conn.close().await;
     ending
-}
-
-async fn connect(endpoint: &realtime::Endpoint, config: &SessionConfig) -> Result<Connection> {
-    let mut conn = Connection::open(endpoint, CONNECT_TIMEOUT).await?;
-    conn.send(&realtime::session_update(config)).await?;
-    Ok(conn)
 }
 
 impl Bridge<'_> {
@@ -688,17 +682,5 @@ impl Bridge<'_> {
                 Some(apologise(self.leg, phone.as_ref(), self.log, error).await)
             }
         }
-    }
-}
-
-fn record(name: &str, arguments: Value, output: &str, agent: &str, at_ms: u64) -> CallToolCall {
-    CallToolCall {
-        name: name.to_owned(),
-        arguments,
-        output: output.to_owned(),
-        is_error: false,
-        agent: agent.to_owned(),
-        run_id: None,
-        at_ms,
     }
 }

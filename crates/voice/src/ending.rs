@@ -1,10 +1,13 @@
 //! Where a call goes when it leaves the agent: a transfer (to a number through Twilio, or
 //! to the team's inbox) and the apology when the model cannot go on.
 
-use crate::bridge::{Ending, PhoneLine, Then, APOLOGY};
+use crate::bridge::{Ending, PhoneLine, Then, APOLOGY, CONNECT_TIMEOUT};
 use crate::call::CallLog;
-use crate::error::VoiceError;
+use crate::error::{Result, VoiceError};
 use crate::leg::Leg;
+use crate::realtime::{self, Connection, SessionConfig};
+use frontdesk_core::voice::CallToolCall;
+use serde_json::Value;
 
 /// The model cannot be reached: the caller hears an apology (Twilio says it; a browser
 /// shows it) and the call ends as failed.
@@ -99,5 +102,34 @@ pub(crate) async fn transfer(
                 None,
             )
         }
+    }
+}
+
+/// Opens the model's socket and configures its session.
+pub(crate) async fn connect(
+    endpoint: &realtime::Endpoint,
+    config: &SessionConfig,
+) -> Result<Connection> {
+    let mut conn = Connection::open(endpoint, CONNECT_TIMEOUT).await?;
+    conn.send(&realtime::session_update(config)).await?;
+    Ok(conn)
+}
+
+/// A tool the call ran, for its record.
+pub(crate) fn record(
+    name: &str,
+    arguments: Value,
+    output: &str,
+    agent: &str,
+    at_ms: u64,
+) -> CallToolCall {
+    CallToolCall {
+        name: name.to_owned(),
+        arguments,
+        output: output.to_owned(),
+        is_error: false,
+        agent: agent.to_owned(),
+        run_id: None,
+        at_ms,
     }
 }

@@ -10,21 +10,21 @@
 use serde_json::{json, Value};
 
 /// A slug: what `validate::slug` accepts.
-const SLUG: &str = "^[a-z0-9][a-z0-9-]{0,63}$";
+pub(super) const SLUG: &str = "^[a-z0-9][a-z0-9-]{0,63}$";
 /// An agent named by id or slug.
-const AGENT_REF: &str = "^([a-z0-9][a-z0-9-]{0,63}|agt_[0-7][0-9a-hjkmnp-tv-z]{25})$";
+pub(super) const AGENT_REF: &str = "^([a-z0-9][a-z0-9-]{0,63}|agt_[0-7][0-9a-hjkmnp-tv-z]{25})$";
 /// A tool, secret or server name: what `validate::tool_name` accepts.
 const NAME: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// Holds something other than white space (Unicode `White_Space`, as Rust's `trim`).
-const NOT_BLANK: &str =
+pub(super) const NOT_BLANK: &str =
     "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
 /// `provider/model`, no white space.
-const MODEL: &str = "^[A-Za-z0-9_-]+/[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+$";
+pub(super) const MODEL: &str = "^[A-Za-z0-9_-]+/[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+$";
 /// An absolute http(s) URL with a host, no credentials and no white space.
 const URL: &str = "^https?://[^/?#@\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+([/?#][^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$";
 
 /// A phone number in E.164 form.
-const PHONE: &str = "^\\+[0-9]{8,15}$";
+pub(super) const PHONE: &str = "^\\+[0-9]{8,15}$";
 
 /// An origin: `scheme://host[:port]`, any case, surrounding white space and a trailing `/`
 /// ignored.
@@ -38,7 +38,7 @@ const EMAIL: &str = "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\
 /// `xn--` form), an optional port.
 const FETCHED_URL: &str = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$";
 
-fn text(min: usize, max: usize) -> Value {
+pub(super) fn text(min: usize, max: usize) -> Value {
     if min > 0 {
         json!({"minLength": min, "maxLength": max, "pattern": NOT_BLANK})
     } else {
@@ -66,7 +66,7 @@ fn content() -> Value {
     })
 }
 
-fn range(min: u64, max: u64) -> Value {
+pub(super) fn range(min: u64, max: u64) -> Value {
     json!({"minimum": min, "maximum": max})
 }
 
@@ -466,81 +466,6 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minimum": 0}),
         ),
         (
-            "VoiceSettings",
-            "/properties/realtime_model",
-            json!({"pattern": MODEL, "maxLength": 200}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/transcription_model",
-            json!({"pattern": MODEL, "maxLength": 200}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/speech_model",
-            json!({"pattern": MODEL, "maxLength": 200}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/supervisor",
-            json!({"pattern": SLUG}),
-        ),
-        ("VoiceSettings", "/properties/voice", text(1, 64)),
-        ("VoiceSettings", "/properties/greeting", text(1, 1_000)),
-        ("VoiceSettings", "/properties/filler", text(1, 200)),
-        (
-            "VoiceSettings",
-            "/properties/languages",
-            json!({"maxItems": 10, "items": {"maxLength": 35, "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"}}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/transfer_number",
-            json!({"pattern": PHONE}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/phone_number",
-            json!({"pattern": PHONE}),
-        ),
-        (
-            "VoiceSettings",
-            "/properties/max_call_seconds",
-            range(10, 14_400),
-        ),
-        (
-            "TurnDetection",
-            "/properties/type",
-            json!({"enum": ["server_vad", "semantic_vad", "none"]}),
-        ),
-        (
-            "TurnDetection",
-            "/properties/threshold",
-            json!({"minimum": 0.0, "maximum": 1.0}),
-        ),
-        (
-            "TurnDetection",
-            "/properties/prefix_padding_ms",
-            range(0, 10_000),
-        ),
-        (
-            "TurnDetection",
-            "/properties/silence_duration_ms",
-            range(0, 10_000),
-        ),
-        (
-            "TurnDetection",
-            "/properties/eagerness",
-            json!({"enum": ["low", "medium", "high", "auto"]}),
-        ),
-        (
-            "PlaceCall",
-            "/properties/agent",
-            json!({"pattern": AGENT_REF}),
-        ),
-        ("PlaceCall", "/properties/to", json!({"pattern": PHONE})),
-        ("PlaceCall", "/properties/from", json!({"pattern": PHONE})),
-        (
             "PutSecret",
             "/properties/value",
             json!({"minLength": 1, "maxLength": 4_096, "pattern": "^[^\\r\\n]*[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\r\\n]*$"}),
@@ -561,31 +486,6 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         (
             "/api/v1/conversations",
             "get",
-            "agent",
-            json!({"pattern": AGENT_REF}),
-        ),
-        (
-            "/api/v1/calls",
-            "get",
-            "agent",
-            json!({"pattern": AGENT_REF}),
-        ),
-        (
-            "/api/v1/calls",
-            "get",
-            "status",
-            json!({"enum": ["active", "completed", "failed", "transferred"]}),
-        ),
-        (
-            "/api/v1/calls",
-            "get",
-            "channel",
-            json!({"enum": ["phone", "browser"]}),
-        ),
-        ("/api/v1/calls", "get", "q", json!({"maxLength": 200})),
-        (
-            "/api/v1/agents/{agent}/realtime-client-secrets",
-            "post",
             "agent",
             json!({"pattern": AGENT_REF}),
         ),
@@ -669,7 +569,10 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
 /// found nothing to add to.
 pub fn apply(doc: &mut Value, max_page_size: u32) -> Vec<String> {
     let mut missing = Vec::new();
-    for (schema, pointer, rules) in properties() {
+    for (schema, pointer, rules) in properties()
+        .into_iter()
+        .chain(super::call_rules::properties())
+    {
         let target = doc
             .pointer_mut(&format!("/components/schemas/{schema}"))
             .and_then(|schema| schema.pointer_mut(pointer));
@@ -678,7 +581,10 @@ pub fn apply(doc: &mut Value, max_page_size: u32) -> Vec<String> {
             None => missing.push(format!("{schema}{pointer}")),
         }
     }
-    for (path, method, name, rules) in parameters() {
+    for (path, method, name, rules) in parameters()
+        .into_iter()
+        .chain(super::call_rules::parameters())
+    {
         match parameter(doc, path, method, name) {
             Some(schema) => add(schema, rules),
             None => missing.push(format!("{method} {path} {name}")),

@@ -3,6 +3,7 @@
 //! the OpenAI-compatible, AI SDK, ChatKit and widget routes), and the docs page rendered
 //! from both (`docs`).
 
+mod call_rules;
 mod constraints;
 mod docs;
 
