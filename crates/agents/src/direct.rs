@@ -50,6 +50,10 @@ impl DirectTools {
     /// Runs one call. A tool that needs approval is not run: the model is told to offer a
     /// follow-up instead.
     pub async fn call(&self, call: &ToolCall) -> ToolOutput {
+        // Only what the model was offered runs (not a handoff, not the inbox's tool).
+        if !self.specs().iter().any(|spec| spec.name == call.name) {
+            return ToolOutput::error(format!("there is no tool called `{}`", call.name));
+        }
         let bound = self.tools.get(&call.name);
         if bound.is_some_and(|b| b.approval.is_some()) {
             return ToolOutput::error(

@@ -491,6 +491,13 @@ pub trait CallStore: Send + Sync {
     /// Marks calls of every tenant still `active` and started before `before` as failed
     /// (a process that died with calls under way); how many.
     async fn fail_stale_calls(&self, before: Timestamp, reason: &str) -> StoreResult<u64>;
+    /// Sets the telephony provider's id of a call (where none is set yet).
+    async fn set_provider_call_id(
+        &self,
+        tenant: &TenantId,
+        id: &crate::id::CallId,
+        provider_call_id: &str,
+    ) -> StoreResult<()>;
     /// The agent a telephony webhook names by id alone (its URL is the agent's phone
     /// address; the tenant comes from the agent). Deleted agents are not found.
     async fn phone_agent(&self, agent: &AgentId) -> StoreResult<Agent>;

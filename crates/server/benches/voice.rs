@@ -43,6 +43,9 @@ const TOKEN: &str = "bench-twilio-token";
 /// Marks a frame that ends the caller's speech.
 const END_OF_SPEECH: u8 = 0xEE;
 
+/// The stream parameters the webhook's TwiML gives the bench's calls (its token among them).
+static PARAMETERS: OnceLock<Value> = OnceLock::new();
+
 fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)
@@ -154,7 +157,8 @@ async fn caller(
         for f in [
             json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
             json!({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {"streamSid": sid, "callSid": "CAbench",
-                "accountSid": "AC", "customParameters": {"from": "+15550001111"}, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}),
+                "accountSid": "ACbench", "customParameters": PARAMETERS.get().cloned().unwrap_or_default(),
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}),
         ] {
             sink.send(Message::Text(f.to_string().into()))
                 .await
@@ -396,6 +400,38 @@ async fn main() {
         .json()
         .await
         .unwrap();
+    // Twilio asks the webhook first; its TwiML's parameters go with every stream.
+    let webhook = format!("{base}/voice/twilio/{}", agent["id"].as_str().unwrap());
+    let form = vec![
+        ("CallSid".to_owned(), "CAbench".to_owned()),
+        ("From".to_owned(), "+15550001111".to_owned()),
+    ];
+    let twiml = reqwest::Client::new()
+        .post(&webhook)
+        .header(
+            "x-twilio-signature",
+            frontdesk_voice::twilio::signature(TOKEN, &webhook, &form),
+        )
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut parameters = serde_json::Map::new();
+    for tag in twiml.split("<Parameter ").skip(1) {
+        let attribute = |name: &str| {
+            tag.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        parameters.insert(attribute("name"), Value::String(attribute("value")));
+    }
+    assert!(parameters.contains_key("token"), "{twiml}");
+    PARAMETERS.set(Value::Object(parameters)).unwrap();
     let stream = format!(
         "{}/voice/twilio/{}/stream",
         base.replacen("http://", "ws://", 1),

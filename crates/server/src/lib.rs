@@ -141,7 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::conversations::routes())
         .merge(routes::handoff::routes())
         .merge(routes::calls::routes())
-        .merge(routes::voice::routes())
+        .merge(routes::voice::routes(&state))
         .merge(routes::turns::routes())
         .merge(routes::usage::routes())
         .merge(routes::tenants::routes())
@@ -199,7 +199,10 @@ pub async fn serve(
     if state.service.store().backend() == "sqlite" {
         match state
             .service
-            .fail_stale_calls(frontdesk_core::time::Timestamp::now())
+            .fail_stale_calls(
+                frontdesk_core::time::Timestamp::now(),
+                "the server stopped during the call",
+            )
             .await
         {
             Ok(0) => {}
@@ -210,6 +213,26 @@ pub async fn serve(
             Err(error) => tracing::warn!(%error, "calls left under way could not be closed"),
         }
     }
+    // No call lasts longer than its agent's limit (4 h at most): one still `active` after
+    // that was left by an instance that died (on any backend).
+    let sweep = state.service.clone();
+    let stop = sweeper.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    let before = frontdesk_core::time::Timestamp::from_millis(
+                        frontdesk_core::time::Timestamp::now().as_millis() - (14_400 + 600) * 1000,
+                    );
+                    if let Err(error) = sweep.fail_stale_calls(before, "the call outlived any call's limit: its instance stopped").await {
+                        tracing::warn!(%error, "stale calls could not be closed");
+                    }
+                }
+                () = stop.cancelled() => break,
+            }
+        }
+    });
     let per_address = state.config.limits.max_connections_per_address;
     let voice = state.voice.clone();
     let calls = voice.clone();

@@ -188,6 +188,21 @@ impl CallStore for SqlStore {
         Ok(execute(self.db.as_ref(), stmt).await?.affected)
     }
 
+    async fn set_provider_call_id(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+        provider_call_id: &str,
+    ) -> StoreResult<()> {
+        let stmt = Stmt::new(
+            "UPDATE calls SET provider_call_id = $3 WHERE tenant_id = $1 AND id = $2 AND provider_call_id IS NULL",
+        )
+        .arg(tenant.as_str())
+        .arg(id.as_str())
+        .arg(provider_call_id);
+        execute(self.db.as_ref(), stmt).await.map(|_| ())
+    }
+
     async fn phone_agent(&self, agent: &AgentId) -> StoreResult<Agent> {
         let stmt = Stmt::new(format!(
             "SELECT {} FROM agents WHERE id = $1 AND deleted_at IS NULL",

@@ -104,8 +104,6 @@ struct Bridge<'a> {
     /// The supervisor or a tool is working; the filler is said once the current response ends.
     working: usize,
     filler_due: bool,
-    /// The agent's words so far, by item.
-    said: HashMap<String, String>,
     /// Answers cut before their transcript was done: heard and sent ms.
     cuts: HashMap<String, (u64, u64)>,
     ending: Option<(Ending, tokio::time::Instant)>,
@@ -114,6 +112,10 @@ struct Bridge<'a> {
     frames_in: u64,
     frames_out: u64,
     bad_frames: u64,
+    /// The agent's own tools called so far (its `budgets.max_tool_calls` bounds them).
+    direct_calls: u32,
+    /// Answers the caller spoke over: their audio still in flight is dropped.
+    cut_items: std::collections::VecDeque<String>,
 }
 
 /// Runs a call through the agent's realtime model until it ends.
@@ -193,7 +195,6 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
         create_queued: false,
         working: 0,
         filler_due: false,
-        said: HashMap::new(),
         cuts: HashMap::new(),
         ending: None,
         reconnected: false,
@@ -201,10 +202,13 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
         frames_in: 0,
         frames_out: 0,
         bad_frames: 0,
+        direct_calls: 0,
+        cut_items: std::collections::VecDeque::new(),
     };
     if let Some(greeting) = greeting {
-        if let Err(error) = bridge.conn.send(&realtime::say(&greeting, true)).await {
-            tracing::warn!(%error, "the greeting could not be asked for");
+        match bridge.conn.send(&realtime::say(&greeting, true)).await {
+            Ok(()) => bridge.responding = true,
+            Err(error) => tracing::warn!(%error, "the greeting could not be asked for"),
         }
     }
     let deadline = tokio::time::Instant::now() + max_call;
@@ -339,6 +343,7 @@ impl Bridge<'_> {
             }
         };
         match event {
+            ServerEvent::Audio { item_id, .. } if self.cut_items.contains(&item_id) => {}
             ServerEvent::Audio { item_id, audio } => {
                 let format = self.leg.format();
                 let mark = self
@@ -353,11 +358,8 @@ impl Bridge<'_> {
                 let _ = self.leg.caption(Speaker::Caller, &text).await;
                 self.log.caller_said(&text).await;
             }
-            ServerEvent::TranscriptDelta { item_id, delta } => {
-                self.said.entry(item_id).or_default().push_str(&delta);
-            }
+            ServerEvent::TranscriptDelta { .. } => {}
             ServerEvent::TranscriptDone { item_id, text } => {
-                self.said.remove(&item_id);
                 let text = match self.cuts.remove(&item_id) {
                     Some((heard, sent)) => heard_text(&text, heard, sent),
                     None => text,
@@ -399,8 +401,12 @@ impl Bridge<'_> {
                 call_id,
                 name,
                 arguments,
-            } => self.on_function(call_id, name, arguments).await,
+            } => return self.on_function(call_id, name, arguments).await,
             ServerEvent::Error { message, code } => {
+                // A refused `response.create` gets no `response.done`.
+                if code.as_deref() != Some("conversation_already_has_active_response") {
+                    self.responding = false;
+                }
                 tracing::warn!(call = %self.log.call.id, code = code.as_deref().unwrap_or(""), %message, "the realtime model reported an error");
             }
             ServerEvent::SessionCreated
@@ -437,7 +443,12 @@ impl Bridge<'_> {
         }
     }
 
-    async fn on_function(&mut self, call_id: String, name: String, arguments: String) {
+    async fn on_function(
+        &mut self,
+        call_id: String,
+        name: String,
+        arguments: String,
+    ) -> Option<Ending> {
         let args: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
         let text = |key: &str| {
             args.get(key)
@@ -459,7 +470,7 @@ impl Bridge<'_> {
                 else {
                     self.finish_now(call_id, "There is no supervisor on this call.")
                         .await;
-                    return;
+                    return None;
                 };
                 let stored = self.log.supervisor_starts();
                 let question = text("question");
@@ -486,8 +497,9 @@ impl Bridge<'_> {
             }
             END_CALL => {
                 self.filler_due = false;
-                let _ = tx
-                    .send(ToolDone {
+                // Handled here: the tools' queue is drained by this very task.
+                return self
+                    .on_result(ToolDone {
                         call_id,
                         output: "The call ends once your goodbye has played.".to_owned(),
                         records: vec![record(END_CALL, args, "ended", &agent.spec.slug, at_ms)],
@@ -530,10 +542,17 @@ impl Bridge<'_> {
                 });
             }
             _ => {
+                self.direct_calls += 1;
+                let budget = agent.spec.budgets.max_tool_calls;
+                if self.direct_calls > budget {
+                    self.finish_now(call_id, &format!("This call reached its limit of {budget} tool calls; offer to have the team follow up."))
+                        .await;
+                    return None;
+                }
                 let Some(direct) = self.direct.clone() else {
                     self.finish_now(call_id, &format!("There is no tool called {name}."))
                         .await;
-                    return;
+                    return None;
                 };
                 tokio::spawn(async move {
                     let output = direct
@@ -559,6 +578,7 @@ impl Bridge<'_> {
                 });
             }
         }
+        None
     }
 
     /// Answers a call that cannot run at once.

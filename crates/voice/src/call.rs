@@ -341,6 +341,11 @@ impl CallLog {
         self.call.ended_at = Some(ended);
         self.call.duration_ms = Some(ended.as_millis() - self.call.started_at.as_millis());
         if !self.call.transcript.is_empty() {
+            // How it ended is stored first: the summary may take a while (or outlast a
+            // shutdown's wait).
+            if let Err(error) = self.host.service().save_call(&self.call).await {
+                tracing::warn!(call = %self.call.id, %error, "the call's record could not be saved");
+            }
             self.call.summary = self.summary().await;
         }
         if let Err(error) = self.host.service().save_call(&self.call).await {

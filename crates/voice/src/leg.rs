@@ -103,9 +103,10 @@ impl<S> std::fmt::Debug for TwilioLeg<S> {
 pub async fn twilio_start<S: Socket>(socket: &mut S) -> Result<StreamEvent> {
     for _ in 0..8 {
         match socket.recv().await {
-            Some(WsMessage::Text(text)) => match twilio::parse_stream_frame(&text)? {
-                Some(start @ StreamEvent::Start { .. }) => return Ok(start),
-                Some(StreamEvent::Stop) => break,
+            // A frame that cannot be read is skipped here too.
+            Some(WsMessage::Text(text)) => match twilio::parse_stream_frame(&text) {
+                Ok(Some(start @ StreamEvent::Start { .. })) => return Ok(start),
+                Ok(Some(StreamEvent::Stop)) => break,
                 _ => {}
             },
             Some(WsMessage::Binary(_)) => {}

@@ -5,6 +5,7 @@
 //! writes it. The caller speaking over the answer stops playback and the turn (barge-in); the
 //! stored answer keeps what they heard.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use frontdesk_agents::{Input, TurnOptions, TurnRequest};
@@ -31,6 +32,10 @@ short and natural, no lists, links, markdown or emojis. When the caller is done,
 call end_call. If the caller asks for a person or you cannot help, call transfer_call.";
 /// Audio sent to the caller per frame (ms).
 const FRAME_MS: u64 = 20;
+/// Loudness (RMS, 0–1) that counts as speech.
+const SPEECH_LOUDNESS: f32 = 0.02;
+/// How long a goodbye may play after the agent ended the call.
+const GOODBYE_GRACE: Duration = Duration::from_secs(8);
 /// The longest utterance transcribed (longer speech is cut here).
 const MAX_UTTERANCE_MS: u64 = 30_000;
 
@@ -222,8 +227,10 @@ pub fn take_sentences(text: &mut String) -> Vec<String> {
 
 /// What the turn's task reports.
 enum Said {
-    /// Audio of the answer in the leg's format, and its words.
-    Audio(Vec<u8>, String),
+    /// What the caller said (the transcription's result).
+    Transcribed(std::result::Result<String, String>),
+    /// Audio of an answer (its run; none for the greeting) in the leg's format, and its words.
+    Audio(Option<RunId>, Vec<u8>, String),
     Done {
         run_id: RunId,
         message: Option<Box<Message>>,
@@ -271,8 +278,10 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
     };
     let format = leg.format();
     let detection = voice.turn_detection.clone().unwrap_or_default();
+    // The pipeline hears by loudness; the realtime detector's `threshold` (a probability)
+    // does not apply here, its silence and padding do.
     let mut vad = Vad::new(
-        detection.threshold.unwrap_or(0.02),
+        SPEECH_LOUDNESS,
         u64::from(detection.silence_duration_ms.unwrap_or(600)),
         u64::from(detection.prefix_padding_ms.unwrap_or(300)),
     );
@@ -281,6 +290,8 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
     let mut speaking: Option<Speaking> = None;
     // The last answer whose turn ended, while its audio may still play: its words and audio.
     let mut last_spoken: Option<(String, u64)> = None;
+    // Turns the caller spoke over or past: what they heard of each, for when they end.
+    let mut superseded: HashMap<RunId, String> = HashMap::new();
     let mut ending: Option<Ending> = None;
     let (mut frames_in, mut frames_out) = (0u64, 0u64);
     if let Some(greeting) = voice.greeting.clone() {
@@ -294,8 +305,17 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
             tx.clone(),
         ));
     }
-    let deadline = tokio::time::Instant::now() + voice.max_call();
     let shutdown = host.shutdown().clone();
+    // The timers are made once: the call's limit, then a goodbye's grace.
+    let timer = tokio::time::sleep(voice.max_call());
+    let stopping = shutdown.cancelled();
+    tokio::pin!(timer, stopping);
+    let done = |ending: &mut Option<Ending>| {
+        ending.take().unwrap_or(Ending {
+            status: CallStatus::Completed,
+            error: None,
+        })
+    };
     let outcome = loop {
         tokio::select! {
             event = leg.recv() => match event {
@@ -328,67 +348,82 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                             }
                         }
                         Heard::SpeechEnded(samples) => {
+                            // Transcribed in its own task: the call goes on meanwhile.
                             let rate = match format { Format::Pcmu => 8_000, Format::Pcm24k => 24_000 };
-                            match transcribe(host.http(), &models.0, &samples, rate, voice.languages.first().map(String::as_str)).await {
-                                Ok(text) if !text.is_empty() => {
-                                    log.caller_said(&text).await;
-                                    let _ = leg.caption(frontdesk_core::voice::Speaker::Caller, &text).await;
-                                    if let Some(previous) = speaking.take() {
-                                        previous.stop.cancel();
-                                    }
-                                    speaking = start_turn(&host, log, text, &models.1, voice.voice.as_deref(), format, tx.clone()).await;
-                                }
-                                Ok(_) => {}
-                                Err(error) => tracing::warn!(call = %log.call.id, %error, "an utterance could not be transcribed"),
-                            }
+                            let (http, stt, language, tx) = (host.http().clone(), models.0.clone(), voice.languages.first().cloned(), tx.clone());
+                            tokio::spawn(async move {
+                                let text = transcribe(&http, &stt, &samples, rate, language.as_deref()).await;
+                                let _ = tx.send(Said::Transcribed(text.map_err(|e| e.to_string()))).await;
+                            });
                         }
                     }
                 }
                 LegEvent::Mark(name) => {
                     playback.marked(&name);
                     if ending.is_some() && speaking.is_none() && !playback.playing() {
-                        break ending.take().unwrap_or(Ending { status: CallStatus::Completed, error: None });
+                        break done(&mut ending);
                     }
                 }
                 LegEvent::Dtmf(_) | LegEvent::Bad(_) => {}
-                LegEvent::Hangup => break ending.take().unwrap_or(Ending { status: CallStatus::Completed, error: None }),
+                LegEvent::Hangup => break done(&mut ending),
             },
             Some(said) = rx.recv() => match said {
-                Said::Audio(audio, words) => {
-                    let Some(current) = speaking.as_mut() else { continue };
-                    if current.heard.is_some() { continue; }
-                    let item = current.run_id.as_ref().map_or("greeting".to_owned(), ToString::to_string);
+                Said::Transcribed(Ok(text)) if !text.is_empty() && ending.is_none() => {
+                    log.caller_said(&text).await;
+                    let _ = leg.caption(frontdesk_core::voice::Speaker::Caller, &text).await;
+                    if let Some(previous) = speaking.take() {
+                        previous.stop.cancel();
+                        if let Some(run) = previous.run_id {
+                            let _ = host.runner().cancel(&tenant, &run);
+                            superseded.insert(run, previous.heard.unwrap_or(previous.text));
+                        }
+                    }
+                    speaking = start_turn(&host, log, text, &models.1, voice.voice.as_deref(), format, tx.clone()).await;
+                }
+                Said::Transcribed(Ok(_)) => {}
+                Said::Transcribed(Err(error)) => tracing::warn!(call = %log.call.id, %error, "an utterance could not be transcribed"),
+                Said::Audio(run, audio, words) => {
+                    // Only the current turn's audio, and not once the caller spoke over it.
+                    let Some(current) = speaking.as_mut().filter(|s| s.run_id == run && s.heard.is_none()) else { continue };
+                    let item = run.as_ref().map_or("greeting".to_owned(), ToString::to_string);
                     let frame_bytes = (format.bytes_per_ms() * FRAME_MS) as usize;
                     for frame in audio.chunks(frame_bytes) {
-                        if leg.audio(&codec::Audio::Raw(frame.to_vec())).await.is_err() { break; }
-                        frames_out += 1;
                         let ms = format.duration_ms(frame.len());
-                        current.sent_ms += ms;
                         let mark = playback.sent(&item, ms);
-                        let _ = leg.mark(&mark).await;
+                        if leg.audio_marked(&codec::Audio::Raw(frame.to_vec()), &mark).await.is_err() { break; }
+                        frames_out += 1;
+                        current.sent_ms += ms;
                     }
                     if !current.text.is_empty() { current.text.push(' '); }
                     current.text.push_str(&words);
                 }
                 Said::Done { run_id, message, action } => {
-                    let heard = match speaking.take() {
-                        Some(current) if current.run_id.as_ref() == Some(&run_id) => {
-                            if current.heard.is_none() {
-                                last_spoken = Some((current.text.clone(), current.sent_ms));
+                    let current = speaking.as_ref().is_some_and(|s| s.run_id.as_ref() == Some(&run_id));
+                    let heard = if current {
+                        let finished = speaking.take();
+                        match finished {
+                            Some(turn) if turn.heard.is_none() => {
+                                last_spoken = Some((turn.text, turn.sent_ms));
+                                None
                             }
-                            current.heard
+                            Some(turn) => turn.heard,
+                            None => None,
                         }
-                        other => { speaking = other; None }
+                    } else {
+                        // A turn the caller spoke past: what they heard of it, nothing more.
+                        Some(superseded.remove(&run_id).unwrap_or_default())
                     };
                     if let Some(message) = &message {
                         log.answered(message, heard.as_deref()).await;
                         let _ = leg.caption(frontdesk_core::voice::Speaker::Agent, heard.as_deref().unwrap_or(&message.text())).await;
                     }
-                    if let Some((name, args)) = action {
+                    // Only a turn the caller let finish ends or transfers the call.
+                    if let (Some((name, args)), true, None) = (action, current, &heard) {
                         ending = Some(act(log, &name, args).await);
                         if !playback.playing() {
-                            break ending.take().unwrap_or(Ending { status: CallStatus::Completed, error: None });
+                            break done(&mut ending);
                         }
+                        timer.as_mut().reset(tokio::time::Instant::now() + GOODBYE_GRACE);
                     }
                     log.checkpoint().await;
                 }
@@ -399,11 +434,13 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                     }
                 }
             },
-            () = tokio::time::sleep_until(deadline) => break Ending { status: CallStatus::Completed, error: Some("the call reached its time limit".to_owned()) },
-            () = tokio::time::sleep(Duration::from_secs(8)), if ending.is_some() => {
-                break ending.take().unwrap_or(Ending { status: CallStatus::Completed, error: None });
+            () = &mut timer => {
+                break match ending.take() {
+                    Some(ending) => ending,
+                    None => Ending { status: CallStatus::Completed, error: Some("the call reached its time limit".to_owned()) },
+                };
             }
-            () = shutdown.cancelled() => break Ending { status: CallStatus::Failed, error: Some("the server stopped during the call".to_owned()) },
+            () = &mut stopping => break Ending { status: CallStatus::Failed, error: Some("the server stopped during the call".to_owned()) },
         }
     };
     if let Some(current) = speaking {
@@ -487,7 +524,7 @@ fn speak_text(
         };
         let _ = tx
             .send(match spoken {
-                Ok(samples) => Said::Audio(to_leg(&samples, format), text),
+                Ok(samples) => Said::Audio(None, to_leg(&samples, format), text),
                 Err(error) => Said::Failed(error.to_string()),
             })
             .await;
@@ -570,7 +607,11 @@ async fn start_turn(
                         match synthesize(&http, &tts, &sentence, &voice).await {
                             Ok(samples) if !token.is_cancelled() => {
                                 let _ = tx
-                                    .send(Said::Audio(to_leg(&samples, format), sentence))
+                                    .send(Said::Audio(
+                                        Some(id.clone()),
+                                        to_leg(&samples, format),
+                                        sentence,
+                                    ))
                                     .await;
                             }
                             Ok(_) => {}
@@ -587,7 +628,13 @@ async fn start_turn(
         let rest = pending.trim().to_owned();
         if !rest.is_empty() && !token.is_cancelled() {
             if let Ok(samples) = synthesize(&http, &tts, &rest, &voice).await {
-                let _ = tx.send(Said::Audio(to_leg(&samples, format), rest)).await;
+                let _ = tx
+                    .send(Said::Audio(
+                        Some(id.clone()),
+                        to_leg(&samples, format),
+                        rest,
+                    ))
+                    .await;
             }
         }
         let action = message.as_ref().and_then(|m| {

@@ -5,6 +5,9 @@
 
 use std::collections::VecDeque;
 
+/// Marks waiting for their echo, at most (a minute of 20 ms frames).
+const MAX_MARKS: usize = 3_000;
+
 /// The answer being played and the marks not yet echoed.
 #[derive(Debug, Default)]
 pub struct Playback {
@@ -39,6 +42,15 @@ impl Playback {
         self.sent_ms += ms;
         self.next_mark += 1;
         let name = format!("fd{}", self.next_mark);
+        // A peer that never echoes marks cannot grow this without bound: the oldest go
+        // (what they covered counts as heard).
+        if self.marks.len() >= MAX_MARKS {
+            if let Some((_, item, end)) = self.marks.pop_front() {
+                if self.item.as_deref() == Some(item.as_str()) {
+                    self.heard_ms = end;
+                }
+            }
+        }
         self.marks
             .push_back((name.clone(), item.to_owned(), self.sent_ms));
         name

@@ -28,16 +28,22 @@ pub struct SessionConfig {
 
 /// The Realtime API's `turn_detection` from the agent's setting (server VAD by default).
 pub fn turn_detection(setting: Option<&frontdesk_core::voice::TurnDetection>) -> Value {
-    match setting {
-        None => json!({"type": "server_vad", "create_response": true, "interrupt_response": true}),
-        Some(detection) if detection.kind == "none" => Value::Null,
-        Some(detection) => {
-            let mut value = serde_json::to_value(detection).unwrap_or(Value::Null);
-            value["create_response"] = json!(true);
-            value["interrupt_response"] = json!(true);
-            value
-        }
+    let Some(detection) = setting else {
+        return json!({"type": "server_vad", "create_response": true, "interrupt_response": true});
+    };
+    // Each type takes its own fields only (the API refuses the other's).
+    let mut value = match detection.kind.as_str() {
+        "none" => return Value::Null,
+        "semantic_vad" => json!({"type": "semantic_vad", "eagerness": detection.eagerness}),
+        _ => json!({"type": "server_vad", "threshold": detection.threshold,
+            "prefix_padding_ms": detection.prefix_padding_ms, "silence_duration_ms": detection.silence_duration_ms}),
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+        object.insert("create_response".into(), json!(true));
+        object.insert("interrupt_response".into(), json!(true));
     }
+    value
 }
 
 /// `session.update` for a GA server.

@@ -32,13 +32,18 @@ transfer_call.";
 /// A turn under way: its run, the answer's stored message and what the caller heard.
 struct Turn {
     run_id: RunId,
+    /// The tokens sent for Twilio to speak.
+    said: String,
     /// What the caller heard when they interrupted.
     heard: Option<String>,
 }
 
 /// What the turn's follower reports.
 enum Update {
-    Token(String),
+    Token {
+        run_id: RunId,
+        text: String,
+    },
     /// The turn ended: its answer and the call tool it asked for.
     Done {
         run_id: RunId,
@@ -93,6 +98,22 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
             context.insert(key.clone(), value.clone());
         }
     }
+    let call_sid = field("callSid").unwrap_or_default();
+    if crate::session::stream_account(
+        &host,
+        &agent,
+        &call_sid,
+        &field("accountSid").unwrap_or_default(),
+        &context,
+    )
+    .await
+    .is_none()
+    {
+        let _ = socket.send(WsMessage::Close).await;
+        return;
+    }
+    context.remove("token");
+    context.remove("expires");
     let existing = context
         .remove("call_id")
         .and_then(|id| id.as_str().map(str::to_owned));
@@ -135,8 +156,11 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
     let mut turn: Option<Turn> = None;
     let mut partial = String::new();
     let mut ending: Option<(CallStatus, Option<String>)> = None;
-    let deadline = tokio::time::Instant::now() + agent.spec.voice.max_call();
+    let mut superseded: std::collections::HashMap<RunId, String> = std::collections::HashMap::new();
     let shutdown = host.shutdown().clone();
+    let timer = tokio::time::sleep(agent.spec.voice.max_call());
+    let stopping = shutdown.cancelled();
+    tokio::pin!(timer, stopping);
     let (status, error) = loop {
         tokio::select! {
             frame = socket.recv() => {
@@ -163,7 +187,9 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                         }
                         partial.clear();
                         if let Some(current) = turn.take() {
+                            // Spoken past: it keeps what was heard of it.
                             let _ = host.runner().cancel(&log.call.tenant_id, &current.run_id);
+                            superseded.insert(current.run_id, current.heard.unwrap_or(current.said));
                         }
                         log.caller_said(&said).await;
                         turn = start_turn(&host, &log, said, tx.clone()).await;
@@ -195,26 +221,29 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                 }
             }
             Some(update) = rx.recv() => match update {
-                Update::Token(token) => {
-                    if turn.as_ref().is_some_and(|t| t.heard.is_none()) {
-                        let _ = socket.send(text_frame(&token, false)).await;
+                Update::Token { run_id, text } => {
+                    // Only the current turn's words, and not once the caller spoke over it.
+                    if let Some(current) = turn.as_mut().filter(|t| t.run_id == run_id && t.heard.is_none()) {
+                        current.said.push_str(&text);
+                        let _ = socket.send(text_frame(&text, false)).await;
                     }
                 }
                 Update::Done { run_id, message, action } => {
-                    let heard = match turn.take() {
-                        Some(current) if current.run_id == run_id => current.heard,
+                    let (heard, finished) = match turn.take() {
+                        Some(current) if current.run_id == run_id => (current.heard, true),
                         other => {
                             turn = other;
-                            None
+                            (Some(superseded.remove(&run_id).unwrap_or_default()), false)
                         }
                     };
-                    if heard.is_none() {
+                    if finished && heard.is_none() {
                         let _ = socket.send(text_frame("", true)).await;
                     }
                     if let Some(message) = &message {
                         log.answered(message, heard.as_deref()).await;
                     }
-                    if let Some((name, args)) = action {
+                    // Only an answer the caller let finish ends or transfers the call.
+                    if let (Some((name, args)), true, None) = (action, finished, &heard) {
                         if let Some(end) = act(&host, &mut log, &name, args, &mut socket).await {
                             ending = Some(end);
                         }
@@ -222,11 +251,11 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                     log.checkpoint().await;
                 }
             },
-            () = tokio::time::sleep_until(deadline) => {
+            () = &mut timer => {
                 let _ = socket.send(WsMessage::Text(json!({"type": "end", "handoffData": json!({"reason": "time_limit"}).to_string()}).to_string())).await;
                 break (CallStatus::Completed, Some("the call reached its time limit".to_owned()));
             }
-            () = shutdown.cancelled() => {
+            () = &mut stopping => {
                 let _ = socket.send(WsMessage::Text(json!({"type": "end", "handoffData": json!({"reason": "shutdown"}).to_string()}).to_string())).await;
                 break (CallStatus::Failed, Some("the server stopped during the call".to_owned()));
             }
@@ -276,7 +305,13 @@ async fn start_turn(
         while let Some(event) = events.next().await {
             match event.event {
                 RunEvent::MessageDelta { text } => {
-                    let Ok(()) = tx.send(Update::Token(text)).await else {
+                    let Ok(()) = tx
+                        .send(Update::Token {
+                            run_id: id.clone(),
+                            text,
+                        })
+                        .await
+                    else {
                         return;
                     };
                 }
@@ -304,6 +339,7 @@ async fn start_turn(
     });
     Some(Turn {
         run_id,
+        said: String::new(),
         heard: None,
     })
 }

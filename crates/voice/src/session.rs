@@ -41,13 +41,13 @@ async fn run_call(mut log: CallLog, leg: &mut dyn Leg, phone: Option<PhoneLine>)
 /// A Twilio media stream for `agent` (its upgrade's signature already checked): waits for
 /// `start`, opens the call (its numbers come as the stream's parameters) and runs it.
 pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, mut socket: S) {
-    let (stream_sid, call_sid, parameters) = match twilio_start(&mut socket).await {
+    let (stream_sid, call_sid, account_sid, parameters) = match twilio_start(&mut socket).await {
         Ok(StreamEvent::Start {
             stream_sid,
             call_sid,
+            account_sid,
             parameters,
-            ..
-        }) => (stream_sid, call_sid, parameters),
+        }) => (stream_sid, call_sid, account_sid, parameters),
         Ok(_) | Err(_) => {
             tracing::warn!(agent = %agent.spec.slug, "a media stream closed before it started");
             return;
@@ -59,13 +59,22 @@ pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, m
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
+    let Some(account) = stream_account(&host, &agent, &call_sid, &account_sid, &parameters).await
+    else {
+        return;
+    };
     let direction = match param("direction").as_deref() {
         Some(d) if d.starts_with("outbound") => CallDirection::Outbound,
         _ => CallDirection::Inbound,
     };
     let context: Map<String, Value> = parameters
         .iter()
-        .filter(|(key, _)| !matches!(key.as_str(), "from" | "to" | "direction" | "call_id"))
+        .filter(|(key, _)| {
+            !matches!(
+                key.as_str(),
+                "from" | "to" | "direction" | "call_id" | "token" | "expires"
+            )
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let provider_call_id = Some(call_sid.clone()).filter(|s| !s.is_empty());
@@ -95,12 +104,44 @@ pub async fn twilio_stream<S: Socket + 'static>(host: VoiceHost, agent: Agent, m
             return;
         }
     };
-    let phone = match host.twilio_account(&agent.tenant_id).await {
-        Ok(account) if !call_sid.is_empty() => Some(PhoneLine { account, call_sid }),
-        _ => None,
-    };
+    let phone = Some(PhoneLine { account, call_sid });
     let mut leg = TwilioLeg::new(socket, stream_sid);
     run_call(log, &mut leg, phone).await;
+}
+
+/// The tenant's Twilio account, when a stream's `start` (or ConversationRelay's `setup`) is
+/// one of this agent's calls: its account, a call sid, and the token the webhook gave it.
+pub(crate) async fn stream_account(
+    host: &VoiceHost,
+    agent: &Agent,
+    call_sid: &str,
+    account_sid: &str,
+    parameters: &Map<String, Value>,
+) -> Option<crate::twilio::Account> {
+    use secrecy::ExposeSecret;
+    let param = |key: &str| {
+        parameters
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let account = host.twilio_account(&agent.tenant_id).await.ok()?;
+    let now = frontdesk_core::time::Timestamp::now().as_millis() / 1000;
+    let valid = crate::twilio::is_call_sid(call_sid)
+        && (account_sid.is_empty() || account_sid == account.sid)
+        && crate::twilio::valid_stream_token(
+            account.token.expose_secret(),
+            agent.id.as_str(),
+            call_sid,
+            param("expires").parse().unwrap_or(0),
+            param("token"),
+            now,
+        );
+    if !valid {
+        tracing::warn!(agent = %agent.id, "a stream that is not one of the agent's calls was refused");
+        return None;
+    }
+    Some(account)
 }
 
 /// A browser's voice socket for `agent` (the page's origin already checked).
@@ -193,20 +234,20 @@ pub async fn place_call(
             },
         )
         .await?;
-    let answer = format!(
-        "{}/voice/twilio/{}?call={}",
-        public.trim_end_matches('/'),
-        agent.id,
-        call.id
-    );
+    let root = public.trim_end_matches('/');
+    let answer = format!("{root}/voice/twilio/{}?call={}", agent.id, call.id);
+    let status = format!("{root}/voice/twilio/{}/status?call={}", agent.id, call.id);
     match host
         .twilio()
-        .create_call(&account, &from, to, &answer, None)
+        .create_call(&account, &from, to, &answer, Some(&status))
         .await
     {
         Ok(sid) => {
+            // Only the sid: the answered call may already be under way and own the record.
+            service
+                .set_provider_call_id(&agent.tenant_id, &call.id, &sid)
+                .await?;
             call.provider_call_id = Some(sid);
-            service.save_call(&call).await?;
             Ok(call)
         }
         Err(error) => {
@@ -304,10 +345,29 @@ pub async fn twiml_answer(
     } else {
         base.to_owned()
     };
+    // The stream proves it belongs to this call (see `twilio::stream_token`).
+    let call_sid = get("CallSid");
+    let expires = (frontdesk_core::time::Timestamp::now().as_millis() / 1000
+        + twilio::STREAM_TOKEN_SECONDS)
+        .to_string();
+    let token = match host.twilio_account(&agent.tenant_id).await {
+        Ok(account) => {
+            use secrecy::ExposeSecret;
+            twilio::stream_token(
+                account.token.expose_secret(),
+                agent.id.as_str(),
+                call_sid,
+                expires.parse().unwrap_or_default(),
+            )
+        }
+        Err(_) => String::new(),
+    };
     let mut parameters = vec![
         ("from", get("From")),
         ("to", get("To")),
         ("direction", get("Direction")),
+        ("expires", expires.as_str()),
+        ("token", token.as_str()),
     ];
     if let Some(call) = call {
         parameters.push(("call_id", call));

@@ -88,6 +88,44 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// How long a call's stream may take to connect after the webhook answered (seconds).
+pub const STREAM_TOKEN_SECONDS: i64 = 600;
+
+/// The token the webhook's TwiML gives a call's stream (as a parameter), binding the socket
+/// to the call Twilio signed the webhook for: HMAC-SHA256 with the tenant's auth token of the
+/// agent, the call and when the token expires. The socket's own signature covers only its
+/// URL, the same for every call of the agent.
+pub fn stream_token(auth_token: &str, agent: &str, call_sid: &str, expires: i64) -> String {
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(auth_token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(format!("frontdesk-stream:{agent}:{call_sid}:{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `token` is the stream token of this call, not expired at `now` (unix seconds).
+pub fn valid_stream_token(
+    auth_token: &str,
+    agent: &str,
+    call_sid: &str,
+    expires: i64,
+    token: &str,
+    now: i64,
+) -> bool {
+    expires >= now
+        && expires <= now + STREAM_TOKEN_SECONDS
+        && constant_eq(
+            stream_token(auth_token, agent, call_sid, expires).as_bytes(),
+            token.as_bytes(),
+        )
+}
+
+/// Whether `sid` looks like a Twilio call sid (`CA` and letters or digits): it goes into
+/// REST paths.
+pub fn is_call_sid(sid: &str) -> bool {
+    sid.len() <= 64 && sid.starts_with("CA") && sid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Escapes text for an XML attribute or element.
 pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -469,6 +507,32 @@ mod tests {
             &changed,
             "OXig1DCeNcAhcfrmyZgJLIEs/gs="
         ));
+    }
+
+    #[test]
+    fn stream_tokens_bind_the_call_and_expire() {
+        let token = stream_token("t0k", "agt_1", "CA1", 1_000);
+        assert!(valid_stream_token(
+            "t0k", "agt_1", "CA1", 1_000, &token, 900
+        ));
+        assert!(
+            !valid_stream_token("t0k", "agt_1", "CA2", 1_000, &token, 900),
+            "another call"
+        );
+        assert!(
+            !valid_stream_token("t0k", "agt_2", "CA1", 1_000, &token, 900),
+            "another agent"
+        );
+        assert!(
+            !valid_stream_token("other", "agt_1", "CA1", 1_000, &token, 900),
+            "another key"
+        );
+        assert!(
+            !valid_stream_token("t0k", "agt_1", "CA1", 1_000, &token, 1_001),
+            "expired"
+        );
+        assert!(is_call_sid("CA0123456789abcdef0123456789abcdef"));
+        assert!(!is_call_sid("CA1/../Accounts"));
     }
 
     #[test]

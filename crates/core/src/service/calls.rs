@@ -29,6 +29,8 @@ impl Service {
     /// limit of calls under way.
     pub async fn open_call(&self, agent: &Agent, input: NewCall) -> Result<Call> {
         let tenant = &agent.tenant_id;
+        // A tenant past its monthly quota takes no calls (their models would bill on).
+        self.check_quota(tenant).await?;
         let active = self
             .store
             .active_calls(tenant)
@@ -70,6 +72,19 @@ impl Service {
             .await
             .map_err(|e| Error::from_store("call", e))?;
         Ok(call)
+    }
+
+    /// Sets the telephony provider's id of a call that has none yet.
+    pub async fn set_provider_call_id(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+        sid: &str,
+    ) -> Result<()> {
+        self.store
+            .set_provider_call_id(tenant, id, sid)
+            .await
+            .map_err(|e| Error::from_store("call", e))
     }
 
     /// Whether the tenant has its limit of calls under way.
@@ -161,12 +176,36 @@ impl Service {
             .map_err(|e| Error::from_store("message", e))
     }
 
-    /// Calls left `active` by a process that stopped before `before` are marked failed.
-    pub async fn fail_stale_calls(&self, before: Timestamp) -> Result<u64> {
+    /// Calls still `active` that started before `before` are marked failed, saying `why`
+    /// (a process that stopped with calls under way; calls older than any call can last).
+    pub async fn fail_stale_calls(&self, before: Timestamp, why: &str) -> Result<u64> {
         self.store
-            .fail_stale_calls(before, "the server stopped during the call")
+            .fail_stale_calls(before, why)
             .await
             .map_err(|e| Error::from_store("call", e))
+    }
+
+    /// Twilio's status callback for an outbound call: one it never connected to us (busy,
+    /// not answered, failed, cancelled) ends here; a connected one ends with its own task.
+    pub async fn outbound_status(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+        status: &str,
+    ) -> Result<()> {
+        let mut call = self.get_call(tenant, id).await?;
+        let unanswered = matches!(
+            status,
+            "busy" | "no-answer" | "failed" | "canceled" | "completed"
+        );
+        if call.status != CallStatus::Active || call.conversation_id.is_some() || !unanswered {
+            return Ok(());
+        }
+        call.status = CallStatus::Failed;
+        call.error = Some(format!("the call did not connect ({status})"));
+        call.ended_at = Some(Timestamp::now());
+        call.duration_ms = Some(0);
+        self.save_call(&call).await
     }
 }
 

@@ -32,12 +32,20 @@ const VOICE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'
      connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
+    // The browser's socket is anyone's to open: a budget per client address, as the widget's.
+    let browser = Router::new()
+        .route("/voice/{tenant_id}/{agent}/ws", get(browser_socket))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::client_limits::per_address,
+        ));
     Router::new()
         .route("/voice/twilio/{agent_id}", post(twilio_webhook))
         .route("/voice/twilio/{agent_id}/stream", get(twilio_stream))
         .route("/voice/twilio/{agent_id}/relay", get(twilio_relay))
         .route("/voice/twilio/{agent_id}/relay-action", post(relay_action))
+        .route("/voice/twilio/{agent_id}/status", post(status_callback))
         .route("/voice.js", get(voice_script))
         .route("/voice-worklet.js", get(worklet_script))
         .route(
@@ -51,7 +59,7 @@ pub fn routes() -> Router<AppState> {
             }),
         )
         .route("/voice/{tenant_id}/{agent}", get(voice_page))
-        .route("/voice/{tenant_id}/{agent}/ws", get(browser_socket))
+        .merge(browser)
 }
 
 /// A voice error as the API's.
@@ -209,6 +217,36 @@ async fn relay_action(
     Ok(twiml(frontdesk_voice::session::relay_action(
         &agent, handoff,
     )))
+}
+
+/// Twilio's status callback of an outbound call placed through the API: a call that never
+/// connected (busy, not answered, failed) ends its record.
+async fn status_callback(
+    State(state): State<AppState>,
+    Path(agent_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let params = form(&body)?;
+    let url = request_url(&state, &headers, &uri, false);
+    let agent = signed_agent(&state, &agent_id, &headers, &url, &params).await?;
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let call = query
+        .iter()
+        .find_map(|(k, v)| (k == "call").then_some(v.as_str()));
+    let status = params
+        .iter()
+        .find_map(|(k, v)| (k == "CallStatus").then_some(v.as_str()))
+        .unwrap_or_default();
+    if let Some(call) = call.and_then(|c| frontdesk_core::id::CallId::parse(c).ok()) {
+        state
+            .service
+            .outbound_status(&agent.tenant_id, &call, status)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A WebSocket as the voice crate reads and writes it.
@@ -387,7 +425,14 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
         return false;
     };
     let own = match &state.config.public_url {
-        Some(public) => public.trim_end_matches('/').to_owned(),
+        // Its origin: scheme, host and port (a public URL may have a path).
+        Some(public) => {
+            let after_scheme = public.find("://").map_or(0, |i| i + 3);
+            let end = public[after_scheme..]
+                .find('/')
+                .map_or(public.len(), |i| after_scheme + i);
+            public[..end].to_owned()
+        }
         None => headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())

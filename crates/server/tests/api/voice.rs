@@ -111,6 +111,27 @@ impl Line {
             .unwrap()
     }
 
+    /// What Twilio passes a call's stream: the `<Parameter>`s of the webhook's TwiML for a
+    /// call `CA0001` from +15550001111 (the stream's token among them).
+    pub async fn stream_parameters(&self, agent: &str) -> Value {
+        let twiml = self
+            .webhook(
+                agent,
+                "",
+                &[
+                    ("CallSid", "CA0001"),
+                    ("From", "+15550001111"),
+                    ("To", "+15550002222"),
+                    ("Direction", "inbound"),
+                ],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        twiml_parameters(&twiml)
+    }
+
     /// The socket URL of an agent's stream or relay.
     pub fn socket(&self, agent: &str, kind: &str) -> String {
         format!(
@@ -145,6 +166,22 @@ impl Line {
         }
         panic!("the call did not end: {:?}", self.calls().await);
     }
+}
+
+/// The `<Parameter name value>`s of TwiML, as a JSON object.
+pub fn twiml_parameters(twiml: &str) -> Value {
+    let mut parameters = serde_json::Map::new();
+    for tag in twiml.split("<Parameter ").skip(1) {
+        let attribute = |name: &str| {
+            tag.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        parameters.insert(attribute("name"), Value::String(attribute("value")));
+    }
+    Value::Object(parameters)
 }
 
 fn python() -> PathBuf {
@@ -359,7 +396,7 @@ async fn conversation_relay_answers_prompts_with_text_turns_and_ends_the_call() 
         .insert("x-twilio-signature", signature.parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     relay_send(&mut socket, json!({"type": "setup", "sessionId": "VX1", "callSid": "CA77", "accountSid": "AC0001",
-        "from": "+15550001111", "to": "+15550002222", "direction": "inbound", "customParameters": {}})).await;
+        "from": "+15550001111", "to": "+15550002222", "direction": "inbound", "customParameters": twiml_parameters(&twiml)})).await;
     // A partial prompt waits; the last one is answered with streamed tokens.
     relay_send(
         &mut socket,
@@ -555,6 +592,14 @@ async fn calls_are_listed_searched_and_kept_to_their_tenant() {
     assert_eq!(field("To"), "+15550009999");
     assert_eq!(field("From"), "+15550002222");
     assert_eq!(
+        field("StatusCallback"),
+        format!(
+            "{}/voice/twilio/{agent}/status?call={}",
+            line.app.base,
+            placed["id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
         field("Url"),
         format!(
             "{}/voice/twilio/{agent}?call={}",
@@ -649,6 +694,44 @@ async fn calls_are_listed_searched_and_kept_to_their_tenant() {
         "invalid_field",
     )
     .await;
+    // Twilio reports the call was not answered: its record ends (an unsigned report is
+    // refused).
+    let status_url = format!("{}/voice/twilio/{agent}/status?call={id}", line.app.base);
+    let form = vec![
+        ("CallSid".to_owned(), "CA42".to_owned()),
+        ("CallStatus".to_owned(), "no-answer".to_owned()),
+    ];
+    let unsigned = line
+        .app
+        .client
+        .post(&status_url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+    let signature = frontdesk_voice::twilio::signature(TOKEN, &status_url, &form);
+    let reported = line
+        .app
+        .client
+        .post(&status_url)
+        .header("x-twilio-signature", signature)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reported.status(), StatusCode::NO_CONTENT);
+    let ended = expect(
+        line.app
+            .get(&format!("/api/v1/calls/{id}"), &line.tenant.key)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ended["status"], "failed");
+    assert_eq!(ended["error"], "the call did not connect (no-answer)");
     // Another tenant sees none of it.
     let other = line.app.tenant("Other").await;
     expect(

@@ -21,7 +21,7 @@ async fn connect(line: &Line, agent: &str, echo: bool) -> TwilioPeer {
     TwilioPeer::connect(
         &line.socket(agent, "stream"),
         TOKEN,
-        json!({"from": "+15550001111", "to": "+15550002222"}),
+        line.stream_parameters(agent).await,
         echo,
     )
     .await
