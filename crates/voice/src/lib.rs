@@ -23,6 +23,7 @@ pub mod realtime;
 pub mod relay;
 pub mod session;
 pub mod supervisor;
+mod turns;
 pub mod twilio;
 mod writer;
 

@@ -8,12 +8,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use frontdesk_agents::{Input, TurnOptions, TurnRequest};
-use frontdesk_core::conversation::{ContentPart, Message};
+use frontdesk_core::conversation::Message;
 use frontdesk_core::id::RunId;
-use frontdesk_core::model::ToolSpec;
 use frontdesk_core::run::RunEvent;
-use frontdesk_core::voice::{CallStatus, CallToolCall};
+use frontdesk_core::voice::CallStatus;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,11 +23,8 @@ use crate::error::{Result, VoiceError};
 use crate::host::{HttpModel, VoiceHost};
 use crate::leg::{Leg, LegEvent};
 use crate::playback::{heard_text, Playback};
-use crate::supervisor::{END_CALL, TRANSFER_CALL};
+use crate::supervisor::TRANSFER_CALL;
 
-const RULES: &str = "You are speaking on a phone call: your words are read aloud. Keep answers \
-short and natural, no lists, links, markdown or emojis. When the caller is done, say goodbye and \
-call end_call. If the caller asks for a person or you cannot help, call transfer_call.";
 /// Audio sent to the caller per frame (ms).
 const FRAME_MS: u64 = 20;
 /// Loudness (RMS, 0–1) that counts as speech.
@@ -457,44 +452,12 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
 /// The agent ended or transferred the call (to the team's inbox: a pipeline call has no
 /// Twilio REST handle of its own here; a number transfer is recorded for the `<Dial>`).
 async fn act(log: &mut CallLog, name: &str, args: Value) -> Ending {
-    let at_ms = log.at_ms();
-    let mut output = "ended".to_owned();
-    if name == TRANSFER_CALL {
-        let reason = args
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let waiting = match log.conversation() {
-            Some(conversation) => log
-                .host()
-                .runner()
-                .call_asks_for_human(
-                    &log.agent,
-                    conversation,
-                    (!reason.is_empty()).then_some(reason.as_str()),
-                )
-                .await
-                .unwrap_or(false),
-            None => false,
-        };
-        if waiting {
-            log.call.transferred_to = Some("inbox".to_owned());
-            output = "the team will follow up".to_owned();
-        } else {
-            output = "the team is away".to_owned();
-        }
-    }
-    let slug = log.agent.spec.slug.clone();
-    log.tool(CallToolCall {
-        name: name.to_owned(),
-        arguments: args,
-        output,
-        is_error: false,
-        agent: slug,
-        run_id: None,
-        at_ms,
-    });
+    let output = match name {
+        TRANSFER_CALL if crate::turns::to_inbox(log, &args).await => "the team will follow up",
+        TRANSFER_CALL => "the team is away",
+        _ => "ended",
+    };
+    crate::turns::record(log, name, args, output);
     Ending {
         status: CallStatus::Completed,
         error: None,
@@ -556,36 +519,7 @@ async fn start_turn(
     format: Format,
     tx: mpsc::Sender<Said>,
 ) -> Option<Speaking> {
-    let conversation = log.conversation()?.clone();
-    let tools = vec![
-        ToolSpec {
-            name: END_CALL.to_owned(),
-            description: "Hang up, after saying goodbye.".to_owned(),
-            parameters: json!({"type": "object", "properties": {}}),
-        },
-        ToolSpec {
-            name: TRANSFER_CALL.to_owned(),
-            description: "Hand the call to a person from the team.".to_owned(),
-            parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
-        },
-    ];
-    let request = TurnRequest::on(
-        &log.call.tenant_id,
-        &conversation,
-        Input::Send { text: said },
-    )
-    .with_options(TurnOptions {
-        client_tools: tools,
-        instructions: Some(RULES.to_owned()),
-        ..TurnOptions::default()
-    });
-    let started = match host.runner().start(request).await {
-        Ok(started) => started,
-        Err(error) => {
-            tracing::warn!(call = %log.call.id, %error, "a turn of the call could not start");
-            return None;
-        }
-    };
+    let started = crate::turns::start(log, said).await?;
     let stop = CancellationToken::new();
     let run_id = started.run_id.clone();
     let (http, tts, voice, token) = (
@@ -637,16 +571,7 @@ async fn start_turn(
                     .await;
             }
         }
-        let action = message.as_ref().and_then(|m| {
-            m.content.iter().find_map(|part| match part {
-                ContentPart::ToolCall {
-                    name, arguments, ..
-                } if name == END_CALL || name == TRANSFER_CALL => {
-                    Some((name.clone(), arguments.clone()))
-                }
-                _ => None,
-            })
-        });
+        let action = crate::turns::action(message.as_ref());
         let _ = tx
             .send(Said::Done {
                 run_id: id,

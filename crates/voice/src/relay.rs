@@ -7,27 +7,19 @@
 //!
 //! Wire facts: `../shared/PROTOCOLS.md` §6b.
 
-use frontdesk_agents::{Input, TurnOptions, TurnRequest};
 use frontdesk_core::agent::Agent;
-use frontdesk_core::conversation::{ContentPart, Message};
+use frontdesk_core::conversation::Message;
 use frontdesk_core::id::RunId;
-use frontdesk_core::model::ToolSpec;
 use frontdesk_core::run::RunEvent;
 use frontdesk_core::service::NewCall;
-use frontdesk_core::voice::{CallChannel, CallDirection, CallStatus, CallToolCall};
+use frontdesk_core::voice::{CallChannel, CallDirection, CallStatus};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::call::CallLog;
 use crate::host::VoiceHost;
 use crate::leg::{Socket, WsMessage};
-use crate::supervisor::{END_CALL, TRANSFER_CALL};
-
-/// What the agent is told about the call.
-const RELAY_RULES: &str = "You are speaking on a phone call: your words are read aloud. Keep \
-answers short and natural, no lists, links, markdown or emojis. When the caller is done, say \
-goodbye and call end_call. If the caller asks for a person or you cannot help, call \
-transfer_call.";
+use crate::supervisor::TRANSFER_CALL;
 
 /// A turn under way: its run, the answer's stored message and what the caller heard.
 struct Turn {
@@ -50,22 +42,6 @@ enum Update {
         message: Option<Box<Message>>,
         action: Option<(String, Value)>,
     },
-}
-
-/// The client tools that end or transfer the call.
-fn call_tools() -> Vec<ToolSpec> {
-    vec![
-        ToolSpec {
-            name: END_CALL.to_owned(),
-            description: "Hang up, after saying goodbye.".to_owned(),
-            parameters: json!({"type": "object", "properties": {}}),
-        },
-        ToolSpec {
-            name: TRANSFER_CALL.to_owned(),
-            description: "Hand the call to a person from the team.".to_owned(),
-            parameters: json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
-        },
-    ]
 }
 
 fn text_frame(token: &str, last: bool) -> WsMessage {
@@ -192,7 +168,7 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                             superseded.insert(current.run_id, current.heard.unwrap_or(current.said));
                         }
                         log.caller_said(&said).await;
-                        turn = start_turn(&host, &log, said, tx.clone()).await;
+                        turn = start_turn(&log, said, tx.clone()).await;
                         if turn.is_none() {
                             let _ = socket.send(text_frame("Sorry, I cannot answer right now.", true)).await;
                         }
@@ -211,7 +187,7 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                         if !digit.is_empty() && turn.is_none() {
                             let said = format!("[The caller pressed {digit} on the keypad]");
                             log.caller_said(&format!("(pressed {digit})")).await;
-                            turn = start_turn(&host, &log, said, tx.clone()).await;
+                            turn = start_turn(&log, said, tx.clone()).await;
                         }
                     }
                     Some("error") => {
@@ -244,7 +220,7 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
                     }
                     // Only an answer the caller let finish ends or transfers the call.
                     if let (Some((name, args)), true, None) = (action, finished, &heard) {
-                        if let Some(end) = act(&host, &mut log, &name, args, &mut socket).await {
+                        if let Some(end) = act(&mut log, &name, args, &mut socket).await {
                             ending = Some(end);
                         }
                     }
@@ -273,30 +249,8 @@ pub async fn run<S: Socket>(host: VoiceHost, agent: Agent, mut socket: S) {
 }
 
 /// Starts a turn answering `said` and follows it in a task that reports tokens and its end.
-async fn start_turn(
-    host: &VoiceHost,
-    log: &CallLog,
-    said: String,
-    tx: mpsc::Sender<Update>,
-) -> Option<Turn> {
-    let conversation = log.conversation()?.clone();
-    let request = TurnRequest::on(
-        &log.call.tenant_id,
-        &conversation,
-        Input::Send { text: said },
-    )
-    .with_options(TurnOptions {
-        client_tools: call_tools(),
-        instructions: Some(RELAY_RULES.to_owned()),
-        ..TurnOptions::default()
-    });
-    let started = match host.runner().start(request).await {
-        Ok(started) => started,
-        Err(error) => {
-            tracing::warn!(call = %log.call.id, %error, "a turn of the call could not start");
-            return None;
-        }
-    };
+async fn start_turn(log: &CallLog, said: String, tx: mpsc::Sender<Update>) -> Option<Turn> {
+    let started = crate::turns::start(log, said).await?;
     let run_id = started.run_id.clone();
     let mut events = started.events;
     let id = run_id.clone();
@@ -319,16 +273,7 @@ async fn start_turn(
                 _ => {}
             }
         }
-        let action = message.as_ref().and_then(|m| {
-            m.content.iter().find_map(|part| match part {
-                ContentPart::ToolCall {
-                    name, arguments, ..
-                } if name == END_CALL || name == TRANSFER_CALL => {
-                    Some((name.clone(), arguments.clone()))
-                }
-                _ => None,
-            })
-        });
+        let action = crate::turns::action(message.as_ref());
         let _ = tx
             .send(Update::Done {
                 run_id: id,
@@ -347,76 +292,45 @@ async fn start_turn(
 /// The agent asked to end or transfer the call: the `end` frame, with what the
 /// `<Connect action>` callback needs in `handoffData`.
 async fn act<S: Socket>(
-    host: &VoiceHost,
     log: &mut CallLog,
     name: &str,
     args: Value,
     socket: &mut S,
 ) -> Option<(CallStatus, Option<String>)> {
-    let at_ms = log.at_ms();
-    let slug = log.agent.spec.slug.clone();
-    let (handoff, status, output) = if name == TRANSFER_CALL {
-        let reason = args
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        match log.agent.spec.voice.transfer_number.clone() {
-            Some(number) => {
-                log.call.transferred_to = Some(number.clone());
-                (
-                    json!({"reason": "transfer", "number": number, "call_id": log.call.id}),
-                    CallStatus::Transferred,
-                    format!("transferred to {number}"),
-                )
-            }
-            None => {
-                let waiting = match log.conversation() {
-                    Some(conversation) => host
-                        .runner()
-                        .call_asks_for_human(
-                            &log.agent,
-                            conversation,
-                            (!reason.is_empty()).then_some(reason.as_str()),
-                        )
-                        .await
-                        .unwrap_or(false),
-                    None => false,
-                };
-                if waiting {
-                    log.call.transferred_to = Some("inbox".to_owned());
-                }
-                (
-                    json!({"reason": "inbox", "call_id": log.call.id}),
-                    if waiting {
-                        CallStatus::Transferred
-                    } else {
-                        CallStatus::Completed
-                    },
-                    if waiting {
-                        "the team will follow up".to_owned()
-                    } else {
-                        "the team is away".to_owned()
-                    },
-                )
-            }
+    let call_id = log.call.id.clone();
+    let (handoff, status, output) = match (name, log.agent.spec.voice.transfer_number.clone()) {
+        (TRANSFER_CALL, Some(number)) => {
+            log.call.transferred_to = Some(number.clone());
+            (
+                json!({"reason": "transfer", "number": number, "call_id": call_id}),
+                CallStatus::Transferred,
+                format!("transferred to {number}"),
+            )
         }
-    } else {
-        (
-            json!({"reason": "ended", "call_id": log.call.id}),
+        (TRANSFER_CALL, None) => {
+            let waiting = crate::turns::to_inbox(log, &args).await;
+            (
+                json!({"reason": "inbox", "call_id": call_id}),
+                if waiting {
+                    CallStatus::Transferred
+                } else {
+                    CallStatus::Completed
+                },
+                if waiting {
+                    "the team will follow up"
+                } else {
+                    "the team is away"
+                }
+                .to_owned(),
+            )
+        }
+        _ => (
+            json!({"reason": "ended", "call_id": call_id}),
             CallStatus::Completed,
             "ended".to_owned(),
-        )
+        ),
     };
-    log.tool(CallToolCall {
-        name: name.to_owned(),
-        arguments: args,
-        output,
-        is_error: false,
-        agent: slug,
-        run_id: None,
-        at_ms,
-    });
+    crate::turns::record(log, name, args, &output);
     let frame = json!({"type": "end", "handoffData": handoff.to_string()});
     let _ = socket.send(WsMessage::Text(frame.to_string())).await;
     Some((status, None))

@@ -109,27 +109,18 @@ pub async fn list(
         })
         .collect();
     let next = page_of.next.as_ref().map(|cursor| {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (key, value) in [
-            ("q", &query.q),
-            ("agent", &query.agent),
-            ("status", &query.status),
-            ("channel", &query.channel),
-        ] {
-            if let Some(value) = blank(value) {
-                pairs.push((key, value));
-            }
-        }
-        pairs.push(("cursor", cursor.encode()));
-        format!(
-            "/calls?{}",
-            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        super::next_page(
+            "/calls",
+            &[
+                ("q", &query.q),
+                ("agent", &query.agent),
+                ("status", &query.status),
+                ("channel", &query.channel),
+            ],
+            cursor,
         )
     });
-    let agent_options: Vec<Value> = agents
-        .iter()
-        .map(|a| json!({"slug": a.spec.slug, "name": a.spec.name}))
-        .collect();
+    let agent_options = super::agent_options(&agents);
     Ok(page(
         StatusCode::OK,
         "calls.html",

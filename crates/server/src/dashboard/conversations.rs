@@ -124,30 +124,21 @@ pub async fn list(
         .collect();
     // The next page keeps the filters: they are in the URL.
     let next = page_of.next.as_ref().map(|cursor| {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (key, value) in [
-            ("q", &query.q),
-            ("agent", &query.agent),
-            ("end_user", &query.end_user),
-            ("archived", &query.archived),
-            ("status", &query.status),
-            ("from", &query.from),
-            ("to", &query.to),
-        ] {
-            if let Some(value) = blank(value) {
-                pairs.push((key, value));
-            }
-        }
-        pairs.push(("cursor", cursor.encode()));
-        format!(
-            "/conversations?{}",
-            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        super::next_page(
+            "/conversations",
+            &[
+                ("q", &query.q),
+                ("agent", &query.agent),
+                ("end_user", &query.end_user),
+                ("archived", &query.archived),
+                ("status", &query.status),
+                ("from", &query.from),
+                ("to", &query.to),
+            ],
+            cursor,
         )
     });
-    let agent_options: Vec<Value> = agents
-        .iter()
-        .map(|a| json!({"slug": a.spec.slug, "name": a.spec.name}))
-        .collect();
+    let agent_options = super::agent_options(&agents);
     Ok(page(
         StatusCode::OK,
         "conversations.html",

@@ -125,6 +125,37 @@ fn entries(text: &str) -> Vec<String> {
 }
 
 /// An agent's name by id, for lists that outlive their agents.
+/// The next page of a list: its filters (those set) and the cursor, in the URL.
+fn next_page(
+    path: &str,
+    filters: &[(&str, &Option<String>)],
+    cursor: &frontdesk_core::conversation::Cursor,
+) -> String {
+    let mut pairs: Vec<(&str, String)> = filters
+        .iter()
+        .filter_map(|(key, value)| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| (*key, v.to_owned()))
+        })
+        .collect();
+    pairs.push(("cursor", cursor.encode()));
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    )
+}
+
+/// The agents of a list's filter: slug and name.
+fn agent_options(agents: &[frontdesk_core::agent::Agent]) -> Vec<serde_json::Value> {
+    agents
+        .iter()
+        .map(|a| serde_json::json!({"slug": a.spec.slug, "name": a.spec.name}))
+        .collect()
+}
+
 fn agent_name(agents: &[frontdesk_core::agent::Agent], id: &str) -> String {
     agents
         .iter()

@@ -313,17 +313,15 @@ async fn twilio_stream(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let url = request_url(&state, &headers, &uri, true);
-    let agent = signed_agent(&state, &agent_id, &headers, &url, &[]).await?;
-    let host = state.voice.clone();
-    Ok(bounded(ws).on_upgrade(move |socket| async move {
-        let calls = host.clone();
-        calls.spawn(frontdesk_voice::session::twilio_stream(
-            host,
-            agent,
-            AxumSocket(socket),
-        ));
-    }))
+    twilio_socket(
+        &state,
+        &agent_id,
+        &uri,
+        &headers,
+        ws,
+        frontdesk_voice::session::twilio_stream,
+    )
+    .await
 }
 
 /// ConversationRelay's socket for a call (signed like the webhook).
@@ -334,12 +332,36 @@ async fn twilio_relay(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let url = request_url(&state, &headers, &uri, true);
-    let agent = signed_agent(&state, &agent_id, &headers, &url, &[]).await?;
+    twilio_socket(
+        &state,
+        &agent_id,
+        &uri,
+        &headers,
+        ws,
+        frontdesk_voice::relay::run,
+    )
+    .await
+}
+
+/// A Twilio socket of `agent_id` whose upgrade is signed: the call runs as a tracked task.
+async fn twilio_socket<F, Fut>(
+    state: &AppState,
+    agent_id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ws: WebSocketUpgrade,
+    call: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce(frontdesk_voice::VoiceHost, Agent, AxumSocket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let url = request_url(state, headers, uri, true);
+    let agent = signed_agent(state, agent_id, headers, &url, &[]).await?;
     let host = state.voice.clone();
     Ok(bounded(ws).on_upgrade(move |socket| async move {
         let calls = host.clone();
-        calls.spawn(frontdesk_voice::relay::run(host, agent, AxumSocket(socket)));
+        calls.spawn(call(host, agent, AxumSocket(socket)));
     }))
 }
 
