@@ -23,7 +23,6 @@ use crate::leg::{Leg, LegEvent};
 use crate::playback::{heard_text, Playback};
 use crate::realtime::{self, Connection, ServerEvent, SessionConfig};
 use crate::supervisor::{self, ASK_SUPERVISOR, END_CALL, TRANSFER_CALL};
-use crate::twilio::Account;
 
 /// How long the model's socket may take to open.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,35 +35,7 @@ const REPLAY_LINES: usize = 40;
 pub(crate) const APOLOGY: &str =
     "Sorry, we are having technical trouble. Please call again in a moment.";
 
-/// How the call ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ending {
-    pub status: CallStatus,
-    pub error: Option<String>,
-}
-
-impl Ending {
-    fn completed() -> Self {
-        Self {
-            status: CallStatus::Completed,
-            error: None,
-        }
-    }
-
-    pub(crate) fn failed(error: impl Into<String>) -> Self {
-        Self {
-            status: CallStatus::Failed,
-            error: Some(error.into()),
-        }
-    }
-}
-
-/// A phone call's handle at Twilio (transfers and apologies go through its REST API).
-#[derive(Debug, Clone)]
-pub struct PhoneLine {
-    pub account: Account,
-    pub call_sid: String,
-}
+pub use crate::ending::{Ending, PhoneLine};
 
 /// What happens after a tool's result is given to the model.
 #[derive(Debug)]

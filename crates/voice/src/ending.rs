@@ -1,13 +1,46 @@
-//! Where a call goes when it leaves the agent: a transfer (to a number through Twilio, or
-//! to the team's inbox) and the apology when the model cannot go on.
+//! How a call ends and where it goes when it leaves the agent: a transfer (to a number
+//! through Twilio, or to the team's inbox), the apology when the model cannot go on, and the
+//! model's socket opened (again).
 
-use crate::bridge::{Ending, PhoneLine, Then, APOLOGY, CONNECT_TIMEOUT};
+use crate::bridge::{Then, APOLOGY, CONNECT_TIMEOUT};
 use crate::call::CallLog;
 use crate::error::{Result, VoiceError};
 use crate::leg::Leg;
 use crate::realtime::{self, Connection, SessionConfig};
+use crate::twilio::Account;
+use frontdesk_core::voice::CallStatus;
 use frontdesk_core::voice::CallToolCall;
 use serde_json::Value;
+
+/// How the call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub status: CallStatus,
+    pub error: Option<String>,
+}
+
+impl Ending {
+    pub(crate) fn completed() -> Self {
+        Self {
+            status: CallStatus::Completed,
+            error: None,
+        }
+    }
+
+    pub(crate) fn failed(error: impl Into<String>) -> Self {
+        Self {
+            status: CallStatus::Failed,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// A phone call's handle at Twilio (transfers and apologies go through its REST API).
+#[derive(Debug, Clone)]
+pub struct PhoneLine {
+    pub account: Account,
+    pub call_sid: String,
+}
 
 /// The model cannot be reached: the caller hears an apology (Twilio says it; a browser
 /// shows it) and the call ends as failed.
