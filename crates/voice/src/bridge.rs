@@ -251,6 +251,13 @@ impl Bridge<'_> {
         }
     }
 
+    /// The end of an answer's audio gets its mark (the caller's side says when it played).
+    async fn mark_the_end(&mut self) {
+        if let Some(mark) = self.playback.flush() {
+            let _ = self.leg.mark(&mark).await;
+        }
+    }
+
     /// Whether a call that is ending has said its goodbye.
     fn goodbye_done(&self) -> bool {
         !self.responding && !self.playback.playing()
@@ -316,14 +323,16 @@ impl Bridge<'_> {
         match event {
             ServerEvent::Audio { item_id, .. } if self.cut_items.contains(&item_id) => {}
             ServerEvent::Audio { item_id, audio } => {
-                let format = self.leg.format();
-                let mark = self
-                    .playback
-                    .sent(&item_id, format.duration_ms(audio.len()));
-                if self.leg.audio_marked(&audio, &mark).await.is_ok() {
+                let ms = self.leg.format().duration_ms(audio.len());
+                let sent = match self.playback.sent(&item_id, ms) {
+                    Some(mark) => self.leg.audio_marked(&audio, &mark).await,
+                    None => self.leg.audio(&audio).await,
+                };
+                if sent.is_ok() {
                     self.frames_out += 1;
                 }
             }
+            ServerEvent::AudioDone { .. } => self.mark_the_end().await,
             ServerEvent::SpeechStarted => self.barge_in().await,
             ServerEvent::InputTranscript { text, .. } => {
                 let _ = self.leg.caption(Speaker::Caller, &text).await;
@@ -345,6 +354,8 @@ impl Bridge<'_> {
                 out_of_band,
                 ..
             } => {
+                // The answer's audio is all sent: its end gets a mark.
+                self.mark_the_end().await;
                 let model = self
                     .log
                     .agent

@@ -384,10 +384,17 @@ pub async fn run(log: &mut CallLog, leg: &mut dyn Leg, _phone: Option<PhoneLine>
                     let frame_bytes = (format.bytes_per_ms() * FRAME_MS) as usize;
                     for frame in audio.chunks(frame_bytes) {
                         let ms = format.duration_ms(frame.len());
-                        let mark = playback.sent(&item, ms);
-                        if leg.audio_marked(&codec::Audio::Raw(frame.to_vec()), &mark).await.is_err() { break; }
+                        let frame = codec::Audio::Raw(frame.to_vec());
+                        let sent = match playback.sent(&item, ms) {
+                            Some(mark) => leg.audio_marked(&frame, &mark).await,
+                            None => leg.audio(&frame).await,
+                        };
+                        if sent.is_err() { break; }
                         frames_out += 1;
                         current.sent_ms += ms;
+                    }
+                    if let Some(mark) = playback.flush() {
+                        let _ = leg.mark(&mark).await;
                     }
                     if !current.text.is_empty() { current.text.push(' '); }
                     current.text.push_str(&words);

@@ -167,6 +167,10 @@ pub enum ServerEvent {
         item_id: String,
         text: String,
     },
+    /// The answer's audio is complete.
+    AudioDone {
+        item_id: String,
+    },
     /// The model asks for a tool.
     FunctionCall {
         call_id: String,
@@ -231,6 +235,9 @@ pub fn parse_event(raw: &str) -> Result<ServerEvent> {
                 item_id: event.item_id.unwrap_or_default(),
                 audio: Audio::Base64(delta),
             }
+        }
+        "response.output_audio.done" | "response.audio.done" => {
+            ServerEvent::AudioDone { item_id: item_id() }
         }
         "session.created" => ServerEvent::SessionCreated,
         "session.updated" => ServerEvent::SessionUpdated,

@@ -43,6 +43,9 @@ async fn heard_all(peer: &TwilioPeer, lines: &[&str]) {
         peer.heard.lock().unwrap().media_bytes >= bytes
     })
     .await;
+    // The answer's end is marked once the model says it is complete: that mark and its echo
+    // follow the last audio (a caller speaking before it would be speaking over the end).
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
 }
 
 fn outputs(realtime: &RealtimeScript) -> Vec<String> {
