@@ -139,6 +139,7 @@ async fn caller(
     samples: Shared,
     start: Arc<tokio::sync::Barrier>,
     phase: Duration,
+    turn_offset: u64,
 ) {
     let mut request = url.as_str().into_client_request().unwrap();
     if !direct {
@@ -211,7 +212,8 @@ async fn caller(
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for i in 0..seconds * 50 {
         tick.tick().await;
-        let audio = frame(i % 150 == 149);
+        // Each call's turns end at its own moments (every 3 s), not all calls at once.
+        let audio = frame((i + turn_offset) % 150 == 149);
         let text = if direct {
             json!({"type": "input_audio_buffer.append", "audio": B64.encode(&audio)}).to_string()
         } else {
@@ -282,6 +284,7 @@ async fn run(url: &str, direct: bool, calls: usize, seconds: u64, samples: Share
     let mut tasks = Vec::new();
     for i in 0..calls {
         let phase = Duration::from_micros(20_000 * i as u64 / calls as u64);
+        let turn_offset = (i as u64 * 150) / calls as u64;
         tasks.push(tokio::spawn(caller(
             url.to_owned(),
             direct,
@@ -289,6 +292,7 @@ async fn run(url: &str, direct: bool, calls: usize, seconds: u64, samples: Share
             samples.clone(),
             start.clone(),
             phase,
+            turn_offset,
         )));
     }
     // Every call connected (and, through frontdesk, started) before the clock runs.
