@@ -218,12 +218,6 @@ pub fn rms(samples: &[i16]) -> f32 {
     ((sum / samples.len() as f64).sqrt() / 32_768.0) as f32
 }
 
-/// Loudness of μ-law audio, 0–1.
-pub fn rms_mulaw(bytes: &[u8]) -> f32 {
-    let samples: Vec<i16> = bytes.iter().map(|&b| mulaw_decode(b)).collect();
-    rms(&samples)
-}
-
 /// A WAV file (RIFF, PCM16 mono) around samples: what `/audio/transcriptions` takes.
 pub fn wav(samples: &[i16], rate: u32) -> Vec<u8> {
     let data_len = (samples.len() * 2) as u32;

@@ -132,7 +132,7 @@ impl<S: Socket> Leg for TwilioLeg<S> {
                 Some(WsMessage::Close) | None => return LegEvent::Hangup,
             };
             return match twilio::parse_stream_frame(&text) {
-                Ok(Some(StreamEvent::Media { payload, .. })) => LegEvent::Audio(payload),
+                Ok(Some(StreamEvent::Media { payload })) => LegEvent::Audio(payload),
                 Ok(Some(StreamEvent::Dtmf { digit })) => LegEvent::Dtmf(digit),
                 Ok(Some(StreamEvent::Mark { name })) => LegEvent::Mark(name),
                 Ok(Some(StreamEvent::Stop)) => LegEvent::Hangup,

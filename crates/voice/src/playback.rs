@@ -107,11 +107,6 @@ impl Playback {
         self.heard_ms = 0;
         cut
     }
-
-    /// The item being played, if any.
-    pub fn item(&self) -> Option<&str> {
-        self.item.as_deref()
-    }
 }
 
 /// The words of `text` a caller heard when `heard_ms` of its `total_ms` of audio played:

@@ -133,10 +133,6 @@ pub fn say(text: &str, in_conversation: bool) -> Value {
     json!({"type": "response.create", "response": response})
 }
 
-pub fn response_cancel() -> Value {
-    json!({"type": "response.cancel"})
-}
-
 /// A server event this bridge acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent {

@@ -173,7 +173,16 @@ pub async fn browser<S: Socket + 'static>(
     {
         Ok(log) => log,
         Err(error) => {
-            let _ = leg.end(&error.to_string()).await;
+            // The visitor hears why in words meant for them, never the server's details.
+            tracing::warn!(%error, "a browser call was refused");
+            let reason = match error {
+                crate::VoiceError::Domain(
+                    frontdesk_core::Error::RateLimited { .. }
+                    | frontdesk_core::Error::QuotaExceeded { .. },
+                ) => "This assistant is busy right now. Please try again in a few minutes.",
+                _ => "This assistant cannot take calls right now.",
+            };
+            let _ = leg.end(reason).await;
             return;
         }
     };

@@ -226,7 +226,6 @@ pub enum StreamEvent {
     /// μ-law 8 kHz audio.
     Media {
         payload: Audio,
-        timestamp_ms: u64,
     },
     Dtmf {
         digit: String,
@@ -268,8 +267,6 @@ struct StartBody {
 #[derive(Deserialize)]
 struct MediaBody {
     payload: String,
-    #[serde(default)]
-    timestamp: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -309,15 +306,8 @@ pub fn parse_stream_frame(text: &str) -> Result<Option<StreamEvent>> {
                     "media payload is not base64".to_owned(),
                 ));
             }
-            let payload = Audio::Base64(media.payload);
-            let timestamp_ms = match media.timestamp {
-                Some(Value::String(s)) => s.parse().unwrap_or(0),
-                Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-                _ => 0,
-            };
             StreamEvent::Media {
-                payload,
-                timestamp_ms,
+                payload: Audio::Base64(media.payload),
             }
         }
         "dtmf" => StreamEvent::Dtmf {
@@ -416,14 +406,6 @@ impl Rest {
     pub async fn redirect(&self, account: &Account, call_sid: &str, twiml: &str) -> Result<()> {
         let url = self.calls_url(account, Some(call_sid));
         self.post(account, url, &[("Twiml", twiml)])
-            .await
-            .map(|_| ())
-    }
-
-    /// Ends the call.
-    pub async fn hang_up(&self, account: &Account, call_sid: &str) -> Result<()> {
-        let url = self.calls_url(account, Some(call_sid));
-        self.post(account, url, &[("Status", "completed")])
             .await
             .map(|_| ())
     }
@@ -572,7 +554,6 @@ mod tests {
             parse_stream_frame(media).ok().flatten(),
             Some(StreamEvent::Media {
                 payload: Audio::Base64("//8=".into()),
-                timestamp_ms: 40
             })
         );
         assert!(parse_stream_frame("{\"event\":\"media\"}").is_err());

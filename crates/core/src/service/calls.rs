@@ -3,7 +3,7 @@
 
 use super::Service;
 use crate::agent::{Agent, AgentRef};
-use crate::conversation::{ContentPart, Cursor, Page};
+use crate::conversation::{ContentPart, Page};
 use crate::error::{Error, Result};
 use crate::id::{CallId, TenantId};
 use crate::time::Timestamp;
@@ -206,13 +206,5 @@ impl Service {
         call.ended_at = Some(Timestamp::now());
         call.duration_ms = Some(0);
         self.save_call(&call).await
-    }
-}
-
-/// A call list's cursor after `call`.
-pub fn call_cursor(call: &Call) -> Cursor {
-    Cursor {
-        sort: call.started_at.as_millis(),
-        id: call.id.to_string(),
     }
 }

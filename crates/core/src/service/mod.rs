@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::config::Limits;
 use crate::store::Store;
 
-pub use calls::{call_cursor, NewCall};
+pub use calls::NewCall;
 pub use conversations::{
     render_markdown, ConversationExport, ListConversations, NewConversation, UpdateConversation,
 };

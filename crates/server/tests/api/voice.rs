@@ -132,6 +132,18 @@ impl Line {
         twiml_parameters(&twiml)
     }
 
+    /// Twilio's side of a call to `agent`, its stream started with the webhook's parameters
+    /// (with `echo`, every mark comes back at once: the caller heard everything).
+    pub async fn caller(&self, agent: &str, echo: bool) -> crate::voice_peers::TwilioPeer {
+        crate::voice_peers::TwilioPeer::connect(
+            &self.socket(agent, "stream"),
+            TOKEN,
+            self.stream_parameters(agent).await,
+            echo,
+        )
+        .await
+    }
+
     /// The socket URL of an agent's stream or relay.
     pub fn socket(&self, agent: &str, kind: &str) -> String {
         format!(

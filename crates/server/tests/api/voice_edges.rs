@@ -7,34 +7,10 @@ use serde_json::json;
 use crate::common::expect_error;
 use crate::scripted::{text, Receiver};
 use crate::voice::{line, Line, TOKEN};
-use crate::voice_peers::{phone_speech, say, tool, until, RealtimeScript, TwilioPeer};
-
-const TURN_FRAMES: usize = 25;
-
-fn utterance(text: &str) -> Vec<u8> {
-    let mut audio = phone_speech(text);
-    audio.resize(TURN_FRAMES * 160, 0xFF);
-    audio
-}
-
-async fn connect(line: &Line, agent: &str, echo: bool) -> TwilioPeer {
-    TwilioPeer::connect(
-        &line.socket(agent, "stream"),
-        TOKEN,
-        line.stream_parameters(agent).await,
-        echo,
-    )
-    .await
-}
-
-fn outputs(realtime: &RealtimeScript) -> Vec<String> {
-    realtime
-        .events("conversation.item.create")
-        .iter()
-        .filter(|e| e["item"]["type"] == "function_call_output")
-        .map(|e| e["item"]["output"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::voice_peers::{
+    outputs, phone_speech, say, speech_services, tool, until, utterance, RealtimeScript,
+    TwilioPeer, TURN_FRAMES,
+};
 
 #[tokio::test]
 async fn a_realtime_agent_runs_its_own_tools_under_the_approval_rules() {
@@ -62,7 +38,24 @@ async fn a_realtime_agent_runs_its_own_tools_under_the_approval_rules() {
         .agent(json!({"slug": "shop", "name": "Shop", "model": "scripted/x", "voice": {"realtime_model": "rt/gpt-realtime"},
             "tools": [hook("order_status", false), hook("refund", true)]}))
         .await;
-    let peer = connect(&line, &agent, true).await;
+    // A stream without the token the webhook gave (a replayed upgrade: its signature covers
+    // only the URL) is refused, and no call is opened for it.
+    let forged = TwilioPeer::connect(
+        &line.socket(&agent, "stream"),
+        TOKEN,
+        json!({"from": "+15550009999", "expires": "9999999999", "token": "00"}),
+        true,
+    )
+    .await;
+    until("the forged stream closed", || {
+        forged.heard.lock().unwrap().closed
+    })
+    .await;
+    assert!(
+        line.calls().await.is_empty(),
+        "a call was opened for a forged stream"
+    );
+    let peer = line.caller(&agent, true).await;
     until("the session", || {
         !realtime.events("session.update").is_empty()
     })
@@ -207,7 +200,7 @@ async fn a_transfer_without_a_number_hands_the_caller_to_the_inbox() {
     let agent = line
         .agent(json!({"slug": "desk", "name": "Desk", "model": "scripted/x", "voice": {"realtime_model": "rt/gpt-realtime"}}))
         .await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     peer.play(&utterance("I want to talk to someone."));
     until("the tool's result", || !outputs(&realtime).is_empty()).await;
     assert!(
@@ -241,7 +234,7 @@ async fn a_stopping_server_ends_its_calls_and_keeps_their_records() {
             json!({"slug": "desk", "name": "Desk", "voice": {"realtime_model": "rt/gpt-realtime"}}),
         )
         .await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     peer.play(&utterance("Hello?"));
     until("the answer", || peer.heard.lock().unwrap().media_bytes > 0).await;
     let Line { app, tenant, .. } = line;
@@ -261,38 +254,11 @@ async fn a_stopping_server_ends_its_calls_and_keeps_their_records() {
     assert_eq!(call["transcript"][1]["text"], "Hello, City Clinic.");
 }
 
-/// Speech services of the OpenAI shape: transcriptions answer `said` in turn, speech answers
-/// 24 kHz PCM (240 samples a character).
-async fn speech_services(said: Vec<&'static str>) -> String {
-    let said = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
-        said,
-    )));
-    let app = axum::Router::new()
-        .route(
-            "/v1/audio/transcriptions",
-            axum::routing::post(move || {
-                let said = said.clone();
-                async move {
-                    axum::Json(json!({"text": said.lock().unwrap().pop_front().unwrap_or("")}))
-                }
-            }),
-        )
-        .route(
-            "/v1/audio/speech",
-            axum::routing::post(|body: axum::Json<serde_json::Value>| async move {
-                vec![0x10u8; body["input"].as_str().unwrap().len() * 240 * 2]
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
-}
-
 #[tokio::test]
 async fn the_pipeline_stops_speaking_when_the_caller_speaks() {
     let long = "We open at nine tomorrow and close at six in the evening.";
-    let base = speech_services(vec!["When do you open tomorrow?", "Sorry, at what time?"]).await;
+    let (base, _) =
+        speech_services(vec!["When do you open tomorrow?", "Sorry, at what time?"]).await;
     let line = line(
         vec![
             text(long),
@@ -310,7 +276,7 @@ async fn the_pipeline_stops_speaking_when_the_caller_speaks() {
                 "turn_detection": {"type": "none", "silence_duration_ms": 400}}}),
         )
         .await;
-    let peer = connect(&line, &agent, false).await;
+    let peer = line.caller(&agent, false).await;
     let mut speech = phone_speech("When do you open tomorrow?");
     speech.extend(vec![0xFFu8; 8 * 600]);
     peer.play(&speech);

@@ -513,3 +513,53 @@ impl TwilioRest {
         self.posts.lock().unwrap().clone()
     }
 }
+
+/// Frames (20 ms each) that make one caller turn at the scripted model.
+pub const TURN_FRAMES: usize = 25;
+
+/// `TURN_FRAMES` frames of the caller saying `text`.
+pub fn utterance(text: &str) -> Vec<u8> {
+    let mut audio = phone_speech(text);
+    audio.resize(TURN_FRAMES * 160, 0xFF);
+    audio
+}
+
+/// The tool results the scripted model got, in order.
+pub fn outputs(realtime: &RealtimeScript) -> Vec<String> {
+    realtime
+        .events("conversation.item.create")
+        .iter()
+        .filter(|e| e["item"]["type"] == "function_call_output")
+        .map(|e| e["item"]["output"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Speech services of the OpenAI shape: transcriptions answer `said` in turn (their bodies'
+/// sizes are recorded), speech answers 24 kHz PCM (240 samples a character).
+pub async fn speech_services(said: Vec<&'static str>) -> (String, Arc<Mutex<Vec<usize>>>) {
+    let said = Arc::new(Mutex::new(VecDeque::from(said)));
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let h = heard.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/audio/transcriptions",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (said, h) = (said.clone(), h.clone());
+                async move {
+                    h.lock().unwrap().push(body.len());
+                    axum::Json(json!({"text": said.lock().unwrap().pop_front().unwrap_or("")}))
+                }
+            }),
+        )
+        .route(
+            "/v1/audio/speech",
+            axum::routing::post(|body: axum::Json<Value>| async move {
+                assert_eq!(body["response_format"], "pcm");
+                vec![0x10u8; body["input"].as_str().unwrap().len() * 240 * 2]
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, heard)
+}

@@ -7,33 +7,16 @@
 use serde_json::{json, Value};
 
 use crate::scripted::{call, text, Receiver};
-use crate::voice::{line, Line, TOKEN};
-use crate::voice_peers::{phone_speech, say, tool, until, RealtimeScript, Turn, TwilioPeer};
-
-/// Frames (20 ms each) that make one caller turn at the scripted model.
-const TURN_FRAMES: usize = 25;
-
-/// `TURN_FRAMES` frames of the caller saying `text`.
-fn utterance(text: &str) -> Vec<u8> {
-    let mut audio = phone_speech(text);
-    audio.resize(TURN_FRAMES * 160, 0xFF);
-    audio
-}
+use crate::voice::{line, Line};
+use crate::voice_peers::{
+    outputs, phone_speech, say, speech_services, tool, until, utterance, RealtimeScript, Turn,
+    TwilioPeer, TURN_FRAMES,
+};
 
 async fn voice_agent(line: &Line, voice: Value, tools: Value) -> String {
     line.agent(json!({"slug": "reception", "name": "Reception", "kind": "voice", "model": "scripted/x",
         "instructions": "You are the receptionist of City Clinic.", "voice": voice, "tools": tools}))
         .await
-}
-
-async fn connect(line: &Line, agent: &str, echo: bool) -> TwilioPeer {
-    TwilioPeer::connect(
-        &line.socket(agent, "stream"),
-        TOKEN,
-        line.stream_parameters(agent).await,
-        echo,
-    )
-    .await
 }
 
 /// Waits until the caller heard (all of) these lines: 10 ms of μ-law per character.
@@ -46,15 +29,6 @@ async fn heard_all(peer: &TwilioPeer, lines: &[&str]) {
     // The answer's end is marked once the model says it is complete: that mark and its echo
     // follow the last audio (a caller speaking before it would be speaking over the end).
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-}
-
-fn outputs(realtime: &RealtimeScript) -> Vec<String> {
-    realtime
-        .events("conversation.item.create")
-        .iter()
-        .filter(|e| e["item"]["type"] == "function_call_output")
-        .map(|e| e["item"]["output"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -96,7 +70,7 @@ async fn the_receptionist_books_through_its_supervisor() {
         .await;
     let agent = voice_agent(&line, json!({"realtime_model": "rt/gpt-realtime", "supervisor": "front-desk",
         "greeting": "City Clinic, how can I help?", "voice": "marin", "filler": "Let me check that."}), json!([])).await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     // The session is set up from the agent: μ-law both ways (no transcoding), its tools.
     until("the session", || {
         !realtime.events("session.update").is_empty()
@@ -310,7 +284,7 @@ async fn a_caller_speaking_over_the_answer_cuts_it_to_what_they_heard() {
     )
     .await;
     // Marks are echoed only as the test says: 300 ms of the answer "play".
-    let peer = connect(&line, &agent, false).await;
+    let peer = line.caller(&agent, false).await;
     peer.play(&utterance("When are you open?"));
     until("the answer's audio", || {
         peer.pending_marks.lock().unwrap().len() >= 8
@@ -382,7 +356,7 @@ async fn a_transfer_redirects_the_call_to_the_number_through_twilio() {
         json!([]),
     )
     .await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     peer.play(&utterance("Can I talk to a person?"));
     until("the redirect", || !line.rest.posts().is_empty()).await;
     let (path, form) = line.rest.posts()[0].clone();
@@ -420,7 +394,7 @@ async fn a_dropped_model_socket_reconnects_once_then_apologises() {
         json!([]),
     )
     .await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     peer.play(&utterance("Hello, is this the clinic?"));
     until("the reconnect", || {
         realtime.connections().len() == 2 && realtime.connections()[1].len() >= 3
@@ -466,7 +440,7 @@ async fn a_dropped_model_socket_reconnects_once_then_apologises() {
         json!([]),
     )
     .await;
-    let peer = connect(&second, &agent, true).await;
+    let peer = second.caller(&agent, true).await;
     peer.play(&utterance("Hello?"));
     until("the apology", || !second.rest.posts().is_empty()).await;
     let twiml = &second.rest.posts()[0]
@@ -503,7 +477,7 @@ async fn two_hundred_calls_run_at_once() {
     .await;
     let mut peers = Vec::new();
     for _ in 0..CALLS {
-        peers.push(connect(&line, &agent, true).await);
+        peers.push(line.caller(&agent, true).await);
     }
     let audio = vec![0xFFu8; 5 * 160];
     for peer in &peers {
@@ -549,32 +523,7 @@ async fn two_hundred_calls_run_at_once() {
 
 #[tokio::test]
 async fn the_pipeline_hears_transcribes_answers_and_speaks() {
-    // Speech services of the OpenAI shape: transcriptions answer the script, speech answers
-    // 24 kHz PCM.
-    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
-    let h = heard.clone();
-    let speech = axum::Router::new()
-        .route(
-            "/v1/audio/transcriptions",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let h = h.clone();
-                async move {
-                    h.lock().unwrap().push(body.len());
-                    axum::Json(json!({"text": "When do you open tomorrow?"}))
-                }
-            }),
-        )
-        .route(
-            "/v1/audio/speech",
-            axum::routing::post(|body: axum::Json<Value>| async move {
-                assert_eq!(body["response_format"], "pcm");
-                let samples = body["input"].as_str().unwrap().len() * 240;
-                vec![0x10u8; samples * 2]
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, speech).await.unwrap() });
+    let (base, heard) = speech_services(vec!["When do you open tomorrow?"]).await;
     let line = line(
         vec![
             text("We open at nine tomorrow. See you then!"),
@@ -591,7 +540,7 @@ async fn the_pipeline_hears_transcribes_answers_and_speaks() {
         json!([]),
     )
     .await;
-    let peer = connect(&line, &agent, true).await;
+    let peer = line.caller(&agent, true).await;
     // Real speech, then silence: the pipeline's own voice detection ends the utterance.
     let mut audio = phone_speech("When do you open tomorrow?");
     audio.extend(vec![0xFFu8; 8 * 600]);
